@@ -1,0 +1,45 @@
+"""modelcanary: progressive delivery for ML models.
+
+The public API is loaded lazily so ``import modelcanary`` stays fast and never imports
+kubernetes, mlflow, plotly or pandas::
+
+    import modelcanary as mc
+    rollout = (mc.Rollout("fraud").champion("models:/fraud@champion")
+               .challenger("models:/fraud/4").canary(steps=[5, 10, 25, 50], interval="1m")
+               .slo(mc.sli.error_rate() < "1%", mc.sli.latency(p=99) < "250ms"))
+    spec = rollout.build()
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, tuple[str, str]] = {
+    "Rollout": ("modelcanary.builder", "Rollout"),
+    "sli": ("modelcanary.builder", "sli"),
+    "load": ("modelcanary.files", "load"),
+    "loads": ("modelcanary.files", "loads"),
+    "ModelRollout": ("modelcanary.spec", "ModelRollout"),
+    "SpecError": ("modelcanary.errors", "SpecError"),
+    "ModelCanaryError": ("modelcanary.errors", "ModelCanaryError"),
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names on first use (PEP 562)."""
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'modelcanary' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

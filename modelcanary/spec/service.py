@@ -1,0 +1,127 @@
+"""How traffic reaches the two versions: the router provider and the service it exposes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .base import Duration, Model
+
+RouterProvider = Literal[
+    "local",
+    "istio",
+    "gatewayapi",
+    "nginx",
+    "linkerd",
+    "smi",
+    "kserve",
+    "appmesh",
+    "apisix",
+    "kuma",
+    "gloo",
+    "contour",
+    "skipper",
+    "traefik",
+]
+ROUTER_PROVIDERS: tuple[str, ...] = RouterProvider.__args__  # type: ignore[attr-defined]
+
+MIRROR_PROVIDERS = frozenset({"local", "istio", "gatewayapi"})
+"""Providers that can mirror (shadow) traffic to the challenger."""
+SESSION_AFFINITY_PROVIDERS = frozenset({"local", "istio", "gatewayapi"})
+"""Providers that can pin a user to the version they first saw (cookie based)."""
+BODY_MATCH_PROVIDERS = frozenset({"local"})
+"""Providers that can route on a JSON body field (payload-based routing)."""
+
+
+class RouterSpec(Model):
+    """Which traffic router shifts and mirrors requests."""
+
+    provider: RouterProvider = "local"
+    """``local`` (embedded router on 127.0.0.1) or a mesh/ingress: istio, gatewayapi, nginx, linkerd, smi, kserve, appmesh, apisix, kuma, gloo, contour, skipper, traefik."""
+    listen: str | None = None
+    """Local router only: ``host:port`` to listen on (default ``127.0.0.1`` and a free port)."""
+
+
+class ObjectRef(Model):
+    """A reference to a Kubernetes object by name (and optionally kind/namespace)."""
+
+    api_version: str | None = None
+    """API version of the referenced object."""
+    kind: str | None = None
+    """Kind of the referenced object."""
+    name: str = Field(min_length=1)
+    """Name of the referenced object."""
+    namespace: str | None = None
+    """Namespace (default: the rollout's)."""
+
+
+class GatewayRef(Model):
+    """A Gateway API parent reference (``spec.parentRefs`` of the generated HTTPRoute)."""
+
+    name: str = Field(min_length=1)
+    """Gateway name."""
+    namespace: str | None = None
+    """Gateway namespace (default: the rollout's)."""
+    group: str | None = None
+    """API group (default ``gateway.networking.k8s.io``)."""
+    kind: str | None = None
+    """Kind (default ``Gateway``)."""
+    section_name: str | None = None
+    """Listener name on the gateway."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Listener port on the gateway."""
+
+
+class Retries(Model):
+    """Retry policy of the generated route."""
+
+    attempts: int | None = Field(default=None, ge=0)
+    """Number of retries for a request."""
+    per_try_timeout: Duration | None = None
+    """Timeout per attempt, e.g. ``2s``."""
+    retry_on: str | None = None
+    """Conditions that trigger a retry, e.g. ``gateway-error,connect-failure``."""
+
+
+class ServiceSpec(Model):
+    """The service that fronts the two versions (Flagger's ``spec.service``)."""
+
+    name: str | None = None
+    """Service name (default: the rollout's name)."""
+    port: int = Field(default=80, ge=1, le=65535)
+    """Port the service exposes."""
+    target_port: int | str | None = None
+    """Container port (number or name) behind the service."""
+    port_name: str | None = None
+    """Port name, e.g. ``http``."""
+    port_discovery: bool | None = None
+    """Expose every container port (Flagger's portDiscovery)."""
+    hosts: list[str] | None = None
+    """Host names the route answers for (Istio/Gateway API/ingress)."""
+    gateways: list[str] | None = None
+    """Istio gateways (``namespace/name`` or ``mesh``)."""
+    gateway_refs: list[GatewayRef] | None = None
+    """Gateway API parent gateways (required with provider gatewayapi)."""
+    ingress_ref: ObjectRef | None = None
+    """Ingress to copy for the canary ingress (required with provider nginx)."""
+    headers: dict[str, Any] | None = None
+    """Request/response header manipulation of the route (Istio/Gateway API format)."""
+    timeout: Duration | None = None
+    """Request timeout of the route, e.g. ``30s``."""
+    retries: Retries | None = None
+    """Retry policy of the route."""
+    match: list[dict[str, Any]] | None = None
+    """Apex route match conditions (Istio HTTPMatchRequest), kept as given."""
+    rewrite: dict[str, Any] | None = None
+    """Apex route rewrite (Istio HTTPRewrite), kept as given."""
+    traffic_policy: dict[str, Any] | None = None
+    """Istio DestinationRule traffic policy, kept as given."""
+    cors_policy: dict[str, Any] | None = None
+    """Istio CORS policy, kept as given."""
+    apex: dict[str, Any] | None = None
+    """Labels/annotations for the apex service."""
+    primary: dict[str, Any] | None = None
+    """Labels/annotations for the champion (``-primary``) service."""
+    canary: dict[str, Any] | None = None
+    """Labels/annotations for the challenger (``-canary``) service."""

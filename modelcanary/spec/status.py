@@ -1,0 +1,125 @@
+"""The status of a ModelRollout: where the rollout is and why (all engine state lives here)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import Model
+
+Phase = Literal[
+    "Initializing",
+    "Initialized",
+    "Waiting",
+    "Progressing",
+    "WaitingPromotion",
+    "Promoting",
+    "Finalising",
+    "Succeeded",
+    "Failed",
+    "Terminating",
+]
+PHASES: tuple[str, ...] = Phase.__args__  # type: ignore[attr-defined]
+Verdict = Literal["pass", "fail", "inconclusive", "error", "skipped"]
+
+HISTORY_LIMIT = 100
+"""Analysis records kept in ``status.history`` (oldest dropped first)."""
+
+
+class Condition(Model):
+    """A Kubernetes-style condition, e.g. ``Promoted=True``."""
+
+    type: str
+    """Condition type, e.g. ``Promoted``."""
+    status: Literal["True", "False", "Unknown"]
+    """True, False or Unknown."""
+    reason: str
+    """One CamelCase word, e.g. ``Succeeded``."""
+    message: str = ""
+    """Human explanation."""
+    last_transition_time: str | None = None
+    """RFC 3339 time the status last changed."""
+    last_update_time: str | None = None
+    """RFC 3339 time the condition was last written."""
+
+
+class CheckRecord(Model):
+    """One metric's result in one analysis interval: value, rule, verdict and why."""
+
+    metric: str
+    """Metric name."""
+    value: float | None = None
+    """Measured value (None when there was no data)."""
+    champion_value: float | None = None
+    """The champion's value when the check compares the two versions."""
+    min: float | None = None
+    """Lower bound applied."""
+    max: float | None = None
+    """Upper bound applied."""
+    judge: str = "threshold"
+    """Judge that decided."""
+    verdict: Verdict
+    """pass, fail, inconclusive, error or skipped."""
+    reason: str = ""
+    """One line explaining the verdict."""
+
+
+class AnalysisRecord(Model):
+    """One analysis interval as kept in the history."""
+
+    time: str
+    """RFC 3339 time of the analysis."""
+    phase: Phase
+    """Phase during the analysis."""
+    canary_weight: int = 0
+    """Challenger weight during the interval."""
+    mirror_weight: int = 0
+    """Mirror percent during the interval."""
+    verdict: Verdict
+    """Overall verdict of the interval."""
+    checks: list[CheckRecord] = Field(default_factory=list)
+    """Each metric's result."""
+    message: str = ""
+    """Summary of the interval."""
+
+
+class RolloutStatus(Model):
+    """Observed state of a ModelRollout; a runtime resumes from it after a crash."""
+
+    phase: Phase = "Initializing"
+    """Initializing, Initialized, Waiting, Progressing, WaitingPromotion, Promoting, Finalising, Succeeded, Failed or Terminating."""
+    canary_weight: int = Field(default=0, ge=0, le=100)
+    """Current challenger traffic percent."""
+    mirror_weight: int = Field(default=0, ge=0, le=100)
+    """Current mirrored traffic percent."""
+    iterations: int = Field(default=0, ge=0)
+    """Completed analysis intervals in this rollout."""
+    failed_checks: int = Field(default=0, ge=0)
+    """Failed checks counted towards the threshold."""
+    inconclusive_checks: int = Field(default=0, ge=0)
+    """Consecutive inconclusive intervals (separate from failures)."""
+    error_checks: int = Field(default=0, ge=0)
+    """Consecutive intervals with provider errors (separate from failures)."""
+    step_index: int = Field(default=0, ge=0)
+    """Index in the weight plan or custom steps."""
+    step_started_at: str | None = None
+    """RFC 3339 time the current step began."""
+    last_applied_spec: str | None = None
+    """Hash of the challenger spec being rolled out."""
+    last_promoted_spec: str | None = None
+    """Hash of the spec last promoted to champion."""
+    last_transition_time: str | None = None
+    """RFC 3339 time of the last phase change."""
+    observed_generation: int | None = None
+    """Spec generation this status describes."""
+    champion: str | None = None
+    """Source of the version serving as champion."""
+    challenger: str | None = None
+    """Source of the version under test."""
+    conditions: list[Condition] = Field(default_factory=list)
+    """Kubernetes-style conditions."""
+    history: list[AnalysisRecord] = Field(default_factory=list, max_length=HISTORY_LIMIT)
+    """Latest analysis records, at most 100, oldest first."""
+    message: str = ""
+    """Why the rollout is where it is."""

@@ -1,0 +1,165 @@
+"""Turn user data (YAML text or dicts) into a ModelRollout, or a SpecError that says how to fix it."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import SpecError, SpecIssue
+from .rollout import API_VERSION, KIND, ModelRollout
+
+_UNION_TAGS = {"str", "int", "float", "bool", "list", "dict", "none"}
+
+
+def format_path(loc: tuple[int | str, ...]) -> str:
+    """``('spec', 'analysis', 'stepWeights', 2)`` -> ``spec.analysis.stepWeights[2]``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model class a location points into (to suggest field names), if it is one."""
+    current: Any = ModelRollout
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = next((f for n, f in current.model_fields.items()
+                      if part in (n, f.alias)), None)
+        if field is None:
+            return None
+        current = field.annotation
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip Optional/list/dict wrappers down to the item type."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        elif origin in (list, tuple):
+            tp = typing.get_args(tp)[0]
+        elif origin is dict:
+            tp = typing.get_args(tp)[1]
+        elif origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        else:
+            return tp
+
+
+def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Drop pydantic's union/validator tags (``'str'``, ``'function-after[...]'``) from a loc."""
+    return tuple(p for p in loc if isinstance(p, int) or (p not in _UNION_TAGS and "[" not in p))
+
+
+def issues_from_validation(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[SpecIssue]:
+    """One SpecIssue per pydantic error, with a path, a plain message and a fix hint."""
+    issues: list[SpecIssue] = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors(include_url=False):
+        loc = prefix + _clean_loc(tuple(err["loc"]))
+        kind = err["type"]
+        msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        hint = ""
+        if kind == "extra_forbidden":
+            parent, name = loc[:-1], str(loc[-1])
+            model = _model_at(parent[len(prefix):] if prefix else parent)
+            known = sorted(f.alias or n for n, f in model.model_fields.items()) if model else []
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+            msg = f"unknown field {name!r}"
+            hint = f"did you mean {close[0]!r}?" if close else (
+                f"remove it; known fields: {', '.join(known)}" if known else "remove it")
+        elif kind == "missing":
+            msg = "is required"
+            hint = "add this field"
+        elif kind == "literal_error":
+            expected = err.get("ctx", {}).get("expected", "")
+            options = [o.strip(" '") for o in str(expected).replace(" or ", ",").split(",")]
+            close = difflib.get_close_matches(str(err.get("input")), options, n=1, cutoff=0.5)
+            msg = f"{err.get('input')!r} is not allowed"
+            hint = f"did you mean {close[0]!r}?" if close else f"use one of {expected}"
+        elif kind.endswith("_type") or kind.endswith("_parsing"):
+            hint = "check the value's type"
+        key = (format_path(loc), msg)
+        if key not in seen:
+            seen.add(key)
+            issues.append(SpecIssue(format_path(loc), msg, hint))
+    return issues
+
+
+def parse_rollout(data: Any, *, source: str = "") -> ModelRollout:
+    """Validate one ModelRollout document (a mapping); raise SpecError with every problem."""
+    if not isinstance(data, Mapping):
+        raise SpecError(SpecIssue("", f"expected a mapping (a YAML object), got {type(data).__name__}",
+                                  "start the document with apiVersion/kind/metadata/spec"),
+                        source=source)
+    issues: list[SpecIssue] = []
+    if data.get("apiVersion") not in (None, API_VERSION):
+        issues.append(SpecIssue("apiVersion", f"{data.get('apiVersion')!r} is not {API_VERSION!r}",
+                                f"set apiVersion: {API_VERSION}" + (
+                                    " or convert it with `modelcanary convert --from flagger`"
+                                    if str(data.get("apiVersion", "")).startswith("flagger") else "")))
+    if data.get("kind") not in (None, KIND):
+        issues.append(SpecIssue("kind", f"{data.get('kind')!r} is not {KIND!r}", f"set kind: {KIND}"))
+    if issues:
+        raise SpecError(issues, source=source)
+    try:
+        return ModelRollout.model_validate(dict(data))
+    except ValidationError as exc:
+        raise SpecError(issues_from_validation(exc), source=source) from None
+    except SpecError as exc:
+        exc.source = source
+        raise SpecError(exc.issues, source=source) from None
+
+
+def load_documents(text: str, *, source: str = "") -> list[Any]:
+    """Parse YAML (or JSON) text into documents; a syntax error is a SpecError with the line."""
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(SpecIssue(where, f"not valid YAML: {problem}",
+                                  "check indentation and quoting"), source=source) from None
+    if not docs:
+        raise SpecError(SpecIssue("", "no document found", "give a ModelRollout in YAML"),
+                        source=source)
+    return docs
+
+
+def parse_rollout_yaml(text: str, *, source: str = "") -> ModelRollout:
+    """Parse a YAML text holding exactly one ModelRollout."""
+    docs = load_documents(text, source=source)
+    if len(docs) > 1:
+        docs = [d for d in docs if isinstance(d, Mapping) and d.get("kind") == KIND]
+    if len(docs) != 1:
+        raise SpecError(SpecIssue("", f"expected one ModelRollout, found {len(docs)} documents",
+                                  "keep one ModelRollout per file"), source=source)
+    return parse_rollout(docs[0], source=source)
+
+
+def to_yaml(rollout: ModelRollout) -> str:
+    """Serialise a rollout to YAML (field order as declared, unset fields omitted)."""
+    data = rollout.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+    data = {"apiVersion": rollout.api_version, "kind": rollout.kind, **data}
+    data["spec"].setdefault("analysis", {})
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)
