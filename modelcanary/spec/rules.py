@@ -127,9 +127,9 @@ def _mirror(analysis: Analysis, provider: str) -> list[SpecIssue]:
     if analysis.shadow is not None and not analysis.mirror:
         out.append(SpecIssue(f"{base}.shadow", "needs mirror: true",
                              "add mirror: true (and mirrorWeight) to send copies to the challenger"))
-    if analysis.shadow is not None and analysis.strategy not in ("canary", "bluegreen"):
-        out.append(SpecIssue(f"{base}.shadow", f"does not apply to a {analysis.strategy} rollout",
-                             "use shadow with stepWeight(s) or blue/green iterations"))
+    if analysis.shadow is not None and analysis.strategy == "steps":
+        out.append(SpecIssue(f"{base}.shadow", "does not apply to custom steps",
+                             "set mirrorWeight on the steps that should mirror instead"))
     return out
 
 

@@ -1,0 +1,1 @@
+"""The ``modelcanary`` command line (typer + rich). Exit codes: 0 ok, 2 bad input or usage."""
