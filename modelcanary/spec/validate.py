@@ -14,9 +14,6 @@ from pydantic import BaseModel, ValidationError
 from ..errors import SpecError, SpecIssue
 from .rollout import API_VERSION, KIND, ModelRollout
 
-_UNION_TAGS = {"str", "int", "float", "bool", "list", "dict", "none"}
-
-
 def format_path(loc: tuple[int | str, ...]) -> str:
     """``('spec', 'analysis', 'stepWeights', 2)`` -> ``spec.analysis.stepWeights[2]``."""
     out = ""
@@ -66,8 +63,46 @@ def _unwrap(tp: Any) -> Any:
 
 
 def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
-    """Drop pydantic's union/validator tags (``'str'``, ``'function-after[...]'``) from a loc."""
-    return tuple(p for p in loc if isinstance(p, int) or (p not in _UNION_TAGS and "[" not in p))
+    """Drop pydantic's union-member tags (``'int'``, ``'str'``) from a loc, walking the types.
+
+    Only a position whose declared type is a union can carry a tag, so user keys that happen
+    to be named ``bool`` or ``str`` are kept.
+    """
+    out: list[int | str] = []
+    current: Any = ModelRollout
+    for part in loc:
+        tp = _strip_optional(current)
+        origin = typing.get_origin(tp)
+        if origin in (typing.Union, types.UnionType) and isinstance(part, str):
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            current = next((m for m in members if getattr(m, "__name__", "") == part), Any)
+            continue  # a union tag, not a field
+        out.append(part)
+        if isinstance(part, int):
+            current = typing.get_args(tp)[0] if origin in (list, tuple) else Any
+        elif isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = next((f for n, f in tp.model_fields.items() if part in (n, f.alias)), None)
+            current = field.annotation if field is not None else Any
+        elif origin is dict:
+            current = typing.get_args(tp)[1]
+        else:
+            current = Any
+    return tuple(out)
+
+
+def _strip_optional(tp: Any) -> Any:
+    """``X | None`` -> ``X`` and ``Annotated[X, ...]`` -> ``X`` (repeatedly)."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) != 1:
+                return tp
+            tp = args[0]
+        else:
+            return tp
 
 
 def issues_from_validation(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[SpecIssue]:
@@ -80,7 +115,7 @@ def issues_from_validation(exc: ValidationError, prefix: tuple[int | str, ...] =
         msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         hint = ""
         if kind == "extra_forbidden":
-            parent, name = loc[:-1], str(loc[-1])
+            parent, name = loc[:-1], str(loc[-1]) if loc else ""
             model = _model_at(parent[len(prefix):] if prefix else parent)
             known = sorted(f.alias or n for n, f in model.model_fields.items()) if model else []
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
@@ -95,7 +130,9 @@ def issues_from_validation(exc: ValidationError, prefix: tuple[int | str, ...] =
             options = [o.strip(" '") for o in str(expected).replace(" or ", ",").split(",")]
             close = difflib.get_close_matches(str(err.get("input")), options, n=1, cutoff=0.5)
             msg = f"{err.get('input')!r} is not allowed"
-            hint = f"did you mean {close[0]!r}?" if close else f"use one of {expected}"
+            allowed = ", ".join(options)
+            hint = f"did you mean {close[0]!r}? (use one of {allowed})" if close else (
+                f"use one of {allowed}")
         elif kind.endswith("_type") or kind.endswith("_parsing"):
             hint = "check the value's type"
         key = (format_path(loc), msg)
