@@ -1,0 +1,27 @@
+"""Regenerate derived files: the CRD and the field reference in docs/spec.md.
+
+    .venv/bin/python scripts/gen_docs.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from modelcanary.spec.crd import crd_yaml
+from modelcanary.spec.reference import BEGIN, END, reference_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    (ROOT / "operator" / "crds" / "modelrollouts.yaml").write_text(crd_yaml())
+    doc = ROOT / "docs" / "spec.md"
+    text = doc.read_text()
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    doc.write_text(head + reference_markdown() + tail)
+    print("regenerated operator/crds/modelrollouts.yaml and docs/spec.md reference")
+
+
+if __name__ == "__main__":
+    main()
