@@ -17,11 +17,13 @@ def read_text(path: str | Path) -> tuple[str, str]:
     try:
         return file.read_text(encoding="utf-8"), str(file)
     except FileNotFoundError:
-        raise SpecError(SpecIssue("", f"file {str(file)!r} does not exist",
-                                  "check the path")) from None
+        raise SpecError(
+            SpecIssue("", f"file {str(file)!r} does not exist", "check the path")
+        ) from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise SpecError(SpecIssue("", f"cannot read {str(file)!r}: {exc}",
-                                  "give a readable UTF-8 YAML file")) from None
+        raise SpecError(
+            SpecIssue("", f"cannot read {str(file)!r}: {exc}", "give a readable UTF-8 YAML file")
+        ) from None
 
 
 def load(path: str | Path) -> ModelRollout:

@@ -1,6 +1,6 @@
 """Regenerate derived files: the CRD and the field reference in docs/spec.md.
 
-    .venv/bin/python scripts/gen_docs.py
+.venv/bin/python scripts/gen_docs.py
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the repository, its examples and ../shared (real CRDs, Flagger examples)."""
+"""Shared fixtures: the repository and ../shared (real CRDs, Flagger examples)."""
 
 from __future__ import annotations
 

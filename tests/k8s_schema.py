@@ -1,4 +1,4 @@
-"""Validate objects against a CRD's openAPIV3Schema with jsonschema (OpenAPI 3.0 ~ JSON Schema draft 4).
+"""Validate objects against a CRD's openAPIV3Schema with jsonschema (OpenAPI 3.0 ~ draft 4).
 
 Kubernetes extensions are honoured, not stripped: ``x-kubernetes-int-or-string`` becomes
 ``anyOf [integer, string]``; ``nullable`` allows null; ``x-kubernetes-preserve-unknown-fields``
@@ -17,8 +17,11 @@ def _to_jsonschema(node: Any) -> Any:
         return [_to_jsonschema(n) for n in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _to_jsonschema(v) for k, v in node.items()
-           if k not in ("x-kubernetes-int-or-string", "nullable", "format")}
+    out = {
+        k: _to_jsonschema(v)
+        for k, v in node.items()
+        if k not in ("x-kubernetes-int-or-string", "nullable", "format")
+    }
     if node.get("x-kubernetes-int-or-string"):
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
     if node.get("nullable") and "type" in out:
@@ -43,5 +46,7 @@ def validator(crd: dict[str, Any], version: str | None = None) -> jsonschema.Dra
 
 def errors(crd: dict[str, Any], obj: dict[str, Any], version: str | None = None) -> list[str]:
     """Human-readable validation errors of ``obj`` (empty when valid)."""
-    return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in validator(crd, version).iter_errors(obj)]
+    return [
+        f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator(crd, version).iter_errors(obj)
+    ]

@@ -47,12 +47,15 @@ def test_validate_stdin() -> None:
     assert result.exit_code == 2 and "did you mean 'interval'" in result.output
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["validate", "does-not-exist.yaml"], "does not exist"),
-    (["validate"], "Missing argument"),
-    (["nonsense-command"], "No such command"),
-    (["convert", "x.yaml"], "exactly one of --from"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["validate", "does-not-exist.yaml"], "does not exist"),
+        (["validate"], "Missing argument"),
+        (["nonsense-command"], "No such command"),
+        (["convert", "x.yaml"], "exactly one of --from"),
+    ],
+)
 def test_usage_and_missing_files_exit_2(args: list[str], expected: str) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
@@ -77,10 +80,19 @@ def test_crd_command_prints_generated_crd() -> None:
 def test_console_script_end_to_end(tmp_path: Path, repo_dir: Path) -> None:
     """The installed entry point, as a user runs it, in a real process."""
     exe = Path(sys.executable).with_name("modelcanary")
-    ok = subprocess.run([str(exe), "validate", str(repo_dir / "examples" / "fraud-canary.yaml")],
-                        capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        [str(exe), "validate", str(repo_dir / "examples" / "fraud-canary.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0, ok.stderr
-    bad = subprocess.run([str(exe), "validate", "-"], input="spec: {analysis: 3}\n",
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [str(exe), "validate", "-"],
+        input="spec: {analysis: 3}\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and "spec.analysis" in bad.stderr

@@ -17,7 +17,9 @@ from modelcanary.spec.crd import crd, crd_yaml
 
 def test_committed_crd_equals_generated(repo_dir: Path) -> None:
     committed = (repo_dir / "operator" / "crds" / "modelrollouts.yaml").read_text()
-    assert committed == crd_yaml(), "regenerate with: modelcanary crd > operator/crds/modelrollouts.yaml"
+    assert committed == crd_yaml(), (
+        "regenerate with: modelcanary crd > operator/crds/modelrollouts.yaml"
+    )
 
 
 def test_crd_is_a_valid_kubernetes_object() -> None:
@@ -43,14 +45,26 @@ def test_schema_is_structural_and_documented() -> None:
     for path, node in nodes:
         assert "$ref" not in node and "anyOf" not in node and "oneOf" not in node, path
         assert "title" not in node and "const" not in node, path
-        if not (node.get("x-kubernetes-int-or-string") or
-                node.get("x-kubernetes-preserve-unknown-fields")):
-            assert node.get("type") in {"object", "array", "string", "integer", "number",
-                                        "boolean"}, f"{path} has no type"
+        if not (
+            node.get("x-kubernetes-int-or-string")
+            or node.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            assert node.get("type") in {
+                "object",
+                "array",
+                "string",
+                "integer",
+                "number",
+                "boolean",
+            }, f"{path} has no type"
         assert not ("properties" in node and "additionalProperties" in node), path
         if node.get("type") == "array":
             assert "items" in node, path
-        if path.count(".") >= 2 and not path.endswith(("[]", "{}")) and not path.startswith(".metadata"):
+        if (
+            path.count(".") >= 2
+            and not path.endswith(("[]", "{}"))
+            and not path.startswith(".metadata")
+        ):
             assert node.get("description"), f"{path} is not documented"
 
 
@@ -67,14 +81,17 @@ def test_examples_validate_against_crd_schema(repo_dir: Path) -> None:
         assert errors(crd(), doc) == [], file
 
 
-@pytest.mark.parametrize(("path", "value"), [
-    ("spec.analysis.stepWeights", "five"),
-    ("spec.analysis.threshold", 0),
-    ("spec.analysis.interval", "1 minute"),
-    ("spec.router", {"provider": "envoy"}),
-    ("spec.analysis.metrics[0].thresholdRange.max", "high"),
-    ("kind", "Canary"),
-])
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("spec.analysis.stepWeights", "five"),
+        ("spec.analysis.threshold", 0),
+        ("spec.analysis.interval", "1 minute"),
+        ("spec.router", {"provider": "envoy"}),
+        ("spec.analysis.metrics[0].thresholdRange.max", "high"),
+        ("kind", "Canary"),
+    ],
+)
 def test_crd_schema_rejects_what_pydantic_rejects(path: str, value: Any) -> None:
     doc = set_path(base(), path, value)
     with pytest.raises(Exception):  # noqa: B017 - pydantic/SpecError both mean rejected
@@ -85,12 +102,28 @@ def test_crd_schema_rejects_what_pydantic_rejects(path: str, value: Any) -> None
 def test_status_roundtrips_through_schema() -> None:
     doc = base()
     doc["status"] = {
-        "phase": "Progressing", "canaryWeight": 10, "iterations": 3, "failedChecks": 1,
+        "phase": "Progressing",
+        "canaryWeight": 10,
+        "iterations": 3,
+        "failedChecks": 1,
         "conditions": [{"type": "Promoted", "status": "Unknown", "reason": "Progressing"}],
-        "history": [{"time": "2026-11-26T12:00:00Z", "phase": "Progressing", "canaryWeight": 10,
-                     "verdict": "fail", "checks": [{"metric": "error-rate", "value": 0.02,
-                                                    "max": 0.01, "verdict": "fail",
-                                                    "reason": "0.02 > max 0.01"}]}],
+        "history": [
+            {
+                "time": "2026-11-26T12:00:00Z",
+                "phase": "Progressing",
+                "canaryWeight": 10,
+                "verdict": "fail",
+                "checks": [
+                    {
+                        "metric": "error-rate",
+                        "value": 0.02,
+                        "max": 0.01,
+                        "verdict": "fail",
+                        "reason": "0.02 > max 0.01",
+                    }
+                ],
+            }
+        ],
     }
     rollout = parse_rollout(doc)
     assert rollout.status is not None and rollout.status.history[0].checks[0].value == 0.02

@@ -32,8 +32,12 @@ def test_full_example_is_embedded_in_spec_doc(repo_dir: Path) -> None:
 def test_readme_opens_with_two_command_quickstart(repo_dir: Path) -> None:
     text = (repo_dir / "README.md").read_text()
     quick = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
-    commands = [line for block in re.findall(r"```bash\n(.*?)```", quick, flags=re.S)
-                for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    commands = [
+        line
+        for block in re.findall(r"```bash\n(.*?)```", quick, flags=re.S)
+        for line in block.splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert len(commands) == 2, commands
     assert commands[1].startswith("./scripts/test")
     assert (repo_dir / "scripts" / "test").exists() and (repo_dir / "scripts" / "demo").exists()

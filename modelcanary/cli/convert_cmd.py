@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -15,7 +15,7 @@ from ..spec import load_documents, parse_rollout_yaml
 from .common import err_console, guarded
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     """Formats modelcanary converts from/to."""
 
     flagger = "flagger"
@@ -30,13 +30,19 @@ def register(app: typer.Typer) -> None:
 def convert(
     file: str = typer.Argument(..., help="Input YAML file, or - for standard input."),
     from_: Format | None = typer.Option(
-        None, "--from", help="Convert FROM this format (a Canary, MetricTemplates allowed) to a ModelRollout."
+        None,
+        "--from",
+        help="Convert FROM this format (a Canary, MetricTemplates allowed) to a ModelRollout.",
     ),
     to: Format | None = typer.Option(None, "--to", help="Convert a ModelRollout TO this format."),
     provider: str | None = typer.Option(
-        None, "--provider", help="Router provider for a Canary without spec.provider (Flagger's -mesh-provider)."
+        None,
+        "--provider",
+        help="Router provider for a Canary without spec.provider (Flagger's -mesh-provider).",
     ),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write here instead of stdout."
+    ),
 ) -> None:
     """Convert a Flagger Canary to a ModelRollout (--from flagger) or back (--to flagger).
 
@@ -46,12 +52,18 @@ def convert(
     from ..convert import from_flagger, to_flagger  # lazy: only this command needs it
 
     if (from_ is None) == (to is None):
-        raise SpecError(SpecIssue("--from/--to", "give exactly one of --from flagger or --to flagger",
-                                  "e.g. modelcanary convert --from flagger canary.yaml"))
+        raise SpecError(
+            SpecIssue(
+                "--from/--to",
+                "give exactly one of --from flagger or --to flagger",
+                "e.g. modelcanary convert --from flagger canary.yaml",
+            )
+        )
     text, source = read_text(file)
     if from_ is not None:
-        result = from_flagger(load_documents(text, source=source), default_provider=provider,
-                              source=source)
+        result = from_flagger(
+            load_documents(text, source=source), default_provider=provider, source=source
+        )
     else:
         result = to_flagger(parse_rollout_yaml(text, source=source), source=source)
     rendered = yaml.safe_dump_all(result.documents, sort_keys=False, width=100)

@@ -60,9 +60,11 @@ def _any_of(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     rest = {k: v for k, v in node.items() if k != "anyOf"}
     types = sorted(o.get("type", "") for o in options)
     if len(options) == 1:
-        return _resolve({**options[0], **rest}, defs)
+        single: dict[str, Any] = _resolve({**options[0], **rest}, defs)
+        return single
     if types == ["integer", "string"]:
-        return _resolve({**rest, "x-kubernetes-int-or-string": True}, defs)
+        both: dict[str, Any] = _resolve({**rest, "x-kubernetes-int-or-string": True}, defs)
+        return both
     raise ValueError(f"cannot express anyOf {types} structurally; simplify the field's type")
 
 

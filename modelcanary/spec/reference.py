@@ -18,7 +18,9 @@ def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     if origin is typing.Annotated:
-        return "duration" if "Duration" in repr(tp) or "pattern" in repr(tp) else _type_name(args[0])
+        return (
+            "duration" if "Duration" in repr(tp) or "pattern" in repr(tp) else _type_name(args[0])
+        )
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in args)
     if origin is typing.Literal:
@@ -41,8 +43,11 @@ def _models(root: type[BaseModel]) -> list[type[BaseModel]]:
             continue
         seen.append(model)
         for field in model.model_fields.values():
-            stack += [t for t in _flatten(field.annotation)
-                      if isinstance(t, type) and issubclass(t, BaseModel)]
+            stack += [
+                t
+                for t in _flatten(field.annotation)
+                if isinstance(t, type) and issubclass(t, BaseModel)
+            ]
     return seen
 
 
@@ -56,24 +61,32 @@ def _default(field: Any) -> str:
         return "**required**"
     if field.default_factory is not None:
         return ""
-    return "" if field.default is None else f"`{field.default}`".replace("True", "true").replace(
-        "False", "false")
+    return (
+        ""
+        if field.default is None
+        else f"`{field.default}`".replace("True", "true").replace("False", "false")
+    )
 
 
 def reference_markdown() -> str:
     """Markdown tables: one section per model, one row per field (name, type, default, meaning)."""
     lines = [BEGIN, ""]
     for model in _models(ModelRollout):
-        lines += [f"### {model.__name__}", "", (model.__doc__ or "").strip().splitlines()[0], "",
-                  "| field | type | default | description |", "|---|---|---|---|"]
+        lines += [
+            f"### {model.__name__}",
+            "",
+            (model.__doc__ or "").strip().splitlines()[0],
+            "",
+            "| field | type | default | description |",
+            "|---|---|---|---|",
+        ]
         for name, field in model.model_fields.items():
             desc = (field.description or "").replace("\n", " ").replace("|", "\\|")
             desc = desc.replace("``", "`")
             kind = _type_name(field.annotation)
             if any("_check_duration" in repr(m) for m in field.metadata):
                 kind = "duration"  # pydantic moves a bare Annotated's metadata onto the field
-            lines.append(f"| `{field.alias or name}` | {kind} | "
-                         f"{_default(field)} | {desc} |")
+            lines.append(f"| `{field.alias or name}` | {kind} | {_default(field)} | {desc} |")
         lines.append("")
     lines.append(END)
     return "\n".join(lines)

@@ -95,9 +95,9 @@ class RolloutSpec(Model):
 class ModelRollout(Model):
     """A champion/challenger rollout of an ML model, decided by inference SLIs."""
 
-    api_version: Literal["modelcanary.io/v1alpha1"] = API_VERSION
+    api_version: Literal["modelcanary.io/v1alpha1"] = "modelcanary.io/v1alpha1"
     """Always ``modelcanary.io/v1alpha1``."""
-    kind: Literal["ModelRollout"] = KIND
+    kind: Literal["ModelRollout"] = "ModelRollout"
     """Always ``ModelRollout``."""
     metadata: Metadata
     """Name, namespace, labels, annotations."""

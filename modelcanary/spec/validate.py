@@ -1,4 +1,4 @@
-"""Turn user data (YAML text or dicts) into a ModelRollout, or a SpecError that says how to fix it."""
+"""Turn user data (YAML text or dicts) into a ModelRollout, or a SpecError saying how to fix it."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import SpecError, SpecIssue
 from .rollout import API_VERSION, KIND, ModelRollout
+
 
 def format_path(loc: tuple[int | str, ...]) -> str:
     """``('spec', 'analysis', 'stepWeights', 2)`` -> ``spec.analysis.stepWeights[2]``."""
@@ -34,8 +35,7 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
             continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
-        field = next((f for n, f in current.model_fields.items()
-                      if part in (n, f.alias)), None)
+        field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
         if field is None:
             return None
         current = field.annotation
@@ -105,7 +105,9 @@ def _strip_optional(tp: Any) -> Any:
             return tp
 
 
-def issues_from_validation(exc: ValidationError, prefix: tuple[int | str, ...] = ()) -> list[SpecIssue]:
+def issues_from_validation(
+    exc: ValidationError, prefix: tuple[int | str, ...] = ()
+) -> list[SpecIssue]:
     """One SpecIssue per pydantic error, with a path, a plain message and a fix hint."""
     issues: list[SpecIssue] = []
     seen: set[tuple[str, str]] = set()
@@ -116,12 +118,15 @@ def issues_from_validation(exc: ValidationError, prefix: tuple[int | str, ...] =
         hint = ""
         if kind == "extra_forbidden":
             parent, name = loc[:-1], str(loc[-1]) if loc else ""
-            model = _model_at(parent[len(prefix):] if prefix else parent)
+            model = _model_at(parent[len(prefix) :] if prefix else parent)
             known = sorted(f.alias or n for n, f in model.model_fields.items()) if model else []
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
             msg = f"unknown field {name!r}"
-            hint = f"did you mean {close[0]!r}?" if close else (
-                f"remove it; known fields: {', '.join(known)}" if known else "remove it")
+            hint = (
+                f"did you mean {close[0]!r}?"
+                if close
+                else (f"remove it; known fields: {', '.join(known)}" if known else "remove it")
+            )
         elif kind == "missing":
             msg = "is required"
             hint = "add this field"
@@ -131,8 +136,11 @@ def issues_from_validation(exc: ValidationError, prefix: tuple[int | str, ...] =
             close = difflib.get_close_matches(str(err.get("input")), options, n=1, cutoff=0.5)
             msg = f"{err.get('input')!r} is not allowed"
             allowed = ", ".join(options)
-            hint = f"did you mean {close[0]!r}? (use one of {allowed})" if close else (
-                f"use one of {allowed}")
+            hint = (
+                f"did you mean {close[0]!r}? (use one of {allowed})"
+                if close
+                else (f"use one of {allowed}")
+            )
         elif kind.endswith("_type") or kind.endswith("_parsing"):
             hint = "check the value's type"
         key = (format_path(loc), msg)
@@ -145,17 +153,32 @@ def issues_from_validation(exc: ValidationError, prefix: tuple[int | str, ...] =
 def parse_rollout(data: Any, *, source: str = "") -> ModelRollout:
     """Validate one ModelRollout document (a mapping); raise SpecError with every problem."""
     if not isinstance(data, Mapping):
-        raise SpecError(SpecIssue("", f"expected a mapping (a YAML object), got {type(data).__name__}",
-                                  "start the document with apiVersion/kind/metadata/spec"),
-                        source=source)
+        raise SpecError(
+            SpecIssue(
+                "",
+                f"expected a mapping (a YAML object), got {type(data).__name__}",
+                "start the document with apiVersion/kind/metadata/spec",
+            ),
+            source=source,
+        )
     issues: list[SpecIssue] = []
     if data.get("apiVersion") not in (None, API_VERSION):
-        issues.append(SpecIssue("apiVersion", f"{data.get('apiVersion')!r} is not {API_VERSION!r}",
-                                f"set apiVersion: {API_VERSION}" + (
-                                    " or convert it with `modelcanary convert --from flagger`"
-                                    if str(data.get("apiVersion", "")).startswith("flagger") else "")))
+        issues.append(
+            SpecIssue(
+                "apiVersion",
+                f"{data.get('apiVersion')!r} is not {API_VERSION!r}",
+                f"set apiVersion: {API_VERSION}"
+                + (
+                    " or convert it with `modelcanary convert --from flagger`"
+                    if str(data.get("apiVersion", "")).startswith("flagger")
+                    else ""
+                ),
+            )
+        )
     if data.get("kind") not in (None, KIND):
-        issues.append(SpecIssue("kind", f"{data.get('kind')!r} is not {KIND!r}", f"set kind: {KIND}"))
+        issues.append(
+            SpecIssue("kind", f"{data.get('kind')!r} is not {KIND!r}", f"set kind: {KIND}")
+        )
     if issues:
         raise SpecError(issues, source=source)
     try:
@@ -175,11 +198,14 @@ def load_documents(text: str, *, source: str = "") -> list[Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(SpecIssue(where, f"not valid YAML: {problem}",
-                                  "check indentation and quoting"), source=source) from None
+        raise SpecError(
+            SpecIssue(where, f"not valid YAML: {problem}", "check indentation and quoting"),
+            source=source,
+        ) from None
     if not docs:
-        raise SpecError(SpecIssue("", "no document found", "give a ModelRollout in YAML"),
-                        source=source)
+        raise SpecError(
+            SpecIssue("", "no document found", "give a ModelRollout in YAML"), source=source
+        )
     return docs
 
 
@@ -189,8 +215,14 @@ def parse_rollout_yaml(text: str, *, source: str = "") -> ModelRollout:
     if len(docs) > 1:
         docs = [d for d in docs if isinstance(d, Mapping) and d.get("kind") == KIND]
     if len(docs) != 1:
-        raise SpecError(SpecIssue("", f"expected one ModelRollout, found {len(docs)} documents",
-                                  "keep one ModelRollout per file"), source=source)
+        raise SpecError(
+            SpecIssue(
+                "",
+                f"expected one ModelRollout, found {len(docs)} documents",
+                "keep one ModelRollout per file",
+            ),
+            source=source,
+        )
     return parse_rollout(docs[0], source=source)
 
 
