@@ -20,10 +20,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _import_ms(runs: int = 7) -> float:
-    code = "import time; t = time.perf_counter(); import modelcanary; " \
-           "print((time.perf_counter() - t) * 1000)"
-    samples = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                    check=True).stdout) for _ in range(runs)]
+    code = (
+        "import time; t = time.perf_counter(); import modelcanary; "
+        "print((time.perf_counter() - t) * 1000)"
+    )
+    samples = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(runs)
+    ]
     return statistics.median(samples)
 
 

@@ -674,7 +674,7 @@ def test_direct_construction_runs_cross_field_rules() -> None:
     ("text", "expected"),
     [
         ("spec: [unclosed", "not valid YAML: "),
-        ("a: 1\nb: \"x\n  c: 3\n", "line "),
+        ('a: 1\nb: "x\n  c: 3\n', "line "),
         ("- just\n- a list\n", "expected a mapping"),
         ("", "no document"),
         ("a: 1\n---\nb: 2\n", "expected one ModelRollout"),
