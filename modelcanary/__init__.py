@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, tuple[str, str]] = {
     "Rollout": ("modelcanary.builder", "Rollout"),
     "sli": ("modelcanary.builder", "sli"),
+    "step": ("modelcanary.builder", "step"),
     "load": ("modelcanary.files", "load"),
     "loads": ("modelcanary.files", "loads"),
     "ModelRollout": ("modelcanary.spec", "ModelRollout"),

@@ -28,9 +28,9 @@ def format_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The model class a location points into (to suggest field names), if it is one."""
-    current: Any = ModelRollout
+def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model class a (cleaned) location under ``root`` points into, if it is one."""
+    current: Any = root
     for part in loc:
         current = _unwrap(current)
         if isinstance(part, int):
@@ -46,32 +46,26 @@ def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
 
 
 def _unwrap(tp: Any) -> Any:
-    """Strip Optional/list/dict wrappers down to the item type."""
+    """Strip Optional/Annotated/list/dict wrappers down to the item type."""
     while True:
+        tp = _strip_optional(tp)
         origin = typing.get_origin(tp)
-        if origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(tp) if a is not type(None)]
-            if len(args) != 1:
-                return tp
-            tp = args[0]
-        elif origin in (list, tuple):
+        if origin in (list, tuple):
             tp = typing.get_args(tp)[0]
         elif origin is dict:
             tp = typing.get_args(tp)[1]
-        elif origin is typing.Annotated:
-            tp = typing.get_args(tp)[0]
         else:
             return tp
 
 
-def _clean_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+def _clean_loc(root: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     """Drop pydantic's union-member tags (``'int'``, ``'str'``) from a loc, walking the types.
 
     Only a position whose declared type is a union can carry a tag, so user keys that happen
     to be named ``bool`` or ``str`` are kept.
     """
     out: list[int | str] = []
-    current: Any = ModelRollout
+    current: Any = root
     for part in loc:
         tp = _strip_optional(current)
         origin = typing.get_origin(tp)
@@ -108,19 +102,26 @@ def _strip_optional(tp: Any) -> Any:
 
 
 def issues_from_validation(
-    exc: ValidationError, prefix: tuple[int | str, ...] = ()
+    exc: ValidationError,
+    prefix: tuple[int | str, ...] = (),
+    root: type[BaseModel] = ModelRollout,
 ) -> list[SpecIssue]:
-    """One SpecIssue per pydantic error, with a path, a plain message and a fix hint."""
+    """One SpecIssue per pydantic error, with a path, a plain message and a fix hint.
+
+    ``root`` is the model that was validated and ``prefix`` its path in the resource (the
+    builder validates fragments such as a MetricSpec at ``spec.analysis.metrics[0]``).
+    """
     issues: list[SpecIssue] = []
     seen: set[tuple[str, str]] = set()
     for err in exc.errors(include_url=False):
-        loc = prefix + _clean_loc(tuple(err["loc"]))
+        rel = _clean_loc(root, tuple(err["loc"]))
+        loc = prefix + rel
         kind = err["type"]
         msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         hint = ""
         if kind == "extra_forbidden":
-            parent, name = loc[:-1], str(loc[-1]) if loc else ""
-            model = _model_at(parent[len(prefix) :] if prefix else parent)
+            name = str(loc[-1]) if loc else ""
+            model = _model_at(root, rel[:-1])
             known = sorted(f.alias or n for n, f in model.model_fields.items()) if model else []
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
             msg = f"unknown field {name!r}"
