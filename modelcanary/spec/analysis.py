@@ -102,8 +102,8 @@ class Webhook(Model):
     """Retries before the call counts as failed."""
     mute_alert: bool | None = None
     """Do not send alerts when this webhook fails."""
-    disable_tls: bool | None = None
-    """Skip TLS verification."""
+    disable_tls: bool | None = Field(default=None, alias="disableTLS")
+    """Skip TLS verification (Flagger's spelling: ``disableTLS``)."""
     metadata: dict[str, str] | None = None
     """Extra key/values sent in the payload's metadata (e.g. a load-test ``cmd``)."""
 
@@ -118,8 +118,8 @@ class Webhook(Model):
 class AlertProvider(Model):
     """An inline notification target (instead of a Flagger AlertProvider reference)."""
 
-    type: Literal["slack", "msteams", "discord", "googlechat", "webhook", "datadog"]
-    """Service: slack, msteams, discord, googlechat, webhook (generic JSON) or datadog (events)."""
+    type: Literal["slack", "msteams", "discord", "googlechat", "rocket", "webhook", "datadog"]
+    """Service: slack, msteams, discord, googlechat, rocket, webhook (generic JSON) or datadog (events)."""
     address: str | None = None
     """Webhook/API address (prefer ``secretRef`` for addresses that embed a token)."""
     channel: str | None = None
@@ -128,6 +128,8 @@ class AlertProvider(Model):
     """Sender name shown in the message."""
     secret_ref: SecretRef | None = None
     """Where the address or token is kept."""
+    proxy: str | None = None
+    """HTTP(S) proxy to reach the service through."""
 
 
 class Alert(Model):
@@ -160,6 +162,18 @@ class SessionAffinity(Model):
     """Cookie set for users routed to the champion."""
     max_age: int = Field(default=86400, ge=1)
     """Cookie lifetime in seconds."""
+    domain: str | None = None
+    """Cookie Domain attribute."""
+    path: str | None = None
+    """Cookie Path attribute."""
+    http_only: bool | None = None
+    """Cookie HttpOnly attribute."""
+    secure: bool | None = None
+    """Cookie Secure attribute."""
+    same_site: Literal["Strict", "Lax", "None"] | None = None
+    """Cookie SameSite attribute."""
+    partitioned: bool | None = None
+    """Cookie Partitioned attribute."""
 
 
 class Step(Model):

@@ -82,6 +82,8 @@ class MetricProviderSpec(Model):
     """Cloud region (CloudWatch)."""
     insecure_skip_verify: bool | None = None
     """Skip TLS verification (not recommended)."""
+    headers: dict[str, list[str]] | None = None
+    """Extra HTTP headers sent with every query (e.g. a tenant id)."""
 
 
 class ThresholdRange(Model):

@@ -11,9 +11,9 @@ from pydantic import Field, model_validator
 from .analysis import Analysis
 from .base import Duration, Model
 from .metrics import MetricProviderSpec
-from .service import RouterSpec, ServiceSpec
+from .service import ObjectRef, RouterSpec, ServiceSpec
 from .status import RolloutStatus
-from .versions import ModelVersion, TargetRef
+from .versions import AutoscalerRef, ModelVersion, TargetRef
 
 API_GROUP = "modelcanary.io"
 API_VERSION = f"{API_GROUP}/v1alpha1"
@@ -70,8 +70,12 @@ class RolloutSpec(Model):
     """The version under test (url, modelUri or image)."""
     target_ref: TargetRef | None = None
     """Operator alternative to champion/challenger: a Deployment whose new revision starts a rollout."""
-    autoscaler_ref: TargetRef | None = None
-    """A HorizontalPodAutoscaler to copy for the champion (operator)."""
+    autoscaler_ref: AutoscalerRef | None = None
+    """A HorizontalPodAutoscaler (or KEDA ScaledObject) to copy for the champion (operator)."""
+    route_ref: ObjectRef | None = None
+    """APISIX only: the ApisixRoute to copy for the canary route."""
+    upstream_ref: ObjectRef | None = None
+    """Gloo only: the Upstream to copy for the two versions."""
     router: RouterSpec = Field(default_factory=RouterSpec)
     """Traffic router."""
     service: ServiceSpec | None = None

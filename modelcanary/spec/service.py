@@ -125,3 +125,19 @@ class ServiceSpec(Model):
     """Labels/annotations for the champion (``-primary``) service."""
     canary: dict[str, Any] | None = None
     """Labels/annotations for the challenger (``-canary``) service."""
+    app_protocol: str | None = None
+    """Application protocol of the port (Service ``appProtocol``), e.g. ``http``."""
+    headless: bool | None = None
+    """Also create headless services for the two versions."""
+    backend_timeout: Duration | None = None
+    """Timeout of the route's backend requests (Gateway API)."""
+    traffic_distribution: Literal["PreferClose", "PreferSameZone", "PreferSameNode"] | None = None
+    """Service traffic distribution preference."""
+    mesh_name: str | None = None
+    """App Mesh mesh name."""
+    backends: list[str] | None = None
+    """App Mesh virtual service backends."""
+    delegation: bool | None = None
+    """Generate an Istio delegate VirtualService."""
+    unmanaged_metadata: dict[str, Any] | None = None
+    """Label/annotation keys on generated objects that the operator must not overwrite."""

@@ -114,6 +114,21 @@ class TargetRef(Model):
     """Name of the target in the rollout's namespace."""
 
 
+class AutoscalerRef(Model):
+    """A HorizontalPodAutoscaler (or KEDA ScaledObject) copied for the champion (operator)."""
+
+    api_version: str = "autoscaling/v2"
+    """API version of the autoscaler, e.g. ``autoscaling/v2`` or ``keda.sh/v1alpha1``."""
+    kind: str = "HorizontalPodAutoscaler"
+    """Kind: ``HorizontalPodAutoscaler`` or ``ScaledObject``."""
+    name: str = Field(min_length=1)
+    """Name of the autoscaler in the rollout's namespace."""
+    primary_scaler_queries: dict[str, str] | None = None
+    """KEDA: trigger queries for the champion's copy, by trigger name."""
+    primary_scaler_replicas: dict[str, int] | None = None
+    """Replica bounds for the champion's copy (``minReplicas``, ``maxReplicas``)."""
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)
