@@ -88,14 +88,24 @@ class GateError(ModelCanaryError):
     """A webhook gate or manual gate failed in a way that is not a plain 'no'."""
 
 
+class NotifyError(ModelCanaryError):
+    """A notification service refused or could not be reached (never fails a rollout)."""
+
+
+class ConflictError(ModelCanaryError):
+    """The stored status changed since it was read (optimistic concurrency): re-read, retry."""
+
+
 class ConversionError(SpecError):
     """A resource cannot be converted between formats (e.g. to a Flagger Canary)."""
 
 
 __all__ = [
+    "ConflictError",
     "ConversionError",
     "GateError",
     "ModelCanaryError",
+    "NotifyError",
     "PermanentProviderError",
     "ProviderError",
     "RouterError",

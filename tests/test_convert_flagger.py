@@ -308,22 +308,27 @@ def test_alert_provider_is_inlined_or_kept(
 ) -> None:
     canary = example(shared_dir, "istio-canary.yaml")
     canary["spec"]["analysis"]["alerts"] = yaml.safe_load(ALERTS)
+    canary["spec"]["analysis"]["alerts"].append({"name": "pager", "providerRef": {"name": "pd"}})
     rocket = yaml.safe_load(ALERT_PROVIDER.replace("on-call", "rocket-chat"))
     rocket["spec"] = {"type": "rocket", "address": "https://rocket.example.com/hooks/x"}
     model, result = convert([canary, yaml.safe_load(ALERT_PROVIDER), rocket])
-    inline, kept = model.spec.analysis.alerts
-    assert inline.provider is not None and inline.provider_ref is None
-    assert (inline.provider.type, inline.provider.channel) == ("slack", "on-call-alerts")
-    assert (
-        inline.provider.secret_ref is not None and inline.provider.secret_ref.name == "on-call-url"
-    )
-    assert kept.provider_ref == {"name": "rocket-chat", "namespace": "flagger"} and any(
-        "'rocket'" in n for n in result.notes
-    )
+    slack, chat, kept = model.spec.analysis.alerts
+    assert slack.provider is not None and slack.provider_ref is None
+    assert (slack.provider.type, slack.provider.channel) == ("slack", "on-call-alerts")
+    assert slack.provider.secret_ref is not None and slack.provider.secret_ref.name == "on-call-url"
+    assert chat.provider is not None and chat.provider.type == "rocket"
+    assert kept.provider_ref == {"name": "pd"} and kept.provider is None
+    assert not mentioned("spec.analysis.alerts[2]", result.notes)  # not given: nothing to inline
     out = to_flagger(model)
-    assert [d["kind"] for d in out.documents] == ["Canary", "AlertProvider"]
-    assert [crd_errors(crds, d) for d in out.documents] == [[], []]
+    assert [d["kind"] for d in out.documents] == ["Canary", "AlertProvider", "AlertProvider"]
+    assert [crd_errors(crds, d) for d in out.documents] == [[], [], []]
     assert out.documents[1]["spec"] == yaml.safe_load(ALERT_PROVIDER)["spec"]
+    assert out.documents[2]["spec"] == rocket["spec"]
+    assert out.documents[0]["spec"]["analysis"]["alerts"][2]["providerRef"] == {"name": "pd"}
+    rocket["spec"]["telegramChatId"] = "42"  # a field modelcanary does not know: kept
+    model, result = convert([canary, rocket])
+    assert model.spec.analysis.alerts[1].provider_ref is not None
+    assert any("telegramChatId" in n for n in result.notes)
 
 
 def test_flagger_defaults_that_differ_are_made_explicit(shared_dir: Path) -> None:
@@ -349,27 +354,244 @@ def test_unknown_and_unrepresentable_fields_are_noted(shared_dir: Path) -> None:
     canary = example(shared_dir, "istio-canary.yaml")
     canary["metadata"]["uid"] = "1234"
     canary["status"] = {"phase": "Succeeded"}
-    canary["spec"]["routeRef"] = {
-        "apiVersion": "apisix.apache.org/v2",
-        "kind": "ApisixRoute",
-        "name": "r",
-    }
-    canary["spec"]["service"]["appProtocol"] = "http"
+    canary["spec"]["autoscalerRef"]["namespace"] = "ops"
+    mirror = [{"backendRef": {"name": "podinfo-shadow", "port": 9898}}]
+    canary["spec"]["service"]["mirror"] = mirror
     canary["spec"]["analysis"]["stepWeigth"] = 5
-    canary["spec"]["analysis"]["webhooks"][0]["disableTLS"] = True
-    canary["spec"]["analysis"]["sessionAffinity"] = {"cookieName": "c", "domain": "example.com"}
+    canary["spec"]["analysis"]["sessionAffinity"] = {"cookieName": "c", "sameSite": "Lax"}
+    canary["spec"]["analysis"]["sessionAffinity"]["expires"] = "never"
     model, result = convert([canary])
     for path in (
         "metadata.uid",
         "status",
-        "spec.routeRef",
-        "spec.service.appProtocol",
+        "spec.autoscalerRef.namespace",
+        "spec.service.mirror",
         "spec.analysis.stepWeigth",
-        "spec.analysis.sessionAffinity.domain",
+        "spec.analysis.sessionAffinity.expires",
     ):
         assert mentioned(path, result.notes), path
-    assert model.spec.analysis.webhooks[0].disable_tls is True
-    assert to_flagger(model).documents[0]["spec"]["analysis"]["webhooks"][0]["disableTLS"] is True
+    assert len(result.notes) == 6, result.notes
+    affinity = model.spec.analysis.session_affinity
+    assert affinity is not None and affinity.same_site == "Lax"
+
+
+GATEWAY_CANARY = """
+apiVersion: flagger.app/v1beta1
+kind: Canary
+metadata: {name: podinfo, namespace: test}
+spec:
+  provider: gatewayapi:v1
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  autoscalerRef:
+    apiVersion: keda.sh/v1alpha1
+    kind: ScaledObject
+    name: podinfo-so
+    primaryScalerQueries:
+      prom-trigger: sum(rate(http_requests_total{deployment="podinfo-primary"}[2m]))
+    primaryScalerReplicas: {minReplicas: 2, maxReplicas: 10}
+  service:
+    port: 9898
+    portName: http
+    appProtocol: kubernetes.io/h2c
+    headless: true
+    trafficDistribution: PreferClose
+    timeout: 30s
+    backendTimeout: 25s
+    hosts: [app.example.com]
+    gatewayRefs: [{name: public, namespace: gateway}]
+    unmanagedMetadata:
+      labels: [app.kubernetes.io/managed-by]
+      annotations: [argocd.argoproj.io/tracking-id]
+  analysis:
+    interval: 1m
+    threshold: 5
+    maxWeight: 50
+    stepWeight: 10
+    sessionAffinity:
+      cookieName: flagger-cookie
+      primaryCookieName: flagger-primary-cookie
+      maxAge: 21600
+      domain: app.example.com
+      path: /
+      httpOnly: true
+      secure: true
+      sameSite: Strict
+      partitioned: false
+    metrics:
+    - {name: request-success-rate, thresholdRange: {min: 99}, interval: 1m}
+    - {name: error-budget, templateRef: {name: podinfo-error-budget}, thresholdRange: {max: 2}}
+    webhooks:
+    - name: acceptance-test
+      type: pre-rollout
+      url: https://flagger-loadtester.test/
+      timeout: 30s
+      disableTLS: true
+      metadata: {type: bash, cmd: "curl -s http://podinfo-canary.test:9898/token"}
+    alerts:
+    - {name: team-chat, severity: warn, providerRef: {name: podinfo-team-chat}}
+---
+apiVersion: flagger.app/v1beta1
+kind: MetricTemplate
+metadata: {name: podinfo-error-budget, namespace: test}
+spec:
+  provider:
+    type: prometheus
+    address: http://mimir-gateway.monitoring/prometheus
+    headers: {X-Scope-OrgID: [ml-team], X-Extra: [a, b]}
+    secretRef: {name: mimir-basic-auth}
+    insecureSkipVerify: false
+  query: 100 - sum(rate(http_requests_total{status!~"5.*", app="{{ target }}"}[{{ interval }}]))
+---
+apiVersion: flagger.app/v1beta1
+kind: AlertProvider
+metadata: {name: podinfo-team-chat, namespace: test}
+spec:
+  type: rocket
+  channel: releases
+  username: flagger
+  address: https://rocket.example.com/hooks/abc
+  proxy: http://squid.egress.svc:3128
+"""
+OTHER_MESHES = {  # provider -> its own fields; sessionAffinity needs istio or gatewayapi
+    "istio": "{service: {delegation: true, gateways: [mesh]}}",
+    "appmesh:v1beta2": "{service: {meshName: global, backends: [backend.test, backend2.test]}}",
+    "apisix": "{routeRef: {apiVersion: apisix.apache.org/v2, kind: ApisixRoute, name: podinfo}}",
+    "gloo": "{upstreamRef: {apiVersion: gloo.solo.io/v1, kind: Upstream, name: u, namespace: ns}}",
+}
+
+
+def flagger_docs(provider: str = "gatewayapi:v1") -> list[dict[str, Any]]:
+    """GATEWAY_CANARY with its MetricTemplate and AlertProvider, moved to another provider."""
+    docs = list(yaml.safe_load_all(GATEWAY_CANARY))
+    if provider != "gatewayapi:v1":
+        spec = docs[0]["spec"]
+        spec["provider"] = provider
+        for key in ("gatewayRefs", "backendTimeout"):
+            del spec["service"][key]
+        if provider != "istio":
+            del spec["analysis"]["sessionAffinity"]
+        extra = yaml.safe_load(OTHER_MESHES[provider])
+        spec["service"] |= extra.pop("service", {})
+        spec |= extra
+    return docs
+
+
+@pytest.mark.parametrize("provider", ["gatewayapi:v1", *OTHER_MESHES])
+def test_new_flagger_fields_round_trip_exactly(
+    crds: dict[str, Draft7Validator], provider: str
+) -> None:
+    docs = flagger_docs(provider)
+    assert [crd_errors(crds, d) for d in docs] == [[], [], []]
+    model, there = convert(copy.deepcopy(docs))
+    back = to_flagger(model)
+    assert [crd_errors(crds, d) for d in back.documents] == [[], [], []]
+    assert back.documents == docs  # Canary, MetricTemplate, AlertProvider: nothing lost
+    expected = (  # inlining and writing back templates/providers; renamed mesh providers
+        "inlined|moved with its provider|written as AlertProvider|"
+        "became router.provider|written as Flagger's spec.provider"
+    )
+    for note in there.notes + back.notes:
+        assert re.search(expected, note), note
+
+
+def test_new_flagger_fields_in_the_model() -> None:
+    model, _ = convert(flagger_docs())
+    spec = model.spec
+    scaler, service = spec.autoscaler_ref, spec.service
+    assert scaler is not None and scaler.primary_scaler_queries is not None
+    assert scaler.primary_scaler_replicas == {"minReplicas": 2, "maxReplicas": 10}
+    assert "prom-trigger" in scaler.primary_scaler_queries
+    assert service is not None and service.app_protocol == "kubernetes.io/h2c" and service.headless
+    assert (service.backend_timeout, service.traffic_distribution) == ("25s", "PreferClose")
+    affinity = spec.analysis.session_affinity
+    assert affinity is not None and affinity.same_site == "Strict"
+    assert (affinity.domain, affinity.path, affinity.max_age) == ("app.example.com", "/", 21600)
+    assert (affinity.http_only, affinity.secure, affinity.partitioned) == (True, True, False)
+    assert spec.analysis.webhooks[0].disable_tls is True
+    provider = spec.analysis.metrics[1].provider
+    assert provider is not None and provider.headers is not None
+    assert provider.headers == {"X-Scope-OrgID": ["ml-team"], "X-Extra": ["a", "b"]}
+    alert = spec.analysis.alerts[0].provider
+    assert alert is not None and alert.type == "rocket"
+    assert alert.proxy == "http://squid.egress.svc:3128"
+    model, _ = convert(flagger_docs("gloo"))
+    assert model.spec.upstream_ref is not None and model.spec.upstream_ref.namespace == "ns"
+    model, _ = convert(flagger_docs("appmesh:v1beta2"))
+    assert model.spec.service is not None and model.spec.service.mesh_name == "global"
+
+
+@pytest.mark.parametrize(
+    ("ref", "written"),
+    [
+        ("{name: hpa}", "{apiVersion: autoscaling/v2, kind: HorizontalPodAutoscaler, name: hpa}"),
+        (
+            "{kind: ScaledObject, name: so}",
+            "{apiVersion: keda.sh/v1alpha1, kind: ScaledObject, name: so}",
+        ),
+        (
+            "{apiVersion: keda.sh/v1alpha1, name: so}",
+            "{apiVersion: keda.sh/v1alpha1, kind: ScaledObject, name: so}",
+        ),
+        (
+            "{apiVersion: autoscaling/v2beta2, name: h}",
+            "{apiVersion: autoscaling/v2beta2, kind: HorizontalPodAutoscaler, name: h}",
+        ),
+    ],
+)
+def test_autoscaler_defaults_follow_the_kind(
+    crds: dict[str, Draft7Validator], ref: str, written: str
+) -> None:
+    out = to_flagger(rollout(f"autoscalerRef: {ref}"))
+    assert out.documents[0]["spec"]["autoscalerRef"] == yaml.safe_load(written)
+    assert crd_errors(crds, out.documents[0]) == []
+    unset = {"apiVersion", "kind"} - set(yaml.safe_load(ref))
+    assert {
+        k for k in ("apiVersion", "kind") if mentioned(f"spec.autoscalerRef.{k}", out.notes)
+    } == unset
+
+
+def test_to_flagger_refs_and_service_fields_made_valid(crds: dict[str, Draft7Validator]) -> None:
+    model = rollout(
+        """
+        router: {provider: apisix}
+        routeRef: {name: podinfo, namespace: edge}
+        upstreamRef: {name: u}
+        autoscalerRef: {name: hpa, primaryScalerReplicas: {minReplicas: 2, targetCPU: 80}}
+        service: {port: 80, unmanagedMetadata: {labels: [team], finalizers: [x]}}
+        metricsProvider: {address: "http://prom:9090", headers: {X-Scope-OrgID: [ml]}}
+        """
+    )
+    out = to_flagger(model)
+    spec = out.documents[0]["spec"]
+    assert crd_errors(crds, out.documents[0]) == []
+    assert spec["routeRef"] == {
+        "apiVersion": "apisix.apache.org/v2",
+        "kind": "ApisixRoute",
+        "name": "podinfo",
+    }
+    assert spec["upstreamRef"] == {"apiVersion": "gloo.solo.io/v1", "kind": "Upstream", "name": "u"}
+    assert spec["autoscalerRef"]["primaryScalerReplicas"] == {"minReplicas": 2}
+    assert spec["service"]["unmanagedMetadata"] == {"labels": ["team"]}
+    for path in (
+        "spec.routeRef.namespace",
+        "spec.routeRef.kind",
+        "spec.upstreamRef.apiVersion",
+        "spec.autoscalerRef.primaryScalerReplicas.targetCPU",
+        "spec.service.unmanagedMetadata.finalizers",
+        "spec.metricsProvider.headers",
+    ):
+        assert mentioned(path, out.notes), path
+    assert not any("add routeRef" in n for n in out.notes)
+    assert mentioned("spec.routeRef", to_flagger(rollout("router: {provider: apisix}")).notes)
+    with pytest.raises(ConversionError) as err:
+        to_flagger(
+            rollout(
+                "{routeRef: {kind: HTTPRoute, name: r}, "
+                "autoscalerRef: {name: s, primaryScalerReplicas: {minReplicas: 0}}}"
+            )
+        )
+    paths = [i.path for i in err.value.issues]
+    assert paths == ["spec.autoscalerRef.primaryScalerReplicas.minReplicas", "spec.routeRef.kind"]
 
 
 FEATURE_METRICS = """

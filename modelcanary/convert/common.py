@@ -70,6 +70,7 @@ ALERT_TYPES_IN: dict[str, str] = {
     "msteams": "msteams",
     "discord": "discord",
     "gchat": "googlechat",
+    "rocket": "rocket",
 }
 """Flagger AlertProvider types and their modelcanary inline provider type."""
 ALERT_TYPES_OUT: dict[str, str] = {v: k for k, v in ALERT_TYPES_IN.items()}
@@ -155,7 +156,7 @@ def given(model: BaseModel, name: str) -> bool:
 
 
 def alias(model: type[BaseModel], name: str) -> str:
-    """The YAML name of a spec field (e.g. ``disable_tls`` -> ``disableTls``)."""
+    """The YAML name of a spec field (e.g. ``step_weights`` -> ``stepWeights``)."""
     return model.model_fields[name].alias or name
 
 

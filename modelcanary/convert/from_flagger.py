@@ -2,7 +2,8 @@
 
 Field names mostly match, so most values are copied as written. What differs (provider
 names, the deprecated ``threshold``, ``metricsServer``, ``ingressRef``, templates given
-alongside) is translated and noted; what has no ModelRollout field is dropped and noted.
+alongside) is translated and noted; what has no ModelRollout field (the service's Gateway API
+``mirror`` filters, server-set metadata, ``status``) is dropped and noted.
 The result is validated with :func:`~modelcanary.spec.parse_rollout`.
 """
 
@@ -28,27 +29,25 @@ from .from_flagger_analysis import Context, analysis_from_flagger
 
 # fmt: off
 SERVICE_FIELDS = (
-    "name", "port", "targetPort", "portName", "portDiscovery", "hosts", "gateways", "gatewayRefs",
-    "headers", "timeout", "retries", "match", "rewrite", "trafficPolicy", "corsPolicy", "apex",
-    "primary", "canary",
+    "name", "port", "targetPort", "portName", "portDiscovery", "appProtocol", "headless", "hosts",
+    "gateways", "gatewayRefs", "headers", "timeout", "backendTimeout", "retries", "match",
+    "rewrite", "trafficPolicy", "corsPolicy", "trafficDistribution", "meshName", "backends",
+    "delegation", "apex", "primary", "canary", "unmanagedMetadata",
 )
 # fmt: on
-_NO_FIELD = "modelcanary's ServiceSpec has no field for it"
 SERVICE_DROPPED = {
-    "appProtocol": _NO_FIELD,
-    "trafficDistribution": _NO_FIELD,
-    "headless": _NO_FIELD,
-    "backendTimeout": _NO_FIELD,
-    "meshName": f"App Mesh mesh name; {_NO_FIELD}",
-    "backends": f"App Mesh backends; {_NO_FIELD}",
-    "delegation": f"Istio VirtualService delegation; {_NO_FIELD}",
-    "mirror": f"Gateway API mirror filters of the apex route; {_NO_FIELD}",
-    "unmanagedMetadata": _NO_FIELD,
+    "mirror": "Gateway API mirror filters of the apex route; modelcanary's ServiceSpec has no "
+    "field for them (mirroring to the challenger is analysis.mirror)",
 }
-SPEC_DROPPED = {
-    "routeRef": "APISIX route reference: modelcanary's spec has no field for it",
-    "upstreamRef": "Gloo upstream reference: modelcanary's spec has no field for it",
+_OBJECT = ("apiVersion", "kind", "name")
+REF_FIELDS = {
+    "targetRef": _OBJECT,
+    "autoscalerRef": (*_OBJECT, "primaryScalerQueries", "primaryScalerReplicas"),
+    "routeRef": _OBJECT,
+    "upstreamRef": (*_OBJECT, "namespace"),
 }
+"""Flagger's object references and the fields of each that ModelRollout carries."""
+REF_WHY = {"namespace": "Flagger's CRD has no namespace here: it is always the Canary's"}
 _SERVER_SET = "uid resourceVersion generation creationTimestamp managedFields selfLink"
 META_DROPPED = dict.fromkeys(_SERVER_SET.split(), "set by the API server, not carried over")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -160,16 +159,15 @@ def _spec(
 ) -> dict[str, Any]:
     notes = ctx.notes
     out: dict[str, Any] = {"router": {"provider": _provider(spec, meta, default_provider, notes)}}
-    if "targetRef" in spec:
-        out["targetRef"] = _ref(spec["targetRef"], "spec.targetRef", notes)
-    else:
+    for key in REF_FIELDS:
+        if key in spec:
+            out[key] = _ref(spec[key], key, notes)
+    if "targetRef" not in spec:
         notes.issue(
             "spec.targetRef",
             "is required",
             "add targetRef: {apiVersion: apps/v1, kind: Deployment, name: my-model}",
         )
-    if "autoscalerRef" in spec:
-        out["autoscalerRef"] = _ref(spec["autoscalerRef"], "spec.autoscalerRef", notes)
     if spec.get("metricsServer") or "insecureSkipVerify" in spec:
         provider: dict[str, Any] = {"type": "prometheus"}
         if spec.get("metricsServer"):
@@ -210,9 +208,8 @@ def _spec(
             "add analysis: {interval: 1m, threshold: 5, stepWeight: 10, metrics: [...]}",
         )
     used = (
+        *REF_FIELDS,
         "provider",
-        "targetRef",
-        "autoscalerRef",
         "metricsServer",
         "insecureSkipVerify",
         "service",
@@ -224,7 +221,7 @@ def _spec(
         "analysis",
         "canaryAnalysis",
     )
-    notes.leftover(spec, "spec", used, SPEC_DROPPED)
+    notes.leftover(spec, "spec", used)
     return out
 
 
@@ -277,16 +274,11 @@ def _provider(
     return name
 
 
-def _ref(raw: Any, path: str, notes: Notes) -> dict[str, Any]:
+def _ref(raw: Any, key: str, notes: Notes) -> dict[str, Any]:
     ref = mapping(raw)
-    out = {k: ref[k] for k in ("apiVersion", "kind", "name") if k in ref}
-    why = {
-        "namespace": "a target is always in the rollout's namespace",
-        "primaryScalerQueries": "KEDA primary scaler queries have no modelcanary field",
-        "primaryScalerReplicas": "primary replica overrides have no modelcanary field",
-    }
-    notes.leftover(ref, path, ("apiVersion", "kind", "name"), why)
-    return out
+    fields = REF_FIELDS[key]
+    notes.leftover(ref, f"spec.{key}", fields, REF_WHY)
+    return {k: ref[k] for k in fields if k in ref}
 
 
 def _service(service: Mapping[str, Any], notes: Notes) -> dict[str, Any]:

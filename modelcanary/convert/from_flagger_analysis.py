@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..spec import PROVIDER_TYPES, Webhook, parse_duration
-from .common import ALERT_TYPES_IN, DEFAULT_METRIC_INTERVAL, Notes, alias, mapping
+from ..spec import PROVIDER_TYPES, parse_duration
+from .common import ALERT_TYPES_IN, DEFAULT_METRIC_INTERVAL, Notes, mapping
 
 # fmt: off
 COPIED = (
@@ -19,11 +19,19 @@ COPIED = (
 # fmt: on
 MATCH_FIELDS = ("headers", "queryParams", "sourceLabels")
 METRIC_FIELDS = ("name", "interval", "thresholdRange", "query", "templateVariables")
-PROVIDER_FIELDS = ("type", "address", "secretRef", "region", "insecureSkipVerify")
+PROVIDER_FIELDS = ("type", "address", "secretRef", "region", "insecureSkipVerify", "headers")
 MATCH_WHY = "modelcanary A/B matches use headers, cookies, query parameters and source labels"
-AFFINITY_FIELDS = ("cookieName", "primaryCookieName", "maxAge")
-AFFINITY_WHY = "modelcanary's SessionAffinity has cookieName, primaryCookieName and maxAge only"
-WEBHOOK_FIELDS = ("name", "type", "url", "timeout", "retries", "muteAlert", "metadata")
+# fmt: off
+AFFINITY_FIELDS = (
+    "cookieName", "primaryCookieName", "maxAge", "domain", "path", "httpOnly", "secure",
+    "sameSite", "partitioned",
+)
+WEBHOOK_FIELDS = (
+    "name", "type", "url", "timeout", "retries", "muteAlert", "disableTLS", "metadata",
+)
+# fmt: on
+ALERT_PROVIDER_COPIED = ("address", "channel", "username", "proxy")
+ALERT_PROVIDER_FIELDS = ("type", *ALERT_PROVIDER_COPIED, "secretRef")
 QUERY_VARIABLES = frozenset({"namespace", "target", "interval", "variables"})
 """Variables modelcanary documents for query templates (Flagger also has name/service/ingress)."""
 _VARIABLE = re.compile(r"\{\{\s*\.?([A-Za-z_]\w*)")
@@ -72,12 +80,7 @@ def analysis_from_flagger(raw: Mapping[str, Any], ctx: Context) -> dict[str, Any
     if "sessionAffinity" in raw:
         affinity = mapping(raw["sessionAffinity"])
         out["sessionAffinity"] = {k: affinity[k] for k in AFFINITY_FIELDS if k in affinity}
-        notes.leftover(
-            affinity,
-            f"{base}.sessionAffinity",
-            AFFINITY_FIELDS,
-            {k: AFFINITY_WHY for k in affinity},
-        )
+        notes.leftover(affinity, f"{base}.sessionAffinity", AFFINITY_FIELDS)
     if "match" in raw:
         out["match"] = _matches(_items(raw, "match", notes), notes)
     interval = str(raw.get("interval", "1m"))
@@ -214,9 +217,7 @@ def _webhook(raw: Any, i: int, notes: Notes) -> dict[str, Any]:
     if out.get("type") == "":
         del out["type"]
         notes.add(f"{path}.type", "empty: read as rollout (as Flagger does)")
-    if "disableTLS" in hook:
-        out[alias(Webhook, "disable_tls")] = hook["disableTLS"]
-    notes.leftover(hook, path, (*WEBHOOK_FIELDS, "disableTLS"))
+    notes.leftover(hook, path, WEBHOOK_FIELDS)
     return out
 
 
@@ -238,8 +239,8 @@ def _alert(raw: Any, i: int, ctx: Context) -> dict[str, Any]:
         return out
     spec = mapping(mapping(doc).get("spec"))
     kind = ALERT_TYPES_IN.get(str(spec.get("type")))
-    fields = ("type", "address", "channel", "username", "secretRef")
-    extra = sorted(set(spec) - set(fields)) + sorted(set(mapping(spec.get("secretRef"))) - {"name"})
+    extra = sorted(set(spec) - set(ALERT_PROVIDER_FIELDS))
+    extra += sorted(f"secretRef.{k}" for k in set(mapping(spec.get("secretRef"))) - {"name"})
     if kind is None or extra:
         reason = (
             f"type {spec.get('type')!r} has no modelcanary equivalent"
@@ -248,7 +249,7 @@ def _alert(raw: Any, i: int, ctx: Context) -> dict[str, Any]:
         )
         notes.add(f"{path}.providerRef", f"AlertProvider {name} kept as a reference: {reason}")
         return out
-    provider = {k: spec[k] for k in ("address", "channel", "username") if k in spec}
+    provider = {k: spec[k] for k in ALERT_PROVIDER_COPIED if k in spec}
     if "secretRef" in spec:
         provider["secretRef"] = {"name": mapping(spec["secretRef"]).get("name")}
     del out["providerRef"]

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..spec import ModelRollout
+from ..spec import ModelRollout, ObjectRef
 from .common import FLAGGER_API_VERSION, ROUTER_TO_FLAGGER, Conversion, Notes, dump, given, tidy
 from .to_flagger_analysis import analysis_to_flagger
 
 TARGET_KINDS = ("Deployment", "DaemonSet", "Service")
-AUTOSCALER_KINDS = ("HorizontalPodAutoscaler", "ScaledObject")
+AUTOSCALERS = {"HorizontalPodAutoscaler": "autoscaling/v2", "ScaledObject": "keda.sh/v1alpha1"}
+"""Flagger's autoscaler kinds and the apiVersion written when the rollout sets none."""
+SCALER_REPLICAS = ("minReplicas", "maxReplicas")
+UNMANAGED = ("labels", "annotations")
+ROUTE_REFS = {
+    "routeRef": ("route_ref", "apisix.apache.org/v2", "ApisixRoute"),
+    "upstreamRef": ("upstream_ref", "gloo.solo.io/v1", "Upstream"),
+}
+"""Flagger's route references: spec field, default apiVersion and the one kind Flagger takes."""
 _TARGET_HINT = (
     "deploy the model as a Deployment and set spec.targetRef: {apiVersion: apps/v1, kind: "
     "Deployment, name: my-model} (Flagger rolls out each new revision of that Deployment) "
@@ -48,6 +56,10 @@ def to_flagger(rollout: ModelRollout, *, source: str = "") -> Conversion:
         )
     if spec.autoscaler_ref is not None:
         out["autoscalerRef"] = _autoscaler(rollout, notes)
+    for key, (field, api, kind) in ROUTE_REFS.items():
+        ref = getattr(spec, field)
+        if ref is not None:
+            out[key] = _route_ref(ref, key, (api, kind), notes)
     out.update(_service(rollout, notes))
     for field in ("skip_analysis", "revert_on_deletion", "suspend"):
         if given(spec, field):
@@ -102,10 +114,10 @@ def _provider(rollout: ModelRollout, notes: Notes) -> str:
     name = ROUTER_TO_FLAGGER[router]
     if name != router:
         notes.add("spec.router.provider", f"{router!r} written as Flagger's spec.provider {name!r}")
-    if router == "apisix":
+    if router == "apisix" and rollout.spec.route_ref is None:
         notes.add(
             "spec.routeRef",
-            "not written: Flagger needs the ApisixRoute to copy; add routeRef by hand",
+            "not set: Flagger's apisix provider needs the ApisixRoute to copy; add routeRef",
         )
     return name
 
@@ -121,7 +133,7 @@ def _metrics_server(rollout: ModelRollout, notes: Notes) -> str | None:
             f"(got type {provider.type}); use a MetricTemplate for other backends",
         )
         return None
-    for field in ("secret_ref", "region", "insecure_skip_verify"):
+    for field in ("secret_ref", "region", "insecure_skip_verify", "headers"):
         if getattr(provider, field) is not None:
             notes.add(
                 f"{path}.{type(provider).model_fields[field].alias}",
@@ -131,19 +143,60 @@ def _metrics_server(rollout: ModelRollout, notes: Notes) -> str | None:
 
 
 def _autoscaler(rollout: ModelRollout, notes: Notes) -> dict[str, Any]:
+    """Flagger needs apiVersion and kind; the model defaults (autoscaling/v2 HPA) fit only an
+    HPA, so an unset kind follows a KEDA apiVersion and an unset apiVersion follows the kind."""
     ref = rollout.spec.autoscaler_ref
     assert ref is not None
     path = "spec.autoscalerRef"
-    out = {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name}
-    if "kind" not in ref.model_fields_set:
-        out.update(apiVersion="autoscaling/v2", kind="HorizontalPodAutoscaler")
-        notes.add(f"{path}.kind", "not set; wrote autoscaling/v2 HorizontalPodAutoscaler")
-    elif ref.kind not in AUTOSCALER_KINDS:
+    written = ref.model_fields_set
+    kind, api = ref.kind, ref.api_version
+    if "kind" not in written:
+        kind = "ScaledObject" if api.startswith("keda.sh/") else "HorizontalPodAutoscaler"
+        notes.add(f"{path}.kind", f"not set; wrote {kind} (Flagger requires it)")
+    if kind not in AUTOSCALERS:
         notes.issue(
             f"{path}.kind",
-            f"{ref.kind!r} cannot be a Flagger autoscaler",
-            f"use one of {', '.join(AUTOSCALER_KINDS)}",
+            f"{kind!r} cannot be a Flagger autoscaler",
+            f"use one of {', '.join(AUTOSCALERS)}",
         )
+    elif "api_version" not in written:
+        api = AUTOSCALERS[kind]
+        notes.add(f"{path}.apiVersion", f"not set; wrote {api} (Flagger requires it)")
+    out: dict[str, Any] = {"apiVersion": api, "kind": kind, "name": ref.name}
+    if ref.primary_scaler_queries is not None:
+        out["primaryScalerQueries"] = dict(ref.primary_scaler_queries)
+    if ref.primary_scaler_replicas is not None:
+        replicas = ref.primary_scaler_replicas
+        out["primaryScalerReplicas"] = {k: v for k, v in replicas.items() if k in SCALER_REPLICAS}
+        notes.leftover(
+            replicas,
+            f"{path}.primaryScalerReplicas",
+            SCALER_REPLICAS,
+            dict.fromkeys(replicas, "Flagger takes minReplicas and maxReplicas only"),
+        )
+        for key, value in out["primaryScalerReplicas"].items():
+            if value < 1:
+                notes.issue(
+                    f"{path}.primaryScalerReplicas.{key}",
+                    f"{value} is below 1, which Flagger's CRD rejects",
+                    "give at least 1 replica",
+                )
+    return out
+
+
+def _route_ref(ref: ObjectRef, key: str, defaults: tuple[str, str], notes: Notes) -> dict[str, Any]:
+    """routeRef (APISIX) or upstreamRef (Gloo): Flagger requires apiVersion and kind."""
+    path, (api, kind) = f"spec.{key}", defaults
+    if ref.kind is not None and ref.kind != kind:
+        notes.issue(f"{path}.kind", f"{ref.kind!r} cannot be a Flagger {key}", f"use {kind}")
+    out = {"apiVersion": ref.api_version or api, "kind": kind, "name": ref.name}
+    for name, value in (("apiVersion", ref.api_version), ("kind", ref.kind)):
+        if value is None:
+            notes.add(f"{path}.{name}", f"not set; wrote {out[name]} (Flagger requires it)")
+    if ref.namespace is not None and key == "upstreamRef":
+        out["namespace"] = ref.namespace
+    elif ref.namespace is not None:
+        notes.add(f"{path}.namespace", "dropped: Flagger's route is in the Canary's namespace")
     return out
 
 
@@ -165,6 +218,11 @@ def _service(rollout: ModelRollout, notes: Notes) -> dict[str, Any]:
         )
     if "port" not in service.model_fields_set:
         notes.add("spec.service.port", "not set; wrote modelcanary's default 80")
+    unmanaged = out.get("unmanagedMetadata")
+    if unmanaged is not None:  # Flagger's CRD: {labels: [keys], annotations: [keys]}
+        out["unmanagedMetadata"] = {k: v for k, v in unmanaged.items() if k in UNMANAGED}
+        why = dict.fromkeys(unmanaged, "Flagger leaves only labels and annotations unmanaged")
+        notes.leftover(unmanaged, "spec.service.unmanagedMetadata", UNMANAGED, why)
     result: dict[str, Any] = {"service": out}
     ingress = out.pop("ingressRef", None)
     if ingress is not None:

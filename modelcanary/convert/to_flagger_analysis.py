@@ -184,7 +184,4 @@ def _webhook(hook: Webhook, i: int, notes: Notes) -> dict[str, Any]:
     out = dump(hook)
     if "timeout" in out:
         out["timeout"] = flagger_duration(hook.timeout, f"{BASE}.webhooks[{i}].timeout", notes)
-    tls = alias(Webhook, "disable_tls")
-    if tls in out:
-        out["disableTLS"] = out.pop(tls)
-    return out
+    return out  # field names (disableTLS included) are Flagger's

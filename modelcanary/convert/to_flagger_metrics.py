@@ -216,7 +216,7 @@ def _alert_provider(
         notes.add(path, f"dropped: Flagger AlertProviders have no {provider.type!r} type")
         return None
     spec: dict[str, Any] = {"type": kind}
-    spec.update({k: v for k in ("channel", "username") if (v := getattr(provider, k))})
+    spec.update({k: v for k in ("channel", "username", "proxy") if (v := getattr(provider, k))})
     secret = provider.secret_ref
     if secret is not None and secret.env is not None:
         notes.add(f"{path}.provider.secretRef.env", "dropped: Flagger reads a Kubernetes Secret")

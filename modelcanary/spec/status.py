@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -102,9 +102,27 @@ class RolloutStatus(Model):
     error_checks: int = Field(default=0, ge=0)
     """Consecutive intervals with provider errors (separate from failures)."""
     step_index: int = Field(default=0, ge=0)
-    """Index in the weight plan or custom steps."""
+    """Index of the current stage in the plan (shadow, weights, A/B, blue/green or steps)."""
     step_started_at: str | None = None
-    """RFC 3339 time the current step began."""
+    """RFC 3339 time the current stage began."""
+    stage_passes: int = Field(default=0, ge=0)
+    """Passing analysis intervals in the current stage."""
+    pre_rollout_done: bool = False
+    """The pre-rollout webhooks passed for this revision."""
+    promoted: bool = False
+    """The challenger was copied to the champion (promotion in progress or done)."""
+    paused: bool = False
+    """Paused by a manual action (spec.suspend pauses too)."""
+    approved: bool = False
+    """A manual approval opens the current gate or pause step once."""
+    last_action: str | None = None
+    """Id of the last manual action applied (so an action is applied once)."""
+    waiting_since: str | None = None
+    """RFC 3339 time the rollout started waiting for readiness (progress deadline)."""
+    last_analysis_time: str | None = None
+    """RFC 3339 end of the last analysed window."""
+    analysis_state: dict[str, Any] | None = None
+    """Judges' resumable state (e.g. sequential tests' sufficient statistics)."""
     last_applied_spec: str | None = None
     """Hash of the challenger spec being rolled out."""
     last_promoted_spec: str | None = None

@@ -1,0 +1,172 @@
+"""Ports: the typing.Protocol interfaces the engine drives (and nothing else).
+
+Adapters live in their own packages, one per file, each behind one of these Protocols:
+metric providers (``providers/``), traffic routers (``routers/``, ``local/``), workloads
+(``local/``, ``k8s/``), notifiers (``notify/``), webhook runners (``hooks/``), status stores and
+clocks (runtimes). Every call is synchronous and may raise the port's error from
+``modelcanary.errors``; missing metric data is returned as ``NoData``, never raised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from .analysis.measurements import IntervalData, NoData, Scalar, Window
+from .rollout.commands import Routes, Severity
+from .rollout.observations import Readiness
+from .spec import MetricSpec, ModelRollout, RolloutStatus, Webhook
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Time, injectable so tests run a rollout in milliseconds."""
+
+    def now(self) -> datetime:
+        """Current time, timezone-aware UTC."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait (a fake clock advances instead)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A rollout as stored: resource and an opaque version for optimistic concurrency."""
+
+    rollout: ModelRollout
+    version: str | None = None
+
+
+@runtime_checkable
+class StatusStore(Protocol):
+    """Where rollouts and their status live (memory, a file, the Kubernetes API)."""
+
+    def get(self, name: str, namespace: str) -> Stored | None:
+        """The stored rollout, or None when it does not exist (any more)."""
+        ...
+
+    def save_status(
+        self, name: str, namespace: str, status: RolloutStatus, expected_version: str | None
+    ) -> str | None:
+        """Write the status; raise ``ConflictError`` if the version moved. Returns the new one."""
+        ...
+
+
+@runtime_checkable
+class MetricProvider(Protocol):
+    """A metrics backend answering built-in SLIs and custom queries for a window."""
+
+    name: str
+
+    def is_online(self) -> bool:
+        """True when the backend answers (checked at initialisation)."""
+        ...
+
+    def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
+        """Measurements of both versions in ``window`` for the built-in SLIs."""
+        ...
+
+    def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
+        """One custom query's value in ``window`` (templated with the rollout's variables)."""
+        ...
+
+
+@runtime_checkable
+class TrafficRouter(Protocol):
+    """Splits, matches and mirrors traffic between champion and challenger."""
+
+    def reconcile(self, rollout: ModelRollout) -> None:
+        """Create the routing objects if missing and correct drift."""
+        ...
+
+    def set_routes(self, rollout: ModelRollout, routes: Routes) -> None:
+        """Apply ``routes`` atomically."""
+        ...
+
+    def get_routes(self, rollout: ModelRollout) -> Routes:
+        """The routes in force."""
+        ...
+
+    def finalize(self, rollout: ModelRollout) -> None:
+        """Send all traffic to the champion and remove what reconcile created."""
+        ...
+
+
+@runtime_checkable
+class Workloads(Protocol):
+    """Champion and challenger model servers (processes, Deployments...)."""
+
+    def ensure(self, rollout: ModelRollout) -> None:
+        """Create or update both workloads to match the spec."""
+        ...
+
+    def readiness(self, rollout: ModelRollout) -> Readiness:
+        """Are both versions ready (per the ready thresholds), and which challenger is it."""
+        ...
+
+    def scale_challenger(self, rollout: ModelRollout, replicas: int) -> None:
+        """Scale the challenger (0 after promotion or rollback)."""
+        ...
+
+    def promote(self, rollout: ModelRollout) -> None:
+        """Make the challenger the champion."""
+        ...
+
+
+@dataclass(frozen=True)
+class WebhookPayload:
+    """Flagger's webhook payload: ``name, namespace, phase, checksum, metadata``."""
+
+    name: str
+    namespace: str
+    phase: str
+    checksum: str
+    type: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebhookResult:
+    """Outcome of one webhook call: passed (HTTP status <= 202) or why not."""
+
+    name: str
+    type: str
+    passed: bool
+    status_code: int | None = None
+    message: str = ""
+
+
+@runtime_checkable
+class WebhookRunner(Protocol):
+    """Calls webhooks with timeout and retries."""
+
+    def run(self, hook: Webhook, payload: WebhookPayload) -> WebhookResult:
+        """Call ``hook`` with ``payload``; never raises for HTTP failures (passed=False)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Notification:
+    """An event for people: rollout started, promoted, failed, waiting for approval..."""
+
+    rollout: str
+    namespace: str
+    event: str
+    severity: Severity
+    message: str
+    phase: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Delivers notifications to one service (Slack, Teams, ...)."""
+
+    name: str
+
+    def notify(self, notification: Notification) -> None:
+        """Send it; raise ``NotifyError`` (a ModelCanaryError) when the service refuses."""
+        ...

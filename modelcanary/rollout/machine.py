@@ -1,0 +1,301 @@
+"""The pure rollout state machine: ``step(rollout, status, observations, now)``.
+
+No I/O: everything the machine knows comes in as arguments, everything it wants done goes out
+as commands, and all its memory is the returned status, so a runtime that dies resumes from the
+last written status. Flagger's behaviour is kept where users rely on it (phases, failed-check
+threshold, webhook types, stepWeight capping, promotion by stepWeightPromotion) and improved
+where its users complain: inconclusive and errored intervals are counted apart from failures
+and never pass; a rollout can be aborted, paused, approved or promoted by hand; a sequential
+test may roll back before ``threshold`` is reached.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..analysis.interval import Action, AnalysisState, IntervalResult, analyse_interval
+from ..spec.rollout import ModelRollout
+from ..spec.status import RolloutStatus
+from .commands import Command, EnsureChallenger, RecordAnalysis, Routes, SetRoutes
+from .observations import ManualAction, Observations, hook_types, revision
+from .times import seconds_between
+from .transitions import Tick
+
+ANALYSING = ("Progressing", "WaitingPromotion")
+ACTIVE = ("Waiting", "Progressing", "WaitingPromotion")
+
+
+def step(
+    rollout: ModelRollout, status: RolloutStatus | None, obs: Observations, now: datetime
+) -> tuple[RolloutStatus, list[Command]]:
+    """Advance the rollout by one tick: the new status and the commands to execute."""
+    tick = Tick(rollout, status or RolloutStatus(), obs, now)
+    if tick.status.phase == "Terminating":
+        return tick.status, []
+    if obs.deleted:
+        tick.terminate()
+        return tick.status, tick.commands
+    if obs.action is not None and obs.action.id != tick.status.last_action:
+        _apply_action(tick, obs.action)
+        if tick.status.phase in ("Failed", "Promoting") and tick.commands:
+            return tick.status, tick.commands
+    handler = _HANDLERS[tick.status.phase]
+    handler(tick)
+    return tick.status, tick.commands
+
+
+def _apply_action(tick: Tick, action: ManualAction) -> None:
+    tick.update(last_action=action.id)
+    phase = tick.status.phase
+    why = f" ({action.reason})" if action.reason else ""
+    if action.kind == "pause":
+        tick.update(paused=True, message=f"paused by user{why}")
+        tick.notify("Paused", "warn", f"rollout paused by user{why}")
+    elif action.kind == "resume":
+        tick.update(paused=False, message=f"resumed by user{why}")
+        tick.notify("Resumed", "info", f"rollout resumed by user{why}")
+    elif action.kind == "approve":
+        tick.update(approved=True)
+    elif action.kind == "abort" and phase in ACTIVE:
+        tick.rollback(f"aborted by user{why}")
+    elif action.kind == "promote" and phase in ACTIVE:
+        if tick.last_verdict() == "fail":
+            tick.update(
+                message="promote refused: the last analysis failed (abort, or wait for a pass)"
+            )
+            return
+        tick.notify("ManualPromotion", "warn", f"promoted by user without finishing analysis{why}")
+        tick.promote(f"promoted by user{why}")
+    elif action.kind == "retry" and phase == "Failed":
+        tick.start(revision(tick.rollout, tick.obs.readiness), f"retry requested{why}")
+
+
+def _initializing(tick: Tick) -> None:
+    tick.emit(EnsureChallenger(), SetRoutes(Routes()))
+    ready = tick.obs.readiness
+    if ready is not None and ready.champion_ready:
+        update: dict[str, object] = {"waiting_since": None}
+        if tick.rollout.spec.target_ref is not None:
+            # Flagger: the target's current revision becomes the primary; no analysis for it
+            rev = revision(tick.rollout, ready)
+            update |= {"last_applied_spec": rev, "last_promoted_spec": rev}
+        tick.update(**update)
+        tick.phase("Initialized", "champion ready")
+        tick.notify("Initialized", "info", "initialization done, champion ready")
+        _idle(tick)
+        return
+    _deadline(tick, "champion", ready.message if ready else "")
+
+
+def _deadline(tick: Tick, what: str, detail: str) -> bool:
+    """Track a readiness wait; fail the rollout past progressDeadlineSeconds. True if failed."""
+    if tick.status.waiting_since is None:
+        tick.update(waiting_since=tick.stamp)
+    limit = tick.rollout.spec.progress_deadline_seconds
+    if seconds_between(tick.status.waiting_since, tick.now) < limit:
+        tick.update(
+            message=f"waiting for the {what} to be ready" + (f": {detail}" if detail else "")
+        )
+        return False
+    reason = f"{what} not ready within progressDeadlineSeconds={limit}"
+    if tick.status.phase == "Initializing":
+        tick.phase("Failed", reason)
+        tick.notify("RolloutFailed", "error", reason)
+    else:
+        tick.rollback(reason)
+    return True
+
+
+def _idle(tick: Tick) -> None:
+    """Initialized, Succeeded, Failed: start a rollout when a new challenger revision appears."""
+    rev = revision(tick.rollout, tick.obs.readiness)
+    status = tick.status
+    if status.phase == "Failed":
+        if rev == status.last_applied_spec:
+            return  # a failed revision restarts only when it changes, or on retry
+    elif rev == status.last_promoted_spec:
+        return
+    if not tick.gate_open("confirm-rollout"):
+        if status.phase != "Waiting":
+            tick.notify("Waiting", "info", tick.gate_reason("confirm-rollout"))
+        tick.update(last_applied_spec=rev)
+        tick.phase("Waiting", tick.gate_reason("confirm-rollout"))
+        return
+    tick.start(rev, "new revision detected, starting analysis")
+
+
+def _waiting(tick: Tick) -> None:
+    if tick.rollout.spec.suspend or tick.status.paused:
+        return
+    if tick.gate_open("confirm-rollout"):
+        tick.start(revision(tick.rollout, tick.obs.readiness), "confirm-rollout passed")
+    else:
+        tick.update(last_applied_spec=revision(tick.rollout, tick.obs.readiness))
+
+
+def _progressing(tick: Tick) -> None:
+    if _interrupted(tick):
+        return
+    status = tick.status
+    if not status.pre_rollout_done:
+        if "pre-rollout" in hook_types(tick.rollout):
+            if "pre-rollout" not in tick.obs.gates:
+                return  # not called this tick: never proceed blind
+            if not tick.obs.gates["pre-rollout"]:
+                _count_failure(tick, tick.gate_reason("pre-rollout").replace("waiting for", ""))
+                return
+        tick.update(pre_rollout_done=True, last_analysis_time=tick.stamp)
+        if tick.rollout.spec.skip_analysis:
+            tick.to_promotion("analysis skipped (skipAnalysis)")
+            return
+        tick.enter_stage(0)
+        return
+    if tick.rollout.spec.skip_analysis:
+        tick.to_promotion("analysis skipped (skipAnalysis)")
+        return
+    result = _analyse(tick)
+    if result is None or result.action != "advance":
+        return
+    _advance(tick)
+
+
+def _interrupted(tick: Tick) -> bool:
+    """Checks every analysing phase makes first; True when the tick ends here."""
+    rev = revision(tick.rollout, tick.obs.readiness)
+    if rev != tick.status.last_applied_spec:
+        tick.notify("NewRevision", "info", "new challenger revision, restarting analysis")
+        tick.start(rev, "new revision detected mid-rollout, analysis restarted")
+        return True
+    if tick.rollout.spec.suspend or tick.status.paused:
+        tick.update(last_analysis_time=tick.stamp, message="suspended")
+        return True
+    if tick.obs.gates.get("rollback", False):
+        tick.rollback(f"rollback webhook: {tick.obs.gate_messages.get('rollback', 'open')}")
+        return True
+    ready = tick.obs.readiness
+    if ready is None:
+        return True
+    if not (ready.challenger_ready and ready.champion_ready):
+        what = "challenger" if not ready.challenger_ready else "champion"
+        _deadline(tick, what, ready.message)
+        return True
+    tick.update(waiting_since=None)
+    return False
+
+
+def _count_failure(tick: Tick, reason: str) -> None:
+    failed = tick.status.failed_checks + 1
+    tick.update(
+        failed_checks=failed, message=f"failed checks {failed}/{tick.analysis.threshold}: {reason}"
+    )
+    if failed >= tick.analysis.threshold:
+        tick.rollback(f"failed checks reached threshold {tick.analysis.threshold}: {reason}")
+
+
+def _analyse(tick: Tick) -> IntervalResult | None:
+    """Run the interval's analysis (when data came), record it, act on fail/inconclusive."""
+    data = tick.obs.data
+    if data is None:
+        return None
+    status = tick.status
+    state = AnalysisState(
+        iterations=status.iterations,
+        failed_checks=status.failed_checks,
+        inconclusive_checks=status.inconclusive_checks,
+        sequential=(status.analysis_state or {}).get("sequential", {}),
+    )
+    result = analyse_interval(tick.analysis, data, state)
+    if "rollout" in hook_types(tick.rollout) and not tick.obs.gates.get("rollout", False):
+        result = _with_webhook_failure(tick, result, state)
+    new = result.state
+    tick.update(
+        iterations=new.iterations,
+        failed_checks=new.failed_checks,
+        inconclusive_checks=new.inconclusive_checks,
+        error_checks=status.error_checks + 1 if result.verdict == "error" else 0,
+        analysis_state=new.model_dump(mode="json", include={"sequential"}),
+        last_analysis_time=tick.stamp,
+        message=result.message,
+    )
+    tick.record(
+        result.to_record(tick.stamp, status.phase, status.canary_weight, status.mirror_weight)
+    )
+    tick.emit(RecordAnalysis(result.verdict, result.message))
+    if result.action == "rollback":
+        tick.rollback(result.message)
+    elif result.action == "inconclusive":
+        tick.rollback(f"inconclusive: {result.message}")
+    return result
+
+
+def _with_webhook_failure(
+    tick: Tick, result: IntervalResult, before: AnalysisState
+) -> IntervalResult:
+    """A failed ``rollout`` webhook is a failed check of the interval (Flagger)."""
+    why = tick.gate_reason("rollout").replace("waiting for ", "")
+    failed = before.failed_checks + 1
+    action: Action = "rollback" if failed >= tick.analysis.threshold or result.decisive else "hold"
+    state = result.state.model_copy(update={"failed_checks": failed, "inconclusive_checks": 0})
+    message = f"failed checks {failed}/{tick.analysis.threshold}: {why}"
+    return IntervalResult(
+        "fail", action, result.checks, state, message, result.decisive, result.failing
+    )
+
+
+def _advance(tick: Tick) -> None:
+    """A passing interval: count it; leave the stage when it is done."""
+    status = tick.status
+    stage = tick.plan[status.step_index]
+    passes = status.stage_passes + 1
+    tick.update(stage_passes=passes)
+    held = seconds_between(status.step_started_at, tick.now) >= stage.duration * 0.999
+    if passes < stage.intervals or not held:
+        return
+    if stage.pause and not status.approved:
+        tick.update(message=f"stage {status.step_index + 1} paused: waiting for approval")
+        return
+    nxt = status.step_index + 1
+    if nxt >= len(tick.plan):
+        tick.to_promotion(f"analysis passed ({status.iterations} intervals)")
+        return
+    if tick.plan[nxt].weight > stage.weight and not tick.gate_open("confirm-traffic-increase"):
+        tick.update(message=tick.gate_reason("confirm-traffic-increase"))
+        return
+    tick.enter_stage(nxt)
+    tick.notify("WeightChanged", "info", tick.status.message)
+
+
+def _waiting_promotion(tick: Tick) -> None:
+    if _interrupted(tick):
+        return
+    _analyse(tick)
+    if tick.status.phase != "WaitingPromotion":
+        return  # rolled back
+    if tick.gate_open("confirm-promotion") and tick.last_verdict() in (None, "pass"):
+        tick.promote("confirm-promotion passed")
+
+
+def _promoting(tick: Tick) -> None:
+    ready = tick.obs.readiness
+    if ready is None or not ready.champion_ready:
+        _deadline(tick, "promoted champion", ready.message if ready else "")
+        return
+    tick.update(waiting_since=None)
+    tick.shift_back()
+
+
+def _finalising(tick: Tick) -> None:
+    tick.finish()
+
+
+_HANDLERS = {
+    "Initializing": _initializing,
+    "Initialized": _idle,
+    "Succeeded": _idle,
+    "Failed": _idle,
+    "Waiting": _waiting,
+    "Progressing": _progressing,
+    "WaitingPromotion": _waiting_promotion,
+    "Promoting": _promoting,
+    "Finalising": _finalising,
+}

@@ -1,0 +1,109 @@
+"""Observations: what the engine saw this tick, the only input of ``step`` besides the spec.
+
+The engine gathers them through the ports: readiness of both versions, the measurements of
+the window since the last analysis (only when :func:`analysis_due`), the results of the gating
+webhooks :func:`gates_needed` asks for, a manual action, and whether the rollout is deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from ..analysis.measurements import IntervalData
+from ..spec.base import parse_duration
+from ..spec.rollout import ModelRollout
+from ..spec.status import RolloutStatus
+from .times import parse_time
+
+ActionKind = Literal["approve", "pause", "resume", "abort", "retry", "promote"]
+ACTIONS: tuple[str, ...] = ActionKind.__args__  # type: ignore[attr-defined]
+
+GATE_TYPES = (
+    "confirm-rollout",
+    "pre-rollout",
+    "rollout",
+    "confirm-traffic-increase",
+    "confirm-promotion",
+    "rollback",
+)
+"""Webhook types whose answer the state machine waits for (the others are fire-and-forget)."""
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Workload readiness as observed (per the ready thresholds)."""
+
+    champion_ready: bool
+    challenger_ready: bool
+    challenger_revision: str | None = None
+    """Identity of the challenger version; a new value mid-rollout restarts the analysis."""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ManualAction:
+    """A person's decision: approve a gate, pause, resume, abort, retry or promote now."""
+
+    kind: ActionKind
+    id: str
+    """Unique id (e.g. a timestamp) so the same action is applied once."""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Observations:
+    """Everything ``step`` may look at besides spec, status and time."""
+
+    readiness: Readiness | None = None
+    data: IntervalData | None = None
+    """Measurements of the window since the last analysis; None when no analysis is due."""
+    gates: Mapping[str, bool] = field(default_factory=dict)
+    """Webhook type -> every webhook of that type passed (only types asked for)."""
+    gate_messages: Mapping[str, str] = field(default_factory=dict)
+    """Webhook type -> why it did not pass."""
+    action: ManualAction | None = None
+    deleted: bool = False
+
+
+def revision(rollout: ModelRollout, readiness: Readiness | None) -> str:
+    """The challenger revision: the workload's own, else a hash of the challenger spec."""
+    if readiness is not None and readiness.challenger_revision:
+        return readiness.challenger_revision
+    return rollout.spec_hash()
+
+
+def hook_types(rollout: ModelRollout) -> set[str]:
+    """Webhook types configured in the rollout."""
+    return {hook.type for hook in rollout.spec.analysis.webhooks}
+
+
+def gates_needed(rollout: ModelRollout, status: RolloutStatus) -> set[str]:
+    """Gating webhook types the engine must call before ``step`` this tick."""
+    phase = status.phase
+    wanted: set[str] = set()
+    if phase in ("Initialized", "Succeeded", "Failed", "Waiting"):
+        wanted |= {"confirm-rollout"}
+    if phase in ("Progressing", "WaitingPromotion"):
+        wanted |= {"rollback"}
+    if phase == "Progressing":
+        wanted |= {"rollout", "confirm-traffic-increase", "confirm-promotion"}
+        if not status.pre_rollout_done:
+            wanted |= {"pre-rollout"}
+    if phase == "WaitingPromotion":
+        wanted |= {"rollout", "confirm-promotion"}
+    return wanted & hook_types(rollout)
+
+
+def analysis_due(rollout: ModelRollout, status: RolloutStatus, now: datetime) -> bool:
+    """True when an analysis interval has elapsed in a phase that analyses."""
+    if status.phase not in ("Progressing", "WaitingPromotion") or rollout.spec.skip_analysis:
+        return False
+    if rollout.spec.suspend or status.paused:
+        return False
+    if status.last_analysis_time is None:
+        return True
+    elapsed = (now - parse_time(status.last_analysis_time)).total_seconds()
+    return elapsed >= parse_duration(rollout.spec.analysis.interval) * 0.999
