@@ -15,7 +15,7 @@ from datetime import datetime
 
 from ..analysis.interval import Action, AnalysisState, IntervalResult, analyse_interval
 from ..spec.rollout import ModelRollout
-from ..spec.status import RolloutStatus
+from ..spec.status import AnalysisRecord, RolloutStatus
 from .commands import Command, EnsureChallenger, RecordAnalysis, Routes, SetRoutes
 from .observations import ManualAction, Observations, hook_types, revision
 from .times import seconds_between
@@ -194,6 +194,9 @@ def _count_failure(tick: Tick, reason: str) -> None:
 
 def _analyse(tick: Tick) -> IntervalResult | None:
     """Run the interval's analysis (when data came), record it, act on fail/inconclusive."""
+    if tick.obs.provider_error is not None:
+        _provider_error(tick, tick.obs.provider_error)
+        return None
     data = tick.obs.data
     if data is None:
         return None
@@ -226,6 +229,27 @@ def _analyse(tick: Tick) -> IntervalResult | None:
     elif result.action == "inconclusive":
         tick.rollback(f"inconclusive: {result.message}")
     return result
+
+
+def _provider_error(tick: Tick, error: str) -> None:
+    """Argo's consecutiveErrorLimit: provider errors hold the rollout, then fail it."""
+    status = tick.status
+    errors = status.error_checks + 1
+    limit = tick.analysis.inconclusive_limit
+    message = f"metrics provider error {errors}/{limit}: {error}"
+    tick.update(error_checks=errors, last_analysis_time=tick.stamp, message=message)
+    record = AnalysisRecord(
+        time=tick.stamp,
+        phase=status.phase,
+        canary_weight=status.canary_weight,
+        mirror_weight=status.mirror_weight,
+        verdict="error",
+        message=message,
+    )
+    tick.record(record)
+    tick.emit(RecordAnalysis("error", message))
+    if errors >= limit:
+        tick.rollback(f"metrics provider failed {errors} intervals in a row: {error}")
 
 
 def _with_webhook_failure(

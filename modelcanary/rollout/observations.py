@@ -66,6 +66,8 @@ class Observations:
     """Webhook type -> why it did not pass."""
     action: ManualAction | None = None
     deleted: bool = False
+    provider_error: str | None = None
+    """The metrics backend failed this interval (counted apart from failures, never a pass)."""
 
 
 def revision(rollout: ModelRollout, readiness: Readiness | None) -> str:

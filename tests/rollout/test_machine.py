@@ -374,3 +374,29 @@ def test_history_is_bounded() -> None:
 
 def test_ready_constant_is_ready() -> None:
     assert READY.champion_ready and READY.challenger_ready
+
+
+def test_provider_errors_are_counted_apart_and_fail_at_the_limit() -> None:
+    from modelcanary.rollout import Observations, step
+
+    run = Run(rollout(inconclusiveLimit=3, threshold=1))
+    start(run)
+    for i in range(2):
+        run.status, _ = step(
+            run.rollout,
+            run.status,
+            Observations(readiness=READY, provider_error="connection refused"),
+            run.now,
+        )
+        assert run.phase == "Progressing" and run.status.failed_checks == 0
+        assert run.status.error_checks == i + 1 and run.status.history[-1].verdict == "error"
+    run.tick(data=data())  # a good interval resets the error streak
+    assert run.status is not None and run.status.error_checks == 0 and run.weight == 50
+    for _ in range(3):
+        run.status, _ = step(
+            run.rollout,
+            run.status,
+            Observations(readiness=READY, provider_error="timeout"),
+            run.now,
+        )
+    assert run.phase == "Failed" and "metrics provider failed 3 intervals" in run.status.message
