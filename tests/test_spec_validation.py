@@ -378,6 +378,12 @@ CASES: list[tuple[str, list[tuple[str, Any]], str, str]] = [
         "unique",
     ),
     ("no-data-policy", [("spec.analysis.noData", "ignore")], "spec.analysis.noData", "fail"),
+    (
+        "outlier-without-mann-whitney",
+        [("spec.analysis.metrics[0].outlierFactor", 3)],
+        "spec.analysis.metrics[0].outlierFactor",
+        "mann-whitney",
+    ),
     # webhooks and alerts
     (
         "webhook-type-typo",

@@ -138,7 +138,7 @@ class MetricSpec(Model):
     judge: Judge | None = None
     """How the check decides: threshold (Flagger), mann-whitney (Kayenta) or sequential (anytime-valid test; default for error-rate and latency with a champion baseline)."""
     alpha: float | None = Field(default=None, gt=0, lt=1)
-    """False-alarm rate of the sequential judge (default 0.05)."""
+    """False-alarm rate of the sequential judge (default: the rollout's 0.05, shared by sequential metrics without their own alpha)."""
     method: DriftMethod | None = None
     """prediction-drift only: psi, ks, js or wasserstein (default psi)."""
     tolerance: float | None = Field(default=None, ge=0)
@@ -155,6 +155,8 @@ class MetricSpec(Model):
     """mann-whitney: largest challenger/champion ratio still passing (e.g. 1.1 = +10 %)."""
     allowed_decrease: float | None = Field(default=None, gt=0)
     """mann-whitney: smallest challenger/champion ratio still passing (e.g. 0.9 = -10 %)."""
+    outlier_factor: float | None = Field(default=None, gt=0)
+    """mann-whitney: drop values beyond this many IQRs outside the quartiles before testing (Kayenta's outlier removal; e.g. 3)."""
 
     @property
     def is_builtin(self) -> bool:

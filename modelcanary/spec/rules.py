@@ -344,6 +344,14 @@ def _metric(m: MetricSpec, path: str) -> list[SpecIssue]:
                 "remove alpha or use judge: sequential",
             )
         )
+    if m.outlier_factor is not None and m.judge != "mann-whitney":
+        out.append(
+            SpecIssue(
+                f"{path}.outlierFactor",
+                "only applies to the mann-whitney judge",
+                "add judge: mann-whitney, or remove outlierFactor",
+            )
+        )
     if has_effect and m.judge not in (None, "mann-whitney"):
         out.append(
             SpecIssue(

@@ -59,6 +59,8 @@ class CheckRecord(Model):
     """Upper bound applied."""
     judge: str = "threshold"
     """Judge that decided."""
+    p_value: float | None = None
+    """p-value of the statistical test, when a test decided (sequential, mann-whitney)."""
     verdict: Verdict
     """pass, fail, inconclusive, error or skipped."""
     reason: str = ""

@@ -1,0 +1,268 @@
+"""Per-metric judges: threshold (Flagger) and sequential (anytime-valid), and which applies.
+
+Every judge returns a :class:`~modelcanary.analysis.checks.CheckResult`. The sequential judge
+also returns its new serialisable state, which the engine keeps in the rollout status.
+
+The sequential judge runs, on cumulative data since the rollout started:
+
+1. the **SLO test** (absolute ranges): is the challenger certainly outside ``thresholdRange``?
+   Errors: H0 ``error rate <= max``. Latency ``pNN <= max`` is H0 ``P(latency > max) <= 1 - q``.
+2. the **champion comparison** (when the champion was measured): is the challenger certainly
+   worse than the champion? Errors: H0 ``rate ratio <= r0`` (``r0`` = the ratio ``max`` of a
+   relative check, else 1) or, for ``comparison: difference``, H0 ``p1 - p0 <= max`` (Johari
+   et al.'s Gaussian mSPRT). Latency: H0 "the challenger is no more often slower than the
+   batch's pooled q-quantile (times the allowed ratio, plus the allowed difference) than the
+   champion".
+
+``alpha`` is split evenly between the two tests, so the metric's false-rollback rate is at
+most ``alpha`` (see :mod:`modelcanary.analysis.sequential`); metrics without their own
+``alpha`` share the rollout's 0.05 (:func:`~modelcanary.analysis.interval.shared_alpha`).
+A rejection is decisive: the rollout rolls back at once. Otherwise the interval is judged
+like Flagger would (the interval's value against the range), so switching from threshold
+to sequential never loses a detection Flagger would make.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from ..spec.base import Model
+from ..spec.metrics import LATENCY_METRICS, MetricSpec, NoDataPolicy
+from ..spec.rules import SEQUENTIAL_METRICS
+from .checks import CheckResult, fmt, threshold_check
+from .measurements import Counts, FloatArray, IntervalData, Samples, VersionData
+from .sequential import (
+    GaussianState,
+    MixtureState,
+    OddsMixture,
+    update_gaussian,
+)
+from .sli import LATENCY_QUANTILES
+
+# the SLIs a sequential test can judge: one list, shared with the spec's validation rules
+"""Built-in SLIs with per-request data the sequential judge can test."""
+DEFAULT_ALPHA = 0.05
+"""Default false-rollback budget of a rollout's sequential judge (shared by its metrics)."""
+_MIXTURE = OddsMixture()
+
+
+class SequentialState(Model):
+    """Resumable state of one metric's sequential tests."""
+
+    slo: MixtureState | None = None
+    """SLO test (challenger alone against the range)."""
+    champion: MixtureState | None = None
+    """Champion comparison by rate ratio (odds mixture)."""
+    difference: GaussianState | None = None
+    """Champion comparison by difference (Gaussian mSPRT)."""
+
+
+def select_judge(metric: MetricSpec, data: IntervalData) -> str:
+    """The judge of a metric: the spec's, else sequential when it can run, else threshold.
+
+    Sequential is the default for error-rate, request-success-rate and latency SLIs when the
+    champion was measured in the same window (a baseline) and both versions have per-request
+    data (counts, latency samples); provider-computed scalars fall back to threshold.
+    """
+    if metric.judge is not None:
+        return metric.judge
+    if not (metric.is_builtin and metric.name in SEQUENTIAL_METRICS):
+        return "threshold"
+    if metric.name in data.challenger.values or metric.name in data.champion.values:
+        return "threshold"
+    if _raw(metric, data.challenger) is None or _raw(metric, data.champion) is None:
+        return "threshold"
+    return "sequential"
+
+
+def sequential_check(
+    metric: MetricSpec,
+    data: IntervalData,
+    state: SequentialState | None,
+    no_data: NoDataPolicy,
+    alpha: float | None = None,
+    *,
+    update: bool = True,
+) -> tuple[CheckResult, SequentialState]:
+    """The interval check plus the anytime-valid tests (fed this window unless ``update`` is
+    False, i.e. when its batches were already fed by :func:`update_sequential`)."""
+    point = threshold_check(metric, data, no_data, judge="sequential")
+    new_state = update_sequential(metric, data, state) if update else state or SequentialState()
+    alpha = alpha or metric.alpha or DEFAULT_ALPHA
+    verdict = evaluate_sequential(metric, new_state, alpha)
+    if verdict is None:
+        return point, new_state
+    rejected, words, p_adj = verdict
+    if rejected:
+        reason = (
+            f"{metric.name}: sequential test rejects - {words}; "
+            f"always-valid p={p_adj:.3g} <= alpha {alpha:g}"
+        )
+        result = replace(point, verdict="fail", reason=reason, decisive=True, p_value=p_adj)
+        return result, new_state
+    reason = f"{point.reason}; sequential p={p_adj:.3g} (alpha {alpha:g})"
+    return replace(point, reason=reason, p_value=p_adj), new_state
+
+
+def update_sequential(
+    metric: MetricSpec, data: IntervalData, state: SequentialState | None
+) -> SequentialState:
+    """Feed one batch (an interval, or a few seconds of it) to the metric's tests."""
+    state = state or SequentialState()
+    chal = _raw(metric, data.challenger)
+    if chal is None:
+        return state
+    champ = _raw(metric, data.champion)
+    slo, comp, diff = state.slo, state.champion, state.difference
+    slo_p0 = _slo_null(metric) if metric.relative_to is None else None
+    if slo_p0 is not None:
+        events, trials = _bad_events(metric, chal)
+        slo = _MIXTURE.update(slo or _MIXTURE.start(), events, trials, slo_p0)
+    if champ is not None:
+        if metric.comparison == "difference" and metric.name not in LATENCY_METRICS:
+            assert isinstance(chal, Counts) and isinstance(champ, Counts)
+            diff = update_gaussian(
+                diff or GaussianState(),
+                (champ.total, champ.errors),
+                (chal.total, chal.errors),
+                _difference_margin(metric),
+            )
+        else:
+            e1, e0, n1, n0, r0 = _comparison_batch(metric, chal, champ)
+            if n1 > 0 and n0 > 0 and e0 + e1 > 0:
+                p0 = r0 * n1 / (r0 * n1 + n0)
+                comp = _MIXTURE.update(comp or _MIXTURE.start(), e1, e0 + e1, p0)
+    return SequentialState(slo=slo, champion=comp, difference=diff)
+
+
+def evaluate_sequential(
+    metric: MetricSpec, state: SequentialState, alpha: float
+) -> tuple[bool, str, float] | None:
+    """(rejected?, what the strongest evidence says, Bonferroni-adjusted always-valid p).
+
+    None when no test has data yet. ``alpha`` is split over the tests the metric can run
+    (SLO test for absolute ranges, plus the champion comparison).
+    """
+    evidence: list[tuple[str, float]] = []
+    if state.slo is not None:
+        evidence.append((_slo_words(metric, state.slo), OddsMixture.p_value(state.slo)))
+    if state.difference is not None:
+        diff = state.difference
+        words = (
+            f"error-rate difference > {fmt(_difference_margin(metric))} vs champion "
+            f"({diff.x1}/{diff.n1} vs {diff.x0}/{diff.n0}, Gaussian mSPRT)"
+        )
+        evidence.append((words, diff.min_p_value))
+    if state.champion is not None:
+        evidence.append(
+            (_comparison_words(metric, state.champion), OddsMixture.p_value(state.champion))
+        )
+    if not evidence:
+        return None
+    tests = 2 if metric.relative_to is None and _slo_null(metric) is not None else 1
+    words, p = min(evidence, key=lambda e: e[1])
+    p_adj = min(1.0, p * tests)
+    return p_adj <= alpha, words, p_adj
+
+
+def _raw(metric: MetricSpec, side: VersionData) -> Counts | FloatArray | None:
+    """Per-request data the sequential tests use: counts for rates, latency samples."""
+    if metric.name in LATENCY_METRICS:
+        if isinstance(side.latencies, Samples) and len(side.latencies.values):
+            return side.latencies.values[~np.isnan(side.latencies.values)]
+        return None
+    if isinstance(side.counts, Counts) and side.counts.total > 0:
+        return side.counts
+    return None
+
+
+def _slo_null(metric: MetricSpec) -> float | None:
+    """Null bad-event probability of the SLO test, or None when it cannot be tested."""
+    rng = metric.effective_range()
+    if rng is None:
+        return None
+    if metric.name == "error-rate" and rng.max is not None:
+        p0 = rng.max
+    elif metric.name == "request-success-rate" and rng.min is not None:
+        p0 = 1.0 - rng.min / 100.0
+    elif metric.name in LATENCY_METRICS and rng.max is not None:
+        p0 = 1.0 - LATENCY_QUANTILES[metric.name]
+    else:
+        return None
+    return p0 if 0 < p0 < 1 else None
+
+
+def _bad_events(metric: MetricSpec, data: Counts | FloatArray) -> tuple[int, int]:
+    """(bad events, trials): errors per request, or requests slower than the SLO max."""
+    if isinstance(data, Counts):
+        return data.errors, data.total
+    rng = metric.effective_range()
+    assert rng is not None and rng.max is not None
+    return int(np.sum(data > rng.max)), len(data)
+
+
+def _difference_margin(metric: MetricSpec) -> float:
+    """Allowed error-rate difference (fraction); success-rate ranges are percents."""
+    rng = metric.effective_range()
+    if rng is None:
+        return 0.0
+    if metric.name == "request-success-rate":
+        return -(rng.min or 0.0) / 100.0
+    return rng.max if rng.max is not None else 0.0
+
+
+def _comparison_batch(
+    metric: MetricSpec, chal: Counts | FloatArray, champ: Counts | FloatArray
+) -> tuple[int, int, int, int, float]:
+    """(challenger bad, champion bad, challenger n, champion n, null rate ratio r0)."""
+    rng = metric.effective_range()
+    ratio_max = None
+    if rng is not None and metric.relative_to and metric.name == "error-rate":
+        ratio_max = rng.max
+    if isinstance(chal, Counts) and isinstance(champ, Counts):
+        r0 = max(1.0, ratio_max) if ratio_max is not None else 1.0
+        return chal.errors, champ.errors, chal.total, champ.total, r0
+    assert isinstance(chal, np.ndarray) and isinstance(champ, np.ndarray)
+    q = LATENCY_QUANTILES[metric.name]
+    reference = float(np.quantile(np.concatenate([chal, champ]), q))
+    limit = reference
+    if metric.relative_to and rng is not None and rng.max is not None:
+        if metric.comparison == "difference":
+            limit = reference + max(0.0, rng.max)
+        else:
+            limit = reference * max(1.0, rng.max)
+    e1 = int(np.sum(chal > limit))
+    e0 = int(np.sum(champ > reference))
+    return e1, e0, len(chal), len(champ), 1.0
+
+
+def _slo_words(metric: MetricSpec, state: MixtureState) -> str:
+    rng = metric.effective_range()
+    assert rng is not None
+    if metric.name in LATENCY_METRICS:
+        q = LATENCY_QUANTILES[metric.name]
+        return (
+            f"p{q * 100:g} above {fmt(rng.max, metric.name)} "
+            f"({state.events}/{state.trials} requests slower)"
+        )
+    bound = describe_bound(metric)
+    return f"{metric.name} outside {bound} ({state.events} errors in {state.trials} requests)"
+
+
+def describe_bound(metric: MetricSpec) -> str:
+    """``max 0.01`` / ``min 99 %`` for reasons."""
+    rng = metric.effective_range()
+    assert rng is not None
+    if rng.max is not None:
+        return f"max {fmt(rng.max, metric.name)}"
+    return f"min {fmt(rng.min, metric.name)}"
+
+
+def _comparison_words(metric: MetricSpec, state: MixtureState) -> str:
+    what = "slow requests" if metric.name in LATENCY_METRICS else "errors"
+    return (
+        f"challenger has more {what} than the champion "
+        f"({state.events} of {state.trials} were the challenger's)"
+    )

@@ -1,0 +1,244 @@
+"""What metric providers return: a small, explicit data model (no I/O, no exceptions for gaps).
+
+A provider fills one :class:`VersionData` per version (champion, challenger) and analysis
+window: request counts, latencies (per-request samples or Prometheus histogram buckets),
+predictions (raw values/labels or a histogram) and any provider-computed value by metric
+name. Mirrored requests seen by both versions give :class:`PairedPredictions`. Anything
+missing is an explicit :class:`NoData` (empty, NaN, provider down) that the analysis turns
+into a failed, skipped or inconclusive check as the spec says.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
+
+import numpy as np
+from numpy.typing import NDArray
+
+Side = Literal["champion", "challenger"]
+FloatArray: TypeAlias = NDArray[np.float64]
+Label: TypeAlias = str
+
+
+@dataclass(frozen=True)
+class Window:
+    """A time window in seconds (start inclusive, end exclusive)."""
+
+    start: float
+    end: float
+
+    @property
+    def seconds(self) -> float:
+        """Length of the window in seconds."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class NoData:
+    """An explicit absence of data, with why (empty result, NaN, provider down...)."""
+
+    reason: str = "no data"
+    side: Side | None = None
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """One value a provider computed (e.g. a PromQL result or a custom query)."""
+
+    value: float
+    side: Side = "challenger"
+
+
+@dataclass(frozen=True, eq=False)
+class Samples:
+    """Per-request observations of one version (e.g. latencies in ms)."""
+
+    values: FloatArray
+    side: Side = "challenger"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", np.asarray(self.values, dtype=np.float64).ravel())
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Request counts of one version: total requests and failed ones (HTTP 5xx or error)."""
+
+    total: int
+    errors: int
+    side: Side = "challenger"
+
+    def __post_init__(self) -> None:
+        if self.total < 0 or not 0 <= self.errors <= self.total:
+            raise ValueError(f"counts need 0 <= errors <= total (got {self.errors}/{self.total})")
+
+    @property
+    def successes(self) -> int:
+        """Requests that did not fail."""
+        return self.total - self.errors
+
+
+@dataclass(frozen=True)
+class LatencyHistogram:
+    """Prometheus-style cumulative buckets: ``bounds`` are the ``le`` upper bounds (ms)."""
+
+    bounds: tuple[float, ...]
+    cumulative: tuple[float, ...]
+    side: Side = "challenger"
+
+    def __post_init__(self) -> None:
+        if len(self.bounds) != len(self.cumulative) or not self.bounds:
+            raise ValueError("a histogram needs one cumulative count per bucket bound")
+        if any(b2 <= b1 for b1, b2 in zip(self.bounds, self.bounds[1:], strict=False)):
+            raise ValueError("bucket bounds must increase")
+        if any(c2 < c1 for c1, c2 in zip(self.cumulative, self.cumulative[1:], strict=False)):
+            raise ValueError("cumulative bucket counts must not decrease")
+
+    @property
+    def total(self) -> float:
+        """Observations counted (the ``+Inf`` or last bucket)."""
+        return float(self.cumulative[-1])
+
+
+@dataclass(frozen=True, eq=False)
+class Predictions:
+    """Raw predictions of one version: numeric scores or class labels."""
+
+    values: FloatArray | tuple[Label, ...]
+    side: Side = "challenger"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", as_predictions(self.values))
+
+    @property
+    def is_numeric(self) -> bool:
+        """True for numeric scores, False for class labels."""
+        return isinstance(self.values, np.ndarray)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True)
+class PredictionHistogram:
+    """Predictions summarised as counts: numeric bins (``edges``) or labels (``labels``)."""
+
+    counts: tuple[float, ...]
+    edges: tuple[float, ...] | None = None
+    labels: tuple[Label, ...] | None = None
+    side: Side = "challenger"
+
+    def __post_init__(self) -> None:
+        if (self.edges is None) == (self.labels is None):
+            raise ValueError("give numeric bin edges or class labels, not both")
+        expected = len(self.edges) - 1 if self.edges is not None else len(self.labels or ())
+        if expected != len(self.counts):
+            raise ValueError(f"{len(self.counts)} counts for {expected} bins")
+
+
+@dataclass(frozen=True, eq=False)
+class PairedPredictions:
+    """The same requests answered by both versions (mirrored traffic), aligned by request."""
+
+    champion: FloatArray | tuple[Label, ...]
+    challenger: FloatArray | tuple[Label, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "champion", as_predictions(self.champion))
+        object.__setattr__(self, "challenger", as_predictions(self.challenger))
+        if len(self.champion) != len(self.challenger):
+            raise ValueError("paired predictions need the same number of champion/challenger rows")
+
+    def __len__(self) -> int:
+        return len(self.champion)
+
+
+Latencies: TypeAlias = Samples | LatencyHistogram | NoData
+PredictionData: TypeAlias = Predictions | PredictionHistogram | NoData
+Value: TypeAlias = Scalar | Samples | NoData
+
+
+@dataclass(frozen=True)
+class VersionData:
+    """Everything measured for one version in one window; gaps are :class:`NoData`."""
+
+    side: Side
+    counts: Counts | NoData = field(default_factory=NoData)
+    latencies: Latencies = field(default_factory=NoData)
+    predictions: PredictionData = field(default_factory=NoData)
+    values: Mapping[str, Value] = field(default_factory=dict)
+    """Provider-computed SLIs and custom metrics by metric name (they win over raw data)."""
+    series: Mapping[str, Samples] = field(default_factory=dict)
+    """A metric's time series inside the window (Kayenta-style input for mann-whitney)."""
+
+    @property
+    def has_requests(self) -> bool:
+        """True when request counts were measured and are not empty."""
+        return isinstance(self.counts, Counts) and self.counts.total > 0
+
+
+@dataclass(frozen=True)
+class IntervalData:
+    """The measurements of one analysis interval for both versions."""
+
+    window: Window
+    challenger: VersionData
+    champion: VersionData = field(default_factory=lambda: VersionData("champion"))
+    paired: PairedPredictions | NoData = field(default_factory=NoData)
+    mirrored: bool | None = None
+    """Whether traffic was mirrored in this window (None: unknown). Without mirroring there
+    are no paired predictions, so ``prediction-agreement`` is skipped rather than failed."""
+
+
+def scalar(value: float | None, side: Side = "challenger") -> Scalar | NoData:
+    """A provider value, or NoData when it is missing or NaN (never an exception)."""
+    if value is None:
+        return NoData("provider returned no value", side)
+    number = float(value)
+    if math.isnan(number):
+        return NoData("provider returned NaN", side)
+    return Scalar(number, side)
+
+
+def version_data(
+    side: Side,
+    *,
+    latencies_ms: Iterable[float] = (),
+    errors: Iterable[bool] = (),
+    predictions: Sequence[float | str | None] | None = None,
+    values: Mapping[str, Value] | None = None,
+    series: Mapping[str, Samples] | None = None,
+) -> VersionData:
+    """Build a VersionData from per-request rows (latency, failed?, prediction)."""
+    lat = np.fromiter(latencies_ms, dtype=np.float64)
+    err = np.fromiter(errors, dtype=bool)
+    counts: Counts | NoData = (
+        Counts(len(err), int(err.sum()), side) if len(err) else NoData("no requests", side)
+    )
+    lat = lat[~np.isnan(lat)]
+    latencies: Latencies = Samples(lat, side) if len(lat) else NoData("no latencies", side)
+    preds: PredictionData = NoData("no predictions", side)
+    if predictions is not None:
+        kept = [p for p in predictions if p is not None and not _is_nan(p)]
+        if kept:
+            preds = Predictions(as_predictions(kept), side)
+    return VersionData(side, counts, latencies, preds, dict(values or {}), dict(series or {}))
+
+
+def _is_nan(value: object) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def as_predictions(values: Iterable[object]) -> FloatArray | tuple[Label, ...]:
+    """Numeric predictions become a float array; anything else a tuple of string labels."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+        return values.astype(np.float64).ravel()
+    items = tuple(values)
+    if items and all(
+        isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in items
+    ):
+        return np.asarray(items, dtype=np.float64)
+    return tuple(str(v) for v in items)
