@@ -38,6 +38,8 @@ class Stored:
 
     rollout: ModelRollout
     version: str | None = None
+    deleted: bool = False
+    """Deletion requested (e.g. a Kubernetes deletionTimestamp): the rollout terminates."""
 
 
 @runtime_checkable

@@ -109,3 +109,18 @@ def analysis_due(rollout: ModelRollout, status: RolloutStatus, now: datetime) ->
         return True
     elapsed = (now - parse_time(status.last_analysis_time)).total_seconds()
     return elapsed >= parse_duration(rollout.spec.analysis.interval) * 0.999
+
+
+FAST_PHASES = ("Initializing", "Initialized", "Promoting", "Finalising")
+"""Phases that only wait for readiness or move traffic: polled every second, not per interval."""
+
+
+def next_delay(rollout: ModelRollout, status: RolloutStatus, now: datetime) -> float:
+    """Seconds until the engine should tick this rollout again."""
+    interval = parse_duration(rollout.spec.analysis.interval)
+    if status.phase in FAST_PHASES:
+        return min(1.0, interval)
+    if status.phase in ("Progressing", "WaitingPromotion") and status.last_analysis_time:
+        elapsed = (now - parse_time(status.last_analysis_time)).total_seconds()
+        return max(0.0, min(interval, interval - elapsed))
+    return interval
