@@ -120,7 +120,10 @@ class Workloads(Protocol):
 
 @dataclass(frozen=True)
 class WebhookPayload:
-    """Flagger's webhook payload: ``name, namespace, phase, checksum, metadata``."""
+    """Flagger's webhook payload: ``name, namespace, phase, checksum, metadata``.
+
+    ``type`` is for the engine only: Flagger's payload has no type key, so it is not sent.
+    """
 
     name: str
     namespace: str

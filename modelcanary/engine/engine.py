@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from ..analysis.measurements import IntervalData, Window
 from ..errors import ProviderError, WorkloadError
@@ -156,7 +156,9 @@ class Engine:
         gates: dict[str, bool] = {}
         messages: dict[str, str] = {}
         for kind in sorted(gates_needed(rollout, status)):
-            results = self.run_webhooks(rollout, status, kind)
+            # Flagger calls gate hooks until the first failure, rollback hooks until a pass
+            first: Literal["failure", "pass"] = "pass" if kind == "rollback" else "failure"
+            results = self.run_webhooks(rollout, status, kind, stop_at_first=first)
             # a rollback hook that answers 2xx asks for a rollback; every other gate must pass
             passed = [r.passed for r in results]
             gates[kind] = any(passed) if kind == "rollback" else all(passed)
@@ -227,8 +229,10 @@ class Engine:
         status: RolloutStatus,
         kind: str,
         extra: Mapping[str, str] | None = None,
+        stop_at_first: Literal["failure", "pass"] | None = None,
     ) -> list[WebhookResult]:
-        """Call every webhook of ``kind`` with Flagger's payload."""
+        """Call the webhooks of ``kind`` in order with Flagger's payload, optionally stopping
+        at the first failure or the first pass."""
         results = []
         for hook in rollout.spec.analysis.webhooks:
             if hook.type != kind:
@@ -241,7 +245,10 @@ class Engine:
                 type=kind,
                 metadata={**(hook.metadata or {}), **(extra or {})},
             )
-            results.append(self.webhooks.run(hook, payload))
+            result = self.webhooks.run(hook, payload)
+            results.append(result)
+            if stop_at_first == ("pass" if result.passed else "failure"):
+                break
         return results
 
     def _notify(self, rollout: ModelRollout, status: RolloutStatus, command: Notify) -> list[str]:
