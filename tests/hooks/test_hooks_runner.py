@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import ssl
 import subprocess
 import time
@@ -158,7 +157,6 @@ def _self_signed(tmp_path: Path) -> ssl.SSLContext:
     return context
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl for a test cert")
 def test_disable_tls_skips_verification(tmp_path: Path) -> None:
     with RecordingServer(tls=_self_signed(tmp_path)) as server, fast_runner() as runner:
         refused = runner.run(hook(server.url, retries=2), PAYLOAD)
