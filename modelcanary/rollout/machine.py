@@ -57,7 +57,7 @@ def _apply_action(tick: Tick, action: ManualAction) -> None:
     elif action.kind == "approve":
         tick.update(approved=True)
     elif action.kind == "abort" and phase in ACTIVE:
-        tick.rollback(f"aborted by user{why}")
+        tick.rollback(f"aborted by user{why}", "aborted")
     elif action.kind == "promote" and phase in ACTIVE:
         if tick.last_verdict() == "fail":
             tick.update(
@@ -99,10 +99,11 @@ def _deadline(tick: Tick, what: str, detail: str) -> bool:
         return False
     reason = f"{what} not ready within progressDeadlineSeconds={limit}"
     if tick.status.phase == "Initializing":
+        tick.update(outcome="deadline")
         tick.phase("Failed", reason)
         tick.notify("RolloutFailed", "error", reason)
     else:
-        tick.rollback(reason)
+        tick.rollback(reason, "deadline")
     return True
 
 
@@ -227,7 +228,7 @@ def _analyse(tick: Tick) -> IntervalResult | None:
     if result.action == "rollback":
         tick.rollback(result.message)
     elif result.action == "inconclusive":
-        tick.rollback(f"inconclusive: {result.message}")
+        tick.rollback(f"inconclusive: {result.message}", "inconclusive")
     return result
 
 
@@ -249,7 +250,7 @@ def _provider_error(tick: Tick, error: str) -> None:
     tick.record(record)
     tick.emit(RecordAnalysis("error", message))
     if errors >= limit:
-        tick.rollback(f"metrics provider failed {errors} intervals in a row: {error}")
+        tick.rollback(f"metrics provider failed {errors} intervals in a row: {error}", "error")
 
 
 def _with_webhook_failure(

@@ -24,6 +24,7 @@ from .observations import Observations, hook_types
 from .plan import Stage, promotion_weights, stages
 from .times import format_time
 
+Outcome = Literal["promoted", "rolled_back", "inconclusive", "aborted", "deadline", "error"]
 _CONDITION: dict[str, Literal["True", "False", "Unknown"]] = {
     "Succeeded": "True",
     "Failed": "False",
@@ -114,6 +115,7 @@ class Tick:
         spec = self.rollout.spec
         self.update(
             iterations=0,
+            outcome=None,
             failed_checks=0,
             inconclusive_checks=0,
             error_checks=0,
@@ -170,15 +172,17 @@ class Tick:
     def finish(self) -> None:
         """Finalising: scale the challenger down; the rollout succeeded."""
         self.emit(ScaleChallenger(0), RunWebhooks("post-rollout", "promoted"))
-        self.update(last_promoted_spec=self.status.last_applied_spec, approved=False)
+        self.update(
+            last_promoted_spec=self.status.last_applied_spec, approved=False, outcome="promoted"
+        )
         self.phase("Succeeded", "challenger promoted")
         self.notify("RolloutSucceeded", "info", f"promotion of {self.status.challenger} complete")
 
-    def rollback(self, reason: str) -> None:
-        """All traffic to the champion, challenger down, Failed (with why)."""
+    def rollback(self, reason: str, outcome: Outcome = "rolled_back") -> None:
+        """All traffic to the champion, challenger down, Failed (with why and how)."""
         self.set_routes(Routes())
         self.emit(ScaleChallenger(0), RunWebhooks("post-rollout", "rolled back"))
-        self.update(approved=False, waiting_since=None)
+        self.update(approved=False, waiting_since=None, outcome=outcome)
         self.phase("Failed", f"rolled back: {reason}")
         self.notify("RolloutFailed", "error", f"rolled back: {reason}")
 

@@ -143,3 +143,7 @@ class RolloutStatus(Model):
     """Latest analysis records, at most 100, oldest first."""
     message: str = ""
     """Why the rollout is where it is."""
+    outcome: (
+        Literal["promoted", "rolled_back", "inconclusive", "aborted", "deadline", "error"] | None
+    ) = None
+    """How the last rollout ended: promoted, rolled_back (analysis failed), inconclusive, aborted (by a person), deadline (not ready in time) or error (metrics provider failing)."""

@@ -400,3 +400,24 @@ def test_provider_errors_are_counted_apart_and_fail_at_the_limit() -> None:
             run.now,
         )
     assert run.phase == "Failed" and "metrics provider failed 3 intervals" in run.status.message
+
+
+def test_outcome_says_how_the_rollout_ended() -> None:
+    ok = Run(rollout())
+    ok.until("Succeeded", data=data())
+    assert ok.status is not None and ok.status.outcome == "promoted"
+    bad = Run(rollout(threshold=1))
+    start(bad)
+    bad.tick(data=data(error_rate=0.5))
+    assert bad.status is not None and bad.status.outcome == "rolled_back"
+    aborted = Run(rollout())
+    start(aborted)
+    aborted.tick(action=ManualAction("abort", "x"))
+    assert aborted.status is not None and aborted.status.outcome == "aborted"
+    late = Run(rollout(spec={"progressDeadlineSeconds": 30}))
+    start(late)
+    late.tick(ready=Readiness(True, False, "rev-1"))
+    late.tick(ready=Readiness(True, False, "rev-1"))
+    assert late.status is not None and late.status.outcome == "deadline"
+    late.tick(action=ManualAction("retry", "r"))
+    assert late.status is not None and late.status.outcome is None
