@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from engine_fakes import World, make_engine, make_rollout
+from engine_fakes import Router, World, make_engine, make_rollout
 
 from modelcanary.engine import ManualClock, MemoryStatusStore, action_annotations, run_until_done
 from modelcanary.errors import ConflictError, RouterError
@@ -283,3 +283,24 @@ def test_deletion_with_revert_finalizes_routes() -> None:
     result = run_until_done(engine, "fraud", NS)
     assert result.phase == "Terminating" and world.finalized
     assert world.routes.challenger_weight == 0
+
+
+def test_run_until_done_retries_transient_errors_then_gives_up() -> None:
+    store, world, clock = setup()
+    engine = make_engine(store, world, clock)
+    engine.tick("fraud", NS)
+    world.fail_next_route = True
+    seen: list[Exception] = []
+    result = run_until_done(engine, "fraud", NS, max_errors=3, on_error=seen.append)
+    assert result.phase == "Succeeded" and len(seen) == 1 and isinstance(seen[0], RouterError)
+
+    store, world, clock = setup()
+    engine = make_engine(store, world, clock)
+
+    class DeadRouter(Router):
+        def set_routes(self, rollout: Any, routes: Any) -> None:
+            raise RouterError("mesh API down for good")
+
+    engine.router = DeadRouter(world)
+    with pytest.raises(RouterError, match="for good"):
+        run_until_done(engine, "fraud", NS, max_errors=2)
