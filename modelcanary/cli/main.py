@@ -7,7 +7,16 @@ import sys
 import typer
 
 from .. import __version__
-from . import backtest_cmd, convert_cmd, crd_cmd, gate_cmd, validate_cmd
+from . import (
+    backtest_cmd,
+    convert_cmd,
+    crd_cmd,
+    demo_cmd,
+    gate_cmd,
+    run_cmd,
+    serve_cmd,
+    validate_cmd,
+)
 
 app = typer.Typer(
     name="modelcanary",
@@ -18,7 +27,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-COMMAND_MODULES = [validate_cmd, crd_cmd, convert_cmd, backtest_cmd, gate_cmd]
+COMMAND_MODULES = [
+    validate_cmd,
+    crd_cmd,
+    convert_cmd,
+    backtest_cmd,
+    run_cmd,
+    demo_cmd,
+    serve_cmd,
+    gate_cmd,
+]
 for _module in COMMAND_MODULES:
     _module.register(app)
 

@@ -46,6 +46,8 @@ ProviderType = Literal[
     "opentelemetry",
     "kayenta",
     "victoriametrics",
+    "thanos",
+    "mimir",
 ]
 PROVIDER_TYPES: tuple[str, ...] = ProviderType.__args__  # type: ignore[attr-defined]
 
@@ -73,7 +75,7 @@ class MetricProviderSpec(Model):
     """Where a custom query runs (Flagger's MetricTemplate ``provider``)."""
 
     type: ProviderType = "prometheus"
-    """Backend: embedded, prometheus, datadog, cloudwatch, stackdriver, newrelic, graphite, influxdb, opentelemetry, kayenta, victoriametrics."""
+    """Backend: embedded, prometheus, datadog, cloudwatch, stackdriver, newrelic, graphite, influxdb, opentelemetry, kayenta, or a Prometheus-API store: victoriametrics, thanos, mimir."""
     address: str | None = None
     """Backend address, e.g. ``http://prometheus.monitoring:9090``."""
     secret_ref: SecretRef | None = None

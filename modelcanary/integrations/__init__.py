@@ -1,0 +1,1 @@
+"""Integrations with other tools (MLflow). Each module imports its tool lazily."""

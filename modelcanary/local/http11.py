@@ -1,0 +1,266 @@
+"""Minimal HTTP/1.1 wire helpers for the local router: request and response heads.
+
+Only what a reverse proxy in front of model servers needs: heads, how bodies are framed, and
+hop-by-hop headers (RFC 9110 section 7.6.1); chunked bodies and the router's own answers are
+in ``http_body``. Header names are compared lower-cased; the raw head is kept, so forwarding
+copies bytes instead of rebuilding heads (the common case: no hop-by-hop header present).
+"""
+
+from __future__ import annotations
+
+import re
+
+CRLF = b"\r\n"
+HEAD_END = b"\r\n\r\n"
+MAX_HEAD = 64 * 1024
+"""Largest request or response head accepted (bytes)."""
+MAX_BODY = 64 * 1024 * 1024
+"""Largest request or response body accepted (bytes): the router buffers whole messages."""
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+
+# Response framings (how the end of an upstream response body is found).
+LENGTH, CHUNKED, UNTIL_CLOSE, NO_BODY = 0, 1, 2, 3
+
+
+class HttpError(Exception):
+    """A malformed or unsupported message; ``status`` is the answer to send."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _keys(*names: bytes) -> dict[bytes, bytes]:
+    return {name: b"\r\n" + name + b":" for name in names}
+
+
+_KEY = _keys(
+    b"content-length",
+    b"transfer-encoding",
+    b"connection",
+    b"expect",
+    b"x-request-id",
+    b"cookie",
+    b"host",
+)
+_REQUEST_HOP = re.compile(
+    rb"\r\n(?:connection|keep-alive|proxy-connection|te|trailer|transfer-encoding|upgrade"
+    rb"|expect):"
+)
+_RESPONSE_HOP = re.compile(
+    rb"\r\n(?:connection|keep-alive|proxy-connection|te|trailer|upgrade|transfer-encoding):"
+)
+
+
+def header_values(head: bytes, lower: bytes, name: bytes) -> list[bytes]:
+    """Every value of header ``name`` (lower-case) in ``head``; ``lower`` is ``head.lower()``."""
+    key = _KEY.get(name) or b"\r\n" + name + b":"
+    values: list[bytes] = []
+    pos = lower.find(key)
+    while pos >= 0:
+        start = pos + len(key)
+        stop = head.find(CRLF, start)
+        if stop < 0:
+            stop = len(head)
+        values.append(head[start:stop].strip())
+        pos = lower.find(key, stop)
+    return values
+
+
+_CONTENT_LENGTH = _KEY[b"content-length"]
+
+
+def _first_value(head: bytes, lower: bytes, key: bytes) -> bytes | None:
+    """The first value of the header whose ``CRLF name:`` is ``key``, or None."""
+    pos = lower.find(key)
+    if pos < 0:
+        return None
+    start = pos + len(key)
+    stop = head.find(CRLF, start)
+    return head[start : stop if stop >= 0 else len(head)].strip()
+
+
+def _conflicting_lengths(head: bytes, lower: bytes) -> bool:
+    """Several different Content-Length values (a request smuggling vector)."""
+    if lower.count(_CONTENT_LENGTH) < 2:
+        return False
+    return len(set(header_values(head, lower, b"content-length"))) > 1
+
+
+class RequestHead:
+    """A parsed request head. ``rebuild`` is set when forwarding must drop or change lines.
+
+    Headers are found with substring searches on the lower-cased head (no per-line loop);
+    the line list is only built when a head must be rewritten or matched.
+    """
+
+    __slots__ = (
+        "_lines",
+        "close",
+        "content_length",
+        "cookie",
+        "drop",
+        "expect_continue",
+        "framed",
+        "has_host",
+        "head",
+        "method",
+        "rebuild",
+        "request_id",
+        "target",
+    )
+
+    def __init__(self, head: bytes) -> None:
+        end = head.find(CRLF)
+        parts = (head if end < 0 else head[:end]).split(b" ")
+        if len(parts) != 3 or not parts[1]:
+            raise HttpError(400, "malformed request line")
+        method, target, version = parts
+        if version != b"HTTP/1.1" and version != b"HTTP/1.0":
+            raise HttpError(505, "only HTTP/1.0 and HTTP/1.1 are supported")
+        self.head, self.method, self.target = head, method, target
+        self._lines: list[bytes] | None = None
+        self.close = version == b"HTTP/1.0"  # 1.0 clients: answer, then close
+        self.expect_continue = False
+        self.drop: frozenset[bytes] = HOP_BY_HOP
+        lower = head.lower()
+        value = _first_value(head, lower, _CONTENT_LENGTH)
+        self.framed = value is not None
+        self.content_length = 0
+        if value is not None:
+            if not value.isdigit() or _conflicting_lengths(head, lower):
+                raise HttpError(400, "bad Content-Length")
+            self.content_length = int(value)
+        self.request_id = _first_value(head, lower, _KEY[b"x-request-id"])
+        pos = lower.find(_KEY[b"cookie"])
+        self.cookie = b"; ".join(header_values(head, lower, b"cookie")) if pos >= 0 else None
+        self.has_host = lower.find(_KEY[b"host"]) >= 0
+        self.rebuild = self.close or _REQUEST_HOP.search(lower) is not None
+        if self.rebuild:
+            self._hop_by_hop(head, lower)
+
+    def _hop_by_hop(self, head: bytes, lower: bytes) -> None:
+        codings = header_values(head, lower, b"transfer-encoding")
+        if codings:
+            if codings[-1].lower().rsplit(b",", 1)[-1].strip() != b"chunked":
+                raise HttpError(501, "unsupported Transfer-Encoding")
+            self.content_length, self.framed = -1, True  # chunked: forwarded de-chunked
+        tokens = {
+            t.strip()
+            for v in header_values(head, lower, b"connection")
+            for t in v.lower().split(b",")
+        }
+        if b"close" in tokens:
+            self.close = True
+        extra = tokens - {b"close", b"keep-alive", b""}
+        if extra:
+            self.drop = self.drop | extra
+        expect = header_values(head, lower, b"expect")
+        self.expect_continue = bool(expect) and expect[0].lower() == b"100-continue"
+
+    @property
+    def lines(self) -> list[bytes]:
+        """The request line, then the header lines (split on first use)."""
+        if self._lines is None:
+            self._lines = self.head.split(CRLF)
+        return self._lines
+
+    def forward_head(self, prefix: bytes, host: bytes, body_length: int) -> bytes:
+        """The head to send upstream (no final blank line), hop-by-hop lines removed."""
+        if not self.rebuild and not prefix and self.has_host:
+            return self.head
+        kept = [b"%s %s%s HTTP/1.1" % (self.method, prefix, self.target)]
+        drop = self.drop
+        for line in self.lines[1:]:
+            name = line[: line.find(b":")].strip().lower()
+            if name not in drop and name != b"content-length" and name != b"expect":
+                kept.append(line)
+        if not self.has_host:
+            kept.append(b"host: " + host)
+        if body_length or self.framed:
+            kept.append(b"content-length: %d" % body_length)
+        return CRLF.join(kept)
+
+
+class ResponseHead:
+    """A parsed upstream response head and how its body is framed."""
+
+    __slots__ = ("close", "framing", "head", "length", "rebuild", "status")
+
+    def __init__(self, head: bytes, head_only: bool) -> None:
+        if not head.startswith(b"HTTP/1.") or len(head) < 12:
+            raise HttpError(502, "malformed upstream status line")
+        try:
+            self.status = status = int(head[9:12])
+        except ValueError:
+            raise HttpError(502, "malformed upstream status code") from None
+        self.head = head
+        self.close = head[7:8] == b"0"  # HTTP/1.0 upstream: connection not reused
+        lower = head.lower()
+        self.length = -1
+        value = _first_value(head, lower, _CONTENT_LENGTH)
+        if value is not None:
+            if not value.isdigit():
+                raise HttpError(502, "bad upstream Content-Length")
+            self.length = int(value)
+        chunked = False
+        hop = _RESPONSE_HOP.search(lower) is not None
+        if hop:
+            codings = header_values(head, lower, b"transfer-encoding")
+            chunked = bool(codings) and codings[-1].lower().endswith(b"chunked")
+            for value in header_values(head, lower, b"connection"):
+                if b"close" in value.lower():
+                    self.close = True
+                elif b"keep-alive" in value.lower():
+                    self.close = False
+        # the status line must say HTTP/1.1 to our clients; hop-by-hop lines other than
+        # the chunked coding (kept when the body is forwarded chunked) must go
+        self.rebuild = head[7:8] == b"0" or (hop and not (chunked and _only_chunked(lower)))
+        if head_only or status < 200 or status in (204, 304):
+            self.framing = NO_BODY
+        elif chunked:
+            self.framing = CHUNKED
+        elif self.length >= 0:
+            self.framing = LENGTH
+        else:
+            self.framing, self.close = UNTIL_CLOSE, True
+
+    def client_head(self, body_length: int, dechunk: bool) -> bytes:
+        """The head to send to our client (HTTP/1.1 status line, hop-by-hop lines removed).
+
+        ``dechunk``: the body is sent de-chunked, with ``body_length`` as Content-Length.
+        """
+        framing = self.framing
+        if not self.rebuild and not dechunk:
+            if framing == UNTIL_CLOSE:
+                return self.head + b"\r\ncontent-length: %d" % body_length
+            return self.head
+        lines = self.head.split(CRLF)
+        kept = [b"HTTP/1.1 " + lines[0][9:]]
+        for line in lines[1:]:
+            name = line[: line.find(b":")].strip().lower()
+            if name not in HOP_BY_HOP and name != b"content-length":
+                kept.append(line)
+        if framing == CHUNKED and not dechunk:
+            kept.append(b"transfer-encoding: chunked")
+        elif framing != NO_BODY:
+            kept.append(b"content-length: %d" % body_length)
+        elif self.length >= 0:
+            kept.append(b"content-length: %d" % self.length)
+        return CRLF.join(kept)
+
+
+def _only_chunked(lower: bytes) -> bool:
+    """True when Transfer-Encoding is the only hop-by-hop header of a response head."""
+    return len(_RESPONSE_HOP.findall(lower)) == 1

@@ -1,0 +1,201 @@
+"""The local router's shared state: routes, backends, metrics, recording and mirroring.
+
+One ``ProxyState`` per router, used on the router's event loop only (except ``table``,
+which other threads replace whole). Recording (prediction parsing, metrics, the recorder)
+runs after the client's answer is written, so it never delays it. Mirror copies run beside
+the primary call under a concurrency bound and a bounded queue; when both are full the copy
+is dropped and counted in ``modelcanary_router_mirror_dropped_total``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import secrets
+import time
+from collections.abc import Callable
+from typing import Literal, Protocol
+
+from .http11 import CHUNKED, HttpError, ResponseHead
+from .http_body import dechunk, error_body
+from .http_upstream import Upstream
+from .router_metrics import RouterMetrics, first_prediction
+from .router_table import CHALLENGER, VERSIONS, RouteTable, new_draw
+
+RESERVED = b"/_modelcanary/"
+MIRROR_LINE = b"\r\nx-modelcanary-mirrored: true"
+VERSION_LINES = (b"\r\nx-modelcanary-version: champion", b"\r\nx-modelcanary-version: challenger")
+CLOSE_LINE = b"\r\nconnection: close"
+PAUSE_AT = 1024 * 1024
+"""Pipelined bytes buffered while a request is in flight before reading pauses."""
+
+
+class RecordSink(Protocol):
+    """Where served and mirrored calls are recorded (``modelcanary.local.recorder.Recorder``)."""
+
+    def record(
+        self,
+        timestamp: float,
+        version: Literal["champion", "challenger"],
+        latency_ms: float,
+        status: int,
+        prediction: float | str | None = None,
+        request_id: str | None = None,
+        mirrored: bool = False,
+    ) -> None:
+        """Add one request."""
+        ...
+
+
+class ProxyState:
+    """Everything the connections of one router share (used on the router's loop only)."""
+
+    def __init__(
+        self,
+        rollout: str,
+        table: RouteTable,
+        backends: tuple[Upstream, Upstream],
+        recorder: RecordSink,
+        *,
+        timeout: float,
+        mirror_timeout: float,
+        mirror_concurrency: int,
+        mirror_queue: int,
+    ) -> None:
+        self.rollout = rollout
+        self.table = table
+        """Swapped whole by ``set_routes`` (any thread); read once per request."""
+        self.backends = backends
+        self.draining: list[Upstream] = []
+        self.metrics = RouterMetrics(rollout)
+        self.recorder = recorder
+        self.timeout, self.mirror_timeout = timeout, mirror_timeout
+        self.mirror_concurrency, self.mirror_queue_size = mirror_concurrency, mirror_queue
+        self.mirror_inflight = 0
+        self.mirror_queue: collections.deque[tuple[bytes, bytes]] = collections.deque()
+        self.clients: set[asyncio.Transport] = set()
+        """Open client connections (closed at shutdown)."""
+        self.draw: Callable[[], float] = new_draw()
+        self.stopping = False
+        """Set at shutdown: calls cut short by the stop are not recorded as errors."""
+        self._rid_prefix = secrets.token_hex(6).encode() + b"-"
+        self._rid_next = 0
+
+    def new_request_id(self) -> bytes:
+        """A request id unique to this router run."""
+        self._rid_next += 1
+        return b"%s%d" % (self._rid_prefix, self._rid_next)
+
+    def observe(
+        self,
+        version: int,
+        mirrored: bool,
+        status: int,
+        seconds: float,
+        body: bytes,
+        chunked: bool,
+        request_id: bytes,
+    ) -> None:
+        """Record one upstream call in the metrics and the recorder."""
+        if self.stopping:
+            return
+        prediction = None
+        if body and 200 <= status < 300:
+            try:
+                prediction = first_prediction(dechunk(body) if chunked else body)
+            except HttpError:
+                prediction = None
+        self.metrics.observe(version, mirrored, status, seconds, prediction)
+        self.recorder.record(
+            time.time(),
+            VERSIONS[version],  # type: ignore[arg-type]
+            seconds * 1000.0,
+            status,
+            prediction,
+            request_id.decode("latin-1"),
+            mirrored,
+        )
+
+    def mirror(self, data: bytes, request_id: bytes) -> None:
+        """Send a copy to the challenger now, later (queued) or never (dropped, counted)."""
+        if self.stopping:
+            return
+        if self.mirror_inflight < self.mirror_concurrency:
+            self._start_mirror(data, request_id)
+        elif len(self.mirror_queue) < self.mirror_queue_size:
+            self.mirror_queue.append((data, request_id))
+        else:
+            self.metrics.mirror_dropped += 1
+
+    def _start_mirror(self, data: bytes, request_id: bytes) -> None:
+        self.mirror_inflight += 1
+        now = time.perf_counter()
+        exchange = MirrorExchange(self, request_id, now)
+        self.backends[CHALLENGER].request(exchange, data, False, now + self.mirror_timeout)
+
+    def mirror_done(self) -> None:
+        """A mirror call ended: start the next queued one."""
+        self.mirror_inflight -= 1
+        if self.mirror_queue and not self.stopping:
+            self._start_mirror(*self.mirror_queue.popleft())
+
+    def expire(self) -> None:
+        """Time out overdue upstream calls; forget retired pools once drained."""
+        now = time.perf_counter()
+        for upstream in self.backends:
+            upstream.expire(now)
+        if self.draining:
+            for upstream in self.draining:
+                upstream.expire(now)
+            self.draining = [u for u in self.draining if not u.drained]
+
+    def swap_backends(self, backends: tuple[Upstream, Upstream]) -> None:
+        """Route new requests to ``backends``; in-flight ones finish on the old pools."""
+        old = self.backends
+        self.backends = backends
+        for upstream in old:
+            if upstream not in backends:
+                upstream.retire()
+                self.draining.append(upstream)
+
+    def reserved(self, target: bytes) -> tuple[int, bytes, bytes]:
+        """Status, content type and body of a ``/_modelcanary/...`` endpoint."""
+        path = target.split(b"?", 1)[0]
+        table = self.table
+        if path == b"/_modelcanary/metrics":
+            text = self.metrics.render(table.routes)
+            return 200, b"text/plain; version=0.0.4; charset=utf-8", text
+        if path == b"/_modelcanary/routes":
+            backends = {VERSIONS[i]: u.url for i, u in enumerate(self.backends)}
+            return 200, b"application/json", table.to_json(backends)
+        if path == b"/_modelcanary/health":
+            return (
+                200,
+                b"application/json",
+                b'{"status": "ok", "rollout": "%s"}' % (self.rollout.encode()),
+            )
+        return 404, b"application/json", error_body(404, "unknown router endpoint")
+
+
+class MirrorExchange:
+    """One mirror call: its answer is recorded, never sent to a client."""
+
+    __slots__ = ("request_id", "started", "state")
+
+    def __init__(self, state: ProxyState, request_id: bytes, started: float) -> None:
+        self.state, self.request_id, self.started = state, request_id, started
+
+    def on_response(self, response: ResponseHead, body: bytes) -> None:
+        """Record the mirrored answer."""
+        seconds = time.perf_counter() - self.started
+        self.state.mirror_done()
+        chunked = response.framing == CHUNKED
+        self.state.observe(
+            CHALLENGER, True, response.status, seconds, body, chunked, self.request_id
+        )
+
+    def on_failure(self, status: int, message: str) -> None:
+        """Record the mirror's failure (the client never sees it)."""
+        seconds = time.perf_counter() - self.started
+        self.state.mirror_done()
+        self.state.observe(CHALLENGER, True, status, seconds, b"", False, self.request_id)

@@ -1,0 +1,173 @@
+"""Metric providers behind the ``MetricProvider`` port, and their registry.
+
+``PROVIDERS`` maps a ``provider.type`` to a factory; :func:`provider_for` builds the provider a
+spec asks for (an unknown name is a ``SpecError`` listing the known ones, never a silent
+fallback). ``embedded`` reads the local router's recorder; ``prometheus`` and the
+PromQL-compatible ``victoriametrics``, ``thanos`` and ``mimir`` query an HTTP API.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import SpecError, SpecIssue
+from ..ports import MetricProvider
+from ..spec import MetricProviderSpec, MetricSpec
+from .credentials import SecretReader, resolve_secret
+from .embedded import EmbeddedProvider, IntervalSource
+from .prometheus import PrometheusProvider
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What a factory may need besides the spec: the runtime's recorder, secrets, options."""
+
+    recorder: IntervalSource | None = None
+    """The local router's recorder (embedded provider)."""
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    """Environment variables for ``secretRef.env``."""
+    secret_reader: SecretReader | None = None
+    """Reads Kubernetes Secrets for ``secretRef.name`` (operator only)."""
+    namespace: str = ""
+    """Namespace of Kubernetes Secrets (the rollout's)."""
+    path: str = "provider"
+    """Field path of the spec, for error messages."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for PrometheusProvider (timeout, rollout_label, prefix...)."""
+
+
+ProviderFactory = Callable[[MetricProviderSpec, ProviderContext], MetricProvider]
+
+
+def _embedded(spec: MetricProviderSpec, ctx: ProviderContext) -> MetricProvider:
+    if ctx.recorder is None:
+        raise SpecError(
+            SpecIssue(
+                f"{ctx.path}.type",
+                "the embedded provider reads the local router's recorder, which this "
+                "runtime does not have",
+                "use type: prometheus with an address in a cluster",
+            )
+        )
+    return EmbeddedProvider(ctx.recorder)
+
+
+def _prometheus_api(name: str) -> ProviderFactory:
+    """A factory for a backend speaking the Prometheus HTTP API."""
+
+    def make(spec: MetricProviderSpec, ctx: ProviderContext) -> MetricProvider:
+        if not spec.address:
+            raise SpecError(
+                SpecIssue(
+                    f"{ctx.path}.address",
+                    f"a {name} provider needs an address",
+                    "e.g. address: http://prometheus.monitoring:9090",
+                )
+            )
+        secret = None
+        if spec.secret_ref is not None:
+            secret = resolve_secret(
+                spec.secret_ref,
+                env=ctx.env,
+                secret_reader=ctx.secret_reader,
+                namespace=ctx.namespace,
+                path=f"{ctx.path}.secretRef",
+            )
+        return PrometheusProvider(
+            spec.address,
+            headers=spec.headers,
+            secret=secret,
+            verify=not spec.insecure_skip_verify,
+            name=name,
+            **ctx.options,
+        )
+
+    return make
+
+
+PROVIDERS: dict[str, ProviderFactory] = {
+    "embedded": _embedded,
+    "prometheus": _prometheus_api("prometheus"),
+    "victoriametrics": _prometheus_api("victoriametrics"),
+    "thanos": _prometheus_api("thanos"),
+    "mimir": _prometheus_api("mimir"),
+}
+"""Provider type -> factory. The last three are Prometheus-HTTP-API aliases."""
+
+
+def provider_for(
+    spec: MetricProviderSpec | None,
+    *,
+    default: MetricProvider | None = None,
+    recorder: IntervalSource | None = None,
+    env: Mapping[str, str] = os.environ,
+    secret_reader: SecretReader | None = None,
+    namespace: str = "",
+    path: str = "provider",
+    **options: Any,
+) -> MetricProvider:
+    """The provider ``spec`` asks for; ``default`` (the runtime's) when there is no spec.
+
+    An embedded spec reuses ``default`` when it is embedded and no ``recorder`` is given.
+    Raises :class:`SpecError` for an unknown type (listing the known ones), a missing
+    address or unresolvable credentials.
+    """
+    if spec is None:
+        if default is not None:
+            return default
+        if recorder is not None:
+            return EmbeddedProvider(recorder)
+        raise SpecError(
+            SpecIssue(path, "no metrics provider configured", "set metricsProvider.type/address")
+        )
+    if spec.type == "embedded" and recorder is None and isinstance(default, EmbeddedProvider):
+        return default
+    factory = PROVIDERS.get(spec.type)
+    if factory is None:
+        raise SpecError(
+            SpecIssue(
+                f"{path}.type",
+                f"no metric provider named {spec.type!r} in this runtime",
+                f"use one of: {', '.join(sorted(PROVIDERS))}",
+            )
+        )
+    ctx = ProviderContext(recorder, env, secret_reader, namespace, path, options)
+    return factory(spec, ctx)
+
+
+class ProviderLookup:
+    """The engine's ``provider_for(metric)``: a metric's provider, built once per spec."""
+
+    def __init__(self, default: MetricProvider, **kwargs: Any) -> None:
+        self.default = default
+        self._kwargs = kwargs
+        self._cache: dict[str, MetricProvider] = {}
+
+    def __call__(self, metric: MetricSpec) -> MetricProvider:
+        if metric.provider is None:
+            return self.default
+        key = metric.provider.model_dump_json()
+        if key not in self._cache:
+            self._cache[key] = provider_for(
+                metric.provider,
+                default=self.default,
+                path=f"metric {metric.name}.provider",
+                **self._kwargs,
+            )
+        return self._cache[key]
+
+
+__all__ = [
+    "PROVIDERS",
+    "EmbeddedProvider",
+    "IntervalSource",
+    "PrometheusProvider",
+    "ProviderContext",
+    "ProviderFactory",
+    "ProviderLookup",
+    "SecretReader",
+    "provider_for",
+]

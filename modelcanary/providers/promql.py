@@ -1,0 +1,104 @@
+"""PromQL text: the queries behind the built-in SLIs and the custom-query template renderer.
+
+Every built-in query is an instant query evaluated at the window's end over a range equal
+to the window (``increase(x[<window>])``, see :func:`count_by`), so the numbers are the
+window's counts, not per-second rates: ratios (error rate, quantiles) are then scale-free
+and throughput is the count divided by the window, as in the embedded provider.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+from ..errors import PermanentProviderError
+
+TEMPLATE_VARIABLES = ("namespace", "target", "name", "interval", "variables.<X>")
+"""What a custom query may reference in ``{{ ... }}``."""
+_PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+_UNITS = (("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
+
+
+def duration(seconds: float) -> str:
+    """A PromQL duration (integer units only: ``90s``, ``1m``, ``1500ms``), at least 1ms."""
+    ms = max(1, round(seconds * 1000))
+    for unit, size in _UNITS:
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    raise AssertionError("unreachable: every duration is a whole number of ms")  # pragma: no cover
+
+
+def timestamp(seconds: float) -> str:
+    """A Unix timestamp for the HTTP API's ``time``/``start``/``end`` parameters."""
+    if not math.isfinite(seconds):
+        raise PermanentProviderError(f"cannot query Prometheus at time {seconds!r}")
+    return f"{seconds:.3f}"
+
+
+def quote(value: str) -> str:
+    """A PromQL double-quoted string literal."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def selector(labels: Mapping[str, str]) -> str:
+    """``{a="x",b="y"}`` from equality matchers."""
+    return "{" + ",".join(f"{k}={quote(v)}" for k, v in labels.items()) + "}"
+
+
+def count_by(metric: str, labels: Mapping[str, str], by: tuple[str, ...], window: str) -> str:
+    """A counter's increase over ``window`` per group, counting series born in the window.
+
+    ``increase()`` alone misses a series' first value: a counter created at its first event
+    (``status="503"`` the first time a 5xx happens) enters the window at 1, not 0, so its
+    first events vanish. Series that did not exist a window ago (``offset``) are therefore
+    counted by their last value (they started at 0); the others by ``increase()``, which
+    handles counter resets::
+
+        sum by (g) ((increase(m[w]) and m offset w) or (last_over_time(m[w]) unless m offset w))
+    """
+    sel = f"{metric}{selector(labels)}"
+    old = f"{sel} offset {window}"
+    return (
+        f"sum by ({', '.join(by)}) ((increase({sel}[{window}]) and {old}) "
+        f"or (last_over_time({sel}[{window}]) unless {old}))"
+    )
+
+
+def render(query: str, values: Mapping[str, str], variables: Mapping[str, str]) -> str:
+    """Fill ``{{ name }}`` and ``{{ variables.X }}`` placeholders (Flagger's template syntax).
+
+    An unknown name or a ``variables.X`` that ``templateVariables`` does not define raises
+    :class:`PermanentProviderError` naming it: a typo must not reach Prometheus as text.
+    """
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name.startswith("variables."):
+            key = name.removeprefix("variables.")
+            if key not in variables:
+                known = ", ".join(sorted(variables)) or "none defined"
+                raise PermanentProviderError(
+                    f"query uses {{{{ {name} }}}} but templateVariables has no {key!r} "
+                    f"(defined: {known}); add templateVariables: {{{key}: ...}}"
+                )
+            return variables[key]
+        if name not in values:
+            raise PermanentProviderError(
+                f"query uses unknown template variable {{{{ {name} }}}}; "
+                f"known: {', '.join(TEMPLATE_VARIABLES)}"
+            )
+        return values[name]
+
+    return _PLACEHOLDER.sub(fill, query)
+
+
+__all__ = [
+    "TEMPLATE_VARIABLES",
+    "count_by",
+    "duration",
+    "quote",
+    "render",
+    "selector",
+    "timestamp",
+]

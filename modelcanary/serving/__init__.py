@@ -1,0 +1,54 @@
+"""The model server: one MLflow pyfunc model over HTTP with Prometheus metrics.
+
+Speaks MLflow's scoring protocol (``POST /invocations``, ``/ping``, ``/health``, ``/version``)
+plus ``/metrics``, starts in about two seconds (no conda/virtualenv, no gunicorn) and can
+inject faults for tests and demos. ``import modelcanary.serving`` does not import mlflow: it
+is imported when a model is loaded::
+
+    from modelcanary.serving import start_server_process
+    with start_server_process("models:/fraud@champion", tracking_uri="http://127.0.0.1:5000") as s:
+        print(s.url)  # http://127.0.0.1:PORT
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .faults import Faults
+    from .metrics import ServerMetrics
+    from .model import LoadedModel, ModelLabels
+    from .process import ServerProcess, start_server_process
+    from .server import ModelServer
+
+_LAZY: dict[str, str] = {
+    "Faults": "faults",
+    "LoadedModel": "model",
+    "ModelLabels": "model",
+    "ModelServer": "server",
+    "ServerMetrics": "metrics",
+    "ServerProcess": "process",
+    "start_server_process": "process",
+}
+
+__all__ = [
+    "Faults",
+    "LoadedModel",
+    "ModelLabels",
+    "ModelServer",
+    "ServerMetrics",
+    "ServerProcess",
+    "start_server_process",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names on first use (PEP 562)."""
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'modelcanary.serving' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,112 @@
+"""Mirroring: copies reach the challenger, never the client; a bad mirror never hurts."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+
+import httpx
+from router_fixtures import dead_url, metric, router, upstream
+
+from modelcanary.rollout.commands import Routes
+
+
+def _wait(condition: object, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.01)
+
+
+def test_mirror_copies_reach_the_challenger_with_the_same_request_id() -> None:
+    with (
+        upstream("champion", prediction=0.1) as a,
+        upstream("challenger", prediction=0.9) as b,
+        router(a.url, b.url, Routes(100, 0, 100)) as r,
+        httpx.Client() as c,
+    ):
+        ids = []
+        for i in range(100):
+            headers = {"x-request-id": f"client-{i}"} if i % 2 else {}
+            answer = c.post(f"{r.url}/score?i={i}", json={"i": i}, headers=headers)
+            assert answer.json()["server"] == "champion"  # the client only sees the champion
+            ids.append(answer.json()["request_id"])
+        _wait(lambda: len(b.requests()) == 100 and len(r.recorder) == 200)
+        text = c.get(f"{r.url}/_modelcanary/metrics").text
+        rows = r.recorder.rows()  # type: ignore[attr-defined]
+    assert all(ids) and ids[1] == "client-1" and len(set(ids)) == 100  # generated when missing
+    copies = b.requests()
+    assert sorted(s.headers["x-request-id"] for s in copies) == sorted(ids)
+    assert all(s.headers["x-modelcanary-mirrored"] == "true" for s in copies)
+    by_id = {s.headers["x-request-id"]: s for s in copies}
+    original = {s.headers["x-request-id"]: s for s in a.requests()}
+    assert all(by_id[i].path == original[i].path and by_id[i].body == original[i].body for i in ids)
+    pairs = Counter((row.version, row.request_id) for row in rows)
+    assert all(pairs[("champion", i)] == 1 and pairs[("challenger", i)] == 1 for i in ids)
+    assert {row.prediction for row in rows if row.version == "challenger"} == {0.9}
+    for mirrored, version in (("true", "challenger"), ("false", "champion")):
+        labels = {"version": version, "mirrored": mirrored, "status": "200"}
+        assert metric(text, "modelcanary_router_requests_total", **labels) == 100
+    assert (
+        metric(text, "modelcanary_router_requests_total", version="challenger", mirrored="false")
+        == 0
+    )
+    assert metric(text, "modelcanary_router_mirror_weight") == 100
+
+
+def test_mirror_weight_is_a_fraction_of_champion_traffic() -> None:
+    with (
+        upstream("champion") as a,
+        upstream("challenger") as b,
+        router(a.url, b.url, Routes(50, 50, 40)) as r,
+        httpx.Client() as c,
+    ):
+        served = Counter(c.post(f"{r.url}/x", json={}).json()["server"] for _ in range(1000))
+        _wait(lambda: len(r.recorder) == 1000 + len(b.requests()) - served["challenger"])
+        mirrored = len(b.requests()) - served["challenger"]
+    n, p = served["champion"], 0.4
+    assert abs(mirrored - n * p) < 5 * math.sqrt(n * p * (1 - p)), (mirrored, n)
+
+
+def _p99(latencies: list[float]) -> float:
+    return sorted(latencies)[int(len(latencies) * 0.99) - 1]
+
+
+def test_a_slow_mirror_neither_slows_nor_fails_the_primary_path() -> None:
+    with (
+        upstream("champion") as a,
+        upstream("challenger", delay=2.0) as b,
+        router(a.url, b.url, Routes(100, 0, 100), mirror_concurrency=8, mirror_queue=8) as r,
+    ):
+        latencies = []
+        with httpx.Client() as c:
+            for i in range(300):
+                started = time.perf_counter()
+                answer = c.post(f"{r.url}/x", json={"i": i})
+                latencies.append(time.perf_counter() - started)
+                assert answer.status_code == 200 and answer.json()["server"] == "champion"
+            text = c.get(f"{r.url}/_modelcanary/metrics").text
+        dropped = r.mirror_dropped
+    assert _p99(latencies) < 0.1, _p99(latencies)
+    assert dropped >= 300 - 16 - 10  # in flight + queued, a few may have finished
+    assert metric(text, "modelcanary_router_mirror_dropped_total", rollout="fraud") == dropped
+
+
+def test_a_dead_mirror_is_recorded_as_errors_and_never_reaches_the_client() -> None:
+    with (
+        upstream("champion") as a,
+        router(a.url, dead_url(), Routes(100, 0, 100)) as r,
+        httpx.Client() as c,
+    ):
+        latencies = []
+        for i in range(200):
+            started = time.perf_counter()
+            assert c.post(f"{r.url}/x", json={"i": i}).status_code == 200
+            latencies.append(time.perf_counter() - started)
+        _wait(lambda: len(r.recorder) == 400)
+        rows = r.recorder.rows()  # type: ignore[attr-defined]
+    assert _p99(latencies) < 0.1
+    assert Counter((x.version, x.status) for x in rows) == {
+        ("champion", 200): 200,
+        ("challenger", 502): 200,
+    }
