@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,7 @@ def _train(tracking_uri: str, say: Callable[[str], None]) -> tuple[list[str], An
     healthy = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=500)).fit(x, y)
     limit = float(x["mean radius"].quantile(0.85))
     faulty = FaultyModel(healthy, "mean radius", limit, delay_ms=40.0)
+    example = x[x["mean radius"] < limit].head(2)  # an input example every model answers
     requirements = ["scikit-learn", "mlflow"]
     client = MlflowClient()
     versions = []
@@ -58,12 +61,12 @@ def _train(tracking_uri: str, say: Callable[[str], None]) -> tuple[list[str], An
                 info = mlflow.pyfunc.log_model(
                     name="model",
                     python_model=model,
-                    input_example=x.head(2),
+                    input_example=example,
                     pip_requirements=requirements,
                 )
             else:
                 info = mlflow.sklearn.log_model(
-                    model, name="model", input_example=x.head(2), pip_requirements=requirements
+                    model, name="model", input_example=example, pip_requirements=requirements
                 )
         version = mlflow.register_model(info.model_uri, MODEL)
         versions.append(version.version)
@@ -102,6 +105,9 @@ def run_demo(
     from ..local.runtime import LocalRun
     from ..report import write
 
+    for noisy in ("mlflow", "alembic", "urllib3"):  # keep the demo's output to what matters
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning)
     workdir.mkdir(parents=True, exist_ok=True)
     tracking_uri = f"sqlite:///{(workdir / 'mlflow.db').resolve()}"
     import mlflow
@@ -112,7 +118,9 @@ def run_demo(
         mlflow.create_experiment("modelcanary-demo", artifact_location=artifacts)
     mlflow.set_experiment("modelcanary-demo")
     started = time.monotonic()
-    versions, frame = _train(tracking_uri, say)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        versions, frame = _train(tracking_uri, say)
     payloads = _payloads(frame)
     client = MlflowClient(tracking_uri)
     results = []

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pandas as pd  # MLflow resolves the predict() type hint below when the class is made
+
 _Base: Any = object
 try:  # the class derives from PythonModel where mlflow is installed (demo, model server)
     import mlflow.pyfunc
@@ -27,7 +29,8 @@ class FaultyModel(_Base):  # type: ignore[misc]
         self.limit = limit
         self.delay_ms = delay_ms
 
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+    # MLflow reads predict()'s type hints as the model signature: a DataFrame in, as served
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         time.sleep(self.delay_ms / 1000)
         if (model_input[self.feature] > self.limit).any():
             raise ValueError(f"{self.feature} above {self.limit}: feature pipeline overflow")
