@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import RouterError
@@ -250,6 +251,10 @@ class LocalRouter:
         state = self._state
         text: bytes = self._call(lambda: state.metrics.render(state.table.routes))
         return text.decode()
+
+    def add_metrics(self, source: Callable[[], str]) -> None:
+        """Serve ``source()`` (Prometheus text) after the router's own metrics."""
+        self._state.extra_metrics.append(source)
 
     @property
     def mirror_dropped(self) -> int:

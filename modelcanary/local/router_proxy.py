@@ -62,6 +62,7 @@ class ProxyState:
         mirror_concurrency: int,
         mirror_queue: int,
     ) -> None:
+        self.extra_metrics: list[Callable[[], str]] = []
         self.rollout = rollout
         self.table = table
         """Swapped whole by ``set_routes`` (any thread); read once per request."""
@@ -164,6 +165,8 @@ class ProxyState:
         table = self.table
         if path == b"/_modelcanary/metrics":
             text = self.metrics.render(table.routes)
+            for source in self.extra_metrics:  # e.g. the engine's self-metrics
+                text += source().encode()
             return 200, b"text/plain; version=0.0.4; charset=utf-8", text
         if path == b"/_modelcanary/routes":
             backends = {VERSIONS[i]: u.url for i, u in enumerate(self.backends)}

@@ -101,6 +101,7 @@ class LocalRun:
                 clock=self.clock,
                 provider_for=ProviderLookup(metrics),
             )
+            self.router.add_metrics(self.engine.self_metrics.render)
             self._start_load()
         except BaseException:
             self.close()

@@ -43,7 +43,13 @@ def test_healthy_challenger_is_promoted_and_nothing_is_left_running(models: Mode
         promoted_source = run.workloads.champion.source
         assert status.phase == "Succeeded" and status.outcome == "promoted", status.message
         rows = run.recorder.rows()
-    assert promoted_source == models.healthy  # the challenger's server now serves as champion
+        exposed = httpx.get(f"{run.url}/_modelcanary/metrics", timeout=5).text
+    assert promoted_source == models.healthy
+    # the router's metrics and the engine's self-metrics, on one scrape endpoint
+    assert 'modelcanary_router_requests_total{rollout="e2e",version="champion"' in exposed
+    assert (
+        'modelcanary_rollout_status{name="e2e",namespace="default"} 1' in exposed
+    )  # the challenger's server now serves as champion
     assert [h.canary_weight for h in status.history] == [0, 20, 50]
     assert all(r.status == 200 for r in rows)
     assert serving_children() == []
