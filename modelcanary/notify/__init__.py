@@ -6,6 +6,7 @@ environment variable or a Kubernetes Secret) and never appear in reprs, errors o
 See ``docs/notifications.md``.
 """
 
+from ..secrets import SecretReader
 from .base import DEFAULT_TIMEOUT, DeliveryError, HttpNotifier, Secret, redact
 from .datadog import DatadogNotifier
 from .discord import DiscordNotifier
@@ -21,7 +22,7 @@ from .registry import (
 )
 from .rocket import RocketChatNotifier
 from .router import Delivery, NotificationRouter, ProviderLookup, admits
-from .secrets import SecretReader, resolve_secret
+from .secrets import resolve_secret
 from .slack import SlackNotifier
 from .teams import TeamsNotifier, teams_card_format
 from .webhook import WebhookNotifier

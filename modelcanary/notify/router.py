@@ -21,10 +21,11 @@ from pydantic import ValidationError
 from ..errors import ModelCanaryError, NotifyError, SpecError, SpecIssue
 from ..ports import Notification, Notifier
 from ..rollout.commands import SEVERITY_RANK, Severity
+from ..secrets import SecretReader
 from ..spec import Alert, SecretRef
 from .base import DEFAULT_TIMEOUT, Secret, redact
 from .registry import SECRET_HOLDS, NotifierFactory, ProviderConfig, build_notifier, canonical_type
-from .secrets import ADDRESS_KEY, TOKEN_KEY, SecretReader, read_optional, resolve_secret
+from .secrets import ADDRESS_KEY, TOKEN_KEY, read_optional, resolve_secret
 
 log = logging.getLogger(__name__)
 

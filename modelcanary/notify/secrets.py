@@ -10,24 +10,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Protocol
 
-from ..errors import ModelCanaryError, NotifyError, SpecError, SpecIssue
+from ..errors import NotifyError, SpecError, SpecIssue
+from ..secrets import SecretReader, from_env, read_key, require_reader, where
 from ..spec import SecretRef
 
 ADDRESS_KEY = "address"
 """Secret key holding the webhook URL (as in Flagger's AlertProvider Secrets)."""
 TOKEN_KEY = "token"
 """Secret key holding a token (Slack bot token, Bearer token, Datadog API key)."""
-
-
-class SecretReader(Protocol):
-    """Reads one key of a Kubernetes Secret: the value, or None if the Secret or key is missing.
-
-    ``namespace`` may be empty: the reader's default (the rollout's) namespace is meant.
-    """
-
-    def __call__(self, name: str, key: str, namespace: str) -> str | None: ...
 
 
 def resolve_secret(
@@ -46,46 +37,20 @@ def resolve_secret(
     Secret or key -> SpecError). ``path`` is the field path used in error messages.
     """
     if secret_ref.env is not None:
-        value = env.get(secret_ref.env, "")
-        if value.strip():
-            return value.strip()
-        state = "is empty" if secret_ref.env in env else "is not set"
-        raise SpecError(
-            SpecIssue(
-                f"{path}.env",
-                f"environment variable {secret_ref.env} {state}",
-                f"export {secret_ref.env}=<the {key}> where modelcanary runs, "
-                "or use secretRef.name with a Kubernetes Secret in the operator",
-            )
-        )
-    name = secret_ref.name or ""
-    where = f"{namespace}/{name}" if namespace else name
-    if k8s_reader is None:
+        return from_env(secret_ref, env, path, f"the {key}")
+    reader = require_reader(k8s_reader, secret_ref, namespace, path)
+    found = read_key(reader, secret_ref, key, namespace, NotifyError)
+    if found is None:
+        name = secret_ref.name or ""
         raise SpecError(
             SpecIssue(
                 f"{path}.name",
-                f"Kubernetes Secret {where} cannot be read here: no Kubernetes secret reader "
-                "(the local runtime reads environment variables only)",
-                "use secretRef.env with an environment variable locally, or run in the operator",
-            )
-        )
-    try:
-        found = k8s_reader(name, key, namespace)
-    except ModelCanaryError:
-        raise
-    except Exception as exc:  # the adapter's own failure (API down, RBAC)
-        raise NotifyError(
-            f"could not read Kubernetes Secret {where} key {key!r}: {type(exc).__name__}"
-        ) from None
-    if found is None or not found.strip():
-        raise SpecError(
-            SpecIssue(
-                f"{path}.name",
-                f"Kubernetes Secret {where} is missing or has no (or an empty) {key!r} key",
+                f"Kubernetes Secret {where(secret_ref, namespace)} is missing or has no (or an "
+                f"empty) {key!r} key",
                 f"kubectl create secret generic {name} --from-literal={key}=...",
             )
         )
-    return found.strip()
+    return found
 
 
 def read_optional(
@@ -94,12 +59,4 @@ def read_optional(
     """An optional extra key of the same Kubernetes Secret (e.g. ``token``), else None."""
     if secret_ref is None or secret_ref.name is None or k8s_reader is None:
         return None
-    try:
-        value = k8s_reader(secret_ref.name, key, namespace)
-    except ModelCanaryError:
-        raise
-    except Exception as exc:
-        raise NotifyError(
-            f"could not read Kubernetes Secret {secret_ref.name} key {key!r}: {type(exc).__name__}"
-        ) from None
-    return value.strip() if value and value.strip() else None
+    return read_key(k8s_reader, secret_ref, key, namespace, NotifyError)

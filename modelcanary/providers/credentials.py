@@ -12,21 +12,15 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Mapping
-from typing import Protocol
 
-from ..errors import ModelCanaryError, SpecError, SpecIssue, TransientProviderError
+from ..errors import SpecError, SpecIssue, TransientProviderError
+from ..secrets import SecretReader, from_env, read_key, require_reader, where
 from ..spec import SecretRef
 
 TOKEN_KEY = "token"
 """Kubernetes Secret key of a bearer token."""
 USERNAME_KEY, PASSWORD_KEY = "username", "password"
 """Kubernetes Secret keys of basic-auth credentials (as Flagger's Prometheus provider)."""
-
-
-class SecretReader(Protocol):
-    """Reads one key of a Kubernetes Secret: the value, or None if the Secret or key is missing."""
-
-    def __call__(self, name: str, key: str, namespace: str) -> str | None: ...
 
 
 def resolve_secret(
@@ -39,54 +33,24 @@ def resolve_secret(
 ) -> str:
     """The credential string ``secret_ref`` points to (SpecError when it cannot be found)."""
     if secret_ref.env is not None:
-        value = env.get(secret_ref.env, "").strip()
-        if value:
-            return value
-        state = "is empty" if secret_ref.env in env else "is not set"
-        raise SpecError(
-            SpecIssue(
-                f"{path}.env",
-                f"environment variable {secret_ref.env} {state}",
-                f"export {secret_ref.env}=<token or user:password> where modelcanary runs",
-            )
-        )
-    name = secret_ref.name or ""
-    where = f"{namespace}/{name}" if namespace else name
-    if secret_reader is None:
-        raise SpecError(
-            SpecIssue(
-                f"{path}.name",
-                f"Kubernetes Secret {where} cannot be read here (no Kubernetes secret reader)",
-                "use secretRef.env with an environment variable locally, or run in the operator",
-            )
-        )
-    token = _read(secret_reader, name, TOKEN_KEY, namespace, where)
+        return from_env(secret_ref, env, path, "token or user:password")
+    reader = require_reader(secret_reader, secret_ref, namespace, path)
+    token = read_key(reader, secret_ref, TOKEN_KEY, namespace, TransientProviderError)
     if token:
         return f"Bearer {token}"
-    user = _read(secret_reader, name, USERNAME_KEY, namespace, where)
-    password = _read(secret_reader, name, PASSWORD_KEY, namespace, where)
+    user = read_key(reader, secret_ref, USERNAME_KEY, namespace, TransientProviderError)
+    password = read_key(reader, secret_ref, PASSWORD_KEY, namespace, TransientProviderError)
     if user and password:
         return f"{user}:{password}"
+    name = secret_ref.name or ""
     raise SpecError(
         SpecIssue(
             f"{path}.name",
-            f"Kubernetes Secret {where} has no {TOKEN_KEY!r} nor "
+            f"Kubernetes Secret {where(secret_ref, namespace)} has no {TOKEN_KEY!r} nor "
             f"{USERNAME_KEY!r}+{PASSWORD_KEY!r} keys",
             f"kubectl create secret generic {name} --from-literal={TOKEN_KEY}=...",
         )
     )
-
-
-def _read(reader: SecretReader, name: str, key: str, namespace: str, where: str) -> str:
-    try:
-        value = reader(name, key, namespace)
-    except ModelCanaryError:
-        raise
-    except Exception as exc:  # the adapter's own failure (API down, RBAC)
-        raise TransientProviderError(
-            f"could not read Kubernetes Secret {where} key {key!r}: {type(exc).__name__}"
-        ) from None
-    return (value or "").strip()
 
 
 def authorization(secret: str) -> str:
