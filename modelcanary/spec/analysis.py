@@ -10,16 +10,6 @@ from pydantic import Field, field_validator, model_validator
 from .base import Duration, Model
 from .metrics import MetricSpec, NoDataPolicy, SecretRef
 
-WEBHOOK_TYPES: tuple[str, ...] = (
-    "confirm-rollout",
-    "pre-rollout",
-    "rollout",
-    "confirm-traffic-increase",
-    "confirm-promotion",
-    "post-rollout",
-    "rollback",
-    "event",
-)
 WebhookType = Literal[
     "confirm-rollout",
     "pre-rollout",
@@ -30,6 +20,7 @@ WebhookType = Literal[
     "rollback",
     "event",
 ]
+WEBHOOK_TYPES: tuple[str, ...] = WebhookType.__args__  # type: ignore[attr-defined]
 
 
 class StringMatch(Model):
