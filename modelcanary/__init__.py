@@ -22,17 +22,30 @@ _LAZY: dict[str, tuple[str, str]] = {
     "sli": ("modelcanary.builder", "sli"),
     "step": ("modelcanary.builder", "step"),
     "load": ("modelcanary.files", "load"),
+    "run_local": ("modelcanary.notebook", "run_local"),
+    "local": ("modelcanary.notebook", "local"),
+    "power": ("modelcanary.notebook", "power"),
+    "backtest": ("modelcanary.notebook", "backtest"),
+    "compare_predictions": ("modelcanary.notebook", "compare_predictions"),
     "loads": ("modelcanary.files", "loads"),
     "ModelRollout": ("modelcanary.spec", "ModelRollout"),
     "SpecError": ("modelcanary.errors", "SpecError"),
     "ModelCanaryError": ("modelcanary.errors", "ModelCanaryError"),
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = ["__version__", *sorted(_LAZY), "mlflow"]
+
+
+_LAZY_MODULES: dict[str, str] = {"mlflow": "modelcanary.integrations.mlflow_api"}
+"""Submodules exposed under a short name: ``mc.mlflow.promote_if_better(...)``."""
 
 
 def __getattr__(name: str) -> Any:
     """Import public names on first use (PEP 562)."""
+    if name in _LAZY_MODULES:
+        submodule = importlib.import_module(_LAZY_MODULES[name])
+        globals()[name] = submodule
+        return submodule
     try:
         module, attr = _LAZY[name]
     except KeyError:
@@ -43,4 +56,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))

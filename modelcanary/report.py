@@ -13,14 +13,7 @@ from typing import Any
 
 from .errors import SpecError, SpecIssue
 from .spec import AnalysisRecord, ModelRollout, RolloutStatus
-
-VERDICT_COLORS = {
-    "pass": "#2e7d32",
-    "fail": "#c62828",
-    "inconclusive": "#9e9e9e",
-    "error": "#ef6c00",
-    "skipped": "#bdbdbd",
-}
+from .spec.html import VERDICT_COLORS
 
 
 def _plotly() -> Any:

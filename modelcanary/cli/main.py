@@ -13,6 +13,7 @@ from . import (
     crd_cmd,
     demo_cmd,
     gate_cmd,
+    mlflow_cmd,
     run_cmd,
     serve_cmd,
     validate_cmd,
@@ -36,6 +37,7 @@ COMMAND_MODULES = [
     demo_cmd,
     serve_cmd,
     gate_cmd,
+    mlflow_cmd,
 ]
 for _module in COMMAND_MODULES:
     _module.register(app)

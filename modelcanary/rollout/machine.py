@@ -38,7 +38,7 @@ def step(
     if obs.action is not None and obs.action.id != tick.status.last_action:
         _apply_action(tick, obs.action)
         if tick.status.phase in ("Failed", "Promoting") and tick.commands:
-            return tick.status, tick.commands
+            return tick.status, tick.commands  # aborted or promoted by hand: nothing more now
     handler = _HANDLERS[tick.status.phase]
     handler(tick)
     return tick.status, tick.commands
@@ -56,7 +56,9 @@ def _apply_action(tick: Tick, action: ManualAction) -> None:
         tick.notify("Resumed", "info", f"rollout resumed by user{why}")
     elif action.kind == "approve":
         tick.update(approved=True)
-    elif action.kind == "abort" and phase in ACTIVE:
+    elif action.kind == "abort" and phase in (*ACTIVE, "Initializing", "Initialized"):
+        if phase in ("Initializing", "Initialized"):  # not started yet: never start this revision
+            tick.update(last_applied_spec=revision(tick.rollout, tick.obs.readiness))
         tick.rollback(f"aborted by user{why}", "aborted")
     elif action.kind == "promote" and phase in ACTIVE:
         if tick.last_verdict() == "fail":

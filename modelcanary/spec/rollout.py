@@ -117,6 +117,12 @@ class ModelRollout(Model):
         check_rules(self)
         return self
 
+    def _repr_html_(self) -> str:
+        """Notebook view: versions, strategy, SLOs (and the status when there is one)."""
+        from .html import rollout_html
+
+        return rollout_html(self)
+
     @property
     def name(self) -> str:
         """Shortcut for ``metadata.name``."""

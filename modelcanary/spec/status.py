@@ -147,3 +147,9 @@ class RolloutStatus(Model):
         Literal["promoted", "rolled_back", "inconclusive", "aborted", "deadline", "error"] | None
     ) = None
     """How the last rollout ended: promoted, rolled_back (analysis failed), inconclusive, aborted (by a person), deadline (not ready in time) or error (metrics provider failing)."""
+
+    def _repr_html_(self) -> str:
+        """Notebook view: phase badge, weights, counters and the last interval's checks."""
+        from .html import status_html
+
+        return status_html(self)

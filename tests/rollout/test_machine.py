@@ -421,3 +421,14 @@ def test_outcome_says_how_the_rollout_ended() -> None:
     assert late.status is not None and late.status.outcome == "deadline"
     late.tick(action=ManualAction("retry", "r"))
     assert late.status is not None and late.status.outcome is None
+
+
+def test_abort_before_the_rollout_starts_is_kept_and_nothing_starts() -> None:
+    run = Run(rollout())
+    run.tick(ready=Readiness(False, False, "rev-1"), action=ManualAction("abort", "early"))
+    assert run.phase == "Failed" and run.status is not None and run.status.outcome == "aborted"
+    for _ in range(3):
+        run.tick()
+    assert run.phase == "Failed" and not run.promoted() and run.weight == 0
+    run.tick(action=ManualAction("retry", "again"))
+    assert run.phase == "Progressing"

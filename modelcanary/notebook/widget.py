@@ -1,0 +1,340 @@
+"""The live rollout widget: ipywidgets + plotly FigureWidgets, refreshed from a poller thread.
+
+Layout (top to bottom): title and phase badge; champion/challenger/mirror weights over time;
+one chart per SLI with its passing band and a marker per interval coloured by verdict (a cross
+on failures); the sequential tests' p-values; the last verdict with each check's reason; and
+Approve / Pause / Resume / Abort / Promote now buttons that call ``LocalRun.act``.
+
+A daemon thread polls ``status()`` at most 4 times a second and only touches the widgets when
+something changed; it stops once the rollout is decided. Widget value updates from a thread are
+safe enough in ipykernel (each is one comm message).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from copy import deepcopy
+from datetime import UTC, datetime
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SpecError, SpecIssue
+from ..spec import CheckRecord, RolloutStatus
+from ..spec.html import VERDICT_COLORS, checks_table, last_checked, phase_badge, verdict_span
+
+if TYPE_CHECKING:
+    from .run import NotebookRun
+
+log = logging.getLogger("modelcanary.notebook")
+
+BUTTONS: dict[str, tuple[str, str]] = {
+    "approve": ("Approve", "success"),
+    "pause": ("Pause", "warning"),
+    "resume": ("Resume", "info"),
+    "abort": ("Abort", "danger"),
+    "promote": ("Promote now", "primary"),
+}
+"""Manual action -> (button label, ipywidgets button style)."""
+
+
+def _modules() -> tuple[Any, Any]:
+    """ipywidgets and plotly.graph_objects, or a SpecError saying which extra to install."""
+    try:
+        import ipywidgets as widgets
+        import plotly.graph_objects as go
+    except ImportError:
+        raise SpecError(
+            SpecIssue(
+                "notebook", "needs ipywidgets and plotly", "pip install 'modelcanary[notebook]'"
+            )
+        ) from None
+    return widgets, go
+
+
+def _sync(fig: Any) -> None:
+    """Mirror a FigureWidget's figure into its synced traits (``_widget_data/_layout``).
+
+    plotly sends later edits as deltas and only refreshes these traits when the figure itself
+    is displayed; inside a VBox it never is. Without this a view created later (a second
+    output, a reopened notebook, the saved widget state) would start from an empty figure.
+    """
+    fig._widget_data = deepcopy(fig._data)
+    fig._widget_layout = deepcopy(fig._layout_obj._props)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class RunWidget:
+    """The widget tree of one run (``view``) and the code that keeps it up to date."""
+
+    def __init__(self, run: NotebookRun, *, poll_hz: float = 4.0) -> None:
+        widgets, go = _modules()
+        self._go = go
+        self.run = run
+        self.period = 1.0 / max(0.1, min(poll_hz, 4.0))
+        spec = run.rollout.spec
+        champion = spec.champion.source if spec.champion else "champion"
+        challenger = spec.challenger.source if spec.challenger else "challenger"
+        self.title = widgets.HTML(
+            f"<h3 style='margin:4px 0'>Rollout {escape(run.rollout.name)}</h3>"
+            f"<div>champion <code>{escape(champion)}</code> &rarr; challenger "
+            f"<code>{escape(challenger)}</code></div>"
+        )
+        self.badge = widgets.HTML()
+        self.summary = widgets.HTML()
+        self.weights = go.FigureWidget()
+        for name, color, dash in (
+            ("champion %", "#2e7d32", "solid"),
+            ("challenger %", "#1565c0", "solid"),
+            ("mirror %", "#6a1b9a", "dot"),
+        ):
+            self.weights.add_scatter(
+                x=[],
+                y=[],
+                name=name,
+                mode="lines+markers",
+                line={"shape": "hv", "color": color, "dash": dash},
+            )
+        self.weights.update_layout(
+            title="Traffic",
+            height=260,
+            margin={"t": 40, "b": 30, "l": 40, "r": 10},
+            yaxis={"range": [-5, 105], "title": "%"},
+            xaxis={"tickformat": "%H:%M:%S"},
+        )
+        self.metrics: dict[str, Any] = {}
+        self.metric_box = widgets.VBox([])
+        self.pvalues = widgets.HTML()
+        self.verdict = widgets.HTML()
+        self.feedback = widgets.HTML()
+        self.buttons: dict[str, Any] = {}
+        for kind, (label, style) in BUTTONS.items():
+            button = widgets.Button(
+                description=label, button_style=style, tooltip=f"{kind} the rollout"
+            )
+            button.on_click(self._clicker(kind))
+            self.buttons[kind] = button
+        self.view = widgets.VBox(
+            [
+                widgets.HBox([self.title, self.badge]),
+                self.summary,
+                self.weights,
+                self.metric_box,
+                self.pvalues,
+                self.verdict,
+                widgets.HBox(list(self.buttons.values())),
+                self.feedback,
+            ]
+        )
+        self.phase = ""
+        self.updates = 0
+        self._seen: list[tuple[str, int, int]] = []
+        self._key: tuple[Any, ...] | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.refresh(force=True)
+
+    # -- polling ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the background poller (no-op when running or already decided)."""
+        if self._thread is not None or self.run.done:
+            return
+        self._thread = threading.Thread(target=self._poll, name="modelcanary-widget", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling (the widgets keep their last state)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+
+    @property
+    def polling(self) -> bool:
+        """True while the poller thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.period):
+            done = self.run.done
+            try:
+                self.refresh(force=done)
+            except Exception:  # a display hiccup must not kill the poller
+                log.exception("widget refresh failed")
+            if done:
+                break
+
+    def _clicker(self, kind: str) -> Any:
+        def click(_button: Any) -> None:
+            self.run.act(kind, f"{kind} from the notebook widget")
+            self.feedback.value = (
+                f"<i>{escape(kind)} sent at {_now()}; applied at the next tick</i>"
+            )
+
+        return click
+
+    # -- rendering --------------------------------------------------------------------
+    def refresh(self, force: bool = False) -> bool:
+        """Redraw from the current status if it changed; returns True when it redrew."""
+        status = self.run.status()
+        last = status.history[-1].time if status.history else None
+        key = (
+            status.phase,
+            status.canary_weight,
+            status.mirror_weight,
+            len(status.history),
+            last,
+            status.paused,
+            status.outcome,
+            status.message,
+            self.run.done,
+        )
+        with self._lock:
+            if key == self._key and not force:
+                return False
+            self._key = key
+            self._draw(status)
+            self.updates += 1
+        return True
+
+    def _draw(self, status: RolloutStatus) -> None:
+        done = self.run.done
+        self.phase = status.phase
+        self.badge.value = phase_badge(status)
+        self.summary.value = (
+            f"challenger <b>{status.canary_weight}%</b> &middot; champion "
+            f"<b>{100 - status.canary_weight}%</b> &middot; mirror <b>{status.mirror_weight}%</b>"
+            f" &middot; {status.iterations} interval(s) &middot; "
+            f"{status.failed_checks} failed check(s)"
+        )
+        if not done:  # what the poller saw live, between analyses (kept for the chart)
+            self._seen.append((_now(), status.canary_weight, status.mirror_weight))
+        points = sorted(
+            {(h.time, h.canary_weight, h.mirror_weight) for h in status.history} | set(self._seen)
+        )
+        times = [p[0] for p in points]
+        chal = [p[1] for p in points]
+        mirror = [p[2] for p in points]
+        with self.weights.batch_update():
+            for trace, ys in zip(
+                self.weights.data, ([100 - c for c in chal], chal, mirror), strict=True
+            ):
+                trace.x, trace.y = times, ys
+        _sync(self.weights)
+        self._draw_metrics(status)
+        self._draw_pvalues(status)
+        self._draw_verdict(status)
+        for button in self.buttons.values():
+            button.disabled = done
+
+    def _draw_metrics(self, status: RolloutStatus) -> None:
+        series: dict[str, list[tuple[str, CheckRecord]]] = defaultdict(list)
+        for record in status.history:
+            for check in record.checks:
+                series[check.metric].append((record.time, check))
+        added = False
+        for metric, points in series.items():
+            fig = self.metrics.get(metric)
+            if fig is None:
+                fig = self._metric_figure(metric)
+                self.metrics[metric] = fig
+                added = True
+            self._fill_metric(fig, points)
+        if added:
+            self.metric_box.children = tuple(self.metrics.values())
+
+    def _metric_figure(self, metric: str) -> Any:
+        fig = self._go.FigureWidget()
+        fig.add_scatter(x=[], y=[], name="challenger", mode="lines+markers")
+        fig.add_scatter(
+            x=[], y=[], name="champion", mode="lines", line={"dash": "dash", "color": "#9e9e9e"}
+        )
+        fig.update_layout(
+            title=metric,
+            height=220,
+            margin={"t": 40, "b": 30, "l": 40, "r": 10},
+            legend={"orientation": "h", "y": -0.25},
+            xaxis={"tickformat": "%H:%M:%S"},
+        )
+        return fig
+
+    def _fill_metric(self, fig: Any, points: list[tuple[str, CheckRecord]]) -> None:
+        times = [t for t, _ in points]
+        checks = [c for _, c in points]
+        values = [c.value for c in checks]
+        finite = [v for v in values if v is not None]
+        lows = [c.min for c in checks if c.min is not None]
+        highs = [c.max for c in checks if c.max is not None]
+        shapes = []
+        y_range = None
+        if lows or highs:  # the passing band between the bounds (open sides reach the data)
+            y0 = lows[-1] if lows else min([0.0, *finite])
+            y1 = highs[-1] if highs else max([y0, *finite]) * 1.1 + 1e-9
+            shapes.append(
+                {
+                    "type": "rect",
+                    "xref": "paper",
+                    "x0": 0,
+                    "x1": 1,
+                    "yref": "y",
+                    "y0": y0,
+                    "y1": y1,
+                    "fillcolor": "#a5d6a7",
+                    "opacity": 0.3,
+                    "line": {"width": 0},
+                    "layer": "below",
+                }
+            )
+            lo, hi = min([y0, *finite]), max([y1, *finite])  # the whole band and the data
+            pad = (hi - lo) * 0.08 or 1.0
+            y_range = [lo - pad, hi + pad]
+        with fig.batch_update():
+            fig.layout.shapes = shapes
+            fig.layout.yaxis.range = y_range
+            value, champion = fig.data
+            value.x, value.y = times, values
+            value.marker = {
+                "size": 11,
+                "color": [VERDICT_COLORS.get(c.verdict, "#000") for c in checks],
+                "symbol": ["x" if c.verdict == "fail" else "circle" for c in checks],
+            }
+            value.text = [f"{c.verdict}: {c.reason}" for c in checks]
+            value.hovertemplate = "%{y}<br>%{text}<extra></extra>"
+            champion.x, champion.y = times, [c.champion_value for c in checks]
+        _sync(fig)
+
+    def _draw_pvalues(self, status: RolloutStatus) -> None:
+        latest: dict[str, CheckRecord] = {}
+        for record in status.history:
+            for check in record.checks:
+                if check.p_value is not None:
+                    latest[check.metric] = check
+        if not latest:
+            self.pvalues.value = ""
+            return
+        items = "".join(
+            f"<li><b>{escape(m)}</b>: p = {c.p_value:.3g} ({escape(c.judge)}) "
+            f"{verdict_span(c.verdict)}</li>"
+            for m, c in latest.items()
+        )
+        self.pvalues.value = (
+            f"<div class='mc-pvalues'>Sequential tests, latest p-values:<ul>{items}</ul></div>"
+        )
+
+    def _draw_verdict(self, status: RolloutStatus) -> None:
+        head = ""
+        if status.outcome:
+            head = f"<p style='font-size:1.2em'><b>Outcome: {escape(status.outcome)}</b></p>"
+        last = last_checked(list(status.history))
+        body = ""
+        if last is not None:
+            body = (
+                f"<p>Last interval: {verdict_span(last.verdict)} {escape(last.message)}</p>"
+                f"{checks_table(last)}"
+            )
+        message = f"<p class='mc-message'>{escape(status.message)}</p>" if status.message else ""
+        self.verdict.value = f"<div class='mc-verdict'>{head}{message}{body}</div>"

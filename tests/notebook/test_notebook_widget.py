@@ -1,0 +1,76 @@
+"""The live widget driven by a real local rollout (model servers, router, engine on loopback)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from notebook_fixtures import TinyModels, rollout, save_models
+
+from modelcanary.notebook import NotebookRun, run_local
+from modelcanary.notebook.run import HISTORY_COLUMNS
+from modelcanary.spec.html import status_html
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    return save_models(tmp_path_factory.mktemp("nbmodels"))
+
+
+def test_widget_follows_a_running_rollout_to_promotion(tiny: TinyModels, tmp_path: Path) -> None:
+    with run_local(rollout(tiny, "nb-live", [50]), payloads=tiny.payloads) as run:
+        assert isinstance(run, NotebookRun)
+        assert not run.done  # run_local returns at once
+        widget = run.widget()
+        assert widget.polling
+        seen: set[str] = set()
+        deadline = time.monotonic() + 60
+        while not run.done and time.monotonic() < deadline:
+            seen.add(widget.phase)
+            time.sleep(0.1)
+        status = run.wait(30)
+        assert status.phase == "Succeeded" and status.outcome == "promoted", status.message
+        time.sleep(0.5)
+        assert not widget.polling  # the poller stops once decided
+        assert seen & {"Progressing", "Initializing", "Initialized", "Finalising"}
+        assert widget.phase == "Succeeded"
+        assert "promoted" in widget.badge.value
+        champion, challenger, mirror = widget.weights.data
+        assert 50 in challenger.y and 50 in champion.y and set(mirror.y) == {0}
+        assert set(widget.metrics) == {"error-rate", "latency-p99"}
+        err = widget.metrics["error-rate"]
+        assert list(err.data[0].y) == [0.0]
+        assert err.layout.shapes[0].y1 == pytest.approx(0.01)  # the passing band
+        assert "p = " in widget.pvalues.value  # the sequential judge's p-value readout
+        assert "Outcome: promoted" in widget.verdict.value
+        assert all(b.disabled for b in widget.buttons.values())
+        assert "application/vnd.jupyter.widget-view+json" in run._repr_mimebundle_()
+
+        frame = run.history()
+        assert list(frame.columns) == HISTORY_COLUMNS
+        assert len(frame) == len(status.history) * 2  # one row per interval and metric
+        assert set(frame["metric"]) == {"error-rate", "latency-p99"}
+        assert frame["weight"].tolist() == [50, 50]
+        assert (frame["verdict"] == "pass").all()
+
+        out = run.report(tmp_path / "r.html")
+        assert "plotly" in out.read_text() and "nb-live" in out.read_text()
+        assert "Succeeded: promoted" in status_html(status)
+
+
+def test_abort_button_rolls_the_rollout_back(tiny: TinyModels) -> None:
+    with run_local(
+        rollout(tiny, "nb-abort", [10, 20, 30, 40, 50, 60]), payloads=tiny.payloads
+    ) as run:
+        widget = run.widget()
+        deadline = time.monotonic() + 30
+        while run.status().phase != "Progressing" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        widget.buttons["abort"].click()  # as a person pressing it
+        assert "abort sent" in widget.feedback.value
+        status = run.wait(30)
+        assert status.phase == "Failed" and status.outcome == "aborted", status.message
+        widget.refresh(force=True)
+        assert widget.phase == "Failed"
+        assert "aborted" in widget.badge.value
