@@ -25,8 +25,9 @@ def demo(
     interval: str = typer.Option("3s", "--interval", help="Analysis interval of the rollouts."),
 ) -> None:
     """Two real rollouts: a healthy challenger is promoted, a faulty one is rolled back."""
-    from ..integrations.mlflow_demo import run_demo  # lazy: mlflow and scikit-learn
+    from ..integrations.mlflow_demo import quiet, run_demo  # lazy: mlflow and scikit-learn
 
+    quiet()
     results = run_demo(workdir, interval=interval, say=lambda text: out_console.print(escape(text)))
     for result in results:
         out_console.print(f"report of the {result.name} rollout: {escape(str(result.report))}")

@@ -100,18 +100,31 @@ def run_demo(
     workdir: Path, *, interval: str = "3s", say: Callable[[str], None] = print
 ) -> list[DemoResult]:
     """Run the whole demo in ``workdir``; returns both rollouts' results."""
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    try:
+        return _run_demo(workdir, interval, say)
+    finally:  # leave mlflow's global tracking URI as the caller had it
+        mlflow.set_tracking_uri(previous)
+
+
+def quiet() -> None:
+    """Keep a terminal demo's output to what matters (MLflow's logs and warnings hidden)."""
+    for noisy in ("mlflow", "alembic", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+
+def _run_demo(workdir: Path, interval: str, say: Callable[[str], None]) -> list[DemoResult]:
+    import mlflow
     from mlflow import MlflowClient
 
     from ..local.runtime import LocalRun
     from ..report import write
 
-    for noisy in ("mlflow", "alembic", "urllib3"):  # keep the demo's output to what matters
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=UserWarning)
     workdir.mkdir(parents=True, exist_ok=True)
     tracking_uri = f"sqlite:///{(workdir / 'mlflow.db').resolve()}"
-    import mlflow
-
     mlflow.set_tracking_uri(tracking_uri)
     if mlflow.get_experiment_by_name("modelcanary-demo") is None:  # artifacts in the work dir
         artifacts = (workdir / "artifacts").resolve().as_uri()

@@ -100,7 +100,6 @@ def mlflow_tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracki
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-            time.sleep(0.2)
         yield Tracking(url, root)
     finally:
         process.terminate()

@@ -34,6 +34,8 @@ def registered(models: Models, mlflow_tracking: Tracking) -> Iterator[Registered
 
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(mlflow_tracking.url)
+    # another test in this process may have left mlflow's active experiment pointing elsewhere
+    mlflow.set_experiment("serving-tests")
     try:
         versions: dict[str, Any] = {}
         for strength in (0.01, 1.0):  # v1 underfits: it predicts differently from v2
