@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import httpx
-from conftest import Models, serving_children
+from runtime_fixtures import Models, serving_children
 
 import modelcanary as mc
 from modelcanary.local.runtime import LocalRun

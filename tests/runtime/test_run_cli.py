@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import Models, serving_children
+from runtime_fixtures import Models, serving_children
 
 EXE = str(Path(sys.executable).with_name("modelcanary"))
 

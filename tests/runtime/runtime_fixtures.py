@@ -1,0 +1,69 @@
+"""Real MLflow models on disk for local-runtime tests (trained once per session)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@dataclass(frozen=True)
+class Models:
+    champion: str
+    healthy: str
+    faulty: str
+    payloads: list[bytes]
+    frame: Any
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
+    import mlflow.pyfunc
+    import mlflow.sklearn
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from modelcanary.integrations.mlflow_demo_models import FaultyModel
+    from modelcanary.local.load import rows_to_payloads
+
+    root = tmp_path_factory.mktemp("models")
+    data = load_breast_cancer(as_frame=True)
+    x, y = data.data, data.target
+    champion = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
+    healthy = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=500)).fit(x, y)
+    requirements = ["scikit-learn"]
+    mlflow.sklearn.save_model(champion, root / "champion", pip_requirements=requirements)
+    mlflow.sklearn.save_model(healthy, root / "healthy", pip_requirements=requirements)
+    limit = float(x["mean radius"].quantile(0.8))  # about one request in five fails
+    mlflow.pyfunc.save_model(
+        root / "faulty",
+        python_model=FaultyModel(healthy, "mean radius", limit, delay_ms=5.0),
+        pip_requirements=requirements,
+    )
+    return Models(
+        str(root / "champion"),
+        str(root / "healthy"),
+        str(root / "faulty"),
+        rows_to_payloads(x.to_dict("split")),
+        x,
+    )
+
+
+def serving_children() -> list[int]:
+    """Model-server processes started by this test process (to prove none is left)."""
+    me, found = str(os.getpid()), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"modelcanary.serving" in args and me.encode() in args:
+            found.append(int(entry.name))
+    return found
