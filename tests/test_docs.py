@@ -42,3 +42,13 @@ def test_readme_opens_with_two_command_quickstart(repo_dir: Path) -> None:
     assert commands[1].startswith("./scripts/test")
     assert (repo_dir / "scripts" / "test").exists() and (repo_dir / "scripts" / "demo").exists()
     assert "scripts/test" in (repo_dir / ".ci" / "run").read_text()
+
+
+def test_every_local_link_in_readme_and_docs_exists(repo_dir: Path) -> None:
+    pages = [repo_dir / "README.md", *sorted((repo_dir / "docs").glob("*.md"))]
+    checked = 0
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#:]+?)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+            checked += 1
+    assert checked >= 20
