@@ -9,6 +9,7 @@ import typer
 from .. import __version__
 from . import (
     backtest_cmd,
+    control_cmd,
     convert_cmd,
     crd_cmd,
     demo_cmd,
@@ -34,6 +35,7 @@ COMMAND_MODULES = [
     convert_cmd,
     backtest_cmd,
     run_cmd,
+    control_cmd,
     demo_cmd,
     serve_cmd,
     gate_cmd,

@@ -1,6 +1,8 @@
 """``modelcanary run FILE``: run a ModelRollout on the local runtime with a live display.
 
 Exit codes: 0 promoted, 1 rolled back, 2 bad input, 3 error / aborted / deadline / inconclusive.
+The status is persisted in ``--workdir`` (a FileStatusStore), so ``modelcanary status``,
+``history`` and the action commands (``abort``, ``promote``...) work from another shell.
 """
 
 from __future__ import annotations
@@ -18,7 +20,22 @@ from rich.table import Table
 
 from ..files import load
 from ..spec import ModelRollout, RolloutStatus
-from .common import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, err_console, guarded, out_console
+from .common import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    EXIT_INCONCLUSIVE,
+    EXIT_OK,
+    err_console,
+    guarded,
+    out_console,
+)
+
+NO_WAIT_UNSUPPORTED = (
+    "--no-wait is not supported: the local runtime (model servers, router, load and engine) "
+    "lives inside the `modelcanary run` process, so it cannot return before the rollout is "
+    "decided. Run it in the background from your shell instead (`modelcanary run FILE --quiet "
+    "&`) and follow it with `modelcanary status NAME` / `modelcanary abort NAME`."
+)
 
 VERDICT_STYLE = {
     "pass": "green",
@@ -58,13 +75,33 @@ def run(
         None, "--timeout", help="Give up after this many seconds."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live display; print the result."),
+    workdir: Path = typer.Option(
+        Path(".modelcanary"),
+        "--workdir",
+        help="Keep the rollout's status here, for `modelcanary status`, `history`, `abort`...",
+    ),
+    wait: bool = typer.Option(
+        True,
+        "--wait/--no-wait",
+        help="Block until the rollout is decided (--no-wait is refused: see the message).",
+    ),
 ) -> None:
     """Run a rollout on this machine: model servers, router and load on 127.0.0.1."""
+    from ..engine import FileStatusStore
     from ..local.runtime import LocalRun  # lazy: the runtime imports numpy and httpx
 
+    if not wait:
+        err_console.print(f"[bold red]error[/]: {escape(NO_WAIT_UNSUPPORTED)}")
+        raise typer.Exit(EXIT_BAD_INPUT)
     rollout = load(file)
+    store = FileStatusStore(workdir)
     code = EXIT_INCONCLUSIVE
-    with LocalRun(rollout, tracking_uri=tracking_uri) as handle:
+    # claim: one run per rollout and work dir, starting afresh (no status or action
+    # annotations left over from an earlier run); a second run exits 2.
+    with (
+        store.claim(rollout.name, rollout.metadata.namespace or "default"),
+        LocalRun(rollout, tracking_uri=tracking_uri, store=store) as handle,
+    ):
         err_console.print(
             f"router listening on [bold]{handle.url}[/] "
             f"(POST {handle.url}/invocations to send your own traffic)"

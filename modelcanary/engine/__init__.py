@@ -3,6 +3,7 @@
 from .actions import ACTION, ACTION_ID, ACTION_REASON, action_annotations, action_from
 from .clock import ManualClock, SystemClock
 from .engine import Engine, TickResult
+from .filestore import FileStatusStore
 from .memory import MemoryStatusStore
 from .metrics import EngineMetrics
 from .runner import run_until_done
@@ -13,6 +14,7 @@ __all__ = [
     "ACTION_REASON",
     "Engine",
     "EngineMetrics",
+    "FileStatusStore",
     "ManualClock",
     "MemoryStatusStore",
     "SystemClock",

@@ -15,7 +15,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..engine import Engine, MemoryStatusStore, SystemClock, TickResult, action_annotations
+from ..engine import (
+    Engine,
+    FileStatusStore,
+    MemoryStatusStore,
+    SystemClock,
+    TickResult,
+    action_annotations,
+)
 from ..engine.runner import run_until_done
 from ..errors import ModelCanaryError, SpecError, SpecIssue
 from ..ports import Clock, MetricProvider
@@ -39,7 +46,10 @@ class LocalRun:
         payloads: list[bytes] | None = None,
         clock: Clock | None = None,
         on_tick: Callable[[TickResult], None] | None = None,
+        store: MemoryStatusStore | FileStatusStore | None = None,
     ) -> None:
+        # ``store``: where the status lives (default: memory). A FileStatusStore lets other
+        # processes (``modelcanary status``, ``abort``...) read and steer this rollout.
         if rollout.spec.router.provider != "local":
             raise SpecError(
                 SpecIssue(
@@ -52,7 +62,7 @@ class LocalRun:
         self.name = rollout.name
         self.namespace = rollout.metadata.namespace or "default"
         self.recorder = Recorder()
-        self.store = MemoryStatusStore()
+        self.store = store if store is not None else MemoryStatusStore()
         self.store.put(rollout)
         self.workloads = LocalWorkloads(
             tracking_uri=tracking_uri, start=start_server, on_backends=self._backends

@@ -44,7 +44,18 @@ def test_run_promotes_and_writes_json_and_report(tmp_path: Path, models: Models)
     rollout = _rollout_file(tmp_path, models, models.healthy)
     out, report = tmp_path / "status.json", tmp_path / "report.html"
     done = subprocess.run(
-        [EXE, "run", str(rollout), "--quiet", "--json", str(out), "--report", str(report)],
+        [
+            EXE,
+            "run",
+            str(rollout),
+            "--quiet",
+            "--json",
+            str(out),
+            "--report",
+            str(report),
+            "--workdir",
+            str(tmp_path / "w"),
+        ],
         capture_output=True,
         text=True,
         timeout=180,
@@ -61,7 +72,10 @@ def test_run_promotes_and_writes_json_and_report(tmp_path: Path, models: Models)
 def test_run_rolls_back_a_faulty_challenger_with_exit_1(tmp_path: Path, models: Models) -> None:
     rollout = _rollout_file(tmp_path, models, models.faulty)
     done = subprocess.run(
-        [EXE, "run", str(rollout), "--quiet"], capture_output=True, text=True, timeout=180
+        [EXE, "run", str(rollout), "--quiet", "--workdir", str(tmp_path / "w")],
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "rolled_back" in done.stdout and "error-rate" in done.stdout
@@ -73,7 +87,12 @@ def test_run_bad_input_exits_2(tmp_path: Path, models: Models) -> None:
     doc = yaml.safe_load(rollout.read_text())
     doc["spec"]["load"]["rps"] = -5
     rollout.write_text(yaml.safe_dump(doc))
-    done = subprocess.run([EXE, "run", str(rollout)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [EXE, "run", str(rollout), "--workdir", str(tmp_path / "w")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "spec.load.rps" in done.stderr
     assert "Traceback" not in done.stderr
     missing = subprocess.run(

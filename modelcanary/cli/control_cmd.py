@@ -1,0 +1,168 @@
+"""Follow and steer local rollouts from another shell: ``status``, ``history`` and actions.
+
+``modelcanary run FILE --workdir DIR`` keeps its rollout in a FileStatusStore under ``DIR``;
+these commands read it (``status``, ``history``) or write a manual-action annotation into it
+(``promote``, ``abort``, ``retry``, ``approve``, ``pause``, ``resume``), which the running
+engine applies at its next tick. Exit 0 ok, 2 bad input (unknown rollout, bad name).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..spec import RolloutStatus
+from .common import EXIT_BAD_INPUT, err_console, guarded, out_console
+
+if TYPE_CHECKING:  # the engine imports the providers (httpx, numpy): load it lazily
+    from ..engine import FileStatusStore
+    from ..ports import Stored
+
+ACTION_HELP = {
+    "promote": "Promote the challenger now, skipping the remaining analysis.",
+    "abort": "Abort the rollout: all traffic back to the champion (outcome aborted).",
+    "retry": "Restart a Failed rollout (if an engine still runs it).",
+    "approve": "Open the current manual gate or pause step once.",
+    "pause": "Pause the rollout where it is (no analysis, weights held).",
+    "resume": "Resume a paused rollout.",
+}
+TERMINAL = ("Succeeded", "Failed", "Terminating")
+
+NAME = typer.Argument(..., help="Rollout name (metadata.name).")
+NAMESPACE = typer.Option("default", "--namespace", "-n", help="Rollout namespace.")
+WORKDIR = typer.Option(
+    Path(".modelcanary"), "--workdir", help="The work dir given to `modelcanary run`."
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``status``, ``history`` and one command per manual action."""
+    app.command("status")(status)
+    app.command("history")(history)
+    for kind, text in ACTION_HELP.items():
+        app.command(kind, help=f"{text} Written to the work dir; applied at the next tick.")(
+            _action(kind)
+        )
+
+
+def _find(name: str, namespace: str, workdir: Path) -> tuple[FileStatusStore, Stored]:
+    """The stored rollout, or exit 2 naming the rollouts that do exist."""
+    from ..engine import FileStatusStore
+
+    store = FileStatusStore(workdir)
+    stored = store.get(name, namespace)
+    if stored is not None:
+        return store, stored
+    known = [f"{s.rollout.metadata.namespace or 'default'}/{s.rollout.name}" for s in store.list()]
+    err_console.print(
+        f"[bold red]error[/]: no rollout {escape(namespace)}/{escape(name)} in "
+        f"{escape(str(workdir))}; known: {escape(', '.join(known)) if known else 'none'}"
+    )
+    err_console.print(
+        "    [dim]fix:[/] start it with `modelcanary run FILE --workdir DIR`, or pass the "
+        "--workdir / --namespace it was run with"
+    )
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@guarded
+def status(
+    name: str = NAME,
+    namespace: str = NAMESPACE,
+    workdir: Path = WORKDIR,
+    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+) -> None:
+    """Show a rollout's phase, weights, outcome, message and last checks."""
+    _, stored = _find(name, namespace, workdir)
+    current = stored.rollout.status or RolloutStatus()
+    if as_json:
+        typer.echo(json.dumps(current.to_dict(), indent=2))
+        return
+    head = Table.grid(padding=(0, 2))
+    head.add_row("[bold]rollout[/]", escape(f"{namespace}/{name}"))
+    head.add_row("[bold]phase[/]", escape(current.phase))
+    head.add_row("[bold]outcome[/]", escape(current.outcome or "-"))
+    head.add_row(
+        "[bold]weights[/]",
+        f"challenger {current.canary_weight}%, mirror {current.mirror_weight}%",
+    )
+    head.add_row(
+        "[bold]intervals[/]",
+        f"{current.iterations} (failed checks {current.failed_checks})",
+    )
+    head.add_row("[bold]message[/]", escape(current.message))
+    out_console.print(head)
+    last = current.history[-1] if current.history else None
+    if last is None:
+        return
+    checks = Table("metric", "value", "min", "max", "verdict", "why")
+    checks.title = f"checks at {last.time}"
+    for check in last.checks:
+        checks.add_row(
+            escape(check.metric),
+            "-" if check.value is None else f"{check.value:.4g}",
+            "" if check.min is None else f"{check.min:g}",
+            "" if check.max is None else f"{check.max:g}",
+            escape(check.verdict),
+            escape(check.reason),
+        )
+    out_console.print(checks)
+
+
+@guarded
+def history(
+    name: str = NAME,
+    namespace: str = NAMESPACE,
+    workdir: Path = WORKDIR,
+    as_json: bool = typer.Option(False, "--json", help="Print the history records as JSON."),
+) -> None:
+    """One line per analysis interval: time, weight, mirror, verdict, message."""
+    _, stored = _find(name, namespace, workdir)
+    records = (stored.rollout.status or RolloutStatus()).history
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in records], indent=2))
+        return
+    if not records:
+        err_console.print("no analysis interval yet")
+        return
+    for r in records:
+        typer.echo(
+            f"{r.time}  weight {r.canary_weight:>3}%  mirror {r.mirror_weight:>3}%  "
+            f"{r.verdict:<12}  {r.message}"
+        )
+
+
+def _action(kind: str) -> Callable[..., None]:
+    @guarded
+    def command(
+        name: str = NAME,
+        namespace: str = NAMESPACE,
+        workdir: Path = WORKDIR,
+        reason: str = typer.Option("", "--reason", help="Why (kept with the action)."),
+    ) -> None:
+        from ..engine import action_annotations
+
+        store, stored = _find(name, namespace, workdir)
+        phase = (stored.rollout.status or RolloutStatus()).phase
+        stamp = f"{kind}-{time.time_ns()}"
+        store.annotate(name, namespace, action_annotations(kind, stamp, reason))
+        err_console.print(
+            f"{kind} requested for {escape(namespace)}/{escape(name)} (id {stamp}); "
+            "the running `modelcanary run` applies it at its next tick"
+        )
+        if phase in TERMINAL:
+            err_console.print(
+                f"[yellow]note[/]: the rollout is already {escape(phase)}; the action takes "
+                "effect only if an engine is still running it"
+            )
+
+    command.__name__ = kind
+    command.__doc__ = ACTION_HELP[kind]
+    return command
