@@ -20,9 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConflictError, SpecError, SpecIssue
+from ..errors import SpecError, SpecIssue
 from ..ports import Stored
 from ..spec import ModelRollout, RolloutStatus
+from .memory import checked
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
 
@@ -154,14 +155,7 @@ class FileStatusStore:
     ) -> str | None:
         with self._locked(name, namespace) as path:
             item = self._read(path)
-            if item is None:
-                raise ConflictError(f"rollout {namespace}/{name} no longer exists")
-            rollout, version, deleted = item
-            if expected_version is not None and expected_version != str(version):
-                raise ConflictError(
-                    f"rollout {namespace}/{name} changed (version {version}, "
-                    f"expected {expected_version}); re-read and retry"
-                )
+            rollout, version, deleted = checked(item, name, namespace, expected_version)
             self._write(path, rollout.model_copy(update={"status": status}), version + 1, deleted)
             return str(version + 1)
 

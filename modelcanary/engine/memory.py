@@ -8,6 +8,22 @@ from ..errors import ConflictError
 from ..ports import Stored
 from ..spec import ModelRollout, RolloutStatus
 
+Item = tuple[ModelRollout, int, bool]
+"""A stored rollout: resource, version, deletion requested."""
+
+
+def checked(item: Item | None, name: str, namespace: str, expected_version: str | None) -> Item:
+    """Optimistic concurrency shared by the stores: the item, or ConflictError when it is gone
+    or its version moved since ``expected_version`` was read."""
+    if item is None:
+        raise ConflictError(f"rollout {namespace}/{name} no longer exists")
+    if expected_version is not None and expected_version != str(item[1]):
+        raise ConflictError(
+            f"rollout {namespace}/{name} changed (version {item[1]}, "
+            f"expected {expected_version}); re-read and retry"
+        )
+    return item
+
 
 class MemoryStatusStore:
     """Rollouts by (namespace, name), each with a version bumped on every write."""
@@ -61,14 +77,7 @@ class MemoryStatusStore:
     ) -> str | None:
         with self._lock:
             item = self._items.get((namespace, name))
-            if item is None:
-                raise ConflictError(f"rollout {namespace}/{name} no longer exists")
-            rollout, version, deleted = item
-            if expected_version is not None and expected_version != str(version):
-                raise ConflictError(
-                    f"rollout {namespace}/{name} changed (version {version}, "
-                    f"expected {expected_version}); re-read and retry"
-                )
+            rollout, version, deleted = checked(item, name, namespace, expected_version)
             self._items[(namespace, name)] = (
                 rollout.model_copy(update={"status": status}),
                 version + 1,
