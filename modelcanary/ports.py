@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from .analysis.measurements import IntervalData, NoData, Scalar, Window
 from .rollout.commands import Routes, Severity
@@ -94,6 +94,33 @@ class TrafficRouter(Protocol):
 
     def finalize(self, rollout: ModelRollout) -> None:
         """Send all traffic to the champion and remove what reconcile created."""
+        ...
+
+
+KubeObject = dict[str, Any]
+"""A Kubernetes-style object as plain data: apiVersion, kind, metadata, spec..."""
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """Kubernetes objects by apiVersion/kind/namespace/name.
+
+    Routers render their objects purely and apply them through this port (the operator's
+    ``modelcanary.k8s`` adapter; an in-memory dict in unit tests), so ``routers/`` never
+    imports ``kubernetes``.
+    """
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> KubeObject | None:
+        """The object, or None when it does not exist."""
+        ...
+
+    def apply(self, obj: KubeObject) -> KubeObject:
+        """Create ``obj``, or patch the existing one so its labels, annotations and spec match
+        (drift correction); returns the object as stored."""
+        ...
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        """Delete the object; an object already gone is not an error."""
         ...
 
 

@@ -8,38 +8,21 @@ PromQL-compatible ``victoriametrics``, ``thanos`` and ``mimir`` query an HTTP AP
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import SpecError, SpecIssue
 from ..ports import MetricProvider
 from ..spec import MetricProviderSpec, MetricSpec
+from .context import ProviderContext, ProviderFactory
 from .credentials import SecretReader, resolve_secret
 from .embedded import EmbeddedProvider, IntervalSource
 from .prometheus import PrometheusProvider
 
-
-@dataclass(frozen=True)
-class ProviderContext:
-    """What a factory may need besides the spec: the runtime's recorder, secrets, options."""
-
-    recorder: IntervalSource | None = None
-    """The local router's recorder (embedded provider)."""
-    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
-    """Environment variables for ``secretRef.env``."""
-    secret_reader: SecretReader | None = None
-    """Reads Kubernetes Secrets for ``secretRef.name`` (operator only)."""
-    namespace: str = ""
-    """Namespace of Kubernetes Secrets (the rollout's)."""
-    path: str = "provider"
-    """Field path of the spec, for error messages."""
-    options: Mapping[str, Any] = field(default_factory=dict)
-    """Extra keyword arguments for PrometheusProvider (timeout, rollout_label, prefix...)."""
-
-
-ProviderFactory = Callable[[MetricProviderSpec, ProviderContext], MetricProvider]
+LAZY_PROVIDERS: dict[str, str] = {}
+"""Provider type -> module of ``modelcanary.providers`` defining ``factory`` (imported lazily)."""
 
 
 def _embedded(spec: MetricProviderSpec, ctx: ProviderContext) -> MetricProvider:
@@ -88,6 +71,21 @@ def _prometheus_api(name: str) -> ProviderFactory:
     return make
 
 
+def _lazy(module: str) -> ProviderFactory:
+    """A factory imported on first use from ``modelcanary.providers.<module>.factory``.
+
+    Each backend lives in one file with a ``factory(spec, ctx)`` function; importing it only
+    when a spec asks for it keeps optional clients (boto3...) out of ``import modelcanary``.
+    """
+
+    def make(spec: MetricProviderSpec, ctx: ProviderContext) -> MetricProvider:
+        factory: ProviderFactory = importlib.import_module(f"{__name__}.{module}").factory
+        return factory(spec, ctx)
+
+    make.__name__ = f"lazy_{module}"
+    return make
+
+
 PROVIDERS: dict[str, ProviderFactory] = {
     "embedded": _embedded,
     "prometheus": _prometheus_api("prometheus"),
@@ -95,7 +93,9 @@ PROVIDERS: dict[str, ProviderFactory] = {
     "thanos": _prometheus_api("thanos"),
     "mimir": _prometheus_api("mimir"),
 }
-"""Provider type -> factory. The last three are Prometheus-HTTP-API aliases."""
+"""Provider type -> factory. victoriametrics, thanos, mimir are Prometheus-HTTP-API aliases."""
+for _type, _module in LAZY_PROVIDERS.items():
+    PROVIDERS[_type] = _lazy(_module)
 
 
 def provider_for(
