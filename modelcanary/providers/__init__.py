@@ -21,7 +21,16 @@ from .credentials import SecretReader, resolve_secret
 from .embedded import EmbeddedProvider, IntervalSource
 from .prometheus import PrometheusProvider
 
-LAZY_PROVIDERS: dict[str, str] = {}
+LAZY_PROVIDERS: dict[str, str] = {
+    "datadog": "datadog",
+    "newrelic": "newrelic",
+    "stackdriver": "stackdriver",
+    "cloudwatch": "cloudwatch",
+    "graphite": "graphite",
+    "influxdb": "influxdb",
+    "opentelemetry": "opentelemetry",
+    "kayenta": "kayenta",
+}
 """Provider type -> module of ``modelcanary.providers`` defining ``factory`` (imported lazily)."""
 
 
