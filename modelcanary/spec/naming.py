@@ -22,7 +22,9 @@ class Names:
     apex: str
     """The service clients call (routers split its traffic)."""
     primary: str
-    """Champion Deployment and Service."""
+    """Champion Service."""
+    primary_workload: str
+    """Champion Deployment: ``<target>-primary`` (Flagger), else ``<base>-primary``."""
     canary: str
     """Challenger Service."""
     challenger_workload: str
@@ -40,6 +42,7 @@ def names(rollout: ModelRollout) -> Names:
         base=base,
         apex=base,
         primary=f"{base}-primary",
+        primary_workload=f"{target or base}-primary",
         canary=f"{base}-canary",
         challenger_workload=target or f"{base}-canary",
         namespace=rollout.metadata.namespace or "default",
