@@ -1,0 +1,320 @@
+"""OpenTelemetry metric provider: OTLP metrics pushed by model servers, or an OTel backend.
+
+``provider.address`` chooses where the metrics are read (docs/providers.md, OpenTelemetry):
+
+- no address: the process-wide :func:`~.otlp_store.default_store`, fed by an
+  :class:`~.otlp_receiver.OTLPReceiver` running in the same process;
+- ``otlp+http://host:4318`` (or ``otlp+https://``): a modelcanary OTLP receiver running
+  elsewhere (``modelcanary otlp serve``), read through its ``/v1/modelcanary/series`` API;
+- ``http(s)://...``: an OTel-compatible backend speaking the Prometheus HTTP API (the
+  Collector's Prometheus exporter scraped by Prometheus, Mimir, VictoriaMetrics...): the
+  :class:`~.prometheus.PrometheusProvider` under the name ``opentelemetry``.
+
+Built-in SLIs come from series named like the router's metrics (``modelcanary_router_*``,
+OTLP sums and histograms with attributes ``rollout``, ``version``, ``status``, ``mirrored``,
+``label``); custom queries use the small language of :mod:`.otlp_query`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from ..analysis.measurements import IntervalData, NoData, Scalar, VersionData, Window
+from ..analysis.measurements import scalar as to_scalar
+from ..errors import (
+    PermanentProviderError,
+    ProviderError,
+    SpecError,
+    SpecIssue,
+    TransientProviderError,
+)
+from ..ports import MetricProvider
+from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
+from ..spec.base import parse_duration
+from . import otlp_query, promql, vectors
+from .context import ProviderContext
+from .credentials import authorization, resolve_secret
+from .otlp_receiver import SERIES_PATH
+from .otlp_store import Series, default_store, histogram_increase, increase
+from .promapi import safe_address
+
+if TYPE_CHECKING:
+    import httpx
+
+log = logging.getLogger(__name__)
+
+PREFIX = "modelcanary_router"
+NO_PAIRS = (
+    "OTLP metrics count predictions per version but cannot pair them per request: "
+    "prediction-agreement needs the embedded provider"
+)
+REMOTE_SCHEMES = {"otlp+http": "http", "otlp+https": "https"}
+"""Address schemes of a remote modelcanary OTLP receiver -> the HTTP scheme used."""
+
+
+class SeriesSource(Protocol):
+    """Where stored OTLP series are read: an in-process store or a remote receiver."""
+
+    def series(self, names: Sequence[str], start: float, end: float) -> list[Series]:
+        """The series named ``names`` with the points the window ``(start, end]`` needs."""
+        ...
+
+
+class RemoteSeries:
+    """The series of a modelcanary OTLP receiver in another process (its read API)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 5.0,
+        headers: Mapping[str, str | Sequence[str]] | None = None,
+        secret: str | None = None,
+        verify: bool = True,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._verify = verify
+        self._headers = [
+            (k, v)
+            for k, vs in (headers or {}).items()
+            for v in ([vs] if isinstance(vs, str) else vs)
+            if not (secret and k.lower() == "authorization")
+        ]
+        if secret:
+            self._headers.append(("Authorization", authorization(secret)))
+        self._http: httpx.Client | None = None
+
+    def __repr__(self) -> str:
+        return f"RemoteSeries({safe_address(self.url)!r})"
+
+    def _get(self, path: str, params: list[tuple[str, str | int | float | bool | None]]) -> Any:
+        import httpx
+
+        where = safe_address(self.url)
+        if self._http is None:
+            self._http = httpx.Client(
+                headers=self._headers, timeout=self.timeout, verify=self._verify
+            )
+        try:
+            response = self._http.get(self.url + path, params=params)
+        except httpx.TimeoutException:
+            raise TransientProviderError(
+                f"OTLP receiver at {where} did not answer within {self.timeout:g}s"
+            ) from None
+        except httpx.TransportError as exc:
+            raise TransientProviderError(
+                f"OTLP receiver at {where} is unreachable ({type(exc).__name__}: {exc})"
+            ) from None
+        code = response.status_code
+        if code in (408, 429) or code >= 500:
+            raise TransientProviderError(f"OTLP receiver at {where} answered HTTP {code}")
+        if code != 200:
+            raise PermanentProviderError(
+                f"OTLP receiver at {where} refused {path} (HTTP {code}: {response.text[:200]}); "
+                "fix: point provider.address at `modelcanary otlp serve` (otlp+http://host:port)"
+            )
+        return response.json() if path != "/healthz" else response.text
+
+    def healthy(self) -> bool:
+        """True when the receiver answers ``/healthz``."""
+        return bool(self._get("/healthz", []) == "ok")
+
+    def series(self, names: Sequence[str], start: float, end: float) -> list[Series]:
+        """The receiver's series named ``names`` for the window ``(start, end]``."""
+        params: list[tuple[str, str | int | float | bool | None]] = [("name", n) for n in names]
+        params += [("start", repr(start)), ("end", repr(end))]
+        body = self._get(SERIES_PATH, params)
+        try:
+            return [Series.from_json(item) for item in body["series"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PermanentProviderError(
+                f"{safe_address(self.url)} did not answer with modelcanary OTLP series ({exc!r}); "
+                "fix: point provider.address at `modelcanary otlp serve`"
+            ) from None
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+
+class OpenTelemetryProvider:
+    """Built-in SLIs and custom queries over OTLP series (an in-process store by default)."""
+
+    name = "opentelemetry"
+
+    def __init__(
+        self,
+        source: SeriesSource | None = None,
+        *,
+        prefix: str = PREFIX,
+        rollout_label: str = "rollout",
+        namespace_label: str | None = None,
+    ) -> None:
+        self.source: SeriesSource = source if source is not None else default_store()
+        self.prefix = prefix
+        self.rollout_label = rollout_label
+        self.namespace_label = namespace_label
+        self.last_error = ""
+        """Why the last ``is_online`` check failed (empty when it passed)."""
+
+    def __repr__(self) -> str:
+        return f"OpenTelemetryProvider({self.source!r})"
+
+    def is_online(self) -> bool:
+        """True for an in-process store; a remote receiver must answer ``/healthz``."""
+        if not isinstance(self.source, RemoteSeries):
+            return True
+        try:
+            online = self.source.healthy()
+        except ProviderError as exc:
+            self.last_error = str(exc)
+            log.warning("%s", exc)
+            return False
+        self.last_error = "" if online else "/healthz did not answer ok"
+        return online
+
+    def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
+        """The templated query's value over the metric's interval (else the window) ending at
+        the window's end (see :mod:`.otlp_query` for the language)."""
+        if not metric.query:
+            raise PermanentProviderError(
+                f"metric {metric.name!r} has no query for opentelemetry "
+                "(fix: set query, or resolve its templateRef first)"
+            )
+        seconds = parse_duration(metric.interval) if metric.interval else window.seconds
+        values = {
+            "namespace": rollout.metadata.namespace or "default",
+            "target": rollout.name,
+            "name": rollout.name,
+            "interval": promql.duration(seconds),
+        }
+        text = promql.render(metric.query, values, metric.template_variables or {})
+        parsed = otlp_query.parse(text)
+        start = window.end - seconds
+        result = parsed.value(
+            self.source.series(parsed.names, start, window.end), start, window.end
+        )
+        if isinstance(result, NoData):
+            return NoData(f"query for {metric.name}: {result.reason}")
+        if math.isinf(result):
+            return NoData(f"query for {metric.name} divided by zero")
+        return to_scalar(result)
+
+    def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
+        """Both versions' counts, latency and prediction histograms from the router's series."""
+        if window.seconds <= 0:
+            empty = NoData("the analysis window is empty")
+            return IntervalData(window, VersionData("challenger", empty, empty, empty))
+        p, start, end = self.prefix, window.start, window.end
+        names = [
+            f"{p}_requests_total",
+            f"{p}_request_duration_seconds",
+            f"{p}_predictions_total",
+            f"{p}_prediction",
+        ]
+        match = {self.rollout_label: rollout.name}
+        if self.namespace_label:
+            match[self.namespace_label] = rollout.metadata.namespace or "default"
+        found = [
+            s
+            for s in self.source.series(names, start, end)
+            if all(s.attributes.get(k) == v for k, v in match.items())
+        ]
+
+        def rows(name: str) -> list[vectors.Row]:
+            out = []
+            for s in found:
+                if s.name == name and s.kind == "sum":
+                    value = increase(s, start, end)
+                    if value is not None:
+                        out.append((s.attributes, value))
+            return out
+
+        requests = rows(names[0])
+        preds = vectors.predictions(rows(names[2]), _bucket_rows(found, names[3], start, end))
+        latency = _bucket_rows(found, names[1], start, end)
+        sides = {
+            side: VersionData(
+                side,
+                vectors.counts(requests, side),
+                vectors.latency_histogram(vectors.cumulative(latency, side), side),
+                preds[side],
+            )
+            for side in vectors.SIDES
+        }
+        mirrored = vectors.mirrored(requests) if requests else None
+        return IntervalData(
+            window, sides["challenger"], sides["champion"], NoData(NO_PAIRS), mirrored
+        )
+
+
+def _bucket_rows(found: Sequence[Series], name: str, start: float, end: float) -> list[vectors.Row]:
+    """Histogram series -> Prometheus-style cumulative ``le`` rows (bounds in seconds)."""
+    out: list[vectors.Row] = []
+    for s in found:
+        if s.name != name or s.kind != "histogram":
+            continue
+        delta = histogram_increase(s, start, end)
+        if delta is None:
+            continue
+        bounds, counts, _, _ = delta
+        scale = 0.001 if s.unit == "ms" else 1.0
+        running = 0.0
+        for bound, count in zip((*bounds, math.inf), counts, strict=True):
+            running += count
+            le = "+Inf" if math.isinf(bound) else repr(bound * scale)
+            out.append(({**s.attributes, "le": le}, running))
+    return out
+
+
+def factory(spec: MetricProviderSpec, ctx: ProviderContext) -> MetricProvider:
+    """The provider for ``type: opentelemetry`` (see the module docstring for the address)."""
+    opts = {
+        k: ctx.options[k]
+        for k in ("prefix", "rollout_label", "namespace_label")
+        if k in ctx.options
+    }
+    if not spec.address:
+        return OpenTelemetryProvider(default_store(), **opts)
+    parts = urlsplit(spec.address)
+    if parts.scheme in REMOTE_SCHEMES:
+        secret = None
+        if spec.secret_ref is not None:
+            secret = resolve_secret(
+                spec.secret_ref,
+                env=ctx.env,
+                secret_reader=ctx.secret_reader,
+                namespace=ctx.namespace,
+                path=f"{ctx.path}.secretRef",
+            )
+        url = urlunsplit((REMOTE_SCHEMES[parts.scheme], parts.netloc, parts.path, "", ""))
+        remote = RemoteSeries(
+            url,
+            timeout=float(ctx.options.get("timeout", 5.0)),
+            headers=spec.headers,
+            secret=secret,
+            verify=not spec.insecure_skip_verify,
+        )
+        return OpenTelemetryProvider(remote, **opts)
+    if parts.scheme in ("http", "https"):
+        from . import _prometheus_api
+
+        return _prometheus_api("opentelemetry")(spec, ctx)
+    raise SpecError(
+        SpecIssue(
+            f"{ctx.path}.address",
+            f"opentelemetry address {safe_address(spec.address)!r} has scheme {parts.scheme!r}",
+            "omit it (this process's OTLP receiver), use otlp+http://HOST:4318 "
+            "(modelcanary otlp serve) or http(s):// (a backend with the Prometheus API)",
+        )
+    )
+
+
+__all__ = ["OpenTelemetryProvider", "RemoteSeries", "SeriesSource", "factory"]
