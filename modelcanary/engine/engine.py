@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ..analysis.measurements import IntervalData, Window
-from ..errors import ProviderError, WorkloadError
+from ..errors import ModelCanaryError, ProviderError, WorkloadError
 from ..notify import NotificationRouter
 from ..ports import (
     Clock,
@@ -138,6 +138,7 @@ class Engine:
         except WorkloadError as exc:
             readiness = Readiness(False, False, None, str(exc))
         gates, messages = self._gates(rollout, status)
+        offline = self._offline(rollout) if status.phase == "Initializing" else None
         data, error = None, None
         if analysis_due(rollout, status, now):
             data, error = self._collect(rollout, status, now)
@@ -148,6 +149,27 @@ class Engine:
             gate_messages=messages,
             action=action_from(rollout),
             provider_error=error,
+            providers_offline=offline,
+        )
+
+    def _offline(self, rollout: ModelRollout) -> str | None:
+        """Initialisation check: the providers of this rollout that fail ``is_online()``."""
+        providers = {id(self.metrics): self.metrics}
+        if self.provider_for is not None:
+            for metric in rollout.spec.analysis.metrics:
+                if not metric.is_builtin:
+                    try:
+                        provider = self.provider_for(metric)
+                    except ModelCanaryError as exc:  # a bad provider spec: say it, hold
+                        return f"metric {metric.name}: {exc}"
+                    providers[id(provider)] = provider
+        down = [p for p in providers.values() if not p.is_online()]
+        if not down:
+            return None
+        reasons = [str(getattr(p, "last_error", "") or "") for p in down]
+        return "; ".join(
+            f"{p.name} is offline" + (f" ({why})" if why else "")
+            for p, why in zip(down, reasons, strict=True)
         )
 
     def _gates(

@@ -26,14 +26,8 @@ from ..errors import PermanentProviderError, ProviderError, SpecError, SpecIssue
 from ..secrets import from_env
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
 from .context import ProviderContext
-from .vendor_http import (
-    JSONClient,
-    builtins_unsupported,
-    header_items,
-    render_query,
-    require_http,
-    secret_keys,
-)
+from .httpapi import Endpoint, http_options, parse_address, render_query
+from .vendor_http import builtins_unsupported, secret_keys
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +57,20 @@ class DatadogProvider:
         verify: bool = True,
     ) -> None:
         self.name = "datadog"
-        address = require_http(address, "provider.address", DEFAULT_ADDRESS)
-        sent = [
-            *header_items(headers),
-            ("Accept", "application/json"),
-            ("DD-API-KEY", api_key),
-            ("DD-APPLICATION-KEY", application_key),
-        ]
-        self.api = JSONClient(
-            address, name="datadog", headers=sent, timeout=timeout, verify=verify, hints=HINTS
+        base, _ = parse_address(address, "provider", DEFAULT_ADDRESS)
+        keys = {
+            "Accept": "application/json",
+            "DD-API-KEY": api_key,
+            "DD-APPLICATION-KEY": application_key,
+        }
+        self.api = Endpoint(
+            base,
+            name="datadog",
+            headers=headers,
+            set_headers=keys,
+            timeout=timeout,
+            verify=verify,
+            hints=HINTS,
         )
         self.last_error = ""
         """Why the last ``is_online`` check failed (empty when it passed)."""
@@ -87,7 +86,7 @@ class DatadogProvider:
     def is_online(self) -> bool:
         """True when ``/api/v1/validate`` accepts the API key (``{"valid": true}``)."""
         try:
-            body = self.api.request("GET", VALIDATE_PATH)
+            body = self.api.json("GET", VALIDATE_PATH)
         except ProviderError as exc:
             self.last_error = str(exc)
             log.warning("%s", exc)
@@ -104,7 +103,7 @@ class DatadogProvider:
             "to": str(math.ceil(window.end)),
             "query": text,
         }
-        body = self.api.request("GET", QUERY_PATH, params=params)
+        body = self.api.json("GET", QUERY_PATH, params=params)
         return _value(metric.name, body)
 
     def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
@@ -160,9 +159,7 @@ def factory(spec: MetricProviderSpec, ctx: ProviderContext) -> DatadogProvider:
         api_key,
         application_key,
         address=spec.address or DEFAULT_ADDRESS,
-        headers=spec.headers,
-        timeout=float(ctx.options.get("timeout", 5.0)),
-        verify=not spec.insecure_skip_verify,
+        **http_options(spec, ctx),
     )
 
 

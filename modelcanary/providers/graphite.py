@@ -23,20 +23,24 @@ from urllib.parse import parse_qsl
 
 from ..analysis.measurements import IntervalData, NoData, Scalar, Window
 from ..analysis.measurements import scalar as to_scalar
-from ..errors import PermanentProviderError, ProviderError, SpecError, SpecIssue
+from ..errors import PermanentProviderError, ProviderError
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
-from ..spec.base import parse_duration
 from .context import ProviderContext
-from .credentials import authorization, resolve_secret
-from .tsdbhttp import Endpoint, Headers, split_address
-from .tsdbhttp import render as render_template
+from .credentials import authorization
+from .httpapi import (
+    Endpoint,
+    Headers,
+    http_options,
+    parse_address,
+    render_query,
+    spec_address,
+    spec_secret,
+)
 
 log = logging.getLogger(__name__)
 
 _HINTS = {
     400: "check the Graphite target (function names and arguments)",
-    401: "check provider.secretRef (credentials refused)",
-    403: "check provider.secretRef (credentials lack access)",
     404: "check provider.address (a path prefix such as /graphite?)",
 }
 AGGREGATES: dict[str, Callable[[Sequence[float]], float]] = {
@@ -130,13 +134,13 @@ class GraphiteProvider:
         name: str = "graphite",
         path: str = "provider",
     ) -> None:
-        base, _ = split_address(address, path, "http://graphite-web.monitoring:8080")
+        base, _ = parse_address(address, path, "http://graphite-web.monitoring:8080")
         self.name = name
         self.endpoint = Endpoint(
             base,
             name=name,
             headers=headers,
-            authorization=authorization(secret) if secret else None,
+            set_headers={"Authorization": authorization(secret)} if secret else None,
             timeout=timeout,
             verify=verify,
             hints=_HINTS,
@@ -154,14 +158,9 @@ class GraphiteProvider:
     def render(self, params: Sequence[tuple[str, str]]) -> Any:
         """The JSON answer of ``GET /render`` with ``params`` (``format=json`` added)."""
         sent = [(k, v) for k, v in params if k != "format"] + [("format", "json")]
-        response = self.endpoint.request("GET", "/render", params=sent)
-        try:
-            return response.json()
-        except ValueError:
-            raise PermanentProviderError(
-                f"{self.endpoint.where}/render did not answer JSON; fix: point "
-                "provider.address at graphite-web"
-            ) from None
+        return self.endpoint.json(
+            "GET", "/render", params=sent, fix="point provider.address at graphite-web"
+        )
 
     # -- MetricProvider --------------------------------------------------------------------
     def is_online(self) -> bool:
@@ -178,21 +177,10 @@ class GraphiteProvider:
 
     def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
         """The templated target's datapoints in the window, reduced to one value."""
-        if not metric.query:
-            raise PermanentProviderError(
-                f"metric {metric.name!r} has no query for {self.name} "
-                "(fix: set query, or resolve its templateRef first)"
-            )
-        seconds = parse_duration(metric.interval) if metric.interval else window.seconds
-        values = {
-            "namespace": rollout.metadata.namespace or "default",
-            "target": rollout.name,
-            "name": rollout.name,
-            "interval": graphite_duration(seconds),
-            "start": str(math.floor(window.start)),
-            "end": str(math.floor(window.end)),
-        }
-        text = render_template(metric.query, values, metric.template_variables or {})
+        times = {"start": str(math.floor(window.start)), "end": str(math.floor(window.end))}
+        text = render_query(
+            metric, rollout, window, self.name, duration=graphite_duration, extra=times
+        )
         params = render_params(text)
         aggregate = "last"
         for key, value in params:
@@ -208,9 +196,9 @@ class GraphiteProvider:
         if "target" not in keys:
             raise PermanentProviderError(f"metric {metric.name!r}: the query has no target=")
         if "from" not in keys:  # the window; a query's own from= ends now unless until= says
-            params.append(("from", values["start"]))
+            params.append(("from", times["start"]))
             if "until" not in keys:
-                params.append(("until", values["end"]))
+                params.append(("until", times["end"]))
         return datapoints_value(self.render(params), metric.name, aggregate)
 
     def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
@@ -220,30 +208,14 @@ class GraphiteProvider:
 
 def factory(spec: MetricProviderSpec, ctx: ProviderContext) -> GraphiteProvider:
     """A :class:`GraphiteProvider` for ``spec`` (``address`` required)."""
-    if not spec.address:
-        raise SpecError(
-            SpecIssue(
-                f"{ctx.path}.address",
-                "a graphite provider needs an address",
-                "e.g. address: http://graphite-web.monitoring:8080",
-            )
-        )
-    secret = None
-    if spec.secret_ref is not None:
-        secret = resolve_secret(
-            spec.secret_ref,
-            env=ctx.env,
-            secret_reader=ctx.secret_reader,
-            namespace=ctx.namespace,
-            path=f"{ctx.path}.secretRef",
-        )
+    address = spec_address(
+        spec,
+        ctx,
+        "a graphite provider needs an address",
+        "e.g. address: http://graphite-web.monitoring:8080",
+    )
     return GraphiteProvider(
-        spec.address,
-        headers=spec.headers,
-        secret=secret,
-        verify=not spec.insecure_skip_verify,
-        path=ctx.path,
-        timeout=float(ctx.options.get("timeout", 5.0)),
+        address, secret=spec_secret(spec, ctx), path=ctx.path, **http_options(spec, ctx)
     )
 
 

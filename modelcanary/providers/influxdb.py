@@ -25,15 +25,21 @@ from typing import Any
 
 from ..analysis.measurements import IntervalData, NoData, Scalar, VersionData, Window
 from ..analysis.measurements import scalar as to_scalar
-from ..errors import PermanentProviderError, ProviderError, SpecError, SpecIssue
+from ..errors import PermanentProviderError, ProviderError
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
-from ..spec.base import parse_duration
-from . import promql, vectors
+from . import vectors
 from .context import ProviderContext
-from .credentials import authorization, resolve_secret
+from .credentials import authorization
+from .httpapi import (
+    Endpoint,
+    Headers,
+    http_options,
+    parse_address,
+    render_query,
+    spec_address,
+    spec_secret,
+)
 from .prometheus import NO_PAIRS, PREFIX
-from .tsdbhttp import Endpoint, Headers, split_address
-from .tsdbhttp import render as render_template
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +49,6 @@ LOOKBACK = 300.0
 """Seconds before a time within which a counter's last point counts (as Prometheus' 5m)."""
 _HINTS = {
     400: "check the query (try it in the influx shell or the InfluxDB UI)",
-    401: "check provider.secretRef (credentials refused)",
-    403: "check provider.secretRef (credentials lack access)",
     404: "check provider.address (path prefix, org or API version)",
 }
 _FLUX_META = {"", "result", "table", "_start", "_stop", "_time", "_field", "_measurement"}
@@ -221,7 +225,7 @@ class InfluxDBProvider:
         name: str = "influxdb",
         path: str = "provider",
     ) -> None:
-        base, params = split_address(address, path, "http://influxdb:8086?db=telegraf")
+        base, params = parse_address(address, path, "http://influxdb:8086?db=telegraf")
         self.db = params.get("db", "")
         self.rp = params.get("rp", "")
         self.org = params.get("org", "")
@@ -236,7 +240,7 @@ class InfluxDBProvider:
             base,
             name=name,
             headers=headers,
-            authorization=influx_authorization(secret) if secret else None,
+            set_headers={"Authorization": influx_authorization(secret)} if secret else None,
             timeout=timeout,
             verify=verify,
             hints=_HINTS,
@@ -256,14 +260,8 @@ class InfluxDBProvider:
         """The JSON answer of an InfluxQL query (``epoch=ms`` timestamps)."""
         params = {"q": query, "epoch": "ms"}
         params.update({k: v for k, v in (("db", self.db), ("rp", self.rp)) if v})
-        response = self.endpoint.request("POST", "/query", params=params)
-        try:
-            return response.json()
-        except ValueError:
-            raise PermanentProviderError(
-                f"{self.endpoint.where}/query did not answer JSON; fix: point "
-                "provider.address at the InfluxDB HTTP API root"
-            ) from None
+        fix = "point provider.address at the InfluxDB HTTP API root"
+        return self.endpoint.json("POST", "/query", params=params, fix=fix)
 
     def flux(self, query: str) -> str:
         """The annotated CSV answer of a Flux query (``POST /api/v2/query``)."""
@@ -286,7 +284,7 @@ class InfluxDBProvider:
     def is_online(self) -> bool:
         """True when ``GET /ping`` answers 204 (1.x and 2.x); the reason is kept otherwise."""
         try:
-            self.endpoint.request("GET", "/ping", ok=(200, 204))
+            self.endpoint.request("GET", "/ping")
         except ProviderError as exc:
             self.last_error = str(exc)
             log.warning("%s", exc)
@@ -296,22 +294,12 @@ class InfluxDBProvider:
 
     def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
         """The templated InfluxQL or Flux query's single value (see the module docstring)."""
-        if not metric.query:
-            raise PermanentProviderError(
-                f"metric {metric.name!r} has no query for {self.name} "
-                "(fix: set query, or resolve its templateRef first)"
-            )
-        flux = is_flux(metric.query)
-        seconds = parse_duration(metric.interval) if metric.interval else window.seconds
-        values = {
-            "namespace": rollout.metadata.namespace or "default",
-            "target": rollout.name,
-            "name": rollout.name,
-            "interval": promql.duration(seconds),
+        flux = is_flux(metric.query or "")
+        times = {
             "start": _rfc3339(window.start) if flux else f"{round(window.start * 1000)}ms",
             "end": _rfc3339(window.end) if flux else f"{round(window.end * 1000)}ms",
         }
-        text = render_template(metric.query, values, metric.template_variables or {})
+        text = render_query(metric, rollout, window, self.name, extra=times)
         if flux:
             return flux_value(self.flux(text), metric.name)
         return influxql_value(self.influxql(text), metric.name)
@@ -411,35 +399,23 @@ def _increase(before: Mapping[SeriesKey, float], after: Mapping[SeriesKey, float
 
 def factory(spec: MetricProviderSpec, ctx: ProviderContext) -> InfluxDBProvider:
     """An :class:`InfluxDBProvider` for ``spec`` (``address`` required)."""
-    if not spec.address:
-        raise SpecError(
-            SpecIssue(
-                f"{ctx.path}.address",
-                "an influxdb provider needs an address",
-                "e.g. address: http://influxdb:8086?db=telegraf (1.x) or "
-                "http://influxdb:8086?org=acme (2.x, Flux)",
-            )
-        )
-    secret = None
-    if spec.secret_ref is not None:
-        secret = resolve_secret(
-            spec.secret_ref,
-            env=ctx.env,
-            secret_reader=ctx.secret_reader,
-            namespace=ctx.namespace,
-            path=f"{ctx.path}.secretRef",
-        )
+    address = spec_address(
+        spec,
+        ctx,
+        "an influxdb provider needs an address",
+        "e.g. address: http://influxdb:8086?db=telegraf (1.x) or "
+        "http://influxdb:8086?org=acme (2.x, Flux)",
+    )
     options = {
         k: v
         for k, v in ctx.options.items()
-        if k in ("timeout", "measurement", "rollout_label", "prefix", "namespace_label", "lookback")
+        if k in ("measurement", "rollout_label", "prefix", "namespace_label", "lookback")
     }
     return InfluxDBProvider(
-        spec.address,
-        headers=spec.headers,
-        secret=secret,
-        verify=not spec.insecure_skip_verify,
+        address,
+        secret=spec_secret(spec, ctx),
         path=ctx.path,
+        **http_options(spec, ctx),
         **options,
     )
 

@@ -26,12 +26,19 @@ from urllib.parse import quote
 
 from ..analysis.measurements import IntervalData, NoData, Scalar, Window
 from ..analysis.measurements import scalar as to_scalar
-from ..errors import PermanentProviderError, ProviderError, SpecError, SpecIssue
+from ..errors import PermanentProviderError, ProviderError
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
 from ..spec.base import parse_duration
 from .context import ProviderContext
-from .credentials import authorization, resolve_secret
-from .vendor_http import JSONClient, header_items, render_query, require_http
+from .credentials import authorization
+from .httpapi import (
+    Endpoint,
+    http_options,
+    parse_address,
+    render_query,
+    spec_address,
+    spec_secret,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +74,15 @@ class KayentaProvider:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.name = "kayenta"
-        address = require_http(address, "provider.address", "http://kayenta.spinnaker:8090")
-        sent = [
-            (k, v)
-            for k, v in header_items(headers)
-            if not (secret and k.lower() == "authorization")
-        ]
-        if secret:
-            sent.append(("Authorization", authorization(secret)))
-        self.api = JSONClient(
-            address, name="kayenta", headers=sent, timeout=timeout, verify=verify, hints=HINTS
+        base, _ = parse_address(address, "provider", "http://kayenta.spinnaker:8090")
+        self.api = Endpoint(
+            base,
+            name="kayenta",
+            headers=headers,
+            set_headers={"Authorization": authorization(secret)} if secret else None,
+            timeout=timeout,
+            verify=verify,
+            hints=HINTS,
         )
         self.wait = wait
         self.poll_interval = poll_interval
@@ -97,7 +103,7 @@ class KayentaProvider:
     def is_online(self) -> bool:
         """True when Kayenta's ``/health`` answers (and does not say ``DOWN``)."""
         try:
-            body = self.api.request("GET", "/health")
+            body = self.api.json("GET", "/health")
         except ProviderError as exc:
             self.last_error = str(exc)
             log.warning("%s", exc)
@@ -163,12 +169,12 @@ class KayentaProvider:
                 ) from None
             params.pop("configurationAccountName", None)
             body: Any = {"canaryConfig": config, "executionRequest": request}
-            answer = self.api.request("POST", "/canary", params=params, body=body)
+            answer = self.api.json("POST", "/canary", params=params, body=body)
         else:
             params["application"] = variables.get("application", "modelcanary")
             params["parentPipelineExecutionId"] = f"{rollout.name}-{math.floor(window.end)}"
             path = f"/canary/{quote(text, safe='')}"
-            answer = self.api.request("POST", path, params=params, body=request)
+            answer = self.api.json("POST", path, params=params, body=request)
         execution_id = answer.get("canaryExecutionId") if isinstance(answer, dict) else None
         if not isinstance(execution_id, str) or not execution_id:
             raise PermanentProviderError(
@@ -182,7 +188,7 @@ class KayentaProvider:
         params = {}
         if variables.get("storageAccountName"):
             params["storageAccountName"] = variables["storageAccountName"]
-        body = self.api.request("GET", f"/canary/{quote(execution_id, safe='')}", params=params)
+        body = self.api.json("GET", f"/canary/{quote(execution_id, safe='')}", params=params)
         if not isinstance(body, dict):
             raise PermanentProviderError("kayenta answered the execution status without JSON")
         return body
@@ -276,30 +282,13 @@ def _score(execution: Execution, status: Mapping[str, Any]) -> Scalar | NoData:
 
 def factory(spec: MetricProviderSpec, ctx: ProviderContext) -> KayentaProvider:
     """A KayentaProvider from ``provider: {type: kayenta, address, secretRef?}``."""
-    if not spec.address:
-        raise SpecError(
-            SpecIssue(
-                f"{ctx.path}.address",
-                "a kayenta provider needs the address of Kayenta's API",
-                "e.g. address: http://kayenta.spinnaker:8090",
-            )
-        )
-    secret = None
-    if spec.secret_ref is not None:
-        secret = resolve_secret(
-            spec.secret_ref,
-            env=ctx.env,
-            secret_reader=ctx.secret_reader,
-            namespace=ctx.namespace,
-            path=f"{ctx.path}.secretRef",
-        )
-    return KayentaProvider(
-        spec.address,
-        secret=secret,
-        headers=spec.headers,
-        timeout=float(ctx.options.get("timeout", 5.0)),
-        verify=not spec.insecure_skip_verify,
+    address = spec_address(
+        spec,
+        ctx,
+        "a kayenta provider needs the address of Kayenta's API",
+        "e.g. address: http://kayenta.spinnaker:8090",
     )
+    return KayentaProvider(address, secret=spec_secret(spec, ctx), **http_options(spec, ctx))
 
 
 __all__ = ["KayentaProvider", "execution_request", "factory"]

@@ -36,14 +36,8 @@ from ..errors import (
 from ..secrets import from_env
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
 from .context import ProviderContext
-from .vendor_http import (
-    JSONClient,
-    builtins_unsupported,
-    header_items,
-    render_query,
-    require_http,
-    secret_keys,
-)
+from .httpapi import Endpoint, http_options, parse_address, render_query
+from .vendor_http import builtins_unsupported, secret_keys
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +77,16 @@ class NewRelicProvider:
     ) -> None:
         self.name = "newrelic"
         self.account_id = account_id
-        address = require_http(address, "provider.address", DEFAULT_ADDRESS)
-        self.path = "" if address.endswith("/graphql") else "/graphql"
-        sent = [
-            *header_items(headers),
-            ("Content-Type", "application/json"),
-            ("API-Key", api_key),
-        ]
-        self.api = JSONClient(
-            address, name="newrelic", headers=sent, timeout=timeout, verify=verify, hints=HINTS
+        base, _ = parse_address(address, "provider", DEFAULT_ADDRESS)
+        self.path = "" if base.endswith("/graphql") else "/graphql"
+        self.api = Endpoint(
+            base,
+            name="newrelic",
+            headers=headers,
+            set_headers={"Content-Type": "application/json", "API-Key": api_key},
+            timeout=timeout,
+            verify=verify,
+            hints=HINTS,
         )
         self.last_error = ""
         """Why the last ``is_online`` check failed (empty when it passed)."""
@@ -108,7 +103,7 @@ class NewRelicProvider:
         payload: dict[str, Any] = {"query": query}
         if variables:
             payload["variables"] = dict(variables)
-        body = self.api.request("POST", self.path, body=payload)
+        body = self.api.json("POST", self.path, body=payload)
         if not isinstance(body, dict):
             raise PermanentProviderError(
                 f"newrelic at {self.api.where} did not answer a GraphQL response; "
@@ -238,9 +233,7 @@ def factory(spec: MetricProviderSpec, ctx: ProviderContext) -> NewRelicProvider:
         api_key,
         account_id=account,
         address=spec.address or DEFAULT_ADDRESS,
-        headers=spec.headers,
-        timeout=float(ctx.options.get("timeout", 5.0)),
-        verify=not spec.insecure_skip_verify,
+        **http_options(spec, ctx),
     )
 
 

@@ -18,9 +18,9 @@ from ..analysis.measurements import IntervalData, NoData, Samples, Scalar, Versi
 from ..analysis.measurements import scalar as to_scalar
 from ..errors import PermanentProviderError, ProviderError
 from ..spec import MetricSpec, ModelRollout
-from ..spec.base import parse_duration
 from . import promql, vectors
-from .promapi import PrometheusAPI, safe_address
+from .httpapi import render_query
+from .promapi import PrometheusAPI
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class PrometheusProvider:
         """Why the last ``is_online`` check failed (empty when it passed)."""
 
     def __repr__(self) -> str:
-        return f"PrometheusProvider({safe_address(self.api.address)!r}, name={self.name!r})"
+        return f"PrometheusProvider({self.api.where!r}, name={self.name!r})"
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -90,19 +90,7 @@ class PrometheusProvider:
 
     def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
         """The templated custom query's single value at the window's end."""
-        if not metric.query:
-            raise PermanentProviderError(
-                f"metric {metric.name!r} has no query for {self.name} "
-                "(fix: set query, or resolve its templateRef first)"
-            )
-        seconds = parse_duration(metric.interval) if metric.interval else window.seconds
-        values = {
-            "namespace": rollout.metadata.namespace or "default",
-            "target": rollout.name,
-            "name": rollout.name,
-            "interval": promql.duration(seconds),
-        }
-        text = promql.render(metric.query, values, metric.template_variables or {})
+        text = render_query(metric, rollout, window, self.name)
         kind, result = self.api.instant(text, window.end)
         if kind == "scalar":
             try:

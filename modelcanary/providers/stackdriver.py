@@ -33,8 +33,9 @@ from ..errors import PermanentProviderError, ProviderError, SpecError, SpecIssue
 from ..secrets import from_env
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
 from .context import ProviderContext
+from .httpapi import Endpoint, http_options, parse_address, render_query
 from .prometheus import PrometheusProvider
-from .vendor_http import JSONClient, header_items, render_query, require_http, secret_keys
+from .vendor_http import secret_keys
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,10 @@ class MetadataToken:
     until one minute before they expire."""
 
     def __init__(self, host: str = METADATA_HOST, *, timeout: float = 5.0) -> None:
-        self.client = JSONClient(
+        self.client = Endpoint(
             f"http://{host}",
             name="google metadata server",
-            headers=[("Metadata-Flavor", "Google")],
+            set_headers={"Metadata-Flavor": "Google"},
             timeout=timeout,
         )
         self._token = ""
@@ -84,7 +85,7 @@ class MetadataToken:
         now = time.monotonic()
         if self._token and now < self._expires:
             return self._token
-        body = self.client.request("GET", TOKEN_PATH)
+        body = self.client.json("GET", TOKEN_PATH)
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise PermanentProviderError(
@@ -115,7 +116,7 @@ class StackdriverProvider:
     ) -> None:
         self.name = "stackdriver"
         self.project = project
-        self.base = require_http(address, "provider.address", DEFAULT_ADDRESS)
+        self.base, _ = parse_address(address, "provider", DEFAULT_ADDRESS)
         self.prometheus_address = f"{self.base}/v1/projects/{project}/location/global/prometheus"
         self._token: TokenSource = (lambda: token) if isinstance(token, str) else token
         self._headers = headers
@@ -124,10 +125,10 @@ class StackdriverProvider:
         self._options = prometheus_options
         self._prom: PrometheusProvider | None = None
         self._prom_token = ""
-        self.mql = JSONClient(
+        self.mql = Endpoint(
             self.base,
             name="stackdriver",
-            headers=header_items(headers),
+            headers=headers,
             timeout=timeout,
             verify=verify,
             hints=HINTS,
@@ -192,7 +193,7 @@ class StackdriverProvider:
 
     def _mql(self, name: str, text: str) -> Scalar | NoData:
         self.mql.set_header("Authorization", self._bearer())
-        body = self.mql.request(
+        body = self.mql.json(
             "POST", f"/v3/projects/{self.project}/timeSeries:query", body={"query": text}
         )
         return _mql_value(name, body)
@@ -273,7 +274,7 @@ def factory(spec: MetricProviderSpec, ctx: ProviderContext) -> StackdriverProvid
     token: str | TokenSource | None = None
     ref = spec.secret_ref
     ref_path = f"{path}.secretRef"
-    timeout = float(ctx.options.get("timeout", 5.0))
+    http = http_options(spec, ctx)
     if ref is not None and ref.env is not None:
         token = from_env(ref, ctx.env, ref_path, "access token")
     elif ref is not None:
@@ -308,15 +309,13 @@ def factory(spec: MetricProviderSpec, ctx: ProviderContext) -> StackdriverProvid
         )
     if token is None:
         host = ctx.env.get(METADATA_ENV, "").strip() or METADATA_HOST
-        token = MetadataToken(host, timeout=timeout)
+        token = MetadataToken(host, timeout=http["timeout"])
     options = {k: v for k, v in ctx.options.items() if k != "timeout"}
     return StackdriverProvider(
         project,
         token=token,
         address=address,
-        headers=spec.headers,
-        timeout=timeout,
-        verify=not spec.insecure_skip_verify,
+        **http,
         **options,
     )
 

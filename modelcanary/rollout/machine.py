@@ -75,6 +75,10 @@ def _apply_action(tick: Tick, action: ManualAction) -> None:
 def _initializing(tick: Tick) -> None:
     tick.emit(EnsureChallenger(), SetRoutes(Routes()))
     ready = tick.obs.readiness
+    if tick.obs.providers_offline is not None:
+        # Flagger checks the metrics server before the first analysis; hold until it answers
+        tick.update(message=f"waiting for the metrics provider: {tick.obs.providers_offline}")
+        return
     if ready is not None and ready.champion_ready:
         update: dict[str, object] = {"waiting_since": None}
         if tick.rollout.spec.target_ref is not None:

@@ -68,6 +68,8 @@ class Observations:
     deleted: bool = False
     provider_error: str | None = None
     """The metrics backend failed this interval (counted apart from failures, never a pass)."""
+    providers_offline: str | None = None
+    """At initialisation: which metrics providers fail ``is_online()`` (holds Initializing)."""
 
 
 def revision(rollout: ModelRollout, readiness: Readiness | None) -> str:

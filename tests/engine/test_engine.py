@@ -200,10 +200,27 @@ def test_abort_annotation_rolls_back() -> None:
     assert world.routes.challenger_weight == 0
 
 
-def test_provider_outage_fails_after_the_error_limit_without_promoting() -> None:
-    store, world, clock = setup(inconclusiveLimit=2, threshold=5)
+def test_offline_provider_holds_initialisation_until_it_answers() -> None:
+    store, world, clock = setup()
     world.provider_down = True
     engine = make_engine(store, world, clock)
+    for _ in range(3):
+        engine.tick("fraud", NS)
+        clock.advance(30)
+    held = status(store)
+    assert held.phase == "Initializing" and "metrics provider" in held.message
+    assert "offline" in held.message and world.routes.challenger_weight == 0
+    world.provider_down = False
+    result = run_until_done(engine, "fraud", NS)
+    assert result.phase == "Succeeded" and world.promotions == 1
+
+
+def test_provider_outage_fails_after_the_error_limit_without_promoting() -> None:
+    store, world, clock = setup(inconclusiveLimit=2, threshold=5)
+    engine = make_engine(store, world, clock)
+    engine.tick("fraud", NS)  # initialised (and started) while the provider answers
+    assert status(store).phase == "Progressing"
+    world.provider_down = True
     run_until_done(engine, "fraud", NS)
     final = status(store)
     assert final.phase == "Failed" and world.promotions == 0

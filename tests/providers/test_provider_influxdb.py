@@ -151,7 +151,7 @@ def test_null_and_empty_are_no_data(provider: InfluxDBProvider) -> None:
         WINDOW,
     )
     assert isinstance(empty, NoData) and "no series" in empty.reason
-    missing_db = InfluxDBProvider(f"{provider.endpoint.base}?db=nope", secret=SECRET)
+    missing_db = InfluxDBProvider(f"{provider.endpoint.address}?db=nope", secret=SECRET)
     with pytest.raises(PermanentProviderError, match=r"database not found: nope"):
         missing_db.query(metric('SELECT mean("value") FROM "x"'), CONTRACT_ROLLOUT, WINDOW)
 
@@ -172,12 +172,12 @@ def test_bad_influxql_and_bad_password_are_permanent(provider: InfluxDBProvider)
     with pytest.raises(PermanentProviderError, match=r"HTTP 400.*error parsing query"):
         provider.query(metric("SELEC 1"), CONTRACT_ROLLOUT, WINDOW)
     wrong = InfluxDBProvider(
-        f"{provider.endpoint.base}?db={INFLUX_DB}", secret=f"{INFLUX_USER}:wrong-password"
+        f"{provider.endpoint.address}?db={INFLUX_DB}", secret=f"{INFLUX_USER}:wrong-password"
     )
     with pytest.raises(PermanentProviderError, match=r"HTTP 401.*secretRef") as info:
         wrong.query(metric('SELECT mean("value") FROM "latency_ms"'), CONTRACT_ROLLOUT, WINDOW)
     assert "wrong-password" not in str(info.value)
-    anonymous = InfluxDBProvider(f"{provider.endpoint.base}?db={INFLUX_DB}")
+    anonymous = InfluxDBProvider(f"{provider.endpoint.address}?db={INFLUX_DB}")
     with pytest.raises(PermanentProviderError, match=r"HTTP 401"):
         anonymous.query(metric('SELECT mean("value") FROM "latency_ms"'), CONTRACT_ROLLOUT, WINDOW)
 
