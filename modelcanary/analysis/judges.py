@@ -57,6 +57,8 @@ class SequentialState(Model):
     """Champion comparison by rate ratio (odds mixture)."""
     difference: GaussianState | None = None
     """Champion comparison by difference (Gaussian mSPRT)."""
+    pairs: GaussianState | None = None
+    """Cumulative requests and bad events of both versions (no test: for confidence bands)."""
 
 
 def select_judge(metric: MetricSpec, data: IntervalData) -> str:
@@ -115,12 +117,19 @@ def update_sequential(
     if chal is None:
         return state
     champ = _raw(metric, data.champion)
-    slo, comp, diff = state.slo, state.champion, state.difference
+    slo, comp, diff, pairs = state.slo, state.champion, state.difference, state.pairs
     slo_p0 = _slo_null(metric) if metric.relative_to is None else None
     if slo_p0 is not None:
         events, trials = _bad_events(metric, chal)
         slo = _MIXTURE.update(slo or _MIXTURE.start(), events, trials, slo_p0)
     if champ is not None:
+        n0, e0, n1, e1 = _pair_counts(metric, chal, champ)
+        pairs = GaussianState(
+            n0=(pairs.n0 if pairs else 0) + n0,
+            x0=(pairs.x0 if pairs else 0) + e0,
+            n1=(pairs.n1 if pairs else 0) + n1,
+            x1=(pairs.x1 if pairs else 0) + e1,
+        )
         if metric.comparison == "difference" and metric.name not in LATENCY_METRICS:
             assert isinstance(chal, Counts) and isinstance(champ, Counts)
             diff = update_gaussian(
@@ -134,7 +143,7 @@ def update_sequential(
             if n1 > 0 and n0 > 0 and e0 + e1 > 0:
                 p0 = r0 * n1 / (r0 * n1 + n0)
                 comp = _MIXTURE.update(comp or _MIXTURE.start(), e1, e0 + e1, p0)
-    return SequentialState(slo=slo, champion=comp, difference=diff)
+    return SequentialState(slo=slo, champion=comp, difference=diff, pairs=pairs)
 
 
 def evaluate_sequential(
@@ -211,6 +220,19 @@ def _difference_margin(metric: MetricSpec) -> float:
     if metric.name == "request-success-rate":
         return -(rng.min or 0.0) / 100.0
     return rng.max if rng.max is not None else 0.0
+
+
+def _pair_counts(
+    metric: MetricSpec, chal: Counts | FloatArray, champ: Counts | FloatArray
+) -> tuple[int, int, int, int]:
+    """(champion n, champion bad, challenger n, challenger bad) of one batch: errors, or for
+    latency the requests slower than the batch's pooled q-quantile (one reference for both)."""
+    if isinstance(chal, Counts) and isinstance(champ, Counts):
+        return champ.total, champ.errors, chal.total, chal.errors
+    assert isinstance(chal, np.ndarray) and isinstance(champ, np.ndarray)
+    q = LATENCY_QUANTILES[metric.name]
+    reference = float(np.quantile(np.concatenate([chal, champ]), q))
+    return len(champ), int(np.sum(champ > reference)), len(chal), int(np.sum(chal > reference))
 
 
 def _comparison_batch(
