@@ -1,0 +1,494 @@
+"""A Kubernetes API for tests: kmock's emulator on 127.0.0.1, run in a background thread.
+
+The real ``kubernetes`` client (sync) and kopf (asyncio, its own loop) talk to it over HTTP.
+``KubeMock`` fixes what kmock 0.8 lacks for them:
+
+- create answers **201** (the kubernetes client expects it), fills ``metadata.namespace``,
+  ``uid``, ``creationTimestamp``, ``generation``, and ``name`` from ``generateName`` (kopf's
+  Events use it);
+- every write sets a new ``metadata.resourceVersion``; a PATCH carrying a stale
+  ``metadata.resourceVersion`` (merge patch, or a JSON patch ``replace``/``test`` of
+  ``/metadata/resourceVersion``) answers **409 Conflict** (as the API server);
+  a spec change bumps ``metadata.generation``;
+- ``/api/v1/namespaces`` is served (kmock 0.8's path parser fails on it: patched here);
+- list honours ``labelSelector`` (``a=b``, ``a!=b``, ``a``, ``!a``, ``a in (x,y)``,
+  ``a notin (x)``; comma = and); ``fieldSelector`` is still ignored.
+
+Still missing (kmock): PUT (404: use PATCH), strategic merge (every PATCH is a JSON merge
+patch), server-side validation/defaulting, ownerReference garbage collection.
+
+Usage (a pytest fixture per module, or the context manager anywhere)::
+
+    from kube_fixtures import KubeApi, kube_api
+
+    @pytest.fixture(scope="module")
+    def kube() -> Iterator[KubeApi]:
+        with kube_api() as api:          # ModelRollout + shared CRDs + core kinds declared
+            yield api
+
+    def test_x(kube: KubeApi) -> None:
+        client = kube.api_client         # a configured kubernetes.client.ApiClient
+        kube.create({...})               # seed objects (any declared kind)
+        kube.get("apps/v1", "Deployment", "default", "podinfo")   # dict or None
+        kube.names("apps/v1", "Deployment", "default")            # sorted names
+        kube.patch("apps/v1", "Deployment", "default", "podinfo", {"status": {...}})
+        kube.declare("split.smi-spec.io/v1alpha2", "TrafficSplit")  # an extra resource
+        kube.url                          # http://127.0.0.1:PORT for kopf / kubeconfig
+        kube.kubeconfig(tmp_path)         # a kubeconfig file pointing at it
+        kube.reset()                      # forget all objects but CRDs and namespaces
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import datetime
+import functools
+import itertools
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import kmock
+import kubernetes.client
+import yaml
+from kmock._internal import dicts, enums, parsing
+from kmock._internal.k8s import KubernetesError
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CRDS = REPO.parent / "shared" / "crds"
+MODELROLLOUT_CRD = REPO / "operator" / "crds" / "modelrollouts.yaml"
+
+T = TypeVar("T")
+
+CORE_RESOURCES: list[tuple[str, str, str, bool, tuple[str, ...]]] = [
+    # apiVersion, kind, plural, namespaced, subresources
+    ("v1", "Namespace", "namespaces", False, ("status",)),
+    ("v1", "Service", "services", True, ("status",)),
+    ("v1", "ConfigMap", "configmaps", True, ()),
+    ("v1", "Secret", "secrets", True, ()),
+    ("v1", "Event", "events", True, ()),
+    ("v1", "Pod", "pods", True, ("status",)),
+    ("v1", "ServiceAccount", "serviceaccounts", True, ()),
+    ("apps/v1", "Deployment", "deployments", True, ("status", "scale")),
+    ("apps/v1", "DaemonSet", "daemonsets", True, ("status",)),
+    ("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, ("status",)),
+    ("events.k8s.io/v1", "Event", "events", True, ()),
+    ("networking.k8s.io/v1", "Ingress", "ingresses", True, ("status",)),
+    ("coordination.k8s.io/v1", "Lease", "leases", True, ()),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", False, ()),
+    ("kopf.dev/v1", "KopfPeering", "kopfpeerings", True, ()),
+    ("kopf.dev/v1", "ClusterKopfPeering", "clusterkopfpeerings", False, ()),
+]
+VERBS = ("get", "list", "watch", "create", "patch", "delete")
+
+
+_kmock_parse_path = parsing.parse_path
+
+
+def _parse_path(path: str) -> parsing.ParsedPath:
+    """kmock 0.8 reads ``/api/v1/namespaces[/NAME[/status]]`` as a namespace prefix (and
+    fails); serve it as the cluster-scoped ``namespaces`` resource, as the API server does."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    if parts[:3] == ["api", "v1", "namespaces"] and (
+        len(parts) <= 4 or (len(parts) == 5 and parts[4] in ("status", "finalize"))
+    ):
+        return parsing.ParsedPath(
+            "",
+            "v1",
+            "namespaces",
+            None,
+            parts[3] if len(parts) > 3 else None,
+            parts[4] if len(parts) > 4 else None,
+        )
+    return _kmock_parse_path(path)
+
+
+parsing.parse_path = _parse_path  # rendering.Request._parse looks it up on the module
+
+
+@functools.cache
+def _parsed_crds(path: Path) -> tuple[dict[str, Any], ...]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10x faster
+    docs = yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader)
+    return tuple(
+        d for d in docs if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"
+    )
+
+
+def load_crds(path: Path) -> list[dict[str, Any]]:
+    """Every CustomResourceDefinition of a (multi-document) YAML file (copies)."""
+    return copy.deepcopy(list(_parsed_crds(Path(path).resolve())))
+
+
+_SET_TERM = re.compile(r"^(\S+)\s+(in|notin)\s+\((.*)\)$")
+
+
+def _selector_matches(selector: str, labels: dict[str, str]) -> bool:
+    """Kubernetes label selector semantics (equality- and set-based), terms and-ed."""
+    for term in (t.strip() for t in re.split(r",(?![^()]*\))", selector)):
+        if not term:
+            continue
+        found = _SET_TERM.match(term)
+        if found:
+            key, op, values = found.groups()
+            members = {v.strip() for v in values.split(",")}
+            if (labels.get(key) in members) != (op == "in") or (op == "in" and key not in labels):
+                return False
+        elif "!=" in term:
+            key, value = (s.strip() for s in term.split("!=", 1))
+            if labels.get(key) == value:
+                return False
+        elif "=" in term:
+            key, value = (s.strip() for s in term.replace("==", "=").split("=", 1))
+            if labels.get(key) != value:
+                return False
+        elif term.startswith("!"):
+            if term[1:].strip() in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+class KubeMock(kmock.KubernetesEmulator):
+    """kmock's emulator with 201 on create, resourceVersion/generation and label selectors."""
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self._versions = itertools.count(1)
+
+    async def _handle(self, request: kmock.Request) -> Any:
+        data = request.data if isinstance(request.data, dict | list) else None
+        if request.resource is not None and data is not None:
+            if request.action == enums.action.CREATE and isinstance(data, dict):
+                meta = data.setdefault("metadata", {})
+                if not meta.get("name") and meta.get("generateName"):
+                    meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+                if request.namespace and not meta.get("namespace"):
+                    meta["namespace"] = request.namespace
+                meta["resourceVersion"] = str(next(self._versions))
+                meta.setdefault("uid", str(uuid.uuid4()))
+                meta.setdefault("generation", 1)
+                meta.setdefault(
+                    "creationTimestamp",
+                    datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                )
+            elif request.action == enums.action.UPDATE and request.name is not None:
+                self._precondition(request, data)
+        response = await super()._handle(request)
+        if request.action == enums.action.CREATE and response.status == 200:
+            response.set_status(201)
+        return response
+
+    def _precondition(self, request: kmock.Request, data: Any) -> None:
+        """409 on a stale resourceVersion; new resourceVersion; generation on spec change.
+
+        ``data`` is a merge patch (dict) or a JSON patch (list of operations), changed in place.
+        """
+        key = (request.resource, request.namespace, request.name)
+        if key not in self.objects or self.objects[key].deleted:
+            return  # kmock answers 404
+        current = self.objects[key].raw
+        old_meta = current.get("metadata", {})
+        new_version = str(next(self._versions))
+        if isinstance(data, list):
+            sent = next(
+                (
+                    op.get("value")
+                    for op in data
+                    if isinstance(op, dict)
+                    and op.get("op") in ("replace", "test")
+                    and op.get("path") == "/metadata/resourceVersion"
+                ),
+                None,
+            )
+            data.append({"op": "add", "path": "/metadata/resourceVersion", "value": new_version})
+            spec_changed = any(
+                isinstance(op, dict) and str(op.get("path", "")).startswith("/spec") for op in data
+            )
+        else:
+            meta = data.setdefault("metadata", {})
+            sent = meta.get("resourceVersion") if isinstance(meta, dict) else None
+            if isinstance(meta, dict):
+                meta["resourceVersion"] = new_version
+            spec_changed = False
+            if "spec" in data:
+                merged = dicts.merge_patch_dict(current, {"spec": data["spec"]})
+                spec_changed = merged.get("spec") != current.get("spec")
+        if sent and sent != old_meta.get("resourceVersion"):
+            raise KubernetesError(
+                status=409,
+                reason="Conflict",
+                message=(
+                    f'Operation cannot be fulfilled on {request.resource.plural} "{request.name}": '
+                    "the object has been modified; please apply your changes to the latest "
+                    "version and try again"
+                ),
+                details={"name": request.name, "kind": request.resource.plural},
+            )
+        if spec_changed and request.subresource is None:
+            generation = int(old_meta.get("generation") or 1) + 1
+            if isinstance(data, list):
+                data.append({"op": "add", "path": "/metadata/generation", "value": generation})
+            else:
+                data["metadata"]["generation"] = generation
+
+    async def _serve_list(self, request: kmock.Request) -> Any:
+        result = await super()._serve_list(request)
+        selector = request.params.get("labelSelector")
+        if selector and isinstance(result, dict):
+            result["items"] = [
+                item
+                for item in result["items"]
+                if _selector_matches(selector, item.get("metadata", {}).get("labels") or {})
+            ]
+        return result
+
+
+class KubeApi:
+    """A running :class:`KubeMock` and a kubernetes client configured for it."""
+
+    def __init__(self, handler: KubeMock, server: kmock.Server, loop: asyncio.AbstractEventLoop):
+        self.handler = handler
+        self.server = server
+        self.loop = loop
+        self.url = str(server.url).rstrip("/")
+        self.kinds: dict[tuple[str, str], str] = {}
+        """(apiVersion, kind) -> plural of every declared resource."""
+        config = kubernetes.client.Configuration()
+        config.host = self.url
+        config.verify_ssl = False
+        self.configuration = config
+        self.api_client = kubernetes.client.ApiClient(config)
+
+    # -- running code in the server's loop ---------------------------------------------
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in the server's event loop thread (safe access to kmock's state)."""
+
+        async def run() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout=10)
+
+    # -- declarations --------------------------------------------------------------------
+    def declare(
+        self,
+        api_version: str,
+        kind: str,
+        plural: str | None = None,
+        *,
+        namespaced: bool = True,
+        subresources: Iterable[str] = ("status",),
+        shortnames: Iterable[str] = (),
+        categories: Iterable[str] = (),
+    ) -> None:
+        """Serve one more resource (discovery + CRUD)."""
+        plural = plural or kind.lower() + "s"
+        group, _, version = api_version.rpartition("/")
+        info = kmock.ResourceInfo(
+            kind=kind,
+            singular=kind.lower(),
+            namespaced=namespaced,
+            verbs=set(VERBS) | {"update"},
+            subresources=set(subresources),
+            shortnames=set(shortnames),
+            categories=set(categories),
+        )
+
+        def add() -> None:
+            self.handler.resources[kmock.resource(group, version, plural)] = info
+
+        self.call(add)
+        self.kinds[(api_version, kind)] = plural
+
+    def declare_crd(self, crd: dict[str, Any], *, store: bool = True) -> None:
+        """Serve every version of a CRD (and store the CRD object itself for discovery)."""
+        spec = crd["spec"]
+        names = spec["names"]
+        for version in spec["versions"]:
+            self.declare(
+                f"{spec['group']}/{version['name']}",
+                names["kind"],
+                names["plural"],
+                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                subresources=tuple((version.get("subresources") or {}).keys()),
+                shortnames=names.get("shortNames", ()),
+                categories=names.get("categories", ()),
+            )
+        if store:  # stored directly: a POST of ~1 MB of schemas is slow through kmock
+            key = (
+                kmock.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions"),
+                None,
+                crd["metadata"]["name"],
+            )
+            stored = copy.deepcopy(crd)
+            stored["metadata"].setdefault("uid", str(uuid.uuid4()))
+            stored["metadata"]["resourceVersion"] = "1"
+
+            def put() -> None:
+                if key not in self.handler.objects or self.handler.objects[key].deleted:
+                    self.handler.objects[key] = stored
+
+            self.call(put)
+
+    def declare_crd_file(self, path: Path) -> None:
+        """Serve every CRD of a YAML file."""
+        for crd in load_crds(path):
+            self.declare_crd(crd)
+
+    # -- objects -------------------------------------------------------------------------
+    def _resource(self, api_version: str, kind: str) -> kmock.resource:
+        plural = self.kinds.get((api_version, kind))
+        if plural is None:
+            raise KeyError(f"{kind} ({api_version}) is not declared: call kube.declare() first")
+        group, _, version = api_version.rpartition("/")
+        return kmock.resource(group, version, plural)
+
+    def get(
+        self, api_version: str, kind: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
+        """A copy of the stored object, or None."""
+        key = (self._resource(api_version, kind), namespace, name)
+
+        def read() -> dict[str, Any] | None:
+            if key not in self.handler.objects or self.handler.objects[key].deleted:
+                return None
+            return copy.deepcopy(self.handler.objects[key].raw)
+
+        return self.call(read)
+
+    def list(self, api_version: str, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+        """Copies of the stored objects of a kind (one namespace, or all for None)."""
+        res = self._resource(api_version, kind)
+
+        def read() -> list[dict[str, Any]]:
+            return [
+                copy.deepcopy(obj.raw)
+                for (r, ns, _), obj in self.handler.objects.items()
+                if r == res and not obj.deleted and (namespace is None or ns == namespace)
+            ]
+
+        return sorted(self.call(read), key=lambda o: str(o["metadata"]["name"]))
+
+    def names(self, api_version: str, kind: str, namespace: str | None) -> list[str]:
+        """Sorted names of the stored objects of a kind."""
+        return [o["metadata"]["name"] for o in self.list(api_version, kind, namespace)]
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Create an object through the HTTP API (as a user would); returns it as stored."""
+        meta = obj["metadata"]
+        path = self._path(obj["apiVersion"], obj["kind"], meta.get("namespace"))
+        return self._request("POST", path, obj)
+
+    def patch(
+        self, api_version: str, kind: str, namespace: str | None, name: str, changes: Any
+    ) -> dict[str, Any]:
+        """JSON-merge-patch an object through the HTTP API (e.g. a Deployment's status)."""
+        path = f"{self._path(api_version, kind, namespace)}/{name}"
+        return self._request("PATCH", path, changes)
+
+    def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> None:
+        """Delete an object through the HTTP API (finalizers honoured)."""
+        self._request("DELETE", f"{self._path(api_version, kind, namespace)}/{name}", None)
+
+    def reset(self) -> None:
+        """Forget every object except CRDs and namespaces (declarations stay)."""
+
+        def clear() -> None:
+            for key in list(self.handler.objects):
+                if key[0].plural not in ("customresourcedefinitions", "namespaces"):
+                    del self.handler.objects[key]
+
+        self.call(clear)
+
+    def requests(self) -> list[tuple[str, str]]:
+        """(METHOD, path) of every request served so far."""
+        return self.call(
+            lambda: [(str(r.method.value), r.url.path) for r in self.handler._requests]
+        )
+
+    def kubeconfig(self, directory: Path) -> Path:
+        """Write a kubeconfig pointing at the mock (context ``kmock``); returns its path."""
+        path = Path(directory) / "kubeconfig"
+        doc = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "kmock", "cluster": {"server": self.url}}],
+            "users": [{"name": "kmock", "user": {"token": "kmock"}}],
+            "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
+            "current-context": "kmock",
+        }
+        path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        return path
+
+    # -- raw HTTP through the kubernetes client -----------------------------------------
+    def _path(self, api_version: str, kind: str, namespace: str | None) -> str:
+        plural = self._resource(api_version, kind).plural
+        base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        return f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
+
+    def _request(self, method: str, path: str, body: Any) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if method == "PATCH":
+            headers["Content-Type"] = "application/merge-patch+json"
+        elif body is not None:
+            headers["Content-Type"] = "application/json"
+        response = self.api_client.call_api(
+            method, self.url + path, header_params=headers, body=body, _request_timeout=10
+        )
+        response.read()
+        if response.status >= 400:
+            raise kubernetes.client.ApiException(http_resp=response)
+        result: dict[str, Any] = json.loads(response.data or b"{}")
+        return result
+
+
+@contextlib.contextmanager
+def kube_api(
+    *,
+    crds: Iterable[Path] | None = None,
+    namespaces: Iterable[str] = ("default",),
+) -> Iterator[KubeApi]:
+    """A running mock API with core kinds, the ModelRollout CRD and ``crds`` declared.
+
+    ``crds`` default: every file of ``../shared/crds`` (Istio, Gateway API, Flagger).
+    """
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="kmock", daemon=True)
+    thread.start()
+
+    async def start() -> tuple[KubeMock, kmock.Server]:
+        handler = KubeMock()
+        await handler.__aenter__()
+        server = kmock.Server(handler)
+        await server.__aenter__()
+        return handler, server
+
+    handler, server = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=30)
+    api = KubeApi(handler, server, loop)
+    try:
+        for api_version, kind, plural, namespaced, subresources in CORE_RESOURCES:
+            api.declare(api_version, kind, plural, namespaced=namespaced, subresources=subresources)
+        api.declare_crd_file(MODELROLLOUT_CRD)
+        for path in sorted(SHARED_CRDS.glob("*.yaml")) if crds is None else crds:
+            api.declare_crd_file(path)
+        for namespace in namespaces:
+            api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        yield api
+    finally:
+        api.api_client.close()
+
+        async def stop() -> None:
+            await server.__aexit__(None, None, None)
+            await handler.__aexit__(None, None, None)
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
