@@ -1,0 +1,88 @@
+"""Router registry: provider name -> router class, and ``RouterSet``, the operator's router.
+
+``RouterSet(objects)`` implements ``TrafficRouter`` by dispatching every call on the
+rollout's ``spec.router.provider``, so one operator serves rollouts of several meshes. An
+unknown or not yet built provider is a ``RouterError`` listing the built ones (never a
+silent fallback).
+"""
+
+from __future__ import annotations
+
+from ..errors import RouterError
+from ..ports import ObjectStore
+from ..rollout.commands import Routes
+from ..spec import ModelRollout
+from .apisix import ApisixRouter
+from .base import ObjectRouter
+from .gatewayapi import GatewayAPIRouter
+from .istio import IstioRouter
+from .kserve import KServeRouter
+from .kuma import KumaRouter
+from .nginx import NginxRouter
+from .skipper import SkipperRouter
+from .smi import LinkerdRouter, SmiRouter
+from .traefik import TraefikRouter
+
+ROUTERS: dict[str, type[ObjectRouter]] = {
+    cls.provider: cls
+    for cls in (
+        IstioRouter,
+        GatewayAPIRouter,
+        NginxRouter,
+        SmiRouter,
+        LinkerdRouter,
+        KServeRouter,
+        KumaRouter,
+        SkipperRouter,
+        TraefikRouter,
+        ApisixRouter,
+    )
+}
+"""Built routers by ``spec.router.provider``."""
+
+
+def router_class(provider: str) -> type[ObjectRouter]:
+    """The router class of ``provider``, or a RouterError listing the built ones."""
+    try:
+        return ROUTERS[provider]
+    except KeyError:
+        hint = (
+            " (the local router is the embedded runtime's: modelcanary run)"
+            if provider == "local"
+            else ""
+        )
+        raise RouterError(
+            f"no cluster router for provider {provider!r}{hint}; "
+            f"built: {', '.join(sorted(ROUTERS))}"
+        ) from None
+
+
+class RouterSet:
+    """``TrafficRouter`` for the operator: one router per provider over one ObjectStore."""
+
+    def __init__(self, objects: ObjectStore) -> None:
+        self.objects = objects
+        self._routers: dict[str, ObjectRouter] = {}
+
+    def router(self, rollout: ModelRollout) -> ObjectRouter:
+        """The router of ``rollout.spec.router.provider``."""
+        provider = rollout.spec.router.provider
+        if provider not in self._routers:
+            self._routers[provider] = router_class(provider)(self.objects)
+        return self._routers[provider]
+
+    def reconcile(self, rollout: ModelRollout) -> None:
+        """Create the routing objects if missing and correct drift."""
+        self.router(rollout).reconcile(rollout)
+
+    def set_routes(self, rollout: ModelRollout, routes: Routes) -> None:
+        """Apply ``routes`` atomically."""
+        self.router(rollout).set_routes(rollout, routes)
+
+    def get_routes(self, rollout: ModelRollout) -> Routes:
+        """The routes in force."""
+        return self.router(rollout).get_routes(rollout)
+
+    def finalize(self, rollout: ModelRollout) -> None:
+        """All traffic to the champion; remove what reconcile created."""
+        self.router(rollout).finalize(rollout)
