@@ -9,12 +9,16 @@ import typer
 from .. import __version__
 from . import (
     backtest_cmd,
+    cluster_cmd,
     control_cmd,
     convert_cmd,
     crd_cmd,
     demo_cmd,
     gate_cmd,
     mlflow_cmd,
+    operator_cmd,
+    otlp_cmd,
+    render_cmd,
     run_cmd,
     serve_cmd,
     validate_cmd,
@@ -33,13 +37,17 @@ COMMAND_MODULES = [
     validate_cmd,
     crd_cmd,
     convert_cmd,
+    render_cmd,
     backtest_cmd,
     run_cmd,
     control_cmd,
+    cluster_cmd,  # after control_cmd: adds a cluster mode to status/history/actions
+    operator_cmd,
     demo_cmd,
     serve_cmd,
     gate_cmd,
     mlflow_cmd,
+    otlp_cmd,
 ]
 for _module in COMMAND_MODULES:
     _module.register(app)

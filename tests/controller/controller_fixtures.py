@@ -1,0 +1,285 @@
+"""Helpers of the controller tests: a Prometheus-API server the test steers, a kopf operator
+in a thread, the rollout documents and the readiness a test gives Deployments.
+
+``PromAPI``: a stdlib HTTP server on 127.0.0.1 answering Prometheus' documented
+``/api/v1/query`` and ``/api/v1/query_range`` shapes; a query containing one of the keys of
+``values`` answers that value as a one-sample vector, every other query an empty vector (the
+built-in SLI queries then have no data, which the analysis reports as such).
+
+``OperatorThread``: ``modelcanary.controller.operator.operator`` (kopf) running in its own
+event loop and thread against the kmock API, stopped through kopf's ``stop_flag``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import kopf
+
+from modelcanary.controller.operator import OperatorOptions, operator
+from modelcanary.controller.runtime import OperatorRuntime, build_runtime
+
+ROLLOUT_API = "modelcanary.io/v1alpha1"
+ISTIO_API = "networking.istio.io/v1beta1"
+
+
+class PromAPI:
+    """Prometheus' query API with values the test sets (``prom.values["errors"] = 0.2``)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+        self.queries: list[str] = []
+        self.authorizations: list[str] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urllib.parse.urlsplit(self.path)
+                params = dict(urllib.parse.parse_qsl(url.query))
+                self._answer(url.path, params)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                params = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+                self._answer(urllib.parse.urlsplit(self.path).path, params)
+
+            def _answer(self, path: str, params: dict[str, str]) -> None:
+                query = params.get("query", "")
+                owner.queries.append(query)
+                owner.authorizations.append(self.headers.get("Authorization") or "")
+                at = float(params.get("time") or time.time())
+                if path == "/api/v1/query":
+                    result = [
+                        {"metric": {}, "value": [at, repr(value)]}
+                        for key, value in list(owner.values.items())
+                        if key in query
+                    ][:1]
+                    if query == "vector(1)":
+                        result = [{"metric": {}, "value": [at, "1"]}]
+                    data: dict[str, Any] = {"resultType": "vector", "result": result}
+                elif path == "/api/v1/query_range":
+                    data = {"resultType": "matrix", "result": []}
+                else:
+                    self.send_error(404)
+                    return
+                body = json.dumps({"status": "success", "data": data}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class OperatorThread:
+    """A kopf operator (our registry and runtime) in a thread; ``stop()`` ends it cleanly."""
+
+    def __init__(
+        self,
+        api: Any,
+        *,
+        runtime: OperatorRuntime | None = None,
+        namespaces: tuple[str, ...] = ("default",),
+        tick_seconds: float = 0.3,
+        peering: str | None = None,
+        priority: int | None = None,
+    ) -> None:
+        self.runtime = runtime if runtime is not None else build_runtime(api)
+        self.options = OperatorOptions(
+            namespaces=namespaces, tick_seconds=tick_seconds, peering=peering, priority=priority
+        )
+        self._api = api
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="kopf-operator", daemon=True)
+
+    def _run(self) -> None:
+        base = kopf.OperatorSettings()
+        base.scanning.disabled = True  # kmock: no cluster-wide CRD scanning
+        base.watching.server_timeout = 10
+        base.watching.reconnect_backoff = 0.1
+        base.networking.error_backoffs = [0.1, 0.2, 0.5]
+        base.queueing.exit_timeout = 0.5  # stop quickly (a production operator drains longer)
+        base.background.cancellation_polling = 0.2
+        base.background.instant_exit_timeout = 0.1
+        base.peering.lifetime = 5  # a stopped peer is considered gone soon
+        try:
+            asyncio.run(
+                operator(
+                    self.runtime,
+                    self._api,
+                    self.options,
+                    stop_flag=self._stop,
+                    ready_flag=self._ready,
+                    base_settings=base,
+                )
+            )
+        except BaseException as exc:  # reported by stop()
+            self.error = exc
+
+    def start(self) -> OperatorThread:
+        self._thread.start()
+        if not self._ready.wait(30):
+            raise AssertionError(f"the operator did not start: {self.error!r}")
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "the operator did not stop"
+        assert self.error is None, f"the operator failed: {self.error!r}"
+
+    def __enter__(self) -> OperatorThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_for(
+    check: Callable[[], Any], what: str, timeout: float = 30.0, interval: float = 0.1
+) -> Any:
+    """Poll ``check`` until it returns something truthy (the test's outcome, not a timing)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+def rollout_doc(
+    name: str = "podinfo",
+    *,
+    prometheus: str,
+    weights: tuple[int, ...] = (30, 60),
+    threshold: int = 1,
+    interval: str = "500ms",
+) -> dict[str, Any]:
+    """A targetRef + Istio ModelRollout whose one check is ``errors_query`` <= 0.05."""
+    return {
+        "apiVersion": ROLLOUT_API,
+        "kind": "ModelRollout",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "router": {"provider": "istio"},
+            "service": {"port": 9898},
+            "metricsProvider": {"type": "prometheus", "address": prometheus},
+            "analysis": {
+                "interval": interval,
+                "threshold": threshold,
+                "stepWeights": list(weights),
+                "metrics": [
+                    {
+                        "name": "errors",
+                        "query": f"errors_query{{rollout='{name}'}}",
+                        "thresholdRange": {"max": 0.05},
+                    }
+                ],
+            },
+        },
+    }
+
+
+def deployment(name: str, image: str = "ghcr.io/stefanprodan/podinfo:6.0.0") -> dict[str, Any]:
+    """The user's Deployment a targetRef rollout starts from."""
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default", "labels": labels},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {"name": "podinfo", "image": image, "ports": [{"containerPort": 9898}]}
+                    ]
+                },
+            },
+        },
+    }
+
+
+def forget_requests(kube: Any) -> None:
+    """Drop kmock's log of served requests: kmock 0.8 scans it on every request, so a test
+    making thousands of calls slows down quadratically (these tests never assert on it)."""
+    kube.call(lambda: kube.handler._requests.clear())
+
+
+class Kubelet:
+    """Marks Deployments ready as the cluster would once their pods run: status replicas,
+    ready/updated/available = spec.replicas, observedGeneration = generation (a patch of each
+    Deployment's status by the test, in a background thread; ``paused`` holds it). It also
+    keeps kmock's request log short (see :func:`forget_requests`)."""
+
+    def __init__(self, kube: Any, namespace: str = "default") -> None:
+        self.kube = kube
+        self.namespace = namespace
+        self.paused = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if not self.paused:
+                with contextlib.suppress(Exception):  # the API may be between tests: retry
+                    self.sync()
+            forget_requests(self.kube)
+            self._stop.wait(0.2)
+
+    def sync(self) -> None:
+        """One pass: every Deployment whose status lags its spec gets a ready status."""
+        for item in self.kube.list("apps/v1", "Deployment", self.namespace):
+            meta, spec = item["metadata"], item.get("spec") or {}
+            desired = int(spec.get("replicas", 1))
+            want = {
+                "observedGeneration": int(meta.get("generation") or 1),
+                "replicas": desired,
+                "updatedReplicas": desired,
+                "readyReplicas": desired,
+                "availableReplicas": desired,
+                "conditions": [
+                    {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
+                ],
+            }
+            status = item.get("status") or {}
+            if any(status.get(k) != v for k, v in want.items()):
+                self.kube.patch(
+                    "apps/v1", "Deployment", self.namespace, meta["name"], {"status": want}
+                )
+
+    def start(self) -> Kubelet:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
