@@ -77,6 +77,20 @@ class MetricProvider(Protocol):
 
 
 @runtime_checkable
+class ProviderDispatch(Protocol):
+    """A MetricProvider that picks a backend per rollout (the operator's): the engine asks it
+    which backends a rollout uses, to check them with ``is_online()`` at initialisation."""
+
+    def for_rollout(self, rollout: ModelRollout) -> MetricProvider:
+        """The backend of the rollout's built-in SLIs."""
+        ...
+
+    def for_metric(self, metric: MetricSpec, rollout: ModelRollout) -> MetricProvider:
+        """The backend of one custom query."""
+        ...
+
+
+@runtime_checkable
 class TrafficRouter(Protocol):
     """Splits, matches and mirrors traffic between champion and challenger."""
 

@@ -19,6 +19,7 @@ from ..ports import MetricProvider
 from ..providers import provider_for
 from ..secrets import SecretReader
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
+from .templates import Fetch, resolve_template
 
 Build = Callable[..., MetricProvider]
 
@@ -37,9 +38,12 @@ class RolloutMetrics:
         secret_reader: SecretReader | None = None,
         env: Mapping[str, str] | None = None,
         build: Build = provider_for,
+        templates: Fetch | None = None,
         **options: Any,
     ) -> None:
         self.default = default
+        self.templates = templates
+        """Reads Flagger MetricTemplates for ``templateRef`` metrics (None: refused)."""
         self.secret_reader = secret_reader
         self._env = env
         self._build = build
@@ -53,7 +57,10 @@ class RolloutMetrics:
         return self._get(spec, rollout, "spec.metricsProvider")
 
     def for_metric(self, metric: MetricSpec, rollout: ModelRollout) -> MetricProvider:
-        """The provider of one custom query: its own ``provider``, else the rollout's."""
+        """The provider of one custom query: its own ``provider`` (or its MetricTemplate's),
+        else the rollout's."""
+        if metric.template_ref is not None:
+            metric = resolve_template(metric, rollout, self.templates or (lambda _ns, _n: None))
         if metric.provider is None:
             return self.for_rollout(rollout)
         return self._get(metric.provider, rollout, f"metric {metric.name}.provider")
@@ -90,7 +97,8 @@ class RolloutMetrics:
 
     # -- MetricProvider -------------------------------------------------------------------
     def is_online(self) -> bool:
-        """Always True: each rollout's backend is checked when it is first used."""
+        """Always True: the engine checks each rollout's backends (``for_rollout`` and
+        ``for_metric``) while the rollout initialises."""
         return True
 
     def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
@@ -99,6 +107,9 @@ class RolloutMetrics:
         return data
 
     def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
-        """A custom query on the metric's provider (or the rollout's)."""
+        """A custom query on the metric's provider (or the rollout's); a ``templateRef`` is
+        resolved from the cluster first (SpecError when the template is missing)."""
+        if metric.template_ref is not None:
+            metric = resolve_template(metric, rollout, self.templates or (lambda _ns, _n: None))
         value: Scalar | NoData = self.for_metric(metric, rollout).query(metric, rollout, window)
         return value

@@ -291,14 +291,22 @@ def build_runtime(
     from ..k8s.status import API_VERSION, KIND, KubeStatusStore
     from ..k8s.workloads import KubeWorkloads
     from ..routers.registry import RouterSet
+    from .templates import TEMPLATE_API, TEMPLATE_KIND
 
     client = KubeClient(api)
     objects = KubeObjectStore(client)
     default = (
         MetricProviderSpec(type="prometheus", address=metrics_server) if metrics_server else None
     )
+
+    def template(namespace: str, name: str) -> dict[str, Any] | None:
+        return objects.get(TEMPLATE_API, TEMPLATE_KIND, namespace, name)
+
     metrics = RolloutMetrics(
-        default=default, secret_reader=KubeSecretReader(client), **(metrics_options or {})
+        default=default,
+        secret_reader=KubeSecretReader(client),
+        templates=template,
+        **(metrics_options or {}),
     )
     engine = Engine(
         store=QuietStatusStore(KubeStatusStore(client)),

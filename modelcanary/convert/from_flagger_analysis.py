@@ -174,17 +174,30 @@ def _template(ref: Mapping[str, Any], path: str, ctx: Context) -> dict[str, Any]
     if template is None:
         return {"templateRef": kept}
     where = f"{path}.templateRef"
+    inline = inline_template(template)
+    if isinstance(inline, str):
+        ctx.notes.add(where, f"MetricTemplate {name} kept as a reference, not inlined: {inline}")
+        return {"templateRef": kept}
+    ctx.notes.add(where, f"MetricTemplate {namespace or ''}/{name} inlined as query and provider")
+    ctx.notes.leftover(
+        mapping(template.get("spec")), f"MetricTemplate {name}.spec", ("provider", "query")
+    )
+    return inline
+
+
+def inline_template(template: Mapping[str, Any]) -> dict[str, Any] | str:
+    """A Flagger MetricTemplate as a metric's ``{query, provider}`` (camelCase), or why not.
+
+    Used by the converter and by the operator, which resolves ``templateRef`` in the cluster.
+    """
     spec = mapping(template.get("spec"))
     provider = mapping(spec.get("provider"))
     reason = _not_inlinable(provider, spec.get("query"))
     if reason:
-        ctx.notes.add(where, f"MetricTemplate {name} kept as a reference, not inlined: {reason}")
-        return {"templateRef": kept}
+        return reason
     inline = {k: provider[k] for k in PROVIDER_FIELDS if k in provider and k != "secretRef"}
     if "secretRef" in provider:
         inline["secretRef"] = {"name": mapping(provider["secretRef"]).get("name")}
-    ctx.notes.add(where, f"MetricTemplate {namespace or ''}/{name} inlined as query and provider")
-    ctx.notes.leftover(spec, f"MetricTemplate {name}.spec", ("provider", "query"))
     return {"query": spec["query"], "provider": inline}
 
 

@@ -16,12 +16,13 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ..analysis.measurements import IntervalData, Window
-from ..errors import ModelCanaryError, ProviderError, WorkloadError
+from ..errors import ProviderError, WorkloadError
 from ..notify import NotificationRouter
 from ..ports import (
     Clock,
     MetricProvider,
     Notification,
+    ProviderDispatch,
     StatusStore,
     TrafficRouter,
     WebhookPayload,
@@ -153,16 +154,19 @@ class Engine:
         )
 
     def _offline(self, rollout: ModelRollout) -> str | None:
-        """Initialisation check: the providers of this rollout that fail ``is_online()``."""
-        providers = {id(self.metrics): self.metrics}
-        if self.provider_for is not None:
-            for metric in rollout.spec.analysis.metrics:
-                if not metric.is_builtin:
-                    try:
-                        provider = self.provider_for(metric)
-                    except ModelCanaryError as exc:  # a bad provider spec: say it, hold
-                        return f"metric {metric.name}: {exc}"
-                    providers[id(provider)] = provider
+        """Initialisation check: the providers of this rollout that fail ``is_online()``.
+
+        A provider spec that cannot be built raises its SpecError here, before any traffic.
+        """
+        custom = [m for m in rollout.spec.analysis.metrics if not m.is_builtin]
+        if isinstance(self.metrics, ProviderDispatch):
+            chosen = [self.metrics.for_rollout(rollout)]
+            chosen += [self.metrics.for_metric(m, rollout) for m in custom]
+        else:
+            chosen = [self.metrics]
+            if self.provider_for is not None:
+                chosen += [self.provider_for(m) for m in custom]
+        providers = {id(p): p for p in chosen}
         down = [p for p in providers.values() if not p.is_online()]
         if not down:
             return None

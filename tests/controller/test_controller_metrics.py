@@ -94,3 +94,13 @@ def test_secret_reference_is_read_from_the_rollout_namespace(
     assert metrics.query(rollout.spec.analysis.metrics[0], rollout, _window()) == Scalar(0.125)
     assert ("prom-auth", "token", "team-a") in asked
     assert "Bearer s3cr3t" in a.authorizations
+
+
+def test_the_engine_can_ask_which_backends_a_rollout_uses(proms: tuple[PromAPI, PromAPI]) -> None:
+    from modelcanary.ports import ProviderDispatch
+
+    a, _ = proms
+    metrics = RolloutMetrics()
+    assert isinstance(metrics, ProviderDispatch)  # checked with is_online() at initialisation
+    assert metrics.for_rollout(_rollout(a.url)).is_online()
+    assert not metrics.for_rollout(_rollout("http://127.0.0.1:9", "down")).is_online()
