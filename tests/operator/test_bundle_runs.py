@@ -1,0 +1,163 @@
+"""The bundle's container command really runs: the operator starts with exactly the args and
+env the chart renders, against a Kubernetes API (kmock on 127.0.0.1, see kube_fixtures.py),
+answers the probes' ``/healthz``, serves ``/metrics`` on the Service's port and registers in
+the kopf peering object the bundle creates. The other scopes' args (kustomize overlays, a
+namespaced chart) are parsed by the real command line (``$(POD_NAMESPACE)`` expanded as the
+kubelet does) into the expected operator options.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from bundle_objects import OPERATOR, Obj, helm_render, kustomize, one, operator_container
+from kube_fixtures import KubeApi, kube_api
+from typer.testing import CliRunner
+
+from modelcanary.cli.main import app
+from modelcanary.controller import operator as controller_operator
+
+POD_NAMESPACE = "modelcanary-system"
+
+
+@pytest.fixture(scope="module")
+def kube() -> Iterator[KubeApi]:
+    with kube_api(namespaces=("default", POD_NAMESPACE)) as api:
+        api.declare_crd_file(OPERATOR / "crds" / "kopf-peerings.yaml")
+        yield api
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _env(container: Obj) -> dict[str, str]:
+    """The container's environment as the kubelet builds it (downward API resolved)."""
+    env: dict[str, str] = {}
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        else:
+            field = item["valueFrom"]["fieldRef"]["fieldPath"]
+            env[item["name"]] = {
+                "metadata.namespace": POD_NAMESPACE,
+                "metadata.name": "modelcanary-operator-7d9f-abcde",
+            }[field]
+    return env
+
+
+def _expand(args: list[str], env: dict[str, str]) -> list[str]:
+    """The kubelet's ``$(VAR)`` expansion of container args."""
+    return [re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], arg) for arg in args]
+
+
+def _wait_for(
+    url: str, process: subprocess.Popen[str], log: Path, attempts: int = 480
+) -> httpx.Response:
+    """GET ``url`` until it answers (the operator is starting); bounded, never timed."""
+    for _ in range(attempts):
+        assert process.poll() is None, f"operator exited: {log.read_text()[-3000:]}"
+        try:
+            return httpx.get(url, timeout=2.0)
+        except httpx.TransportError:
+            time.sleep(0.25)
+    raise AssertionError(f"{url} never answered")
+
+
+def test_chart_command_runs_the_operator(kube: KubeApi, tmp_path: Path) -> None:
+    """The default install (cluster scope, ClusterKopfPeering); one real operator process,
+    as its start is slow (imports), the other scopes' command lines are checked below."""
+    health, metrics = _free_port(), _free_port()
+    objects = helm_render(
+        {
+            "health": {"port": health},
+            "selfMetrics": {"port": metrics},
+            "providers": {"prometheus": {"address": "http://127.0.0.1:9/"}},
+        },
+        namespace=POD_NAMESPACE,
+    )
+    peering = one(objects, "ClusterKopfPeering")
+    key = (peering["apiVersion"], "ClusterKopfPeering", None, peering["metadata"]["name"])
+    if kube.get(*key) is None:
+        kube.create(peering)
+    container = operator_container(objects)
+    env = _env(container)
+    assert env["MODELCANARY_METRICS_PORT"] == str(metrics)
+    command = [str(Path(sys.executable).parent / "modelcanary"), *_expand(container["args"], env)]
+    log = tmp_path / "operator.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, **env, "KUBECONFIG": str(kube.kubeconfig(tmp_path))},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        probe = container["livenessProbe"]["httpGet"]["path"]
+        assert _wait_for(f"http://127.0.0.1:{health}{probe}", process, log).status_code == 200
+        scraped = _wait_for(f"http://127.0.0.1:{metrics}/metrics", process, log)
+        assert scraped.status_code == 200
+        assert scraped.headers["content-type"].startswith("text/plain")
+        stored = kube.get(*key)
+        for _ in range(240):  # kopf registers itself in the peering object's status
+            if stored and stored.get("status"):
+                break
+            time.sleep(0.25)
+            stored = kube.get(*key)
+        assert stored and stored.get("status"), f"no registration: {log.read_text()[-3000:]}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    kube.reset()
+
+
+def _chart_namespaced() -> list[Obj]:
+    return helm_render({"scope": "namespace", "watchNamespaces": ["ml", "fraud"]})
+
+
+BUNDLES = {
+    "kustomize-cluster": lambda: kustomize(OPERATOR / "kustomize" / "overlays" / "cluster"),
+    "kustomize-namespaced": lambda: kustomize(OPERATOR / "kustomize" / "overlays" / "namespaced"),
+    "helm-namespace": _chart_namespaced,
+}
+
+
+@pytest.mark.parametrize("bundle", sorted(BUNDLES))
+def test_command_line_is_accepted(bundle: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    container = operator_container(BUNDLES[bundle]())
+    env = _env(container)
+    calls: list[Any] = []  # what the CLI would run (the operator itself is tested above)
+    monkeypatch.setattr(controller_operator, "run_operator", calls.append)
+    result = CliRunner().invoke(app, _expand(container["args"], env), env=env)
+    assert result.exit_code == 0, result.output
+    (options,) = calls
+    assert options.liveness == "http://0.0.0.0:8080/healthz"
+    assert options.peering == "modelcanary"
+    assert options.metrics_port == 8081
+    assert options.metrics_server == "http://prometheus.monitoring:9090"
+    expected = {
+        "kustomize-cluster": (),
+        "kustomize-namespaced": (POD_NAMESPACE,),
+        "helm-namespace": ("ml", "fraud"),
+    }[bundle]
+    assert tuple(options.namespaces) == expected
+    assert options.all_namespaces == (expected == ())

@@ -1,0 +1,277 @@
+"""The Helm chart, rendered and linted by Helm's own engine (helm-python-sdk, Helm v4 SDK)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+from bundle_objects import (
+    CHART,
+    OPERATOR,
+    Obj,
+    assert_hardened,
+    assert_least_privilege,
+    by_kind,
+    documents,
+    grants,
+    helm,
+    helm_crds,
+    helm_render,
+    one,
+    operator_container,
+    rbac_source,
+    validate,
+)
+
+from modelcanary.spec.service import ROUTER_PROVIDERS
+
+NON_DEFAULT: dict[str, Any] = {
+    "scope": "namespace",
+    "watchNamespaces": ["ml", "fraud"],
+    "replicaCount": 2,
+    "image": {"repository": "registry.example/mc/operator", "tag": "0.1.1", "pullPolicy": "Always"},
+    "imagePullSecrets": [{"name": "regcred"}],
+    "rbac": {"routers": ["istio", "nginx", "skipper"], "secretCopies": False},
+    "serviceAccount": {"name": "mc-op", "annotations": {"eks.amazonaws.com/role-arn": "arn:x"}},
+    "providers": {
+        "prometheus": {"address": "http://thanos-query.monitoring:9090"},
+        "env": {"AWS_REGION": "eu-west-1"},
+        "envFromSecrets": ["datadog-keys", "aws-credentials"],
+    },
+    "selfMetrics": {"port": 9100, "service": {"type": "NodePort", "annotations": {"team": "ml"}}},
+    "health": {"port": 9090},
+    "resources": {
+        "requests": {"cpu": "50m", "memory": "128Mi"},
+        "limits": {"cpu": "500m", "memory": "256Mi"},
+    },
+    "extraArgs": ["--verbose"],
+    "podAnnotations": {"sidecar.istio.io/inject": "false"},
+    "podLabels": {"team": "ml-platform"},
+    "priorityClassName": "system-cluster-critical",
+    "nodeSelector": {"kubernetes.io/os": "linux"},
+    "tolerations": [
+        {"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}
+    ],
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["system"]}]}
+                ]
+            }
+        }
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def default() -> list[Obj]:
+    return helm_render()
+
+
+@pytest.fixture(scope="module")
+def custom() -> list[Obj]:
+    return helm_render(NON_DEFAULT)
+
+
+def test_lint_strict_passes_for_default_and_custom_values() -> None:
+    for values in ({}, NON_DEFAULT):
+        report = helm().lint(CHART, values, strict=True, kube_version="v1.37.0")
+        assert report["errors"] == [], report
+        severe = [m for m in report["messages"] if m["severity"] >= 2]
+        assert severe == [], severe
+
+
+@pytest.mark.parametrize("values", ["default", "custom"])
+def test_every_rendered_object_validates(values: str, request: pytest.FixtureRequest) -> None:
+    objects: list[Obj] = request.getfixturevalue(values)
+    assert {o["kind"] for o in objects} >= {"ServiceAccount", "Deployment", "ClusterRole"}
+    for obj in objects + helm_crds():
+        validate(obj)
+    assert_least_privilege(objects)
+    assert_hardened(objects)
+
+
+def test_chart_crds_equal_the_generated_ones() -> None:
+    for name in ("modelrollouts.yaml", "kopf-peerings.yaml"):
+        chart_copy = (CHART / "crds" / name).read_text()
+        assert chart_copy == (OPERATOR / "crds" / name).read_text(), (
+            f"operator/chart/crds/{name} drifted: run .venv/bin/python scripts/gen_docs.py"
+        )
+    assert {c["metadata"]["name"] for c in helm_crds()} == {
+        "modelrollouts.modelcanary.io",
+        "kopfpeerings.kopf.dev",
+        "clusterkopfpeerings.kopf.dev",
+    }
+
+
+def test_default_is_cluster_scope(default: list[Obj]) -> None:
+    args = operator_container(default)["args"]
+    assert args == [
+        "operator",
+        "run",
+        "--all-namespaces",
+        "--liveness=http://0.0.0.0:8080/healthz",
+        "--peering=modelcanary",
+    ]
+    assert not by_kind(default, "Role") and not by_kind(default, "RoleBinding")
+    role = one(default, "ClusterRole", "mc-modelcanary")
+    source = rbac_source()
+    every_router = [rule for rules in source["routers"].values() for rule in rules]
+    peering = {
+        "apiGroups": ["kopf.dev"],
+        "resources": ["clusterkopfpeerings"],
+        "verbs": source["peering"]["verbs"],
+    }
+    assert grants(role["rules"]) == grants(
+        source["core"] + source["secretCopies"] + every_router + [peering]
+    )
+    binding = one(default, "ClusterRoleBinding", "mc-modelcanary")
+    assert binding["subjects"][0] == {
+        "kind": "ServiceAccount",
+        "name": "mc-modelcanary",
+        "namespace": "modelcanary-system",
+    }
+    assert one(default, "ClusterKopfPeering")["metadata"]["name"] == "modelcanary"
+    env = {e["name"]: e.get("value") for e in operator_container(default)["env"]}
+    assert env["MODELCANARY_METRICS_SERVER"] == "http://prometheus.monitoring:9090"
+    assert env["MODELCANARY_METRICS_PORT"] == "8081"
+    service = one(default, "Service")
+    assert service["spec"]["ports"][0]["port"] == 8081
+    assert service["metadata"]["annotations"]["prometheus.io/port"] == "8081"
+
+
+def test_kustomize_and_helm_grant_the_same(default: list[Obj]) -> None:
+    kustomized = documents((OPERATOR / "kustomize/overlays/cluster/rbac.yaml").read_text())
+    role = one(kustomized, "ClusterRole")
+    assert grants(role["rules"]) == grants(one(default, "ClusterRole", "mc-modelcanary")["rules"])
+
+
+def test_namespace_scope_with_two_namespaces(custom: list[Obj]) -> None:
+    assert not [
+        r
+        for r in by_kind(custom, "ClusterRole")
+        if not r["metadata"]["name"].endswith("-discovery")
+    ]
+    roles = by_kind(custom, "Role")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["fraud", "ml"]
+    for binding in by_kind(custom, "RoleBinding"):
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "mc-op", "namespace": "modelcanary-system"}
+        ]
+    peerings = by_kind(custom, "KopfPeering")
+    assert sorted(p["metadata"]["namespace"] for p in peerings) == ["fraud", "ml"]
+    args = operator_container(custom)["args"]
+    assert args[:4] == ["operator", "run", "--namespace=ml", "--namespace=fraud"]
+    assert "--liveness=http://0.0.0.0:9090/healthz" in args and args[-1] == "--verbose"
+
+
+def test_router_selection_and_read_only_secrets(custom: list[Obj]) -> None:
+    allowed = grants(by_kind(custom, "Role")[0]["rules"])
+    groups = {group for group, _, _ in allowed}
+    assert "networking.istio.io" in groups and "networking.k8s.io" in groups
+    assert not groups & {"gateway.networking.k8s.io", "split.smi-spec.io", "serving.kserve.io"}
+    assert {verb for _, resource, verb in allowed if resource == "secrets"} == {"get"}
+    assert ("kopf.dev", "kopfpeerings", "patch") in allowed
+    assert not any(r == "clusterkopfpeerings" for _, r, _ in allowed)
+
+
+def test_custom_values_reach_the_pod(custom: list[Obj]) -> None:
+    deployment = one(custom, "Deployment")
+    pod = deployment["spec"]["template"]
+    spec = pod["spec"]
+    assert deployment["spec"]["replicas"] == 2
+    assert spec["serviceAccountName"] == "mc-op"
+    assert spec["nodeSelector"] == NON_DEFAULT["nodeSelector"]
+    assert spec["tolerations"] == NON_DEFAULT["tolerations"]
+    assert spec["affinity"] == NON_DEFAULT["affinity"]
+    assert spec["priorityClassName"] == "system-cluster-critical"
+    assert spec["imagePullSecrets"] == [{"name": "regcred"}]
+    assert pod["metadata"]["labels"]["team"] == "ml-platform"
+    assert pod["metadata"]["annotations"] == {"sidecar.istio.io/inject": "false"}
+    container = operator_container(custom)
+    assert container["image"] == "registry.example/mc/operator:0.1.1"
+    assert container["imagePullPolicy"] == "Always"
+    assert container["resources"] == NON_DEFAULT["resources"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MODELCANARY_METRICS_SERVER"] == "http://thanos-query.monitoring:9090"
+    assert env["AWS_REGION"] == "eu-west-1"
+    assert container["envFrom"] == [
+        {"secretRef": {"name": "datadog-keys"}},
+        {"secretRef": {"name": "aws-credentials"}},
+    ]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "health": 9090,
+        "metrics": 9100,
+    }
+    service = one(custom, "Service")
+    assert service["spec"]["type"] == "NodePort"
+    assert service["metadata"]["annotations"] == {  # Helm merges maps with the defaults
+        "team": "ml",
+        "prometheus.io/scrape": "true",
+        "prometheus.io/path": "/metrics",
+        "prometheus.io/port": "9100",
+    }
+    account = one(custom, "ServiceAccount")
+    assert account["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": "arn:x"}
+
+
+def test_toggles_remove_objects() -> None:
+    objects = helm_render(
+        {
+            "rbac": {"create": False},
+            "serviceAccount": {"create": False, "name": "existing"},
+            "peering": {"enabled": False},
+            "selfMetrics": {"enabled": False},
+        }
+    )
+    kinds = {o["kind"] for o in objects}
+    assert kinds == {"Deployment"}, kinds
+    container = operator_container(objects)
+    assert not any(a.startswith("--peering") for a in container["args"])
+    assert {p["name"] for p in container["ports"]} == {"health"}
+    assert (
+        one(objects, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "existing"
+    )
+    for obj in objects:
+        validate(obj)
+
+
+def test_every_router_provider_has_rbac_rules() -> None:
+    routers = rbac_source()["routers"]
+    cluster_routers = set(ROUTER_PROVIDERS) - {"local"}
+    assert set(routers) == cluster_routers
+    for name, rules in routers.items():
+        assert {"get", "create", "patch", "delete"} == {v for r in rules for v in r["verbs"]}, name
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(values["rbac"]["routers"]) == cluster_routers
+    schema_enum = helm().Chart.load(CHART).schema["properties"]["rbac"]["properties"]["routers"]
+    assert set(schema_enum["items"]["enum"]) == cluster_routers
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"scope": "cluster-wide"}, "scope"),
+        ({"rbac": {"routers": ["envoy"]}}, "routers"),
+        ({"replicaCount": 0}, "replicaCount"),
+        ({"image": {"tag": 1}}, "tag"),
+        ({"selfMetrics": {"port": 70000}}, "port"),
+    ],
+)
+def test_schema_rejects_bad_values(values: dict[str, Any], message: str) -> None:
+    helm_module = helm()
+    with helm_module.Chart.load(CHART) as chart, pytest.raises(helm_module.HelmError) as err:
+        chart.render(copy.deepcopy(values), name="mc", namespace="x")
+    assert message in str(err.value)
+
+
+def test_namespace_scope_defaults_to_the_release_namespace() -> None:
+    objects = helm_render({"scope": "namespace"}, namespace="ml-ops")
+    (role,) = by_kind(objects, "Role")
+    assert role["metadata"]["namespace"] == "ml-ops"
+    assert one(objects, "KopfPeering")["metadata"]["namespace"] == "ml-ops"
+    assert operator_container(objects)["args"][2] == "--namespace=ml-ops"
+    assert_least_privilege(objects)
