@@ -8,7 +8,8 @@ The real ``kubernetes`` client (sync) and kopf (asyncio, its own loop) talk to i
   Events use it);
 - every write sets a new ``metadata.resourceVersion``; a PATCH carrying a stale
   ``metadata.resourceVersion`` (merge patch, or a JSON patch ``replace``/``test`` of
-  ``/metadata/resourceVersion``) answers **409 Conflict** (as the API server);
+  ``/metadata/resourceVersion``) answers **409 Conflict** (as the API server; a failed
+  JSON-patch ``test`` of it answers 422, as kopf expects);
   a spec change bumps ``metadata.generation``;
 - ``/api/v1/namespaces`` is served (kmock 0.8's path parser fails on it: patched here);
 - list honours ``labelSelector`` (``a=b``, ``a!=b``, ``a``, ``!a``, ``a in (x,y)``,
@@ -197,17 +198,17 @@ class KubeMock(kmock.KubernetesEmulator):
         current = self.objects[key].raw
         old_meta = current.get("metadata", {})
         new_version = str(next(self._versions))
+        tested = False  # a failed JSON-patch ``test`` is 422, as the API server answers
         if isinstance(data, list):
-            sent = next(
-                (
-                    op.get("value")
-                    for op in data
-                    if isinstance(op, dict)
-                    and op.get("op") in ("replace", "test")
-                    and op.get("path") == "/metadata/resourceVersion"
-                ),
-                None,
-            )
+            version_ops = [
+                op
+                for op in data
+                if isinstance(op, dict)
+                and op.get("op") in ("replace", "test")
+                and op.get("path") == "/metadata/resourceVersion"
+            ]
+            sent = version_ops[0].get("value") if version_ops else None
+            tested = bool(version_ops) and version_ops[0].get("op") == "test"
             data.append({"op": "add", "path": "/metadata/resourceVersion", "value": new_version})
             spec_changed = any(
                 isinstance(op, dict) and str(op.get("path", "")).startswith("/spec") for op in data
@@ -221,6 +222,14 @@ class KubeMock(kmock.KubernetesEmulator):
             if "spec" in data:
                 merged = dicts.merge_patch_dict(current, {"spec": data["spec"]})
                 spec_changed = merged.get("spec") != current.get("spec")
+        if sent and sent != old_meta.get("resourceVersion") and tested:
+            raise KubernetesError(
+                status=422,
+                reason="Invalid",
+                message=f"the server rejected our request due to an error in our request: "
+                f"testing value /metadata/resourceVersion failed for {request.name}",
+                details={"name": request.name, "kind": request.resource.plural},
+            )
         if sent and sent != old_meta.get("resourceVersion"):
             raise KubernetesError(
                 status=409,
@@ -404,6 +413,7 @@ class KubeApi:
             for key in list(self.handler.objects):
                 if key[0].plural not in ("customresourcedefinitions", "namespaces"):
                     del self.handler.objects[key]
+            self.handler._requests.clear()  # kmock slows down as its request log grows
 
         self.call(clear)
 
