@@ -1,168 +1,442 @@
-"""Look at the notebook widget as a person would: run notebook 01, export it, screenshot it.
+"""Look at the live notebook widget as a person would: JupyterLab + headless Chromium, offline.
 
-1. Execute ``notebooks/01-quickstart.ipynb`` with nbclient, storing the widget state
-   (``store_widget_state=True``), so the saved notebook holds every widget model.
-2. Export it to HTML with nbconvert. The page nbconvert writes loads the widget manager
-   (``@jupyter-widgets/html-manager``) and require.js from a CDN, which a machine without
-   internet cannot reach, and the pip packages do not ship that bundle. So the export points
-   ``widget_renderer_url`` at a local script written beside the page: plotly.js (from the
-   installed ``plotly`` package) plus a small offline renderer that draws the *saved widget
-   state*: boxes, HTML, buttons and the plotly FigureWidgets (from their synced
-   ``_widget_data``/``_widget_layout``). It is a static rendering: buttons do nothing.
-3. Screenshot the page with headless Chromium.
+1. Copy a notebook (default ``notebooks/01-quickstart.ipynb``) into a temp directory and serve
+   it with a real JupyterLab on 127.0.0.1 (``python -m jupyterlab``, token auth, its own
+   settings/workspace/runtime dirs, update checks and news off). JupyterLab loads the widget
+   manager from the installed Python packages (``jupyterlab_widgets``, ``anywidget``; plotly's
+   FigureWidget ships its own ES module): nothing comes from a CDN.
+2. Start headless Chromium with a DevTools port and drive it over the Chrome DevTools Protocol
+   (``websocket-client``): open the notebook, run all cells in the real kernel, wait until the
+   run has finished and the widget shows its final state, and, with ``--click LABEL``, press a
+   widget button in the page as a person would (a real DOM click, sent to the kernel over the
+   widget comm) and wait for the widget to show the outcome.
+3. Screenshot the widget's output (``Page.captureScreenshot``) and write what the page shows
+   (``--facts``, JSON): plotly charts drawn, button labels, the widget's text, fallbacks seen,
+   every URL the page requested and the console errors.
 
-Usage: ``python scripts/screenshot_widget.py [--out widget.png] [--html-dir DIR]``.
-Prints the PNG path. Needs nbclient, nbconvert, ipykernel and a ``chromium`` binary.
+Usage::
+
+    python scripts/screenshot_widget.py --out widget.png [--facts widget.json]
+        [--notebook NB.ipynb] [--wait-text "[3-9] interval"] [--click Abort --expect aborted]
+        [--timeout 300]
+
+Prints the PNG path; exit 0 when the widget rendered (charts and buttons), 1 when it did not,
+2 on bad usage (no chromium). Needs ``jupyterlab`` (the dev extra) and ``/usr/bin/chromium``
+(Debian package ``chromium``).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import contextlib
+import json
+import os
 import re
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import websocket  # websocket-client (a dependency of jupyter_server)
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "01-quickstart.ipynb"
-RENDERER = "modelcanary-widgets.js"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+WIDTH, HEIGHT = 1400, 3000
 
-# A minimal, offline "embed manager" for the saved widget state (static: no kernel).
-STATIC_RENDERER = r"""
-(function () {
-  var stateEl = document.querySelector('script[type="application/vnd.jupyter.widget-state+json"]');
-  if (!stateEl) { return; }
-  var state = JSON.parse(stateEl.textContent).state;
-  var COLORS = {primary: '#2196f3', success: '#4caf50', info: '#00bcd4', warning: '#ff9800',
-                danger: '#f44336'};
-  function model(ref) {
-    var id = String(ref).replace('IPY_MODEL_', '');
-    return state[id];
-  }
-  function render(ref) {
-    var m = model(ref), el = document.createElement('div');
-    if (!m) { el.textContent = '[missing widget]'; return el; }
-    var s = m.state, name = m.model_name;
-    el.className = 'mc-w mc-w-' + name;
-    if (name === 'VBoxModel' || name === 'HBoxModel' || name === 'BoxModel') {
-      el.style.display = 'flex';
-      el.style.flexDirection = name === 'HBoxModel' ? 'row' : 'column';
-      el.style.gap = '6px';
-      el.style.alignItems = name === 'HBoxModel' ? 'center' : 'stretch';
-      (s.children || []).forEach(function (c) { el.appendChild(render(c)); });
-    } else if (name === 'HTMLModel' || name === 'LabelModel' || name === 'HTMLMathModel') {
-      el.innerHTML = s.value || '';
-    } else if (name === 'ButtonModel') {
-      var b = document.createElement('button');
-      b.textContent = s.description;
-      b.disabled = !!s.disabled;
-      b.title = s.tooltip || '';
-      b.style.cssText = 'padding:6px 14px;margin-right:6px;border:0;border-radius:2px;' +
-        'font-size:13px;color:' + (COLORS[s.button_style] ? 'white' : 'black') +
-        ';background:' + (COLORS[s.button_style] || '#eeeeee') +
-        ';opacity:' + (s.disabled ? 0.6 : 1);
-      el = b;
-      el.className = 'mc-w mc-w-ButtonModel';
-    } else if (name === 'AnyModel' && /plotly/.test(s._anywidget_id || '')) {
-      el.style.width = '1000px';
-      var layout = s._widget_layout || {};
-      layout.width = 1000;
-      window.Plotly.newPlot(el, s._widget_data || [], layout, {displayModeBar: false});
-      el.className += ' mc-w-plotly';
-    } else {
-      el.textContent = '[' + name + ']';
+# JupyterLab user settings: no news or update checks (no internet), no autosave surprises
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+}
+
+# JavaScript run in the page (JupyterLab started with expose_app_in_browser)
+JS_PANEL = """(() => {
+  const app = window.jupyterapp;
+  if (!app || !app.shell) { return null; }
+  const w = [...app.shell.widgets('main')].find(w => w.content && w.sessionContext);
+  if (w && app.shell.currentWidget !== w) { app.shell.activateById(w.id); }
+  return w || null;
+})()"""
+
+JS_READY = f"""(() => {{
+  const w = {JS_PANEL};
+  if (!w || !w.context.isReady) {{ return 'loading'; }}
+  const k = w.sessionContext.session && w.sessionContext.session.kernel;
+  return k ? k.status : 'no kernel';
+}})()"""
+
+JS_PROGRESS = f"""(() => {{
+  const w = {JS_PANEL};
+  const cells = w.content.widgets.filter(c => c.model.type === 'code');
+  const errors = [];
+  for (const c of cells) {{
+    for (let i = 0; i < c.model.outputs.length; i++) {{
+      const o = c.model.outputs.get(i).toJSON();
+      if (o.output_type === 'error') {{
+        errors.push(o.ename + ': ' + o.evalue + '\\n' + (o.traceback || []).join('\\n'));
+      }}
+    }}
+  }}
+  const k = w.sessionContext.session && w.sessionContext.session.kernel;
+  return {{
+    cells: cells.length,
+    executed: cells.filter(c => c.model.executionCount !== null).length,
+    running: cells.filter(c => c.node.querySelector('.jp-InputPrompt') &&
+                                c.node.querySelector('.jp-InputPrompt').textContent.includes('*'))
+                  .length,
+    kernel: k ? k.status : 'none',
+    errors: errors,
+  }};
+}})()"""
+
+JS_FACTS = """(() => {
+  const roots = [...document.querySelectorAll('.jp-OutputArea-output')]
+    .filter(o => o.querySelector('.jupyter-widgets'));
+  const root = roots.length ? roots[0] : null;
+  const text = root ? root.innerText : '';
+  const all = document.body.innerText;
+  return {
+    widget_outputs: roots.length,
+    plots: root ? root.querySelectorAll('.js-plotly-plot').length : 0,
+    main_svg: root ? root.querySelectorAll('.main-svg').length : 0,
+    traces: root ? root.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length : 0,
+    buttons: root ? [...root.querySelectorAll('button.widget-button')].map(b => ({
+      label: b.innerText.trim(), disabled: b.disabled,
+      color: getComputedStyle(b).backgroundColor})) : [],
+    text: text,
+    loading_widget: all.includes('Loading widget'),
+    error_displaying: all.includes('Error displaying widget'),
+    text_fallback: all.includes('<NotebookRun '),
+  };
+})()"""
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Any, timeout: float, what: str, step: float = 0.5) -> Any:
+    """Call ``check()`` until it returns something truthy; TimeoutError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(step)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+@contextlib.contextmanager
+def jupyterlab(root: Path, log: Path) -> Iterator[str]:
+    """A JupyterLab server on 127.0.0.1 serving ``root``; yields its base URL with the token."""
+    port, token = free_port(), secrets.token_hex(16)
+    settings = root.parent / "lab-settings"
+    for name, value in LAB_SETTINGS.items():
+        path = settings / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value), encoding="utf-8")
+    env = os.environ | {
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(root.parent / "lab-workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(root.parent / "jupyter-runtime"),
+        "JUPYTER_CONFIG_DIR": str(root.parent / "jupyter-config"),
     }
-    return el;
-  }
-  var views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]');
-  views.forEach(function (v) {
-    var view = JSON.parse(v.textContent);
-    v.parentNode.insertBefore(render(view.model_id), v);
-  });
-  document.body.setAttribute('data-widgets-rendered', String(views.length));
-})();
-"""
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+        *(["--allow-root"] if os.geteuid() == 0 else []),  # CI containers run as root
+    ]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyterlab exited ({proc.returncode}); see {log}")
+        try:
+            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    try:
+        wait_for(up, 120, "JupyterLab to answer /api/status")
+        yield f"{base}|{token}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
-def execute(notebook: Path) -> object:
-    import nbclient
-    import nbformat
+class Cdp:
+    """A minimal Chrome DevTools Protocol client over one page target's websocket."""
 
-    book = nbformat.read(notebook, as_version=4)
-    nbclient.NotebookClient(
-        book,
-        timeout=300,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(notebook.parent)}},
-        store_widget_state=True,
-    ).execute()
-    return book
+    def __init__(self, url: str) -> None:
+        self.ws = websocket.create_connection(url, timeout=120, suppress_origin=True)
+        self.next_id = 0
+        self.events: list[dict[str, Any]] = []
 
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """Send one command and return its result (events that arrive meanwhile are kept)."""
+        self.next_id += 1
+        ident = self.next_id
+        self.ws.send(json.dumps({"id": ident, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == ident:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                result: dict[str, Any] = msg.get("result", {})
+                return result
+            self.events.append(msg)
 
-def export(book: object, out_dir: Path) -> Path:
-    """The notebook as HTML beside an offline widget renderer; returns the page's path."""
-    import plotly
-    from nbconvert import HTMLExporter
-
-    plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    (out_dir / RENDERER).write_text(
-        plotly_js.read_text(encoding="utf-8") + "\n" + STATIC_RENDERER, encoding="utf-8"
-    )
-    exporter = HTMLExporter(widget_renderer_url=RENDERER, exclude_input_prompt=True)
-    body, _ = exporter.from_notebook_node(book)
-    # no network here: drop the CDN scripts (require.js, MathJax) nothing on the page needs
-    body = re.sub(r'<script src="https?://[^"]*"></script>', "", body)
-    page = out_dir / "01-quickstart.html"
-    page.write_text(body, encoding="utf-8")
-    return page
-
-
-def screenshot(page: Path, png: Path, chromium: str) -> Path:
-    with tempfile.TemporaryDirectory(prefix="mc-chromium-") as profile:
-        subprocess.run(
-            [
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--user-data-dir={profile}",
-                "--hide-scrollbars",
-                "--window-size=1200,2400",
-                "--virtual-time-budget=8000",
-                f"--screenshot={png}",
-                page.resolve().as_uri(),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=120,
+    def js(self, expression: str, *, await_promise: bool = False) -> Any:
+        """Evaluate JavaScript in the page; return its JSON value (raises on exceptions)."""
+        out = self.call(
+            "Runtime.evaluate",
+            expression=expression,
+            returnByValue=True,
+            awaitPromise=await_promise,
         )
-    return png
+        if "exceptionDetails" in out:
+            raise RuntimeError(f"page script failed: {out['exceptionDetails']}")
+        return out["result"].get("value")
+
+    def close(self) -> None:
+        """Close the websocket."""
+        with contextlib.suppress(Exception):
+            self.ws.close()
+
+
+@contextlib.contextmanager
+def chromium(binary: str, profile: Path) -> Iterator[Cdp]:
+    """Headless Chromium with a DevTools port; yields a CDP client on its first page."""
+    proc = subprocess.Popen(
+        [
+            binary,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={WIDTH},{HEIGHT}",
+            "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    cdp: Cdp | None = None
+    try:
+        port_file = profile / "DevToolsActivePort"
+        wait_for(lambda: port_file.exists() and port_file.read_text().strip(), 60, "Chromium")
+        port = int(port_file.read_text().split()[0])
+
+        def page() -> str | None:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:
+                targets = json.load(r)
+            urls = [t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page"]
+            return urls[0] if urls else None
+
+        cdp = Cdp(wait_for(page, 30, "a Chromium page target"))
+        yield cdp
+    finally:
+        if cdp is not None:
+            cdp.close()
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def run_notebook(cdp: Cdp, url: str, timeout: float) -> dict[str, Any]:
+    """Open the notebook, run all cells, wait until they ran; returns the last progress."""
+    cdp.call("Network.enable")
+    cdp.call("Runtime.enable")
+    cdp.call("Log.enable")
+    cdp.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=WIDTH,
+        height=HEIGHT,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
+    cdp.call("Emulation.setFocusEmulationEnabled", enabled=True)  # headless has no focus
+    cdp.call("Page.enable")
+    cdp.call("Page.navigate", url=url)
+    wait_for(lambda: cdp.js(JS_READY) == "idle", 180, "the notebook and an idle kernel", 1.0)
+    wait_for(lambda: cdp.js("!!window.jupyterapp.shell.currentWidget"), 30, "notebook focus")
+    cdp.js("window.jupyterapp.commands.execute('application:toggle-left-area')")
+    cdp.js("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+    def finished() -> dict[str, Any] | None:
+        progress: dict[str, Any] = cdp.js(JS_PROGRESS)
+        if progress["errors"]:
+            raise RuntimeError("a notebook cell failed:\n" + "\n".join(progress["errors"]))
+        done = progress["executed"] == progress["cells"] and not progress["running"]
+        return progress if done and progress["kernel"] == "idle" else None
+
+    result: dict[str, Any] = wait_for(finished, timeout, "every cell to run", 1.0)
+    return result
+
+
+def click(cdp: Cdp, label: str, expect: str, timeout: float) -> None:
+    """Press the widget button labelled ``label`` (mouse events at its centre) and wait until
+    the widget's text contains ``expect``."""
+    box = cdp.js(
+        "(() => { const b = [...document.querySelectorAll('.jp-OutputArea-output "
+        "button.widget-button')]"
+        f".find(b => b.innerText.trim() === {json.dumps(label)});"
+        " if (!b) { return null; } b.scrollIntoView({block: 'center'});"
+        " const r = b.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+    )
+    if not box:
+        raise RuntimeError(f"no widget button labelled {label!r}")
+    x, y = box
+    for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+        cdp.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+    wait_for(lambda: expect in (cdp.js(JS_FACTS)["text"] or ""), timeout, f"{expect!r}", 0.5)
+
+
+def capture(cdp: Cdp, png: Path) -> None:
+    """Screenshot the widget's output area (or the whole page when there is none)."""
+    find = (
+        "[...document.querySelectorAll('.jp-OutputArea-output')]"
+        ".find(o => o.querySelector('.jupyter-widgets'))"
+    )
+    cdp.js(f"(() => {{ const o = {find}; if (o) {{ o.scrollIntoView({{block: 'start'}}); }} }})()")
+    time.sleep(1.0)  # let the notebook lay out and plotly finish drawing after the scroll
+    rect = cdp.js(
+        f"(() => {{ const o = {find}; if (!o) {{ return null; }}"
+        " const r = o.getBoundingClientRect();"
+        " return {x: r.x + window.scrollX, y: r.y + window.scrollY,"
+        " width: r.width, height: r.height}; })()"
+    )
+    params: dict[str, Any] = {"format": "png", "captureBeyondViewport": True}
+    if rect:
+        pad = 8
+        params["clip"] = {
+            "x": max(0.0, rect["x"] - pad),
+            "y": max(0.0, rect["y"] - pad),
+            "width": rect["width"] + 2 * pad,
+            "height": rect["height"] + 2 * pad,
+            "scale": 1,
+        }
+    data = cdp.call("Page.captureScreenshot", **params)["data"]
+    png.write_bytes(base64.b64decode(data))
+
+
+def page_log(cdp: Cdp, origin: str) -> tuple[list[str], list[str], list[str]]:
+    """(every URL the page requested, those not on ``origin``, console errors)."""
+    urls, errors = [], []
+    for event in cdp.events:
+        method, params = event.get("method"), event.get("params", {})
+        if method == "Network.requestWillBeSent":
+            urls.append(params["request"]["url"])
+        elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
+            errors.append(
+                " ".join(str(a.get("value", a.get("description"))) for a in params["args"])
+            )
+        elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
+            errors.append(params["entry"].get("text", ""))
+    local = (origin, "data:", "blob:", "about:")
+    return urls, [u for u in urls if not u.startswith(local)], errors
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("widget.png"))
-    parser.add_argument("--html-dir", type=Path, default=None, help="keep the HTML here")
+    parser.add_argument("--out", type=Path, default=Path("widget.png"), help="PNG to write")
+    parser.add_argument("--facts", type=Path, default=None, help="write what the page shows")
     parser.add_argument("--notebook", type=Path, default=NOTEBOOK)
+    parser.add_argument("--click", default=None, help="press this widget button (its label)")
+    parser.add_argument("--expect", default=None, help="text the widget shows after --click")
+    parser.add_argument(
+        "--wait-text", default=None, help="regex the widget's text must match (before --click)"
+    )
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds for the cells")
     args = parser.parse_args(argv)
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        print("no chromium binary on PATH", file=sys.stderr)
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    if binary is None:
+        print("no chromium binary on PATH: apt-get install chromium", file=sys.stderr)
         return 2
-    book = execute(args.notebook)
-    html_dir = args.html_dir or Path(tempfile.mkdtemp(prefix="mc-widget-html-"))
-    html_dir.mkdir(parents=True, exist_ok=True)
-    page = export(book, html_dir)
-    png = screenshot(page, args.out.resolve(), chromium)
-    print(png)
-    return 0
+    with tempfile.TemporaryDirectory(prefix="mc-lab-") as tmp:
+        root = Path(tmp) / "root"
+        root.mkdir()
+        shutil.copy(args.notebook, root / args.notebook.name)
+        lab_log = Path(tmp) / "jupyterlab.log"
+        try:
+            with jupyterlab(root, lab_log) as served, chromium(binary, Path(tmp) / "p") as cdp:
+                base, token = served.split("|")
+                run_notebook(
+                    cdp, f"{base}/lab/tree/{args.notebook.name}?token={token}", args.timeout
+                )
+                if args.wait_text:
+                    try:
+                        wait_for(
+                            lambda: re.search(args.wait_text, cdp.js(JS_FACTS)["text"]),
+                            args.timeout,
+                            repr(args.wait_text),
+                        )
+                    except TimeoutError:
+                        capture(cdp, args.out.resolve())  # what it showed instead
+                        sys.stderr.write(f"the widget shows:\n{cdp.js(JS_FACTS)['text']}\n")
+                        raise
+                if args.click:
+                    click(cdp, args.click, args.expect or "", 60)
+                capture(cdp, args.out.resolve())
+                facts = cdp.js(JS_FACTS)
+                urls, foreign, errors = page_log(cdp, base)
+        except Exception:
+            sys.stderr.write(
+                lab_log.read_text(errors="replace")[-4000:] if lab_log.exists() else ""
+            )
+            raise
+    facts |= {"requests": len(urls), "foreign_requests": foreign, "console_errors": errors}
+    if args.facts is not None:
+        args.facts.write_text(json.dumps(facts, indent=2), encoding="utf-8")
+    print(args.out.resolve())
+    rendered = facts["plots"] > 0 and bool(facts["buttons"]) and not facts["loading_widget"]
+    return 0 if rendered else 1
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 ``modelcanary run FILE --workdir DIR`` keeps its rollout in a FileStatusStore under ``DIR``;
 these commands read it (``status``, ``history``) or write a manual-action annotation into it
 (``promote``, ``abort``, ``retry``, ``approve``, ``pause``, ``resume``), which the running
-engine applies at its next tick. Exit 0 ok, 2 bad input (unknown rollout, bad name).
+engine applies at its next tick. ``retry`` on a rollout whose runner has exited starts a new
+detached runner from the spec saved in the work dir (a promoted rollout is refused). Exit 0
+ok, 2 bad input (unknown rollout, bad name, nothing to retry), 3 a restart died at start.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..spec import RolloutStatus
+from ..spec import ModelRollout, RolloutStatus
 from .common import EXIT_BAD_INPUT, err_console, guarded, out_console
+from .run_cmd import RunOptions, read_runner, start_detached
 
 if TYPE_CHECKING:  # the engine imports the providers (httpx, numpy): load it lazily
     from ..engine import FileStatusStore
@@ -28,7 +31,8 @@ if TYPE_CHECKING:  # the engine imports the providers (httpx, numpy): load it la
 ACTION_HELP = {
     "promote": "Promote the challenger now, skipping the remaining analysis.",
     "abort": "Abort the rollout: all traffic back to the champion (outcome aborted).",
-    "retry": "Restart a Failed rollout (if an engine still runs it).",
+    "retry": "Restart a Failed rollout: through its runner while one runs it, else by starting "
+    "a new detached runner from the spec saved in the work dir.",
     "approve": "Open the current manual gate or pause step once.",
     "pause": "Pause the rollout where it is (no analysis, weights held).",
     "resume": "Resume a paused rollout.",
@@ -98,6 +102,8 @@ def status(
         f"{current.iterations} (failed checks {current.failed_checks})",
     )
     head.add_row("[bold]message[/]", escape(current.message))
+    runner = read_runner(workdir, namespace, name)
+    head.add_row("[bold]runner[/]", escape(runner.describe() if runner else "-"))
     out_console.print(head)
     last = current.history[-1] if current.history else None
     if last is None:
@@ -151,6 +157,9 @@ def _action(kind: str) -> Callable[..., None]:
 
         store, stored = _find(name, namespace, workdir)
         phase = (stored.rollout.status or RolloutStatus()).phase
+        runner = read_runner(workdir, namespace, name)
+        if kind == "retry" and (runner is None or not runner.alive):
+            raise typer.Exit(_restart(stored.rollout, workdir))
         stamp = f"{kind}-{time.time_ns()}"
         store.annotate(name, namespace, action_annotations(kind, stamp, reason))
         err_console.print(
@@ -162,7 +171,42 @@ def _action(kind: str) -> Callable[..., None]:
                 f"[yellow]note[/]: the rollout is already {escape(phase)}; the action takes "
                 "effect only if an engine is still running it"
             )
+        if runner is not None and not runner.alive:
+            err_console.print(
+                f"[yellow]note[/]: no runner is running it (runner {escape(runner.describe())}), "
+                f"so nothing applies the action; `modelcanary retry {escape(name)}` restarts a "
+                "failed run"
+            )
 
     command.__name__ = kind
     command.__doc__ = ACTION_HELP[kind]
     return command
+
+
+def _restart(rollout: ModelRollout, workdir: Path) -> int:
+    """``retry`` with no live runner: start a detached runner again from the saved spec, or
+    refuse (exit 2) when the rollout was promoted. Returns the exit code."""
+    from ..files import load
+
+    name, namespace = rollout.name, rollout.metadata.namespace or "default"
+    current = rollout.status or RolloutStatus()
+    if current.phase == "Succeeded" or current.outcome == "promoted":
+        err_console.print(
+            f"[bold red]error[/]: rollout {escape(namespace)}/{escape(name)} was promoted "
+            f"(phase {escape(current.phase)}); there is nothing to retry"
+        )
+        err_console.print(
+            "    [dim]fix:[/] to roll out another challenger, change the spec and run "
+            f"`modelcanary run FILE --workdir {escape(str(workdir))}` (add --no-wait to detach)"
+        )
+        return EXIT_BAD_INPUT
+    runner = read_runner(workdir, namespace, name)
+    spec = Path(runner.spec) if runner is not None else None
+    if spec is not None and spec.is_file():
+        rollout = load(spec)
+    why = runner.describe() if runner is not None else "no runner recorded"
+    err_console.print(
+        f"no runner is running {escape(namespace)}/{escape(name)} (phase {escape(current.phase)};"
+        f" {escape(why)}): restarting it detached from its saved spec"
+    )
+    return start_detached(rollout, workdir, runner.options if runner else RunOptions())

@@ -2,8 +2,10 @@
 
 Layout (top to bottom): title and phase badge; champion/challenger/mirror weights over time;
 one chart per SLI with its passing band and a marker per interval coloured by verdict (a cross
-on failures); the sequential tests' p-values; the last verdict with each check's reason; and
-Approve / Pause / Resume / Abort / Promote now buttons that call ``LocalRun.act``.
+on failures); where the sequential judge is used, its always-valid confidence band of the
+challenger-vs-champion difference over time (:mod:`modelcanary.notebook.bands`) with the
+tests' p-values; the last verdict with each check's reason; and Approve / Pause / Resume /
+Abort / Promote now buttons that call ``LocalRun.act``.
 
 A daemon thread polls ``status()`` at most 4 times a second and only touches the widgets when
 something changed; it stops once the rollout is decided. Widget value updates from a thread are
@@ -20,9 +22,12 @@ from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from ..analysis.checks import metric_key
+from ..analysis.interval import shared_alpha
 from ..errors import SpecError, SpecIssue
 from ..spec import CheckRecord, RolloutStatus
 from ..spec.html import VERDICT_COLORS, checks_table, last_checked, phase_badge, verdict_span
+from .bands import Band, comparison_alpha, difference_band, intersect, state_counts
 
 if TYPE_CHECKING:
     from .run import NotebookRun
@@ -37,6 +42,13 @@ BUTTONS: dict[str, tuple[str, str]] = {
     "promote": ("Promote now", "primary"),
 }
 """Manual action -> (button label, ipywidgets button style)."""
+BAND_COLORS = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457")
+"""One colour per metric in the confidence-band chart."""
+BAND_WORDS = {
+    "worse": "challenger worse than the champion",
+    "better": "challenger better than the champion",
+    "unsure": "no difference shown yet",
+}
 
 
 def _modules() -> tuple[Any, Any]:
@@ -104,10 +116,13 @@ class RunWidget:
             height=260,
             margin={"t": 40, "b": 30, "l": 40, "r": 10},
             yaxis={"range": [-5, 105], "title": "%"},
-            xaxis={"tickformat": "%H:%M:%S"},
         )
         self.metrics: dict[str, Any] = {}
         self.metric_box = widgets.VBox([])
+        self.band_box = widgets.VBox([])
+        self.bands: Any = None  # the band FigureWidget, made when the first band comes
+        self.band_series: dict[str, list[tuple[str, Band]]] = {}
+        self._band_requests: dict[str, int] = {}
         self.pvalues = widgets.HTML()
         self.verdict = widgets.HTML()
         self.feedback = widgets.HTML()
@@ -124,6 +139,7 @@ class RunWidget:
                 self.summary,
                 self.weights,
                 self.metric_box,
+                self.band_box,
                 self.pvalues,
                 self.verdict,
                 widgets.HBox(list(self.buttons.values())),
@@ -191,6 +207,7 @@ class RunWidget:
             status.paused,
             status.outcome,
             status.message,
+            status.last_analysis_time,
             self.run.done,
         )
         with self._lock:
@@ -226,6 +243,7 @@ class RunWidget:
                 trace.x, trace.y = times, ys
         _sync(self.weights)
         self._draw_metrics(status)
+        self._draw_bands(status)
         self._draw_pvalues(status)
         self._draw_verdict(status)
         for button in self.buttons.values():
@@ -258,7 +276,6 @@ class RunWidget:
             height=220,
             margin={"t": 40, "b": 30, "l": 40, "r": 10},
             legend={"orientation": "h", "y": -0.25},
-            xaxis={"tickformat": "%H:%M:%S"},
         )
         return fig
 
@@ -307,22 +324,154 @@ class RunWidget:
             champion.x, champion.y = times, [c.champion_value for c in checks]
         _sync(fig)
 
+    # -- sequential confidence bands ------------------------------------------------
+    def _alpha(self, key: str) -> float:
+        """The metric's false-rollback budget (its own alpha, else the rollout's shared one)."""
+        analysis = self.run.rollout.spec.analysis
+        for metric in analysis.metrics:
+            if metric_key(metric) == key:
+                return metric.alpha or shared_alpha(analysis)
+        return shared_alpha(analysis)
+
+    def _draw_bands(self, status: RolloutStatus) -> None:
+        """Add a band point per metric whose sequential counts grew since the last look."""
+        states = (status.analysis_state or {}).get("sequential") or {}
+        grew = False
+        for key, state in states.items():
+            counts = state_counts(state)
+            if counts is None or self._band_requests.get(key) == counts.n0 + counts.n1:
+                continue
+            band = difference_band(counts, comparison_alpha(state, self._alpha(key)))
+            if band is None:
+                continue
+            series = self.band_series.setdefault(key, [])
+            series.append(
+                (
+                    status.last_analysis_time or _now(),
+                    intersect(series[-1][1] if series else None, band),
+                )
+            )
+            self._band_requests[key] = counts.n0 + counts.n1
+            grew = True
+        if grew:
+            self._plot_bands()
+
+    def _band_figure(self) -> Any:
+        fig = self._go.FigureWidget()
+        fig.update_layout(
+            title="challenger - champion: always-valid band",
+            height=260,
+            margin={"t": 40, "b": 30, "l": 50, "r": 10},
+            legend={"orientation": "h", "y": -0.25},
+            yaxis={"title": "bad-event rate diff. (pts)", "zeroline": True},
+            shapes=[
+                {
+                    "type": "line",
+                    "xref": "paper",
+                    "x0": 0,
+                    "x1": 1,
+                    "yref": "y",
+                    "y0": 0,
+                    "y1": 0,
+                    "line": {"color": "#424242", "width": 1, "dash": "dot"},
+                }
+            ],
+        )
+        return fig
+
+    def _plot_bands(self) -> None:
+        if self.bands is None:
+            self.bands = self._band_figure()
+            self.band_box.children = (self.bands,)
+        fig = self.bands
+        for i, key in enumerate(sorted(self.band_series)):
+            if not any(trace.legendgroup == key for trace in fig.data):
+                color = BAND_COLORS[i % len(BAND_COLORS)]
+                level = f"{(1 - comparison_alpha({}, self._alpha(key))) * 100:g}"
+                fig.add_scatter(
+                    x=[],
+                    y=[],
+                    mode="lines",
+                    line={"width": 0, "color": color},
+                    legendgroup=key,
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+                fig.add_scatter(
+                    x=[],
+                    y=[],
+                    mode="lines",
+                    line={"width": 0, "color": color},
+                    fill="tonexty",
+                    fillcolor=_rgba(color, 0.25),
+                    legendgroup=key,
+                    name=f"{key} band",
+                    hoverinfo="skip",
+                )
+                fig.add_scatter(
+                    x=[],
+                    y=[],
+                    mode="lines+markers",
+                    line={"color": color},
+                    legendgroup=key,
+                    name=f"{key} difference",
+                    hovertemplate="%{y:.3g} pts<br>%{text}<extra>" + level + "</extra>",
+                )
+        last = [s[-1][1] for s in self.band_series.values()]
+        span = max(max(abs(b.low), abs(b.high)) for b in last) * 300  # pts, 3x the latest band
+        with fig.batch_update():
+            # the early, wide bands run off the chart: the latest ones stay readable
+            fig.layout.yaxis.range = [-min(span, 100.0), min(span, 100.0)]
+            for key, series in self.band_series.items():
+                high, low, estimate = (t for t in fig.data if t.legendgroup == key)
+                times = [t for t, _ in series]
+                high.x, high.y = times, [b.high * 100 for _, b in series]
+                low.x, low.y = times, [b.low * 100 for _, b in series]
+                estimate.x, estimate.y = times, [b.estimate * 100 for _, b in series]
+                estimate.text = [
+                    f"[{b.low * 100:.3g}, {b.high * 100:.3g}] pts, {b.requests} requests"
+                    for _, b in series
+                ]
+        _sync(fig)
+
     def _draw_pvalues(self, status: RolloutStatus) -> None:
+        """One line per tested metric: its latest band (when sequential) and p-value."""
         latest: dict[str, CheckRecord] = {}
         for record in status.history:
             for check in record.checks:
                 if check.p_value is not None:
                     latest[check.metric] = check
-        if not latest:
+        items = []
+        for metric in sorted(set(latest) | set(self.band_series)):
+            parts = [f"<b>{escape(metric)}</b>:"]
+            series = self.band_series.get(metric)
+            if series:
+                band = series[-1][1]
+                level = (
+                    1
+                    - comparison_alpha(
+                        ((status.analysis_state or {}).get("sequential") or {}).get(metric) or {},
+                        self._alpha(metric),
+                    )
+                ) * 100
+                parts.append(
+                    f"challenger - champion {band.estimate * 100:+.3g} pts, "
+                    f"{level:g} % band [{band.low * 100:+.3g}, {band.high * 100:+.3g}] pts "
+                    f"({band.requests} requests): {BAND_WORDS[band.verdict]};"
+                )
+            tested = latest.get(metric)
+            if tested is not None:
+                parts.append(
+                    f"p = {tested.p_value:.3g} ({escape(tested.judge)}) "
+                    f"{verdict_span(tested.verdict)}"
+                )
+            items.append(f"<li>{' '.join(parts)}</li>")
+        if not items:
             self.pvalues.value = ""
             return
-        items = "".join(
-            f"<li><b>{escape(m)}</b>: p = {c.p_value:.3g} ({escape(c.judge)}) "
-            f"{verdict_span(c.verdict)}</li>"
-            for m, c in latest.items()
-        )
         self.pvalues.value = (
-            f"<div class='mc-pvalues'>Sequential tests, latest p-values:<ul>{items}</ul></div>"
+            "<div class='mc-pvalues'>Sequential tests (always valid: look as often as you "
+            f"like):<ul>{''.join(items)}</ul></div>"
         )
 
     def _draw_verdict(self, status: RolloutStatus) -> None:
@@ -338,3 +487,9 @@ class RunWidget:
             )
         message = f"<p class='mc-message'>{escape(status.message)}</p>" if status.message else ""
         self.verdict.value = f"<div class='mc-verdict'>{head}{message}{body}</div>"
+
+
+def _rgba(color: str, alpha: float) -> str:
+    """``#rrggbb`` as ``rgba(r, g, b, alpha)``."""
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha})"

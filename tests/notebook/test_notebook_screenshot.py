@@ -1,53 +1,124 @@
-"""The widget, exported from a saved notebook, renders in a real (headless) browser offline."""
+"""The LIVE widget in a real JupyterLab, looked at and clicked in headless Chromium, offline.
+
+`scripts/screenshot_widget.py` serves a notebook with JupyterLab on 127.0.0.1, runs it in a
+real kernel from Chromium (DevTools protocol), waits for three analysis intervals, presses the
+widget's Abort button in the page and waits for the rollout to show the outcome, then takes a
+screenshot. The test checks what the page shows (DOM facts), that the page loaded nothing from
+outside the server (no CDN), and the screenshot's pixels (chart and button colours).
+"""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import PIL.Image
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "screenshot_widget.py"
+BUTTONS = ["Approve", "Pause", "Resume", "Abort", "Promote now"]
 
+SETUP = """\
+import tempfile
+from pathlib import Path
 
-def test_screenshot_shows_charts_and_buttons(tmp_path: Path) -> None:
-    png, html_dir = tmp_path / "widget.png", tmp_path / "html"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(png), "--html-dir", str(html_dir)],
-        capture_output=True,
-        text=True,
-        timeout=240,
+import mlflow.sklearn
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+import modelcanary as mc
+from modelcanary.notebook import run_local
+
+workdir = Path(tempfile.mkdtemp(prefix="modelcanary-widget-"))
+x, y = load_iris(return_X_y=True, as_frame=True)
+for name, c in (("champion", 1.0), ("challenger", 0.3)):
+    model = LogisticRegression(C=c, max_iter=300).fit(x, y)
+    mlflow.sklearn.save_model(model, workdir / name, pip_requirements=["scikit-learn"])
+x.head(30).to_csv(workdir / "requests.csv", index=False)
+"""
+ROLLOUT = """\
+rollout = (
+    mc.Rollout("widget-live")
+    .champion(str(workdir / "champion"))
+    .challenger(str(workdir / "challenger"))
+    .canary(steps=list(range(20, 100, 5)), interval="1s", threshold=2)
+    .slo(
+        mc.sli.error_rate().relative_to_champion("difference") < "2%",
+        mc.sli.latency(p=99) < "500ms",
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert png.stat().st_size > 50_000
-    image = PIL.Image.open(png).convert("RGB")
-    assert image.size == (1200, 2400)
-    colors = image.resize((300, 600)).getcolors(maxcolors=300 * 600)
-    assert colors is not None and len(colors) > 200  # not blank
-    assert CHROMIUM is not None
-    dom = subprocess.run(
+    .load(rps=40, concurrency=4, dataset=str(workdir / "requests.csv"))
+    .progress_deadline(60)
+)
+run = run_local(rollout)
+run
+"""
+
+
+def _count(image: PIL.Image.Image, rgb: tuple[int, int, int], tol: int = 12) -> int:
+    """Pixels within ``tol`` of ``rgb`` on every channel."""
+    colors = image.getcolors(maxcolors=image.width * image.height) or []
+    return sum(
+        n for n, c in colors if all(abs(int(a) - b) <= tol for a, b in zip(c, rgb, strict=True))
+    )
+
+
+def test_live_widget_in_jupyterlab_renders_updates_and_its_abort_button_works(
+    tmp_path: Path,
+) -> None:
+    assert shutil.which("chromium"), "install Chromium: apt-get install chromium"
+    notebook = tmp_path / "widget-live.ipynb"
+    book = nbformat.v4.new_notebook()
+    book.cells = [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(ROLLOUT)]
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(book, notebook)
+    png, facts_file = tmp_path / "widget.png", tmp_path / "facts.json"
+    done = subprocess.run(
         [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=8000",
-            "--dump-dom",
-            (html_dir / "01-quickstart.html").as_uri(),
+            sys.executable,
+            str(SCRIPT),
+            "--notebook",
+            str(notebook),
+            "--out",
+            str(png),
+            "--facts",
+            str(facts_file),
+            "--wait-text",
+            r"\b([3-9]|\d\d) interval\(s\)",  # three intervals analysed (of 16)
+            "--click",
+            "Abort",
+            "--expect",
+            "Outcome: aborted",
         ],
         capture_output=True,
         text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    assert 'data-widgets-rendered="1"' in dom  # the saved widget state was rendered
-    assert dom.count("mc-w-plotly") == 3  # traffic + error-rate + latency-p99
-    assert "main-svg" in dom  # plotly drew them
-    assert ">Promote now</button>" in dom and ">Abort</button>" in dom
-    assert "Succeeded: promoted" in dom
+        timeout=400,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    facts = json.loads(facts_file.read_text())
+
+    # the real widget manager rendered the live widget (no "Loading widget...", no fallback)
+    assert facts["widget_outputs"] == 1
+    assert not facts["loading_widget"] and not facts["error_displaying"]
+    assert not facts["text_fallback"]
+    assert facts["plots"] == 4  # traffic, error-rate vs champion, latency-p99, confidence band
+    assert facts["main_svg"] >= 4 and facts["traces"] >= 10
+    assert [b["label"] for b in facts["buttons"]] == BUTTONS
+    assert all(b["disabled"] for b in facts["buttons"])  # decided: the buttons are off
+    # the click went browser -> widget comm -> kernel -> engine, and the outcome came back
+    text = facts["text"]
+    assert "Failed: aborted" in text and "Outcome: aborted" in text
+    assert "always-valid band" in text and "band [" in text
+    # nothing came from outside the JupyterLab server (no CDN), and no console errors
+    assert facts["requests"] > 20 and facts["foreign_requests"] == []
+    assert facts["console_errors"] == []
+
+    image = PIL.Image.open(png).convert("RGB")
+    assert image.width > 900 and image.height > 1000
+    assert _count(image, (0x2E, 0x7D, 0x32)) > 200  # champion line (green)
+    assert _count(image, (0x15, 0x65, 0xC0)) > 200  # challenger line / band estimate (blue)
+    assert _count(image, (0x6A, 0x1B, 0x9A)) > 50  # mirror line (purple)
+    distinct = image.resize((image.width // 4, image.height // 4)).getcolors(maxcolors=1 << 20)
+    assert distinct is not None and len(distinct) > 300  # a drawn page, not a blank one

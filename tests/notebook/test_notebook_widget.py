@@ -74,3 +74,43 @@ def test_abort_button_rolls_the_rollout_back(tiny: TinyModels) -> None:
         widget.refresh(force=True)
         assert widget.phase == "Failed"
         assert "aborted" in widget.badge.value
+
+
+def test_widget_draws_the_sequential_confidence_band(tiny: TinyModels) -> None:
+    """A sequential error-rate comparison (difference to the champion): the widget draws the
+    always-valid band of challenger - champion from the state the engine stored."""
+    import modelcanary as mc
+
+    spec = (
+        mc.Rollout("nb-band")
+        .champion(tiny.champion)
+        .challenger(tiny.challenger)
+        .canary(steps=[30, 60], interval="1s", threshold=2)
+        .slo(mc.sli.error_rate().relative_to_champion("difference") < "2%")
+        .load(rps=40, concurrency=4)
+        .progress_deadline(30)
+        .build()
+    )
+    with run_local(spec, payloads=tiny.payloads) as run:
+        widget = run.widget()
+        status = run.wait(60)
+        assert status.outcome == "promoted", status.message
+        widget.refresh(force=True)
+        (key,) = widget.band_series
+        assert key.startswith("error-rate")
+        stored = status.analysis_state["sequential"][key]["difference"]  # type: ignore[index]
+        series = widget.band_series[key]
+        last = series[-1][1]
+        assert last.requests == stored["n0"] + stored["n1"]  # from the recorded state
+        assert len(series) >= 2  # one point per look at new data
+        assert all(b.low <= b.estimate <= b.high for _, b in series)
+        assert last.low <= 0 <= last.high  # same models: no difference shown
+        assert widget.band_box.children == (widget.bands,)
+        high, low, estimate = widget.bands.data
+        assert low.fill == "tonexty" and list(estimate.y) == [b.estimate * 100 for _, b in series]
+        assert list(low.y) == [b.low * 100 for _, b in series]
+        assert list(high.y) == [b.high * 100 for _, b in series]
+        assert (
+            "band [" in widget.pvalues.value and "no difference shown yet" in widget.pvalues.value
+        )
+        assert widget.bands._widget_data  # synced: a saved notebook keeps the band

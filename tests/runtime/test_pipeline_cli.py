@@ -128,8 +128,3 @@ def test_status_of_an_unknown_rollout_in_an_empty_workdir_exits_2(tmp_path: Path
     done = _cli(tmp_path, "status", "ghost")
     assert done.returncode == 2 and "known: none" in done.stderr
     assert not (tmp_path / ".modelcanary").exists()  # reading creates nothing
-
-
-def test_no_wait_is_an_explicit_usage_error(tmp_path: Path) -> None:
-    done = _cli(tmp_path, "run", "whatever.yaml", "--no-wait")
-    assert done.returncode == 2 and "--no-wait is not supported" in done.stderr
