@@ -13,8 +13,11 @@ from ..ports import ObjectStore
 from ..rollout.commands import Routes
 from ..spec import ModelRollout
 from .apisix import ApisixRouter
+from .appmesh import AppMeshRouter
 from .base import ObjectRouter
+from .contour import ContourRouter
 from .gatewayapi import GatewayAPIRouter
+from .gloo import GlooRouter
 from .istio import IstioRouter
 from .kserve import KServeRouter
 from .kuma import KumaRouter
@@ -36,6 +39,9 @@ ROUTERS: dict[str, type[ObjectRouter]] = {
         SkipperRouter,
         TraefikRouter,
         ApisixRouter,
+        ContourRouter,
+        GlooRouter,
+        AppMeshRouter,
     )
 }
 """Built routers by ``spec.router.provider``."""

@@ -26,7 +26,7 @@ RouterProvider = Literal[
 ]
 ROUTER_PROVIDERS: tuple[str, ...] = RouterProvider.__args__  # type: ignore[attr-defined]
 
-MIRROR_PROVIDERS = frozenset({"local", "istio", "gatewayapi", "kuma"})
+MIRROR_PROVIDERS = frozenset({"local", "istio", "gatewayapi", "kuma", "contour", "gloo"})
 """Providers that can mirror (shadow) traffic to the challenger."""
 SESSION_AFFINITY_PROVIDERS = frozenset({"local", "istio", "gatewayapi"})
 """Providers that can pin a user to the version they first saw (cookie based)."""

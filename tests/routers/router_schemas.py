@@ -32,6 +32,10 @@ CRD_FILES = {
     "kuma.io": HERE / "crds" / "kuma-meshhttproute-excerpt.yaml",
     "traefik.io": HERE / "crds" / "traefik-traefikservice-excerpt.yaml",
     "apisix.apache.org": HERE / "crds" / "apisix-apisixroute-excerpt.yaml",
+    "projectcontour.io": HERE / "crds" / "contour-httpproxy-excerpt.yaml",
+    "gateway.solo.io": HERE / "crds" / "gloo-routetable-upstream-excerpt.yaml",
+    "gloo.solo.io": HERE / "crds" / "gloo-routetable-upstream-excerpt.yaml",
+    "appmesh.k8s.aws": HERE / "crds" / "appmesh-excerpt.yaml",
 }
 CORE_GROUPS = ("networking.k8s.io", "v1", "apps")
 

@@ -58,6 +58,20 @@ def _write(tmp_path: Path, *docs: dict[str, Any]) -> str:
         ("skipper", ["--weight", "30"], ["Ingress"]),
         ("traefik", ["--weight", "40"], ["TraefikService"]),
         ("apisix", ["--weight", "40"], ["ApisixRoute"]),
+        ("contour", ["--weight", "40", "--mirror", "20"], ["HTTPProxy"]),
+        ("gloo", ["--weight", "40", "--mirror", "5"], ["Upstream", "Upstream", "RouteTable"]),
+        (
+            "appmesh",
+            ["--weight", "40"],
+            [
+                "VirtualNode",
+                "VirtualNode",
+                "VirtualRouter",
+                "VirtualService",
+                "VirtualService",
+                "VirtualRouter",
+            ],
+        ),
     ],
 )
 def test_render_prints_valid_objects(
@@ -95,7 +109,7 @@ def test_render_reads_standard_input() -> None:
     [
         ([_rollout()], ["-p", "nginx", "--mirror", "20"], "nginx cannot mirror"),
         ([_rollout()], ["-p", "nginx"], "Ingress ml/fraud"),
-        ([_rollout()], ["-p", "contour"], "no cluster router for provider 'contour'"),
+        ([_rollout()], ["-p", "local"], "set spec.router.provider to a mesh"),
         ([_rollout()], ["-p", "envoy"], "unknown provider 'envoy'"),
         ([_rollout()], ["--match"], "spec.analysis.match"),
         ([_rollout(), _rollout()], [], "expected exactly one ModelRollout"),

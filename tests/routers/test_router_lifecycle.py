@@ -79,6 +79,17 @@ def _edit_weights(store: MemoryObjectStore, provider: str) -> None:
         if kind == "ApisixRoute" and obj["metadata"]["name"] == "fraud-canary":
             spec["http"][0]["backends"][0]["weight"] = 0
             spec["http"][0]["backends"][1]["weight"] = 100
+        elif kind == "HTTPProxy":
+            services = spec["routes"][-1]["services"]
+            services[0]["weight"], services[1]["weight"] = 0, 100
+        elif kind == "RouteTable":
+            dests = spec["routes"][-1]["routeAction"]["multi"]["destinations"]
+            dests[0]["weight"], dests[1]["weight"] = 0, 100
+        elif obj["apiVersion"].startswith("appmesh.k8s.aws/"):
+            if kind != "VirtualRouter" or obj["metadata"]["name"] != "fraud":
+                continue
+            targets = spec["routes"][-1]["httpRoute"]["action"]["weightedTargets"]
+            targets[0]["weight"], targets[1]["weight"] = 100, 0  # canary first, as Flagger
         elif kind == "TraefikService":
             spec["weighted"]["services"][0]["weight"] = 0
             spec["weighted"]["services"][1]["weight"] = 100
@@ -282,11 +293,12 @@ def test_router_set_dispatches_on_the_provider() -> None:
 
 def test_unknown_provider_lists_the_built_ones() -> None:
     ro = rollout("istio").model_copy(deep=True)
-    object.__setattr__(ro.spec.router, "provider", "contour")
+    object.__setattr__(ro.spec.router, "provider", "osm")
     with pytest.raises(
         RouterError,
-        match="no cluster router for provider 'contour'; "
-        "built: apisix, gatewayapi, istio, kserve, kuma, linkerd, nginx, skipper, smi, traefik",
+        match="no cluster router for provider 'osm'; "
+        "built: apisix, appmesh, contour, gatewayapi, gloo, istio, kserve, kuma, linkerd, nginx, "
+        "skipper, smi, traefik",
     ):
         RouterSet(MemoryObjectStore()).reconcile(ro)
 
