@@ -1,10 +1,12 @@
 """Prometheus metric provider (and PromQL-compatible backends: VictoriaMetrics, Thanos, Mimir).
 
-Built-in SLIs come from the router's metrics (``modelcanary_router_*``, see
-docs/providers.md): one instant query per measurement, ``increase(x[<window>])`` evaluated
-at the window's end, so counts, latency buckets and prediction counts are those of the
-window and the analysis computes every SLI from them exactly as it does for the embedded
-provider. Custom queries are Flagger-style templates run as instant queries.
+Built-in SLIs come from the series of the rollout's *series scheme* (:mod:`.schemes`): the
+local router's ``modelcanary_router_*``, the model servers' ``modelcanary_model_*`` by pod, or
+a mesh's own metrics (Istio, Linkerd, NGINX...), chosen per rollout (see docs/providers.md).
+One instant query per measurement, ``increase(x[<window>])`` evaluated at the window's end,
+so counts, latency buckets and prediction counts are those of the window and the analysis
+computes every SLI from them exactly as it does for the embedded provider. Custom queries
+are Flagger-style templates run as instant queries.
 """
 
 from __future__ import annotations
@@ -13,19 +15,33 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
-from ..analysis.measurements import IntervalData, NoData, Samples, Scalar, VersionData, Window
+from ..analysis.measurements import (
+    Counts,
+    IntervalData,
+    Latencies,
+    NoData,
+    PredictionData,
+    Samples,
+    Scalar,
+    Side,
+    VersionData,
+    Window,
+)
 from ..analysis.measurements import scalar as to_scalar
-from ..errors import PermanentProviderError, ProviderError
+from ..errors import PermanentProviderError, ProviderError, SpecError, SpecIssue
 from ..spec import MetricSpec, ModelRollout
 from . import promql, vectors
 from .httpapi import render_query
 from .promapi import PrometheusAPI
+from .schemes import SCHEME_NAMES, Matchers, Scheme, router_scheme, scheme_for, scheme_named
 
 log = logging.getLogger(__name__)
 
 PREFIX = "modelcanary_router"
-"""Metric name prefix of the local router (``modelcanary_model`` for model servers)."""
+"""Metric name prefix of the local router's series (the ``router`` scheme)."""
+_Gap = TypeVar("_Gap", Counts | NoData, Latencies)
 NO_PAIRS = (
     "Prometheus counts predictions per version but cannot pair them per request: "
     "prediction-agreement needs the embedded provider"
@@ -49,6 +65,7 @@ class PrometheusProvider:
         series_points: int = 10,
         min_series_step: float = 30.0,
         name: str = "prometheus",
+        scheme: str = "auto",
     ) -> None:
         self.api = PrometheusAPI(
             address, headers=headers, secret=secret, timeout=timeout, verify=verify, name=name
@@ -59,6 +76,18 @@ class PrometheusProvider:
         self.namespace_label = namespace_label
         self.series_points = series_points
         self.min_series_step = min_series_step
+        self.router = router_scheme(prefix)
+        """The ``router`` scheme (``prefix``, ``rollout_label``, ``namespace_label``)."""
+        if scheme != "auto" and scheme_named(scheme) is None:
+            raise SpecError(
+                SpecIssue(
+                    "provider.scheme",
+                    f"no series scheme named {scheme!r}",
+                    f"use auto or one of: {', '.join(SCHEME_NAMES)}",
+                )
+            )
+        self.scheme = scheme
+        """``auto`` (per rollout, :func:`.schemes.scheme_for`) or one scheme for every rollout."""
         self.last_error = ""
         """Why the last ``is_online`` check failed (empty when it passed)."""
 
@@ -113,38 +142,80 @@ class PrometheusProvider:
             )
         return to_scalar(rows[0][1])
 
+    def scheme_of(self, rollout: ModelRollout) -> Scheme:
+        """The series scheme answering ``rollout``'s built-in SLIs."""
+        if self.scheme == "auto":
+            return scheme_for(rollout, self.router)
+        found = scheme_named(self.scheme, self.router)
+        assert found is not None  # checked in __init__
+        return found
+
+    def _grouped(
+        self,
+        scheme: Scheme,
+        rollout: ModelRollout,
+        metric: str,
+        by: tuple[str, ...],
+        rng: str,
+        extra: Matchers = (),
+    ) -> str:
+        """``count_by`` of ``metric`` per version and ``by``: one ``version``-labelled count
+        per side (matchers plus ``extra``) for schemes that tell the versions apart by their
+        matchers."""
+        if scheme.sides is None:
+            match = {self.rollout_label: rollout.name}
+            if self.namespace_label:
+                match[self.namespace_label] = rollout.metadata.namespace or "default"
+            return promql.count_by(metric, match, ("version", *by), rng)
+        parts = []
+        for side, matchers in scheme.matchers(rollout).items():
+            sel = promql.matchers((m.label, m.op, m.value) for m in (*matchers, *extra))
+            parts.append(promql.with_label(promql.count_by(metric, sel, by, rng), "version", side))
+        return " or ".join(parts)
+
+    def _explain(self, value: _Gap, scheme: Scheme, rollout: ModelRollout, metric: str) -> _Gap:
+        """A NoData of a pod/mesh scheme, saying which series were read."""
+        if not isinstance(value, NoData) or scheme.sides is None or value.side is None:
+            return value
+        matchers = scheme.matchers(rollout)[value.side]
+        sel = promql.matchers((m.label, m.op, m.value) for m in matchers)
+        return NoData(f"{value.reason} (series scheme {scheme.name}: {metric}{sel})", value.side)
+
     def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
-        """Both versions' counts, latency histograms and prediction histograms in ``window``."""
+        """Both versions' counts, latency histograms and prediction histograms in ``window``,
+        from the rollout's series scheme."""
         if window.seconds <= 0:
             empty = NoData("the analysis window is empty")
             return IntervalData(
                 window, VersionData("challenger", empty, empty, empty), mirrored=None
             )
-        match = {self.rollout_label: rollout.name}
-        if self.namespace_label:
-            match[self.namespace_label] = rollout.metadata.namespace or "default"
-        rng, at, p = promql.duration(window.seconds), window.end, self.prefix
+        scheme = self.scheme_of(rollout)
+        rng, at = promql.duration(window.seconds), window.end
+        status = scheme.status_label
+        by = (status, "mirrored") if scheme.sides is None else (status,)
         requests = self.api.vector(
-            promql.count_by(f"{p}_requests_total", match, ("version", "status", "mirrored"), rng),
-            at,
+            self._grouped(scheme, rollout, scheme.requests, by, rng, scheme.requests_match), at
         )
-        latency = self.api.vector(
-            promql.count_by(f"{p}_request_duration_seconds_bucket", match, ("version", "le"), rng),
-            at,
-        )
-        labels = self.api.vector(
-            promql.count_by(f"{p}_predictions_total", match, ("version", "label"), rng), at
-        )
-        buckets = self.api.vector(
-            promql.count_by(f"{p}_prediction_bucket", match, ("version", "le"), rng), at
-        )
-        preds = vectors.predictions(labels, buckets)
-        series = self._series(match, window)
+        latency = self.api.vector(self._grouped(scheme, rollout, scheme.latency, ("le",), rng), at)
+        preds = self._predictions(scheme, rollout, rng, at)
+        series = self._series(scheme, rollout, window)
         sides = {
             side: VersionData(
                 side,
-                vectors.counts(requests, side),
-                vectors.latency_histogram(vectors.cumulative(latency, side), side),
+                self._explain(
+                    vectors.counts(requests, side, status, scheme.is_error),
+                    scheme,
+                    rollout,
+                    scheme.requests,
+                ),
+                self._explain(
+                    vectors.latency_histogram(
+                        vectors.cumulative(latency, side), side, scheme.latency_ms
+                    ),
+                    scheme,
+                    rollout,
+                    scheme.latency,
+                ),
                 preds[side],
                 {},
                 series.get(side, {}),
@@ -156,10 +227,31 @@ class PrometheusProvider:
             sides["challenger"],
             sides["champion"],
             NoData(NO_PAIRS),
-            vectors.mirrored(requests),
+            vectors.mirrored(requests) if scheme.sides is None else None,
         )
 
-    def _series(self, match: Mapping[str, str], window: Window) -> dict[str, dict[str, Samples]]:
+    def _predictions(
+        self, scheme: Scheme, rollout: ModelRollout, rng: str, at: float
+    ) -> dict[Side, PredictionData]:
+        """Both versions' prediction histograms (NoData when the scheme has none)."""
+        if scheme.predictions is None or scheme.prediction_buckets is None:
+            reason = (
+                f"the {scheme.name} series scheme reads mesh metrics, which have no "
+                "predictions: prediction-drift needs the model servers' series (scheme "
+                "modelcanary-model) or a custom query"
+            )
+            return {side: NoData(reason, side) for side in vectors.SIDES}
+        labels = self.api.vector(
+            self._grouped(scheme, rollout, scheme.predictions, ("label",), rng), at
+        )
+        buckets = self.api.vector(
+            self._grouped(scheme, rollout, scheme.prediction_buckets, ("le",), rng), at
+        )
+        return vectors.predictions(labels, buckets)
+
+    def _series(
+        self, scheme: Scheme, rollout: ModelRollout, window: Window
+    ) -> dict[str, dict[str, Samples]]:
         """Per-step SLI series (Kayenta-style input for mann-whitney), when the window has
         at least 3 steps of ``max(window / series_points, min_series_step)``."""
         if self.series_points <= 0:
@@ -171,24 +263,21 @@ class PrometheusProvider:
         # whole milliseconds, as sent: the answer's timestamps are start + k * step exactly
         start = round(window.end - (points - 1) * step, 3)
         end = round(start + (points - 1) * step, 3)
-        p, rng = self.prefix, promql.duration(step)
+        rng, status = promql.duration(step), scheme.status_label
         req = self.api.matrix(
-            promql.count_by(f"{p}_requests_total", match, ("version", "status"), rng),
+            self._grouped(scheme, rollout, scheme.requests, (status,), rng, scheme.requests_match),
             start,
             end,
             step,
         )
         lat = self.api.matrix(
-            promql.count_by(f"{p}_request_duration_seconds_bucket", match, ("version", "le"), rng),
-            start,
-            end,
-            step,
+            self._grouped(scheme, rollout, scheme.latency, ("le",), rng), start, end, step
         )
         times = [round(start + i * step, 3) for i in range(points)]
         return {
             side: {
-                **vectors.rate_series(req, side, times, step),
-                **vectors.latency_series(lat, side, times),
+                **vectors.rate_series(req, side, times, step, status, scheme.is_error),
+                **vectors.latency_series(lat, side, times, scheme.latency_ms),
             }
             for side in vectors.SIDES
         }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from ..errors import PermanentProviderError
 
@@ -46,7 +46,18 @@ def selector(labels: Mapping[str, str]) -> str:
     return "{" + ",".join(f"{k}={quote(v)}" for k, v in labels.items()) + "}"
 
 
-def count_by(metric: str, labels: Mapping[str, str], by: tuple[str, ...], window: str) -> str:
+def matchers(items: Iterable[tuple[str, str, str]]) -> str:
+    """``{a="x",b=~"y.*"}`` from ``(label, op, value)`` triples (ops ``=``, ``!=``, ``=~``,
+    ``!~``; regexes are anchored by Prometheus)."""
+    return "{" + ",".join(f"{k}{op}{quote(v)}" for k, op, v in items) + "}"
+
+
+def with_label(expr: str, label: str, value: str) -> str:
+    """``expr`` with ``label="value"`` set on every series (``label_replace``)."""
+    return f'label_replace({expr}, {quote(label)}, {quote(value)}, "", "")'
+
+
+def count_by(metric: str, labels: Mapping[str, str] | str, by: tuple[str, ...], window: str) -> str:
     """A counter's increase over ``window`` per group, counting series born in the window.
 
     ``increase()`` alone misses a series' first value: a counter created at its first event
@@ -56,8 +67,10 @@ def count_by(metric: str, labels: Mapping[str, str], by: tuple[str, ...], window
     handles counter resets::
 
         sum by (g) ((increase(m[w]) and m offset w) or (last_over_time(m[w]) unless m offset w))
+
+    ``labels`` is a mapping of equality matchers or a ready selector (:func:`matchers`).
     """
-    sel = f"{metric}{selector(labels)}"
+    sel = f"{metric}{labels if isinstance(labels, str) else selector(labels)}"
     old = f"{sel} offset {window}"
     return (
         f"sum by ({', '.join(by)}) ((increase({sel}[{window}]) and {old}) "
@@ -97,8 +110,10 @@ __all__ = [
     "TEMPLATE_VARIABLES",
     "count_by",
     "duration",
+    "matchers",
     "quote",
     "render",
     "selector",
     "timestamp",
+    "with_label",
 ]

@@ -7,7 +7,7 @@ Conventions (documented in docs/providers.md):
   recorder, which records transport failures as 502);
 - counts are the window's ``increase()``, rounded to whole requests;
 - histogram buckets are made monotone (as Prometheus' ``histogram_quantile`` does), latency
-  bounds go from seconds to milliseconds;
+  bounds go to milliseconds (from seconds unless the series scheme says otherwise);
 - a version with no series or a zero total is ``NoData``, never an exception.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,8 @@ Row = tuple[Mapping[str, str], float]
 MatrixRow = tuple[Mapping[str, str], dict[float, float]]
 """One series of a range query: its labels and {time: value}."""
 SIDES: tuple[Side, Side] = ("champion", "challenger")
+IsError = Callable[[str | None], bool]
+"""Whether a request with this outcome label value is an error."""
 
 
 def vector_rows(result: Any) -> list[Row]:
@@ -69,13 +71,16 @@ def _finite(value: float) -> float:
     return value if math.isfinite(value) and value > 0 else 0.0
 
 
-def counts(rows: Iterable[Row], side: Side) -> Counts | NoData:
-    """Requests and errors of one version (rows grouped by version and status)."""
+def counts(
+    rows: Iterable[Row], side: Side, status: str = "status", is_error: IsError = is_error_status
+) -> Counts | NoData:
+    """Requests and errors of one version (rows grouped by version and the ``status`` label,
+    whose values ``is_error`` classifies)."""
     total = errors = 0.0
     for labels, value in rows:
         if labels.get("version") == side:
             total += _finite(value)
-            errors += _finite(value) if is_error_status(labels.get("status")) else 0.0
+            errors += _finite(value) if is_error(labels.get(status)) else 0.0
     n = round(total)
     if n == 0:
         return NoData(f"no {side} requests in the window", side)
@@ -110,14 +115,17 @@ def _monotone(buckets: Mapping[float, float]) -> tuple[tuple[float, ...], tuple[
     return bounds, tuple(float(c) for c in cum)
 
 
-def latency_histogram(buckets: Mapping[float, float], side: Side) -> LatencyHistogram | NoData:
-    """Latency buckets in seconds -> a histogram in milliseconds (NoData when empty)."""
+def latency_histogram(
+    buckets: Mapping[float, float], side: Side, to_ms: float = 1000.0
+) -> LatencyHistogram | NoData:
+    """Latency buckets (``to_ms`` milliseconds per unit: 1000 for seconds) -> a histogram in
+    milliseconds (NoData when empty)."""
     if not buckets:
         return NoData(f"no {side} latency buckets in the window", side)
     bounds, cum = _monotone(buckets)
     if cum[-1] <= 0:
         return NoData(f"no {side} latencies in the window", side)
-    return LatencyHistogram(tuple(b * 1000.0 for b in bounds), cum, side)
+    return LatencyHistogram(tuple(b * to_ms for b in bounds), cum, side)
 
 
 def label_counts(rows: Iterable[Row], side: Side) -> dict[str, float]:
@@ -183,7 +191,12 @@ def _index(times: Sequence[float]) -> dict[float, int]:
 
 
 def rate_series(
-    rows: Sequence[MatrixRow], side: Side, times: Sequence[float], step: float
+    rows: Sequence[MatrixRow],
+    side: Side,
+    times: Sequence[float],
+    step: float,
+    status: str = "status",
+    is_error: IsError = is_error_status,
 ) -> dict[str, Samples]:
     """error-rate, request-success-rate and throughput at each of ``times`` (NaN: no data)."""
     total = np.full(len(times), np.nan)
@@ -196,7 +209,7 @@ def rate_series(
             i = index.get(round(t, 3))
             if i is not None:
                 total[i] = np.nan_to_num(total[i]) + _finite(v)
-                bad[i] += _finite(v) if is_error_status(labels.get("status")) else 0.0
+                bad[i] += _finite(v) if is_error(labels.get(status)) else 0.0
     if np.all(np.isnan(total)):
         return {}
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -209,7 +222,7 @@ def rate_series(
 
 
 def latency_series(
-    rows: Sequence[MatrixRow], side: Side, times: Sequence[float]
+    rows: Sequence[MatrixRow], side: Side, times: Sequence[float], to_ms: float = 1000.0
 ) -> dict[str, Samples]:
     """latency-pNN / request-duration (ms) at each of ``times`` from bucket series."""
     index = _index(times)
@@ -224,7 +237,7 @@ def latency_series(
                 per_time[i][bound] = per_time[i].get(bound, 0.0) + _finite(v)
     out: dict[str, list[float]] = {name: [] for name in LATENCY_QUANTILES}
     for buckets in per_time:
-        hist = latency_histogram(buckets, side)
+        hist = latency_histogram(buckets, side, to_ms)
         for name, q in LATENCY_QUANTILES.items():
             value = math.nan if isinstance(hist, NoData) else histogram_quantile(q, hist)
             out[name].append(math.nan if isinstance(value, NoData) else value)

@@ -244,6 +244,16 @@ class Exporter:
         labels = {"rollout": rollout, "version": version, "mirrored": str(mirrored).lower()}
         self._histogram(f"{P}_prediction", SCORE_BUCKETS, labels, value, n)
 
+    def count(self, name: str, labels: dict[str, str], n: float = 1) -> None:
+        """Add ``n`` to any counter (mesh or model-server series of the scheme tests)."""
+        self._add(name, labels, n)
+
+    def observe(
+        self, name: str, bounds: tuple[str, ...], labels: dict[str, str], value: float, n: int = 1
+    ) -> None:
+        """Observe ``value`` ``n`` times in any histogram ``name`` with ``le`` ``bounds``."""
+        self._histogram(name, bounds, labels, value, n)
+
     def render(self) -> str:
         with self.lock:
             items = sorted(self.values.items())
