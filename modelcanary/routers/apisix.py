@@ -17,7 +17,7 @@ from ..errors import RouterError
 from ..ports import KubeObject
 from ..rollout.commands import Routes
 from ..spec import ModelRollout
-from .base import Features, ObjectRouter, require_input
+from .base import Features, ObjectRouter, require_input, weighted_routes
 from .memory import Key
 
 API = "apisix.apache.org/v2"
@@ -37,8 +37,7 @@ class ApisixRouter(ObjectRouter):
                 "apisix needs spec.routeRef (the ApisixRoute to copy for the canary), "
                 "e.g. routeRef: {name: my-route}"
             )
-        namespace = ref.namespace or self.names(rollout).namespace
-        return (ref.api_version or API, ref.kind or KIND, namespace, ref.name)
+        return self.ref_key(rollout, ref, API, KIND)
 
     def inputs(self, rollout: ModelRollout) -> list[Key]:
         """The referenced ApisixRoute."""
@@ -77,14 +76,7 @@ class ApisixRouter(ObjectRouter):
             )
         spec["http"] = rules
         spec.pop("stream", None)
-        return [
-            {
-                "apiVersion": API,
-                "kind": KIND,
-                "metadata": self.metadata(rollout, self.owned(rollout)[0][3]),
-                "spec": spec,
-            }
-        ]
+        return [self.new_object(rollout, API, KIND, self.owned(rollout)[0][3], spec)]
 
     def parse(self, rollout: ModelRollout, stored: Mapping[Key, KubeObject]) -> Routes:
         """Backend weights of the first rule (normalised to percent)."""
@@ -95,8 +87,6 @@ class ApisixRouter(ObjectRouter):
         for backend in (rules[0].get("backends") or []) if rules else []:
             if backend.get("serviceName") in weights:
                 weights[backend["serviceName"]] = int(backend.get("weight", 100))
-        total = sum(weights.values())
-        if total <= 0:
-            raise RouterError(f"apisix: canary ApisixRoute of {n.apex} weights neither version")
-        challenger = round(100 * weights[n.canary] / total)
-        return Routes(champion_weight=100 - challenger, challenger_weight=challenger)
+        return weighted_routes(
+            weights, n.canary, f"apisix: canary ApisixRoute of {n.apex} weights neither version"
+        )

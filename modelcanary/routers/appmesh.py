@@ -28,8 +28,8 @@ from ..rollout.commands import Routes
 from ..spec import ModelRollout
 from ..spec.analysis import MatchCondition, StringMatch
 from ..spec.base import parse_duration
-from .base import Features, ObjectRouter
-from .encoding import cookie_regex, parse_cookie_regex
+from .base import Features, ObjectRouter, weighted_routes
+from .matching import condition_of, header_matches, match_kind, parse_match_kind, path_prefix
 from .memory import Key
 
 API = "appmesh.k8s.aws/v1beta2"
@@ -46,7 +46,7 @@ MAX_VALUE, MAX_NAME, MAX_HEADERS = 255, 50, 10
 
 def appmesh_match(match: StringMatch) -> dict[str, str]:
     """A HeaderMatchMethod: exact, prefix, suffix or regex, as given."""
-    kind, value = next((k, v) for k, v in match.model_dump().items() if v is not None)
+    kind, value = match_kind(match)
     return {kind: value}
 
 
@@ -120,34 +120,21 @@ class AppMeshRouter(ObjectRouter):
             }
             if backends:
                 spec["backends"] = copy.deepcopy(backends)
-            return {
-                "apiVersion": API,
-                "kind": "VirtualNode",
-                "metadata": self.metadata(rollout, name),
-                "spec": spec,
-            }
+            return self.new_object(rollout, API, "VirtualNode", name, spec)
 
         def router(name: str, mesh_routes: list[dict[str, Any]]) -> KubeObject:
-            return {
-                "apiVersion": API,
-                "kind": "VirtualRouter",
-                "metadata": self.metadata(rollout, name),
-                "spec": {"listeners": listeners(), "routes": mesh_routes},
-            }
+            spec = {"listeners": listeners(), "routes": mesh_routes}
+            return self.new_object(rollout, API, "VirtualRouter", name, spec)
 
         def virtual_service(name: str) -> KubeObject:
-            return {
-                "apiVersion": API,
-                "kind": "VirtualService",
-                "metadata": self.metadata(rollout, name),
-                "spec": {"provider": {"virtualRouter": {"virtualRouterRef": {"name": name}}}},
-            }
+            spec = {"provider": {"virtualRouter": {"virtualRouterRef": {"name": name}}}}
+            return self.new_object(rollout, API, "VirtualService", name, spec)
 
         retry = self._retry_policy(rollout)
 
         def route(name: str, targets: list[tuple[str, int]], **match: Any) -> dict[str, Any]:
             http: dict[str, Any] = {
-                "match": {"prefix": _prefix(rollout), **match},
+                "match": {"prefix": path_prefix(rollout), **match},
                 "action": {
                     "weightedTargets": [
                         {"virtualNodeRef": {"name": t}, "weight": w} for t, w in targets
@@ -223,10 +210,6 @@ class AppMeshRouter(ObjectRouter):
             name = (target.get("virtualNodeRef") or {}).get("name")
             if name in weights:
                 weights[name] = int(target.get("weight") or 0)
-        total = sum(weights.values())
-        if total <= 0:
-            raise RouterError(f"appmesh: VirtualRouter {n.apex} sends no traffic to either node")
-        challenger = round(100 * weights[n.canary] / total)
         ab = sorted(
             (r for r in mesh_routes if r is not split),
             key=lambda r: int(r.get("priority") or 0),
@@ -235,42 +218,25 @@ class AppMeshRouter(ObjectRouter):
             _parse_headers(((r.get("httpRoute") or {}).get("match") or {}).get("headers") or [])
             for r in ab
         ]
-        return Routes(
-            champion_weight=100 - challenger, challenger_weight=challenger, match=tuple(match)
+        return weighted_routes(
+            weights,
+            n.canary,
+            f"appmesh: VirtualRouter {n.apex} sends no traffic to either node",
+            match=tuple(match),
         )
 
 
-def _prefix(rollout: ModelRollout) -> str:
-    """``service.match[0].uri.prefix`` (App Mesh matches prefixes only), else ``/``."""
-    service = rollout.spec.service
-    first = (service.match or [{}])[0] if service else {}
-    prefix = ((first or {}).get("uri") or {}).get("prefix")
-    return prefix if isinstance(prefix, str) and prefix else "/"
-
-
 def _headers(cond: MatchCondition) -> list[dict[str, Any]]:
-    headers = [{"name": k, "match": appmesh_match(v)} for k, v in (cond.headers or {}).items()]
-    for name, value in (cond.cookies or {}).items():
-        headers.append({"name": "cookie", "match": {"regex": cookie_regex(name, value)}})
-    return headers
+    return [{"name": k, "match": appmesh_match(v)} for k, v in header_matches(cond)]
 
 
 def _parse_headers(headers: list[Mapping[str, Any]]) -> MatchCondition:
-    out: dict[str, StringMatch] = {}
-    cookies: dict[str, StringMatch] = {}
+    parsed: list[tuple[str, StringMatch]] = []
     for header in headers:
-        match = dict(header.get("match") or {})
-        kinds = [k for k in ("exact", "prefix", "suffix", "regex") if k in match]
-        if not kinds or header.get("invert"):
+        match = parse_match_kind(header.get("match") or {})
+        if match is None or header.get("invert"):
             raise RouterError(f"appmesh: unsupported header match {dict(header)!r}")
-        name = str(header.get("name", ""))
-        cookie = None
-        if name.lower() == "cookie" and kinds[0] == "regex":
-            cookie = parse_cookie_regex(str(match["regex"]))
-        if cookie is not None:
-            cookies[cookie[0]] = cookie[1]
-        else:
-            out[name] = StringMatch(**{kinds[0]: str(match[kinds[0]])})
-    if not (out or cookies):
+        parsed.append((str(header.get("name", "")), match))
+    if not parsed:
         raise RouterError("appmesh: an A/B route of the VirtualRouter has no header match")
-    return MatchCondition(headers=out or None, cookies=cookies or None)
+    return condition_of(parsed)

@@ -31,7 +31,8 @@ from typing import ClassVar
 from ..errors import RouterError
 from ..ports import KubeObject, ObjectStore
 from ..rollout.commands import Routes
-from ..spec import API_VERSION, KIND, ModelRollout
+from ..spec import API_VERSION, KIND, ModelRollout, ObjectRef
+from ..spec.analysis import MatchCondition, SessionAffinity
 from ..spec.naming import Names, names
 from .encoding import routes_from_json, routes_to_json
 from .memory import Key, object_key
@@ -151,6 +152,22 @@ class ObjectRouter(ABC):
             ]
         return meta
 
+    def new_object(
+        self, rollout: ModelRollout, api_version: str, kind: str, name: str, spec: KubeObject
+    ) -> KubeObject:
+        """A generated object: ``apiVersion``, ``kind``, :meth:`metadata` and ``spec``."""
+        return {
+            "apiVersion": api_version,
+            "kind": kind,
+            "metadata": self.metadata(rollout, name),
+            "spec": spec,
+        }
+
+    def ref_key(self, rollout: ModelRollout, ref: ObjectRef, api_version: str, kind: str) -> Key:
+        """Key of the object ``ref`` names (default apiVersion, kind, the rollout's namespace)."""
+        namespace = ref.namespace or self.names(rollout).namespace
+        return (ref.api_version or api_version, ref.kind or kind, namespace, ref.name)
+
     def render(
         self,
         rollout: ModelRollout,
@@ -178,12 +195,9 @@ class ObjectRouter(ABC):
             rendered.add(key)
             existing = self.objects.get(*key)
             if existing is not None and _adopted(existing):
-                # not the rollout's: no owner, no rollout label (an ObjectStore may derive an
-                # ownerReference from it), so deleting the rollout never deletes the object
-                meta = obj["metadata"]
-                meta["annotations"][ADOPTED_ANNOTATION] = "true"
-                meta.pop("ownerReferences", None)
-                meta.get("labels", {}).pop(ROLLOUT_LABEL, None)
+                # not the rollout's: deleting the rollout never deletes the object
+                obj["metadata"]["annotations"][ADOPTED_ANNOTATION] = "true"
+                disown(obj["metadata"])
             self.objects.apply(obj)
         for key in self.owned(rollout):  # e.g. a match object no longer needed
             if key not in rendered:
@@ -247,6 +261,42 @@ def _adopted(obj: KubeObject) -> bool:
     labels = meta.get("labels") or {}
     annotations = meta.get("annotations") or {}
     return labels.get(MANAGED_BY) != "modelcanary" or annotations.get(ADOPTED_ANNOTATION) == "true"
+
+
+def disown(meta: KubeObject) -> None:
+    """Drop what makes the rollout own an object: ``ownerReferences`` and the rollout label.
+
+    An ObjectStore may derive an ownerReference from the label, so both go: deleting the
+    rollout then never deletes the object (a user's object the router adopted).
+    """
+    meta.pop("ownerReferences", None)
+    meta.get("labels", {}).pop(ROLLOUT_LABEL, None)
+
+
+def weighted_routes(
+    weights: Mapping[str, float],
+    canary: str,
+    error: str,
+    *,
+    mirror_weight: int = 0,
+    match: tuple[MatchCondition, ...] = (),
+    session_affinity: SessionAffinity | None = None,
+) -> Routes:
+    """Routes of backend ``weights`` (any scale) normalised to percent, ``canary`` the challenger.
+
+    ``error`` is the RouterError message when the weights send nothing to either version.
+    """
+    total = sum(weights.values())
+    if total <= 0:
+        raise RouterError(error)
+    challenger = round(100 * weights[canary] / total)
+    return Routes(
+        champion_weight=100 - challenger,
+        challenger_weight=challenger,
+        mirror_weight=mirror_weight,
+        match=match,
+        session_affinity=session_affinity,
+    )
 
 
 def require_input(

@@ -20,8 +20,16 @@ from ..ports import KubeObject
 from ..rollout.commands import Routes
 from ..spec import ModelRollout
 from ..spec.analysis import MatchCondition, StringMatch
-from .base import Features, ObjectRouter
-from .encoding import cookie_regex, match_of_regex, parse_cookie_regex, regex_of
+from .base import Features, ObjectRouter, weighted_routes
+from .encoding import match_of_regex, regex_of
+from .matching import (
+    check_one_cookie,
+    condition_of,
+    header_matches,
+    match_kind,
+    parse_match_kind,
+    path_prefix,
+)
 from .memory import Key
 
 API = "projectcontour.io/v1"
@@ -54,16 +62,8 @@ def contour_header(name: str, match: StringMatch) -> dict[str, str]:
 
 def contour_query(name: str, match: StringMatch) -> dict[str, str]:
     """A query parameter condition (Contour has exact, prefix, suffix and regex)."""
-    kind, value = next((k, v) for k, v in match.model_dump().items() if v is not None)
+    kind, value = match_kind(match)
     return {"name": name, kind: value}
-
-
-def prefix_of(rollout: ModelRollout) -> str:
-    """The path prefix of the routes: ``service.match[0].uri.prefix`` (as Flagger), else ``/``."""
-    service = rollout.spec.service
-    first = (service.match or [{}])[0] if service else {}
-    prefix = ((first or {}).get("uri") or {}).get("prefix")
-    return prefix if isinstance(prefix, str) and prefix else "/"
 
 
 class ContourRouter(ObjectRouter):
@@ -79,13 +79,7 @@ class ContourRouter(ObjectRouter):
     def check(self, rollout: ModelRollout, routes: Routes) -> None:
         """Also: one cookie per condition (the cookie header is matched once)."""
         super().check(rollout, routes)
-        for i, cond in enumerate(routes.match):
-            headers = {h.lower() for h in cond.headers or {}}
-            if len(cond.cookies or {}) > 1 or (cond.cookies and "cookie" in headers):
-                raise RouterError(
-                    f"contour matches one cookie per condition (match[{i}]); "
-                    "split it into several conditions"
-                )
+        check_one_cookie(self.provider, routes)
 
     def render_objects(
         self, rollout: ModelRollout, routes: Routes, inputs: Mapping[Key, KubeObject | None]
@@ -94,7 +88,7 @@ class ContourRouter(ObjectRouter):
         n = self.names(rollout)
         service = rollout.spec.service
         port = service.port if service else 80
-        prefix = prefix_of(rollout)
+        prefix = path_prefix(rollout)
 
         def backend(name: str, weight: int, *, mirror: bool = False) -> dict[str, Any]:
             out: dict[str, Any] = {"name": name, "port": port}
@@ -128,14 +122,7 @@ class ContourRouter(ObjectRouter):
         proxy_routes.append(
             {"conditions": [{"prefix": prefix}], **self._policies(rollout), "services": services}
         )
-        return [
-            {
-                "apiVersion": API,
-                "kind": "HTTPProxy",
-                "metadata": self.metadata(rollout, n.apex),
-                "spec": {"routes": proxy_routes},
-            }
-        ]
+        return [self.new_object(rollout, API, "HTTPProxy", n.apex, {"routes": proxy_routes})]
 
     def _policies(self, rollout: ModelRollout) -> dict[str, Any]:
         service = rollout.spec.service
@@ -185,54 +172,37 @@ class ContourRouter(ObjectRouter):
                     mirror = int(svc.get("weight") or 100)  # omitted or 0: all mirrored
             elif svc.get("name") in weights:
                 weights[svc["name"]] = int(svc.get("weight", 1))
-        total = sum(weights.values())
-        if total <= 0:
-            raise RouterError(f"contour: HTTPProxy {n.apex} sends no traffic to either version")
-        challenger = round(100 * weights[n.canary] / total)
         match = [_parse_conditions(r.get("conditions") or []) for r in proxy_routes[:-1]]
-        return Routes(
-            champion_weight=100 - challenger,
-            challenger_weight=challenger,
+        return weighted_routes(
+            weights,
+            n.canary,
+            f"contour: HTTPProxy {n.apex} sends no traffic to either version",
             mirror_weight=mirror,
             match=tuple(m for m in match if m is not None),
         )
 
 
 def _conditions(cond: MatchCondition) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = [
-        {"header": contour_header(k, v)} for k, v in (cond.headers or {}).items()
-    ]
-    for name, value in (cond.cookies or {}).items():
-        out.append({"header": {"name": "cookie", "regex": cookie_regex(name, value)}})
+    out = [{"header": contour_header(k, v)} for k, v in header_matches(cond)]
     out += [{"queryParameter": contour_query(k, v)} for k, v in (cond.query_params or {}).items()]
     return out
 
 
 def _parse_conditions(conditions: list[Mapping[str, Any]]) -> MatchCondition | None:
-    headers: dict[str, StringMatch] = {}
-    cookies: dict[str, StringMatch] = {}
+    headers: list[tuple[str, StringMatch]] = []
     query: dict[str, StringMatch] = {}
     for item in conditions:
         if header := item.get("header"):
             name = str(header.get("name", ""))
             if "exact" in header:
-                headers[name] = StringMatch(exact=str(header["exact"]))
+                headers.append((name, StringMatch(exact=str(header["exact"]))))
             elif "regex" in header:
-                regex = str(header["regex"])
-                cookie = parse_cookie_regex(regex) if name.lower() == "cookie" else None
-                if cookie is not None:
-                    cookies[cookie[0]] = cookie[1]
-                else:
-                    headers[name] = match_of_regex(regex)
+                headers.append((name, match_of_regex(str(header["regex"]))))
             else:
                 raise RouterError(f"contour: unsupported header condition {dict(header)!r}")
         elif param := item.get("queryParameter"):
-            kinds = [k for k in ("exact", "prefix", "suffix", "regex") if k in param]
-            if not kinds:
+            value = parse_match_kind(param)
+            if value is None:
                 raise RouterError(f"contour: unsupported query condition {dict(param)!r}")
-            query[str(param["name"])] = StringMatch(**{kinds[0]: str(param[kinds[0]])})
-    if not (headers or cookies or query):
-        return None
-    return MatchCondition(
-        headers=headers or None, cookies=cookies or None, query_params=query or None
-    )
+            query[str(param["name"])] = value
+    return condition_of(headers, query) if headers or query else None

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from ..rollout.commands import Routes
 from ..spec import ModelRollout
 from ..spec.analysis import MatchCondition, SessionAffinity, StringMatch
+from ..spec.naming import Names
 
 _ESCAPED = re.compile(r"\\(.)", re.DOTALL)
 
@@ -129,6 +131,44 @@ def parse_set_cookie(value: str) -> tuple[str, dict[str, Any]]:
         elif key in flags:
             fields[flags[key]] = True
     return name, fields
+
+
+def sticky_routing(
+    rollout: ModelRollout, routes: Routes, n: Names
+) -> tuple[list[tuple[str, str, StringMatch]], dict[str, str]]:
+    """Session affinity, while both versions get traffic: ``(pins, Set-Cookie values)``.
+
+    Pins are ``(side, Service, cookie header match)`` of the routes sending cookie holders to
+    a version: the canary's cookie, then the primary's when ``primaryCookieName`` is set. The
+    Set-Cookie values are what each version's responses carry, by Service. Both are empty
+    when ``routes`` are not sticky.
+    """
+    affinity = routes.session_affinity
+    if affinity is None or not 0 < routes.challenger_weight < 100:
+        return [], {}
+    token = session_token(rollout)
+    cookies = {n.canary: affinity.cookie_name}
+    if affinity.primary_cookie_name:
+        cookies[n.primary] = affinity.primary_cookie_name
+    pins = [
+        (
+            "canary" if host == n.canary else "primary",
+            host,
+            StringMatch(regex=cookie_regex(cookie, StringMatch(exact=token))),
+        )
+        for host, cookie in cookies.items()
+    ]
+    return pins, {host: set_cookie(affinity, cookie, token) for host, cookie in cookies.items()}
+
+
+def parse_affinity(set_cookies: Iterable[tuple[bool, str]]) -> SessionAffinity | None:
+    """Inverse of :func:`sticky_routing`: ``(is the canary's, Set-Cookie value)`` pairs."""
+    fields: dict[str, Any] = {}
+    for canary, value in set_cookies:
+        name, attrs = parse_set_cookie(value)
+        fields.update(attrs)
+        fields["cookie_name" if canary else "primary_cookie_name"] = name
+    return SessionAffinity(**fields) if "cookie_name" in fields else None
 
 
 def routes_to_json(routes: Routes) -> str:

@@ -17,17 +17,15 @@ from ..errors import RouterError
 from ..ports import KubeObject
 from ..rollout.commands import Routes
 from ..spec import ModelRollout, parse_duration
-from ..spec.analysis import MatchCondition, SessionAffinity, StringMatch
-from .base import Features, ObjectRouter
+from ..spec.analysis import StringMatch
+from .base import Features, ObjectRouter, weighted_routes
 from .encoding import (
-    cookie_regex,
     match_of_regex,
-    parse_cookie_regex,
-    parse_set_cookie,
+    parse_affinity,
     regex_of,
-    session_token,
-    set_cookie,
+    sticky_routing,
 )
+from .matching import check_one_cookie, listed_condition, parse_listed_condition
 from .memory import Key
 
 API = "gateway.networking.k8s.io/v1"
@@ -75,13 +73,7 @@ class GatewayAPIRouter(ObjectRouter):
             raise RouterError(
                 "gatewayapi needs spec.service.gatewayRefs (the Gateways the HTTPRoute attaches to)"
             )
-        for i, cond in enumerate(routes.match):
-            headers = {h.lower() for h in cond.headers or {}}
-            if len(cond.cookies or {}) > 1 or (cond.cookies and "cookie" in headers):
-                raise RouterError(
-                    f"gatewayapi matches one cookie per condition (match[{i}]); "
-                    "split it into several conditions"
-                )
+        check_one_cookie(self.provider, routes)
 
     def render_objects(
         self, rollout: ModelRollout, routes: Routes, inputs: Mapping[Key, KubeObject | None]
@@ -108,46 +100,30 @@ class GatewayAPIRouter(ObjectRouter):
             spec["hostnames"] = list(service.hosts)
         rules: list[dict[str, Any]] = []
         if routes.match:
-            matches = [_http_match(c) for c in routes.match]
+            matches = [
+                listed_condition(c, gateway_match, cookie_header=COOKIE) for c in routes.match
+            ]
             rules.append(self._rule(rollout, AB, {n.canary: 100}, matches))
-        affinity = routes.session_affinity
-        sticky = affinity is not None and 0 < routes.challenger_weight < 100
-        token = session_token(rollout)
-        if affinity is not None and sticky:
-            pins = [(affinity.cookie_name, n.canary)]
-            if affinity.primary_cookie_name:
-                pins.append((affinity.primary_cookie_name, n.primary))
-            for pin, host in pins:
-                header = gateway_match(
-                    COOKIE, StringMatch(regex=cookie_regex(pin, StringMatch(exact=token)))
-                )
-                side = "canary" if host == n.canary else "primary"
-                rules.append(
-                    self._rule(rollout, f"{STICKY}-{side}", {host: 100}, [{"headers": [header]}])
-                )
+        pins, set_cookies = sticky_routing(rollout, routes, n)
+        for side, host, cookie in pins:
+            header = gateway_match(COOKIE, cookie)
+            rules.append(
+                self._rule(rollout, f"{STICKY}-{side}", {host: 100}, [{"headers": [header]}])
+            )
         split = self._rule(
             rollout,
             SPLIT,
             {n.primary: routes.champion_weight, n.canary: routes.challenger_weight},
             None,
         )
-        if affinity is not None and sticky:
-            for ref in split["backendRefs"]:
-                cookie = (
-                    affinity.cookie_name
-                    if ref["name"] == n.canary
-                    else affinity.primary_cookie_name
-                )
-                if cookie:
-                    value = set_cookie(affinity, cookie, token)
-                    ref["filters"] = [
-                        {
-                            "type": "ResponseHeaderModifier",
-                            "responseHeaderModifier": {
-                                "add": [{"name": "Set-Cookie", "value": value}]
-                            },
-                        }
-                    ]
+        for ref in split["backendRefs"]:
+            if value := set_cookies.get(ref["name"]):
+                ref["filters"] = [
+                    {
+                        "type": "ResponseHeaderModifier",
+                        "responseHeaderModifier": {"add": [{"name": "Set-Cookie", "value": value}]},
+                    }
+                ]
         if routes.mirror_weight:
             split["filters"] = [
                 {
@@ -160,14 +136,7 @@ class GatewayAPIRouter(ObjectRouter):
             ]
         rules.append(split)
         spec["rules"] = rules
-        return [
-            {
-                "apiVersion": API,
-                "kind": "HTTPRoute",
-                "metadata": self.metadata(rollout, n.apex),
-                "spec": spec,
-            }
-        ]
+        return [self.new_object(rollout, API, "HTTPRoute", n.apex, spec)]
 
     def _rule(
         self,
@@ -202,19 +171,16 @@ class GatewayAPIRouter(ObjectRouter):
             raise RouterError(f"gatewayapi: HTTPRoute {n.namespace}/{n.apex} has no rules")
         split = rules[-1]
         weights = {n.primary: 0, n.canary: 0}
-        affinity: dict[str, Any] = {}
+        set_cookies: list[tuple[bool, str]] = []
         for ref in split.get("backendRefs") or []:
             if ref.get("name") in weights:
                 weights[ref["name"]] = int(ref.get("weight", 1))
-                for f in ref.get("filters") or []:
-                    for header in (f.get("responseHeaderModifier") or {}).get("add") or []:
-                        if header.get("name") == "Set-Cookie":
-                            name, fields = parse_set_cookie(header["value"])
-                            affinity.update(fields)
-                            side = (
-                                "cookie_name" if ref["name"] == n.canary else "primary_cookie_name"
-                            )
-                            affinity[side] = name
+                set_cookies += [
+                    (ref["name"] == n.canary, header["value"])
+                    for f in ref.get("filters") or []
+                    for header in (f.get("responseHeaderModifier") or {}).get("add") or []
+                    if header.get("name") == "Set-Cookie"
+                ]
         mirror = 0
         for f in split.get("filters") or []:
             mirrored = f.get("requestMirror") or {}
@@ -227,49 +193,17 @@ class GatewayAPIRouter(ObjectRouter):
                     mirror = round(100 * fraction["numerator"] / fraction.get("denominator", 100))
                 else:
                     mirror = int(mirrored.get("percent", 100))
-        total = sum(weights.values())
-        if total == 0:
-            raise RouterError(f"gatewayapi: HTTPRoute {n.apex} sends no traffic to either version")
-        challenger = round(100 * weights[n.canary] / total)
         match = [
-            _parse_http_match(m)
+            parse_listed_condition(m, parse_gateway_match)
             for rule in rules[:-1]
             if rule.get("name") == AB
             for m in rule.get("matches") or []
         ]
-        return Routes(
-            champion_weight=100 - challenger,
-            challenger_weight=challenger,
+        return weighted_routes(
+            weights,
+            n.canary,
+            f"gatewayapi: HTTPRoute {n.apex} sends no traffic to either version",
             mirror_weight=mirror,
             match=tuple(match),
-            session_affinity=SessionAffinity(**affinity) if "cookie_name" in affinity else None,
+            session_affinity=parse_affinity(set_cookies),
         )
-
-
-def _http_match(cond: MatchCondition) -> dict[str, Any]:
-    match: dict[str, Any] = {}
-    headers = [gateway_match(k, v) for k, v in (cond.headers or {}).items()]
-    for name, value in (cond.cookies or {}).items():
-        headers.append(gateway_match(COOKIE, StringMatch(regex=cookie_regex(name, value))))
-    if headers:
-        match["headers"] = headers
-    if cond.query_params:
-        match["queryParams"] = [gateway_match(k, v) for k, v in cond.query_params.items()]
-    return match
-
-
-def _parse_http_match(match: Mapping[str, Any]) -> MatchCondition:
-    headers: dict[str, StringMatch] = {}
-    cookies: dict[str, StringMatch] = {}
-    for header in match.get("headers") or []:
-        cookie = None
-        if header.get("name", "").lower() == "cookie" and header.get("type") == "RegularExpression":
-            cookie = parse_cookie_regex(header.get("value", ""))
-        if cookie is not None:
-            cookies[cookie[0]] = cookie[1]
-        else:
-            headers[header["name"]] = parse_gateway_match(header)
-    query = {q["name"]: parse_gateway_match(q) for q in match.get("queryParams") or []}
-    return MatchCondition(
-        headers=headers or None, cookies=cookies or None, query_params=query or None
-    )

@@ -23,16 +23,19 @@ from ..errors import RouterError
 from ..ports import KubeObject
 from ..rollout.commands import Routes
 from ..spec import ModelRollout
-from ..spec.analysis import MatchCondition, StringMatch
+from ..spec.analysis import StringMatch
 from ..spec.base import parse_duration
-from .base import Features, ObjectRouter, require_input
-from .encoding import cookie_regex, match_of_regex, parse_cookie_regex, regex_of
+from .base import Features, ObjectRouter, require_input, weighted_routes
+from .encoding import match_of_regex, regex_of
+from .matching import check_one_cookie, listed_condition, parse_listed_condition
 from .memory import Key
 
 GATEWAY_API = "gateway.solo.io/v1"
 GLOO_API = "gloo.solo.io/v1"
 UPSTREAM_TYPES = frozenset({"kube", "static", "pipe", "aws", "awsEc2", "azure", "consul"})
 """Upstream spec fields naming where the upstream is (not copied from ``upstreamRef``)."""
+QUERY = "queryParameters"
+"""Key of a matcher's query parameter matches."""
 
 
 def gloo_match(name: str, match: StringMatch) -> dict[str, Any]:
@@ -68,8 +71,7 @@ class GlooRouter(ObjectRouter):
         ref = rollout.spec.upstream_ref
         if ref is None:
             return []
-        namespace = ref.namespace or self.names(rollout).namespace
-        return [(ref.api_version or GLOO_API, ref.kind or "Upstream", namespace, ref.name)]
+        return [self.ref_key(rollout, ref, GLOO_API, "Upstream")]
 
     def owned(self, rollout: ModelRollout) -> list[Key]:
         """The two Upstreams, then the RouteTable."""
@@ -83,13 +85,7 @@ class GlooRouter(ObjectRouter):
     def check(self, rollout: ModelRollout, routes: Routes) -> None:
         """Also: one cookie per condition (the cookie header is matched once)."""
         super().check(rollout, routes)
-        for i, cond in enumerate(routes.match):
-            headers = {h.lower() for h in cond.headers or {}}
-            if len(cond.cookies or {}) > 1 or (cond.cookies and "cookie" in headers):
-                raise RouterError(
-                    f"gloo matches one cookie per condition (match[{i}]); "
-                    "split it into several conditions"
-                )
+        check_one_cookie(self.provider, routes)
 
     def render_objects(
         self, rollout: ModelRollout, routes: Routes, inputs: Mapping[Key, KubeObject | None]
@@ -102,22 +98,13 @@ class GlooRouter(ObjectRouter):
         for key in self.inputs(rollout):
             config = require_input(self, inputs, key).get("spec") or {}
             settings = {k: v for k, v in config.items() if k not in UPSTREAM_TYPES}
-        upstreams: list[KubeObject] = [
-            {
-                "apiVersion": GLOO_API,
-                "kind": "Upstream",
-                "metadata": self.metadata(rollout, name),
-                "spec": {
-                    **copy.deepcopy(settings),
-                    "kube": {
-                        "serviceName": service,
-                        "serviceNamespace": n.namespace,
-                        "servicePort": port,
-                    },
-                },
-            }
-            for name, service in ((primary, n.primary), (canary, n.canary))
-        ]
+
+        def upstream(name: str, service: str) -> KubeObject:
+            kube = {"serviceName": service, "serviceNamespace": n.namespace, "servicePort": port}
+            spec = {**copy.deepcopy(settings), "kube": kube}
+            return self.new_object(rollout, GLOO_API, "Upstream", name, spec)
+
+        upstreams = [upstream(primary, n.primary), upstream(canary, n.canary)]
 
         def ref(name: str) -> dict[str, Any]:
             return {"upstream": {"name": name, "namespace": n.namespace}}
@@ -137,7 +124,9 @@ class GlooRouter(ObjectRouter):
                 {
                     "name": "ab",
                     "inheritablePathMatchers": True,
-                    "matchers": [_matcher(c) for c in routes.match],
+                    "matchers": [
+                        listed_condition(c, gloo_match, query_key=QUERY) for c in routes.match
+                    ],
                     **options(),
                     "routeAction": {"single": ref(canary)},
                 }
@@ -154,12 +143,9 @@ class GlooRouter(ObjectRouter):
                 "routeAction": {"multi": {"destinations": destinations}},
             }
         )
-        table: KubeObject = {
-            "apiVersion": GATEWAY_API,
-            "kind": "RouteTable",
-            "metadata": self.metadata(rollout, n.apex),
-            "spec": {"routes": table_routes},
-        }
+        table = self.new_object(
+            rollout, GATEWAY_API, "RouteTable", n.apex, {"routes": table_routes}
+        )
         return [*upstreams, table]
 
     def _retries(self, rollout: ModelRollout) -> dict[str, Any] | None:
@@ -190,49 +176,19 @@ class GlooRouter(ObjectRouter):
             name = ((dest.get("destination") or {}).get("upstream") or {}).get("name")
             if name in weights:
                 weights[name] = int(dest.get("weight") or 0)
-        total = sum(weights.values())
-        if total <= 0:
-            raise RouterError(f"gloo: RouteTable {n.apex} sends no traffic to either Upstream")
-        challenger = round(100 * weights[canary] / total)
         shadow = (table_routes[-1].get("options") or {}).get("shadowing") or {}
         mirror = 0
         if (shadow.get("upstream") or {}).get("name") == canary:
             mirror = round(float(shadow.get("percentage") or 0))
-        match = [_parse_matcher(m) for r in table_routes[:-1] for m in r.get("matchers") or []]
-        return Routes(
-            champion_weight=100 - challenger,
-            challenger_weight=challenger,
+        match = [
+            parse_listed_condition(m, parse_gloo_match, query_key=QUERY)
+            for r in table_routes[:-1]
+            for m in r.get("matchers") or []
+        ]
+        return weighted_routes(
+            weights,
+            canary,
+            f"gloo: RouteTable {n.apex} sends no traffic to either Upstream",
             mirror_weight=mirror,
             match=tuple(match),
         )
-
-
-def _matcher(cond: MatchCondition) -> dict[str, Any]:
-    matcher: dict[str, Any] = {}
-    headers = [gloo_match(k, v) for k, v in (cond.headers or {}).items()]
-    for name, value in (cond.cookies or {}).items():
-        headers.append({"name": "cookie", "value": cookie_regex(name, value), "regex": True})
-    if headers:
-        matcher["headers"] = headers
-    if cond.query_params:
-        matcher["queryParameters"] = [gloo_match(k, v) for k, v in cond.query_params.items()]
-    return matcher
-
-
-def _parse_matcher(matcher: Mapping[str, Any]) -> MatchCondition:
-    headers: dict[str, StringMatch] = {}
-    cookies: dict[str, StringMatch] = {}
-    for header in matcher.get("headers") or []:
-        cookie = None
-        if str(header.get("name", "")).lower() == "cookie" and header.get("regex"):
-            cookie = parse_cookie_regex(str(header.get("value", "")))
-        if cookie is not None:
-            cookies[cookie[0]] = cookie[1]
-        else:
-            headers[str(header.get("name", ""))] = parse_gloo_match(header)
-    query = {
-        str(q.get("name", "")): parse_gloo_match(q) for q in matcher.get("queryParameters") or []
-    }
-    return MatchCondition(
-        headers=headers or None, cookies=cookies or None, query_params=query or None
-    )

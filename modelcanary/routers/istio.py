@@ -17,16 +17,10 @@ from ..errors import RouterError
 from ..ports import KubeObject
 from ..rollout.commands import Routes
 from ..spec import ModelRollout
-from ..spec.analysis import MatchCondition, SessionAffinity, StringMatch
+from ..spec.analysis import MatchCondition, StringMatch
 from .base import Features, ObjectRouter
-from .encoding import (
-    cookie_regex,
-    parse_cookie_regex,
-    parse_set_cookie,
-    regex_of,
-    session_token,
-    set_cookie,
-)
+from .encoding import parse_affinity, regex_of, sticky_routing
+from .matching import check_one_cookie, condition_of, header_matches, parse_match_kind
 from .memory import Key
 
 API = "networking.istio.io/v1"
@@ -44,10 +38,10 @@ def istio_string(match: StringMatch) -> dict[str, str]:
 
 def parse_istio_string(data: Mapping[str, Any]) -> StringMatch:
     """Inverse of :func:`istio_string`."""
-    for kind in ("exact", "prefix", "regex"):
-        if kind in data:
-            return StringMatch(**{kind: str(data[kind])})
-    raise RouterError(f"istio: unsupported string match {dict(data)!r}")
+    match = parse_match_kind(data, ("exact", "prefix", "regex"))
+    if match is None:
+        raise RouterError(f"istio: unsupported string match {dict(data)!r}")
+    return match
 
 
 class IstioRouter(ObjectRouter):
@@ -72,15 +66,7 @@ class IstioRouter(ObjectRouter):
     def check(self, rollout: ModelRollout, routes: Routes) -> None:
         """Also: one cookie per condition (Istio matches the cookie header once)."""
         super().check(rollout, routes)
-        for i, cond in enumerate(routes.match):
-            cookies = cond.cookies or {}
-            headers = {h.lower() for h in cond.headers or {}}
-            if len(cookies) > 1 or (cookies and "cookie" in headers):
-                raise RouterError(
-                    f"istio matches one cookie per condition (match[{i}] has "
-                    f"{len(cookies)} and {'a' if 'cookie' in headers else 'no'} cookie header); "
-                    "split it into several conditions"
-                )
+        check_one_cookie(self.provider, routes, explain=True)
 
     # -- render ----------------------------------------------------------------------------
     def render_objects(
@@ -94,20 +80,8 @@ class IstioRouter(ObjectRouter):
             spec: dict[str, Any] = {"host": host}
             if service is not None and service.traffic_policy:
                 spec["trafficPolicy"] = copy.deepcopy(service.traffic_policy)
-            rules.append(
-                {
-                    "apiVersion": API,
-                    "kind": "DestinationRule",
-                    "metadata": self.metadata(rollout, host),
-                    "spec": spec,
-                }
-            )
-        vs = {
-            "apiVersion": API,
-            "kind": "VirtualService",
-            "metadata": self.metadata(rollout, n.apex),
-            "spec": self._vs_spec(rollout, routes),
-        }
+            rules.append(self.new_object(rollout, API, "DestinationRule", host, spec))
+        vs = self.new_object(rollout, API, "VirtualService", n.apex, self._vs_spec(rollout, routes))
         return [*rules, vs]
 
     def _vs_spec(self, rollout: ModelRollout, routes: Routes) -> dict[str, Any]:
@@ -121,36 +95,19 @@ class IstioRouter(ObjectRouter):
         http: list[dict[str, Any]] = []
         for i, cond in enumerate(routes.match):
             http.append(self._route(rollout, f"{AB}-{i}", {n.canary: 100}, _match_request(cond)))
-        affinity = routes.session_affinity
-        sticky = affinity is not None and 0 < routes.challenger_weight < 100
-        if affinity is not None and sticky:
-            token = session_token(rollout)
-            pins = [(affinity.cookie_name, n.canary)]
-            if affinity.primary_cookie_name:
-                pins.append((affinity.primary_cookie_name, n.primary))
-            for pin, host in pins:
-                condition = {
-                    "headers": {"cookie": {"regex": cookie_regex(pin, StringMatch(exact=token))}}
-                }
-                name = f"{STICKY}-{'canary' if host == n.canary else 'primary'}"
-                http.append(self._route(rollout, name, {host: 100}, condition))
+        pins, set_cookies = sticky_routing(rollout, routes, n)
+        for side, host, cookie in pins:
+            condition = {"headers": {"cookie": istio_string(cookie)}}
+            http.append(self._route(rollout, f"{STICKY}-{side}", {host: 100}, condition))
         split = self._route(
             rollout,
             SPLIT,
             {n.primary: routes.champion_weight, n.canary: routes.challenger_weight},
             None,
         )
-        if affinity is not None and sticky:
-            token = session_token(rollout)
-            for dest in split["route"]:
-                cookie = (
-                    affinity.cookie_name
-                    if dest["destination"]["host"] == n.canary
-                    else affinity.primary_cookie_name
-                )
-                if cookie:
-                    value = set_cookie(affinity, cookie, token)
-                    dest["headers"] = {"response": {"add": {"Set-Cookie": value}}}
+        for dest in split["route"]:
+            if value := set_cookies.get(dest["destination"]["host"]):
+                dest["headers"] = {"response": {"add": {"Set-Cookie": value}}}
         if routes.mirror_weight:
             split["mirror"] = self._destination(rollout, n.canary)
             split["mirrorPercentage"] = {"value": float(routes.mirror_weight)}
@@ -215,7 +172,7 @@ class IstioRouter(ObjectRouter):
             raise RouterError(f"istio: VirtualService {n.apex} has no http routes")
         split = http[-1]
         weights = {n.primary: 0, n.canary: 0}
-        affinity: dict[str, Any] = {}
+        set_cookies: list[tuple[bool, str]] = []
         for dest in split.get("route") or []:
             host = (dest.get("destination") or {}).get("host")
             if host in weights:
@@ -224,10 +181,7 @@ class IstioRouter(ObjectRouter):
                     "Set-Cookie"
                 )
                 if cookie:
-                    name, fields = parse_set_cookie(cookie)
-                    affinity.update(fields)
-                    key = "cookie_name" if host == n.canary else "primary_cookie_name"
-                    affinity[key] = name
+                    set_cookies.append((host == n.canary, cookie))
         mirror = 0
         if (split.get("mirror") or {}).get("host") == n.canary:
             mirror = round(float((split.get("mirrorPercentage") or {}).get("value", 100)))
@@ -244,15 +198,13 @@ class IstioRouter(ObjectRouter):
             challenger_weight=weights[n.canary],
             mirror_weight=mirror,
             match=tuple(match),
-            session_affinity=SessionAffinity(**affinity) if "cookie_name" in affinity else None,
+            session_affinity=parse_affinity(set_cookies),
         )
 
 
 def _match_request(cond: MatchCondition) -> dict[str, Any]:
     request: dict[str, Any] = {}
-    headers = {k.lower(): istio_string(v) for k, v in (cond.headers or {}).items()}
-    for name, value in (cond.cookies or {}).items():
-        headers["cookie"] = {"regex": cookie_regex(name, value)}
+    headers = {k: istio_string(v) for k, v in header_matches(cond, lower=True)}
     if headers:
         request["headers"] = headers
     if cond.query_params:
@@ -263,29 +215,19 @@ def _match_request(cond: MatchCondition) -> dict[str, Any]:
 
 
 def _parse_match_request(request: Mapping[str, Any], apex: Mapping[str, Any]) -> MatchCondition:
-    headers: dict[str, StringMatch] = {}
-    cookies: dict[str, StringMatch] = {}
     apex_headers = apex.get("headers") or {}
-    for name, value in (request.get("headers") or {}).items():
-        if name in apex_headers and apex_headers[name] == value:
-            continue
-        parsed = parse_cookie_regex(value.get("regex", "")) if name == "cookie" else None
-        if parsed is not None:
-            cookies[parsed[0]] = parsed[1]
-        else:
-            headers[name] = parse_istio_string(value)
+    headers = [
+        (name, parse_istio_string(value))
+        for name, value in (request.get("headers") or {}).items()
+        if not (name in apex_headers and apex_headers[name] == value)
+    ]
     apex_query = apex.get("queryParams") or {}
     query = {
         k: parse_istio_string(v)
         for k, v in (request.get("queryParams") or {}).items()
         if apex_query.get(k) != v
     }
-    return MatchCondition(
-        headers=headers or None,
-        cookies=cookies or None,
-        query_params=query or None,
-        source_labels=dict(request["sourceLabels"]) if request.get("sourceLabels") else None,
-    )
+    return condition_of(headers, query, request.get("sourceLabels"))
 
 
 def _merge(apex: dict[str, Any], condition: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from ..errors import RouterError
 from ..ports import KubeObject
 from ..rollout.commands import Routes
 from ..spec import ModelRollout
-from .base import ROLLOUT_LABEL, Features, ObjectRouter, require_input
+from .base import Features, ObjectRouter, disown, require_input
 from .memory import Key
 
 API = "serving.kserve.io/v1beta1"
@@ -58,11 +58,10 @@ class KServeRouter(ObjectRouter):
         if not isinstance(predictor, dict):
             raise RouterError(f"kserve: InferenceService {key[2]}/{key[3]} has no spec.predictor")
         predictor["canaryTrafficPercent"] = routes.challenger_weight
-        meta = self.metadata(rollout, key[3])
-        meta.pop("ownerReferences", None)  # the user's object: the rollout does not own it
-        meta["labels"].pop(ROLLOUT_LABEL, None)  # (an ObjectStore may derive an owner from it)
-        meta["annotations"] = {TAG_ROUTING: "true"}
-        return [{"apiVersion": key[0], "kind": KIND, "metadata": meta, "spec": spec}]
+        obj = self.new_object(rollout, key[0], KIND, key[3], spec)
+        disown(obj["metadata"])  # the user's object: the rollout does not own it
+        obj["metadata"]["annotations"] = {TAG_ROUTING: "true"}
+        return [obj]
 
     def parse(self, rollout: ModelRollout, stored: Mapping[Key, KubeObject]) -> Routes:
         """Challenger weight = ``canaryTrafficPercent`` (absent: KServe sends all to latest)."""

@@ -11,6 +11,7 @@ MeshServices are named after the Kubernetes Services (Kuma with MeshService enab
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from ..errors import RouterError
@@ -18,8 +19,9 @@ from ..ports import KubeObject
 from ..rollout.commands import Routes
 from ..spec import ModelRollout
 from ..spec.analysis import MatchCondition, StringMatch
-from .base import Features, ObjectRouter
-from .encoding import cookie_regex, match_of_regex, parse_cookie_regex, regex_of
+from .base import Features, ObjectRouter, weighted_routes
+from .encoding import match_of_regex, regex_of
+from .matching import check_one_cookie, listed_condition, parse_listed_condition
 from .memory import Key
 
 API = "kuma.io/v1alpha1"
@@ -48,6 +50,13 @@ def parse_kuma_match(data: Mapping[str, Any]) -> StringMatch:
     raise RouterError(f"kuma: unsupported match type {kind!r}")
 
 
+def kuma_condition(cond: MatchCondition) -> dict[str, Any]:
+    """A MeshHTTPRoute match: lowercase header names, query matches without Prefix."""
+    return listed_condition(
+        cond, kuma_match, lower=True, encode_query=partial(kuma_match, prefix=False)
+    )
+
+
 class KumaRouter(ObjectRouter):
     """MeshHTTPRoute weights/match/mirror (Flagger's kuma provider, on Kuma's current API)."""
 
@@ -61,13 +70,7 @@ class KumaRouter(ObjectRouter):
     def check(self, rollout: ModelRollout, routes: Routes) -> None:
         """Also: one cookie per condition (the cookie header is matched once)."""
         super().check(rollout, routes)
-        for i, cond in enumerate(routes.match):
-            headers = {h.lower() for h in cond.headers or {}}
-            if len(cond.cookies or {}) > 1 or (cond.cookies and "cookie" in headers):
-                raise RouterError(
-                    f"kuma matches one cookie per condition (match[{i}]); "
-                    "split it into several conditions"
-                )
+        check_one_cookie(self.provider, routes)
 
     def render_objects(
         self, rollout: ModelRollout, routes: Routes, inputs: Mapping[Key, KubeObject | None]
@@ -92,7 +95,7 @@ class KumaRouter(ObjectRouter):
         if routes.match:
             rules.append(
                 {
-                    "matches": [_kuma_condition(c) for c in routes.match],
+                    "matches": [kuma_condition(c) for c in routes.match],
                     "default": {"backendRefs": [backend(n.canary, 100)]},
                 }
             )
@@ -113,8 +116,6 @@ class KumaRouter(ObjectRouter):
                 }
             ]
         rules.append({"matches": [dict(EVERY_PATH)], "default": default})
-        meta = self.metadata(rollout, n.apex)
-        meta["labels"][MESH_ANNOTATION] = mesh
         spec = {
             "targetRef": {"kind": "Mesh"},
             "to": [
@@ -124,7 +125,9 @@ class KumaRouter(ObjectRouter):
                 }
             ],
         }
-        return [{"apiVersion": API, "kind": "MeshHTTPRoute", "metadata": meta, "spec": spec}]
+        route = self.new_object(rollout, API, "MeshHTTPRoute", n.apex, spec)
+        route["metadata"]["labels"][MESH_ANNOTATION] = mesh
+        return [route]
 
     def parse(self, rollout: ModelRollout, stored: Mapping[Key, KubeObject]) -> Routes:
         """Weights/mirror of the last rule; A/B conditions of the rule before it."""
@@ -147,45 +150,15 @@ class KumaRouter(ObjectRouter):
                 and mirrored.get("backendRef", {}).get("name") == n.canary
             ):
                 mirror = int(str(mirrored.get("percentage", 100)).rstrip("%"))
-        total = sum(weights.values())
-        if total == 0:
-            raise RouterError(f"kuma: MeshHTTPRoute {n.apex} sends no traffic to either version")
-        challenger = round(100 * weights[n.canary] / total)
-        match = [_parse_condition(m) for r in rules[:-1] for m in r.get("matches") or []]
-        return Routes(
-            champion_weight=100 - challenger,
-            challenger_weight=challenger,
+        match = [
+            parse_listed_condition(m, parse_kuma_match)
+            for r in rules[:-1]
+            for m in r.get("matches") or []
+        ]
+        return weighted_routes(
+            weights,
+            n.canary,
+            f"kuma: MeshHTTPRoute {n.apex} sends no traffic to either version",
             mirror_weight=mirror,
             match=tuple(match),
         )
-
-
-def _kuma_condition(cond: MatchCondition) -> dict[str, Any]:
-    match: dict[str, Any] = {}
-    headers = [kuma_match(k.lower(), v) for k, v in (cond.headers or {}).items()]
-    for name, value in (cond.cookies or {}).items():
-        headers.append(kuma_match("cookie", StringMatch(regex=cookie_regex(name, value))))
-    if headers:
-        match["headers"] = headers
-    if cond.query_params:
-        match["queryParams"] = [
-            kuma_match(k, v, prefix=False) for k, v in cond.query_params.items()
-        ]
-    return match
-
-
-def _parse_condition(match: Mapping[str, Any]) -> MatchCondition:
-    headers: dict[str, StringMatch] = {}
-    cookies: dict[str, StringMatch] = {}
-    for header in match.get("headers") or []:
-        cookie = None
-        if header.get("name") == "cookie" and header.get("type") == "RegularExpression":
-            cookie = parse_cookie_regex(str(header.get("value", "")))
-        if cookie is not None:
-            cookies[cookie[0]] = cookie[1]
-        else:
-            headers[header["name"]] = parse_kuma_match(header)
-    query = {q["name"]: parse_kuma_match(q) for q in match.get("queryParams") or []}
-    return MatchCondition(
-        headers=headers or None, cookies=cookies or None, query_params=query or None
-    )

@@ -41,8 +41,7 @@ def ingress_ref_key(router: ObjectRouter, rollout: ModelRollout) -> Key:
         raise RouterError(
             f"{router.provider} needs spec.service.ingressRef (the Ingress to copy for the canary)"
         )
-    namespace = ref.namespace or router.names(rollout).namespace
-    return (ref.api_version or API, ref.kind or "Ingress", namespace, ref.name)
+    return router.ref_key(rollout, ref, API, "Ingress")
 
 
 class NginxRouter(ObjectRouter):
@@ -92,7 +91,8 @@ class NginxRouter(ObjectRouter):
         source = require_input(self, inputs, source_key)
         spec = copy.deepcopy(source.get("spec") or {})
         _redirect(spec, n.apex, n.canary)
-        meta = self.metadata(rollout, self.owned(rollout)[0][3])
+        canary = self.new_object(rollout, API, "Ingress", self.owned(rollout)[0][3], spec)
+        meta = canary["metadata"]
         src_meta = source.get("metadata") or {}
         meta["labels"] = {**(src_meta.get("labels") or {}), **meta["labels"]}
         annotations = {
@@ -112,7 +112,7 @@ class NginxRouter(ObjectRouter):
             for name in cond.cookies or {}:
                 annotations[BY_COOKIE] = name
         meta["annotations"] = annotations
-        return [{"apiVersion": API, "kind": "Ingress", "metadata": meta, "spec": spec}]
+        return [canary]
 
     def parse(self, rollout: ModelRollout, stored: Mapping[Key, KubeObject]) -> Routes:
         """Weight and match from the canary annotations."""

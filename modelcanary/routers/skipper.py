@@ -82,10 +82,11 @@ class SkipperRouter(ObjectRouter):
         annotations[WEIGHTS] = json.dumps(weights, separators=(",", ":"))
         first = WIN if routes.challenger_weight else DISABLE
         annotations[PREDICATE] = predicate(annotations.get(PREDICATE, ""), first)
-        meta = self.metadata(rollout, self.owned(rollout)[0][3])
+        canary = self.new_object(rollout, API, "Ingress", self.owned(rollout)[0][3], spec)
+        meta = canary["metadata"]
         meta["labels"] = {**(src_meta.get("labels") or {}), **meta["labels"]}
         meta["annotations"] = annotations
-        return [{"apiVersion": API, "kind": "Ingress", "metadata": meta, "spec": spec}]
+        return [canary]
 
     def parse(self, rollout: ModelRollout, stored: Mapping[Key, KubeObject]) -> Routes:
         """Weights from ``zalando.org/backend-weights`` (ratios, normalised to percent)."""

@@ -19,8 +19,9 @@ from ..ports import KubeObject
 from ..rollout.commands import Routes
 from ..spec import ModelRollout
 from ..spec.analysis import MatchCondition, StringMatch
-from .base import Features, ObjectRouter
-from .encoding import cookie_regex, parse_cookie_regex, unescape
+from .base import Features, ObjectRouter, weighted_routes
+from .encoding import unescape
+from .matching import condition_of, header_matches
 from .memory import Key
 
 SPECS_API = "specs.smi-spec.io/v1alpha3"
@@ -87,12 +88,7 @@ class SmiRouter(ObjectRouter):
                 for i, cond in enumerate(routes.match)
             ]
             objs.append(
-                {
-                    "apiVersion": SPECS_API,
-                    "kind": "HTTPRouteGroup",
-                    "metadata": self.metadata(rollout, group),
-                    "spec": {"matches": matches},
-                }
+                self.new_object(rollout, SPECS_API, "HTTPRouteGroup", group, {"matches": matches})
             )
             spec["matches"] = [{"kind": "HTTPRouteGroup", "name": group}]
             weights = (0, 100)
@@ -100,14 +96,7 @@ class SmiRouter(ObjectRouter):
             {"service": n.primary, "weight": weights[0]},
             {"service": n.canary, "weight": weights[1]},
         ]
-        objs.append(
-            {
-                "apiVersion": self.api_version,
-                "kind": "TrafficSplit",
-                "metadata": self.metadata(rollout, n.apex),
-                "spec": spec,
-            }
-        )
+        objs.append(self.new_object(rollout, self.api_version, "TrafficSplit", n.apex, spec))
         return objs
 
     def parse(self, rollout: ModelRollout, stored: Mapping[Key, KubeObject]) -> Routes:
@@ -126,13 +115,11 @@ class SmiRouter(ObjectRouter):
             group = stored.get(self.owned(rollout)[0]) or {}
             matches = (group.get("spec") or {}).get("matches") or []
             return Routes(match=tuple(_parse_headers(m.get("headers") or []) for m in matches))
-        total = sum(weights.values())
-        if total <= 0:
-            raise RouterError(
-                f"{self.provider}: TrafficSplit {n.apex} has no weight on either version"
-            )
-        challenger = round(100 * weights[n.canary] / total)
-        return Routes(champion_weight=100 - challenger, challenger_weight=challenger)
+        return weighted_routes(
+            weights,
+            n.canary,
+            f"{self.provider}: TrafficSplit {n.apex} has no weight on either version",
+        )
 
 
 class LinkerdRouter(SmiRouter):
@@ -155,19 +142,10 @@ def _weight(value: Any) -> float:
 
 
 def _headers(cond: MatchCondition) -> list[dict[str, str]]:
-    out = [{name.lower(): smi_regex(m)} for name, m in (cond.headers or {}).items()]
-    out += [{"cookie": cookie_regex(name, m)} for name, m in (cond.cookies or {}).items()]
-    return out
+    return [{name: smi_regex(m)} for name, m in header_matches(cond, lower=True)]
 
 
 def _parse_headers(headers: list[Mapping[str, str]]) -> MatchCondition:
-    parsed: dict[str, StringMatch] = {}
-    cookies: dict[str, StringMatch] = {}
-    for entry in headers:
-        for name, regex in entry.items():
-            cookie = parse_cookie_regex(regex) if name == "cookie" else None
-            if cookie is not None:
-                cookies[cookie[0]] = cookie[1]
-            else:
-                parsed[name] = parse_smi_regex(regex)
-    return MatchCondition(headers=parsed or None, cookies=cookies or None)
+    return condition_of(
+        (name, parse_smi_regex(regex)) for entry in headers for name, regex in entry.items()
+    )

@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import RouterError
 from ..ports import KubeObject
 from ..rollout.commands import Routes
 from ..spec import ModelRollout
-from .base import Features, ObjectRouter
+from .base import Features, ObjectRouter, weighted_routes
 from .memory import Key
 
 API = "traefik.io/v1alpha1"
@@ -44,14 +43,8 @@ class TraefikRouter(ObjectRouter):
                 (n.canary, routes.challenger_weight),
             )
         ]
-        return [
-            {
-                "apiVersion": API,
-                "kind": "TraefikService",
-                "metadata": self.metadata(rollout, n.apex),
-                "spec": {"weighted": {"services": services}},
-            }
-        ]
+        spec = {"weighted": {"services": services}}
+        return [self.new_object(rollout, API, "TraefikService", n.apex, spec)]
 
     def parse(self, rollout: ModelRollout, stored: Mapping[Key, KubeObject]) -> Routes:
         """Weights of the two Services (normalised to percent)."""
@@ -61,8 +54,6 @@ class TraefikRouter(ObjectRouter):
         for item in ((service.get("spec") or {}).get("weighted") or {}).get("services") or []:
             if item.get("name") in weights:
                 weights[item["name"]] = int(item.get("weight", 1))
-        total = sum(weights.values())
-        if total <= 0:
-            raise RouterError(f"traefik: TraefikService {n.apex} weights neither version")
-        challenger = round(100 * weights[n.canary] / total)
-        return Routes(champion_weight=100 - challenger, challenger_weight=challenger)
+        return weighted_routes(
+            weights, n.canary, f"traefik: TraefikService {n.apex} weights neither version"
+        )
