@@ -17,9 +17,9 @@ from ..errors import SpecError, SpecIssue
 from ..ports import MetricProvider
 from ..spec import MetricProviderSpec, MetricSpec
 from .context import ProviderContext, ProviderFactory
-from .credentials import SecretReader, resolve_secret
+from .credentials import SecretReader
 from .embedded import EmbeddedProvider, IntervalSource
-from .prometheus import PrometheusProvider
+from .prometheus import PrometheusProvider, api_factory
 
 LAZY_PROVIDERS: dict[str, str] = {
     "datadog": "datadog",
@@ -47,39 +47,6 @@ def _embedded(spec: MetricProviderSpec, ctx: ProviderContext) -> MetricProvider:
     return EmbeddedProvider(ctx.recorder)
 
 
-def _prometheus_api(name: str) -> ProviderFactory:
-    """A factory for a backend speaking the Prometheus HTTP API."""
-
-    def make(spec: MetricProviderSpec, ctx: ProviderContext) -> MetricProvider:
-        if not spec.address:
-            raise SpecError(
-                SpecIssue(
-                    f"{ctx.path}.address",
-                    f"a {name} provider needs an address",
-                    "e.g. address: http://prometheus.monitoring:9090",
-                )
-            )
-        secret = None
-        if spec.secret_ref is not None:
-            secret = resolve_secret(
-                spec.secret_ref,
-                env=ctx.env,
-                secret_reader=ctx.secret_reader,
-                namespace=ctx.namespace,
-                path=f"{ctx.path}.secretRef",
-            )
-        return PrometheusProvider(
-            spec.address,
-            headers=spec.headers,
-            secret=secret,
-            verify=not spec.insecure_skip_verify,
-            name=name,
-            **ctx.options,
-        )
-
-    return make
-
-
 def _lazy(module: str) -> ProviderFactory:
     """A factory imported on first use from ``modelcanary.providers.<module>.factory``.
 
@@ -97,10 +64,10 @@ def _lazy(module: str) -> ProviderFactory:
 
 PROVIDERS: dict[str, ProviderFactory] = {
     "embedded": _embedded,
-    "prometheus": _prometheus_api("prometheus"),
-    "victoriametrics": _prometheus_api("victoriametrics"),
-    "thanos": _prometheus_api("thanos"),
-    "mimir": _prometheus_api("mimir"),
+    "prometheus": api_factory("prometheus"),
+    "victoriametrics": api_factory("victoriametrics"),
+    "thanos": api_factory("thanos"),
+    "mimir": api_factory("mimir"),
 }
 """Provider type -> factory. victoriametrics, thanos, mimir are Prometheus-HTTP-API aliases."""
 for _type, _module in LAZY_PROVIDERS.items():

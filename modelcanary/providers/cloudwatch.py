@@ -16,28 +16,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from ..analysis.measurements import IntervalData, NoData, Scalar, VersionData, Window
 from ..analysis.measurements import scalar as to_scalar
-from ..errors import (
-    PermanentProviderError,
-    ProviderError,
-    SpecError,
-    SpecIssue,
-    TransientProviderError,
-)
+from ..errors import PermanentProviderError, SpecError, SpecIssue, TransientProviderError
 from ..ports import MetricProvider
-from ..secrets import from_env, read_key, require_reader, where
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout, SecretRef
 from ..spec.base import parse_duration
-from . import promql
 from .context import ProviderContext
-from .promapi import safe_address
-
-log = logging.getLogger(__name__)
+from .credentials import env_parts, secret_keys
+from .httpapi import render_query, safe_address
+from .online import OnlineCheck
 
 ACCESS_KEY, SECRET_KEY, TOKEN_KEY = (
     "aws_access_key_id",
@@ -83,7 +74,7 @@ NO_BUILTIN = (
 MAX_PAGES = 10
 
 
-class CloudWatchProvider:
+class CloudWatchProvider(OnlineCheck):
     """Custom ``GetMetricData`` queries against CloudWatch (or moto/LocalStack at ``endpoint``)."""
 
     name = "cloudwatch"
@@ -103,8 +94,6 @@ class CloudWatchProvider:
         self.region = region
         self.endpoint = endpoint
         self.timeout = timeout
-        self.last_error = ""
-        """Why the last ``is_online`` check failed (empty when it passed)."""
         keys: dict[str, Any] = {}
         if credentials is not None:
             keys = {
@@ -172,16 +161,10 @@ class CloudWatchProvider:
             raise PermanentProviderError(f"{self._where()} {operation}: {exc}") from None
 
     # -- MetricProvider --------------------------------------------------------------------
-    def is_online(self) -> bool:
-        """True when a cheap ``ListMetrics`` (one namespace, first page) answers."""
-        try:
-            self._call("list_metrics", Namespace="modelcanary/online-check")
-        except ProviderError as exc:
-            self.last_error = str(exc)
-            log.warning("%s", exc)
-            return False
-        self.last_error = ""
-        return True
+    def probe(self) -> str:
+        """Online when a cheap ``ListMetrics`` (one namespace, first page) answers."""
+        self._call("list_metrics", Namespace="modelcanary/online-check")
+        return ""
 
     def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
         """The newest datapoint of the one returned query in ``[end - interval, end)``."""
@@ -191,13 +174,7 @@ class CloudWatchProvider:
                 "(fix: set query to a JSON list of MetricDataQueries)"
             )
         seconds = parse_duration(metric.interval) if metric.interval else window.seconds
-        values = {
-            "namespace": rollout.metadata.namespace or "default",
-            "target": rollout.name,
-            "name": rollout.name,
-            "interval": str(max(1, round(seconds))),
-        }
-        text = promql.render(metric.query, values, metric.template_variables or {})
+        text = render_query(metric, rollout, window, self.name, duration=whole_seconds)
         queries = parse_queries(text, metric.name)
         returned = [q["Id"] for q in queries if q.get("ReturnData", True) is not False]
         if len(returned) != 1:
@@ -250,6 +227,11 @@ class CloudWatchProvider:
         )
 
 
+def whole_seconds(seconds: float) -> str:
+    """``{{ interval }}`` for CloudWatch: whole seconds (at least 1), usable as a ``Period``."""
+    return str(max(1, round(seconds)))
+
+
 def parse_queries(text: str, metric: str) -> list[dict[str, Any]]:
     """The rendered query as a list of MetricDataQueries (a single object is wrapped)."""
     try:
@@ -283,33 +265,27 @@ def credentials_for(
     ``aws_secret_access_key`` keys (``aws_session_token`` optional).
     """
     if secret_ref.env is not None:
-        parts = from_env(secret_ref, ctx.env, path, "ACCESS_KEY_ID:SECRET_ACCESS_KEY").split(":")
-        if len(parts) not in (2, 3) or not all(parts):
-            raise SpecError(
-                SpecIssue(
-                    f"{path}.env",
-                    f"environment variable {secret_ref.env} is not ACCESS_KEY_ID:SECRET_ACCESS_KEY",
-                    f"export {secret_ref.env}=AKIA...:... (an extra :SESSION_TOKEN is optional)",
-                )
-            )
-        return parts[0], parts[1], parts[2] if len(parts) == 3 else None
-    reader = require_reader(ctx.secret_reader, secret_ref, ctx.namespace, path)
-    found = {
-        key: read_key(reader, secret_ref, key, ctx.namespace, TransientProviderError)
-        for key in (ACCESS_KEY, SECRET_KEY, TOKEN_KEY)
-    }
-    access, secret = found[ACCESS_KEY], found[SECRET_KEY]
-    if not access or not secret:
-        raise SpecError(
-            SpecIssue(
-                f"{path}.name",
-                f"Kubernetes Secret {where(secret_ref, ctx.namespace)} has no {ACCESS_KEY!r} "
-                f"and {SECRET_KEY!r} keys",
-                f"kubectl create secret generic {secret_ref.name} "
-                f"--from-literal={ACCESS_KEY}=... --from-literal={SECRET_KEY}=...",
-            )
+        parts = env_parts(
+            secret_ref,
+            ctx.env,
+            path,
+            what="ACCESS_KEY_ID:SECRET_ACCESS_KEY",
+            form="ACCESS_KEY_ID:SECRET_ACCESS_KEY",
+            example="AKIA...:... (an extra :SESSION_TOKEN is optional)",
+            counts=(2, 3),
         )
-    return access, secret, found[TOKEN_KEY]
+        return parts[0], parts[1], parts[2] if len(parts) == 3 else None
+    found = secret_keys(
+        secret_ref,
+        (ACCESS_KEY, SECRET_KEY, TOKEN_KEY),
+        reader=ctx.secret_reader,
+        namespace=ctx.namespace,
+        path=path,
+        required=(ACCESS_KEY, SECRET_KEY),
+        hint=f"kubectl create secret generic {secret_ref.name} "
+        f"--from-literal={ACCESS_KEY}=... --from-literal={SECRET_KEY}=...",
+    )
+    return str(found[ACCESS_KEY]), str(found[SECRET_KEY]), found[TOKEN_KEY]
 
 
 def factory(spec: MetricProviderSpec, ctx: ProviderContext) -> MetricProvider:

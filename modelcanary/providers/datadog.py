@@ -15,21 +15,17 @@ is ``NoData``; several series is a ``PermanentProviderError`` (aggregate the que
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..analysis.measurements import IntervalData, NoData, Scalar, Window
 from ..analysis.measurements import scalar as to_scalar
-from ..errors import PermanentProviderError, ProviderError, SpecError, SpecIssue
-from ..secrets import from_env
+from ..errors import PermanentProviderError, SpecError, SpecIssue
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
 from .context import ProviderContext
-from .httpapi import Endpoint, http_options, parse_address, render_query
-from .vendor_http import builtins_unsupported, secret_keys
-
-log = logging.getLogger(__name__)
+from .credentials import env_parts, secret_keys
+from .httpapi import Headers, HTTPProvider, http_options, render_query
+from .vendor_http import builtins_unsupported
 
 DEFAULT_ADDRESS = "https://api.datadoghq.com"
 """US1 site; others: https://api.datadoghq.eu, https://api.us3.datadoghq.com, ..."""
@@ -43,8 +39,12 @@ HINTS = {
 }
 
 
-class DatadogProvider:
+class DatadogProvider(HTTPProvider):
     """Custom Datadog metric queries (built-in SLIs need custom queries on Datadog)."""
+
+    name = "datadog"
+    example = DEFAULT_ADDRESS
+    hints = HINTS
 
     def __init__(
         self,
@@ -52,48 +52,23 @@ class DatadogProvider:
         application_key: str,
         *,
         address: str = DEFAULT_ADDRESS,
-        headers: Mapping[str, str | Sequence[str]] | None = None,
+        headers: Headers | None = None,
         timeout: float = 5.0,
         verify: bool = True,
     ) -> None:
-        self.name = "datadog"
-        base, _ = parse_address(address, "provider", DEFAULT_ADDRESS)
         keys = {
             "Accept": "application/json",
             "DD-API-KEY": api_key,
             "DD-APPLICATION-KEY": application_key,
         }
-        self.api = Endpoint(
-            base,
-            name="datadog",
-            headers=headers,
-            set_headers=keys,
-            timeout=timeout,
-            verify=verify,
-            hints=HINTS,
-        )
-        self.last_error = ""
-        """Why the last ``is_online`` check failed (empty when it passed)."""
-
-    def __repr__(self) -> str:
-        return f"DatadogProvider({self.api.where!r})"
-
-    def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self.api.close()
+        super().__init__(address, headers=headers, set_headers=keys, timeout=timeout, verify=verify)
 
     # -- MetricProvider --------------------------------------------------------------------
-    def is_online(self) -> bool:
-        """True when ``/api/v1/validate`` accepts the API key (``{"valid": true}``)."""
-        try:
-            body = self.api.json("GET", VALIDATE_PATH)
-        except ProviderError as exc:
-            self.last_error = str(exc)
-            log.warning("%s", exc)
-            return False
+    def probe(self) -> str:
+        """Online when ``/api/v1/validate`` accepts the API key (``{"valid": true}``)."""
+        body = self.api.json("GET", VALIDATE_PATH)
         online = isinstance(body, dict) and body.get("valid") is True
-        self.last_error = "" if online else "datadog /api/v1/validate did not answer valid: true"
-        return online
+        return "" if online else "datadog /api/v1/validate did not answer valid: true"
 
     def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
         """The last non-null point of the templated query's one series in ``window``."""
@@ -178,34 +153,29 @@ def _keys(spec: MetricProviderSpec, ctx: ProviderContext) -> tuple[str, str]:
             )
         )
     if ref.env is not None:
-        value = from_env(ref, ctx.env, path, "api key:application key")
-        api_key, sep, application_key = value.partition(":")
-        if not sep or not api_key.strip() or not application_key.strip():
-            raise SpecError(
-                SpecIssue(
-                    f"{path}.env",
-                    f"environment variable {ref.env} does not hold <api key>:<application key>",
-                    f"export {ref.env}=<api key>:<application key>",
-                )
-            )
-        return api_key.strip(), application_key.strip()
+        form = "<api key>:<application key>"
+        api_key, application_key = env_parts(
+            ref,
+            ctx.env,
+            path,
+            what="api key:application key",
+            form=form,
+            example=form,
+            counts=(2,),
+            maxsplit=1,
+        )
+        return api_key, application_key
+    keys = (API_KEY, APPLICATION_KEY)
     found = secret_keys(
         ref,
-        (API_KEY, APPLICATION_KEY),
+        keys,
         reader=ctx.secret_reader,
         namespace=ctx.namespace,
         path=path,
+        required=keys,
+        hint=f"kubectl create secret generic {ref.name} --from-literal={API_KEY}=... "
+        f"--from-literal={APPLICATION_KEY}=...",
     )
-    missing = [key for key, value in found.items() if not value]
-    if missing:
-        raise SpecError(
-            SpecIssue(
-                f"{path}.name",
-                f"Kubernetes Secret {ref.name} has no {' nor '.join(missing)} key",
-                f"kubectl create secret generic {ref.name} --from-literal={API_KEY}=... "
-                f"--from-literal={APPLICATION_KEY}=...",
-            )
-        )
     return str(found[API_KEY]), str(found[APPLICATION_KEY])
 
 

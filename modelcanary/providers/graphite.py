@@ -15,7 +15,6 @@ raises a :class:`PermanentProviderError` saying so (use custom queries).
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,21 +22,10 @@ from urllib.parse import parse_qsl
 
 from ..analysis.measurements import IntervalData, NoData, Scalar, Window
 from ..analysis.measurements import scalar as to_scalar
-from ..errors import PermanentProviderError, ProviderError
+from ..errors import PermanentProviderError
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
 from .context import ProviderContext
-from .credentials import authorization
-from .httpapi import (
-    Endpoint,
-    Headers,
-    http_options,
-    parse_address,
-    render_query,
-    spec_address,
-    spec_secret,
-)
-
-log = logging.getLogger(__name__)
+from .httpapi import HTTPProvider, http_options, render_query, spec_address, spec_secret
 
 _HINTS = {
     400: "check the Graphite target (function names and arguments)",
@@ -120,60 +108,26 @@ def datapoints_value(body: Any, metric: str, aggregate: str = "last") -> Scalar 
     return to_scalar(AGGREGATES[aggregate](values))
 
 
-class GraphiteProvider:
+class GraphiteProvider(HTTPProvider):
     """Custom Graphite targets from graphite-web's render API (no built-in SLIs)."""
 
-    def __init__(
-        self,
-        address: str,
-        *,
-        headers: Headers | None = None,
-        secret: str | None = None,
-        timeout: float = 5.0,
-        verify: bool = True,
-        name: str = "graphite",
-        path: str = "provider",
-    ) -> None:
-        base, _ = parse_address(address, path, "http://graphite-web.monitoring:8080")
-        self.name = name
-        self.endpoint = Endpoint(
-            base,
-            name=name,
-            headers=headers,
-            set_headers={"Authorization": authorization(secret)} if secret else None,
-            timeout=timeout,
-            verify=verify,
-            hints=_HINTS,
-        )
-        self.last_error = ""
-        """Why the last ``is_online`` check failed (empty when it passed)."""
-
-    def __repr__(self) -> str:
-        return f"GraphiteProvider({self.endpoint.where!r})"
-
-    def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self.endpoint.close()
+    name = "graphite"
+    example = "http://graphite-web.monitoring:8080"
+    hints = _HINTS
 
     def render(self, params: Sequence[tuple[str, str]]) -> Any:
         """The JSON answer of ``GET /render`` with ``params`` (``format=json`` added)."""
         sent = [(k, v) for k, v in params if k != "format"] + [("format", "json")]
-        return self.endpoint.json(
+        return self.api.json(
             "GET", "/render", params=sent, fix="point provider.address at graphite-web"
         )
 
     # -- MetricProvider --------------------------------------------------------------------
-    def is_online(self) -> bool:
-        """True when rendering ``constantLine(1)`` answers a series of 1s."""
-        try:
-            body = self.render([("target", ONLINE_TARGET), ("from", "-1min")])
-            online = datapoints_value(body, "online check") == Scalar(1.0)
-        except ProviderError as exc:
-            self.last_error = str(exc)
-            log.warning("%s", exc)
-            return False
-        self.last_error = "" if online else f"{ONLINE_TARGET} did not render 1"
-        return online
+    def probe(self) -> str:
+        """Online when rendering ``constantLine(1)`` answers a series of 1s."""
+        body = self.render([("target", ONLINE_TARGET), ("from", "-1min")])
+        online = datapoints_value(body, "online check") == Scalar(1.0)
+        return "" if online else f"{ONLINE_TARGET} did not render 1"
 
     def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
         """The templated target's datapoints in the window, reduced to one value."""

@@ -10,9 +10,10 @@ parameters and never a header, so credentials sent as headers (API keys, bearer 
 cannot leak into errors, logs or ``repr``.
 
 Also here: the address check (:func:`parse_address`), ``provider.headers`` flattening
-(:func:`header_items`), the Flagger-style query templates (:func:`render_query`) and what
+(:func:`header_items`), the Flagger-style query templates (:func:`render_query`), what
 the providers' factories read alike from a spec (:func:`spec_address`, :func:`spec_secret`,
-:func:`http_options`).
+:func:`http_options`) and :class:`HTTPProvider`, the base of the providers behind one
+:class:`Endpoint` (address check, credential header, ``repr``, ``close``, ``is_online``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from ..analysis.measurements import Window
@@ -29,7 +30,8 @@ from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
 from ..spec.base import parse_duration
 from . import promql
 from .context import ProviderContext
-from .credentials import resolve_secret
+from .credentials import authorization, resolve_secret
+from .online import OnlineCheck
 
 if TYPE_CHECKING:
     import httpx
@@ -311,10 +313,71 @@ class Endpoint:
             ) from None
 
 
+class HTTPProvider(OnlineCheck):
+    """Base of the metric providers that query one HTTP API through :class:`Endpoint`.
+
+    Builds ``api`` from an http(s) ``address`` (a SpecError naming ``<path>.address``
+    otherwise; its query parameters are kept in ``address_params``), sends ``secret`` as
+    ``Authorization`` (see :meth:`authorization`) and the provider's own ``set_headers``, and
+    gives ``close`` and a ``repr`` without credentials. Subclasses set ``name`` (the default
+    provider name), ``example`` (an address for the error), ``hints`` (fix hints by HTTP
+    status), ``endpoint_class`` when ``api`` is an Endpoint subclass, and :meth:`probe`.
+    """
+
+    name = "http"
+    example = "http://host:port"
+    hints: ClassVar[Mapping[int, str]] = {}
+    endpoint_class: ClassVar[type[Endpoint]] = Endpoint
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        headers: Headers | None = None,
+        secret: str | None = None,
+        set_headers: Mapping[str, str] | None = None,
+        timeout: float = 5.0,
+        verify: bool = True,
+        name: str | None = None,
+        path: str = "provider",
+    ) -> None:
+        base, self.address_params = parse_address(address, path, self.example)
+        if name is not None:
+            self.name = name
+        own = {"Authorization": self.authorization(secret)} if secret else {}
+        own.update(set_headers or {})
+        self.api = self.endpoint_class(
+            base,
+            name=self.name,
+            headers=headers,
+            set_headers=own,
+            timeout=timeout,
+            verify=verify,
+            hints=self.hints,
+        )
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """``api`` (the name the Graphite and InfluxDB providers gave it)."""
+        return self.api
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.api.where!r})"
+
+    def authorization(self, secret: str) -> str:
+        """The ``Authorization`` value of a credential (:func:`.credentials.authorization`)."""
+        return authorization(secret)
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self.api.close()
+
+
 __all__ = [
     "DEFAULT_HINTS",
     "Endpoint",
     "HTTPOptions",
+    "HTTPProvider",
     "Headers",
     "Params",
     "error_text",

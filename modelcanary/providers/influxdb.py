@@ -17,31 +17,20 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ..analysis.measurements import IntervalData, NoData, Scalar, VersionData, Window
+from ..analysis.measurements import IntervalData, NoData, Scalar, Window
 from ..analysis.measurements import scalar as to_scalar
-from ..errors import PermanentProviderError, ProviderError
+from ..errors import PermanentProviderError
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
 from . import vectors
 from .context import ProviderContext
 from .credentials import authorization
-from .httpapi import (
-    Endpoint,
-    Headers,
-    http_options,
-    parse_address,
-    render_query,
-    spec_address,
-    spec_secret,
-)
+from .httpapi import Headers, HTTPProvider, http_options, render_query, spec_address, spec_secret
 from .prometheus import NO_PAIRS, PREFIX
-
-log = logging.getLogger(__name__)
 
 MEASUREMENT = "prometheus"
 """Measurement Telegraf's prometheus input (metric_version = 2) writes every metric into."""
@@ -206,8 +195,12 @@ def flux_value(text: str, metric: str) -> Scalar | NoData:
     return _number(row[data[0]], f"query for {metric}")
 
 
-class InfluxDBProvider:
+class InfluxDBProvider(HTTPProvider):
     """Custom InfluxQL/Flux queries and built-in SLIs (InfluxQL) from InfluxDB 1.x or 2.x."""
+
+    name = "influxdb"
+    example = "http://influxdb:8086?db=telegraf"
+    hints = _HINTS
 
     def __init__(
         self,
@@ -225,35 +218,32 @@ class InfluxDBProvider:
         name: str = "influxdb",
         path: str = "provider",
     ) -> None:
-        base, params = parse_address(address, path, "http://influxdb:8086?db=telegraf")
+        super().__init__(
+            address,
+            headers=headers,
+            secret=secret,
+            timeout=timeout,
+            verify=verify,
+            name=name,
+            path=path,
+        )
+        params = self.address_params
         self.db = params.get("db", "")
         self.rp = params.get("rp", "")
         self.org = params.get("org", "")
         self.bucket = params.get("bucket", "")
-        self.name = name
         self.measurement = measurement
         self.rollout_label = rollout_label
         self.prefix = prefix
         self.namespace_label = namespace_label
         self.lookback = lookback
-        self.endpoint = Endpoint(
-            base,
-            name=name,
-            headers=headers,
-            set_headers={"Authorization": influx_authorization(secret)} if secret else None,
-            timeout=timeout,
-            verify=verify,
-            hints=_HINTS,
-        )
-        self.last_error = ""
-        """Why the last ``is_online`` check failed (empty when it passed)."""
 
     def __repr__(self) -> str:
-        return f"InfluxDBProvider({self.endpoint.where!r}, db={self.db!r}, org={self.org!r})"
+        return f"InfluxDBProvider({self.api.where!r}, db={self.db!r}, org={self.org!r})"
 
-    def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self.endpoint.close()
+    def authorization(self, secret: str) -> str:
+        """``Token`` for tokens, basic auth for user:password (:func:`influx_authorization`)."""
+        return influx_authorization(secret)
 
     # -- HTTP ------------------------------------------------------------------------------
     def influxql(self, query: str) -> Any:
@@ -261,7 +251,7 @@ class InfluxDBProvider:
         params = {"q": query, "epoch": "ms"}
         params.update({k: v for k, v in (("db", self.db), ("rp", self.rp)) if v})
         fix = "point provider.address at the InfluxDB HTTP API root"
-        return self.endpoint.json("POST", "/query", params=params, fix=fix)
+        return self.api.json("POST", "/query", params=params, fix=fix)
 
     def flux(self, query: str) -> str:
         """The annotated CSV answer of a Flux query (``POST /api/v2/query``)."""
@@ -275,22 +265,16 @@ class InfluxDBProvider:
             },
         }
         params = {"org": self.org} if self.org else {}
-        response = self.endpoint.request(
+        response = self.api.request(
             "POST", "/api/v2/query", params=params, body=body, accept="application/csv"
         )
         return response.text
 
     # -- MetricProvider --------------------------------------------------------------------
-    def is_online(self) -> bool:
-        """True when ``GET /ping`` answers 204 (1.x and 2.x); the reason is kept otherwise."""
-        try:
-            self.endpoint.request("GET", "/ping")
-        except ProviderError as exc:
-            self.last_error = str(exc)
-            log.warning("%s", exc)
-            return False
-        self.last_error = ""
-        return True
+    def probe(self) -> str:
+        """Online when ``GET /ping`` answers 204 (1.x and 2.x)."""
+        self.api.request("GET", "/ping")
+        return ""
 
     def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
         """The templated InfluxQL or Flux query's single value (see the module docstring)."""
@@ -312,10 +296,7 @@ class InfluxDBProvider:
         at the start counts from 0, a counter that went down (restart) counts its last value.
         """
         if window.seconds <= 0:
-            empty = NoData("the analysis window is empty")
-            return IntervalData(
-                window, VersionData("challenger", empty, empty, empty), mirrored=None
-            )
+            return vectors.empty_window(window)
         if not self.db:
             raise PermanentProviderError(
                 f"{self.name}: built-in SLIs are read with InfluxQL and need a database "
@@ -346,15 +327,7 @@ class InfluxDBProvider:
         ]
         requests, latency, labels, buckets = rows
         preds = vectors.predictions(labels, buckets)
-        sides = {
-            side: VersionData(
-                side,
-                vectors.counts(requests, side),
-                vectors.latency_histogram(vectors.cumulative(latency, side), side),
-                preds[side],
-            )
-            for side in vectors.SIDES
-        }
+        sides = vectors.versions(requests, latency, preds)
         return IntervalData(
             window,
             sides["challenger"],

@@ -18,7 +18,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,19 +26,11 @@ from urllib.parse import quote
 
 from ..analysis.measurements import IntervalData, NoData, Scalar, Window
 from ..analysis.measurements import scalar as to_scalar
-from ..errors import PermanentProviderError, ProviderError
+from ..errors import PermanentProviderError
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
 from ..spec.base import parse_duration
 from .context import ProviderContext
-from .credentials import authorization
-from .httpapi import (
-    Endpoint,
-    http_options,
-    parse_address,
-    render_query,
-    spec_address,
-    spec_secret,
-)
+from .httpapi import Headers, HTTPProvider, http_options, render_query, spec_address, spec_secret
 
 log = logging.getLogger(__name__)
 
@@ -58,60 +50,38 @@ class Execution:
     window: Window
 
 
-class KayentaProvider:
+class KayentaProvider(HTTPProvider):
     """A Kayenta canary judgement (score 0-100) per analysis window."""
+
+    name = "kayenta"
+    example = "http://kayenta.spinnaker:8090"
+    hints = HINTS
 
     def __init__(
         self,
         address: str,
         *,
         secret: str | None = None,
-        headers: Mapping[str, str | Sequence[str]] | None = None,
+        headers: Headers | None = None,
         timeout: float = 5.0,
         verify: bool = True,
         wait: float = 20.0,
         poll_interval: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.name = "kayenta"
-        base, _ = parse_address(address, "provider", "http://kayenta.spinnaker:8090")
-        self.api = Endpoint(
-            base,
-            name="kayenta",
-            headers=headers,
-            set_headers={"Authorization": authorization(secret)} if secret else None,
-            timeout=timeout,
-            verify=verify,
-            hints=HINTS,
-        )
+        super().__init__(address, headers=headers, secret=secret, timeout=timeout, verify=verify)
         self.wait = wait
         self.poll_interval = poll_interval
         self._sleep = sleep
         self.pending: dict[str, Execution] = {}
         """Executions started and not yet read, by ``namespace/rollout/metric``."""
-        self.last_error = ""
-        """Why the last ``is_online`` check failed (empty when it passed)."""
-
-    def __repr__(self) -> str:
-        return f"KayentaProvider({self.api.where!r})"
-
-    def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self.api.close()
 
     # -- MetricProvider --------------------------------------------------------------------
-    def is_online(self) -> bool:
-        """True when Kayenta's ``/health`` answers (and does not say ``DOWN``)."""
-        try:
-            body = self.api.json("GET", "/health")
-        except ProviderError as exc:
-            self.last_error = str(exc)
-            log.warning("%s", exc)
-            return False
+    def probe(self) -> str:
+        """Online when Kayenta's ``/health`` answers (and does not say ``DOWN``)."""
+        body = self.api.json("GET", "/health")
         status = body.get("status") if isinstance(body, dict) else None
-        online = status in (None, "UP")
-        self.last_error = "" if online else f"kayenta /health says {status}"
-        return online
+        return "" if status in (None, "UP") else f"kayenta /health says {status}"
 
     def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
         """The canary score of ``window`` (or of a still-pending earlier execution)."""

@@ -18,10 +18,9 @@ The window is appended as ``SINCE <start ms> UNTIL <end ms>`` unless the query h
 
 from __future__ import annotations
 
-import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from ..analysis.measurements import IntervalData, NoData, Scalar, Window
@@ -33,13 +32,11 @@ from ..errors import (
     SpecIssue,
     TransientProviderError,
 )
-from ..secrets import from_env
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
 from .context import ProviderContext
-from .httpapi import Endpoint, http_options, parse_address, render_query
-from .vendor_http import builtins_unsupported, secret_keys
-
-log = logging.getLogger(__name__)
+from .credentials import env_parts, secret_keys
+from .httpapi import Headers, HTTPProvider, http_options, render_query
+from .vendor_http import builtins_unsupported
 
 DEFAULT_ADDRESS = "https://api.newrelic.com"
 """US region; EU accounts use https://api.eu.newrelic.com."""
@@ -62,8 +59,12 @@ HINTS = {
 _SINCE = re.compile(r"\bSINCE\b", re.IGNORECASE)
 
 
-class NewRelicProvider:
+class NewRelicProvider(HTTPProvider):
     """Custom NRQL queries through NerdGraph (built-in SLIs need custom queries here)."""
+
+    name = "newrelic"
+    example = DEFAULT_ADDRESS
+    hints = HINTS
 
     def __init__(
         self,
@@ -71,32 +72,17 @@ class NewRelicProvider:
         *,
         account_id: int | None = None,
         address: str = DEFAULT_ADDRESS,
-        headers: Mapping[str, str | Sequence[str]] | None = None,
+        headers: Headers | None = None,
         timeout: float = 5.0,
         verify: bool = True,
     ) -> None:
-        self.name = "newrelic"
+        keys = {"Content-Type": "application/json", "API-Key": api_key}
+        super().__init__(address, headers=headers, set_headers=keys, timeout=timeout, verify=verify)
         self.account_id = account_id
-        base, _ = parse_address(address, "provider", DEFAULT_ADDRESS)
-        self.path = "" if base.endswith("/graphql") else "/graphql"
-        self.api = Endpoint(
-            base,
-            name="newrelic",
-            headers=headers,
-            set_headers={"Content-Type": "application/json", "API-Key": api_key},
-            timeout=timeout,
-            verify=verify,
-            hints=HINTS,
-        )
-        self.last_error = ""
-        """Why the last ``is_online`` check failed (empty when it passed)."""
+        self.path = "" if self.api.address.endswith("/graphql") else "/graphql"
 
     def __repr__(self) -> str:
         return f"NewRelicProvider({self.api.where!r}, account_id={self.account_id!r})"
-
-    def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self.api.close()
 
     def graphql(self, query: str, variables: Mapping[str, Any] | None = None) -> Any:
         """The ``data`` of one NerdGraph call; GraphQL ``errors`` become provider errors."""
@@ -115,16 +101,10 @@ class NewRelicProvider:
         return body.get("data")
 
     # -- MetricProvider --------------------------------------------------------------------
-    def is_online(self) -> bool:
-        """True when NerdGraph answers ``{ actor { user { name } } }`` without errors."""
-        try:
-            self.graphql(PING_QUERY)
-        except ProviderError as exc:
-            self.last_error = str(exc)
-            log.warning("%s", exc)
-            return False
-        self.last_error = ""
-        return True
+    def probe(self) -> str:
+        """Online when NerdGraph answers ``{ actor { user { name } } }`` without errors."""
+        self.graphql(PING_QUERY)
+        return ""
 
     def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
         """The one number the templated NRQL returns for ``window``."""
@@ -252,32 +232,29 @@ def _credentials(spec: MetricProviderSpec, ctx: ProviderContext) -> tuple[str, i
             )
         )
     if ref.env is not None:
-        value = from_env(ref, ctx.env, path, "account id:user api key")
-        account, sep, key = value.partition(":")
-        if not sep:
-            return value, None
-        if not account.strip().isdigit() or not key.strip():
-            raise SpecError(
-                SpecIssue(
-                    f"{path}.env",
-                    f"environment variable {ref.env} does not hold <account id>:<user api key>",
-                    f"export {ref.env}=1234567:NRAK-...",
-                )
-            )
-        return key.strip(), int(account)
-    found = secret_keys(
-        ref, (API_KEY, ACCOUNT_ID), reader=ctx.secret_reader, namespace=ctx.namespace, path=path
-    )
-    key_value, account_value = found[API_KEY], found[ACCOUNT_ID]
-    if not key_value:
-        raise SpecError(
-            SpecIssue(
-                f"{path}.name",
-                f"Kubernetes Secret {ref.name} has no {API_KEY} key",
-                f"kubectl create secret generic {ref.name} --from-literal={API_KEY}=NRAK-... "
-                f"--from-literal={ACCOUNT_ID}=1234567",
-            )
+        parts = env_parts(
+            ref,
+            ctx.env,
+            path,
+            what="account id:user api key",
+            form="<account id>:<user api key>",
+            example="1234567:NRAK-...",
+            counts=(1, 2),
+            maxsplit=1,
+            valid=lambda found: len(found) == 1 or found[0].isdigit(),
         )
+        return (parts[0], None) if len(parts) == 1 else (parts[1], int(parts[0]))
+    found = secret_keys(
+        ref,
+        (API_KEY, ACCOUNT_ID),
+        reader=ctx.secret_reader,
+        namespace=ctx.namespace,
+        path=path,
+        required=(API_KEY,),
+        hint=f"kubectl create secret generic {ref.name} --from-literal={API_KEY}=NRAK-... "
+        f"--from-literal={ACCOUNT_ID}=1234567",
+    )
+    key_value, account_value = str(found[API_KEY]), found[ACCOUNT_ID]
     if account_value is not None and not account_value.isdigit():
         raise SpecError(
             SpecIssue(

@@ -17,35 +17,25 @@ OTLP sums and histograms with attributes ``rollout``, ``version``, ``status``, `
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Sequence
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from ..analysis.measurements import IntervalData, NoData, Scalar, VersionData, Window
+from ..analysis.measurements import IntervalData, NoData, Scalar, Window
 from ..analysis.measurements import scalar as to_scalar
-from ..errors import (
-    PermanentProviderError,
-    ProviderError,
-    SpecError,
-    SpecIssue,
-    TransientProviderError,
-)
+from ..errors import PermanentProviderError, SpecError, SpecIssue
 from ..ports import MetricProvider
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
 from ..spec.base import parse_duration
-from . import otlp_query, promql, vectors
+from . import otlp_query, vectors
 from .context import ProviderContext
-from .credentials import authorization, resolve_secret
+from .credentials import authorization
+from .httpapi import Endpoint, Headers, http_options, render_query, safe_address, spec_secret
+from .online import OnlineCheck
 from .otlp_receiver import SERIES_PATH
 from .otlp_store import Series, default_store, histogram_increase, increase
-from .promapi import safe_address
-
-if TYPE_CHECKING:
-    import httpx
-
-log = logging.getLogger(__name__)
+from .prometheus import api_factory
 
 PREFIX = "modelcanary_router"
 NO_PAIRS = (
@@ -54,6 +44,7 @@ NO_PAIRS = (
 )
 REMOTE_SCHEMES = {"otlp+http": "http", "otlp+https": "https"}
 """Address schemes of a remote modelcanary OTLP receiver -> the HTTP scheme used."""
+RECEIVER_FIX = "point provider.address at `modelcanary otlp serve` (otlp+http://host:port)"
 
 
 class SeriesSource(Protocol):
@@ -65,86 +56,54 @@ class SeriesSource(Protocol):
 
 
 class RemoteSeries:
-    """The series of a modelcanary OTLP receiver in another process (its read API)."""
+    """The series of a modelcanary OTLP receiver in another process (its read API), through
+    the shared :class:`~.httpapi.Endpoint` (so its errors are classified as every HTTP
+    provider's)."""
 
     def __init__(
         self,
         url: str,
         *,
         timeout: float = 5.0,
-        headers: Mapping[str, str | Sequence[str]] | None = None,
+        headers: Headers | None = None,
         secret: str | None = None,
         verify: bool = True,
     ) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self._verify = verify
-        self._headers = [
-            (k, v)
-            for k, vs in (headers or {}).items()
-            for v in ([vs] if isinstance(vs, str) else vs)
-            if not (secret and k.lower() == "authorization")
-        ]
-        if secret:
-            self._headers.append(("Authorization", authorization(secret)))
-        self._http: httpx.Client | None = None
+        self.api = Endpoint(
+            url,
+            name="OTLP receiver",
+            headers=headers,
+            set_headers={"Authorization": authorization(secret)} if secret else None,
+            timeout=timeout,
+            verify=verify,
+            hints={400: RECEIVER_FIX, 404: RECEIVER_FIX},
+        )
 
     def __repr__(self) -> str:
-        return f"RemoteSeries({safe_address(self.url)!r})"
-
-    def _get(self, path: str, params: list[tuple[str, str | int | float | bool | None]]) -> Any:
-        import httpx
-
-        where = safe_address(self.url)
-        if self._http is None:
-            self._http = httpx.Client(
-                headers=self._headers, timeout=self.timeout, verify=self._verify
-            )
-        try:
-            response = self._http.get(self.url + path, params=params)
-        except httpx.TimeoutException:
-            raise TransientProviderError(
-                f"OTLP receiver at {where} did not answer within {self.timeout:g}s"
-            ) from None
-        except httpx.TransportError as exc:
-            raise TransientProviderError(
-                f"OTLP receiver at {where} is unreachable ({type(exc).__name__}: {exc})"
-            ) from None
-        code = response.status_code
-        if code in (408, 429) or code >= 500:
-            raise TransientProviderError(f"OTLP receiver at {where} answered HTTP {code}")
-        if code != 200:
-            raise PermanentProviderError(
-                f"OTLP receiver at {where} refused {path} (HTTP {code}: {response.text[:200]}); "
-                "fix: point provider.address at `modelcanary otlp serve` (otlp+http://host:port)"
-            )
-        return response.json() if path != "/healthz" else response.text
+        return f"RemoteSeries({self.api.where!r})"
 
     def healthy(self) -> bool:
-        """True when the receiver answers ``/healthz``."""
-        return bool(self._get("/healthz", []) == "ok")
+        """True when the receiver answers ``/healthz`` with ``ok``."""
+        return self.api.request("GET", "/healthz").text == "ok"
 
     def series(self, names: Sequence[str], start: float, end: float) -> list[Series]:
         """The receiver's series named ``names`` for the window ``(start, end]``."""
-        params: list[tuple[str, str | int | float | bool | None]] = [("name", n) for n in names]
-        params += [("start", repr(start)), ("end", repr(end))]
-        body = self._get(SERIES_PATH, params)
+        params = [("name", n) for n in names] + [("start", repr(start)), ("end", repr(end))]
+        body = self.api.json("GET", SERIES_PATH, params=params, fix=RECEIVER_FIX)
         try:
             return [Series.from_json(item) for item in body["series"]]
         except (KeyError, TypeError, ValueError) as exc:
             raise PermanentProviderError(
-                f"{safe_address(self.url)} did not answer with modelcanary OTLP series ({exc!r}); "
+                f"{self.api.where} did not answer with modelcanary OTLP series ({exc!r}); "
                 "fix: point provider.address at `modelcanary otlp serve`"
             ) from None
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        self.api.close()
 
 
-class OpenTelemetryProvider:
+class OpenTelemetryProvider(OnlineCheck):
     """Built-in SLIs and custom queries over OTLP series (an in-process store by default)."""
 
     name = "opentelemetry"
@@ -161,41 +120,21 @@ class OpenTelemetryProvider:
         self.prefix = prefix
         self.rollout_label = rollout_label
         self.namespace_label = namespace_label
-        self.last_error = ""
-        """Why the last ``is_online`` check failed (empty when it passed)."""
 
     def __repr__(self) -> str:
         return f"OpenTelemetryProvider({self.source!r})"
 
-    def is_online(self) -> bool:
-        """True for an in-process store; a remote receiver must answer ``/healthz``."""
-        if not isinstance(self.source, RemoteSeries):
-            return True
-        try:
-            online = self.source.healthy()
-        except ProviderError as exc:
-            self.last_error = str(exc)
-            log.warning("%s", exc)
-            return False
-        self.last_error = "" if online else "/healthz did not answer ok"
-        return online
+    def probe(self) -> str:
+        """Always online with an in-process store; a remote receiver must answer ``/healthz``."""
+        if not isinstance(self.source, RemoteSeries) or self.source.healthy():
+            return ""
+        return "/healthz did not answer ok"
 
     def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
         """The templated query's value over the metric's interval (else the window) ending at
         the window's end (see :mod:`.otlp_query` for the language)."""
-        if not metric.query:
-            raise PermanentProviderError(
-                f"metric {metric.name!r} has no query for opentelemetry "
-                "(fix: set query, or resolve its templateRef first)"
-            )
+        text = render_query(metric, rollout, window, self.name)
         seconds = parse_duration(metric.interval) if metric.interval else window.seconds
-        values = {
-            "namespace": rollout.metadata.namespace or "default",
-            "target": rollout.name,
-            "name": rollout.name,
-            "interval": promql.duration(seconds),
-        }
-        text = promql.render(metric.query, values, metric.template_variables or {})
         parsed = otlp_query.parse(text)
         start = window.end - seconds
         result = parsed.value(
@@ -210,8 +149,7 @@ class OpenTelemetryProvider:
     def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
         """Both versions' counts, latency and prediction histograms from the router's series."""
         if window.seconds <= 0:
-            empty = NoData("the analysis window is empty")
-            return IntervalData(window, VersionData("challenger", empty, empty, empty))
+            return vectors.empty_window(window)
         p, start, end = self.prefix, window.start, window.end
         names = [
             f"{p}_requests_total",
@@ -240,15 +178,7 @@ class OpenTelemetryProvider:
         requests = rows(names[0])
         preds = vectors.predictions(rows(names[2]), _bucket_rows(found, names[3], start, end))
         latency = _bucket_rows(found, names[1], start, end)
-        sides = {
-            side: VersionData(
-                side,
-                vectors.counts(requests, side),
-                vectors.latency_histogram(vectors.cumulative(latency, side), side),
-                preds[side],
-            )
-            for side in vectors.SIDES
-        }
+        sides = vectors.versions(requests, latency, preds)
         mirrored = vectors.mirrored(requests) if requests else None
         return IntervalData(
             window, sides["challenger"], sides["champion"], NoData(NO_PAIRS), mirrored
@@ -285,28 +215,11 @@ def factory(spec: MetricProviderSpec, ctx: ProviderContext) -> MetricProvider:
         return OpenTelemetryProvider(default_store(), **opts)
     parts = urlsplit(spec.address)
     if parts.scheme in REMOTE_SCHEMES:
-        secret = None
-        if spec.secret_ref is not None:
-            secret = resolve_secret(
-                spec.secret_ref,
-                env=ctx.env,
-                secret_reader=ctx.secret_reader,
-                namespace=ctx.namespace,
-                path=f"{ctx.path}.secretRef",
-            )
         url = urlunsplit((REMOTE_SCHEMES[parts.scheme], parts.netloc, parts.path, "", ""))
-        remote = RemoteSeries(
-            url,
-            timeout=float(ctx.options.get("timeout", 5.0)),
-            headers=spec.headers,
-            secret=secret,
-            verify=not spec.insecure_skip_verify,
-        )
+        remote = RemoteSeries(url, secret=spec_secret(spec, ctx), **http_options(spec, ctx))
         return OpenTelemetryProvider(remote, **opts)
     if parts.scheme in ("http", "https"):
-        from . import _prometheus_api
-
-        return _prometheus_api("opentelemetry")(spec, ctx)
+        return api_factory("opentelemetry")(spec, ctx)
     raise SpecError(
         SpecIssue(
             f"{ctx.path}.address",

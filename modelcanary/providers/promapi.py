@@ -5,8 +5,7 @@ httpx (a core dependency) rather than ``prometheus-api-client``: that client is 
 exception (so a bad query and an overloaded server look the same) and has no type hints.
 Errors are classified for the engine by the shared :class:`.httpapi.Endpoint` (connection
 refused, timeouts, HTTP 408/429/5xx are transient; other 4xx are permanent); answers that are
-not the Prometheus API are :class:`PermanentProviderError` too. ``safe_address`` is
-re-exported here for the providers that import it from this module.
+not the Prometheus API are :class:`PermanentProviderError` too.
 """
 
 from __future__ import annotations
@@ -17,41 +16,21 @@ from typing import Any
 
 from ..errors import PermanentProviderError
 from . import promql, vectors
-from .credentials import authorization
-from .httpapi import Endpoint, Headers, parse_address, safe_address
+from .httpapi import Endpoint
 
 log = logging.getLogger(__name__)
 
-_HINTS = {
+HINTS = {
     400: "check the PromQL (try it in the Prometheus UI)",
     404: "check provider.address (a path prefix such as /prometheus?)",
     422: "the query cannot be executed as written; check the PromQL",
 }
+"""Fix hints by HTTP status of the Prometheus HTTP API."""
 
 
 class PrometheusAPI(Endpoint):
-    """Instant and range queries against one Prometheus-compatible endpoint."""
-
-    def __init__(
-        self,
-        address: str,
-        *,
-        headers: Headers | None = None,
-        secret: str | None = None,
-        timeout: float = 5.0,
-        verify: bool = True,
-        name: str = "prometheus",
-    ) -> None:
-        base, _ = parse_address(address, "provider", "http://prometheus.monitoring:9090")
-        super().__init__(
-            base,
-            name=name,
-            headers=headers,
-            set_headers={"Authorization": authorization(secret)} if secret else None,
-            timeout=timeout,
-            verify=verify,
-            hints=_HINTS,
-        )
+    """Instant and range queries against one Prometheus-compatible endpoint (built by
+    :class:`.prometheus.PrometheusProvider` with :data:`HINTS`)."""
 
     def get(self, path: str, params: Mapping[str, str]) -> Any:
         """The ``data`` of one API call; errors classified as transient or permanent."""
@@ -95,4 +74,4 @@ class PrometheusAPI(Endpoint):
         return vectors.matrix_rows(data.get("result") if isinstance(data, dict) else None)
 
 
-__all__ = ["PrometheusAPI", "safe_address"]
+__all__ = ["HINTS", "PrometheusAPI"]

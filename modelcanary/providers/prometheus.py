@@ -11,7 +11,6 @@ are Flagger-style templates run as instant queries.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -30,14 +29,13 @@ from ..analysis.measurements import (
     Window,
 )
 from ..analysis.measurements import scalar as to_scalar
-from ..errors import PermanentProviderError, ProviderError, SpecError, SpecIssue
-from ..spec import MetricSpec, ModelRollout
+from ..errors import PermanentProviderError, SpecError, SpecIssue
+from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
 from . import promql, vectors
-from .httpapi import render_query
-from .promapi import PrometheusAPI
+from .context import ProviderContext, ProviderFactory
+from .httpapi import HTTPProvider, http_options, render_query, spec_address, spec_secret
+from .promapi import HINTS, PrometheusAPI
 from .schemes import SCHEME_NAMES, Matchers, Scheme, router_scheme, scheme_for, scheme_named
-
-log = logging.getLogger(__name__)
 
 PREFIX = "modelcanary_router"
 """Metric name prefix of the local router's series (the ``router`` scheme)."""
@@ -48,8 +46,14 @@ NO_PAIRS = (
 )
 
 
-class PrometheusProvider:
+class PrometheusProvider(HTTPProvider):
     """Built-in SLIs and custom PromQL queries from a Prometheus-compatible HTTP API."""
+
+    name = "prometheus"
+    example = "http://prometheus.monitoring:9090"
+    hints = HINTS
+    endpoint_class = PrometheusAPI
+    api: PrometheusAPI
 
     def __init__(
         self,
@@ -67,10 +71,9 @@ class PrometheusProvider:
         name: str = "prometheus",
         scheme: str = "auto",
     ) -> None:
-        self.api = PrometheusAPI(
+        super().__init__(
             address, headers=headers, secret=secret, timeout=timeout, verify=verify, name=name
         )
-        self.name = name
         self.rollout_label = rollout_label
         self.prefix = prefix
         self.namespace_label = namespace_label
@@ -88,15 +91,9 @@ class PrometheusProvider:
             )
         self.scheme = scheme
         """``auto`` (per rollout, :func:`.schemes.scheme_for`) or one scheme for every rollout."""
-        self.last_error = ""
-        """Why the last ``is_online`` check failed (empty when it passed)."""
 
     def __repr__(self) -> str:
         return f"PrometheusProvider({self.api.where!r}, name={self.name!r})"
-
-    def close(self) -> None:
-        """Close the HTTP connection pool."""
-        self.api.close()
 
     def __enter__(self) -> PrometheusProvider:
         return self
@@ -105,17 +102,10 @@ class PrometheusProvider:
         self.close()
 
     # -- MetricProvider --------------------------------------------------------------------
-    def is_online(self) -> bool:
-        """True when ``vector(1)`` answers 1 (as Flagger's check); the reason is kept otherwise."""
-        try:
-            rows = self.api.vector("vector(1)", time.time())
-        except ProviderError as exc:
-            self.last_error = str(exc)
-            log.warning("%s", exc)
-            return False
-        online = len(rows) == 1 and rows[0][1] == 1.0
-        self.last_error = "" if online else "vector(1) did not return 1"
-        return online
+    def probe(self) -> str:
+        """Online when ``vector(1)`` answers 1 (as Flagger's check)."""
+        rows = self.api.vector("vector(1)", time.time())
+        return "" if len(rows) == 1 and rows[0][1] == 1.0 else "vector(1) did not return 1"
 
     def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
         """The templated custom query's single value at the window's end."""
@@ -185,10 +175,7 @@ class PrometheusProvider:
         """Both versions' counts, latency histograms and prediction histograms in ``window``,
         from the rollout's series scheme."""
         if window.seconds <= 0:
-            empty = NoData("the analysis window is empty")
-            return IntervalData(
-                window, VersionData("challenger", empty, empty, empty), mirrored=None
-            )
+            return vectors.empty_window(window)
         scheme = self.scheme_of(rollout)
         rng, at = promql.duration(window.seconds), window.end
         status = scheme.status_label
@@ -281,3 +268,22 @@ class PrometheusProvider:
             }
             for side in vectors.SIDES
         }
+
+
+def api_factory(name: str) -> ProviderFactory:
+    """The factory of ``provider.type`` ``name``, a backend speaking the Prometheus HTTP API
+    (``address`` required; the context's options go to :class:`PrometheusProvider`)."""
+
+    def make(spec: MetricProviderSpec, ctx: ProviderContext) -> PrometheusProvider:
+        address = spec_address(
+            spec,
+            ctx,
+            f"a {name} provider needs an address",
+            "e.g. address: http://prometheus.monitoring:9090",
+        )
+        options = {k: v for k, v in ctx.options.items() if k != "timeout"}
+        return PrometheusProvider(
+            address, secret=spec_secret(spec, ctx), name=name, **http_options(spec, ctx), **options
+        )
+
+    return make

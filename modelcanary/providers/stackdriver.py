@@ -20,7 +20,6 @@ it expires. No Google SDK: two documented HTTP endpoints and a token.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,15 +28,14 @@ from typing import Any
 
 from ..analysis.measurements import IntervalData, NoData, Scalar, Window
 from ..analysis.measurements import scalar as to_scalar
-from ..errors import PermanentProviderError, ProviderError, SpecError, SpecIssue
+from ..errors import PermanentProviderError, SpecError, SpecIssue
 from ..secrets import from_env
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
 from .context import ProviderContext
+from .credentials import secret_keys
 from .httpapi import Endpoint, http_options, parse_address, render_query
+from .online import OnlineCheck
 from .prometheus import PrometheusProvider
-from .vendor_http import secret_keys
-
-log = logging.getLogger(__name__)
 
 DEFAULT_ADDRESS = "https://monitoring.googleapis.com"
 PROJECT_KEY, TOKEN_KEY, SA_KEY = "project", "token", "serviceAccountKey"
@@ -100,7 +98,7 @@ class MetadataToken:
         return token
 
 
-class StackdriverProvider:
+class StackdriverProvider(OnlineCheck):
     """Custom PromQL/MQL queries and PromQL built-in SLIs from Google Cloud Monitoring."""
 
     def __init__(
@@ -133,8 +131,6 @@ class StackdriverProvider:
             verify=verify,
             hints=HINTS,
         )
-        self.last_error = ""
-        """Why the last ``is_online`` check failed (empty when it passed)."""
 
     def __repr__(self) -> str:
         return f"StackdriverProvider({self.base!r}, project={self.project!r})"
@@ -168,17 +164,11 @@ class StackdriverProvider:
         return self._prom
 
     # -- MetricProvider --------------------------------------------------------------------
-    def is_online(self) -> bool:
-        """True when the PromQL API answers ``vector(1)`` with the current token."""
-        try:
-            prom = self.promql()
-        except ProviderError as exc:
-            self.last_error = str(exc)
-            log.warning("%s", exc)
-            return False
-        online = prom.is_online()
-        self.last_error = prom.last_error
-        return online
+    def probe(self) -> str:
+        """Online when the PromQL API answers ``vector(1)`` with the current token."""
+        prom = self.promql()
+        prom.is_online()
+        return prom.last_error
 
     def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
         """A PromQL query's value at the window's end, or an MQL query's newest point."""

@@ -22,12 +22,15 @@ import numpy as np
 
 from ..analysis.measurements import (
     Counts,
+    IntervalData,
     LatencyHistogram,
     NoData,
     PredictionData,
     PredictionHistogram,
     Samples,
     Side,
+    VersionData,
+    Window,
 )
 from ..analysis.sli import LATENCY_QUANTILES, histogram_quantile
 from ..errors import PermanentProviderError
@@ -184,6 +187,28 @@ def predictions(
             else NoData(f"no {s} predictions in the window", s)
         )
     return out
+
+
+def versions(
+    requests: Sequence[Row], latency: Sequence[Row], preds: Mapping[Side, PredictionData]
+) -> dict[Side, VersionData]:
+    """Both versions' counts, latency histogram and predictions from router-layout rows
+    (``version``, ``status`` and ``le`` labels; latency bounds in seconds)."""
+    return {
+        side: VersionData(
+            side,
+            counts(requests, side),
+            latency_histogram(cumulative(latency, side), side),
+            preds[side],
+        )
+        for side in SIDES
+    }
+
+
+def empty_window(window: Window) -> IntervalData:
+    """What ``collect`` answers for a window of no length (NoData for every measurement)."""
+    empty = NoData("the analysis window is empty")
+    return IntervalData(window, VersionData("challenger", empty, empty, empty), mirrored=None)
 
 
 def _index(times: Sequence[float]) -> dict[float, int]:
