@@ -13,32 +13,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from modelcanary.analysis.measurements import Window
-from modelcanary.providers.opentelemetry import OpenTelemetryProvider, RemoteSeries
-from modelcanary.providers.otlp_receiver import OTLPReceiver
-from modelcanary.providers.otlp_store import OTLPStore
-from modelcanary.spec import parse_rollout
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "providers"))
 
-ROLLOUT = parse_rollout(
-    {
-        "metadata": {"name": "fraud"},
-        "spec": {
-            "champion": {"url": "http://127.0.0.1:1"},
-            "challenger": {"url": "http://127.0.0.1:2"},
-            "analysis": {
-                "interval": "30s",
-                "threshold": 1,
-                "stepWeights": [50],
-                "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.05}}],
-            },
-        },
-    }
-)
+# the provider tests' rollout "fraud" (the provider here matches series by rollout name only)
+from provider_contract import CONTRACT_ROLLOUT as ROLLOUT  # noqa: E402
+
+from modelcanary.analysis.measurements import Window  # noqa: E402
+from modelcanary.providers.opentelemetry import OpenTelemetryProvider, RemoteSeries  # noqa: E402
+from modelcanary.providers.otlp_receiver import OTLPReceiver  # noqa: E402
+from modelcanary.providers.otlp_store import OTLPStore  # noqa: E402
 
 
 def _attrs(**kv: str) -> list[dict[str, Any]]:

@@ -152,6 +152,16 @@ def wait_for(check: Any, timeout: float, what: str, step: float = 0.5) -> Any:
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate ``proc``; kill it if it has not exited 20 s later."""
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextlib.contextmanager
 def jupyterlab(root: Path, log: Path) -> Iterator[str]:
     """A JupyterLab server on 127.0.0.1 serving ``root``; yields its base URL with the token."""
@@ -200,12 +210,7 @@ def jupyterlab(root: Path, log: Path) -> Iterator[str]:
         wait_for(up, 120, "JupyterLab to answer /api/status")
         yield f"{base}|{token}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 class Cdp:
@@ -281,12 +286,7 @@ def chromium(binary: str, profile: Path) -> Iterator[Cdp]:
     finally:
         if cdp is not None:
             cdp.close()
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 def run_notebook(cdp: Cdp, url: str, timeout: float) -> dict[str, Any]:

@@ -27,6 +27,8 @@ Usage (a pytest fixture per module, or the context manager anywhere)::
         with kube_api() as api:          # ModelRollout + shared CRDs + core kinds declared
             yield api
 
+    # or, in a directory's conftest.py, the same fixture: from kube_fixtures import kube
+
     def test_x(kube: KubeApi) -> None:
         client = kube.api_client         # a configured kubernetes.client.ApiClient
         kube.create({...})               # seed objects (any declared kind)
@@ -57,6 +59,7 @@ from typing import Any, TypeVar
 
 import kmock
 import kubernetes.client
+import pytest
 import yaml
 from kmock._internal import dicts, enums, parsing
 from kmock._internal.k8s import KubernetesError
@@ -502,3 +505,11 @@ def kube_api(
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+@pytest.fixture(scope="module")
+def kube() -> Iterator[KubeApi]:
+    """The mock API of ``kube_api()``, one per test module: re-export it from a directory's
+    ``conftest.py`` (``from kube_fixtures import kube``) rather than redefining it."""
+    with kube_api() as api:
+        yield api

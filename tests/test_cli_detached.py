@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from cli_runs import cli, local_rollout_file, status_json
 
 from modelcanary.cli.run_cmd import Runner, read_runner
 
-EXE = str(Path(sys.executable).with_name("modelcanary"))
 LONG = list(range(20, 80, 4))  # 15 one-second steps, >= 8 challenger requests each
 
 
@@ -57,38 +54,14 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
 
 
 def _rollout(tmp: Path, models: Models, name: str, challenger: str, steps: list[int]) -> Path:
-    doc = {
-        "apiVersion": "modelcanary.io/v1alpha1",
-        "kind": "ModelRollout",
-        "metadata": {"name": name},
-        "spec": {
-            "champion": {"modelUri": models.champion},
-            "challenger": {"modelUri": challenger},
-            "analysis": {
-                "interval": "1s",
-                "threshold": 2,
-                "stepWeights": steps,
-                "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.01}}],
-            },
-            "load": {"rps": 40, "dataset": models.dataset},
-        },
-    }
-    path = tmp / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
-
-
-def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [EXE, *args], capture_output=True, text=True, timeout=180, cwd=cwd, check=False
+    return local_rollout_file(
+        tmp / f"{name}.yaml",
+        name,
+        champion=models.champion,
+        challenger=challenger,
+        steps=steps,
+        dataset=models.dataset,
     )
-
-
-def _status(cwd: Path, name: str, workdir: Path) -> dict[str, Any]:
-    done = _cli(cwd, "status", name, "--workdir", str(workdir), "--json")
-    assert done.returncode == 0, done.stderr
-    data: dict[str, Any] = json.loads(done.stdout)
-    return data
 
 
 def _until(check: Any, what: str, timeout: float = 120) -> Any:
@@ -137,7 +110,7 @@ def test_no_wait_starts_a_detached_runner_that_status_and_abort_reach(
 ) -> None:
     rollout = _rollout(tmp_path, models, "bg", models.healthy, LONG)
     workdir = tmp_path / "w"
-    started = _cli(tmp_path, "run", str(rollout), "--no-wait", "--workdir", str(workdir))
+    started = cli(tmp_path, "run", str(rollout), "--no-wait", "--workdir", str(workdir))
     assert started.returncode == 0, started.stderr
     pid = _started_pid(started.stdout)
     assert f"modelcanary status bg --workdir {workdir}" in started.stdout  # how to follow it
@@ -146,19 +119,21 @@ def test_no_wait_starts_a_detached_runner_that_status_and_abort_reach(
     assert runner is not None and runner.pid == pid and runner.alive and runner.detached
     assert os.getsid(pid) == pid != os.getsid(0)
     assert Path(runner.spec).is_file() and runner.log and Path(runner.log).is_file()
-    text = _cli(tmp_path, "status", "bg", "--workdir", str(workdir))
+    text = cli(tmp_path, "status", "bg", "--workdir", str(workdir))
     assert text.returncode == 0 and f"pid {pid} running (detached" in text.stdout
 
-    again = _cli(tmp_path, "run", str(rollout), "--no-wait", "--workdir", str(workdir))
+    again = cli(tmp_path, "run", str(rollout), "--no-wait", "--workdir", str(workdir))
     assert again.returncode == 2 and "already running" in again.stderr, again.stderr
 
-    _until(lambda: _status(tmp_path, "bg", workdir)["phase"] == "Progressing", "Progressing", 120)
+    _until(
+        lambda: status_json(tmp_path, "bg", workdir)["phase"] == "Progressing", "Progressing", 120
+    )
     assert _servers_of(pid)  # the runner serves both models
-    abort = _cli(tmp_path, "abort", "bg", "--workdir", str(workdir), "--reason", "test")
+    abort = cli(tmp_path, "abort", "bg", "--workdir", str(workdir), "--reason", "test")
     assert abort.returncode == 0, abort.stderr
     ended = _ended(workdir, "bg", pid)
     assert ended.exit_code == 3  # aborted: as `run --wait` would exit
-    final = _status(tmp_path, "bg", workdir)
+    final = status_json(tmp_path, "bg", workdir)
     assert final["outcome"] == "aborted" and final["canaryWeight"] == 0
     assert "aborted" in Path(runner.log).read_text()
     _until(lambda: not _servers_of(pid), "the model servers to stop", 30)
@@ -169,7 +144,7 @@ def test_retry_restarts_a_rolled_back_run_from_the_saved_spec(
 ) -> None:
     rollout = _rollout(tmp_path, models, "bad", models.faulty, [20, 40, 60])
     workdir, result = tmp_path / "w", tmp_path / "result.json"
-    started = _cli(
+    started = cli(
         tmp_path,
         "run",
         str(rollout),
@@ -182,19 +157,19 @@ def test_retry_restarts_a_rolled_back_run_from_the_saved_spec(
     assert started.returncode == 0, started.stderr
     first = _ended(workdir, "bad", _started_pid(started.stdout))
     assert first.exit_code == 1  # rolled back
-    assert _status(tmp_path, "bad", workdir)["outcome"] == "rolled_back"
+    assert status_json(tmp_path, "bad", workdir)["outcome"] == "rolled_back"
     assert json.loads(result.read_text())["outcome"] == "rolled_back"
     result.unlink()
     rollout.unlink()  # the restart needs only the work dir
 
-    retry = _cli(tmp_path, "retry", "bad", "--workdir", str(workdir))
+    retry = cli(tmp_path, "retry", "bad", "--workdir", str(workdir))
     assert retry.returncode == 0, retry.stderr
     assert "restarting it detached from its saved spec" in retry.stderr
     second_pid = _started_pid(retry.stdout)
     assert second_pid != first.pid
     second = _ended(workdir, "bad", second_pid)
     assert second.exit_code == 1 and second.options == first.options  # same run, again
-    status = _status(tmp_path, "bad", workdir)
+    status = status_json(tmp_path, "bad", workdir)
     assert status["phase"] == "Failed" and status["outcome"] == "rolled_back"
     assert json.loads(result.read_text())["outcome"] == "rolled_back"  # --json kept
 
@@ -204,42 +179,42 @@ def test_retry_after_a_killed_runner_and_refusal_after_promotion(
 ) -> None:
     workdir = tmp_path / "w"
     quick = _rollout(tmp_path, models, "quick", models.healthy, [50])
-    done = _cli(tmp_path, "run", str(quick), "--quiet", "--workdir", str(workdir))
+    done = cli(tmp_path, "run", str(quick), "--quiet", "--workdir", str(workdir))
     assert done.returncode == 0, done.stdout + done.stderr
     attached = read_runner(workdir, "default", "quick")
     assert attached is not None and not attached.detached and attached.exit_code == 0
-    refused = _cli(tmp_path, "retry", "quick", "--workdir", str(workdir))
+    refused = cli(tmp_path, "retry", "quick", "--workdir", str(workdir))
     assert refused.returncode == 2 and "nothing to retry" in refused.stderr, refused.stderr
     assert "modelcanary run FILE" in refused.stderr
 
     slow = _rollout(tmp_path, models, "slow", models.healthy, LONG)
-    started = _cli(tmp_path, "run", str(slow), "--no-wait", "--workdir", str(workdir))
+    started = cli(tmp_path, "run", str(slow), "--no-wait", "--workdir", str(workdir))
     pid = _started_pid(started.stdout)
-    _until(lambda: _status(tmp_path, "slow", workdir)["phase"] == "Progressing", "Progressing")
+    _until(lambda: status_json(tmp_path, "slow", workdir)["phase"] == "Progressing", "Progressing")
     os.kill(pid, 9)  # the runner dies mid-rollout
     dead = _until(
         lambda: (r := read_runner(workdir, "default", "slow")) and not r.alive and r, "death"
     )
     assert dead.exit_code is None  # killed: it never wrote one
-    text = _cli(tmp_path, "status", "slow", "--workdir", str(workdir)).stdout
+    text = cli(tmp_path, "status", "slow", "--workdir", str(workdir)).stdout
     assert "gone without finishing" in text and "Progressing" in text
-    pause = _cli(tmp_path, "pause", "slow", "--workdir", str(workdir))
+    pause = cli(tmp_path, "pause", "slow", "--workdir", str(workdir))
     assert pause.returncode == 0 and "no runner is running it" in pause.stderr
-    retry = _cli(tmp_path, "retry", "slow", "--workdir", str(workdir))
+    retry = cli(tmp_path, "retry", "slow", "--workdir", str(workdir))
     assert retry.returncode == 0, retry.stderr
     new_pid = _started_pid(retry.stdout)
     runner = read_runner(workdir, "default", "slow")
     assert runner is not None and runner.pid == new_pid and runner.alive
-    _until(lambda: _status(tmp_path, "slow", workdir)["phase"] == "Progressing", "Progressing")
+    _until(lambda: status_json(tmp_path, "slow", workdir)["phase"] == "Progressing", "Progressing")
     os.kill(new_pid, 15)  # SIGTERM: a graceful abort, like Ctrl-C in the foreground
     assert _ended(workdir, "slow", new_pid).exit_code == 3
-    final = _status(tmp_path, "slow", workdir)
+    final = status_json(tmp_path, "slow", workdir)
     assert final["outcome"] == "aborted" and final["canaryWeight"] == 0
 
 
 def test_no_wait_validates_before_detaching(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: modelcanary.io/v1alpha1\nkind: ModelRollout\nmetadata: {}\n")
-    done = _cli(tmp_path, "run", str(bad), "--no-wait", "--workdir", "w")
+    done = cli(tmp_path, "run", str(bad), "--no-wait", "--workdir", "w")
     assert done.returncode == 2 and "metadata" in done.stderr
     assert not (tmp_path / "w").exists()  # nothing started

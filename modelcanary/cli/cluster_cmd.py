@@ -29,8 +29,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import SpecError, SpecIssue
-from ..spec import RolloutStatus
-from .common import EXIT_INCONCLUSIVE, err_console, guarded, out_console
+from ..spec import ModelRollout, RolloutStatus
+from .common import (
+    EXIT_INCONCLUSIVE,
+    check_cells,
+    err_console,
+    guarded,
+    out_console,
+    print_history,
+    status_grid,
+)
 from .run_cmd import exit_code
 
 ACTIONS = ("promote", "abort", "retry", "approve", "pause", "resume")
@@ -116,45 +124,44 @@ def cluster_aware(local: Callable[..., Any], remote: Callable[..., Any]) -> Call
     return command
 
 
-@guarded
-def cluster_status(
-    name: str,
-    namespace: str = "default",
-    as_json: bool = False,
-    kubeconfig: str | None = None,
-    context: str | None = None,
-) -> None:
+def _cluster_reader(
+    kind: str, show: Callable[[str, ModelRollout, bool], None]
+) -> Callable[..., None]:
+    """The cluster mode of ``status``/``history``: read the resource, then
+    ``show(namespace/name, rollout, as_json)``."""
+
+    @guarded
+    def command(
+        name: str,
+        namespace: str = "default",
+        as_json: bool = False,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+    ) -> None:
+        stored = _cluster(kubeconfig, context).require(name, namespace)
+        show(f"{namespace}/{name}", stored.rollout, as_json)
+
+    command.__name__ = f"cluster_{kind}"
+    command.__doc__ = show.__doc__
+    return command
+
+
+def _show_status(where: str, rollout: ModelRollout, as_json: bool) -> None:
     """A rollout's status in the cluster (same output as for a local run)."""
-    stored = _cluster(kubeconfig, context).require(name, namespace)
-    current = stored.rollout.status or RolloutStatus()
+    current = rollout.status or RolloutStatus()
     if as_json:
         typer.echo(json.dumps(current.to_dict(), indent=2))
         return
-    out_console.print(_view(f"{namespace}/{name}", current, stored.rollout.spec.analysis.threshold))
+    out_console.print(_view(where, current, rollout.spec.analysis.threshold))
 
 
-@guarded
-def cluster_history(
-    name: str,
-    namespace: str = "default",
-    as_json: bool = False,
-    kubeconfig: str | None = None,
-    context: str | None = None,
-) -> None:
+def _show_history(where: str, rollout: ModelRollout, as_json: bool) -> None:
     """One line per analysis interval of a rollout in the cluster."""
-    stored = _cluster(kubeconfig, context).require(name, namespace)
-    records = (stored.rollout.status or RolloutStatus()).history
-    if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in records], indent=2))
-        return
-    if not records:
-        err_console.print("no analysis interval yet")
-        return
-    for r in records:
-        typer.echo(
-            f"{r.time}  weight {r.canary_weight:>3}%  mirror {r.mirror_weight:>3}%  "
-            f"{r.verdict:<12}  {r.message}"
-        )
+    print_history((rollout.status or RolloutStatus()).history, as_json)
+
+
+cluster_status = _cluster_reader("status", _show_status)
+cluster_history = _cluster_reader("history", _show_history)
 
 
 def _cluster_action(kind: str) -> Callable[..., None]:
@@ -267,32 +274,12 @@ def watch(
 
 
 def _view(where: str, status: RolloutStatus, threshold: int) -> Group:
-    head = Table.grid(padding=(0, 2))
-    head.add_row("[bold]rollout[/]", escape(where), "[bold]phase[/]", escape(status.phase))
-    head.add_row(
-        "[bold]challenger weight[/]",
-        f"{status.canary_weight}%",
-        "[bold]mirror[/]",
-        f"{status.mirror_weight}%",
-    )
-    head.add_row(
-        "[bold]intervals[/]",
-        str(status.iterations),
-        "[bold]failed checks[/]",
-        f"{status.failed_checks}/{threshold}",
-    )
+    head = status_grid(where, status, threshold)
     head.add_row("[bold]outcome[/]", escape(status.outcome or "-"), "", "")
     checks = Table("metric", "value", "min", "max", "verdict", "why", expand=True)
     last = status.history[-1] if status.history else None
     for check in last.checks if last else []:
-        checks.add_row(
-            escape(check.metric),
-            "-" if check.value is None else f"{check.value:.4g}",
-            "" if check.min is None else f"{check.min:g}",
-            "" if check.max is None else f"{check.max:g}",
-            escape(check.verdict),
-            escape(check.reason),
-        )
+        checks.add_row(*check_cells(check))
     return Group(head, checks, f"[dim]{escape(status.message)}[/]")
 
 

@@ -1,16 +1,22 @@
-"""Helpers shared by CLI commands: error printing and exit codes."""
+"""Helpers shared by CLI commands: error printing, exit codes and the status displays that the
+local (``run``, ``status``, ``history``) and cluster (``watch``, ``--cluster``) commands share."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+import json
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from ..errors import ModelCanaryError, SpecError
+
+if TYPE_CHECKING:
+    from ..spec import AnalysisRecord, CheckRecord, RolloutStatus
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -52,3 +58,51 @@ def guarded(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_FAILED) from None
 
     return wrapper
+
+
+def status_grid(where: str, status: RolloutStatus, threshold: int) -> Table:
+    """The head of a live rollout view: rollout and phase, weights, intervals and failed checks
+    (callers add their own rows)."""
+    head = Table.grid(padding=(0, 2))
+    head.add_row("[bold]rollout[/]", escape(where), "[bold]phase[/]", escape(status.phase))
+    head.add_row(
+        "[bold]challenger weight[/]",
+        f"{status.canary_weight}%",
+        "[bold]mirror[/]",
+        f"{status.mirror_weight}%",
+    )
+    head.add_row(
+        "[bold]intervals[/]",
+        str(status.iterations),
+        "[bold]failed checks[/]",
+        f"{status.failed_checks}/{threshold}",
+    )
+    return head
+
+
+def check_cells(check: CheckRecord) -> tuple[str, str, str, str, str, str]:
+    """One check as the cells of a ``metric, value, min, max, verdict, why`` table row."""
+    return (
+        escape(check.metric),
+        "-" if check.value is None else f"{check.value:.4g}",
+        "" if check.min is None else f"{check.min:g}",
+        "" if check.max is None else f"{check.max:g}",
+        escape(check.verdict),
+        escape(check.reason),
+    )
+
+
+def print_history(records: Sequence[AnalysisRecord], as_json: bool) -> None:
+    """``history``: the records as JSON, or one line per analysis interval (time, weights,
+    verdict, message); "no analysis interval yet" on stderr when there is none."""
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in records], indent=2))
+        return
+    if not records:
+        err_console.print("no analysis interval yet")
+        return
+    for r in records:
+        typer.echo(
+            f"{r.time}  weight {r.canary_weight:>3}%  mirror {r.mirror_weight:>3}%  "
+            f"{r.verdict:<12}  {r.message}"
+        )

@@ -21,7 +21,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..spec import ModelRollout, RolloutStatus
-from .common import EXIT_BAD_INPUT, err_console, guarded, out_console
+from .common import (
+    EXIT_BAD_INPUT,
+    check_cells,
+    err_console,
+    guarded,
+    out_console,
+    print_history,
+)
 from .run_cmd import RunOptions, read_runner, start_detached
 
 if TYPE_CHECKING:  # the engine imports the providers (httpx, numpy): load it lazily
@@ -111,14 +118,7 @@ def status(
     checks = Table("metric", "value", "min", "max", "verdict", "why")
     checks.title = f"checks at {last.time}"
     for check in last.checks:
-        checks.add_row(
-            escape(check.metric),
-            "-" if check.value is None else f"{check.value:.4g}",
-            "" if check.min is None else f"{check.min:g}",
-            "" if check.max is None else f"{check.max:g}",
-            escape(check.verdict),
-            escape(check.reason),
-        )
+        checks.add_row(*check_cells(check))
     out_console.print(checks)
 
 
@@ -131,18 +131,7 @@ def history(
 ) -> None:
     """One line per analysis interval: time, weight, mirror, verdict, message."""
     _, stored = _find(name, namespace, workdir)
-    records = (stored.rollout.status or RolloutStatus()).history
-    if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in records], indent=2))
-        return
-    if not records:
-        err_console.print("no analysis interval yet")
-        return
-    for r in records:
-        typer.echo(
-            f"{r.time}  weight {r.canary_weight:>3}%  mirror {r.mirror_weight:>3}%  "
-            f"{r.verdict:<12}  {r.message}"
-        )
+    print_history((stored.rollout.status or RolloutStatus()).history, as_json)
 
 
 def _action(kind: str) -> Callable[..., None]:

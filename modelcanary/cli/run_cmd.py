@@ -42,6 +42,7 @@ from .common import (
     err_console,
     guarded,
     out_console,
+    status_grid,
 )
 
 if TYPE_CHECKING:
@@ -409,20 +410,7 @@ def _view(rollout: ModelRollout, status: RolloutStatus, handle: object) -> Group
     from ..rollout.plan import stages
 
     plan = stages(rollout.spec.analysis)
-    head = Table.grid(padding=(0, 2))
-    head.add_row("[bold]rollout[/]", escape(rollout.name), "[bold]phase[/]", escape(status.phase))
-    head.add_row(
-        "[bold]challenger weight[/]",
-        f"{status.canary_weight}%",
-        "[bold]mirror[/]",
-        f"{status.mirror_weight}%",
-    )
-    head.add_row(
-        "[bold]intervals[/]",
-        str(status.iterations),
-        "[bold]failed checks[/]",
-        f"{status.failed_checks}/{rollout.spec.analysis.threshold}",
-    )
+    head = status_grid(rollout.name, status, rollout.spec.analysis.threshold)
     stats = getattr(handle, "load_stats", lambda: None)()
     if stats is not None:
         head.add_row(

@@ -18,11 +18,12 @@ import json
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import kopf
+import pytest
 
 from modelcanary.controller.operator import OperatorOptions, operator
 from modelcanary.controller.runtime import OperatorRuntime, build_runtime
@@ -89,6 +90,14 @@ class PromAPI:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def prom() -> Iterator[PromAPI]:
+    """A ``PromAPI`` per test module (re-exported by this directory's conftest.py)."""
+    server = PromAPI()
+    yield server
+    server.close()
 
 
 class OperatorThread:

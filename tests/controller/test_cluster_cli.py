@@ -21,18 +21,12 @@ from controller_fixtures import (
     rollout_doc,
     wait_for,
 )
-from kube_fixtures import KubeApi, kube_api
+from kube_fixtures import KubeApi
 from typer.testing import CliRunner
 
 from modelcanary.cli.main import app
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def kube() -> Iterator[KubeApi]:
-    with kube_api() as api:
-        yield api
 
 
 @pytest.fixture(autouse=True)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from controller_fixtures import PromAPI, rollout_doc
-from kube_fixtures import KubeApi, kube_api
+from kube_fixtures import KubeApi
 
 from modelcanary.analysis.measurements import Scalar, Window
 from modelcanary.controller.metrics import RolloutMetrics
@@ -16,19 +15,6 @@ from modelcanary.errors import SpecError
 from modelcanary.k8s.client import KubeClient
 from modelcanary.k8s.objects import KubeObjectStore
 from modelcanary.spec import ModelRollout, parse_rollout
-
-
-@pytest.fixture(scope="module")
-def kube() -> Iterator[KubeApi]:
-    with kube_api() as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-def prom() -> Iterator[PromAPI]:
-    server = PromAPI()
-    yield server
-    server.close()
 
 
 def _template(name: str, namespace: str, address: str, **provider: Any) -> dict[str, Any]:

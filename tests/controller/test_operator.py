@@ -22,24 +22,11 @@ from controller_fixtures import (
     rollout_doc,
     wait_for,
 )
-from kube_fixtures import KubeApi, kube_api
+from kube_fixtures import KubeApi
 
 from modelcanary.controller.handlers import FINALIZER
 
 ISTIO = "networking.istio.io/v1"
-
-
-@pytest.fixture(scope="module")
-def kube() -> Iterator[KubeApi]:
-    with kube_api() as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-def prom() -> Iterator[PromAPI]:
-    server = PromAPI()
-    yield server
-    server.close()
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,17 +20,11 @@ from controller_fixtures import (
     rollout_doc,
     wait_for,
 )
-from kube_fixtures import KubeApi, kube_api
+from kube_fixtures import KubeApi
 from typer.testing import CliRunner
 
 from modelcanary.cli.main import app
 from modelcanary.controller.operator import MetricsServer
-
-
-@pytest.fixture(scope="module")
-def kube() -> Iterator[KubeApi]:
-    with kube_api() as api:
-        yield api
 
 
 def _port() -> int:

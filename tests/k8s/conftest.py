@@ -1,20 +1,16 @@
-"""Fixtures of the Kubernetes adapter tests: one kmock API server per module."""
+"""Fixtures of the Kubernetes adapter tests: one kmock API server per module (``kube``, from
+kube_fixtures) and a client on it per test."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from kube_fixtures import KubeApi, kube_api
+from kube_fixtures import KubeApi, kube
 
 from modelcanary.k8s.client import KubeClient
 
-
-@pytest.fixture(scope="module")
-def kube() -> Iterator[KubeApi]:
-    """The mock Kubernetes API (ModelRollout, shared CRDs and core kinds declared)."""
-    with kube_api() as api:
-        yield api
+__all__ = ["client", "kube"]
 
 
 @pytest.fixture()

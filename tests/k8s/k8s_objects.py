@@ -30,19 +30,18 @@ def target_rollout(
     **spec: Any,
 ) -> ModelRollout:
     """A targetRef rollout of Deployment ``name`` (Istio router)."""
-    doc: dict[str, Any] = {
-        "metadata": {"name": name, "namespace": "default", **({"uid": uid} if uid else {})},
-        "spec": {
+    return _rollout(
+        name,
+        uid,
+        status,
+        {
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
             "router": {"provider": "istio"},
             "service": {"port": 9898},
             "analysis": ANALYSIS,
             **spec,
         },
-    }
-    if status is not None:
-        doc["status"] = status
-    return parse_rollout(doc)
+    )
 
 
 def versions_rollout(
@@ -54,9 +53,11 @@ def versions_rollout(
     **spec: Any,
 ) -> ModelRollout:
     """A champion/challenger rollout of two modelUri versions (Istio router)."""
-    doc: dict[str, Any] = {
-        "metadata": {"name": name, "namespace": "default", **({"uid": uid} if uid else {})},
-        "spec": {
+    return _rollout(
+        name,
+        uid,
+        status,
+        {
             "champion": {"modelUri": "models:/fraud@champion"},
             "challenger": {
                 "modelUri": challenger,
@@ -68,6 +69,16 @@ def versions_rollout(
             "analysis": ANALYSIS,
             **spec,
         },
+    )
+
+
+def _rollout(
+    name: str, uid: str | None, status: dict[str, Any] | None, spec: dict[str, Any]
+) -> ModelRollout:
+    """Rollout ``name`` in namespace default with ``spec`` (and ``uid``, ``status`` if given)."""
+    doc: dict[str, Any] = {
+        "metadata": {"name": name, "namespace": "default", **({"uid": uid} if uid else {})},
+        "spec": spec,
     }
     if status is not None:
         doc["status"] = status
@@ -128,3 +139,9 @@ def ready_status(replicas: int, *, ready: int | None = None, generation: int = 1
             "availableReplicas": ready,
         }
     }
+
+
+def template_patch(container: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    """A merge patch giving a Deployment's pod template this one ``container`` (a new
+    revision), plus other top-level ``spec`` fields (e.g. ``minReadySeconds=3``)."""
+    return {"spec": {**spec, "template": {"spec": {"containers": [container]}}}}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from k8s_objects import deployment, target_rollout, validate
+from k8s_objects import deployment, ready_status, target_rollout, template_patch, validate
 from kube_fixtures import KubeApi
 
 from modelcanary.analysis import IntervalData, NoData, Scalar, Window, version_data
@@ -81,15 +81,7 @@ def kubelet(kube: KubeApi) -> None:
             "Deployment",
             "default",
             obj["metadata"]["name"],
-            {
-                "status": {
-                    "observedGeneration": obj["metadata"]["generation"],
-                    "replicas": replicas,
-                    "updatedReplicas": replicas,
-                    "readyReplicas": replicas,
-                    "availableReplicas": replicas,
-                }
-            },
+            ready_status(replicas, generation=obj["metadata"]["generation"]),
         )
 
 
@@ -125,27 +117,12 @@ def setup(
 
 
 def new_image(kube: KubeApi, tag: str) -> None:
-    kube.patch(
-        APPS,
-        "Deployment",
-        "default",
-        "podinfo",
-        {
-            "spec": {
-                "template": {
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "podinfod",
-                                "image": f"ghcr.io/stefanprodan/podinfo:{tag}",
-                                "ports": [{"name": "http", "containerPort": 9898}],
-                            }
-                        ]
-                    }
-                }
-            }
-        },
-    )
+    container = {
+        "name": "podinfod",
+        "image": f"ghcr.io/stefanprodan/podinfo:{tag}",
+        "ports": [{"name": "http", "containerPort": 9898}],
+    }
+    kube.patch(APPS, "Deployment", "default", "podinfo", template_patch(container))
 
 
 def replicas(kube: KubeApi, name: str) -> int:

@@ -7,7 +7,7 @@ import base64
 from typing import Any
 
 import pytest
-from k8s_objects import deployment, ready_status, target_rollout, validate
+from k8s_objects import deployment, ready_status, target_rollout, template_patch, validate
 from kube_fixtures import KubeApi
 
 from modelcanary.errors import WorkloadError
@@ -138,23 +138,8 @@ def test_a_new_revision_scales_the_target_up_and_readiness_follows(
     workloads.ensure(init)
     before = workloads.readiness(init).challenger_revision
 
-    kube.patch(
-        APPS,
-        "Deployment",
-        "default",
-        "podinfo",
-        {
-            "spec": {
-                "template": {
-                    "spec": {
-                        "containers": [
-                            {"name": "podinfod", "image": "ghcr.io/stefanprodan/podinfo:6.0.1"}
-                        ]
-                    }
-                }
-            }
-        },
-    )
+    container = {"name": "podinfod", "image": "ghcr.io/stefanprodan/podinfo:6.0.1"}
+    kube.patch(APPS, "Deployment", "default", "podinfo", template_patch(container))
     started = target_rollout(status=phase("Progressing"))
     after = workloads.readiness(started)
     assert after.challenger_revision != before
@@ -239,38 +224,15 @@ def test_promotion_copies_the_template_and_the_config(kube: KubeApi, client: Kub
     workloads = KubeWorkloads(client)
     rollout = target_rollout(uid=UID, status=phase("Progressing"))
     workloads.ensure(rollout)
+    token = {"secretKeyRef": {"name": "podinfo-token", "key": "token"}}
+    container = {
+        "name": "podinfod",
+        "image": "ghcr.io/stefanprodan/podinfo:6.0.1",
+        "envFrom": [{"configMapRef": {"name": "podinfo-config"}}],
+        "env": [{"name": "TOKEN", "valueFrom": token}],
+    }
     kube.patch(
-        APPS,
-        "Deployment",
-        "default",
-        "podinfo",
-        {
-            "spec": {
-                "minReadySeconds": 3,
-                "template": {
-                    "spec": {
-                        "containers": [
-                            {
-                                "name": "podinfod",
-                                "image": "ghcr.io/stefanprodan/podinfo:6.0.1",
-                                "envFrom": [{"configMapRef": {"name": "podinfo-config"}}],
-                                "env": [
-                                    {
-                                        "name": "TOKEN",
-                                        "valueFrom": {
-                                            "secretKeyRef": {
-                                                "name": "podinfo-token",
-                                                "key": "token",
-                                            }
-                                        },
-                                    }
-                                ],
-                            }
-                        ]
-                    }
-                },
-            }
-        },
+        APPS, "Deployment", "default", "podinfo", template_patch(container, minReadySeconds=3)
     )
     kube.patch("v1", "ConfigMap", "default", "podinfo-config", {"data": {"color": "green"}})
 

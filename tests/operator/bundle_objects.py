@@ -87,15 +87,20 @@ def helm_crds() -> list[Obj]:
         return [doc for crd in chart.crds for doc in documents(crd["data"])]
 
 
-@functools.cache
-def bundle_crds() -> dict[str, Obj]:
-    """The bundle's CRDs by kind (ModelRollout, KopfPeering, ClusterKopfPeering)."""
+def crds_by_kind(directory: Path) -> dict[str, Obj]:
+    """The CustomResourceDefinitions in ``directory``'s YAML files, by the kind they define."""
     crds: dict[str, Obj] = {}
-    for file in sorted((OPERATOR / "crds").glob("*.yaml")):
+    for file in sorted(directory.glob("*.yaml")):
         for doc in documents(file.read_text()):
             if doc.get("kind") == "CustomResourceDefinition":
                 crds[doc["spec"]["names"]["kind"]] = doc
     return crds
+
+
+@functools.cache
+def bundle_crds() -> dict[str, Obj]:
+    """The bundle's CRDs by kind (ModelRollout, KopfPeering, ClusterKopfPeering)."""
+    return crds_by_kind(OPERATOR / "crds")
 
 
 def validate(obj: Obj) -> None:

@@ -19,6 +19,7 @@ from bundle_objects import (
     assert_least_privilege,
     bundle_crds,
     by_kind,
+    crds_by_kind,
     documents,
     helm_render,
     kustomize,
@@ -50,12 +51,7 @@ def _blocks(text: str, lang: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def shared_crds(shared_dir: Path) -> dict[str, Obj]:
-    crds: dict[str, Obj] = {}
-    for file in sorted((shared_dir / "crds").glob("*.yaml")):
-        for doc in documents(file.read_text()):
-            if doc.get("kind") == "CustomResourceDefinition":
-                crds[doc["spec"]["names"]["kind"]] = doc
-    return crds
+    return crds_by_kind(shared_dir / "crds")
 
 
 def _validate_any(obj: Obj, shared: dict[str, Obj]) -> None:

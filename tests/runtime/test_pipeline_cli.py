@@ -5,52 +5,25 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
+from cli_runs import EXE, cli, local_rollout_file, status_json
 from runtime_fixtures import Models, serving_children
-
-EXE = str(Path(sys.executable).with_name("modelcanary"))
 
 
 def _rollout_file(tmp_path: Path, models: Models, name: str, weights: list[int]) -> Path:
     dataset = tmp_path / "rows.csv"
     models.frame.head(200).to_csv(dataset, index=False)
-    doc = {
-        "apiVersion": "modelcanary.io/v1alpha1",
-        "kind": "ModelRollout",
-        "metadata": {"name": name},
-        "spec": {
-            "champion": {"modelUri": models.champion},
-            "challenger": {"modelUri": models.healthy},
-            "analysis": {
-                "interval": "1s",
-                "threshold": 2,
-                "stepWeights": weights,
-                "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.01}}],
-            },
-            "load": {"rps": 40, "dataset": str(dataset)},
-        },
-    }
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
-
-
-def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [EXE, *args], capture_output=True, text=True, timeout=60, cwd=cwd, check=False
+    return local_rollout_file(
+        tmp_path / f"{name}.yaml",
+        name,
+        champion=models.champion,
+        challenger=models.healthy,
+        steps=weights,
+        dataset=str(dataset),
     )
-
-
-def _status(cwd: Path, name: str, workdir: Path) -> dict[str, Any]:
-    done = _cli(cwd, "status", name, "--workdir", str(workdir), "--json")
-    assert done.returncode == 0, done.stderr
-    data: dict[str, Any] = json.loads(done.stdout)
-    return data
 
 
 def test_abort_from_another_process_stops_the_run_with_exit_3(
@@ -71,20 +44,20 @@ def test_abort_from_another_process_stops_the_run_with_exit_3(
         while time.monotonic() < deadline:
             assert run.poll() is None, run.communicate()
             if (workdir / "rollouts" / "default" / "long.json").exists():
-                seen = _status(tmp_path, "long", workdir)
+                seen = status_json(tmp_path, "long", workdir)
                 if seen.get("phase") == "Progressing" and seen.get("history"):
                     break
             time.sleep(0.3)
         assert seen.get("phase") == "Progressing", seen
-        text = _cli(tmp_path, "status", "long", "--workdir", str(workdir))
+        text = cli(tmp_path, "status", "long", "--workdir", str(workdir))
         assert text.returncode == 0 and "Progressing" in text.stdout
         assert "error-rate" in text.stdout  # the last interval's checks
 
-        twice = _cli(tmp_path, "run", str(rollout), "--quiet", "--workdir", str(workdir))
+        twice = cli(tmp_path, "run", str(rollout), "--quiet", "--workdir", str(workdir))
         assert twice.returncode == 2 and "already running" in twice.stderr, twice.stderr
-        assert _status(tmp_path, "long", workdir)["phase"] == "Progressing"  # untouched
+        assert status_json(tmp_path, "long", workdir)["phase"] == "Progressing"  # untouched
 
-        abort = _cli(tmp_path, "abort", "long", "--workdir", str(workdir), "--reason", "test")
+        abort = cli(tmp_path, "abort", "long", "--workdir", str(workdir), "--reason", "test")
         assert abort.returncode == 0, abort.stderr
         out, err = run.communicate(timeout=60)
     finally:
@@ -93,13 +66,13 @@ def test_abort_from_another_process_stops_the_run_with_exit_3(
             run.communicate()
     assert run.returncode == 3, out + err
     assert "aborted" in out
-    final = _status(tmp_path, "long", workdir)
+    final = status_json(tmp_path, "long", workdir)
     assert final["outcome"] == "aborted" and final["canaryWeight"] == 0
-    history = _cli(tmp_path, "history", "long", "--workdir", str(workdir), "--json")
+    history = cli(tmp_path, "history", "long", "--workdir", str(workdir), "--json")
     records = json.loads(history.stdout)
     assert history.returncode == 0 and records
     assert all({"time", "canaryWeight", "verdict"} <= set(r) for r in records)
-    lines = _cli(tmp_path, "history", "long", "--workdir", str(workdir)).stdout.splitlines()
+    lines = cli(tmp_path, "history", "long", "--workdir", str(workdir)).stdout.splitlines()
     assert len(lines) == len(records) and "weight" in lines[0]
     assert serving_children() == []
 
@@ -107,24 +80,24 @@ def test_abort_from_another_process_stops_the_run_with_exit_3(
 def test_run_with_workdir_promotes_and_status_says_so(tmp_path: Path, models: Models) -> None:
     rollout = _rollout_file(tmp_path, models, "quick", [50])
     workdir = tmp_path / "w"
-    done = _cli(tmp_path, "run", str(rollout), "--quiet", "--workdir", str(workdir))
+    done = cli(tmp_path, "run", str(rollout), "--quiet", "--workdir", str(workdir))
     assert done.returncode == 0, done.stdout + done.stderr
-    final = _status(tmp_path, "quick", workdir)
+    final = status_json(tmp_path, "quick", workdir)
     assert final["outcome"] == "promoted" and final["phase"] == "Succeeded"
     # an action on a finished rollout is accepted, with a note
-    late = _cli(tmp_path, "pause", "quick", "--workdir", str(workdir))
+    late = cli(tmp_path, "pause", "quick", "--workdir", str(workdir))
     assert late.returncode == 0 and "already Succeeded" in late.stderr
     # unknown rollouts: exit 2 naming the known ones, never a traceback
     for command in ("status", "history", "abort"):
-        missing = _cli(tmp_path, command, "nope", "--workdir", str(workdir))
+        missing = cli(tmp_path, command, "nope", "--workdir", str(workdir))
         assert missing.returncode == 2, missing.stderr
         assert "no rollout default/nope" in missing.stderr
         assert "known: default/quick" in missing.stderr and "Traceback" not in missing.stderr
-    bad = _cli(tmp_path, "status", "../etc", "--workdir", str(workdir))
+    bad = cli(tmp_path, "status", "../etc", "--workdir", str(workdir))
     assert bad.returncode == 2 and "not a valid rollout name" in bad.stderr
 
 
 def test_status_of_an_unknown_rollout_in_an_empty_workdir_exits_2(tmp_path: Path) -> None:
-    done = _cli(tmp_path, "status", "ghost")
+    done = cli(tmp_path, "status", "ghost")
     assert done.returncode == 2 and "known: none" in done.stderr
     assert not (tmp_path / ".modelcanary").exists()  # reading creates nothing

@@ -4,40 +4,25 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+from cli_runs import ERROR_RATE, EXE, local_rollout_file
 from runtime_fixtures import Models, serving_children
-
-EXE = str(Path(sys.executable).with_name("modelcanary"))
 
 
 def _rollout_file(tmp_path: Path, models: Models, challenger: str) -> Path:
     dataset = tmp_path / "rows.csv"
     models.frame.head(200).to_csv(dataset, index=False)
-    doc = {
-        "apiVersion": "modelcanary.io/v1alpha1",
-        "kind": "ModelRollout",
-        "metadata": {"name": "cli-run"},
-        "spec": {
-            "champion": {"modelUri": models.champion},
-            "challenger": {"modelUri": challenger},
-            "analysis": {
-                "interval": "1s",
-                "threshold": 2,
-                "stepWeights": [25, 50],
-                "metrics": [
-                    {"name": "error-rate", "thresholdRange": {"max": 0.01}},
-                    {"name": "latency-p99", "thresholdRange": {"max": 500}},
-                ],
-            },
-            "load": {"rps": 40, "dataset": str(dataset)},
-        },
-    }
-    path = tmp_path / "rollout.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    return local_rollout_file(
+        tmp_path / "rollout.yaml",
+        "cli-run",
+        champion=models.champion,
+        challenger=challenger,
+        steps=[25, 50],
+        dataset=str(dataset),
+        metrics=[ERROR_RATE, {"name": "latency-p99", "thresholdRange": {"max": 500}}],
+    )
 
 
 def test_run_promotes_and_writes_json_and_report(tmp_path: Path, models: Models) -> None:
