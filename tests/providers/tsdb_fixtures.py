@@ -16,13 +16,13 @@ import socket
 import subprocess
 import tempfile
 import textwrap
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prom_fixtures import free_port, wait_until
 
 INFLUXD = os.environ.get("MODELCANARY_INFLUXD") or shutil.which("influxd") or "/usr/bin/influxd"
 CARBON = shutil.which("carbon-cache") or "/usr/bin/carbon-cache"
@@ -37,27 +37,6 @@ VICTORIA = (
 INFLUX_USER, INFLUX_PASSWORD = "mcadmin", "influx-s3cret"
 """The admin user the session's InfluxDB requires (auth enabled)."""
 INFLUX_DB = "telegraf"
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on (127.0.0.1)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll ``check`` every 0.1 s until it returns something truthy (HTTP errors = not yet)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except (httpx.HTTPError, OSError):
-            result = None
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
 
 
 def _require(path: str | Path, package: str) -> None:
