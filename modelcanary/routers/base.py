@@ -34,7 +34,9 @@ from ..rollout.commands import Routes
 from ..spec import API_VERSION, KIND, ModelRollout, ObjectRef
 from ..spec.analysis import MatchCondition, SessionAffinity
 from ..spec.naming import Names, names
+from ..spec.service import MIRROR_PROVIDERS
 from .encoding import routes_from_json, routes_to_json
+from .matching import check_one_cookie
 from .memory import Key, object_key
 
 ROUTES_ANNOTATION = "modelcanary.io/routes"
@@ -58,6 +60,8 @@ class Features:
     """Supported parts of an A/B match condition (headers, cookies, query_params...)."""
     session_affinity: bool = False
     """Pin users to a version with a cookie."""
+    one_cookie: bool = False
+    """Cookies become one regex on the cookie header, matched once: one cookie per condition."""
 
     def describe(self) -> str:
         """E.g. ``weights, mirror, match on headers/cookies``."""
@@ -108,7 +112,8 @@ class ObjectRouter(ABC):
         if routes.mirror_weight and not self.features.mirror:
             raise RouterError(
                 f"provider {self.provider} cannot mirror traffic (mirror weight "
-                f"{routes.mirror_weight}%): {supported}; mirror with istio or gatewayapi"
+                f"{routes.mirror_weight}%): {supported}; mirror with "
+                + " or ".join(sorted(MIRROR_PROVIDERS - {"local"}))
             )
         if routes.session_affinity is not None and not self.features.session_affinity:
             raise RouterError(
@@ -122,6 +127,8 @@ class ObjectRouter(ABC):
                         f"provider {self.provider} cannot match on "
                         f"{_PART_NAMES.get(part, part)} (match[{i}]): {supported}"
                     )
+        if self.features.one_cookie:
+            check_one_cookie(self.provider, routes)
 
     # -- rendering --------------------------------------------------------------------------
     def names(self, rollout: ModelRollout) -> Names:

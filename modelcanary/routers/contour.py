@@ -23,7 +23,6 @@ from ..spec.analysis import MatchCondition, StringMatch
 from .base import Features, ObjectRouter, weighted_routes
 from .encoding import match_of_regex, regex_of
 from .matching import (
-    check_one_cookie,
     condition_of,
     header_matches,
     match_kind,
@@ -70,16 +69,13 @@ class ContourRouter(ObjectRouter):
     """HTTPProxy weights/match/mirror (Flagger's contour router, plus mirroring)."""
 
     provider = "contour"
-    features = Features(mirror=True, match=frozenset({"headers", "cookies", "query_params"}))
+    features = Features(
+        mirror=True, match=frozenset({"headers", "cookies", "query_params"}), one_cookie=True
+    )
 
     def owned(self, rollout: ModelRollout) -> list[Key]:
         """The HTTPProxy."""
         return [self.key(rollout, API, "HTTPProxy", self.names(rollout).apex)]
-
-    def check(self, rollout: ModelRollout, routes: Routes) -> None:
-        """Also: one cookie per condition (the cookie header is matched once)."""
-        super().check(rollout, routes)
-        check_one_cookie(self.provider, routes)
 
     def render_objects(
         self, rollout: ModelRollout, routes: Routes, inputs: Mapping[Key, KubeObject | None]

@@ -27,7 +27,7 @@ from ..spec.analysis import StringMatch
 from ..spec.base import parse_duration
 from .base import Features, ObjectRouter, require_input, weighted_routes
 from .encoding import match_of_regex, regex_of
-from .matching import check_one_cookie, listed_condition, parse_listed_condition
+from .matching import listed_condition, parse_listed_condition
 from .memory import Key
 
 GATEWAY_API = "gateway.solo.io/v1"
@@ -55,7 +55,9 @@ class GlooRouter(ObjectRouter):
     """RouteTable over per-version Upstreams (Flagger's gloo router)."""
 
     provider = "gloo"
-    features = Features(mirror=True, match=frozenset({"headers", "cookies", "query_params"}))
+    features = Features(
+        mirror=True, match=frozenset({"headers", "cookies", "query_params"}), one_cookie=True
+    )
 
     def upstream_names(self, rollout: ModelRollout) -> tuple[str, str]:
         """(primary, canary) Upstream names, as Flagger names them."""
@@ -81,11 +83,6 @@ class GlooRouter(ObjectRouter):
             self.key(rollout, GLOO_API, "Upstream", canary),
             self.key(rollout, GATEWAY_API, "RouteTable", self.names(rollout).apex),
         ]
-
-    def check(self, rollout: ModelRollout, routes: Routes) -> None:
-        """Also: one cookie per condition (the cookie header is matched once)."""
-        super().check(rollout, routes)
-        check_one_cookie(self.provider, routes)
 
     def render_objects(
         self, rollout: ModelRollout, routes: Routes, inputs: Mapping[Key, KubeObject | None]

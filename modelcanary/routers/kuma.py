@@ -21,7 +21,7 @@ from ..spec import ModelRollout
 from ..spec.analysis import MatchCondition, StringMatch
 from .base import Features, ObjectRouter, weighted_routes
 from .encoding import match_of_regex, regex_of
-from .matching import check_one_cookie, listed_condition, parse_listed_condition
+from .matching import listed_condition, parse_listed_condition
 from .memory import Key
 
 API = "kuma.io/v1alpha1"
@@ -61,16 +61,13 @@ class KumaRouter(ObjectRouter):
     """MeshHTTPRoute weights/match/mirror (Flagger's kuma provider, on Kuma's current API)."""
 
     provider = "kuma"
-    features = Features(mirror=True, match=frozenset({"headers", "cookies", "query_params"}))
+    features = Features(
+        mirror=True, match=frozenset({"headers", "cookies", "query_params"}), one_cookie=True
+    )
 
     def owned(self, rollout: ModelRollout) -> list[Key]:
         """The MeshHTTPRoute."""
         return [self.key(rollout, API, "MeshHTTPRoute", self.names(rollout).apex)]
-
-    def check(self, rollout: ModelRollout, routes: Routes) -> None:
-        """Also: one cookie per condition (the cookie header is matched once)."""
-        super().check(rollout, routes)
-        check_one_cookie(self.provider, routes)
 
     def render_objects(
         self, rollout: ModelRollout, routes: Routes, inputs: Mapping[Key, KubeObject | None]
