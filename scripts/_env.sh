@@ -6,5 +6,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${EXTRAS}]"
+# setuptools warns on every editable install that a folder named like the package may shadow it:
+# that folder IS the package here, so the screen of text is silenced (only that warning).
+PYTHONWARNINGS="ignore:Editable installation" \
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[${EXTRAS}]"
 export PATH="$PWD/.venv/bin:$PATH"

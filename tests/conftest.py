@@ -1,4 +1,4 @@
-"""Shared fixtures: the repository and ../shared (real CRDs, Flagger examples)."""
+"""Shared fixtures: the repository and its vendored test data (real CRDs, Flagger examples)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+DATA = Path(__file__).resolve().parent / "data"  # vendored, with provenance headers
 
 
 @pytest.fixture(scope="session")
@@ -17,8 +17,8 @@ def repo_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    assert SHARED.is_dir(), f"{SHARED} is missing: tests need ../shared beside the repository"
-    return SHARED
+    """tests/data: the real CRDs (crds/) and Flagger Canary examples (flagger-examples/)."""
+    return DATA
 
 
 @pytest.fixture(scope="session")

@@ -65,7 +65,7 @@ from kmock._internal import dicts, enums, parsing
 from kmock._internal.k8s import KubernetesError
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_CRDS = REPO.parent / "shared" / "crds"
+SHARED_CRDS = REPO / "tests" / "data" / "crds"
 MODELROLLOUT_CRD = REPO / "operator" / "crds" / "modelrollouts.yaml"
 
 T = TypeVar("T")
@@ -470,7 +470,7 @@ def kube_api(
 ) -> Iterator[KubeApi]:
     """A running mock API with core kinds, the ModelRollout CRD and ``crds`` declared.
 
-    ``crds`` default: every file of ``../shared/crds`` (Istio, Gateway API, Flagger).
+    ``crds`` default: every file of ``tests/data/crds`` (Istio, Gateway API, Flagger).
     """
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="kmock", daemon=True)

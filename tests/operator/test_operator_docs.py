@@ -55,7 +55,7 @@ def shared_crds(shared_dir: Path) -> dict[str, Obj]:
 
 
 def _validate_any(obj: Obj, shared: dict[str, Obj]) -> None:
-    """Core kinds strictly; mesh/Gateway API/Flagger kinds with the real CRDs in ../shared."""
+    """Core kinds strictly; mesh/Gateway API/Flagger kinds with the real CRDs in tests/data."""
     kind = obj["kind"]
     if kind in shared:
         version = obj["apiVersion"].split("/")[-1]

@@ -1,6 +1,6 @@
 """Validation of rendered router objects against the real schemas.
 
-CRD kinds (Istio, Gateway API from ../shared/crds; SMI, KServe from tests/routers/crds) go
+CRD kinds (Istio, Gateway API from tests/data/crds; SMI, KServe from tests/routers/crds) go
 through ``k8s_schema`` (jsonschema on the openAPIV3Schema) plus a pruning check: a field the
 structural schema does not declare would be silently dropped by the API server, so it is an
 error here. Core kinds (Ingress) go through kubernetes-validate, strict.
@@ -18,12 +18,12 @@ from k8s_schema import crd_version_schema
 from k8s_schema import errors as crd_errors
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parents[2] / "shared" / "crds"
+VENDORED = HERE.parent / "data" / "crds"
 KUBE_VERSION = "1.37"
 
 CRD_FILES = {
-    "networking.istio.io": SHARED / "istio-networking.yaml",
-    "gateway.networking.k8s.io": SHARED / "gateway-api-httproutes.yaml",
+    "networking.istio.io": VENDORED / "istio-networking.yaml",
+    "gateway.networking.k8s.io": VENDORED / "gateway-api-httproutes.yaml",
     "split.smi-spec.io/v1alpha2": HERE / "crds" / "smi-trafficsplit-v1alpha2.yaml",
     "split.smi-spec.io/v1alpha1": HERE / "crds" / "smi-trafficsplit-v1alpha2.yaml",
     "split.smi-spec.io/v1alpha3": HERE / "crds" / "smi-trafficsplit-v1alpha3.yaml",

@@ -13,7 +13,7 @@ from modelcanary.rollout.plan import promotion_weights, stages
 from modelcanary.routers import MemoryObjectStore, RouterSet
 from modelcanary.spec import load_documents, parse_rollout
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "flagger-examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "flagger-examples"
 FILES = sorted(EXAMPLES.glob("*.yaml"))
 
 
