@@ -208,9 +208,35 @@ def assert_least_privilege(objects: list[Obj]) -> None:
                 assert resource in {
                     "modelrollouts",
                     "customresourcedefinitions",
+                    "namespaces",
                     "kopfpeerings",
                     "clusterkopfpeerings",
                 }, f"{name}: {verb} {resource} (only watched resources are listed)"
+            if resource == "namespaces":
+                assert verb in {"list", "watch"}, f"{name}: {verb} namespaces (kopf only watches)"
+
+
+WRITE_VERBS = {"create", "patch", "update", "delete", "deletecollection"}
+
+
+def cluster_wide_writes(objects: list[Obj]) -> set[Grant]:
+    """The write grants a ClusterRoleBinding of the bundle binds (in every namespace)."""
+    roles = {r["metadata"]["name"]: r for r in by_kind(objects, "ClusterRole")}
+    out: set[Grant] = set()
+    for binding in by_kind(objects, "ClusterRoleBinding"):
+        role = roles.get(binding["roleRef"]["name"])
+        if role is not None:
+            out |= {g for g in grants(role["rules"]) if g[2] in WRITE_VERBS}
+    return out
+
+
+def assert_no_cluster_wide_writes(objects: list[Obj]) -> None:
+    """A namespace-scoped bundle (the default install): no write cluster-wide (Secrets,
+    Deployments, anything); its writes are bound by RoleBindings in the watched namespaces."""
+    writes = cluster_wide_writes(objects)
+    assert not writes, f"cluster-wide writes in a namespaced bundle: {sorted(writes)}"
+    for binding in by_kind(objects, "RoleBinding"):
+        assert binding["metadata"].get("namespace"), binding["metadata"]["name"]
 
 
 def assert_hardened(objects: list[Obj]) -> None:

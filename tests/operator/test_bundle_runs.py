@@ -1,9 +1,9 @@
 """The bundle's container command really runs: the operator starts with exactly the args and
 env the chart renders, against a Kubernetes API (kmock on 127.0.0.1, see kube_fixtures.py),
 answers the probes' ``/healthz``, serves ``/metrics`` on the Service's port and registers in
-the kopf peering object the bundle creates. The other scopes' args (kustomize overlays, a
-namespaced chart) are parsed by the real command line (``$(POD_NAMESPACE)`` expanded as the
-kubelet does) into the expected operator options.
+the kopf peering object the bundle creates. The other bundles' args (kustomize overlays, the
+chart with two namespaces or scope: cluster) are parsed by the real command line
+(``$(POD_NAMESPACE)`` expanded as the kubelet does) into the expected operator options.
 """
 
 from __future__ import annotations
@@ -23,12 +23,21 @@ import httpx
 import pytest
 from bundle_objects import OPERATOR, Obj, helm_render, kustomize, one, operator_container
 from kube_fixtures import KubeApi, kube_api
+from rbac_authz import Guard
 from typer.testing import CliRunner
 
 from modelcanary.cli.main import app
 from modelcanary.controller import operator as controller_operator
 
 POD_NAMESPACE = "modelcanary-system"
+KOPF_START = {
+    ("list", "namespaces", None),
+    ("watch", "namespaces", None),
+    ("watch", "customresourcedefinitions", None),
+    ("watch", "modelrollouts", POD_NAMESPACE),
+    ("patch", "kopfpeerings", POD_NAMESPACE),
+}
+"""What a namespaced operator calls as it starts (verb, resource, namespace)."""
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +88,10 @@ def _wait_for(
 
 
 def test_chart_command_runs_the_operator(kube: KubeApi, tmp_path: Path) -> None:
-    """The default install (cluster scope, ClusterKopfPeering); one real operator process,
-    as its start is slow (imports), the other scopes' command lines are checked below."""
+    """The default install (scope namespace: the release namespace, its KopfPeering); one
+    real operator process, as its start is slow (imports), the other scopes' command lines
+    are checked below. Its every API call goes through the install's own RBAC (a Guard:
+    refused with 403 when not granted), kopf's start-up included: none may be refused."""
     health, metrics = _free_port(), _free_port()
     objects = helm_render(
         {
@@ -90,8 +101,8 @@ def test_chart_command_runs_the_operator(kube: KubeApi, tmp_path: Path) -> None:
         },
         namespace=POD_NAMESPACE,
     )
-    peering = one(objects, "ClusterKopfPeering")
-    key = (peering["apiVersion"], "ClusterKopfPeering", None, peering["metadata"]["name"])
+    peering = one(objects, "KopfPeering")
+    key = (peering["apiVersion"], "KopfPeering", POD_NAMESPACE, peering["metadata"]["name"])
     if kube.get(*key) is None:
         kube.create(peering)
     container = operator_container(objects)
@@ -99,6 +110,7 @@ def test_chart_command_runs_the_operator(kube: KubeApi, tmp_path: Path) -> None:
     assert env["MODELCANARY_METRICS_PORT"] == str(metrics)
     command = [str(Path(sys.executable).parent / "modelcanary"), *_expand(container["args"], env)]
     log = tmp_path / "operator.log"
+    guard = Guard(kube, objects, token="kmock")  # the kubeconfig's token
     with log.open("w") as sink:
         process = subprocess.Popen(
             command,
@@ -120,6 +132,10 @@ def test_chart_command_runs_the_operator(kube: KubeApi, tmp_path: Path) -> None:
             time.sleep(0.25)
             stored = kube.get(*key)
         assert stored and stored.get("status"), f"no registration: {log.read_text()[-3000:]}"
+        for _ in range(240):  # kopf's start-up calls, every one through the RBAC guard
+            if {(c.verb, c.resource, c.namespace) for c, _ in guard.calls} >= KOPF_START:
+                break
+            time.sleep(0.25)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -127,7 +143,11 @@ def test_chart_command_runs_the_operator(kube: KubeApi, tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        guard.close()
     kube.reset()
+    assert guard.refused() == [], guard.refused()
+    made = {(c.verb, c.resource, c.namespace) for c, _ in guard.calls}
+    assert made >= KOPF_START, KOPF_START - made
 
 
 def _chart_namespaced() -> list[Obj]:
@@ -138,6 +158,7 @@ BUNDLES = {
     "kustomize-cluster": lambda: kustomize(OPERATOR / "kustomize" / "overlays" / "cluster"),
     "kustomize-namespaced": lambda: kustomize(OPERATOR / "kustomize" / "overlays" / "namespaced"),
     "helm-namespace": _chart_namespaced,
+    "helm-cluster": lambda: helm_render({"scope": "cluster"}),
 }
 
 
@@ -158,6 +179,7 @@ def test_command_line_is_accepted(bundle: str, monkeypatch: pytest.MonkeyPatch) 
         "kustomize-cluster": (),
         "kustomize-namespaced": (POD_NAMESPACE,),
         "helm-namespace": ("ml", "fraud"),
+        "helm-cluster": (),
     }[bundle]
     assert tuple(options.namespaces) == expected
     assert options.all_namespaces == (expected == ())

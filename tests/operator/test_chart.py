@@ -13,7 +13,9 @@ from bundle_objects import (
     Obj,
     assert_hardened,
     assert_least_privilege,
+    assert_no_cluster_wide_writes,
     by_kind,
+    cluster_wide_writes,
     documents,
     grants,
     helm,
@@ -107,34 +109,57 @@ def test_chart_crds_equal_the_generated_ones() -> None:
     }
 
 
-def test_default_is_cluster_scope(default: list[Obj]) -> None:
+def _expected_rules(peering: str) -> set[tuple[str, str, str]]:
+    """files/rbac.yaml with every router, Secret copies and the scope's peering resource."""
+    source = rbac_source()
+    every_router = [rule for rules in source["routers"].values() for rule in rules]
+    peering_rule = {
+        "apiGroups": ["kopf.dev"],
+        "resources": [peering],
+        "verbs": source["peering"]["verbs"],
+    }
+    return grants(source["core"] + source["secretCopies"] + every_router + [peering_rule])
+
+
+SA = {"kind": "ServiceAccount", "name": "mc-modelcanary", "namespace": "modelcanary-system"}
+DISCOVERY = {
+    ("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")
+}
+NAMESPACES = {("", "namespaces", "list"), ("", "namespaces", "watch")}
+
+
+def test_default_is_namespace_scope(default: list[Obj]) -> None:
+    """The default install watches the release namespace and writes there only: the rules'
+    ClusterRole is bound by a RoleBinding in it; cluster-wide, read-only discovery."""
     args = operator_container(default)["args"]
     assert args == [
         "operator",
         "run",
-        "--all-namespaces",
+        "--namespace=modelcanary-system",
         "--liveness=http://0.0.0.0:8080/healthz",
         "--peering=modelcanary",
     ]
-    assert not by_kind(default, "Role") and not by_kind(default, "RoleBinding")
+    assert_no_cluster_wide_writes(default)
+    assert not by_kind(default, "Role")
     role = one(default, "ClusterRole", "mc-modelcanary")
-    source = rbac_source()
-    every_router = [rule for rules in source["routers"].values() for rule in rules]
-    peering = {
-        "apiGroups": ["kopf.dev"],
-        "resources": ["clusterkopfpeerings"],
-        "verbs": source["peering"]["verbs"],
-    }
-    assert grants(role["rules"]) == grants(
-        source["core"] + source["secretCopies"] + every_router + [peering]
-    )
-    binding = one(default, "ClusterRoleBinding", "mc-modelcanary")
-    assert binding["subjects"][0] == {
-        "kind": "ServiceAccount",
+    assert grants(role["rules"]) == _expected_rules("kopfpeerings")
+    binding = one(default, "RoleBinding", "mc-modelcanary")
+    assert binding["metadata"]["namespace"] == "modelcanary-system"
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
         "name": "mc-modelcanary",
-        "namespace": "modelcanary-system",
     }
-    assert one(default, "ClusterKopfPeering")["metadata"]["name"] == "modelcanary"
+    assert binding["subjects"] == [SA]
+    (cluster_binding,) = by_kind(default, "ClusterRoleBinding")
+    assert cluster_binding["roleRef"]["name"] == "mc-modelcanary-discovery"
+    assert cluster_binding["subjects"] == [SA]
+    discovery = one(default, "ClusterRole", "mc-modelcanary-discovery")
+    assert grants(discovery["rules"]) == DISCOVERY | NAMESPACES
+    peering = one(default, "KopfPeering")
+    assert peering["metadata"]["name"] == "modelcanary"
+    assert peering["metadata"]["namespace"] == "modelcanary-system"
+    assert not by_kind(default, "ClusterKopfPeering")
     env = {e["name"]: e.get("value") for e in operator_container(default)["env"]}
     assert env["MODELCANARY_METRICS_SERVER"] == "http://prometheus.monitoring:9090"
     assert env["MODELCANARY_METRICS_PORT"] == "8081"
@@ -143,21 +168,58 @@ def test_default_is_cluster_scope(default: list[Obj]) -> None:
     assert service["metadata"]["annotations"]["prometheus.io/port"] == "8081"
 
 
+def test_cluster_scope_is_the_opt_in() -> None:
+    """scope: cluster binds the same rules cluster-wide (the documented opt-in), with the
+    ClusterKopfPeering and kopf --all-namespaces; no Namespace watch (kopf needs none)."""
+    objects = helm_render({"scope": "cluster"})
+    assert operator_container(objects)["args"][2] == "--all-namespaces"
+    assert not by_kind(objects, "Role") and not by_kind(objects, "RoleBinding")
+    role = one(objects, "ClusterRole", "mc-modelcanary")
+    assert grants(role["rules"]) == _expected_rules("clusterkopfpeerings")
+    binding = one(objects, "ClusterRoleBinding", "mc-modelcanary")
+    assert binding["roleRef"]["name"] == "mc-modelcanary" and binding["subjects"] == [SA]
+    assert grants(one(objects, "ClusterRole", "mc-modelcanary-discovery")["rules"]) == DISCOVERY
+    assert ("", "secrets", "create") in cluster_wide_writes(objects)
+    assert one(objects, "ClusterKopfPeering")["metadata"]["name"] == "modelcanary"
+    assert not by_kind(objects, "KopfPeering")
+    with pytest.raises(AssertionError, match="cluster-wide writes"):
+        assert_no_cluster_wide_writes(objects)
+
+
 def test_kustomize_and_helm_grant_the_same(default: list[Obj]) -> None:
-    kustomized = documents((OPERATOR / "kustomize/overlays/cluster/rbac.yaml").read_text())
-    role = one(kustomized, "ClusterRole")
-    assert grants(role["rules"]) == grants(one(default, "ClusterRole", "mc-modelcanary")["rules"])
+    overlays = OPERATOR / "kustomize" / "overlays"
+    namespaced = documents((overlays / "namespaced" / "rbac.yaml").read_text())
+    namespaced += documents((overlays / "namespaced" / "discovery-rbac.yaml").read_text())
+    cluster = documents((overlays / "cluster" / "rbac.yaml").read_text())
+    cluster += documents((overlays / "cluster" / "discovery-rbac.yaml").read_text())
+    helm_cluster = helm_render({"scope": "cluster"})
+    pairs = [
+        (one(namespaced, "Role"), one(default, "ClusterRole", "mc-modelcanary")),
+        (
+            one(namespaced, "ClusterRole", "modelcanary-operator-namespaced-discovery"),
+            one(default, "ClusterRole", "mc-modelcanary-discovery"),
+        ),
+        (
+            one(cluster, "ClusterRole", "modelcanary-operator"),
+            one(helm_cluster, "ClusterRole", "mc-modelcanary"),
+        ),
+        (
+            one(cluster, "ClusterRole", "modelcanary-operator-discovery"),
+            one(helm_cluster, "ClusterRole", "mc-modelcanary-discovery"),
+        ),
+    ]
+    for kustomized, helm_role in pairs:
+        assert grants(kustomized["rules"]) == grants(helm_role["rules"]), kustomized["metadata"]
 
 
 def test_namespace_scope_with_two_namespaces(custom: list[Obj]) -> None:
-    assert not [
-        r
-        for r in by_kind(custom, "ClusterRole")
-        if not r["metadata"]["name"].endswith("-discovery")
-    ]
-    roles = by_kind(custom, "Role")
-    assert sorted(r["metadata"]["namespace"] for r in roles) == ["fraud", "ml"]
-    for binding in by_kind(custom, "RoleBinding"):
+    assert_no_cluster_wide_writes(custom)
+    assert not by_kind(custom, "Role")
+    bindings = by_kind(custom, "RoleBinding")
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["fraud", "ml"]
+    for binding in bindings:
+        assert binding["roleRef"]["kind"] == "ClusterRole"
+        assert binding["roleRef"]["name"] == "mc-modelcanary"
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": "mc-op", "namespace": "modelcanary-system"}
         ]
@@ -169,7 +231,7 @@ def test_namespace_scope_with_two_namespaces(custom: list[Obj]) -> None:
 
 
 def test_router_selection_and_read_only_secrets(custom: list[Obj]) -> None:
-    allowed = grants(by_kind(custom, "Role")[0]["rules"])
+    allowed = grants(one(custom, "ClusterRole", "mc-modelcanary")["rules"])
     groups = {group for group, _, _ in allowed}
     assert "networking.istio.io" in groups and "networking.k8s.io" in groups
     assert not groups & {"gateway.networking.k8s.io", "split.smi-spec.io", "serving.kserve.io"}
@@ -270,8 +332,21 @@ def test_schema_rejects_bad_values(values: dict[str, Any], message: str) -> None
 
 def test_namespace_scope_defaults_to_the_release_namespace() -> None:
     objects = helm_render({"scope": "namespace"}, namespace="ml-ops")
-    (role,) = by_kind(objects, "Role")
-    assert role["metadata"]["namespace"] == "ml-ops"
+    (binding,) = by_kind(objects, "RoleBinding")
+    assert binding["metadata"]["namespace"] == "ml-ops"
     assert one(objects, "KopfPeering")["metadata"]["namespace"] == "ml-ops"
     assert operator_container(objects)["args"][2] == "--namespace=ml-ops"
     assert_least_privilege(objects)
+    assert_no_cluster_wide_writes(objects)
+
+
+def test_two_releases_share_no_cluster_scoped_object() -> None:
+    """Two installs (e.g. one per team) never overwrite each other's cluster-scoped RBAC."""
+    first = helm_render({"watchNamespaces": ["fraud"]}, name="team-a", namespace="a")
+    second = helm_render({"scope": "cluster"}, name="team-b", namespace="b")
+    kinds = ("ClusterRole", "ClusterRoleBinding")
+    names = [
+        {(o["kind"], o["metadata"]["name"]) for o in objs if o["kind"] in kinds}
+        for objs in (first, second)
+    ]
+    assert names[0] and names[1] and not names[0] & names[1]

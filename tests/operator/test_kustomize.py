@@ -11,7 +11,9 @@ from bundle_objects import (
     Obj,
     assert_hardened,
     assert_least_privilege,
+    assert_no_cluster_wide_writes,
     by_kind,
+    cluster_wide_writes,
     documents,
     grants,
     kustomize,
@@ -39,7 +41,7 @@ def built() -> dict[str, list[Obj]]:
 @pytest.mark.parametrize("name", ["base", "cluster", "namespaced"])
 def test_every_object_validates(built: dict[str, list[Obj]], name: str) -> None:
     objects = built[name]
-    assert len(objects) >= 8
+    assert len(objects) >= 7
     for obj in objects:
         validate(obj)
 
@@ -119,12 +121,36 @@ def test_namespaced_rbac_is_a_role_with_the_same_rules(built: dict[str, list[Obj
         "kind": "Role",
         "name": "modelcanary-operator",
     }
-    # the only cluster-wide grant of a namespaced operator: reading CRDs (kopf discovery)
+    # the only cluster-wide grant of a namespaced operator: kopf's read-only discovery
+    assert_no_cluster_wide_writes(built["namespaced"])
     (cluster_role,) = by_kind(built["namespaced"], "ClusterRole")
+    assert cluster_role["metadata"]["name"] == "modelcanary-operator-namespaced-discovery"
     assert grants(cluster_role["rules"]) == {
         ("apiextensions.k8s.io", "customresourcedefinitions", verb)
         for verb in ("get", "list", "watch")
-    }
+    } | {("", "namespaces", "list"), ("", "namespaces", "watch")}
+
+
+def test_the_base_grants_nothing(built: dict[str, list[Obj]]) -> None:
+    """RBAC lives in the overlays, each with names of its own."""
+    kinds = {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
+    assert not [o for o in built["base"] if o["kind"] in kinds]
+
+
+def test_the_overlays_share_no_binding(built: dict[str, list[Obj]]) -> None:
+    """Both overlays installed (the namespaced one put in another namespace, as
+    docs/operator.md shows) never overwrite each other's cluster-scoped RBAC: ClusterRoles and
+    ClusterRoleBindings of the same name would."""
+    kinds = ("ClusterRole", "ClusterRoleBinding")
+
+    def names(objects: list[Obj]) -> set[tuple[str, str]]:
+        return {(o["kind"], o["metadata"]["name"]) for o in objects if o["kind"] in kinds}
+
+    cluster, namespaced = names(built["cluster"]), names(built["namespaced"])
+    assert len(cluster) == 4 and len(namespaced) == 2
+    assert not cluster & namespaced, cluster & namespaced
+    # the cluster overlay is the opt-in to cluster-wide writes; the namespaced one has none
+    assert ("", "secrets", "create") in cluster_wide_writes(built["cluster"])
 
 
 def test_base_and_overlays_reference_existing_files() -> None:

@@ -17,6 +17,7 @@ from bundle_objects import (
     REPO,
     Obj,
     assert_least_privilege,
+    assert_no_cluster_wide_writes,
     bundle_crds,
     by_kind,
     crds_by_kind,
@@ -135,9 +136,11 @@ def test_helm_values_example_renders_a_namespaced_operator() -> None:
     for obj in objects:
         validate(obj)
     assert_least_privilege(objects)
-    roles = by_kind(objects, "Role")
-    assert sorted(r["metadata"]["namespace"] for r in roles) == ["churn", "fraud"]
-    groups = {g for r in roles[0]["rules"] for g in r["apiGroups"]}
+    assert_no_cluster_wide_writes(objects)
+    bindings = by_kind(objects, "RoleBinding")
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["churn", "fraud"]
+    role = one(objects, "ClusterRole", bindings[0]["roleRef"]["name"])
+    groups = {g for r in role["rules"] for g in r["apiGroups"]}
     assert "networking.istio.io" in groups and "networking.k8s.io" not in groups
     container = operator_container(objects)
     assert container["envFrom"] == [{"secretRef": {"name": "datadog-keys"}}]
@@ -164,6 +167,19 @@ def test_kustomize_overlay_example_builds(tmp_path: Path) -> None:
             assert obj["metadata"]["namespace"] == "ml-platform", obj["kind"]
     args = operator_container(objects)["args"]
     assert "--namespace=$(POD_NAMESPACE)" in args
+    assert_no_cluster_wide_writes(objects)
+    # installed next to both overlays, it overwrites none of their cluster-scoped objects
+    # (same name, other content); CRDs and the shared discovery ClusterRole are identical
+    mine = _cluster_scoped(objects)
+    for overlay in ("cluster", "namespaced"):
+        other = _cluster_scoped(kustomize(REPO / "operator" / "kustomize" / "overlays" / overlay))
+        clashes = [key for key in mine.keys() & other.keys() if mine[key] != other[key]]
+        assert not clashes, (overlay, clashes)
+        assert ("ClusterRoleBinding", "modelcanary-operator-ml-platform-discovery") not in other
+
+
+def _cluster_scoped(objects: list[Obj]) -> dict[tuple[str, str], Obj]:
+    return {(o["kind"], o["metadata"]["name"]): o for o in objects if o["kind"] in CLUSTER_SCOPED}
 
 
 def _values_paths(node: Any, prefix: str = "") -> set[str]:

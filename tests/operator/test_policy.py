@@ -12,6 +12,8 @@ from bundle_objects import (
     Obj,
     assert_hardened,
     assert_least_privilege,
+    assert_no_cluster_wide_writes,
+    by_kind,
     kustomize,
     one,
     operator_container,
@@ -99,6 +101,48 @@ def test_hardening_catches(bundle: list[Obj], name: str) -> None:
     POD_BREAKS[name](broken)
     with pytest.raises((AssertionError, KeyError)):
         assert_hardened(broken)
+
+
+def _namespaced() -> list[Obj]:
+    return kustomize(OPERATOR / "kustomize" / "overlays" / "namespaced")
+
+
+def _bind_cluster_wide(objects: list[Obj]) -> None:
+    """The old default: the rules bound in every namespace."""
+    role = one(objects, "Role")
+    objects.append({"kind": "ClusterRole", "metadata": {"name": "w"}, "rules": role["rules"]})
+    objects.append(
+        {
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "w"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "w",
+            },
+            "subjects": one(objects, "RoleBinding")["subjects"],
+        }
+    )
+
+
+SCOPE_BREAKS: dict[str, Callable[[list[Obj]], Any]] = {
+    "rules bound cluster-wide": _bind_cluster_wide,
+    "secret write in discovery": lambda o: by_kind(o, "ClusterRole")[0]["rules"].append(
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "patch"]}
+    ),
+    "deployment patch in discovery": lambda o: by_kind(o, "ClusterRole")[0]["rules"].append(
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]}
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCOPE_BREAKS))
+def test_namespace_scoping_catches(name: str) -> None:
+    objects = _namespaced()
+    assert_no_cluster_wide_writes(objects)
+    SCOPE_BREAKS[name](objects)
+    with pytest.raises(AssertionError, match="cluster-wide writes"):
+        assert_no_cluster_wide_writes(objects)
 
 
 def test_validation_catches_a_typo(bundle: list[Obj]) -> None:

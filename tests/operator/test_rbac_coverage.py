@@ -1,7 +1,13 @@
-"""The RBAC grants what the code does: every router's objects, the adapters' and kopf's calls.
+"""The RBAC grants what the code does: every router's objects, the adapters' and kopf's calls,
+where the operator works, and nothing cluster-wide but kopf's read-only discovery.
 
 A failure here after a router changes means: update its entry in operator/chart/files/rbac.yaml
 and the same rule in operator/kustomize/overlays/{cluster,namespaced}/rbac.yaml.
+
+Where: the checks go through ``rbac_authz.Authorizer`` (Kubernetes' RBAC semantics over the
+rendered objects: which bindings bind which rules in which namespace), not through the rules
+alone, so a rule bound in the wrong place fails too. test_rbac_enforced.py runs the operator
+itself under the same authorizer.
 """
 
 from __future__ import annotations
@@ -9,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from bundle_objects import Grant, grants, helm_render, one, rbac_source
+from bundle_objects import OPERATOR, Grant, Obj, grants, helm_render, kustomize, rbac_source
+from rbac_authz import Authorizer, Call, operator_authorizer
 
 from modelcanary.routers import ROUTERS, MemoryObjectStore
 from modelcanary.spec import ModelRollout, parse_rollout
@@ -27,7 +34,19 @@ ADAPTERS: set[Grant] = {
     *{("keda.sh", "scaledobjects", v) for v in ("get", "create", "patch")},
     ("", "secrets", "get"),
 }
-"""What the Kubernetes adapters and kopf call (the adapters' list: no update, no list)."""
+"""What the Kubernetes adapters and kopf call in a watched namespace (the adapters' list: no
+update, no list)."""
+KOPF_NAMESPACED: set[Grant] = {
+    ("kopf.dev", "kopfpeerings", v) for v in ("get", "list", "watch", "patch")
+}
+"""kopf's peering lock of a namespaced operator: a KopfPeering in each watched namespace."""
+KOPF_CLUSTER: set[Grant] = {
+    *{("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")},
+    *{("", "namespaces", v) for v in ("list", "watch")},
+}
+"""kopf's discovery: CRDs appearing; with --namespace, Namespaces created and deleted. Read only,
+and the only cluster-wide grant of the default install."""
+WATCHED = ("ml", "fraud")
 
 
 def plural(kind: str) -> str:
@@ -107,8 +126,143 @@ def test_router_rules_cover_the_router(provider: str) -> None:
     assert groups <= used, f"{provider} grants unused groups {groups - used}"
 
 
-def test_adapters_and_kopf_are_covered() -> None:
+def _allowed(objects: list[Obj], wanted: set[Grant], namespace: str | None) -> set[Grant]:
+    authorizer = operator_authorizer(objects)
+    return {g for g in wanted if authorizer.allows(Call(g[2], g[0], g[1], namespace))}
+
+
+def _bundles() -> dict[str, list[Obj]]:
+    """The default installs: the chart's defaults (with two watched namespaces, and as they
+    are: the release namespace) and the kustomize namespaced overlay."""
+    return {
+        "helm": helm_render({"watchNamespaces": list(WATCHED)}),
+        "helm-defaults": helm_render(),
+        "kustomize": kustomize(OPERATOR / "kustomize" / "overlays" / "namespaced"),
+    }
+
+
+@pytest.fixture(scope="module")
+def bundles() -> dict[str, list[Obj]]:
+    return _bundles()
+
+
+def _watched(name: str) -> tuple[str, ...]:
+    return WATCHED if name == "helm" else ("modelcanary-system",)
+
+
+def test_adapters_and_kopf_are_covered(bundles: dict[str, list[Obj]]) -> None:
+    """Every call of the adapters and kopf is allowed in each watched namespace, every router's
+    objects too, and kopf's cluster-scope discovery cluster-wide."""
     source = rbac_source()
     assert grants(source["core"]) == ADAPTERS
-    role = one(helm_render(), "ClusterRole", "mc-modelcanary")
-    assert grants(role["rules"]) >= ADAPTERS
+    routers = grants([rule for rules in source["routers"].values() for rule in rules])
+    for name, objects in bundles.items():
+        for namespace in _watched(name):
+            wanted = ADAPTERS | KOPF_NAMESPACED | routers | grants(source["secretCopies"])
+            assert _allowed(objects, wanted, namespace) == wanted, (name, namespace)
+        assert _allowed(objects, KOPF_CLUSTER, None) == KOPF_CLUSTER, name
+
+
+@pytest.mark.parametrize("name", ["helm", "helm-defaults", "kustomize"])
+def test_default_install_grants_nothing_cluster_wide_but_discovery(
+    bundles: dict[str, list[Obj]], name: str
+) -> None:
+    """No create/patch of Secrets or Deployments (nor any write) outside the watched
+    namespaces: cluster-wide the operator reads CRDs and lists/watches Namespaces, that is all."""
+    authorizer = operator_authorizer(bundles[name])
+    assert authorizer.grants(None) == KOPF_CLUSTER
+    for verb in ("get", "create", "patch"):
+        for group, resource in (("", "secrets"), ("apps", "deployments"), ("", "services")):
+            for namespace in (None, "kube-system", "default", "unwatched"):
+                call = Call(verb, group, resource, namespace)
+                assert not authorizer.allows(call), f"{name}: {call}"
+    # outside the watched namespaces, not even the ModelRollouts or the peering
+    assert authorizer.grants("kube-system") == KOPF_CLUSTER
+    for namespace in _watched(name):
+        assert ("", "secrets", "create") in authorizer.grants(namespace)
+
+
+def test_every_watched_namespace_gets_exactly_the_rules(bundles: dict[str, list[Obj]]) -> None:
+    """In a watched namespace: the rules of files/rbac.yaml, nothing more."""
+    source = rbac_source()
+    every_router = [rule for rules in source["routers"].values() for rule in rules]
+    expected = (
+        grants(source["core"] + source["secretCopies"] + every_router)
+        | KOPF_NAMESPACED
+        | KOPF_CLUSTER
+    )
+    authorizer = operator_authorizer(bundles["helm"])
+    for namespace in WATCHED:
+        assert authorizer.grants(namespace) == expected, namespace
+
+
+def test_cluster_scope_is_the_opt_in_to_cluster_wide_writes() -> None:
+    """scope: cluster (documented opt-in) grants the same rules everywhere (kube-system too),
+    the ClusterKopfPeering and no Namespace watch (kopf --all-namespaces needs none)."""
+    for objects in (
+        helm_render({"scope": "cluster"}),
+        kustomize(OPERATOR / "kustomize" / "overlays" / "cluster"),
+    ):
+        authorizer = operator_authorizer(objects)
+        assert authorizer.allows(Call("create", "", "secrets", "kube-system"))
+        assert authorizer.allows(Call("patch", "apps", "deployments", "kube-system", "coredns"))
+        assert authorizer.allows(Call("patch", "kopf.dev", "clusterkopfpeerings", None, "x"))
+        assert not authorizer.allows(Call("list", "", "namespaces"))
+
+
+def test_the_authorizer_follows_rbac_semantics() -> None:
+    """rbac_authz's reading of bindings, as the API server's: a RoleBinding grants only in its
+    namespace and never a cluster-scoped resource; a Role of another namespace is not used;
+    resourceNames match only named requests."""
+    sa = [{"kind": "ServiceAccount", "name": "op", "namespace": "sys"}]
+    rules = [
+        {"apiGroups": [""], "resources": ["secrets", "namespaces"], "verbs": ["get"]},
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments"],
+            "verbs": ["patch"],
+            "resourceNames": ["web"],
+        },
+    ]
+    objects: list[Obj] = [
+        {
+            "kind": "Deployment",
+            "metadata": {"name": "op", "namespace": "sys"},
+            "spec": {"template": {"spec": {"serviceAccountName": "op"}}},
+        },
+        {"kind": "ClusterRole", "metadata": {"name": "rules"}, "rules": rules},
+        {"kind": "Role", "metadata": {"name": "r", "namespace": "b"}, "rules": rules},
+        {
+            "kind": "RoleBinding",
+            "metadata": {"name": "x", "namespace": "a"},
+            "subjects": sa,
+            "roleRef": {"kind": "ClusterRole", "name": "rules"},
+        },
+        {
+            "kind": "RoleBinding",
+            "metadata": {"name": "y", "namespace": "c"},
+            "subjects": sa,
+            "roleRef": {"kind": "Role", "name": "r"},
+        },
+    ]
+    authorizer = operator_authorizer(objects)
+    assert authorizer.allows(Call("get", "", "secrets", "a", "s"))
+    assert not authorizer.allows(Call("get", "", "secrets", "b", "s"))  # no binding in b
+    assert not authorizer.allows(Call("get", "", "secrets", "c", "s"))  # Role r is in b
+    assert not authorizer.allows(Call("get", "", "namespaces", None, "a"))  # cluster-scoped
+    assert not authorizer.allows(Call("get", "", "secrets", None, "s"))
+    assert authorizer.allows(Call("patch", "apps", "deployments", "a", "web"))
+    assert not authorizer.allows(Call("patch", "apps", "deployments", "a", "api"))
+    assert authorizer.grants(None) == set()
+    objects.append(
+        {
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "z"},
+            "subjects": sa,
+            "roleRef": {"kind": "ClusterRole", "name": "rules"},
+        }
+    )
+    assert authorizer.allows(Call("get", "", "namespaces", None, "a"))
+    assert authorizer.allows(Call("get", "", "secrets", "kube-system", "s"))
+    other = Authorizer(objects, "sys", "someone-else")
+    assert not other.allows(Call("get", "", "secrets", "a", "s"))
