@@ -703,3 +703,34 @@ def test_from_flagger_input_errors(shared_dir: Path) -> None:
     with pytest.raises(ConversionError) as err:
         from_flagger([canary])
     assert err.value.path == "spec.service.ingressRef" and "ingressRef" in err.value.hint
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "reported"),
+    [
+        ("spec.service", "abc", "spec.service"),
+        ("spec.service", ["port", 80], "spec.service"),
+        ("spec.targetRef", "podinfo", "spec.targetRef"),
+        ("spec.analysis", "every minute", "spec.analysis"),
+        ("spec.analysis.metrics", ["request-success-rate"], "spec.analysis.metrics[0]"),
+        ("spec.analysis.webhooks", [42], "spec.analysis.webhooks[0]"),
+        ("spec.analysis.sessionAffinity", "mc", "spec.analysis.sessionAffinity"),
+        ("metadata", "podinfo", "metadata"),
+    ],
+)
+def test_from_flagger_non_mapping_is_an_error(
+    shared_dir: Path, path: str, value: Any, reported: str
+) -> None:
+    """A section that is not a mapping was silently read as {} (``service: abc`` became
+    ``service: {}``): it is an error naming the section."""
+    canary = example(shared_dir, "istio-canary.yaml")
+    node = canary
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    with pytest.raises(ConversionError) as err:
+        from_flagger([canary], source="canary.yaml")
+    issue = next((i for i in err.value.issues if i.path == reported), None)
+    assert issue is not None, [str(i) for i in err.value.issues]
+    assert "not a mapping" in issue.message and issue.hint

@@ -131,10 +131,31 @@ class Notes:
                 reason = (why or {}).get(key, "unknown field, not converted")
                 self.add(f"{path}.{key}" if path else str(key), f"dropped: {reason}")
 
+    def section(self, value: Any, path: str) -> Mapping[str, Any]:
+        """``value`` as a mapping; anything else but null is an issue naming ``path`` (never
+        silently turned into ``{}``, which would drop what the author wrote)."""
+        if isinstance(value, Mapping):
+            return value
+        if value is not None:
+            name = path.rsplit(".", 1)[-1]
+            self.issue(
+                path,
+                f"is {describe(value)}, not a mapping (a YAML object)",
+                f"write {name} as indented 'key: value' lines (see Flagger's Canary reference)",
+            )
+        return {}
+
     def raise_issues(self, source: str) -> None:
         """Raise every issue collected so far as one ConversionError."""
         if self.issues:
             raise ConversionError(self.issues, source=source)
+
+
+def describe(value: Any) -> str:
+    """``a str ('abc')``: the kind of a YAML value, for messages (cut short)."""
+    shown = repr(value)
+    shown = shown if len(shown) <= 40 else shown[:35] + "..." + shown[-2:]
+    return f"a {type(value).__name__} ({shown})"
 
 
 def mapping(value: Any) -> Mapping[str, Any]:

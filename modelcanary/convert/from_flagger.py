@@ -65,8 +65,8 @@ def from_flagger(
     """
     notes = Notes()
     canary, templates, alert_providers = _split(docs, notes, source)
-    meta = mapping(canary.get("metadata"))
-    spec = mapping(canary.get("spec"))
+    meta = notes.section(canary.get("metadata"), "metadata")
+    spec = notes.section(canary.get("spec"), "spec")
     ctx = Context(
         namespace=meta.get("namespace"),
         templates=templates,
@@ -178,7 +178,11 @@ def _spec(
         notes.add("spec.metricsServer", "became spec.metricsProvider (type prometheus)")
     elif "metricsServer" in spec:
         notes.add("spec.metricsServer", "empty: dropped (Flagger uses its global metrics server)")
-    service = _service(mapping(spec.get("service")), notes) if "service" in spec else None
+    service = (
+        _service(notes.section(spec["service"], "spec.service"), notes)
+        if "service" in spec
+        else None
+    )
     target = mapping(spec.get("targetRef")).get("name")
     if service is not None and "name" not in service and target and target != meta.get("name"):
         service["name"] = target
@@ -189,7 +193,7 @@ def _spec(
         )
     if "ingressRef" in spec:
         service = service or {}
-        service["ingressRef"] = dict(mapping(spec["ingressRef"]))
+        service["ingressRef"] = dict(notes.section(spec["ingressRef"], "spec.ingressRef"))
         notes.add("spec.ingressRef", "moved to spec.service.ingressRef")
     if service is not None:
         out["service"] = service
@@ -200,7 +204,9 @@ def _spec(
     if analysis_key in spec:
         if analysis_key == "canaryAnalysis":
             notes.add("spec.canaryAnalysis", "deprecated name, read as spec.analysis")
-        out["analysis"] = analysis_from_flagger(mapping(spec[analysis_key]), ctx)
+        out["analysis"] = analysis_from_flagger(
+            notes.section(spec[analysis_key], f"spec.{analysis_key}"), ctx
+        )
     else:
         notes.issue(
             "spec.analysis",
@@ -233,7 +239,9 @@ def _provider(
     path = "spec.provider"
     if not raw:
         kuma = sorted(
-            str(k) for k in mapping(meta.get("annotations")) if str(k).startswith("kuma.io/")
+            str(k)
+            for k in notes.section(meta.get("annotations"), "metadata.annotations")
+            if str(k).startswith("kuma.io/")
         )
         if default:
             raw = default
@@ -275,7 +283,7 @@ def _provider(
 
 
 def _ref(raw: Any, key: str, notes: Notes) -> dict[str, Any]:
-    ref = mapping(raw)
+    ref = notes.section(raw, f"spec.{key}")
     fields = REF_FIELDS[key]
     notes.leftover(ref, f"spec.{key}", fields, REF_WHY)
     return {k: ref[k] for k in fields if k in ref}

@@ -78,7 +78,7 @@ def analysis_from_flagger(raw: Mapping[str, Any], ctx: Context) -> dict[str, Any
             "traffic for one interval before shifting weight",
         )
     if "sessionAffinity" in raw:
-        affinity = mapping(raw["sessionAffinity"])
+        affinity = notes.section(raw["sessionAffinity"], f"{base}.sessionAffinity")
         out["sessionAffinity"] = {k: affinity[k] for k in AFFINITY_FIELDS if k in affinity}
         notes.leftover(affinity, f"{base}.sessionAffinity", AFFINITY_FIELDS)
     if "match" in raw:
@@ -120,9 +120,9 @@ def _matches(items: list[tuple[int, Any]], notes: Notes) -> list[dict[str, Any]]
     out: list[dict[str, Any]] = []
     for i, cond in items:
         path = f"spec.analysis.match[{i}]"
-        cond = mapping(cond)
+        cond = notes.section(cond, path)
         converted = {k: cond[k] for k in MATCH_FIELDS if cond.get(k)}
-        for name, match in mapping(cond.get("headers")).items():
+        for name, match in notes.section(cond.get("headers"), f"{path}.headers").items():
             if str(name).lower() == "cookie" and "regex" in mapping(match):
                 notes.add(f"{path}.headers.{name}", _COOKIE_NOTE)
         notes.leftover(cond, path, MATCH_FIELDS, {k: MATCH_WHY for k in cond})
@@ -135,7 +135,7 @@ def _matches(items: list[tuple[int, Any]], notes: Notes) -> list[dict[str, Any]]
 
 def _metric(raw: Any, i: int, interval: str, ctx: Context) -> dict[str, Any]:
     notes, path = ctx.notes, f"spec.analysis.metrics[{i}]"
-    metric = mapping(raw)
+    metric = notes.section(raw, path)
     out = {k: metric[k] for k in METRIC_FIELDS if k in metric}
     name = str(metric.get("name", ""))
     if "threshold" in metric:
@@ -150,7 +150,9 @@ def _metric(raw: Any, i: int, interval: str, ctx: Context) -> dict[str, Any]:
                 f"{path}.thresholdRange.{bound} (as Flagger's scheduler reads it)",
             )
     if "templateRef" in metric:
-        out.update(_template(mapping(metric["templateRef"]), path, ctx))
+        out.update(
+            _template(notes.section(metric["templateRef"], f"{path}.templateRef"), path, ctx)
+        )
     if "interval" not in metric and _seconds(interval) not in (60, None):
         out["interval"] = DEFAULT_METRIC_INTERVAL
         notes.add(
@@ -225,7 +227,7 @@ def _check_variables(query: str, path: str, notes: Notes) -> None:
 
 def _webhook(raw: Any, i: int, notes: Notes) -> dict[str, Any]:
     path = f"spec.analysis.webhooks[{i}]"
-    hook = mapping(raw)
+    hook = notes.section(raw, path)
     out = {k: hook[k] for k in WEBHOOK_FIELDS if k in hook}
     if out.get("type") == "":
         del out["type"]
@@ -236,12 +238,12 @@ def _webhook(raw: Any, i: int, notes: Notes) -> dict[str, Any]:
 
 def _alert(raw: Any, i: int, ctx: Context) -> dict[str, Any]:
     notes, path = ctx.notes, f"spec.analysis.alerts[{i}]"
-    alert = mapping(raw)
+    alert = notes.section(raw, path)
     out = {k: alert[k] for k in ("name", "severity") if k in alert}
     if out.get("severity") == "":
         del out["severity"]
         notes.add(f"{path}.severity", "empty: read as info (as Flagger does)")
-    ref = mapping(alert.get("providerRef"))
+    ref = notes.section(alert.get("providerRef"), f"{path}.providerRef")
     out["providerRef"] = {k: ref[k] for k in ("name", "namespace") if k in ref}
     notes.leftover(ref, f"{path}.providerRef", ("name", "namespace"))
     notes.leftover(alert, path, ("name", "severity", "providerRef"))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .base import Duration, Model
+from .base import Duration, Model, SpecModel
 from .metrics import MetricSpec, NoDataPolicy, SecretRef
+from .wire import CookieDomain, CookiePath, LabelKey, LabelValue, ProxyUrl, Token, check_url
 
 WebhookType = Literal[
     "confirm-rollout",
@@ -21,6 +22,12 @@ WebhookType = Literal[
     "event",
 ]
 WEBHOOK_TYPES: tuple[str, ...] = WebhookType.__args__  # type: ignore[attr-defined]
+MAX_THRESHOLD = 1000
+"""Highest ``threshold``/``inconclusiveLimit``: beyond it a rollout never rolls back."""
+MAX_ITERATIONS = 10_000
+"""Highest ``iterations`` (A/B, blue/green, shadow): 10000 intervals of even 10 s is 28 hours."""
+MAX_COOKIE_AGE = 400 * 24 * 3600
+"""Browsers cap cookie lifetimes at 400 days (RFC 6265bis)."""
 
 
 class StringMatch(Model):
@@ -38,12 +45,10 @@ class StringMatch(Model):
     @field_validator("regex")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"regex {value!r} does not compile: {exc}") from None
-        return value
+        """RE2, as the meshes and the local router match it (linear time, no backtracking)."""
+        from .patterns import check_pattern  # PatternError is a ValueError: a SpecIssue here
+
+        return None if value is None else check_pattern(value)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> StringMatch:
@@ -55,16 +60,16 @@ class StringMatch(Model):
         return self
 
 
-class MatchCondition(Model):
+class MatchCondition(SpecModel):
     """One A/B routing rule; a request matching all of its parts goes to the challenger."""
 
-    headers: dict[str, StringMatch] | None = None
+    headers: dict[Token, StringMatch] | None = None
     """HTTP header matches, e.g. ``{x-cohort: {exact: beta}}``."""
-    cookies: dict[str, StringMatch] | None = None
+    cookies: dict[Token, StringMatch] | None = None
     """Cookie matches by cookie name, e.g. ``{type: {exact: insider}}``."""
     query_params: dict[str, StringMatch] | None = None
     """Query parameter matches."""
-    source_labels: dict[str, str] | None = None
+    source_labels: dict[LabelKey, LabelValue] | None = None
     """Mesh only: match requests from workloads with these labels."""
     body: dict[str, StringMatch] | None = None
     """Local router only: match a JSON body field by dotted path, e.g. ``{inputs.country: {exact: FR}}`` (payload-based routing)."""
@@ -97,6 +102,8 @@ class Webhook(Model):
     """Skip TLS verification (Flagger's spelling: ``disableTLS``)."""
     metadata: dict[str, str] | None = None
     """Extra key/values sent in the payload's metadata (e.g. a load-test ``cmd``)."""
+    secret_ref: SecretRef | None = None
+    """Bearer token sent as ``Authorization: Bearer`` (e.g. for ``modelcanary gate serve --token-file``): an environment variable, or the ``token`` key of a Kubernetes Secret in the operator."""
 
     @field_validator("url")
     @classmethod
@@ -106,7 +113,7 @@ class Webhook(Model):
         return value
 
 
-class AlertProvider(Model):
+class AlertProvider(SpecModel):
     """An inline notification target (instead of a Flagger AlertProvider reference)."""
 
     type: Literal["slack", "msteams", "discord", "googlechat", "rocket", "webhook", "datadog"]
@@ -119,11 +126,20 @@ class AlertProvider(Model):
     """Sender name shown in the message."""
     secret_ref: SecretRef | None = None
     """Where the address or token is kept."""
-    proxy: str | None = None
+    proxy: ProxyUrl | None = None
     """HTTP(S) proxy to reach the service through."""
 
+    @field_validator("address")
+    @classmethod
+    def _address_is_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # datadog takes a site name (datadoghq.eu) as well as a URL; the others take a URL
+        if value is not None:
+            site = info.data.get("type") == "datadog" and "://" not in value
+            check_url(f"https://{value}" if site else value)
+        return value
 
-class Alert(Model):
+
+class Alert(SpecModel):
     """Send rollout events of a minimum severity to a notification provider."""
 
     name: str = Field(min_length=1)
@@ -144,18 +160,18 @@ class Alert(Model):
         return self
 
 
-class SessionAffinity(Model):
+class SessionAffinity(SpecModel):
     """Keep a user on the version they first saw during a canary (cookie based)."""
 
-    cookie_name: str = Field(min_length=1)
-    """Cookie set for users routed to the challenger."""
-    primary_cookie_name: str | None = None
-    """Cookie set for users routed to the champion."""
-    max_age: int = Field(default=86400, ge=1)
-    """Cookie lifetime in seconds."""
-    domain: str | None = None
+    cookie_name: Token
+    """Cookie set for users routed to the challenger (an RFC 6265 token: letters, digits, ``!#$%&'*+-.^_`|~``)."""
+    primary_cookie_name: Token | None = None
+    """Cookie set for users routed to the champion (a token, like cookieName)."""
+    max_age: int = Field(default=86400, ge=1, le=MAX_COOKIE_AGE)
+    """Cookie lifetime in seconds (at most 400 days, as browsers cap it)."""
+    domain: CookieDomain | None = None
     """Cookie Domain attribute."""
-    path: str | None = None
+    path: CookiePath | None = None
     """Cookie Path attribute."""
     http_only: bool | None = None
     """Cookie HttpOnly attribute."""
@@ -167,7 +183,7 @@ class SessionAffinity(Model):
     """Cookie Partitioned attribute."""
 
 
-class Step(Model):
+class Step(SpecModel):
     """A custom phase: hold a challenger weight for a duration, or pause for approval."""
 
     weight: int = Field(ge=0, le=100)
@@ -186,30 +202,30 @@ class Step(Model):
         return self
 
 
-class Shadow(Model):
+class Shadow(SpecModel):
     """A mirror-only phase before traffic shifting: the challenger sees copies, answers nobody."""
 
-    iterations: int = Field(default=1, ge=1)
+    iterations: int = Field(default=1, ge=1, le=MAX_ITERATIONS)
     """Number of analysis intervals of mirror-only traffic."""
 
 
-class Analysis(Model):
+class Analysis(SpecModel):
     """Traffic steps and checks (Flagger's ``spec.analysis``, same names and defaults)."""
 
     interval: Duration = "1m"
     """Time between two analysis runs."""
-    threshold: int = Field(default=1, ge=1)
-    """Failed checks that trigger a rollback."""
+    threshold: int = Field(default=1, ge=1, le=MAX_THRESHOLD)
+    """Failed checks that trigger a rollback (at most 1000)."""
     max_weight: int | None = Field(default=None, ge=1, le=100)
     """Largest challenger weight of a stepWeight canary (default 100)."""
     step_weight: int | None = Field(default=None, ge=1, le=100)
     """Weight added at each passing interval (canary)."""
-    step_weights: list[int] | None = None
+    step_weights: list[int] | None = Field(default=None, max_length=100)
     """Explicit increasing weights (canary), e.g. [5, 10, 25, 50]."""
     step_weight_promotion: int | None = Field(default=None, ge=1, le=100)
     """Weight moved back per interval during promotion (default: all at once)."""
-    iterations: int | None = Field(default=None, ge=1)
-    """Intervals of A/B (with match) or blue/green analysis."""
+    iterations: int | None = Field(default=None, ge=1, le=MAX_ITERATIONS)
+    """Intervals of A/B (with match) or blue/green analysis (at most 10000)."""
     mirror: bool = False
     """Mirror traffic to the challenger (shadow) where the router supports it."""
     mirror_weight: int | None = Field(default=None, ge=0, le=100)
@@ -234,7 +250,7 @@ class Analysis(Model):
     """Custom phases (weight + duration or pause) instead of stepWeight(s)."""
     no_data: NoDataPolicy = "fail"
     """What a metric without data counts as: fail (default, never promote blind), skip or inconclusive."""
-    inconclusive_limit: int = Field(default=3, ge=1)
+    inconclusive_limit: int = Field(default=3, ge=1, le=MAX_THRESHOLD)
     """Consecutive inconclusive or errored intervals that fail the rollout."""
     score_thresholds: dict[str, float] | None = None
     """mann-whitney: ``{pass: 95, marginal: 75}`` score thresholds."""

@@ -14,7 +14,7 @@ import yaml
 
 from .rollout import API_GROUP, KIND, PLURAL, ModelRollout
 
-_DROP = {"title", "default", "examples"}
+_DROP = {"title", "default", "examples", "propertyNames"}  # (no propertyNames in a CRD)
 
 
 def _resolve(node: Any, defs: dict[str, Any]) -> Any:
@@ -31,7 +31,7 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
         return _any_of(node, defs)
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in _DROP:
+        if key in _DROP or (key == "minLength" and value == 0):
             continue
         if key == "description":
             out[key] = value.replace("``", "`")
@@ -43,6 +43,8 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
             bound = "minimum" if key == "exclusiveMinimum" else "maximum"
             out[bound] = value
             out[key] = True  # OpenAPI 3.0 form: a flag beside minimum/maximum
+        elif key == "patternProperties":  # (keys with a pattern): a CRD has only one map form
+            out["additionalProperties"] = _resolve(next(iter(value.values())), defs)
         elif key == "additionalProperties":
             if value is True:
                 out["x-kubernetes-preserve-unknown-fields"] = True

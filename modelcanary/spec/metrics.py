@@ -12,7 +12,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Duration, Model
+from .base import Duration, MaybeEmpty, SpecModel
+from .wire import EnvName, HeaderValue, Token
 
 BUILTIN_METRICS: dict[str, str] = {
     "error-rate": "fraction of requests that failed (HTTP 5xx or error), 0-1",
@@ -56,12 +57,14 @@ DriftMethod = Literal["psi", "ks", "js", "wasserstein"]
 NoDataPolicy = Literal["fail", "skip", "inconclusive"]
 
 
-class SecretRef(Model):
+class SecretRef(SpecModel):
     """Credentials by reference, never inline: a Kubernetes Secret or an environment variable."""
 
-    name: str | None = None
+    name: str | None = Field(
+        default=None, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+    )
     """Kubernetes Secret name (operator)."""
-    env: str | None = None
+    env: EnvName | None = None
     """Environment variable holding the credential (local runtime)."""
 
     @model_validator(mode="after")
@@ -71,24 +74,24 @@ class SecretRef(Model):
         return self
 
 
-class MetricProviderSpec(Model):
+class MetricProviderSpec(SpecModel):
     """Where a custom query runs (Flagger's MetricTemplate ``provider``)."""
 
     type: ProviderType = "prometheus"
     """Backend: embedded, prometheus, datadog, cloudwatch, stackdriver, newrelic, graphite, influxdb, opentelemetry, kayenta, or a Prometheus-API store: victoriametrics, thanos, mimir."""
     address: str | None = None
-    """Backend address, e.g. ``http://prometheus.monitoring:9090``."""
+    """Backend address, e.g. ``http://prometheus.monitoring:9090`` (http, https, or otlp+http(s) for opentelemetry)."""
     secret_ref: SecretRef | None = None
     """Credentials for the backend."""
     region: str | None = None
     """Cloud region (CloudWatch)."""
     insecure_skip_verify: bool | None = None
     """Skip TLS verification (not recommended)."""
-    headers: dict[str, list[str]] | None = None
+    headers: dict[Token, list[HeaderValue]] | None = None
     """Extra HTTP headers sent with every query (e.g. a tenant id)."""
 
 
-class ThresholdRange(Model):
+class ThresholdRange(SpecModel):
     """Accepted range of a metric's value (or of the challenger/champion comparison)."""
 
     min: float | None = None
@@ -105,7 +108,7 @@ class ThresholdRange(Model):
         return self
 
 
-class TemplateRef(Model):
+class TemplateRef(SpecModel):
     """A Flagger MetricTemplate holding the query and provider."""
 
     name: str = Field(min_length=1)
@@ -114,8 +117,10 @@ class TemplateRef(Model):
     """MetricTemplate namespace (default: the rollout's)."""
 
 
-class MetricSpec(Model):
+class MetricSpec(SpecModel):
     """One SLI and the rule it must satisfy during analysis."""
+
+    multiline_fields = frozenset({"query"})
 
     name: str = Field(min_length=1)
     """A built-in SLI (error-rate, request-success-rate, request-duration, latency-p50/p90/p95/p99, throughput, prediction-drift, prediction-agreement) or any name with a ``query``/``templateRef``."""
@@ -131,7 +136,7 @@ class MetricSpec(Model):
     """Backend the custom query runs on (default: the runtime's, embedded locally)."""
     template_ref: TemplateRef | None = None
     """A Flagger MetricTemplate to take query and provider from."""
-    template_variables: dict[str, str] | None = None
+    template_variables: dict[str, MaybeEmpty] | None = None
     """Values for {{ variables.X }} in the query."""
     relative_to: Literal["champion"] | None = None
     """Compare the challenger with the champion instead of an absolute value."""

@@ -9,11 +9,12 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .analysis import Analysis
-from .base import Duration, Model
+from .base import MAX_DURATION_SECONDS, Duration, MaybeEmpty, SpecModel
 from .metrics import MetricProviderSpec
 from .service import ObjectRef, RouterSpec, ServiceSpec
 from .status import RolloutStatus
 from .versions import AutoscalerRef, ModelVersion, TargetRef
+from .wire import HeaderValue, LabelKey, LabelValue, Token
 
 API_GROUP = "modelcanary.io"
 API_VERSION = f"{API_GROUP}/v1alpha1"
@@ -21,20 +22,26 @@ KIND = "ModelRollout"
 PLURAL = "modelrollouts"
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+MAX_RPS = 10_000
+"""Highest ``load.rps``: the embedded generator is one Python process (use a load tester beyond)."""
+MAX_CONCURRENCY = 1024
+"""Highest ``load.concurrency`` (each request in flight holds a connection and a descriptor)."""
 
 
-class Metadata(Model):
+class Metadata(SpecModel):
     """Kubernetes object metadata (the parts a rollout author sets)."""
+
+    multiline_fields = frozenset({"annotations"})
 
     name: str = Field(min_length=1, max_length=63, pattern=NAME_PATTERN)
     """Rollout name: lowercase letters, digits and '-', e.g. ``fraud-model``."""
     namespace: str | None = Field(default=None, max_length=63, pattern=NAME_PATTERN)
     """Namespace (default: the current one, ``default`` locally)."""
-    labels: dict[str, str] | None = None
-    """Labels."""
-    annotations: dict[str, str] | None = None
+    labels: dict[LabelKey, LabelValue] | None = None
+    """Labels (Kubernetes syntax: ``[prefix/]name`` keys, values of at most 63 characters)."""
+    annotations: dict[LabelKey, MaybeEmpty] | None = None
     """Annotations."""
-    generation: int | None = None
+    generation: int | None = Field(default=None, ge=0)
     """Set by the API server."""
     resource_version: str | None = None
     """Set by the API server."""
@@ -44,24 +51,24 @@ class Metadata(Model):
     """Set by the API server."""
 
 
-class LoadSpec(Model):
+class LoadSpec(SpecModel):
     """Built-in load generator of the local runtime."""
 
-    rps: float = Field(default=20.0, gt=0)
-    """Target requests per second."""
+    rps: float = Field(default=20.0, gt=0, le=MAX_RPS)
+    """Target requests per second (at most 10000)."""
     duration: Duration | None = None
     """Stop after this long (default: until the rollout ends)."""
-    concurrency: int = Field(default=8, ge=1)
-    """Maximum requests in flight."""
+    concurrency: int = Field(default=8, ge=1, le=MAX_CONCURRENCY)
+    """Maximum requests in flight (at most 1024)."""
     requests: str | None = None
     """JSONL file of MLflow ``/invocations`` payloads, replayed in a loop."""
     dataset: str | None = None
     """CSV or parquet file; each row becomes a ``dataframe_split`` payload."""
-    headers: dict[str, str] | None = None
-    """Headers sent with every request (e.g. to exercise A/B matches)."""
+    headers: dict[Token, HeaderValue] | None = None
+    """Headers sent with every request (e.g. to exercise A/B matches); names are RFC 9110 tokens, values printable ASCII."""
 
 
-class RolloutSpec(Model):
+class RolloutSpec(SpecModel):
     """Desired rollout: what to compare, how to route, what to check."""
 
     champion: ModelVersion | None = None
@@ -86,8 +93,8 @@ class RolloutSpec(Model):
     """Backend for built-in SLIs (default: embedded locally, prometheus in a cluster)."""
     load: LoadSpec | None = None
     """Local runtime only: generate traffic while the rollout runs."""
-    progress_deadline_seconds: int = Field(default=600, ge=1)
-    """Seconds the versions may take to become ready before the rollout fails."""
+    progress_deadline_seconds: int = Field(default=600, ge=1, le=MAX_DURATION_SECONDS)
+    """Seconds the versions may take to become ready before the rollout fails (at most 30 days)."""
     skip_analysis: bool = False
     """Promote without running the analysis (webhooks still run)."""
     suspend: bool = False
@@ -96,7 +103,7 @@ class RolloutSpec(Model):
     """On deletion, route all traffic back to the champion and remove generated objects."""
 
 
-class ModelRollout(Model):
+class ModelRollout(SpecModel):
     """A champion/challenger rollout of an ML model, decided by inference SLIs."""
 
     api_version: Literal["modelcanary.io/v1alpha1"] = "modelcanary.io/v1alpha1"

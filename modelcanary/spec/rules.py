@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import SpecError, SpecIssue
 from .metrics import BUILTIN_METRICS, LATENCY_METRICS, MetricSpec
+from .rules_values import check_values
 from .service import BODY_MATCH_PROVIDERS, MIRROR_PROVIDERS, SESSION_AFFINITY_PROVIDERS
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ def check_rules(rollout: ModelRollout) -> None:
     issues += _metrics(rollout)
     issues += _provider(rollout)
     issues += _unique_names(rollout)
+    issues += check_values(rollout)
     if issues:
         raise SpecError(issues)
 

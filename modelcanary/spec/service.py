@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from .base import Duration, Model
+from .base import Duration, SpecModel
+from .wire import ListenAddress, check_header_value, check_token
 
 RouterProvider = Literal[
     "local",
@@ -34,16 +35,16 @@ BODY_MATCH_PROVIDERS = frozenset({"local"})
 """Providers that can route on a JSON body field (payload-based routing)."""
 
 
-class RouterSpec(Model):
+class RouterSpec(SpecModel):
     """Which traffic router shifts and mirrors requests."""
 
     provider: RouterProvider = "local"
     """``local`` (embedded router on 127.0.0.1) or a mesh/ingress: istio, gatewayapi, nginx, linkerd, smi, kserve, appmesh, apisix, kuma, gloo, contour, skipper, traefik."""
-    listen: str | None = None
-    """Local router only: ``host:port`` to listen on (default ``127.0.0.1`` and a free port)."""
+    listen: ListenAddress | None = None
+    """Local router only: ``host:port`` to listen on, port 1-65535 (default ``127.0.0.1`` and a free port)."""
 
 
-class ObjectRef(Model):
+class ObjectRef(SpecModel):
     """A reference to a Kubernetes object by name (and optionally kind/namespace)."""
 
     api_version: str | None = None
@@ -56,7 +57,7 @@ class ObjectRef(Model):
     """Namespace (default: the rollout's)."""
 
 
-class GatewayRef(Model):
+class GatewayRef(SpecModel):
     """A Gateway API parent reference (``spec.parentRefs`` of the generated HTTPRoute)."""
 
     name: str = Field(min_length=1)
@@ -73,26 +74,31 @@ class GatewayRef(Model):
     """Listener port on the gateway."""
 
 
-class Retries(Model):
+class Retries(SpecModel):
     """Retry policy of the generated route."""
 
-    attempts: int | None = Field(default=None, ge=0)
-    """Number of retries for a request."""
+    attempts: int | None = Field(default=None, ge=0, le=100)
+    """Number of retries for a request (at most 100)."""
     per_try_timeout: Duration | None = None
     """Timeout per attempt, e.g. ``2s``."""
     retry_on: str | None = None
     """Conditions that trigger a retry, e.g. ``gateway-error,connect-failure``."""
 
 
-class ServiceSpec(Model):
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+PortName = Annotated[str, Field(max_length=15, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+_HEADER_OPS = ("set", "add")
+
+
+class ServiceSpec(SpecModel):
     """The service that fronts the two versions (Flagger's ``spec.service``)."""
 
     name: str | None = None
     """Service name (default: the rollout's name)."""
     port: int = Field(default=80, ge=1, le=65535)
     """Port the service exposes."""
-    target_port: int | str | None = None
-    """Container port (number or name) behind the service."""
+    target_port: PortNumber | PortName | None = None
+    """Container port (number 1-65535 or IANA name such as ``http``) behind the service."""
     port_name: str | None = None
     """Port name, e.g. ``http``."""
     port_discovery: bool | None = None
@@ -141,3 +147,30 @@ class ServiceSpec(Model):
     """Generate an Istio delegate VirtualService."""
     unmanaged_metadata: dict[str, Any] | None = None
     """Label/annotation keys on generated objects that the operator must not overwrite."""
+
+    @field_validator("headers")
+    @classmethod
+    def _header_operations(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Header names and values a mesh will send (Istio ``{request|response: {set, add,
+        remove}}``): names must be tokens, values printable ASCII without line breaks."""
+        for direction in ("request", "response"):
+            ops = (value or {}).get(direction)
+            ops = ops if isinstance(ops, dict) else {}
+            for op in ("set", "add"):
+                pairs = ops.get(op)
+                for name, text in pairs.items() if isinstance(pairs, dict) else ():
+                    _header(f"{direction}.{op}", name, text)
+            removed = ops.get("remove")
+            for name in removed if isinstance(removed, list) else ():
+                _header(f"{direction}.remove", name, "")
+        return value
+
+
+def _header(where: str, name: Any, text: Any) -> None:
+    try:
+        check_token(str(name))
+        if not isinstance(text, str):
+            raise ValueError("the value is not a string; quote it")
+        check_header_value(text)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None

@@ -12,20 +12,14 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import SpecError, SpecIssue
+from .base import format_path as format_path  # (re-exported: the builder reports with it)
+from .base import short_repr
+from .loader import load_yaml_documents
 from .rollout import API_VERSION, KIND, ModelRollout
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available: ~10x faster
-
-
-def format_path(loc: tuple[int | str, ...]) -> str:
-    """``('spec', 'analysis', 'stepWeights', 2)`` -> ``spec.analysis.stepWeights[2]``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out
+MAX_ISSUES = 50
+"""Problems listed in one SpecError; the rest are counted in a last line (a file with 100k
+unknown keys must not take a minute and a megabyte of output to explain)."""
 
 
 def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
@@ -113,18 +107,25 @@ def issues_from_validation(
     """
     issues: list[SpecIssue] = []
     seen: set[tuple[str, str]] = set()
-    for err in exc.errors(include_url=False):
-        rel = _clean_loc(root, tuple(err["loc"]))
+    errors = exc.errors(include_url=False, include_context=True, include_input=True)
+    for done, err in enumerate(errors):
+        if len(issues) >= MAX_ISSUES:
+            issues.append(_more(len(errors) - done))
+            break
+        raw_loc = tuple(err["loc"])
+        if raw_loc and raw_loc[-1] == "[key]":  # a bad mapping key: report it at the key
+            raw_loc = raw_loc[:-1]
+        rel = _clean_loc(root, raw_loc)
         loc = prefix + rel
         kind = err["type"]
         msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
         hint = ""
         if kind == "extra_forbidden":
-            name = str(loc[-1]) if loc else ""
+            name = str(loc[-1])[:200] if loc else ""
             model = _model_at(root, rel[:-1])
             known = sorted(f.alias or n for n, f in model.model_fields.items()) if model else []
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
-            msg = f"unknown field {name!r}"
+            msg = f"unknown field {short_repr(name)}"
             hint = (
                 f"did you mean {close[0]!r}?"
                 if close
@@ -136,8 +137,13 @@ def issues_from_validation(
         elif kind == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
             options = [o.strip(" '") for o in str(expected).replace(" or ", ",").split(",")]
-            close = difflib.get_close_matches(str(err.get("input")), options, n=1, cutoff=0.5)
-            msg = f"{err.get('input')!r} is not allowed"
+            given = err.get("input")
+            close = (
+                difflib.get_close_matches(given, options, n=1, cutoff=0.5)
+                if isinstance(given, str) and len(given) <= 100
+                else []
+            )
+            msg = f"{short_repr(given)} is not allowed"
             allowed = ", ".join(options)
             hint = (
                 f"did you mean {close[0]!r}? (use one of {allowed})"
@@ -145,12 +151,40 @@ def issues_from_validation(
                 else (f"use one of {allowed}")
             )
         elif kind.endswith("_type") or kind.endswith("_parsing"):
-            hint = "check the value's type"
+            given = err.get("input")
+            hint = (
+                "write it without quotes: a quoted value is text"
+                if isinstance(given, str) and kind in ("int_type", "float_type", "bool_type")
+                else f"check the value's type (got {_type_name(given)})"
+            )
+        elif kind in ("less_than_equal", "less_than", "too_long"):
+            hint = "stay within the bound (docs/spec.md lists every upper bound and why)"
+        elif kind == "value_error" and "; " in msg:  # our validators write "problem; fix"
+            msg, hint = msg.split("; ", 1)
         key = (format_path(loc), msg)
         if key not in seen:
             seen.add(key)
             issues.append(SpecIssue(format_path(loc), msg, hint))
     return issues
+
+
+def cap_issues(issues: list[SpecIssue]) -> list[SpecIssue]:
+    """The first MAX_ISSUES issues, plus one line counting the others."""
+    if len(issues) <= MAX_ISSUES:
+        return issues
+    return [*issues[:MAX_ISSUES], _more(len(issues) - MAX_ISSUES)]
+
+
+def _more(count: int) -> SpecIssue:
+    return SpecIssue(
+        "", f"... and {count:,} more problem(s)", "fix the ones above and validate again"
+    )
+
+
+def _type_name(value: Any) -> str:
+    names = {str: "text", bool: "true/false", int: "a whole number", float: "a number"}
+    names |= {dict: "a mapping", list: "a list", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 def parse_rollout(data: Any, *, source: str = "") -> ModelRollout:
@@ -169,7 +203,7 @@ def parse_rollout(data: Any, *, source: str = "") -> ModelRollout:
         issues.append(
             SpecIssue(
                 "apiVersion",
-                f"{data.get('apiVersion')!r} is not {API_VERSION!r}",
+                f"{short_repr(data.get('apiVersion'))} is not {API_VERSION!r}",
                 f"set apiVersion: {API_VERSION}"
                 + (
                     " or convert it with `modelcanary convert --from flagger`"
@@ -180,31 +214,26 @@ def parse_rollout(data: Any, *, source: str = "") -> ModelRollout:
         )
     if data.get("kind") not in (None, KIND):
         issues.append(
-            SpecIssue("kind", f"{data.get('kind')!r} is not {KIND!r}", f"set kind: {KIND}")
+            SpecIssue(
+                "kind", f"{short_repr(data.get('kind'))} is not {KIND!r}", f"set kind: {KIND}"
+            )
         )
     if issues:
         raise SpecError(issues, source=source)
     try:
-        return ModelRollout.model_validate(dict(data))
+        # strict: data is YAML/JSON, so "3" for an integer or "yes" for a boolean is a mistake
+        # the Kubernetes API server would refuse too; accept only what the CRD accepts
+        return ModelRollout.model_validate(dict(data), strict=True)
     except ValidationError as exc:
         raise SpecError(issues_from_validation(exc), source=source) from None
     except SpecError as exc:
-        exc.source = source
-        raise SpecError(exc.issues, source=source) from None
+        raise SpecError(cap_issues(exc.issues), source=source) from None
 
 
 def load_documents(text: str, *, source: str = "") -> list[Any]:
-    """Parse YAML (or JSON) text into documents; a syntax error is a SpecError with the line."""
-    try:
-        docs = [d for d in yaml.load_all(text, Loader=_LOADER) if d is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(
-            SpecIssue(where, f"not valid YAML: {problem}", "check indentation and quoting"),
-            source=source,
-        ) from None
+    """Parse YAML (or JSON) text into documents; a syntax error, a duplicate key or a document
+    over the size limits (:mod:`.loader`) is a SpecError with the line or path."""
+    docs = load_yaml_documents(text, source=source)
     if not docs:
         raise SpecError(
             SpecIssue("", "no document found", "give a ModelRollout in YAML"), source=source

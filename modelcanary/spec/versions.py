@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Model
+from .base import MAX_INT32, MaybeEmpty, SpecModel
+from .wire import EnvName, HttpUrl
 
 _MODEL_URI = re.compile(
     r"^(models:/[^/@\s]+(@[A-Za-z0-9_\-]+|/[0-9]+|/latest)"
@@ -18,7 +19,7 @@ _MODEL_URI = re.compile(
 )
 
 
-class ResourceRequirements(Model):
+class ResourceRequirements(SpecModel):
     """Kubernetes-style compute resources for a serving container."""
 
     requests: dict[str, str] | None = None
@@ -27,25 +28,29 @@ class ResourceRequirements(Model):
     """Maximum resources, e.g. ``{cpu: '2', memory: 2Gi}``."""
 
 
-class ServingTemplate(Model):
+class ServingTemplate(SpecModel):
     """How an ``image`` or ``modelUri`` version is served in a cluster."""
+
+    multiline_fields = frozenset({"command", "args"})
 
     image: str | None = None
     """Serving image that runs ``modelcanary serve MODEL_URI`` (default: the operator's own)."""
     command: list[str] | None = None
     """Container command override."""
-    args: list[str] | None = None
+    args: list[MaybeEmpty] | None = None
     """Container arguments override."""
     port: int = Field(default=8080, ge=1, le=65535)
     """Container port the model server listens on."""
-    replicas: int = Field(default=1, ge=0)
+    replicas: int = Field(default=1, ge=0, le=MAX_INT32)
     """Replicas of the serving Deployment."""
 
 
-class ModelVersion(Model):
+class ModelVersion(SpecModel):
     """One side of the comparison (champion or challenger): exactly one of url, modelUri, image."""
 
-    url: str | None = None
+    multiline_fields = frozenset({"env"})
+
+    url: HttpUrl | None = None
     """An existing HTTP model endpoint (MLflow scoring protocol), e.g. ``http://127.0.0.1:5001``."""
     model_uri: str | None = None
     """An MLflow model: ``models:/fraud@champion``, ``models:/fraud/4``, ``runs:/<id>/model`` or a local model directory."""
@@ -55,19 +60,10 @@ class ModelVersion(Model):
     """Display name of this version (default: derived from the source)."""
     serving: ServingTemplate | None = None
     """Serving template for ``image``/``modelUri`` versions in a cluster."""
-    env: dict[str, str] | None = None
+    env: dict[EnvName, MaybeEmpty] | None = None
     """Extra environment variables for this version's server."""
     resources: ResourceRequirements | None = None
     """Compute resources for this version's server."""
-
-    @field_validator("url")
-    @classmethod
-    def _url_is_http(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(
-                f"{value!r} is not an HTTP URL; write it as http://host:port (or https://...)"
-            )
-        return value
 
     @field_validator("model_uri")
     @classmethod
@@ -103,7 +99,7 @@ class ModelVersion(Model):
         return "modelUri" if self.model_uri is not None else "image"
 
 
-class TargetRef(Model):
+class TargetRef(SpecModel):
     """A workload whose new revision starts a rollout (Flagger's ``spec.targetRef``)."""
 
     api_version: str = "apps/v1"
@@ -114,7 +110,7 @@ class TargetRef(Model):
     """Name of the target in the rollout's namespace."""
 
 
-class AutoscalerRef(Model):
+class AutoscalerRef(SpecModel):
     """A HorizontalPodAutoscaler (or KEDA ScaledObject) copied for the champion (operator)."""
 
     api_version: str = "autoscaling/v2"
@@ -125,7 +121,7 @@ class AutoscalerRef(Model):
     """Name of the autoscaler in the rollout's namespace."""
     primary_scaler_queries: dict[str, str] | None = None
     """KEDA: trigger queries for the champion's copy, by trigger name."""
-    primary_scaler_replicas: dict[str, int] | None = None
+    primary_scaler_replicas: dict[str, Annotated[int, Field(ge=0, le=MAX_INT32)]] | None = None
     """Replica bounds for the champion's copy (``minReplicas``, ``maxReplicas``)."""
 
 
