@@ -12,7 +12,7 @@ challenger would have been promoted, rolled back or left inconclusive, when, and
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,28 +34,11 @@ from .measurements import (
     version_data,
 )
 from .plan import StepPlan
+from .requestlog import MAX_WINDOWS, Request, parse_log, window_count
 
 BacktestVerdict = Literal["promoted", "rolled_back", "inconclusive"]
 SERIES_BUCKETS = 10
 """Sub-windows per interval for the rate time series the mann-whitney judge compares."""
-_VERSIONS: dict[str, Side] = {
-    "champion": "champion",
-    "primary": "champion",
-    "challenger": "challenger",
-    "canary": "challenger",
-}
-
-
-@dataclass(frozen=True)
-class Request:
-    """One logged request."""
-
-    timestamp: float
-    version: Side
-    latency_ms: float
-    status: int
-    prediction: float | str | None = None
-    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -118,11 +101,12 @@ class BacktestResult:
         }
 
 
-def backtest(spec: Any, log: Any) -> BacktestResult:
+def backtest(spec: Any, log: Any, *, max_windows: int = MAX_WINDOWS) -> BacktestResult:
     """Replay ``log`` through the analysis of ``spec`` (a ModelRollout, its spec or Analysis).
 
     ``log`` is a sequence of dict-like rows, a mapping of columns, or anything with
-    ``.to_dict("records")`` (a pandas DataFrame, duck-typed). Bad rows raise SpecError.
+    ``.to_dict("records")`` (a pandas DataFrame, duck-typed). Bad rows, and a log spanning
+    more than ``max_windows`` analysis intervals, raise SpecError naming the row.
     """
     analysis = _analysis_of(spec)
     requests = parse_log(log)
@@ -131,11 +115,12 @@ def backtest(spec: Any, log: Any) -> BacktestResult:
     plan = StepPlan.from_analysis(analysis)
     start = min(r.timestamp for r in requests)
     end = max(r.timestamp for r in requests)
-    n_windows = max(1, math.floor((end - start) / plan.interval_s + 0.5))
+    n_windows = window_count(requests, plan.interval_s, max_windows)
     champion_ids = {r.request_id for r in requests if r.version == "champion" and r.request_id}
-    by_window: list[list[Request]] = [[] for _ in range(n_windows)]
+    by_window: dict[int, list[Request]] = {}  # sparse: memory follows the rows, not the span
     for r in requests:
-        by_window[min(n_windows - 1, int((r.timestamp - start) // plan.interval_s))].append(r)
+        k = min(n_windows - 1, int((r.timestamp - start) // plan.interval_s))
+        by_window.setdefault(k, []).append(r)
 
     state = AnalysisState()
     passes = 0
@@ -143,9 +128,13 @@ def backtest(spec: Any, log: Any) -> BacktestResult:
     verdict: BacktestVerdict = "inconclusive"
     decided: float | None = None
     reason = ""
-    for k, rows in enumerate(by_window):
+    for k in range(n_windows):
+        rows = by_window.get(k, [])
         lo = start + k * plan.interval_s
-        hi = start + (k + 1) * plan.interval_s if k < n_windows - 1 else max(end, lo) + 1e-9
+        # the last window ends at the last request, but lasts at least a second (or the
+        # interval): 1e-9 s vanishes next to a Unix time, and a zero-length window has no rate
+        last = max(end, lo + min(1.0, plan.interval_s))
+        hi = start + (k + 1) * plan.interval_s if k < n_windows - 1 else last
         window = Window(lo, hi)
         stage = plan.stage_after(passes)
         assert stage is not None
@@ -248,78 +237,6 @@ def _rate_series(window: Window, rows: list[Request]) -> dict[str, Samples]:
     return {"error-rate": Samples(rate), "request-success-rate": Samples(100.0 * (1.0 - rate))}
 
 
-def parse_log(log: Any) -> list[Request]:
-    """Rows of a request log (records, columns or a DataFrame) as :class:`Request`s."""
-    if hasattr(log, "to_dict") and not isinstance(log, Mapping):
-        log = log.to_dict("records")
-    rows: Iterable[Mapping[str, Any]]
-    if isinstance(log, Mapping):
-        columns = {k: list(v) for k, v in log.items()}
-        n = len(next(iter(columns.values()), []))
-        rows = ({k: v[i] for k, v in columns.items()} for i in range(n))
-    else:
-        rows = log
-    out: list[Request] = []
-    issues: list[SpecIssue] = []
-    for i, row in enumerate(rows):
-        try:
-            out.append(_request(row))
-        except (KeyError, ValueError, TypeError) as exc:
-            issues.append(SpecIssue(f"log row {i + 1}", str(exc).strip("'\""), _HINT))
-            if len(issues) >= 10:
-                break
-    if issues:
-        raise SpecError(issues)
-    return out
-
-
-_HINT = (
-    "columns: timestamp (s), version (champion|challenger), latency_ms, status, "
-    "[prediction], [request_id]"
-)
-
-
-def _request(row: Mapping[str, Any]) -> Request:
-    for col in ("timestamp", "version", "status"):
-        if col not in row or _blank(row[col]):
-            raise KeyError(f"column {col!r} is missing")
-    version = _VERSIONS.get(str(row["version"]).strip().lower())
-    if version is None:
-        raise ValueError(f"version {row['version']!r} is not champion or challenger")
-    timestamp = _number(row, "timestamp")
-    latency = float("nan") if _blank(row.get("latency_ms")) else _number(row, "latency_ms")
-    status = int(_number(row, "status"))
-    prediction: float | str | None = None
-    raw: Any = row.get("prediction")
-    if not _blank(raw):
-        try:
-            prediction = float(raw)
-        except (TypeError, ValueError):
-            prediction = str(raw)
-    rid = row.get("request_id")
-    return Request(
-        timestamp, version, latency, status, prediction, None if _blank(rid) else str(rid)
-    )
-
-
-def _number(row: Mapping[str, Any], column: str) -> float:
-    try:
-        value = float(row[column])
-    except (TypeError, ValueError):
-        value = math.nan
-    if not math.isfinite(value):
-        raise ValueError(f"{column} {row[column]!r} is not a number")
-    return value
-
-
-def _blank(value: Any) -> bool:
-    return (
-        value is None
-        or (isinstance(value, float) and math.isnan(value))
-        or (isinstance(value, str) and not value.strip())
-    )
-
-
 def _analysis_of(spec: Any) -> Analysis:
     if isinstance(spec, Analysis):
         return spec
@@ -328,3 +245,15 @@ def _analysis_of(spec: Any) -> Analysis:
     if not isinstance(analysis, Analysis):
         raise SpecError(SpecIssue("spec", "has no analysis", "give a ModelRollout or an Analysis"))
     return analysis
+
+
+__all__ = [
+    "MAX_WINDOWS",
+    "BacktestInterval",
+    "BacktestResult",
+    "BacktestVerdict",
+    "Request",
+    "backtest",
+    "interval_data",
+    "parse_log",
+]

@@ -86,7 +86,7 @@ class CheckResult:
             "judge": self.judge,
             "verdict": self.verdict,
             "reason": self.reason,
-            **({"p_value": self.p_value} if self.p_value is not None else {}),
+            **({"p_value": _finite(self.p_value)} if self.p_value is not None else {}),
         }
 
 

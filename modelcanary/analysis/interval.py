@@ -231,6 +231,21 @@ def aggregate(checks: list[CheckResult], has_metrics: bool = True) -> Verdict:
     return "pass"
 
 
+def all_skipped_reason(checks: list[CheckResult], shown: int = 3) -> str:
+    """Why an interval whose every metric was skipped is inconclusive, naming each metric.
+
+    Such an interval judged nothing, so it must never count toward promotion (it holds, and
+    counts toward ``inconclusiveLimit``); the message says so instead of an empty reason.
+    """
+    skipped = [c for c in checks if c.verdict == "skipped" and c.judge != "mann-whitney"]
+    reasons = " | ".join(c.reason for c in skipped[:shown])
+    more = f" | and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return (
+        f"every metric was skipped for lack of data ({', '.join(c.key for c in skipped)}), "
+        f"so this interval does not count toward promotion: {reasons}{more}"
+    )
+
+
 def _message(
     verdict: Verdict,
     action: Action,
@@ -244,6 +259,8 @@ def _message(
         return f"rollback: {decisive[0].reason}"
     bad = [c for c in checks if c.verdict == verdict and c.judge != "mann-whitney"]
     first = bad[0].reason if bad and verdict != "pass" else ""
+    if verdict == "inconclusive" and not bad:
+        first = all_skipped_reason(checks)
     if verdict == "fail":
         head = f"failed checks {failed}/{analysis.threshold}"
         return f"{head}, rollback: {first}" if action == "rollback" else f"{head}: {first}"

@@ -89,7 +89,14 @@ def classify(
     outlier_factor: float | None = None,
     confidence: float = CONFIDENCE,
 ) -> tuple[Classification, str, float | None, float | None]:
-    """Kayenta's metric classification: (class, reason, effect size, p-value)."""
+    """Kayenta's metric classification: (class, reason, effect size, p-value).
+
+    NaN values are gaps and are dropped; +/-Inf is not a measurement, so a side holding one
+    is no data (the ``noData`` policy decides) rather than a mean that could pass.
+    """
+    infinite = int(np.count_nonzero(np.isinf(challenger)) + np.count_nonzero(np.isinf(champion)))
+    if infinite:
+        return "Nodata", f"{infinite} value(s) are +/-Inf, not finite numbers", None, None
     chal = challenger[~np.isnan(challenger)]
     champ = champion[~np.isnan(champion)]
     if outlier_factor is not None:
@@ -106,8 +113,10 @@ def classify(
         return "Pass", "challenger and champion data are identical", 1.0, 1.0
     if len(np.unique(np.concatenate([chal, champ]))) == 1:
         return "Pass", "all values are equal", 1.0, 1.0
-    result = mann_whitney(chal, champ, confidence)
     mean_champ, mean_chal = float(np.mean(champ)), float(np.mean(chal))
+    if not (math.isfinite(mean_champ) and math.isfinite(mean_chal)):
+        return "Nodata", "values too large to average (the mean overflows)", None, None
+    result = mann_whitney(chal, champ, confidence)
     if mean_champ == 0:
         effect = 1.0 if mean_chal == 0 else math.copysign(math.inf, mean_chal)
     else:
@@ -161,12 +170,16 @@ def kayenta_checks(
             )
         )
         scored.append((metric, cls == "Pass"))
-    results.append(_score(scored, analysis, inconclusive))
+    unscored = [r.key for r in results if r.verdict in ("skipped", "inconclusive")]
+    results.append(_score(scored, analysis, inconclusive, unscored))
     return results
 
 
 def _score(
-    scored: list[tuple[MetricSpec, bool]], analysis: Analysis, inconclusive: bool
+    scored: list[tuple[MetricSpec, bool]],
+    analysis: Analysis,
+    inconclusive: bool,
+    unscored: list[str],
 ) -> CheckResult:
     thresholds = {"pass": 95.0, "marginal": 75.0, **(analysis.score_thresholds or {})}
     base = {"metric": "canary-score", "key": "canary-score", "judge": SCORE_JUDGE}
@@ -186,7 +199,12 @@ def _score(
         score += weight * 100.0 * sum(m.weight for m, ok in items if ok) / metric_w
         total_w += weight
     if total_w == 0:
-        reason = "no metric could be scored"
+        reason = (
+            f"no metric could be scored: every metric lacked data ({', '.join(unscored)}), "
+            "so this interval does not count toward promotion"
+            if not scored
+            else "no metric could be scored (every group or metric weight is zero)"
+        )
         return CheckResult(verdict="inconclusive", reason=reason, **base)  # type: ignore[arg-type]
     score /= total_w
     if score >= thresholds["pass"]:

@@ -194,13 +194,23 @@ class IntervalData:
 
 
 def scalar(value: float | None, side: Side = "challenger") -> Scalar | NoData:
-    """A provider value, or NoData when it is missing or NaN (never an exception)."""
+    """A provider value, or NoData when it is missing or not a finite number (never an
+    exception): NaN and +/-Inf (a query dividing by zero) are not measurements, so no
+    threshold may pass on them; the metric's ``noData`` policy decides instead."""
     if value is None:
         return NoData("provider returned no value", side)
     number = float(value)
-    if math.isnan(number):
-        return NoData("provider returned NaN", side)
+    if not math.isfinite(number):
+        return NoData(not_finite(number), side)
     return Scalar(number, side)
+
+
+def not_finite(value: float, what: str = "provider returned") -> str:
+    """Why a non-finite number is no data: ``provider returned +Inf (not a finite number...)``."""
+    if math.isnan(value):
+        return f"{what} NaN"
+    sign = "+" if value > 0 else "-"
+    return f"{what} {sign}Inf (not a finite number; a division by zero in the query?)"
 
 
 def version_data(

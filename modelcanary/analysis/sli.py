@@ -30,6 +30,7 @@ from .measurements import (
     Scalar,
     VersionData,
     Window,
+    not_finite,
 )
 
 LATENCY_QUANTILES: dict[str, float] = {
@@ -79,6 +80,8 @@ def histogram_quantile(q: float, hist: LatencyHistogram) -> float | NoData:
     """
     if not 0 <= q <= 1:
         raise ValueError(f"quantile {q} is outside 0-1")
+    if not all(math.isfinite(c) for c in hist.cumulative):
+        return NoData("histogram has a count that is not a finite number", hist.side)
     total = hist.total
     if total <= 0:
         return NoData("histogram has no observations", hist.side)
@@ -162,8 +165,17 @@ def sli_value(metric: MetricSpec, data: IntervalData, side: VersionData) -> floa
     """The metric's value for one version in this interval (provider values win over raw data).
 
     ``prediction-drift`` and ``prediction-agreement`` compare the two versions, so their value
-    does not depend on ``side``.
+    does not depend on ``side``. A value that is not a finite number (NaN, +/-Inf) is
+    :class:`NoData`, whatever produced it: no threshold may pass on it (a min-only range
+    would on +Inf); the metric's ``noData`` policy decides instead.
     """
+    value = _sli_value(metric, data, side)
+    if isinstance(value, NoData) or math.isfinite(value):
+        return value
+    return NoData(not_finite(value, f"{metric.name} is"), side.side)
+
+
+def _sli_value(metric: MetricSpec, data: IntervalData, side: VersionData) -> float | NoData:
     given = side.values.get(metric.name)
     if given is not None:
         return _from_value(given, metric)
@@ -193,9 +205,12 @@ def _from_value(value: Scalar | Samples | NoData, metric: MetricSpec) -> float |
     if isinstance(value, NoData):
         return value
     if isinstance(value, Scalar):
-        return (
-            NoData("provider returned NaN", value.side) if math.isnan(value.value) else value.value
-        )
+        if math.isfinite(value.value):
+            return value.value
+        return NoData(not_finite(value.value), value.side)
+    infinite = int(np.count_nonzero(np.isinf(value.values)))
+    if infinite:
+        return NoData(f"provider returned {infinite} infinite sample(s) (+/-Inf)", value.side)
     finite = value.values[~np.isnan(value.values)]
     if len(finite) == 0:
         return NoData("no samples", value.side)
