@@ -1,22 +1,28 @@
 """``modelcanary gate serve``: run the built-in gate/load-test service until Ctrl-C.
 
-Exit codes: 0 after a clean shutdown (Ctrl-C or SIGTERM), 2 for a bad or unusable address.
+Exit codes: 0 after a clean shutdown (Ctrl-C or SIGTERM), 2 for a bad or unusable address,
+a bad token, or a non-loopback address without a token.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import typer
 from rich.markup import escape
 
-from .common import err_console
+from ..errors import SpecError, SpecIssue
+from .common import err_console, guarded
+
+TOKEN_FILE_LIMIT = 4096
 
 gate_app = typer.Typer(
     help="The built-in gate and load-test service (Flagger loadtester compatible).",
@@ -30,6 +36,26 @@ def register(app: typer.Typer) -> None:
     app.add_typer(gate_app, name="gate")
 
 
+def _token(token_file: Path | None) -> str | None:
+    """The bearer token: the content of ``--token-file``, else ``$MODELCANARY_GATE_TOKEN``."""
+    from ..hooks.gate import TOKEN_ENV, check_token
+
+    if token_file is None:
+        value = os.environ.get(TOKEN_ENV, "").strip()
+        return check_token(value, f"${TOKEN_ENV}") if value else None
+    try:
+        with token_file.open("rb") as handle:
+            data = handle.read(TOKEN_FILE_LIMIT + 1)
+    except OSError as exc:
+        raise SpecError(
+            SpecIssue("--token-file", f"cannot read {token_file}: {exc.strerror or exc}")
+        ) from None
+    if len(data) > TOKEN_FILE_LIMIT:
+        raise SpecError(SpecIssue("--token-file", f"{token_file} is not a token file (too large)"))
+    return check_token(data.decode("latin-1"), "--token-file")
+
+
+@guarded
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8090, "--port", min=1, max=65535, help="Port to listen on."),
@@ -44,17 +70,43 @@ def serve(
         "--namespace-regexp",
         help="Only serve rollouts whose namespace matches this regular expression.",
     ),
+    token_file: Path | None = typer.Option(
+        None,
+        "--token-file",
+        help="File holding the bearer token that /gate/open|close, /rollback/open|close and / "
+        "require (e.g. a mounted Secret); default: $MODELCANARY_GATE_TOKEN. Required beyond "
+        "loopback.",
+    ),
+    allow_commands: bool = typer.Option(
+        False,
+        "--allow-commands",
+        help="Run cmd/bash tasks sent to / (off by default: / answers 403).",
+    ),
+    allow_host: list[str] = typer.Option(
+        [],
+        "--allow-host",
+        help="Host name served besides localhost and IP addresses, e.g. the Service DNS name "
+        "(repeat; '*.example.com' matches subdomains, '*' any name).",
+    ),
 ) -> None:
-    """Serve /gate/*, /rollback/* and / (cmd, bash tasks) until Ctrl-C.
+    """Serve /gate/*, /rollback/* and (with --allow-commands) / tasks until Ctrl-C.
 
-    State is in memory: gates start closed and are lost on restart.
-
-    The service runs the commands it is sent: keep it on loopback or a trusted network.
+    State is in memory: gates start closed and are lost on restart. Requests from web pages
+    are refused (foreign Host or Origin: 403, non-JSON body: 415); with a token, the
+    mutating endpoints need 'Authorization: Bearer TOKEN' (401).
     """
     from ..hooks.gate import GateServer  # lazy: only this command needs it
 
     try:
-        server = GateServer(host, port, task_timeout=timeout, namespace_regexp=namespace_regexp)
+        server = GateServer(
+            host,
+            port,
+            task_timeout=timeout,
+            namespace_regexp=namespace_regexp,
+            token=_token(token_file),
+            allow_commands=allow_commands,
+            allow_hosts=allow_host,
+        )
     except re.error as exc:
         raise typer.BadParameter(str(exc), param_hint="'--namespace-regexp'") from None
     try:
@@ -81,9 +133,11 @@ def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous_handlers[sig] = signal.signal(sig, on_signal)
     try:
+        tasks = "tasks on" if allow_commands else "tasks off"
+        auth = "token required" if server.token_bytes else "no token"
         err_console.print(
-            f"gate service listening on [bold]{escape(server.url)}[/] "
-            "(state in memory, this process only); Ctrl-C to stop"
+            f"gate service listening on [bold]{escape(server.url)}[/] ({tasks}, {auth}; "
+            "state in memory, this process only); Ctrl-C to stop"
         )
         while not stop.wait(0.2):
             pass

@@ -1,6 +1,6 @@
 """``GateServer``: a built-in gate and load-test service, API-compatible with Flagger's loadtester.
 
-Endpoints (fluxcd/flagger ``pkg/loadtester/server.go``; any method, the body is the webhook
+Endpoints (fluxcd/flagger ``pkg/loadtester/server.go``; GET or POST, the body is the webhook
 payload ``{"name": ..., "namespace": ..., ...}``):
 
 ========================  ===============================================================
@@ -8,41 +8,76 @@ payload ``{"name": ..., "namespace": ..., ...}``):
 ``/gate/approve``         200 always (a confirm-* hook pointing here passes)
 ``/gate/halt``            403 always (a confirm-* hook pointing here waits)
 ``/gate/check``           200 when the gate of ``name.namespace`` is open, else 403
-``/gate/open|close``      open / close that gate: 202
+``/gate/open|close``      open / close that gate: 202 (mutating: token)
 ``/rollback/check``       200 when the rollback gate of ``name.namespace`` is open, else 403
-``/rollback/open|close``  open / close that rollback gate: 202
-``/``                     run a task from ``metadata`` (see ``tasks.py``): ``type: cmd``
-                          (default) starts it in the background, 202; ``type: bash`` runs it
-                          and answers 200 or 500; no metadata, no ``cmd`` or another type: 400
+``/rollback/open|close``  open / close that rollback gate: 202 (mutating: token)
+``/``                     run a task from ``metadata`` (see ``tasks.py``), only with
+                          ``allow_commands``: ``type: cmd`` (default) starts it in the
+                          background, 202; ``type: bash`` runs it and answers 200 or 500
 ========================  ===============================================================
 
 Gates start closed. All state (gates, running tasks) lives in this process's memory, like
 Flagger's ``in-memory`` gate storage: a restart closes every gate, and replicas do not share
-state, so run one replica. The service runs any command it is sent: bind it to loopback or a
-trusted network, and restrict namespaces with ``namespace_regexp`` (Flagger's
-``-namespace-regexp``).
+state, so run one replica.
+
+Web pages must not drive it (CSRF, DNS rebinding; see ``modelcanary._httpd``): a foreign
+``Host`` or any cross-site ``Origin`` is 403, a body must be ``application/json`` (415), and
+with a ``token`` the mutating endpoints and ``/`` need ``Authorization: Bearer <token>``
+(401). Command execution is off unless ``allow_commands``; beyond loopback a token is
+mandatory. The read-only check endpoints stay open, as Flagger's controller calls them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import re
-import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, cast
+from typing import cast
 from urllib.parse import urlsplit
 
+from .._httpd import (
+    BackgroundServer,
+    Handler,
+    HostPolicy,
+    HTTPProblem,
+    Limits,
+    clip,
+    is_loopback,
+    loads_json,
+)
+from ..errors import SpecError, SpecIssue
 from .payload import string_map
 from .tasks import DEFAULT_TASK_TIMEOUT, TaskRunner
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
+LIMITS = Limits(max_body=MAX_BODY, read_timeout=15.0, request_timeout=30.0, max_connections=32)
+"""Body, time and connection bounds (15 s idle: Flagger's ``IdleTimeout``)."""
+TOKEN_ENV = "MODELCANARY_GATE_TOKEN"
+"""Environment variable holding the bearer token (``gate serve`` without ``--token-file``)."""
+MIN_TOKEN = 16
+COMMANDS_OFF = "command execution is off: start the service with --allow-commands"
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}  # Go's strconv.ParseBool (errors count as false)
+_READ_ONLY = {"/healthz", "/gate/approve", "/gate/halt", "/gate/check", "/rollback/check"}
+_MUTATING = {"/gate/open", "/gate/close", "/rollback/open", "/rollback/close"}
+
+
+def check_token(value: str, field: str = "token") -> str:
+    """A usable bearer token (stripped): visible ASCII, at least 16 characters; else SpecError."""
+    token = value.strip()
+    if len(token) < MIN_TOKEN or not all("!" <= c <= "~" for c in token):
+        raise SpecError(
+            SpecIssue(
+                field,
+                f"the gate token must be at least {MIN_TOKEN} visible ASCII characters "
+                f"(got {len(token)} characters)",
+                "generate one with: openssl rand -hex 32",
+            )
+        )
+    return token
 
 
 class GateStore:
@@ -63,45 +98,8 @@ class GateStore:
             self._open[key] = is_open
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    """Tracks open connections so ``stop()`` can close idle keep-alive ones too."""
-
-    daemon_threads = True
-    app: GateServer
-
-    def server_activate(self) -> None:
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().server_activate()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self.connections_lock:
-            connections = list(self.connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-
-class _HTTPServer6(_HTTPServer):
-    address_family = socket.AF_INET6
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(Handler):
     server_version = "modelcanary-gate"
-    sys_version = ""
-    timeout = 15  # close idle keep-alive connections (Flagger's IdleTimeout)
-    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -109,31 +107,30 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch()
 
-    def log_message(self, format: str, *args: object) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
     def _dispatch(self) -> None:
-        app = cast(_HTTPServer, self.server).app
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self.close_connection = True
-            self._reply(413, f"request body over {MAX_BODY} bytes")
-            return
-        body = self.rfile.read(length) if length > 0 else b""
-        status, text = app.handle(urlsplit(self.path).path, body)
-        self._reply(status, text)
-
-    def _reply(self, status: int, text: str) -> None:
-        data = text.encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        gate = cast(GateServer, self.server.app)
+        path = urlsplit(self.path).path
+        self.check_origin(gate.hosts)
+        if path not in _READ_ONLY and path not in _MUTATING and path != "/":
+            raise HTTPProblem(404, f"no endpoint {clip(path)}")
+        if path not in _READ_ONLY:
+            self.require_bearer(gate.token_bytes, "modelcanary-gate")
+        if path == "/" and not gate.allow_commands:
+            raise HTTPProblem(403, COMMANDS_OFF)
+        if path not in _READ_ONLY or self.content_length() > 0:
+            self.require_json()
+        status, text = gate.handle(path, self.read_body())
+        self.reply(status, text.encode("utf-8"))
 
 
 class GateServer:
-    """Flagger-loadtester-compatible gate/task HTTP service on a background thread."""
+    """Flagger-loadtester-compatible gate/task HTTP service on a background thread.
+
+    ``token``: bearer token of the mutating endpoints and ``/`` (required unless ``host`` is a
+    loopback address). ``allow_commands``: run ``cmd``/``bash`` tasks (off by default).
+    ``allow_hosts``: ``Host`` names served besides loopback names, IP literals and ``host``
+    (e.g. the in-cluster Service name; ``*.suffix`` patterns, or ``*`` for any).
+    """
 
     def __init__(
         self,
@@ -142,14 +139,29 @@ class GateServer:
         *,
         task_timeout: float = DEFAULT_TASK_TIMEOUT,
         namespace_regexp: str | None = None,
+        token: str | None = None,
+        allow_commands: bool = False,
+        allow_hosts: Iterable[str] = (),
+        limits: Limits = LIMITS,
     ) -> None:
+        if token is None and not is_loopback(host):
+            raise SpecError(
+                SpecIssue(
+                    "token",
+                    f"the gate service listens on {host}, beyond loopback, without a token",
+                    f"give --token-file FILE (or ${TOKEN_ENV}), or listen on 127.0.0.1",
+                )
+            )
         self.host = host
         self.port = port
+        self.token_bytes = check_token(token).encode("ascii") if token is not None else None
+        self.allow_commands = allow_commands
+        self.hosts = HostPolicy.build(host, allow_hosts)
+        self.limits = limits
         self.gates = GateStore()
         self.tasks = TaskRunner(timeout=task_timeout)
         self.namespace_regexp = re.compile(namespace_regexp) if namespace_regexp else None
-        self._server: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http: BackgroundServer | None = None
 
     @property
     def url(self) -> str:
@@ -159,33 +171,35 @@ class GateServer:
 
     def start(self) -> None:
         """Bind and serve in a daemon thread; raises ``OSError`` when the address is unusable."""
-        if self._server is not None:
+        if self._http is not None:
             return
-        server_class = _HTTPServer6 if ":" in self.host else _HTTPServer
-        server = server_class((self.host, self.port), _Handler)
-        server.app = self
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},
+        self._http = BackgroundServer(
+            self.host,
+            self.port,
+            _Handler,
+            app=self,
+            limits=self.limits,
+            logger=log,
             name="modelcanary-gate",
-            daemon=True,
         )
-        self._thread.start()
+        self.port = self._http.port
+        self._http.start()
+        if self.allow_commands and self.token_bytes is None:
+            log.warning(
+                "command execution is on without a token: any local process can run commands "
+                "as this user through %s (set a token on a shared machine)",
+                self.url,
+            )
         log.info("gate service listening on %s", self.url)
 
     def stop(self) -> None:
         """Stop serving, kill running tasks and release the port."""
-        server, self._server = self._server, None
-        if server is None:
+        http, self._http = self._http, None
+        if http is None:
             return
-        server.shutdown()  # no new connections
+        http.shutdown()  # no new connections
         self.tasks.stop()  # kill tasks: blocked bash requests answer 500
-        server.close_connections()  # idle keep-alive connections too
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+        http.close()  # idle keep-alive connections too
         log.info("gate service stopped")
 
     def __enter__(self) -> GateServer:
@@ -214,6 +228,8 @@ class GateServer:
         known = prefix in ("gate", "rollback") and action in ("check", "open", "close")
         if path != "/" and not known:
             return 404, f"no endpoint {path}"
+        if path == "/" and not self.allow_commands:
+            return 403, COMMANDS_OFF
         payload = _parse(body)
         if isinstance(payload, str):
             return 400, payload
@@ -258,8 +274,8 @@ class GateServer:
 def _parse(body: bytes) -> tuple[str, str, dict[str, str]] | str:
     """``(name, namespace, metadata)`` of a webhook payload, or why it cannot be read."""
     try:
-        data = json.loads(body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = loads_json(body or b"null")
+    except ValueError as exc:
         return f"decoding the request body failed: {exc}"
     if not isinstance(data, dict):
         return 'decoding the request body failed: expected a JSON object {"name", "namespace"}'
@@ -272,4 +288,4 @@ def _parse(body: bytes) -> tuple[str, str, dict[str, str]] | str:
     return name, namespace, dict(metadata)
 
 
-__all__ = ["MAX_BODY", "GateServer", "GateStore"]
+__all__ = ["LIMITS", "MAX_BODY", "TOKEN_ENV", "GateServer", "GateStore", "check_token"]

@@ -12,6 +12,12 @@ What Flagger does (fluxcd/flagger ``pkg/controller/webhook.go``, ``callWebhook``
   test), so 200, 201 and 202 pass and 203, 204 and every 3xx/4xx/5xx fail; on failure Flagger
   reports the response body.
 
+Authentication (a modelcanary extension): a webhook with ``secretRef`` sends
+``Authorization: Bearer <token>``, the token read from the environment variable
+``secretRef.env`` or the ``token`` key of the Kubernetes Secret ``secretRef.name`` (in the
+rollout's namespace, through the ``secret_reader`` the operator passes). httpx drops the header
+on a redirect to another origin. A token that cannot be read fails the call with the reason.
+
 Differences: the backoff is shorter (``backoff * 2**n`` capped at ``max_backoff``, instead of
 1s..30s) so a gate does not stall an analysis interval, and a failure never raises: it is a
 ``WebhookResult(passed=False)`` whose one-line message names the status, the safe URL (no
@@ -21,21 +27,26 @@ credentials, no query) and the start of the response body.
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from types import TracebackType
 
 import httpx
 
+from ..errors import GateError, ModelCanaryError, SpecError, SpecIssue
 from ..ports import WebhookPayload, WebhookResult, WebhookRunner
+from ..secrets import SecretReader, from_env, read_key, require_reader, where
 from ..spec import WEBHOOK_TYPES, Webhook, parse_duration
 from .payload import encode_payload, one_line, safe_url
 
 log = logging.getLogger(__name__)
 
+TOKEN_KEY = "token"
+"""Key of the bearer token in the Kubernetes Secret named by ``secretRef.name``."""
 PASS_MAX_STATUS = 202
 """Flagger's pass rule: HTTP status <= 202."""
 MAX_REDIRECTS = 10
@@ -80,11 +91,15 @@ class HttpWebhookRunner:
         max_backoff: float = 5.0,
         body_limit: int = 200,
         sleep: Callable[[float], None] = time.sleep,
+        secret_reader: SecretReader | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.body_limit = body_limit
         self._sleep = sleep
+        self._secret_reader = secret_reader
+        self._env = env
         self._clients: dict[bool, httpx.Client] = {}
         self._lock = threading.Lock()
 
@@ -120,10 +135,19 @@ class HttpWebhookRunner:
         """POST ``payload`` to ``hook.url`` with timeout and retries; never raises for HTTP."""
         timeout = parse_duration(hook.timeout)
         body = encode_payload(hook, payload)
+        headers = {"Content-Type": "application/json"}
+        try:
+            token = self.token(hook, payload.namespace)
+        except ModelCanaryError as exc:
+            message = f"no token for {safe_url(hook.url)}: {one_line(str(exc), 300)}"
+            log.info("webhook %r (%s): %s", hook.name, hook.type, message)
+            return WebhookResult(hook.name, hook.type, False, None, message)
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         client = self._client(verify=not hook.disable_tls)
         attempts = hook.retries + 1
         for number in range(1, attempts + 1):
-            outcome = self._attempt(client, hook, body, timeout)
+            outcome = self._attempt(client, hook, body, headers, timeout)
             if outcome.result.passed or not outcome.retry or number == attempts:
                 break
             self._sleep(self._delay(number, outcome.retry_after))
@@ -133,6 +157,33 @@ class HttpWebhookRunner:
         level = logging.DEBUG if result.passed else logging.INFO
         log.log(level, "webhook %r (%s): %s", hook.name, hook.type, result.message)
         return result
+
+    def token(self, hook: Webhook, namespace: str) -> str | None:
+        """The bearer token of ``hook.secretRef`` (None without one); SpecError/GateError saying
+        which variable or Secret is missing, never the value."""
+        ref = hook.secret_ref
+        if ref is None:
+            return None
+        path = f"webhook {hook.name}: secretRef"
+        if ref.env is not None:
+            value = from_env(ref, os.environ if self._env is None else self._env, path, "token")
+        else:
+            reader = require_reader(self._secret_reader, ref, namespace, path)
+            found = read_key(reader, ref, TOKEN_KEY, namespace, GateError)
+            if found is None:
+                raise SpecError(
+                    SpecIssue(
+                        f"{path}.name",
+                        f"Kubernetes Secret {where(ref, namespace)} has no key {TOKEN_KEY!r}",
+                        f"kubectl create secret generic {ref.name} --from-literal=token=TOKEN",
+                    )
+                )
+            value = found
+        if not all("!" <= char <= "~" for char in value):  # it goes into a header line
+            raise SpecError(
+                SpecIssue(path, "the token is not one word of visible ASCII", "regenerate it")
+            )
+        return value
 
     def run_all(
         self,
@@ -152,7 +203,12 @@ class HttpWebhookRunner:
         return min(delay, self.max_backoff)
 
     def _attempt(
-        self, client: httpx.Client, hook: Webhook, body: bytes, timeout: float
+        self,
+        client: httpx.Client,
+        hook: Webhook,
+        body: bytes,
+        headers: dict[str, str],
+        timeout: float,
     ) -> _Attempt:
         url = safe_url(hook.url)
 
@@ -163,7 +219,7 @@ class HttpWebhookRunner:
             response = client.post(
                 hook.url,
                 content=body,
-                headers={"Content-Type": "application/json"},
+                headers=headers,
                 timeout=timeout,
             )
         except httpx.TimeoutException:
@@ -247,6 +303,7 @@ def run_all(
 __all__ = [
     "MAX_REDIRECTS",
     "PASS_MAX_STATUS",
+    "TOKEN_KEY",
     "HttpWebhookRunner",
     "PayloadFactory",
     "StopRule",

@@ -5,7 +5,11 @@ MLflow (>= 3.3) POSTs ``{"entity", "action", "timestamp", "data"}`` with the hea
 secret, ``X-MLflow-Signature: v1,<base64 HMAC-SHA256 of "delivery_id.timestamp.body">``.
 A delivery is accepted only when its signature matches (constant-time compare), its timestamp
 is within ``max_skew`` seconds of now, and its delivery id was not seen before (bounded memory).
-No mlflow import here: the receiver is plain standard library.
+No mlflow import here: the receiver is plain standard library, on the hardened server base
+(``modelcanary._httpd``): a body needs a valid ``Content-Length`` (411/400, 413 over 1 MiB,
+never read), the headers are screened before the body is read (a delivery without id,
+timestamp or signature is refused unread), reads time out, connections are capped, and every
+malformed request is a 4xx with one log line.
 """
 
 from __future__ import annotations
@@ -15,13 +19,15 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
+
+from .._httpd import BackgroundServer, Handler, Limits, loads_json
 
 log = logging.getLogger("modelcanary.mlflow")
 
@@ -30,6 +36,9 @@ TIMESTAMP_HEADER = "X-MLflow-Timestamp"
 DELIVERY_ID_HEADER = "X-MLflow-Delivery-Id"
 SIGNATURE_VERSION = "v1"
 MAX_BODY = 1 << 20
+LIMITS = Limits(max_body=MAX_BODY, read_timeout=10.0, request_timeout=30.0, max_connections=32)
+"""Body, time and connection bounds of the receiver."""
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class RegistryEvent:
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> RegistryEvent:
         """Build an event from a webhook body; ``ValueError`` when it is not one."""
+        if not isinstance(payload, Mapping):
+            raise ValueError("payload is not a JSON object")
         data = payload.get("data")
         if not isinstance(data, Mapping) or not isinstance(data.get("name"), str):
             raise ValueError("payload has no data.name")
@@ -79,9 +90,13 @@ class Verdict:
 
 
 def sign(secret: str, delivery_id: str, timestamp: str, body: bytes | str) -> str:
-    """The ``X-MLflow-Signature`` value MLflow sends for this delivery."""
-    text = body.decode("utf-8") if isinstance(body, bytes) else body
-    content = f"{delivery_id}.{timestamp}.{text}".encode()
+    """The ``X-MLflow-Signature`` value MLflow sends for this delivery.
+
+    Signs the body's bytes as sent (MLflow signs the UTF-8 of its JSON text: the same bytes),
+    so a body that is not UTF-8 simply does not match instead of failing to decode.
+    """
+    data = body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass")
+    content = f"{delivery_id}.{timestamp}.".encode("utf-8", "surrogatepass") + data
     digest = hmac.new(secret.encode("utf-8"), content, hashlib.sha256).digest()
     return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode('ascii')}"
 
@@ -106,21 +121,29 @@ class DeliveryVerifier:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
 
-    def check(self, headers: Mapping[str, str], body: bytes) -> Verdict:
-        """Verdict for one delivery; a valid delivery id is remembered (replays -> duplicate)."""
+    def screen(self, headers: Mapping[str, str]) -> Verdict | None:
+        """The checks that need no body (ids, timestamp, a signature at all): a refusal, or
+        None when the body is worth reading."""
         delivery = headers.get(DELIVERY_ID_HEADER) or ""
-        stamp = headers.get(TIMESTAMP_HEADER) or ""
-        signature = headers.get(SIGNATURE_HEADER) or ""
+        stamp = (headers.get(TIMESTAMP_HEADER) or "").strip()
         if not delivery or not stamp:
             return Verdict(400, "missing delivery id or timestamp")
-        if not signature:
+        if not headers.get(SIGNATURE_HEADER):
             return Verdict(401, "unsigned delivery")
-        try:
-            sent = int(stamp)
-        except ValueError:
+        if not _UNIX_SECONDS.fullmatch(stamp):
             return Verdict(400, "timestamp is not unix seconds")
-        if abs(self._clock() - sent) > self._max_skew:
+        if abs(self._clock() - int(stamp)) > self._max_skew:
             return Verdict(400, "stale or future timestamp")
+        return None
+
+    def check(self, headers: Mapping[str, str], body: bytes) -> Verdict:
+        """Verdict for one delivery; a valid delivery id is remembered (replays -> duplicate)."""
+        early = self.screen(headers)
+        if early is not None:
+            return early
+        delivery = headers.get(DELIVERY_ID_HEADER) or ""
+        stamp = (headers.get(TIMESTAMP_HEADER) or "").strip()
+        signature = headers.get(SIGNATURE_HEADER) or ""
         expected = sign(self._secret, delivery, stamp, body).encode()
         offered = [s.strip().encode() for s in signature.split(" ") if s.strip()]
         # compare every offered signature (no early exit: constant time per candidate)
@@ -139,7 +162,8 @@ class DeliveryVerifier:
 
 
 class WebhookReceiver:
-    """A ThreadingHTTPServer that verifies deliveries and hands events to ``on_event``."""
+    """An HTTP server (background thread) that verifies deliveries and hands events to
+    ``on_event``. Binds in the constructor (``OSError`` when the address is unusable)."""
 
     def __init__(
         self,
@@ -148,49 +172,54 @@ class WebhookReceiver:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        limits: Limits = LIMITS,
     ) -> None:
         self.verifier = verifier
         self.on_event = on_event
         self.rejected = 0
         self.accepted = 0
-        self._server = ThreadingHTTPServer((host, port), _handler(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        # no Host allowlist: MLflow may call any name of this host, and a delivery is
+        # authenticated by its signature, which no web page can compute
+        self._http = BackgroundServer(
+            host,
+            port,
+            _Handler,
+            app=self,
+            limits=limits,
+            logger=log,
+            name="modelcanary-mlflow-hook",
+        )
 
     @property
     def url(self) -> str:
         """``http://host:port`` of the receiver."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.url
 
     def start(self) -> WebhookReceiver:
         """Serve in a background thread."""
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="modelcanary-mlflow-hook", daemon=True
-        )
-        self._thread.start()
+        self._http.start()
         return self
 
     def close(self) -> None:
         """Stop serving and release the port. Idempotent."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._server.server_close()
+        self._http.close()
+
+    def screen(self, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]] | None:
+        """Refuse a delivery on its headers alone (before its body is read), or None."""
+        verdict = self.verifier.screen(_Caseless(headers))
+        return None if verdict is None else self._refused(verdict)
 
     def deliver(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         """Check one delivery and dispatch it; returns the HTTP status and JSON answer."""
         verdict = self.verifier.check(_Caseless(headers), body)
         if verdict.status != 200:
-            self.rejected += 1
-            log.warning("webhook delivery refused (%d): %s", verdict.status, verdict.reason)
-            return verdict.status, {"error": verdict.reason}
+            return self._refused(verdict)
         if not verdict.accepted:
             return 200, {"ignored": verdict.reason}
         try:
-            event = RegistryEvent.from_payload(json.loads(body))
+            event = RegistryEvent.from_payload(loads_json(body))
         except (ValueError, TypeError) as exc:
+            log.warning("signed webhook delivery is not a registry event: %s", exc)
             return 400, {"error": f"not a registry event: {exc}"}
         self.accepted += 1
         try:
@@ -200,34 +229,30 @@ class WebhookReceiver:
             return 500, {"error": "handler failed"}
         return 200, {"accepted": f"{event.entity}.{event.action}"}
 
+    def _refused(self, verdict: Verdict) -> tuple[int, dict[str, Any]]:
+        self.rejected += 1
+        log.warning("webhook delivery refused (%d): %s", verdict.status, verdict.reason)
+        return verdict.status, {"error": verdict.reason}
 
-def _handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._answer(413, {"error": "body too large"})
-                return
-            body = self.rfile.read(length)
-            headers = {k: v for k, v in self.headers.items()}
-            status, answer = receiver.deliver(headers, body)
-            self._answer(status, answer)
 
-        def do_GET(self) -> None:
-            self._answer(200, {"status": "ok"})
+class _Handler(Handler):
+    server_version = "modelcanary-mlflow-hook"
 
-        def _answer(self, status: int, answer: dict[str, Any]) -> None:
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def do_POST(self) -> None:
+        receiver = cast(WebhookReceiver, self.server.app)
+        self.check_origin(None)  # no web page is a sender: any cross-site request is 403
+        headers = dict(self.headers.items())
+        answer = receiver.screen(headers)
+        if answer is None:
+            self.content_length(required=True)  # 411/400/413 before anything is read
+            answer = receiver.deliver(headers, self.read_body(required=True))
+        self.reply(answer[0], json.dumps(answer[1]).encode(), "application/json")
 
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("receiver: " + format, *args)
+    def do_GET(self) -> None:
+        self.reply(200, b'{"status": "ok"}', "application/json")
 
-    return Handler
+    def error_body(self, status: int, message: str) -> tuple[bytes, str]:
+        return json.dumps({"error": message}).encode(), "application/json"
 
 
 class _Caseless(dict[str, str]):

@@ -1,4 +1,5 @@
-"""``modelcanary gate serve`` as a real process: serves, stops cleanly on SIGINT/SIGTERM."""
+"""``modelcanary gate serve`` as a real process: serves, stops cleanly on SIGINT/SIGTERM;
+token, command and address options."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from typer.testing import CliRunner
 
 from modelcanary.cli.main import app
 
+TOKEN = "t0ken-for-the-cli-test-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 
 def _healthy(url: str) -> bool:
     try:
@@ -25,12 +29,15 @@ def _healthy(url: str) -> bool:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_gate_serve_runs_until_signalled_and_exits_0(
-    repo_dir: Path, stop_signal: signal.Signals
+    repo_dir: Path, tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    command = ["gate", "serve", "--port", str(port), "--token-file", str(token_file)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "modelcanary.cli.main", "gate", "serve", "--port", str(port)],
+        [sys.executable, "-m", "modelcanary.cli.main", *command],
         cwd=repo_dir,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -40,8 +47,13 @@ def test_gate_serve_runs_until_signalled_and_exits_0(
         assert wait_until(lambda: _healthy(url), timeout=15), "the service never answered"
         body = {"name": "podinfo", "namespace": "test"}
         assert httpx.post(f"{url}/gate/check", json=body).status_code == 403
-        assert httpx.post(f"{url}/gate/open", json=body).status_code == 202
+        assert httpx.post(f"{url}/gate/open", json=body).status_code == 401, "no token"
+        opened = httpx.post(f"{url}/gate/open", json=body, headers=AUTH)
+        assert opened.status_code == 202
         assert httpx.post(f"{url}/gate/check", json=body).text == "Approved"
+        task = {**body, "metadata": {"cmd": "true"}}
+        off = httpx.post(url, json=task, headers=AUTH)
+        assert (off.status_code, "--allow-commands" in off.text) == (403, True)
         proc.send_signal(stop_signal)
         _, err = proc.communicate(timeout=10)
     finally:
@@ -52,6 +64,30 @@ def test_gate_serve_runs_until_signalled_and_exits_0(
     assert f"listening on {url}" in err and "gate service stopped" in err
     assert "Traceback" not in err
     assert "podinfo.test check: approved True" in err, "gate decisions are logged"
+    assert "401 to 'POST' '/gate/open'" in err, "refusals are logged, one line each"
+    assert TOKEN not in err
+
+
+def test_token_and_address_rules_are_usage_errors(tmp_path: Path) -> None:
+    runner = CliRunner()
+    beyond = runner.invoke(app, ["gate", "serve", "--host", "0.0.0.0", "--port", "9"])
+    assert beyond.exit_code == 2, beyond.output
+    assert "without a token" in beyond.output and "--token-file" in beyond.output
+    short = tmp_path / "short"
+    short.write_text("secret\n")
+    for args, words in (
+        (["--token-file", str(short)], "at least 16"),
+        (["--token-file", str(tmp_path / "missing")], "cannot read"),
+        (["--token-file", str(tmp_path)], "cannot read"),
+    ):
+        result = runner.invoke(app, ["gate", "serve", "--port", "9", *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert "--token-file" in result.output and words in result.output, result.output
+        assert "Traceback" not in result.output
+    env = runner.invoke(
+        app, ["gate", "serve", "--port", "9"], env={"MODELCANARY_GATE_TOKEN": "short"}
+    )
+    assert env.exit_code == 2 and "MODELCANARY_GATE_TOKEN" in env.output
 
 
 def test_bad_port_host_or_regexp_is_a_usage_error() -> None:
@@ -60,7 +96,11 @@ def test_bad_port_host_or_regexp_is_a_usage_error() -> None:
         result = runner.invoke(app, ["gate", "serve", *args])
         assert result.exit_code == 2, (args, result.output)
         assert "--port" in result.output
-    result = runner.invoke(app, ["gate", "serve", "--host", "no-such-host.invalid"])
+    result = runner.invoke(
+        app,
+        ["gate", "serve", "--host", "no-such-host.invalid"],
+        env={"MODELCANARY_GATE_TOKEN": TOKEN},
+    )
     assert result.exit_code == 2 and "cannot listen" in result.output
     result = runner.invoke(app, ["gate", "serve", "--port", "9", "--namespace-regexp", "("])
     assert result.exit_code == 2 and "--namespace-regexp" in result.output

@@ -14,6 +14,8 @@ from hooks_helpers import alive, fast_runner, hook, wait_until
 from modelcanary.hooks import GateServer, HttpWebhookRunner
 from modelcanary.ports import WebhookPayload, WebhookResult
 
+JSON = {"Content-Type": "application/json"}
+
 
 def payload(name: str = "fraud", namespace: str = "ml", **metadata: str) -> WebhookPayload:
     return WebhookPayload(name, namespace, "Progressing", "c0ffee", "rollout", metadata)
@@ -21,7 +23,7 @@ def payload(name: str = "fraud", namespace: str = "ml", **metadata: str) -> Webh
 
 @pytest.fixture
 def gate() -> Iterator[GateServer]:
-    with GateServer("127.0.0.1", 0, task_timeout=0.5) as server:
+    with GateServer("127.0.0.1", 0, task_timeout=0.5, allow_commands=True) as server:
         yield server
 
 
@@ -81,8 +83,8 @@ def test_curl_style_open_and_bad_payloads(gate: GateServer) -> None:
     assert httpx.post(f"{gate.url}/gate/open", json=body).status_code == 202
     assert httpx.post(f"{gate.url}/gate/check", json=body).text == "Approved"
     for bad in (b"{not json", b"[]", b'{"name": "podinfo"}', b'{"name":"a","namespace":"b",'
-                b'"metadata":{"n":1}}'):  # fmt: skip
-        response = httpx.post(f"{gate.url}/gate/open", content=bad)
+                b'"metadata":{"n":1}}', b"\xff\xfe", b"[" * 100_000):  # fmt: skip
+        response = httpx.post(f"{gate.url}/gate/open", content=bad, headers=JSON)
         assert response.status_code == 400, bad
     assert gate.gates.is_open("podinfo.test") and not gate.gates.is_open(".")
 
@@ -119,7 +121,7 @@ def test_bash_task_timeout_kills_it(gate: GateServer, runner: HttpWebhookRunner)
 def test_cmd_task_runs_in_background_and_is_not_started_twice(
     runner: HttpWebhookRunner, tmp_path: Path
 ) -> None:
-    with GateServer("127.0.0.1", 0) as gate:  # default task timeout (1h)
+    with GateServer("127.0.0.1", 0, allow_commands=True) as gate:  # default task timeout (1h)
         _dedupe_scenario(gate, runner, tmp_path / "runs")
 
 
@@ -182,7 +184,7 @@ def test_log_cmd_output_is_opt_in(
 
 
 def test_stop_kills_running_tasks_and_frees_the_port(runner: HttpWebhookRunner) -> None:
-    gate = GateServer("127.0.0.1", 0)
+    gate = GateServer("127.0.0.1", 0, allow_commands=True)
     gate.start()
     url = gate.url
     assert call(runner, f"{url}/", payload(cmd="sleep 30")).status_code == 202
