@@ -309,7 +309,7 @@ def test_modifiers_set_fields_and_return_new_objects() -> None:
         ("r.slo({'name': 'x', 'treshold': 1})", "spec.analysis.metrics[1].treshold", "threshold"),
         ("r.slo(sli.agreement()>5).build()", "spec.analysis.metrics[1].thresholdRange.min", "0-1"),
         ("r.slo(sli.throughput()).build()", "spec.analysis.metrics[1].thresholdRange", "required"),
-        ("r.webhook('load', 'ftp://x')", "spec.analysis.webhooks[0].url", "HTTP URL"),
+        ("r.webhook('load', 'ftp://x')", "spec.analysis.webhooks[0].url", "http or https"),
         ("r.webhook('w', 'http://x/', type='later')", "spec.analysis.webhooks[0].type", "'later'"),
         ("r.webhook('w', 'http://x/', metadata=['a'])", "spec.analysis.webhooks", "mapping"),
         ("r.alert('oncall')", "spec.analysis.alerts[0]", "exactly one"),

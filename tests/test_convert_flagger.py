@@ -734,3 +734,14 @@ def test_from_flagger_non_mapping_is_an_error(
     issue = next((i for i in err.value.issues if i.path == reported), None)
     assert issue is not None, [str(i) for i in err.value.issues]
     assert "not a mapping" in issue.message and issue.hint
+
+
+def test_webhook_token_is_not_written_into_a_flagger_canary(
+    crds: dict[str, Draft7Validator],
+) -> None:
+    hook = {**HOOK, "secretRef": {"name": "gate-token"}}
+    out = to_flagger(rollout(webhooks=[hook]))
+    written = out.documents[0]["spec"]["analysis"]["webhooks"][0]
+    assert "secretRef" not in written
+    assert crd_errors(crds, out.documents[0]) == []
+    assert mentioned("spec.analysis.webhooks[0].secretRef", out.notes)

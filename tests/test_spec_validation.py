@@ -395,7 +395,7 @@ CASES: list[tuple[str, list[tuple[str, Any]], str, str]] = [
         "webhook-bad-url",
         [("spec.analysis.webhooks", [{"name": "g", "url": "gate"}])],
         "spec.analysis.webhooks[0].url",
-        "HTTP URL",
+        "http or https",
     ),
     (
         "webhook-bad-timeout",

@@ -182,6 +182,11 @@ def _query_param(match: StringMatch, path: str, notes: Notes) -> dict[str, str]:
 
 def _webhook(hook: Webhook, i: int, notes: Notes) -> dict[str, Any]:
     out = dump(hook)
+    if out.pop("secretRef", None) is not None:  # Flagger webhooks send no credentials
+        notes.add(
+            f"{BASE}.webhooks[{i}].secretRef",
+            "dropped: Flagger webhooks carry no token (protect the gate with a NetworkPolicy)",
+        )
     if "timeout" in out:
         out["timeout"] = flagger_duration(hook.timeout, f"{BASE}.webhooks[{i}].timeout", notes)
     return out  # field names (disableTLS included) are Flagger's

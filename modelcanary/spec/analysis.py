@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -83,8 +82,10 @@ class MatchCondition(SpecModel):
         return self
 
 
-class Webhook(Model):
+class Webhook(SpecModel):
     """A Flagger-compatible webhook called at a point of the rollout (gates, tests, events)."""
+
+    multiline_fields = frozenset({"metadata"})  # a load-test ``cmd`` may be a script
 
     name: str = Field(min_length=1)
     """Webhook name (unique in the rollout)."""
@@ -94,8 +95,8 @@ class Webhook(Model):
     """HTTP(S) address receiving the JSON payload; 2xx (<= 202) passes."""
     timeout: Duration = "10s"
     """Request timeout."""
-    retries: int = Field(default=0, ge=0)
-    """Retries before the call counts as failed."""
+    retries: int = Field(default=0, ge=0, le=100)
+    """Retries before the call counts as failed (at most 100)."""
     mute_alert: bool | None = None
     """Do not send alerts when this webhook fails."""
     disable_tls: bool | None = Field(default=None, alias="disableTLS")
@@ -108,9 +109,7 @@ class Webhook(Model):
     @field_validator("url")
     @classmethod
     def _http(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError(f"{value!r} is not an HTTP URL; write http://host[:port]/path")
-        return value
+        return check_url(value)
 
 
 class AlertProvider(SpecModel):

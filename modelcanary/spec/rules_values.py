@@ -3,9 +3,6 @@
 - A bound on a built-in SLI must be a value the SLI can take: latencies, throughput, drift
   and the challenger/champion *ratio* are never negative, so ``max: -1`` would fail every
   interval (and ``min: -1`` checks nothing) - a typo, reported instead of run.
-- Webhook URLs and names reach HTTP requests and logs verbatim: the URL gets the same check
-  as every other URL of the spec (:func:`~modelcanary.spec.wire.check_url`), the name may not
-  carry control characters.
 - Metric backend addresses get that check too (http, https, or otlp+http(s)). It runs here,
   on the whole rollout, rather than on ``MetricProviderSpec`` itself, so that a provider built
   directly in Python still reaches its factory, which explains a bad address in its own terms.
@@ -17,9 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import SpecIssue
-from .base import check_text
 from .metrics import BUILTIN_METRICS, MetricSpec
-from .wire import check_provider_url, check_url
+from .wire import check_provider_url
 
 if TYPE_CHECKING:
     from .rollout import ModelRollout
@@ -36,10 +32,6 @@ def check_values(rollout: ModelRollout) -> list[SpecIssue]:
     for path, provider in providers:
         if provider is not None and provider.address is not None:
             out += _problem(f"{path}.address", check_provider_url, provider.address)
-    for i, hook in enumerate(analysis.webhooks):
-        path = f"spec.analysis.webhooks[{i}]"
-        out += _problem(f"{path}.url", check_url, hook.url)
-        out += _problem(f"{path}.name", check_text, hook.name)
     return out
 
 
