@@ -31,6 +31,9 @@ class ClusterRollouts:
     store: StatusStore
     patch_metadata: Callable[[str, str, dict[str, Any]], None]
     """JSON-merge-patch the resource's metadata (name, namespace, changes)."""
+    list_objects: Callable[[str, str, str, str], list[dict[str, Any]]] | None = None
+    """Objects of a kind by label selector (apiVersion, kind, namespace, selector); the
+    ``kubectl modelcanary get`` tree finds what the operator labelled with it."""
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> ClusterRollouts:
@@ -49,7 +52,12 @@ class ClusterRollouts:
         def patch_metadata(name: str, namespace: str, changes: dict[str, Any]) -> None:
             client.patch(Ref(API_VERSION, KIND, namespace, name), {"metadata": changes})
 
-        return cls(KubeObjectStore(client), KubeStatusStore(client), patch_metadata)
+        def list_objects(
+            api_version: str, kind: str, namespace: str, selector: str
+        ) -> list[dict[str, Any]]:
+            return client.list(Ref(api_version, kind, namespace, ""), label_selector=selector)
+
+        return cls(KubeObjectStore(client), KubeStatusStore(client), patch_metadata, list_objects)
 
     # -- reading ----------------------------------------------------------------------------
     def get(self, name: str, namespace: str) -> Stored | None:
