@@ -3,9 +3,11 @@
 ``modelcanary run FILE --workdir DIR`` keeps its rollout in a FileStatusStore under ``DIR``;
 these commands read it (``status``, ``history``) or write a manual-action annotation into it
 (``promote``, ``abort``, ``retry``, ``approve``, ``pause``, ``resume``), which the running
-engine applies at its next tick. ``retry`` on a rollout whose runner has exited starts a new
-detached runner from the spec saved in the work dir (a promoted rollout is refused). Exit 0
-ok, 2 bad input (unknown rollout, bad name, nothing to retry), 3 a restart died at start.
+engine notices within a second (it watches the work dir while it waits) and applies at once.
+``retry`` on a rollout whose runner has exited starts a new detached runner from the spec saved
+in the work dir (a promoted rollout is refused; two concurrent retries start one runner). Exit
+0 ok, 2 bad input (unknown rollout, bad name, nothing to retry, already running), 3 a restart
+died at start.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .common import (
     out_console,
     print_history,
 )
-from .run_cmd import RunOptions, read_runner, start_detached
+from .runner import RunOptions, read_runner, start_detached
 
 if TYPE_CHECKING:  # the engine imports the providers (httpx, numpy): load it lazily
     from ..engine import FileStatusStore
@@ -58,7 +60,7 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
     app.command("history")(history)
     for kind, text in ACTION_HELP.items():
-        app.command(kind, help=f"{text} Written to the work dir; applied at the next tick.")(
+        app.command(kind, help=f"{text} Written to the work dir; applied within a second.")(
             _action(kind)
         )
 
@@ -153,7 +155,7 @@ def _action(kind: str) -> Callable[..., None]:
         store.annotate(name, namespace, action_annotations(kind, stamp, reason))
         err_console.print(
             f"{kind} requested for {escape(namespace)}/{escape(name)} (id {stamp}); "
-            "the running `modelcanary run` applies it at its next tick"
+            "the running `modelcanary run` applies it within a second"
         )
         if phase in TERMINAL:
             err_console.print(

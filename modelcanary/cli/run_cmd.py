@@ -2,7 +2,10 @@
 
 Exit codes: 0 promoted, 1 rolled back, 2 bad input, 3 error / aborted / deadline / inconclusive.
 The status is persisted in ``--workdir`` (a FileStatusStore), so ``modelcanary status``,
-``history`` and the action commands (``abort``, ``promote``...) work from another shell.
+``history`` and the action commands (``abort``, ``promote``...) work from another shell; the
+engine notices them within a second, whatever the interval. SIGTERM and SIGINT abort the
+rollout cleanly (all traffic back on the champion, outcome ``aborted``, exit 3), also while the
+model servers are still starting.
 
 ``--no-wait`` starts the same ``modelcanary run`` as a detached background process (its own
 session, output to a log file in the work dir) and returns once that process holds the
@@ -15,14 +18,14 @@ runner has exited from that copy (see :mod:`modelcanary.cli.runner`).
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
+import threading
 import time
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import typer
@@ -35,7 +38,6 @@ from rich.table import Table
 from ..files import load
 from ..spec import ModelRollout, RolloutStatus
 from .common import (
-    EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_INCONCLUSIVE,
     EXIT_OK,
@@ -44,9 +46,33 @@ from .common import (
     out_console,
     status_grid,
 )
+from .runner import (
+    Runner,
+    RunOptions,
+    read_runner,
+    record_exit,
+    record_runner,
+    runner_path,
+    save_spec,
+    start_detached,
+)
 
 if TYPE_CHECKING:
+    from ..engine import FileStatusStore
     from ..local.runtime import LocalRun
+
+__all__ = [
+    "RunOptions",
+    "Runner",
+    "exit_code",
+    "read_runner",
+    "record_exit",
+    "record_runner",
+    "run",
+    "runner_path",
+    "save_spec",
+    "start_detached",
+]
 
 DECIDED = ("Succeeded", "Failed")
 VERDICT_STYLE = {
@@ -115,22 +141,73 @@ def run(
         raise typer.Exit(start_detached(rollout, workdir, options))
     store = FileStatusStore(workdir)
     code = EXIT_INCONCLUSIVE
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` aborts the rollout like Ctrl-C
     # claim: one run per rollout and work dir, starting afresh (no status or action
     # annotations left over from an earlier run); a second run exits 2.
-    with store.claim(rollout.name, rollout.metadata.namespace or "default"):
+    namespace = rollout.metadata.namespace or "default"
+    with _stop_signals() as settled, store.claim(rollout.name, namespace):
         record = record_runner(workdir, rollout, options, detached_log)
         try:
-            with LocalRun(rollout, tracking_uri=tracking_uri, store=store) as handle:
-                status, code = _drive(rollout, handle, quiet, timeout)
+            try:
+                with LocalRun(rollout, tracking_uri=tracking_uri, store=store) as handle:
+                    status, code = _drive(rollout, handle, quiet, timeout)
+                    settled.set()  # decided: a signal now must not interrupt the clean-up
+            except KeyboardInterrupt:  # stopped while the servers were starting
+                status = _abort_unstarted(store, rollout)
         finally:
             record_exit(workdir, rollout, record, code)
     _finish(rollout, status, report, json_out)
     raise typer.Exit(code)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+@contextmanager
+def _stop_signals() -> Iterator[threading.Event]:
+    """SIGTERM (``kill PID``) and SIGINT (Ctrl-C) abort the rollout: the first one raises
+    KeyboardInterrupt in the main thread, which asks the engine to abort and waits (bounded)
+    for the rollout to be decided. Later ones, and any once the yielded event is set (the
+    rollout is decided, servers are being stopped), are ignored so the clean-up can finish."""
+    settled = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if settled.is_set():
+            err_console.print("[yellow]already stopping: letting the abort and clean-up finish[/]")
+            return
+        settled.set()
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield settled
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _abort_unstarted(store: FileStatusStore, rollout: ModelRollout) -> RolloutStatus:
+    """Record an abort for a rollout stopped before its engine ran (nothing to route back):
+    the state machine decides the status, as for any abort."""
+    from ..errors import ConflictError
+    from ..rollout import ManualAction, Observations, step
+
+    err_console.print("[yellow]interrupted while starting: rollout aborted[/]")
+    namespace = rollout.metadata.namespace or "default"
+    status = RolloutStatus()
+    for _attempt in range(3):
+        stored = store.get(rollout.name, namespace)
+        if stored is None:  # stopped before the runtime recorded it
+            store.put(rollout)
+            continue
+        current = stored.rollout
+        status = current.status or RolloutStatus()
+        if status.phase in DECIDED:
+            return status
+        action = ManualAction("abort", f"signal-{time.time_ns()}", "interrupted before it ran")
+        new, _ = step(current, status, Observations(action=action), datetime.now(UTC))
+        try:
+            store.save_status(rollout.name, namespace, new, stored.version)
+        except ConflictError:
+            continue
+        return new
+    return status
 
 
 def _drive(
@@ -168,226 +245,6 @@ def _drive(
         err_console.print(f"[red]engine stopped[/]: {escape(str(handle.error))}")
     code = exit_code(status) if handle.done and handle.error is None else EXIT_INCONCLUSIVE
     return status, code
-
-
-# -- runners: who runs a rollout, detached runs ---------------------------------------------
-@dataclass(frozen=True)
-class RunOptions:
-    """The ``run`` options a restarted runner needs again (paths absolute)."""
-
-    tracking_uri: str | None = None
-    timeout: float | None = None
-    report: str | None = None
-    json_out: str | None = None
-
-    def argv(self) -> list[str]:
-        """These options as ``modelcanary run`` arguments."""
-        out: list[str] = []
-        for flag, value in (
-            ("--tracking-uri", self.tracking_uri),
-            ("--timeout", self.timeout),
-            ("--report", self.report),
-            ("--json", self.json_out),
-        ):
-            if value is not None:
-                out += [flag, str(value)]
-        return out
-
-
-@dataclass(frozen=True)
-class Runner:
-    """The process that runs (or ran) a local rollout, from ``<workdir>/runs/<ns>/<name>.json``."""
-
-    pid: int
-    """Process id of the ``modelcanary run`` process."""
-    started: str
-    """RFC 3339 time it started."""
-    spec: str
-    """The copy of the rollout spec it runs (``<name>.yaml`` beside the record)."""
-    options: RunOptions
-    """Its options (a restart uses them again)."""
-    detached: bool = False
-    """Started with ``--no-wait`` (or by ``retry``)."""
-    log: str | None = None
-    """The detached runner's output file."""
-    proc_start: str | None = None
-    """Kernel start time of the process (``/proc/PID/stat``), so a reused pid is not it."""
-    exit_code: int | None = None
-    """Its exit code once it ended normally (None while running, or when it was killed)."""
-
-    @property
-    def alive(self) -> bool:
-        """True while that very process runs (not a zombie, not a reused pid)."""
-        if self.exit_code is not None:
-            return False
-        state = _proc_state(self.pid)
-        if state is None:
-            return False
-        return state[0] != "Z" and (self.proc_start is None or state[1] == self.proc_start)
-
-    def describe(self) -> str:
-        """One line for people: pid, alive or how it ended, the log."""
-        how = "detached" if self.detached else "attached"
-        if self.alive:
-            text = f"pid {self.pid} running ({how}, since {self.started})"
-        elif self.exit_code is not None:
-            text = f"pid {self.pid} exited with code {self.exit_code} ({how})"
-        else:
-            text = f"pid {self.pid} gone without finishing ({how}; killed or crashed)"
-        return text + (f"; log {self.log}" if self.log else "")
-
-
-def _proc_state(pid: int) -> tuple[str, str] | None:
-    """(state letter, start time) of a process from /proc, or None when it does not exist."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except OSError:  # no /proc: only whether the pid exists
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return ("R", "")
-    fields = stat.rsplit(")", 1)[1].split()
-    return fields[0], fields[19]
-
-
-def runner_path(workdir: Path, namespace: str, name: str) -> Path:
-    """``<workdir>/runs/<namespace>/<name>.json`` (names checked like the status store's)."""
-    from ..engine.filestore import _checked
-
-    return workdir / "runs" / _checked(namespace, "namespace") / f"{_checked(name, 'name')}.json"
-
-
-def read_runner(workdir: Path, namespace: str, name: str) -> Runner | None:
-    """The recorded runner of a rollout, or None (never run with this version, or unreadable)."""
-    try:
-        data = json.loads(runner_path(workdir, namespace, name).read_text(encoding="utf-8"))
-        return Runner(**(data | {"options": RunOptions(**data.get("options", {}))}))
-    except (OSError, ValueError, TypeError):
-        return None
-
-
-def _write_json(path: Path, data: dict[str, object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def save_spec(workdir: Path, rollout: ModelRollout) -> Path:
-    """Keep the spec a runner runs (status and pending actions dropped) beside its record."""
-    from ..engine.actions import ACTION, ACTION_ID, ACTION_REASON
-    from ..spec.validate import to_yaml
-
-    notes = {
-        k: v
-        for k, v in (rollout.metadata.annotations or {}).items()
-        if k not in (ACTION, ACTION_ID, ACTION_REASON)
-    }
-    meta = rollout.metadata.model_copy(update={"annotations": notes or None})
-    clean = rollout.model_copy(update={"status": None, "metadata": meta})
-    path = runner_path(workdir, rollout.metadata.namespace or "default", rollout.name)
-    spec = path.with_suffix(".yaml")
-    spec.parent.mkdir(parents=True, exist_ok=True)
-    tmp = spec.with_name(f".{spec.name}.{os.getpid()}.tmp")
-    tmp.write_text(to_yaml(clean), encoding="utf-8")
-    os.replace(tmp, spec)
-    return spec
-
-
-def record_runner(
-    workdir: Path, rollout: ModelRollout, options: RunOptions, detached_log: Path | None
-) -> Runner:
-    """Record this process as the rollout's runner (called once it holds the claim)."""
-    state = _proc_state(os.getpid())
-    record = Runner(
-        pid=os.getpid(),
-        started=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        spec=str(save_spec(workdir, rollout).resolve()),
-        options=options,
-        detached=detached_log is not None,
-        log=str(detached_log) if detached_log is not None else None,
-        proc_start=state[1] if state else None,
-    )
-    namespace = rollout.metadata.namespace or "default"
-    _write_json(runner_path(workdir, namespace, rollout.name), asdict(record))
-    return record
-
-
-def record_exit(workdir: Path, rollout: ModelRollout, record: Runner, code: int) -> None:
-    """Write the runner's exit code into its record."""
-    namespace = rollout.metadata.namespace or "default"
-    _write_json(
-        runner_path(workdir, namespace, rollout.name), asdict(replace(record, exit_code=code))
-    )
-
-
-def start_detached(
-    rollout: ModelRollout, workdir: Path, options: RunOptions, *, startup: float = 120.0
-) -> int:
-    """Start ``modelcanary run`` for ``rollout`` as a detached process; wait until it holds the
-    rollout (its runner record and status exist); print how to follow it. Returns the exit
-    code for this command: 0 started, 2 already running, 3 the runner died at start."""
-    namespace = rollout.metadata.namespace or "default"
-    name = rollout.name
-    current = read_runner(workdir, namespace, name)
-    if current is not None and current.alive:
-        err_console.print(
-            f"[bold red]error[/]: rollout {escape(namespace)}/{escape(name)} is already running "
-            f"from {escape(str(workdir))} ({escape(current.describe())})"
-        )
-        err_console.print(
-            f"    [dim]fix:[/] follow it with `modelcanary status {escape(name)} --workdir "
-            f"{escape(str(workdir))}`, stop it with `modelcanary abort {escape(name)}`, "
-            "or use another --workdir"
-        )
-        return EXIT_BAD_INPUT
-    workdir = workdir.resolve()
-    spec = save_spec(workdir, rollout)
-    log = runner_path(workdir, namespace, name).with_suffix(".log")
-    argv = [sys.executable, "-m", "modelcanary.cli.main", "run", str(spec), "--quiet"]
-    argv += ["--workdir", str(workdir), "--detached-log", str(log), *options.argv()]
-    with open(log, "wb") as out:
-        child = subprocess.Popen(  # its own session: survives this command and the terminal
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    from ..engine import FileStatusStore
-
-    store = FileStatusStore(workdir)
-    deadline = time.monotonic() + startup
-    while time.monotonic() < deadline:
-        code = child.poll()
-        runner = read_runner(workdir, namespace, name)
-        if runner is not None and runner.pid == child.pid and store.get(name, namespace):
-            break
-        if code is not None:
-            tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
-            err_console.print(
-                f"[bold red]error[/]: the detached run of {escape(namespace)}/{escape(name)} "
-                f"exited at start (code {code}); its log {escape(str(log))} ends with:\n"
-                f"{escape(tail)}"
-            )
-            return EXIT_BAD_INPUT if code == EXIT_BAD_INPUT else EXIT_INCONCLUSIVE
-        time.sleep(0.1)
-    else:
-        err_console.print(
-            f"[yellow]warning[/]: pid {child.pid} has not claimed the rollout after "
-            f"{startup:.0f} s; see {escape(str(log))}"
-        )
-    where = f"--workdir {workdir}" + ("" if namespace == "default" else f" -n {namespace}")
-    out_console.print(f"started {escape(namespace)}/{escape(name)} detached (pid {child.pid})")
-    out_console.print(f"  follow: modelcanary status {escape(name)} {escape(where)}")
-    out_console.print(f"  steer:  modelcanary abort|promote|pause {escape(name)} {escape(where)}")
-    out_console.print(f"  log:    {escape(str(log))}")
-    return EXIT_OK
 
 
 def _finish(

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..engine import Engine, SystemClock, TickResult
-from ..errors import SpecError
+from ..errors import ConflictError, SpecError
 from ..ports import StatusStore, Stored
 from ..rollout import Notify
 from ..rollout.observations import next_delay
@@ -33,6 +33,8 @@ log = logging.getLogger("modelcanary.controller")
 SPEC_CONDITION = "SpecValid"
 """Condition type saying whether the operator can use the spec (False: what to fix)."""
 WARNING_SEVERITIES = ("warn", "warning", "error")
+SPEC_ERROR_ATTEMPTS = 5
+"""Reads and conditional writes ``report_spec_error`` tries before giving up (conflicts)."""
 
 
 class EventSink(Protocol):
@@ -149,7 +151,11 @@ class OperatorRuntime:
     # -- a spec the operator cannot use -------------------------------------------------
     def report_spec_error(self, name: str, namespace: str, error: SpecError) -> None:
         """Set the ``SpecValid=False`` condition (reason InvalidSpec, message = what to fix) and
-        a Warning event; best effort, never raises."""
+        a Warning event; best effort, never raises.
+
+        The status is written with the version it was read at (as the engine writes it): a
+        concurrent writer makes it re-read and apply the condition on top, never overwrite.
+        """
         message = spec_message(error)
         condition = Condition(
             type=SPEC_CONDITION,
@@ -159,33 +165,41 @@ class OperatorRuntime:
             last_transition_time=_stamp(),
             last_update_time=_stamp(),
         )
-        try:
-            stored = self.engine.store.get(name, namespace)
-        except SpecError:
-            stored = None
-        except Exception as exc:
-            log.warning(
-                "%s/%s: cannot read the rollout to report %s: %s", namespace, name, message, exc
-            )
-            return
-        try:
-            if stored is not None:
-                status = stored.rollout.status or RolloutStatus()
-                others = [c for c in status.conditions if c.type != SPEC_CONDITION]
-                new = status.model_copy(
-                    update={"conditions": [*others, condition], "message": message}
+        for _attempt in range(SPEC_ERROR_ATTEMPTS):
+            try:
+                stored = self.engine.store.get(name, namespace)
+            except SpecError:
+                stored = None
+            except Exception as exc:
+                log.warning(
+                    "%s/%s: cannot read the rollout to report %s: %s", namespace, name, message, exc
                 )
-                self.engine.store.save_status(name, namespace, new, None)
-                if self.events is not None:
-                    self.events.emit(stored.rollout, "InvalidSpec", message, warning=True)
-            elif self.patch_status is not None:
-                self.patch_status(
-                    name,
-                    namespace,
-                    {"conditions": [condition.to_dict()], "message": message},
+                return
+            try:
+                if stored is not None:
+                    status = stored.rollout.status or RolloutStatus()
+                    others = [c for c in status.conditions if c.type != SPEC_CONDITION]
+                    new = status.model_copy(
+                        update={"conditions": [*others, condition], "message": message}
+                    )
+                    self.engine.store.save_status(name, namespace, new, stored.version)
+                    if self.events is not None:
+                        self.events.emit(stored.rollout, "InvalidSpec", message, warning=True)
+                elif self.patch_status is not None:
+                    self.patch_status(
+                        name,
+                        namespace,
+                        {"conditions": [condition.to_dict()], "message": message},
+                    )
+                return
+            except ConflictError as exc:
+                log.info(
+                    "%s/%s: status changed while reporting, re-reading: %s", namespace, name, exc
                 )
-        except Exception as exc:
-            log.warning("%s/%s: could not record the spec error: %s", namespace, name, exc)
+            except Exception as exc:
+                log.warning("%s/%s: could not record the spec error: %s", namespace, name, exc)
+                return
+        log.warning("%s/%s: could not record the spec error: %s", namespace, name, message)
 
     def clear_spec_error(self, name: str, namespace: str) -> None:
         """Drop a ``SpecValid=False`` condition once the spec works again (best effort)."""

@@ -34,3 +34,14 @@ def action_from(rollout: ModelRollout) -> ManualAction | None:
         return None
     reason = notes.get(ACTION_REASON, "")
     return ManualAction(kind, notes.get(ACTION_ID) or f"{kind}:{reason}", reason)  # type: ignore[arg-type]
+
+
+def without_actions(rollout: ModelRollout) -> ModelRollout:
+    """``rollout`` with no status and no manual-action annotations (a fresh run of it)."""
+    notes = {
+        k: v
+        for k, v in (rollout.metadata.annotations or {}).items()
+        if k not in (ACTION, ACTION_ID, ACTION_REASON)
+    }
+    meta = rollout.metadata.model_copy(update={"annotations": notes or None})
+    return rollout.model_copy(update={"status": None, "metadata": meta})

@@ -1,29 +1,34 @@
-"""The engine: one tick = observe through the ports, ``step``, execute the commands, save status.
+"""The engine: one tick = observe through the ports, ``step``, save status, execute the commands.
 
-All state is in the stored status, written once per tick after every command succeeded, so a
-killed engine (or a second one, given the same store) continues exactly where it stopped.
-Commands are idempotent (routes, ensure, scale, promote), so a tick that dies half-way is
-simply done again: at-least-once execution, exactly-once status.
+All state is in the stored status. A tick records its intent first: the new status is written
+with the version precondition, *then* the commands run, so a writer that loses the race (a
+``ConflictError``) has changed nothing and fired nothing: no webhook, notification or promotion
+runs twice for one transition. The one-shot effects of the tick (webhooks, notifications) ride
+in that write as pending effects (:mod:`.effects`) and are cleared once delivered; the
+idempotent ones (routes, workloads) are re-derived from the status by
+:func:`~modelcanary.rollout.converge.converge` on the first tick an engine runs for a rollout and
+after a failed execution. So a killed engine (or a second one, given the same store) continues
+exactly where it stopped, and a crash between the write and the effects loses none of them.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from ..analysis.measurements import IntervalData, Window
-from ..errors import ProviderError, WorkloadError
+from ..errors import ConflictError, ModelCanaryError, WorkloadError
 from ..notify import NotificationRouter
 from ..ports import (
     Clock,
     MetricProvider,
     Notification,
-    ProviderDispatch,
     StatusStore,
+    Stored,
     TrafficRouter,
     WebhookPayload,
     WebhookResult,
@@ -46,14 +51,18 @@ from ..rollout import (
     gates_needed,
     step,
 )
-from ..rollout.times import parse_time
-from ..spec import MetricSpec, ModelRollout, RolloutStatus
+from ..rollout.converge import converge
+from ..spec import ModelRollout, RolloutStatus
+from . import effects
 from .actions import action_from
 from .metrics import EngineMetrics
+from .observe import ProviderFor, collect, offline_providers
 
 log = logging.getLogger("modelcanary.engine")
 
-ProviderFor = Callable[[MetricSpec], MetricProvider]
+Key = tuple[str, str]
+Gates = tuple[Mapping[str, bool], Mapping[str, str]]
+"""Gate answers of one tick: webhook type -> passed, and why not."""
 
 
 @dataclass
@@ -65,10 +74,13 @@ class TickResult:
     phase_before: str = ""
     phase: str = ""
     commands: list[Command] = field(default_factory=list)
+    """Commands executed: pending effects of an earlier tick delivered first, then this one's."""
     problems: list[str] = field(default_factory=list)
     """Non-fatal failures: notifications or fire-and-forget webhooks that did not go through."""
     missing: bool = False
     """The rollout does not exist (any more)."""
+    version: str | None = None
+    """Version of the stored rollout after this tick's last status write."""
 
     @property
     def changed(self) -> bool:
@@ -91,6 +103,12 @@ class Engine:
     """Provider of a custom-query metric (default: ``metrics`` for everything)."""
     self_metrics: EngineMetrics = field(default_factory=EngineMetrics)
     _routers: dict[tuple[str, str, str], NotificationRouter] = field(default_factory=dict)
+    _settled: set[Key] = field(default_factory=set)
+    """Rollouts whose routes and workloads this engine knows to match their stored status."""
+    _delivered: set[str] = field(default_factory=set)
+    """Ids of pending effects this engine delivered whose status is not yet cleared."""
+    _conflicted: dict[Key, tuple[ModelRollout, RolloutStatus, Gates]] = field(default_factory=dict)
+    """Gate answers of a tick that lost the status write (reused, not asked again)."""
 
     def notifications(self, rollout: ModelRollout) -> NotificationRouter:
         """The rollout's notification router (rebuilt when its alerts change)."""
@@ -104,45 +122,148 @@ class Engine:
 
     # -- one tick -------------------------------------------------------------------------
     def tick(self, name: str, namespace: str = "default") -> TickResult:
-        """Run one tick of a rollout; raises RouterError/WorkloadError/ConflictError on failure
-        (nothing is saved then: the next tick starts again from the stored status)."""
+        """Run one tick of a rollout; raises RouterError/WorkloadError/ConflictError on failure.
+
+        A ConflictError on the status write means nothing was executed: the next tick starts
+        again from the stored status. An error while executing leaves the written status
+        ahead of the world: the next tick converges routes and workloads to it first.
+        """
         started = time.perf_counter()
+        key = (namespace, name)
         stored = self.store.get(name, namespace)
         result = TickResult(name, namespace)
         if stored is None:
             result.missing = True
+            self._settled.discard(key)
+            self._conflicted.pop(key, None)
             return result
         rollout = stored.rollout
         status = rollout.status or RolloutStatus()
+        if key not in self._settled:
+            self._converge(rollout, status)
+            self._settled.add(key)
+        stored, status = self._deliver_pending(stored, result)
         now = self.clock.now()
-        obs = self.observe(rollout, status, now, stored.deleted)
+        reuse = self._reuse(key, rollout, status)
+        obs = self.observe(rollout, status, now, stored.deleted, reuse)
         new_status, commands = step(rollout, status, obs, now)
-        result.phase_before, result.phase, result.commands = (
-            status.phase,
-            new_status.phase,
-            commands,
+        result.phase_before, result.phase = status.phase, new_status.phase
+        tick_id = uuid.uuid4().hex[:16]
+        intent = effects.with_pending(new_status, tick_id, commands)
+        try:
+            version = self.store.save_status(name, namespace, intent, stored.version)
+        except ConflictError:
+            self._conflicted[key] = (rollout, status, (obs.gates, obs.gate_messages))
+            raise
+        result.commands += commands
+        try:
+            result.problems += self.execute(rollout, new_status, commands, tick_id)
+        except BaseException:
+            self._settled.discard(key)  # the world is behind the status: converge next tick
+            raise
+        result.version = version
+        if intent is not new_status:
+            owed = effects.pending_of(intent)
+            result.version = self._clear(name, namespace, new_status, version, owed)
+        self.self_metrics.observe(
+            rollout, new_status, result.commands, time.perf_counter() - started
         )
-        result.problems = self.execute(rollout, new_status, commands)
-        self.store.save_status(name, namespace, new_status, stored.version)
-        self.self_metrics.observe(rollout, new_status, commands, time.perf_counter() - started)
         return result
+
+    def _converge(self, rollout: ModelRollout, status: RolloutStatus) -> None:
+        """Bring routes and workloads to what ``status`` says (routes only when they differ)."""
+        for command in converge(rollout, status):
+            if isinstance(command, SetRoutes):
+                try:
+                    if self.router.get_routes(rollout) == command.routes:
+                        continue
+                except ModelCanaryError:  # e.g. no routing objects yet: apply them
+                    pass
+            self.execute(rollout, status, [command])
+
+    def _deliver_pending(self, stored: Stored, result: TickResult) -> tuple[Stored, RolloutStatus]:
+        """Deliver the effects an earlier tick recorded but did not clear, then clear them."""
+        rollout = stored.rollout
+        status = rollout.status or RolloutStatus()
+        pending = effects.pending_of(status)
+        if pending is None:
+            return stored, status
+        status = effects.without_pending(status)
+        shots: list[Command] = list(pending.effects)
+        ids = pending.ids()
+        result.commands += [c for c, i in zip(shots, ids, strict=True) if i not in self._delivered]
+        result.problems += self.execute(rollout, status, shots, pending.tick)
+        name, namespace = rollout.name, rollout.metadata.namespace or "default"
+        version = self.store.save_status(name, namespace, status, stored.version)
+        self._delivered.difference_update(ids)
+        cleared = rollout.model_copy(update={"status": status})
+        return Stored(cleared, version, stored.deleted), status
+
+    def _clear(
+        self,
+        name: str,
+        namespace: str,
+        status: RolloutStatus,
+        version: str | None,
+        delivered: effects.Pending | None,
+    ) -> str | None:
+        """Write ``status`` without its delivered effects; on a conflict (an annotation written
+        meanwhile) re-read and clear them from what is stored, if it still owes them. Returns
+        the version now stored, as far as this engine knows."""
+        for _attempt in range(3):
+            try:
+                version = self.store.save_status(name, namespace, status, version)
+            except ConflictError as exc:
+                log.info("%s/%s: clearing delivered effects again: %s", namespace, name, exc)
+                stored = self.store.get(name, namespace)
+                current = (stored.rollout.status if stored else None) or RolloutStatus()
+                owed = effects.pending_of(current)
+                if stored is None or owed is None or delivered is None or owed != delivered:
+                    return version  # nothing owed any more, or another engine's effects
+                status, version = effects.without_pending(current), stored.version
+                continue
+            self._delivered.difference_update(delivered.ids() if delivered else [])
+            return version
+        return version  # still owed: the next tick clears it (skipping what was delivered)
+
+    def _reuse(self, key: Key, rollout: ModelRollout, status: RolloutStatus) -> Gates | None:
+        """Gate answers of the tick that lost its write just before, when spec and status are
+        still the ones they were asked for (so ``pre-rollout`` hooks are not called twice)."""
+        kept = self._conflicted.pop(key, None)
+        if kept is None or kept[0].spec != rollout.spec or kept[1] != status:
+            return None
+        return kept[2]
 
     # -- observe --------------------------------------------------------------------------
     def observe(
-        self, rollout: ModelRollout, status: RolloutStatus, now: datetime, deleted: bool = False
+        self,
+        rollout: ModelRollout,
+        status: RolloutStatus,
+        now: datetime,
+        deleted: bool = False,
+        reuse: Gates | None = None,
     ) -> Observations:
-        """Gather readiness, gates, measurements and manual actions for this tick."""
+        """Gather readiness, gates, measurements and manual actions for this tick.
+
+        ``reuse``: gate answers already obtained for this very status (a tick that lost its
+        status write): gating webhooks such as ``pre-rollout`` are not called again.
+        """
         if deleted:
             return Observations(deleted=True)
         try:
             readiness: Readiness | None = self.workloads.readiness(rollout)
         except WorkloadError as exc:
             readiness = Readiness(False, False, None, str(exc))
-        gates, messages = self._gates(rollout, status)
-        offline = self._offline(rollout) if status.phase == "Initializing" else None
+        if reuse is not None:
+            gates, messages = dict(reuse[0]), dict(reuse[1])
+        else:
+            gates, messages = self._gates(rollout, status)
+        offline = None
+        if status.phase == "Initializing":
+            offline = offline_providers(self.metrics, self.provider_for, rollout)
         data, error = None, None
         if analysis_due(rollout, status, now):
-            data, error = self._collect(rollout, status, now)
+            data, error = collect(self.metrics, self.provider_for, rollout, status, now)
         return Observations(
             readiness=readiness,
             data=data,
@@ -151,29 +272,6 @@ class Engine:
             action=action_from(rollout),
             provider_error=error,
             providers_offline=offline,
-        )
-
-    def _offline(self, rollout: ModelRollout) -> str | None:
-        """Initialisation check: the providers of this rollout that fail ``is_online()``.
-
-        A provider spec that cannot be built raises its SpecError here, before any traffic.
-        """
-        custom = [m for m in rollout.spec.analysis.metrics if not m.is_builtin]
-        if isinstance(self.metrics, ProviderDispatch):
-            chosen = [self.metrics.for_rollout(rollout)]
-            chosen += [self.metrics.for_metric(m, rollout) for m in custom]
-        else:
-            chosen = [self.metrics]
-            if self.provider_for is not None:
-                chosen += [self.provider_for(m) for m in custom]
-        providers = {id(p): p for p in chosen}
-        down = [p for p in providers.values() if not p.is_online()]
-        if not down:
-            return None
-        reasons = [str(getattr(p, "last_error", "") or "") for p in down]
-        return "; ".join(
-            f"{p.name} is offline" + (f" ({why})" if why else "")
-            for p, why in zip(down, reasons, strict=True)
         )
 
     def _gates(
@@ -193,32 +291,27 @@ class Engine:
                 messages[kind] = "; ".join(failing)
         return gates, messages
 
-    def _collect(
-        self, rollout: ModelRollout, status: RolloutStatus, now: datetime
-    ) -> tuple[IntervalData | None, str | None]:
-        start = parse_time(status.last_analysis_time) if status.last_analysis_time else now
-        window = Window(start.timestamp(), now.timestamp())
-        try:
-            data = self.metrics.collect(rollout, window)
-            custom: dict[str, object] = {}
-            for metric in rollout.spec.analysis.metrics:
-                if not metric.is_builtin:
-                    provider = self.provider_for(metric) if self.provider_for else self.metrics
-                    custom[metric.name] = provider.query(metric, rollout, window)
-        except ProviderError as exc:
-            return None, str(exc)
-        if custom:
-            values = {**data.challenger.values, **custom}
-            data = replace(data, challenger=replace(data.challenger, values=values))  # type: ignore[arg-type]
-        return data, None
-
     # -- execute --------------------------------------------------------------------------
     def execute(
-        self, rollout: ModelRollout, status: RolloutStatus, commands: list[Command]
+        self,
+        rollout: ModelRollout,
+        status: RolloutStatus,
+        commands: list[Command],
+        tick_id: str | None = None,
     ) -> list[str]:
-        """Carry out the commands in order; routing/workload errors propagate."""
+        """Carry out the commands in order; routing/workload errors propagate.
+
+        With ``tick_id``, a one-shot effect this engine already delivered for that tick (its
+        id is remembered until the status no longer lists it) is skipped.
+        """
         problems: list[str] = []
+        shots = 0
         for command in commands:
+            ident = None
+            if tick_id is not None and effects.is_one_shot(command):
+                ident, shots = effects.effect_id(tick_id, shots), shots + 1
+                if ident in self._delivered:
+                    continue
             if isinstance(command, SetRoutes):
                 self.router.set_routes(rollout, command.routes)
             elif isinstance(command, EnsureChallenger):
@@ -245,6 +338,8 @@ class Engine:
                     command.verdict,
                     command.message,
                 )
+            if ident is not None:
+                self._delivered.add(ident)
         for problem in problems:
             log.warning("%s/%s: %s", _ns(rollout), rollout.name, problem)
         return problems

@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import SpecError, SpecIssue
 from ..ports import Stored
 from ..spec import ModelRollout, RolloutStatus
+from .actions import without_actions
 from .memory import checked
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
@@ -56,7 +57,9 @@ class FileStatusStore:
         """The rollout's JSON path, its directory created (the root git-ignored)."""
         path = self._file(name, namespace)
         if not path.parent.is_dir():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # owner only: the stored spec may hold inline credentials (files are 0600 too)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.parent.parent.chmod(0o700)
             ignore = self.root / ".gitignore"
             if not ignore.exists():  # a work dir, like .pytest_cache: never committed
                 ignore.write_text("*\n", encoding="utf-8")
@@ -64,9 +67,10 @@ class FileStatusStore:
 
     @contextlib.contextmanager
     def claim(self, name: str, namespace: str, *, fresh: bool = True) -> Iterator[None]:
-        """Hold the rollout for one runner while the block runs; ``fresh`` forgets any earlier
-        record (status, action annotations) first. A second claim, from any process, fails at
-        once with a SpecError; the OS drops the claim when its process dies."""
+        """Hold the rollout for one runner while the block runs; ``fresh`` forgets the earlier
+        run first (its status and action annotations; the rollout itself stays, so a reader in
+        another process never sees it vanish while a runner restarts). A second claim, from any
+        process, fails at once with a SpecError; the OS drops the claim when its process dies."""
         path = self._ensure(name, namespace).with_suffix(".run")
         with open(path, "a+b") as handle:
             try:
@@ -82,7 +86,7 @@ class FileStatusStore:
                 ) from None
             try:
                 if fresh:
-                    self.remove(name, namespace)
+                    self._reset(name, namespace)
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
@@ -138,10 +142,26 @@ class FileStatusStore:
             rollout, version, _ = self._existing(path, name, namespace)
             self._write(path, rollout, version + 1, True)
 
+    def _reset(self, name: str, namespace: str) -> None:
+        """Drop the status and the action annotations of a stored rollout (in one write)."""
+        with self._locked(name, namespace) as path:
+            item = self._read(path)
+            if item is not None:
+                self._write(path, without_actions(item[0]), item[1] + 1, False)
+
     def remove(self, name: str, namespace: str) -> None:
         """Forget the rollout entirely."""
         with self._locked(name, namespace) as path, contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+    def stamp(self, name: str, namespace: str) -> tuple[int, int, int] | None:
+        """A cheap fingerprint of the stored rollout (inode, mtime, size of its file): every
+        write replaces the file, so it moves on every write. None when there is no file."""
+        try:
+            info = self._file(name, namespace).stat()
+        except FileNotFoundError:
+            return None
+        return info.st_ino, info.st_mtime_ns, info.st_size
 
     def get(self, name: str, namespace: str) -> Stored | None:
         item = self._read(self._file(name, namespace))

@@ -74,6 +74,8 @@ class LocalRun:
         self.load: LoadGenerator | None = None
         self._payloads = payloads
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        """Set by ``act`` and ``close``: the engine ticks now instead of at the next interval."""
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.problems: list[str] = []
@@ -133,6 +135,7 @@ class LocalRun:
                 on_tick=self._ticked,
                 max_errors=30,
                 on_error=lambda exc: self.problems.append(str(exc)),
+                wake=self._wake,
             )
         except BaseException as exc:  # recorded for wait(); the thread must not die silently
             self.error = exc
@@ -157,6 +160,7 @@ class LocalRun:
     def close(self) -> None:
         """Stop the engine, the load, the router and every model server. Idempotent."""
         self._stop.set()
+        self._wake.set()
         if self.load is not None:
             self.load.stop()
         if self._thread is not None and self._thread is not threading.current_thread():
@@ -190,9 +194,11 @@ class LocalRun:
         return self._thread is not None and not self._thread.is_alive()
 
     def act(self, kind: str, reason: str = "") -> None:
-        """Manual control: approve, pause, resume, abort, retry or promote."""
+        """Manual control: approve, pause, resume, abort, retry or promote (applied at once:
+        the engine is woken up rather than left waiting for the next interval)."""
         stamp = f"{kind}-{time.time_ns()}"
         self.store.annotate(self.name, self.namespace, action_annotations(kind, stamp, reason))
+        self._wake.set()
 
     def load_stats(self) -> LoadStats | None:
         """Load generator figures (None without ``spec.load``)."""

@@ -19,7 +19,7 @@ from ..spec.status import AnalysisRecord, RolloutStatus
 from .commands import Command, EnsureChallenger, RecordAnalysis, Routes, SetRoutes
 from .observations import ManualAction, Observations, hook_types, revision
 from .times import seconds_between
-from .transitions import Tick
+from .transitions import Outcome, Tick
 
 ANALYSING = ("Progressing", "WaitingPromotion")
 ACTIVE = ("Waiting", "Progressing", "WaitingPromotion")
@@ -76,8 +76,9 @@ def _initializing(tick: Tick) -> None:
     tick.emit(EnsureChallenger(), SetRoutes(Routes()))
     ready = tick.obs.readiness
     if tick.obs.providers_offline is not None:
-        # Flagger checks the metrics server before the first analysis; hold until it answers
-        tick.update(message=f"waiting for the metrics provider: {tick.obs.providers_offline}")
+        # Flagger checks the metrics server before the first analysis; hold until it answers,
+        # but no longer than the readiness deadline: a backend down for good fails the rollout
+        _deadline(tick, "metrics provider", tick.obs.providers_offline, "error")
         return
     if ready is not None and ready.champion_ready:
         update: dict[str, object] = {"waiting_since": None}
@@ -93,8 +94,12 @@ def _initializing(tick: Tick) -> None:
     _deadline(tick, "champion", ready.message if ready else "")
 
 
-def _deadline(tick: Tick, what: str, detail: str) -> bool:
-    """Track a readiness wait; fail the rollout past progressDeadlineSeconds. True if failed."""
+def _deadline(tick: Tick, what: str, detail: str, outcome: Outcome = "deadline") -> bool:
+    """Track a readiness wait; fail the rollout past progressDeadlineSeconds. True if failed.
+
+    ``outcome``: ``deadline`` for a workload that is not ready, ``error`` for a metrics backend
+    that does not answer (the status reference defines ``error`` as the provider failing).
+    """
     if tick.status.waiting_since is None:
         tick.update(waiting_since=tick.stamp)
     limit = tick.rollout.spec.progress_deadline_seconds
@@ -103,9 +108,11 @@ def _deadline(tick: Tick, what: str, detail: str) -> bool:
             message=f"waiting for the {what} to be ready" + (f": {detail}" if detail else "")
         )
         return False
-    reason = f"{what} not ready within progressDeadlineSeconds={limit}"
+    reason = f"{what} not ready within progressDeadlineSeconds={limit}" + (
+        f": {detail}" if detail else ""
+    )
     if tick.status.phase == "Initializing":
-        tick.update(outcome="deadline")
+        tick.update(outcome=outcome)
         tick.phase("Failed", reason)
         tick.notify("RolloutFailed", "error", reason)
     else:

@@ -155,19 +155,21 @@ def test_kill_before_status_write_at_every_tick_resumes_to_the_same_end() -> Non
         assert world.promotions >= 1 and world.routes.challenger_weight == 0
 
 
-def test_router_failure_saves_nothing_and_the_next_tick_recovers() -> None:
+def test_router_failure_after_the_status_write_converges_on_the_next_tick() -> None:
     store, world, clock = setup()
     engine = make_engine(store, world, clock)
     engine.tick("fraud", NS)
     engine.tick("fraud", NS)  # first stage routed
-    before = status(store)
+    assert world.routes.challenger_weight == 10
     world.fail_next_route = True
     clock.advance(30)
     with pytest.raises(RouterError):
         engine.tick("fraud", NS)
-    assert status(store) == before  # nothing written for the failed tick
-    result = engine.tick("fraud", NS)
-    assert result.phase == "Progressing" and status(store).canary_weight == 50
+    # the intent was recorded first: the status is at the next stage, the world is behind
+    assert status(store).canary_weight == 50 and world.routes.challenger_weight == 10
+    result = engine.tick("fraud", NS)  # converges routes to the status, then steps on
+    assert result.phase == "Progressing" and world.routes.challenger_weight == 50
+    assert [r.challenger_weight for r in world.route_log] == [0, 0, 10, 50]
 
 
 def test_concurrent_change_is_a_conflict_not_a_lost_update() -> None:
@@ -213,6 +215,16 @@ def test_offline_provider_holds_initialisation_until_it_answers() -> None:
     world.provider_down = False
     result = run_until_done(engine, "fraud", NS)
     assert result.phase == "Succeeded" and world.promotions == 1
+
+
+def test_provider_down_for_good_fails_the_run_at_the_deadline_instead_of_waiting_forever() -> None:
+    store, world, clock = setup(spec={"progressDeadlineSeconds": 120})
+    world.provider_down = True
+    result = run_until_done(make_engine(store, world, clock), "fraud", NS, max_ticks=1000)
+    final = status(store)
+    assert result.phase == final.phase == "Failed" and final.outcome == "error"
+    assert "fake is offline" in final.message and "progressDeadlineSeconds=120" in final.message
+    assert world.promotions == 0 and world.routes.challenger_weight == 0
 
 
 def test_provider_outage_fails_after_the_error_limit_without_promoting() -> None:

@@ -157,8 +157,13 @@ def test_two_processes_lose_no_update(tmp_path: Path) -> None:
 def test_claim_is_exclusive_and_starts_afresh(tmp_path: Path) -> None:
     store = FileStatusStore(tmp_path)
     store.put(make_rollout())
+    store.save_status("fraud", NS, RolloutStatus(phase="Failed", outcome="aborted"), None)
+    store.annotate("fraud", NS, {**action_annotations("abort", "a-1"), "team": "risk"})
     with store.claim("fraud", NS):
-        assert store.get("fraud", NS) is None  # fresh: the earlier record is gone
+        # fresh: the earlier run is forgotten (status, actions), the rollout never vanishes
+        stored = store.get("fraud", NS)
+        assert stored is not None and stored.rollout.status is None
+        assert stored.rollout.metadata.annotations == {"team": "risk"}
         store.put(make_rollout())
         other = FileStatusStore(tmp_path).claim("fraud", NS)
         with pytest.raises(SpecError, match="already running"), other:

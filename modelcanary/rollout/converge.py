@@ -1,0 +1,75 @@
+"""What the world must look like for a stored status: the idempotent commands that realise it.
+
+The engine writes a tick's new status *before* it executes the tick's commands (so a writer
+that loses the optimistic-concurrency race has done nothing). If the engine then dies, or a
+router or workload call fails, the status is ahead of the world; the next tick of any engine
+first runs :func:`converge` to bring routes and workloads to what the status says, then steps
+on. Only idempotent commands appear here (routes, ensure, scale, promote, finalize): one-shot
+effects (webhooks, notifications) are kept as pending effects in the status instead.
+"""
+
+from __future__ import annotations
+
+from ..spec.rollout import ModelRollout
+from ..spec.status import RolloutStatus
+from .commands import (
+    Command,
+    EnsureChallenger,
+    Finalize,
+    PromoteChallenger,
+    Routes,
+    ScaleChallenger,
+    SetRoutes,
+)
+from .plan import stages
+
+IDEMPOTENT = (SetRoutes, EnsureChallenger, ScaleChallenger, PromoteChallenger, Finalize)
+"""Commands that may run again with no harm: :func:`converge` re-issues them from status."""
+
+
+def routes_of(rollout: ModelRollout, status: RolloutStatus) -> Routes:
+    """The routes ``status`` describes.
+
+    The weights come from the status; the stage the status points at adds what the weights do
+    not say (A/B match, session affinity) when its weights are the ones in force. Phases that
+    neither analyse nor promote send all traffic to the champion.
+    """
+    if status.phase not in ("Progressing", "WaitingPromotion", "Promoting"):
+        return Routes()
+    weight, mirror = status.canary_weight, status.mirror_weight
+    plain = Routes(champion_weight=100 - weight, challenger_weight=weight, mirror_weight=mirror)
+    if not status.pre_rollout_done or rollout.spec.skip_analysis:
+        return plain  # no stage entered yet
+    stage = _stage_routes(rollout, status)
+    if stage is not None and (stage.challenger_weight, stage.mirror_weight) == (weight, mirror):
+        return stage
+    return plain
+
+
+def _stage_routes(rollout: ModelRollout, status: RolloutStatus) -> Routes | None:
+    plan = stages(rollout.spec.analysis)
+    if not 0 <= status.step_index < len(plan):
+        return None
+    return plan[status.step_index].routes(rollout.spec.analysis.session_affinity)
+
+
+def converge(rollout: ModelRollout, status: RolloutStatus) -> list[Command]:
+    """Idempotent commands that make routes and workloads match ``status`` (in order).
+
+    Initializing re-issues its own commands every tick, so nothing is needed there; a
+    Terminating rollout reverts routing when ``revertOnDeletion`` asks for it.
+    """
+    phase = status.phase
+    if phase == "Initializing":
+        return []
+    if phase == "Terminating":
+        return [SetRoutes(Routes()), Finalize()] if rollout.spec.revert_on_deletion else []
+    commands: list[Command] = []
+    if phase in ("Progressing", "WaitingPromotion"):
+        commands.append(EnsureChallenger())
+    if phase == "Promoting":
+        commands.append(PromoteChallenger())
+    commands.append(SetRoutes(routes_of(rollout, status)))
+    if phase in ("Succeeded", "Failed"):
+        commands.append(ScaleChallenger(0))
+    return commands
