@@ -316,9 +316,10 @@ def build_runtime(
     def template(namespace: str, name: str) -> dict[str, Any] | None:
         return objects.get(TEMPLATE_API, TEMPLATE_KIND, namespace, name)
 
+    secrets = KubeSecretReader(client)  # metric credentials and webhook tokens (secretRef)
     metrics = RolloutMetrics(
         default=default,
-        secret_reader=KubeSecretReader(client),
+        secret_reader=secrets,
         templates=template,
         **(metrics_options or {}),
     )
@@ -327,7 +328,7 @@ def build_runtime(
         workloads=KubeWorkloads(client, store=objects),
         router=RouterSet(objects),
         metrics=metrics,
-        webhooks=webhooks if webhooks is not None else HttpWebhookRunner(),
+        webhooks=webhooks if webhooks is not None else HttpWebhookRunner(secret_reader=secrets),
         clock=clock if clock is not None else SystemClock(),
     )
 
