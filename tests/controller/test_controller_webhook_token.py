@@ -1,4 +1,4 @@
-"""The operator's webhook runner reads a webhook's ``secretRef`` Secret from the rollout's namespace."""
+"""The operator's webhook runner reads a webhook's ``secretRef`` Secret from its namespace."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_the_operator_authenticates_webhooks_with_a_secret_of_the_rollouts_names
                 "type": "confirm-rollout",
                 "url": f"{gate.url}/gate/open",
                 "secretRef": {"name": "gate"},
-            }  # fmt: skip
+            }
         )
         opened = runtime.engine.webhooks.run(hook, payload)
         other = WebhookPayload("fraud", "other", "Progressing", "c0ffee", "confirm-rollout", {})
