@@ -241,7 +241,7 @@ def _analyse(tick: Tick) -> IntervalResult | None:
     if result.action == "rollback":
         tick.rollback(result.message)
     elif result.action == "inconclusive":
-        tick.rollback(f"inconclusive: {result.message}", "inconclusive")
+        tick.rollback(result.message, "inconclusive")  # "inconclusive N/M, rollout fails as inconclusive: ..."
     return result
 
 
