@@ -4,18 +4,39 @@ Only what a reverse proxy in front of model servers needs: heads, how bodies are
 hop-by-hop headers (RFC 9110 section 7.6.1); chunked bodies and the router's own answers are
 in ``http_body``. Header names are compared lower-cased; the raw head is kept, so forwarding
 copies bytes instead of rebuilding heads (the common case: no hop-by-hop header present).
+
+Heads are checked against the RFC 9112 grammar before anything is read from them (one
+linear regex per head): a request line of ``token SP origin-form SP HTTP/d.d``, header lines of
+``token ":" value`` with no CR, LF, NUL or other control byte in the value and no whitespace
+before the colon, no obs-fold. Anything else is ``400``, so a head the router forwards can
+never carry a header line, a request, or a framing an upstream would read differently
+(request smuggling, header injection). Framing follows RFC 9112 section 6: ``Content-Length``
+and ``Transfer-Encoding`` together, several different lengths, or a coding list not ending
+in a single ``chunked`` is ``400``; a coding other than ``chunked`` is ``501``.
 """
 
 from __future__ import annotations
 
 import re
+from typing import NoReturn
 
 CRLF = b"\r\n"
 HEAD_END = b"\r\n\r\n"
 MAX_HEAD = 64 * 1024
-"""Largest request or response head accepted (bytes)."""
+"""Largest upstream response head accepted (bytes); requests: ``RouterLimits.max_head``."""
 MAX_BODY = 64 * 1024 * 1024
-"""Largest request or response body accepted (bytes): the router buffers whole messages."""
+"""Largest upstream response body accepted (bytes); requests: ``RouterLimits.max_body``."""
+MAX_REQUEST_ID = 128
+"""Default longest client ``x-request-id`` kept (``RouterLimits.max_request_id``)."""
+
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_VALUE = rb"[^\x00-\x08\x0a-\x1f\x7f]*"  # field-content: no CTL but HTAB (obs-text allowed)
+_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") (/[^\x00-\x20\x7f]*) HTTP/([0-9]\.[0-9])")
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] [0-9]{3}(?:[ \t]" + _VALUE + rb")?")
+_FIELDS = re.compile(rb"(?:\r\n" + _TOKEN + rb":" + _VALUE + rb")*")
+_REQUEST_HEAD = re.compile(_REQUEST_LINE.pattern + _FIELDS.pattern)
+"""A whole well-formed request head in one linear match (the common case: one regex call)."""
+_VISIBLE = re.compile(rb"[\x21-\x7e]+")
 
 HOP_BY_HOP = frozenset(
     {
@@ -53,6 +74,7 @@ _KEY = _keys(
     b"x-request-id",
     b"cookie",
     b"host",
+    b"transfer-encoding",
 )
 _REQUEST_HOP = re.compile(
     rb"\r\n(?:connection|keep-alive|proxy-connection|te|trailer|transfer-encoding|upgrade"
@@ -98,6 +120,18 @@ def _conflicting_lengths(head: bytes, lower: bytes) -> bool:
     return len(set(header_values(head, lower, b"content-length"))) > 1
 
 
+def _malformed(head: bytes) -> NoReturn:
+    """Raise the 400 saying which part of a head that failed the grammar is wrong."""
+    line = _REQUEST_LINE.match(head)
+    if line is None or (line.end() < len(head) and head[line.end() : line.end() + 2] != CRLF):
+        raise HttpError(400, "malformed request line (expected: METHOD /path HTTP/1.1)")
+    raise HttpError(400, "malformed header line (name: value, no control characters)")
+
+
+_NEVER_DROPPED = frozenset({b"close", b"keep-alive", b"", b"host", b"x-request-id"})
+"""``Connection`` tokens that never remove a header: the router needs Host and the id."""
+
+
 class RequestHead:
     """A parsed request head. ``rebuild`` is set when forwarding must drop or change lines.
 
@@ -121,17 +155,16 @@ class RequestHead:
         "target",
     )
 
-    def __init__(self, head: bytes) -> None:
-        end = head.find(CRLF)
-        parts = (head if end < 0 else head[:end]).split(b" ")
-        if len(parts) != 3 or not parts[1]:
-            raise HttpError(400, "malformed request line")
-        method, target, version = parts
-        if version != b"HTTP/1.1" and version != b"HTTP/1.0":
+    def __init__(self, head: bytes, max_request_id: int = MAX_REQUEST_ID) -> None:
+        whole = _REQUEST_HEAD.fullmatch(head)
+        if whole is None:
+            _malformed(head)
+        method, target, version = whole.groups()
+        if version != b"1.1" and version != b"1.0":
             raise HttpError(505, "only HTTP/1.0 and HTTP/1.1 are supported")
         self.head, self.method, self.target = head, method, target
         self._lines: list[bytes] | None = None
-        self.close = version == b"HTTP/1.0"  # 1.0 clients: answer, then close
+        self.close = version == b"1.0"  # 1.0 clients: answer, then close
         self.expect_continue = False
         self.drop: frozenset[bytes] = HOP_BY_HOP
         lower = head.lower()
@@ -142,20 +175,28 @@ class RequestHead:
             if not value.isdigit() or _conflicting_lengths(head, lower):
                 raise HttpError(400, "bad Content-Length")
             self.content_length = int(value)
-        self.request_id = _first_value(head, lower, _KEY[b"x-request-id"])
+        id_key = _KEY[b"x-request-id"]
+        self.request_id = _first_value(head, lower, id_key)
         pos = lower.find(_KEY[b"cookie"])
         self.cookie = b"; ".join(header_values(head, lower, b"cookie")) if pos >= 0 else None
-        self.has_host = lower.find(_KEY[b"host"]) >= 0
+        host = _KEY[b"host"]
+        pos = lower.find(host)
+        self.has_host = pos >= 0
+        if self.has_host and lower.find(host, pos + 6) >= 0:
+            raise HttpError(400, "several Host headers")
         self.rebuild = self.close or _REQUEST_HOP.search(lower) is not None
+        rid = self.request_id
+        if rid is not None and (
+            len(rid) > max_request_id or _VISIBLE.fullmatch(rid) is None or lower.count(id_key) > 1
+        ):  # replaced by the router's own id: ids stay small and pair champion and mirror
+            self.request_id, self.rebuild = None, True
+            self.drop = self.drop | {b"x-request-id"}
         if self.rebuild:
-            self._hop_by_hop(head, lower)
+            self._hop_by_hop(head, lower, version)
 
-    def _hop_by_hop(self, head: bytes, lower: bytes) -> None:
-        codings = header_values(head, lower, b"transfer-encoding")
-        if codings:
-            if codings[-1].lower().rsplit(b",", 1)[-1].strip() != b"chunked":
-                raise HttpError(501, "unsupported Transfer-Encoding")
-            self.content_length, self.framed = -1, True  # chunked: forwarded de-chunked
+    def _hop_by_hop(self, head: bytes, lower: bytes, version: bytes) -> None:
+        if lower.find(_KEY[b"transfer-encoding"]) >= 0:
+            self._transfer_coding(head, lower, version)
         tokens = {
             t.strip()
             for v in header_values(head, lower, b"connection")
@@ -163,11 +204,29 @@ class RequestHead:
         }
         if b"close" in tokens:
             self.close = True
-        extra = tokens - {b"close", b"keep-alive", b""}
+        extra = tokens - _NEVER_DROPPED
         if extra:
             self.drop = self.drop | extra
         expect = header_values(head, lower, b"expect")
         self.expect_continue = bool(expect) and expect[0].lower() == b"100-continue"
+
+    def _transfer_coding(self, head: bytes, lower: bytes, version: bytes) -> None:
+        """RFC 9112 section 6.1: only a single, final ``chunked``; never with a length."""
+        if self.framed:
+            raise HttpError(400, "Content-Length and Transfer-Encoding together")
+        if version == b"1.0":
+            raise HttpError(400, "Transfer-Encoding in an HTTP/1.0 request")
+        codings = [
+            c.strip()
+            for v in header_values(head, lower, b"transfer-encoding")
+            for c in v.lower().split(b",")
+        ]
+        codings = [c for c in codings if c]
+        if not codings or codings[-1] != b"chunked" or codings.count(b"chunked") > 1:
+            raise HttpError(400, "Transfer-Encoding must end with a single chunked")
+        if len(codings) > 1:
+            raise HttpError(501, "unsupported Transfer-Encoding (only chunked)")
+        self.content_length, self.framed = -1, True  # chunked: forwarded de-chunked
 
     @property
     def lines(self) -> list[bytes]:
@@ -199,12 +258,12 @@ class ResponseHead:
     __slots__ = ("close", "framing", "head", "length", "rebuild", "status")
 
     def __init__(self, head: bytes, head_only: bool) -> None:
-        if not head.startswith(b"HTTP/1.") or len(head) < 12:
+        line = _STATUS_LINE.match(head)
+        if line is None:
             raise HttpError(502, "malformed upstream status line")
-        try:
-            self.status = status = int(head[9:12])
-        except ValueError:
-            raise HttpError(502, "malformed upstream status code") from None
+        if _FIELDS.fullmatch(head, line.end()) is None:  # nothing unchecked reaches a client
+            raise HttpError(502, "malformed upstream header line")
+        self.status = status = int(head[9:12])
         self.head = head
         self.close = head[7:8] == b"0"  # HTTP/1.0 upstream: connection not reused
         lower = head.lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 
 from .http11 import CRLF, HttpError
@@ -10,12 +11,18 @@ _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 
 
 class ChunkScanner:
-    """Finds the end of a chunked body incrementally, resuming where the last scan stopped."""
+    """Finds the end of a chunked body incrementally, resuming where the last scan stopped.
 
-    __slots__ = ("pos", "trailers")
+    ``limit`` bounds the payload: a chunk that would take it past ``limit`` bytes raises
+    ``HttpError(413)`` as soon as its size line is read, before its bytes are buffered.
+    """
 
-    def __init__(self, start: int) -> None:
+    __slots__ = ("limit", "pos", "total", "trailers")
+
+    def __init__(self, start: int, limit: int = 1 << 62) -> None:
         self.pos = start
+        self.limit = limit
+        self.total = 0
         self.trailers = False
 
     def scan(self, buf: bytes | bytearray) -> int:
@@ -38,18 +45,21 @@ class ChunkScanner:
                 self.trailers = True
                 pos = eol + 2
                 continue
+            if self.total + size > self.limit:
+                raise HttpError(413, "chunked body too large")
             end = eol + 2 + size + 2
             if len(buf) < end:
                 self.pos = pos
                 return -1
             if buf[end - 2 : end] != CRLF:
                 raise HttpError(400, "chunk not followed by CRLF")
+            self.total += size
             pos = end
 
 
 def _chunk_size(line: bytes | bytearray) -> int:
     text = bytes(line).split(b";", 1)[0].strip()
-    if not text or text.strip(b"0123456789abcdefABCDEF"):
+    if not text or len(text) > 16 or text.strip(b"0123456789abcdefABCDEF"):
         raise HttpError(400, "bad chunk size")
     return int(text, 16)
 
@@ -91,6 +101,5 @@ def simple_response(
 
 
 def error_body(status: int, message: str) -> bytes:
-    """The JSON body of a router-generated error."""
-    text = message.replace("\\", "\\\\").replace('"', '\\"')
-    return b'{"error": "%s", "status": %d}' % (text.encode("utf-8", "replace"), status)
+    """The JSON body of a router-generated error (any message text stays valid JSON)."""
+    return json.dumps({"error": message, "status": status}).encode()

@@ -6,11 +6,20 @@ written, the response head and body are parsed as bytes arrive, and the waiting
 reused connection that dies before answering (the server closed it while idle) is retried
 once on a fresh connection. Deadlines are enforced by ``expire``, which the router calls on
 a coarse timer, so no timer is armed per request.
+
+At most ``max_requests`` calls are in flight per server; more wait in a FIFO for a free slot
+(within their own deadline). A circuit breaker keeps a hung server from holding every client:
+once the server is at the cap and has completed no answer for ``stalled_after`` seconds, the
+waiting calls and every new one fail at once with 503 (recorded as errors of that version)
+instead of waiting for their timeout. A server that answers, however slowly, is never cut
+off: its calls only wait their turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import re
 import time
 from typing import Protocol, cast
 from urllib.parse import urlsplit
@@ -31,6 +40,9 @@ from .http_body import ChunkScanner
 
 UPSTREAM_TIMEOUT_STATUS = 504
 TRANSPORT_ERROR_STATUS = 502
+SATURATED_STATUS = 503
+_URL_PART = re.compile(r"[\x21-\x7e]*")
+"""Backend netloc and path prefix go into the Host header and the request line: visible ASCII."""
 
 
 class Exchange(Protocol):
@@ -43,6 +55,10 @@ class Exchange(Protocol):
     def on_failure(self, status: int, message: str) -> None:
         """No response: 502 (transport error, bad response) or 504 (timeout)."""
         ...
+
+
+_Call = tuple[Exchange, bytes, bool, float]
+"""A call waiting for a slot: exchange, request bytes, HEAD, deadline."""
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -154,7 +170,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.body_start = 0
         self.buf.clear()
         upstream = self.upstream
-        upstream.busy.discard(self)
+        upstream.answered = time.perf_counter()
+        upstream.done(self)
         if response.close:
             self.abort()
         else:
@@ -172,7 +189,7 @@ class UpstreamConnection(asyncio.Protocol):
     def abort(self) -> None:
         """Close the connection now (never reused)."""
         self.closed = True
-        self.upstream.busy.discard(self)
+        self.upstream.done(self)
         if self.transport is not None:
             self.transport.abort()
 
@@ -183,7 +200,7 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         upstream = self.upstream
-        upstream.busy.discard(self)
+        upstream.done(self)
         exchange = self.exchange
         if exchange is None:
             return
@@ -201,10 +218,23 @@ class UpstreamConnection(asyncio.Protocol):
 class Upstream:
     """A model server's base URL and its keep-alive connection pool (used on the loop only)."""
 
-    def __init__(self, url: str, *, connect_timeout: float = 5.0, max_idle: int = 512) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout: float = 5.0,
+        max_idle: int = 512,
+        max_requests: int = 256,
+        stalled_after: float = 1.0,
+    ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
             raise RouterError(f"backend {url!r} is not a plain http:// URL (host[:port])")
+        if not (_URL_PART.fullmatch(parts.netloc) and _URL_PART.fullmatch(parts.path)):
+            raise RouterError(
+                f"backend {url!r} has spaces, control or non-ASCII characters: "
+                "percent-encode the path"
+            )
         try:
             port = parts.port or 80
         except ValueError:
@@ -216,15 +246,54 @@ class Upstream:
         self.host_header = parts.netloc.encode()
         self.connect_timeout = connect_timeout
         self.max_idle = max_idle
+        self.max_requests = max_requests
+        self.stalled_after = stalled_after
+        self.answered = time.perf_counter()
+        """When the last answer was completed (or the pool was created)."""
         self.idle: list[UpstreamConnection] = []
         self.busy: set[UpstreamConnection] = set()
         self.retired = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self.waiting: collections.deque[_Call] = collections.deque()
+        """Calls waiting for a free slot (at most one per client connection or mirror)."""
+        self._draining = False
+
+    @property
+    def inflight(self) -> int:
+        """Calls sent or connecting."""
+        return len(self.busy) + len(self._tasks)
+
+    def stalled(self, now: float) -> bool:
+        """At the cap with no answer completed for ``stalled_after`` seconds."""
+        return self.inflight >= self.max_requests and now - self.answered >= self.stalled_after
+
+    def _refuse(self, exchange: Exchange) -> None:
+        exchange.on_failure(
+            SATURATED_STATUS,
+            f"model server not answering: {self.max_requests} calls in flight, "
+            f"no answer for {self.stalled_after:g} s",
+        )
 
     def request(
         self, exchange: Exchange, data: bytes, head_only: bool, deadline: float, fresh: bool = False
     ) -> None:
-        """Send ``data`` on an idle connection, or on a new one (``fresh``: never reuse)."""
+        """Send ``data`` on an idle connection, or on a new one (``fresh``: never reuse).
+
+        At the cap the call waits for a slot, or, when the server is stalled, fails with
+        503 on the next loop turn (never re-entrantly: mirror copies failing in a row must
+        not recurse).
+        """
+        if not fresh and self.inflight >= self.max_requests:
+            if self.stalled(time.perf_counter()):
+                asyncio.get_running_loop().call_soon(self._refuse, exchange)
+            else:
+                self.waiting.append((exchange, data, head_only, deadline))
+            return
+        self._send(exchange, data, head_only, deadline, fresh)
+
+    def _send(
+        self, exchange: Exchange, data: bytes, head_only: bool, deadline: float, fresh: bool
+    ) -> None:
         idle = self.idle
         while idle and not fresh:
             conn = idle.pop()
@@ -237,7 +306,26 @@ class Upstream:
             self._connect(exchange, data, head_only, deadline)
         )
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._connected)
+
+    def _connected(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slot_freed()
+
+    def done(self, conn: UpstreamConnection) -> None:
+        """``conn`` carries no call any more: its slot goes to a waiting call."""
+        self.busy.discard(conn)
+        self._slot_freed()
+
+    def _slot_freed(self) -> None:
+        if self.waiting and not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().call_soon(self._drain)  # after the caller finished
+
+    def _drain(self) -> None:
+        self._draining = False
+        while self.waiting and self.inflight < self.max_requests:
+            self._send(*self.waiting.popleft(), False)
 
     async def _connect(
         self, exchange: Exchange, data: bytes, head_only: bool, deadline: float
@@ -267,10 +355,20 @@ class Upstream:
             self.idle.append(conn)
 
     def expire(self, now: float) -> None:
-        """Time out the requests whose deadline passed."""
+        """Time out the calls whose deadline passed; refuse waiting ones once stalled."""
         if self.busy:
             for conn in [c for c in self.busy if c.deadline <= now]:
                 conn.timeout()
+        if self.waiting:
+            stalled = self.stalled(now)
+            calls, self.waiting = self.waiting, collections.deque()
+            for call in calls:
+                if stalled:
+                    self._refuse(call[0])
+                elif call[3] <= now:
+                    call[0].on_failure(UPSTREAM_TIMEOUT_STATUS, "upstream timed out (busy)")
+                else:
+                    self.waiting.append(call)
 
     def retire(self) -> None:
         """Stop pooling: idle connections close now, busy ones after their response."""
@@ -282,6 +380,9 @@ class Upstream:
     def close(self) -> None:
         """Drop every connection (router shutdown)."""
         self.retire()
+        calls, self.waiting = self.waiting, collections.deque()
+        for call in calls:
+            call[0].on_failure(TRANSPORT_ERROR_STATUS, "router stopping")
         for conn in list(self.busy):
             conn.fail(TRANSPORT_ERROR_STATUS, "router stopping")
         for task in self._tasks:
@@ -289,5 +390,5 @@ class Upstream:
 
     @property
     def drained(self) -> bool:
-        """No request in flight any more."""
-        return not self.busy and not self._tasks
+        """No request in flight or waiting any more."""
+        return not self.busy and not self._tasks and not self.waiting

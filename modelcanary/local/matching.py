@@ -3,7 +3,9 @@
 A request matches a condition when every part matches (headers, cookies, query parameters,
 JSON body fields); it goes to the challenger when it matches any condition. A missing value
 never matches. String matches: ``exact``, ``prefix``, ``suffix``, or ``regex`` (a full match,
-as in Istio and Envoy). Only the parts a condition uses are decoded, each at most once.
+as in Istio and Envoy, with RE2: linear time in the value, so no client value can stall the
+router's event loop, ``spec.patterns``). Only the parts a condition uses are decoded, each at
+most once.
 
 Body paths (``body: {inputs.country: {exact: FR}}``) are dotted paths into the JSON body:
 
@@ -23,12 +25,12 @@ Body paths (``body: {inputs.country: {exact: FR}}``) are dotted paths into the J
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
 from ..spec.analysis import MatchCondition, StringMatch
+from ..spec.patterns import full_match
 
 ENVELOPES = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _MISSING: Any = object()
@@ -169,8 +171,7 @@ def string_predicate(match: StringMatch) -> Predicate:
     if match.suffix is not None:
         suffix = match.suffix
         return lambda value: value.endswith(suffix)
-    pattern = re.compile(match.regex or "")
-    return lambda value: pattern.fullmatch(value) is not None
+    return full_match(match.regex or "")  # RE2: never backtracks
 
 
 Part = tuple[Callable[[RequestView], str | None], Predicate]

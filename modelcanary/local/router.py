@@ -12,7 +12,11 @@ own asyncio event loop in a background thread, so the synchronous engine drives 
     ...  # clients call router.url
     router.stop()
 
-Behaviour, matching rules, metric names and benchmark figures: ``docs/router.md``.
+Every client is bounded (``RouterLimits``: head and body size, read and idle time, connections,
+buffered bytes, request-id length, calls in flight per model server), so no client, slow or
+hostile, can exhaust the router's memory or descriptors or stall other clients.
+
+Behaviour, matching rules, limits, metric names and benchmark figures: ``docs/router.md``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ..rollout.commands import Routes
 from ..spec import ModelRollout
 from .http_upstream import Upstream
 from .router_client import ClientConnection
+from .router_limits import LINGERING, RouterLimits
 from .router_proxy import ProxyState, RecordSink
 from .router_table import RouteTable
 
@@ -52,6 +57,7 @@ class LocalRouter:
         mirror_timeout: float | None = None,
         mirror_concurrency: int = 64,
         mirror_queue: int = 256,
+        limits: RouterLimits | None = None,
     ) -> None:
         if recorder is None:
             from .recorder import Recorder  # numpy-backed: imported only when needed
@@ -61,6 +67,8 @@ class LocalRouter:
         self.host, self.port = host, port
         self.recorder = recorder
         self._connect_timeout = connect_timeout
+        self.limits = (limits or RouterLimits()).fitted()
+        """The limits in force (``max_connections`` lowered to fit the fd limit if need be)."""
         self._state = ProxyState(
             rollout,
             RouteTable(Routes()),
@@ -70,6 +78,7 @@ class LocalRouter:
             mirror_timeout=timeout if mirror_timeout is None else mirror_timeout,
             mirror_concurrency=mirror_concurrency,
             mirror_queue=mirror_queue,
+            limits=self.limits,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
@@ -86,6 +95,7 @@ class LocalRouter:
             if any(u.retired for u in state.backends):  # restarted after a stop: new pools
                 state.backends = self._upstreams(*self.backends, ())
                 state.draining = []
+            state.reset()
             loop = asyncio.new_event_loop()
             ready: concurrent.futures.Future[None] = concurrent.futures.Future()
             thread = threading.Thread(
@@ -140,8 +150,8 @@ class LocalRouter:
         state.mirror_queue.clear()
         if self._server is not None:
             self._server.close()
-        for transport in list(state.clients):
-            transport.abort()
+        for conn in state.clients.everything():
+            conn.expire(LINGERING)  # abort: nothing more is written
         for upstream in {*state.backends, *state.draining}:
             upstream.close()
         loop.stop()
@@ -177,7 +187,12 @@ class LocalRouter:
         pools = {u.url: u for u in reuse}
         for url in (champion_url, challenger_url):
             if url not in pools:
-                pools[url] = Upstream(url, connect_timeout=self._connect_timeout)
+                pools[url] = Upstream(
+                    url,
+                    connect_timeout=self._connect_timeout,
+                    max_requests=self.limits.max_upstream_requests,
+                    stalled_after=self.limits.stalled_after,
+                )
         return pools[champion_url], pools[challenger_url]
 
     def set_backends(self, champion_url: str, challenger_url: str) -> None:
@@ -255,6 +270,16 @@ class LocalRouter:
     def add_metrics(self, source: Callable[[], str]) -> None:
         """Serve ``source()`` (Prometheus text) after the router's own metrics."""
         self._state.extra_metrics.append(source)
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections open now (at most ``limits.max_connections``)."""
+        return len(self._state.clients.open)
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Request bytes the router holds now (bounded by ``limits.max_buffered``, roughly)."""
+        return self._state.buffered
 
     @property
     def mirror_dropped(self) -> int:

@@ -3,14 +3,15 @@
 One ``ProxyState`` per router, used on the router's event loop only (except ``table``,
 which other threads replace whole). Recording (prediction parsing, metrics, the recorder)
 runs after the client's answer is written, so it never delays it. Mirror copies run beside
-the primary call under a concurrency bound and a bounded queue; when both are full the copy
-is dropped and counted in ``modelcanary_router_mirror_dropped_total``.
+the primary call under a concurrency bound and a bounded queue; when both are full, or the
+copy would take the router's buffered request bytes past ``RouterLimits.max_buffered``, the
+copy is dropped and counted in ``modelcanary_router_mirror_dropped_total``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Literal, Protocol
 from .http11 import CHUNKED, HttpError, ResponseHead
 from .http_body import dechunk, error_body
 from .http_upstream import Upstream
+from .router_limits import ConnectionTable, RouterLimits
 from .router_metrics import RouterMetrics, first_prediction
 from .router_table import CHALLENGER, VERSIONS, RouteTable, new_draw
 
@@ -26,7 +28,7 @@ RESERVED = b"/_modelcanary/"
 MIRROR_LINE = b"\r\nx-modelcanary-mirrored: true"
 VERSION_LINES = (b"\r\nx-modelcanary-version: champion", b"\r\nx-modelcanary-version: challenger")
 CLOSE_LINE = b"\r\nconnection: close"
-PAUSE_AT = 1024 * 1024
+PAUSE_AT = 256 * 1024
 """Pipelined bytes buffered while a request is in flight before reading pauses."""
 
 
@@ -61,6 +63,7 @@ class ProxyState:
         mirror_timeout: float,
         mirror_concurrency: int,
         mirror_queue: int,
+        limits: RouterLimits,
     ) -> None:
         self.extra_metrics: list[Callable[[], str]] = []
         self.rollout = rollout
@@ -73,14 +76,24 @@ class ProxyState:
         self.timeout, self.mirror_timeout = timeout, mirror_timeout
         self.mirror_concurrency, self.mirror_queue_size = mirror_concurrency, mirror_queue
         self.mirror_inflight = 0
-        self.mirror_queue: collections.deque[tuple[bytes, bytes]] = collections.deque()
-        self.clients: set[asyncio.Transport] = set()
-        """Open client connections (closed at shutdown)."""
+        self.mirror_queue: collections.deque[tuple[bytes, bytes, bool]] = collections.deque()
+        self.limits = limits
+        self.clients = ConnectionTable(limits)
+        """Client connections by state: timeouts, the connection cap, shutdown."""
+        self.buffered = 0
+        """Request bytes held: unfinished and in-flight requests, queued and running mirrors."""
         self.draw: Callable[[], float] = new_draw()
         self.stopping = False
         """Set at shutdown: calls cut short by the stop are not recorded as errors."""
         self._rid_prefix = secrets.token_hex(6).encode() + b"-"
         self._rid_next = 0
+
+    def reset(self) -> None:
+        """Forget connections and calls of a previous run (the router restarts)."""
+        self.clients.clear()
+        self.mirror_queue.clear()
+        self.mirror_inflight = 0
+        self.buffered = 0
 
     def new_request_id(self) -> bytes:
         """A request id unique to this router run."""
@@ -117,32 +130,40 @@ class ProxyState:
             mirrored,
         )
 
-    def mirror(self, data: bytes, request_id: bytes) -> None:
+    def mirror(self, data: bytes, request_id: bytes, head_only: bool = False) -> None:
         """Send a copy to the challenger now, later (queued) or never (dropped, counted)."""
         if self.stopping:
             return
-        if self.mirror_inflight < self.mirror_concurrency:
-            self._start_mirror(data, request_id)
+        size = len(data)
+        if self.buffered + size > self.limits.max_buffered:
+            self.metrics.mirror_dropped += 1  # a copy never costs the primary path memory
+        elif self.mirror_inflight < self.mirror_concurrency:
+            self.buffered += size
+            self._start_mirror(data, request_id, head_only)
         elif len(self.mirror_queue) < self.mirror_queue_size:
-            self.mirror_queue.append((data, request_id))
+            self.buffered += size
+            self.mirror_queue.append((data, request_id, head_only))
         else:
             self.metrics.mirror_dropped += 1
 
-    def _start_mirror(self, data: bytes, request_id: bytes) -> None:
+    def _start_mirror(self, data: bytes, request_id: bytes, head_only: bool) -> None:
         self.mirror_inflight += 1
         now = time.perf_counter()
-        exchange = MirrorExchange(self, request_id, now)
-        self.backends[CHALLENGER].request(exchange, data, False, now + self.mirror_timeout)
+        exchange = MirrorExchange(self, request_id, now, len(data))
+        # a HEAD copy's answer has no body, whatever its Content-Length says
+        self.backends[CHALLENGER].request(exchange, data, head_only, now + self.mirror_timeout)
 
-    def mirror_done(self) -> None:
-        """A mirror call ended: start the next queued one."""
+    def mirror_done(self, size: int) -> None:
+        """A mirror call of ``size`` bytes ended: start the next queued one."""
+        self.buffered -= size
         self.mirror_inflight -= 1
         if self.mirror_queue and not self.stopping:
             self._start_mirror(*self.mirror_queue.popleft())
 
     def expire(self) -> None:
-        """Time out overdue upstream calls; forget retired pools once drained."""
+        """Time out overdue upstream calls and clients; forget retired pools once drained."""
         now = time.perf_counter()
+        self.clients.expire(now)
         for upstream in self.backends:
             upstream.expire(now)
         if self.draining:
@@ -175,7 +196,7 @@ class ProxyState:
             return (
                 200,
                 b"application/json",
-                b'{"status": "ok", "rollout": "%s"}' % (self.rollout.encode()),
+                json.dumps({"status": "ok", "rollout": self.rollout}).encode(),
             )
         return 404, b"application/json", error_body(404, "unknown router endpoint")
 
@@ -183,15 +204,15 @@ class ProxyState:
 class MirrorExchange:
     """One mirror call: its answer is recorded, never sent to a client."""
 
-    __slots__ = ("request_id", "started", "state")
+    __slots__ = ("request_id", "size", "started", "state")
 
-    def __init__(self, state: ProxyState, request_id: bytes, started: float) -> None:
-        self.state, self.request_id, self.started = state, request_id, started
+    def __init__(self, state: ProxyState, request_id: bytes, started: float, size: int) -> None:
+        self.state, self.request_id, self.started, self.size = state, request_id, started, size
 
     def on_response(self, response: ResponseHead, body: bytes) -> None:
         """Record the mirrored answer."""
         seconds = time.perf_counter() - self.started
-        self.state.mirror_done()
+        self.state.mirror_done(self.size)
         chunked = response.framing == CHUNKED
         self.state.observe(
             CHALLENGER, True, response.status, seconds, body, chunked, self.request_id
@@ -200,5 +221,5 @@ class MirrorExchange:
     def on_failure(self, status: int, message: str) -> None:
         """Record the mirror's failure (the client never sees it)."""
         seconds = time.perf_counter() - self.started
-        self.state.mirror_done()
+        self.state.mirror_done(self.size)
         self.state.observe(CHALLENGER, True, status, seconds, b"", False, self.request_id)

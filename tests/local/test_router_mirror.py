@@ -110,3 +110,21 @@ def test_a_dead_mirror_is_recorded_as_errors_and_never_reaches_the_client() -> N
         ("champion", 200): 200,
         ("challenger", 502): 200,
     }
+
+
+def test_a_mirrored_head_request_completes_instead_of_timing_out() -> None:
+    # the copy of a HEAD gets an answer with Content-Length and no body: it used to wait for
+    # a body until mirror_timeout and be recorded as a challenger 504
+    with (
+        upstream("champion") as a,
+        upstream("challenger") as b,
+        router(a.url, b.url, Routes(100, 0, 100), mirror_timeout=60) as r,
+        httpx.Client() as c,
+    ):
+        assert c.head(f"{r.url}/score").status_code == 200
+        _wait(lambda: len(r.recorder) == 2, seconds=10)
+        rows = r.recorder.rows()  # type: ignore[attr-defined]
+    assert sorted((row.version, row.status) for row in rows) == [
+        ("challenger", 200),
+        ("champion", 200),
+    ]

@@ -128,8 +128,11 @@ def test_request_head_parsing_and_forwarding() -> None:
     with pytest.raises(HttpError) as bad:
         RequestHead(b"POST / HTTP/1.1\r\nContent-Length: 1\r\ncontent-length: 2")
     assert bad.value.status == 400
-    with pytest.raises(HttpError) as bad:
+    with pytest.raises(HttpError) as bad:  # RFC 9112 6.3: chunked not final is a 400
         RequestHead(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip")
+    assert bad.value.status == 400
+    with pytest.raises(HttpError) as bad:  # a coding the router cannot decode
+        RequestHead(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked")
     assert bad.value.status == 501
 
 
