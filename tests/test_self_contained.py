@@ -1,4 +1,4 @@
-"""A user's clone is self-contained: tests read only the repository, vendored data says where it is from."""
+"""A clone is self-contained: tests read only the repository; vendored data names its source."""
 
 from __future__ import annotations
 
@@ -8,12 +8,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 # what reaching for a folder beside the clone looks like in code
-OUTSIDE = re.compile(r"\.\./shared|parents?\W*(\[\d\]\W*)?/\s*[\"']shared[\"']|[\"']shared[\"']\s*/")
+OUTSIDE = re.compile(
+    r"\.\./shared|parents?\W*(\[\d\]\W*)?/\s*[\"']shared[\"']|[\"']shared[\"']\s*/"
+)
 
 
 def _sources() -> list[Path]:
     roots = [REPO / "tests", REPO / "scripts", REPO / ".ci", REPO / "benchmarks"]
-    return [p for root in roots for p in root.rglob("*") if p.is_file() and p.suffix in {".py", ".sh", ""}]
+    return [
+        p
+        for root in roots
+        for p in root.rglob("*")
+        if p.is_file() and p.suffix in {".py", ".sh", ""}
+    ]
 
 
 def test_no_test_or_script_reads_outside_the_repository() -> None:
@@ -24,7 +31,9 @@ def test_no_test_or_script_reads_outside_the_repository() -> None:
         for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
         if OUTSIDE.search(line)
     ]
-    assert offenders == [], f"tests must not read ../shared (copy the file into tests/data): {offenders}"
+    assert offenders == [], (
+        f"tests must not read ../shared (copy the file into tests/data): {offenders}"
+    )
 
 
 def test_vendored_files_name_their_source_and_licence() -> None:

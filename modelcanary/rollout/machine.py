@@ -241,7 +241,8 @@ def _analyse(tick: Tick) -> IntervalResult | None:
     if result.action == "rollback":
         tick.rollback(result.message)
     elif result.action == "inconclusive":
-        tick.rollback(result.message, "inconclusive")  # "inconclusive N/M, rollout fails as inconclusive: ..."
+        # the message says it: "inconclusive N/M, rollout fails as inconclusive: ..."
+        tick.rollback(result.message, "inconclusive")
     return result
 
 
