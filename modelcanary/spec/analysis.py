@@ -39,7 +39,7 @@ class StringMatch(Model):
     suffix: str | None = None
     """The value ends with this."""
     regex: str | None = None
-    """The value matches this regular expression (RE2 subset in meshes)."""
+    """The value matches this regular expression in RE2 syntax (as Envoy and Istio; linear-time matching, checked at validation)."""
 
     @field_validator("regex")
     @classmethod
