@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from ..spec import Analysis, MatchCondition, ModelRollout, StringMatch, Webhook, parse_duration
+from ..spec.traffic import cookie_regex
 from .common import Notes, alias, dump, flagger_duration, given
 from .to_flagger_metrics import alerts_to_flagger, metrics_to_flagger
 
@@ -158,19 +159,6 @@ def _matches(conditions: list[MatchCondition], notes: Notes) -> list[dict[str, A
     if not out:
         notes.add(f"{BASE}.match", "dropped: with iterations and no match Flagger runs blue/green")
     return out
-
-
-def cookie_regex(name: str, match: StringMatch) -> str:
-    """An RE2 regex over the Cookie header that approximates a cookie match."""
-    if match.exact is not None:
-        value = re.escape(match.exact)
-    elif match.prefix is not None:
-        value = re.escape(match.prefix) + "[^;]*"
-    elif match.suffix is not None:
-        value = "[^;]*" + re.escape(match.suffix)
-    else:
-        value = "(?:" + (match.regex or "").removeprefix("^").removesuffix("$") + ")"
-    return rf"^(.*?;\s*)?({re.escape(name)}={value})(;.*)?$"
 
 
 def _query_param(match: StringMatch, path: str, notes: Notes) -> dict[str, str]:

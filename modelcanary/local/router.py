@@ -25,11 +25,11 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from ..errors import RouterError
-from ..rollout.commands import Routes
 from ..spec import ModelRollout
+from ..spec.traffic import Capabilities, Routes, capabilities
 from .http_upstream import Upstream
 from .router_client import ClientConnection
 from .router_limits import LINGERING, RouterLimits
@@ -42,6 +42,10 @@ EXPIRE_EVERY = 0.05
 
 class LocalRouter:
     """Champion/challenger reverse proxy on 127.0.0.1, implementing ``TrafficRouter``."""
+
+    features: ClassVar[Capabilities] = capabilities("local")
+    """What it can do: the ``local`` row of ``spec.traffic.CAPABILITIES``, the table the spec
+    rules read (source labels, a mesh's, are not matched locally)."""
 
     def __init__(
         self,

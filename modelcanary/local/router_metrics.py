@@ -19,7 +19,7 @@ import math
 import re
 from typing import Any
 
-from ..rollout.commands import Routes
+from ..spec.traffic import Routes
 from .matching import parse_json
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -19,8 +19,9 @@ Requests served by the champion are also mirrored with probability ``mirror_weig
 
 The table is the router's last line of defence for what it writes into headers: the spec
 validates cookie names, but ``Routes`` can be built from unvalidated objects
-(``model_construct``), so every cookie name and attribute is checked here again (RFC 6265
-tokens and attribute values, ASCII, no CR, LF, NUL, ``;``) and a bad one is a ``RouterError``
+(``model_construct``), so every cookie line is built here, once per table, by
+``spec.traffic.set_cookie``, which checks each cookie name and attribute again (RFC 6265
+tokens and attribute values, ASCII, no CR, LF, NUL, ``;``); a bad one is a ``RouterError``
 from ``set_routes``: the routes in force stay, no header is ever built from it.
 """
 
@@ -28,64 +29,23 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import secrets
 from collections.abc import Callable
 
 from ..errors import RouterError
-from ..rollout.commands import Routes
 from ..spec.analysis import SessionAffinity
 from ..spec.patterns import PatternError
+from ..spec.traffic import Routes, set_cookie
 from .matching import RequestView, compile_match, parse_cookies
 
 CHAMPION, CHALLENGER = 0, 1
 VERSIONS = ("champion", "challenger")
 
 
-_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 6265 cookie-name = token
-_COOKIE_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")  # cookie-octet
-_ATTRIBUTE = re.compile(r"[\x20-\x3a\x3c-\x7e]*")  # av-value: CHAR but CTLs and ";" (ASCII)
-_SAME_SITE = ("Strict", "Lax", "None")
-
-
-def _checked(pattern: re.Pattern[str], text: object, field: str, rule: str) -> str:
-    if not isinstance(text, str) or pattern.fullmatch(text) is None:
-        raise RouterError(
-            f"sessionAffinity.{field} {text!r} is not {rule}: the router writes it into a "
-            "Set-Cookie header; remove spaces, ';', control and non-ASCII characters"
-        )
-    return text
-
-
 def cookie_line(affinity: SessionAffinity, name: str, value: str, max_age: int) -> bytes:
-    """A ``Set-Cookie`` header line (with the leading CRLF) for the affinity cookie.
-
-    Every piece is checked before it is written (``RouterError`` otherwise), so an
-    unvalidated spec can never inject a header line or crash the encoding.
-    """
-    field = "cookieName" if name == affinity.cookie_name else "primaryCookieName"
-    name = _checked(_COOKIE_NAME, name, field, "an RFC 6265 cookie name (a token)")
-    value = _checked(_COOKIE_VALUE, value, "cookie value", "RFC 6265 cookie octets")
-    if type(max_age) is not int or max_age < 0:
-        raise RouterError(f"sessionAffinity.maxAge {max_age!r} is not a number of seconds")
-    attrs = [f"{name}={value}", f"Max-Age={max_age}"]
-    if affinity.domain:
-        attrs.append(f"Domain={_checked(_ATTRIBUTE, affinity.domain, 'domain', 'a domain')}")
-    if affinity.path:
-        attrs.append(f"Path={_checked(_ATTRIBUTE, affinity.path, 'path', 'a cookie path')}")
-    if affinity.http_only:
-        attrs.append("HttpOnly")
-    if affinity.secure or affinity.same_site == "None":
-        attrs.append("Secure")  # browsers reject SameSite=None without Secure
-    if affinity.same_site:
-        if affinity.same_site not in _SAME_SITE:
-            raise RouterError(
-                f"sessionAffinity.sameSite {affinity.same_site!r} is not one of Strict, Lax, None"
-            )
-        attrs.append(f"SameSite={affinity.same_site}")
-    if affinity.partitioned:
-        attrs.append("Partitioned")
-    return b"\r\nset-cookie: " + "; ".join(attrs).encode("ascii")
+    """A ``Set-Cookie`` header line (with the leading CRLF): ``spec.traffic.set_cookie``, which
+    checks every piece before it is written (``RouterError`` otherwise)."""
+    return b"\r\nset-cookie: " + set_cookie(affinity, name, value, max_age=max_age).encode("ascii")
 
 
 class RouteTable:
@@ -155,18 +115,7 @@ class RouteTable:
 
     def to_json(self, backends: dict[str, str]) -> bytes:
         """The routes in force as JSON (``GET /_modelcanary/routes``)."""
-        routes = self.routes
-        data = {
-            "championWeight": routes.champion_weight,
-            "challengerWeight": routes.challenger_weight,
-            "mirrorWeight": routes.mirror_weight,
-            "match": [m.to_dict() for m in routes.match],
-            "sessionAffinity": (
-                routes.session_affinity.to_dict() if routes.session_affinity else None
-            ),
-            "backends": backends,
-        }
-        return json.dumps(data).encode()
+        return json.dumps({**self.routes.to_dict(), "backends": backends}).encode()
 
 
 def new_draw() -> Callable[[], float]:

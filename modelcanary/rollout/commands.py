@@ -8,32 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..spec.analysis import MatchCondition, SessionAffinity
+from ..spec.traffic import Routes as Routes  # its home is the traffic vocabulary
 
 Severity = Literal["info", "warn", "error"]
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warn": 1, "error": 2}
-
-
-@dataclass(frozen=True)
-class Routes:
-    """How traffic is split: weights in percent (sum 100), mirror percent, A/B match."""
-
-    champion_weight: int = 100
-    challenger_weight: int = 0
-    mirror_weight: int = 0
-    """Percent of champion traffic copied to the challenger (answers discarded)."""
-    match: tuple[MatchCondition, ...] = ()
-    """A/B: requests matching any condition go to the challenger (weights apply to the rest)."""
-    session_affinity: SessionAffinity | None = None
-    """Pin users to the version they first saw (cookie)."""
-
-    def __post_init__(self) -> None:
-        if self.champion_weight + self.challenger_weight != 100:
-            raise ValueError(
-                f"weights must sum to 100, got {self.champion_weight}+{self.challenger_weight}"
-            )
-        if not 0 <= self.mirror_weight <= 100:
-            raise ValueError(f"mirror weight {self.mirror_weight} is outside 0-100")
 
 
 @dataclass(frozen=True)

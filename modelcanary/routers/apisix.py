@@ -15,9 +15,9 @@ from typing import Any
 
 from ..errors import RouterError
 from ..ports import KubeObject
-from ..rollout.commands import Routes
 from ..spec import ModelRollout
-from .base import Features, ObjectRouter, require_input, weighted_routes
+from ..spec.traffic import Routes
+from .base import ObjectRouter, require_input, weighted_routes
 from .memory import Key
 
 API = "apisix.apache.org/v2"
@@ -28,7 +28,6 @@ class ApisixRouter(ObjectRouter):
     """Canary ApisixRoute with weighted backends (Flagger's apisix router)."""
 
     provider = "apisix"
-    features = Features()
 
     def _route_key(self, rollout: ModelRollout) -> Key:
         ref = rollout.spec.route_ref

@@ -24,11 +24,11 @@ from typing import Any
 
 from ..errors import RouterError
 from ..ports import KubeObject
-from ..rollout.commands import Routes
 from ..spec import ModelRollout
 from ..spec.analysis import MatchCondition, StringMatch
 from ..spec.base import parse_duration
-from .base import Features, ObjectRouter, weighted_routes
+from ..spec.traffic import Routes
+from .base import ObjectRouter, weighted_routes
 from .matching import condition_of, header_matches, match_kind, parse_match_kind, path_prefix
 from .memory import Key
 
@@ -54,7 +54,6 @@ class AppMeshRouter(ObjectRouter):
     """Virtual nodes/router/services (Flagger's App Mesh v1beta2 router)."""
 
     provider = "appmesh"
-    features = Features(match=frozenset({"headers", "cookies"}))
 
     def owned(self, rollout: ModelRollout) -> list[Key]:
         """Nodes, the canary router and service, the apex service, the apex router last."""

@@ -23,19 +23,24 @@ The base class turns them into the ``TrafficRouter`` port:
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 from ..errors import RouterError
 from ..ports import KubeObject, ObjectStore
-from ..rollout.commands import Routes
 from ..spec import API_VERSION, KIND, ModelRollout, ObjectRef
 from ..spec.analysis import MatchCondition, SessionAffinity
 from ..spec.naming import Names, names
-from ..spec.service import MIRROR_PROVIDERS
-from .encoding import routes_from_json, routes_to_json
+from ..spec.traffic import (
+    MATCH_PARTS,
+    PART_NAMES,
+    Capabilities,
+    Routes,
+    capabilities,
+    providers_with,
+)
 from .matching import check_one_cookie
 from .memory import Key, object_key
 
@@ -46,34 +51,8 @@ ADOPTED_ANNOTATION = "modelcanary.io/adopted"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 ROLLOUT_LABEL = "modelcanary.io/rollout"
 
-MATCH_PARTS = ("headers", "cookies", "query_params", "source_labels", "body")
-_PART_NAMES = {"query_params": "queryParams", "source_labels": "sourceLabels"}
-
-
-@dataclass(frozen=True)
-class Features:
-    """What a provider can do with traffic."""
-
-    mirror: bool = False
-    """Copy a percent of requests to the challenger."""
-    match: frozenset[str] = frozenset()
-    """Supported parts of an A/B match condition (headers, cookies, query_params...)."""
-    session_affinity: bool = False
-    """Pin users to a version with a cookie."""
-    one_cookie: bool = False
-    """Cookies become one regex on the cookie header, matched once: one cookie per condition."""
-
-    def describe(self) -> str:
-        """E.g. ``weights, mirror, match on headers/cookies``."""
-        parts = ["weights"]
-        if self.mirror:
-            parts.append("mirror")
-        if self.match:
-            shown = "/".join(_PART_NAMES.get(p, p) for p in MATCH_PARTS if p in self.match)
-            parts.append(f"A/B match on {shown}")
-        if self.session_affinity:
-            parts.append("session affinity")
-        return ", ".join(parts)
+Features: TypeAlias = Capabilities
+"""What a provider can do with traffic: its row of ``spec.traffic.CAPABILITIES``."""
 
 
 class ObjectRouter(ABC):
@@ -81,8 +60,14 @@ class ObjectRouter(ABC):
 
     provider: ClassVar[str]
     """The ``spec.router.provider`` name."""
-    features: ClassVar[Features] = Features()
-    """What the provider supports (checked before anything is written)."""
+    features: ClassVar[Features]
+    """What the provider supports (checked before anything is written): set from the one
+    capability table, ``spec.traffic.CAPABILITIES``, for every class naming a provider."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "provider" in cls.__dict__:
+            cls.features = capabilities(cls.provider)
 
     def __init__(self, objects: ObjectStore) -> None:
         self.objects = objects
@@ -113,19 +98,20 @@ class ObjectRouter(ABC):
             raise RouterError(
                 f"provider {self.provider} cannot mirror traffic (mirror weight "
                 f"{routes.mirror_weight}%): {supported}; mirror with "
-                + " or ".join(sorted(MIRROR_PROVIDERS - {"local"}))
+                + _cluster_providers("mirror")
             )
         if routes.session_affinity is not None and not self.features.session_affinity:
             raise RouterError(
                 f"provider {self.provider} has no session affinity: {supported}; "
-                "remove spec.analysis.sessionAffinity or use istio or gatewayapi"
+                "remove spec.analysis.sessionAffinity or use "
+                + _cluster_providers("session_affinity")
             )
         for i, cond in enumerate(routes.match):
             for part in MATCH_PARTS:
                 if getattr(cond, part) and part not in self.features.match:
                     raise RouterError(
                         f"provider {self.provider} cannot match on "
-                        f"{_PART_NAMES.get(part, part)} (match[{i}]): {supported}"
+                        f"{PART_NAMES.get(part, part)} (match[{i}]): {supported}"
                     )
         if self.features.one_cookie:
             check_one_cookie(self.provider, routes)
@@ -186,7 +172,7 @@ class ObjectRouter(ABC):
         if inputs is None:
             inputs = self._read_inputs(rollout)
         objs = self.render_objects(rollout, routes, inputs)
-        text = routes_to_json(routes)
+        text = json.dumps(routes.to_dict(), sort_keys=True, separators=(",", ":"))
         for obj in objs:
             meta = obj.setdefault("metadata", {})
             meta.setdefault("annotations", {})[ROUTES_ANNOTATION] = text
@@ -246,7 +232,7 @@ class ObjectRouter(ABC):
         """The desired routes recorded on the stored objects (None: never set)."""
         for obj in self._stored(rollout).values():
             text = ((obj.get("metadata") or {}).get("annotations") or {}).get(ROUTES_ANNOTATION)
-            if text and (routes := routes_from_json(text)) is not None:
+            if text and (routes := _routes_of(text)) is not None:
                 return routes
         return None
 
@@ -261,6 +247,19 @@ class ObjectRouter(ABC):
         existing = self.objects.get(*key)
         if existing is not None and not _adopted(existing):
             self.objects.delete(*key)
+
+
+def _routes_of(text: str) -> Routes | None:
+    """The routes of a desired-routes annotation, or None when it is not such JSON."""
+    try:
+        return Routes.from_dict(json.loads(text))
+    except ValueError:
+        return None
+
+
+def _cluster_providers(feature: str) -> str:
+    """``istio or gatewayapi``: the cluster providers with ``feature``, for a hint."""
+    return " or ".join(sorted(providers_with(feature) - {"local"}))
 
 
 def _adopted(obj: KubeObject) -> bool:

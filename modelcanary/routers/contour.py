@@ -17,10 +17,10 @@ from typing import Any
 
 from ..errors import RouterError
 from ..ports import KubeObject
-from ..rollout.commands import Routes
 from ..spec import ModelRollout
 from ..spec.analysis import MatchCondition, StringMatch
-from .base import Features, ObjectRouter, weighted_routes
+from ..spec.traffic import Routes
+from .base import ObjectRouter, weighted_routes
 from .encoding import match_of_regex, regex_of
 from .matching import (
     condition_of,
@@ -69,9 +69,6 @@ class ContourRouter(ObjectRouter):
     """HTTPProxy weights/match/mirror (Flagger's contour router, plus mirroring)."""
 
     provider = "contour"
-    features = Features(
-        mirror=True, match=frozenset({"headers", "cookies", "query_params"}), one_cookie=True
-    )
 
     def owned(self, rollout: ModelRollout) -> list[Key]:
         """The HTTPProxy."""

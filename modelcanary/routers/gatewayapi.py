@@ -15,10 +15,10 @@ from typing import Any
 
 from ..errors import RouterError
 from ..ports import KubeObject
-from ..rollout.commands import Routes
 from ..spec import ModelRollout, parse_duration
 from ..spec.analysis import StringMatch
-from .base import Features, ObjectRouter, weighted_routes
+from ..spec.traffic import Routes
+from .base import ObjectRouter, weighted_routes
 from .encoding import (
     match_of_regex,
     parse_affinity,
@@ -57,9 +57,6 @@ class GatewayAPIRouter(ObjectRouter):
     """HTTPRoute weights/match/mirror (Flagger's gatewayapi router)."""
 
     provider = "gatewayapi"
-    features = Features(
-        mirror=True, match=frozenset({"headers", "cookies", "query_params"}), session_affinity=True
-    )
 
     def owned(self, rollout: ModelRollout) -> list[Key]:
         """The HTTPRoute."""

@@ -21,11 +21,11 @@ from typing import Any
 
 from ..errors import RouterError
 from ..ports import KubeObject
-from ..rollout.commands import Routes
 from ..spec import ModelRollout
 from ..spec.analysis import StringMatch
 from ..spec.base import parse_duration
-from .base import Features, ObjectRouter, require_input, weighted_routes
+from ..spec.traffic import Routes
+from .base import ObjectRouter, require_input, weighted_routes
 from .encoding import match_of_regex, regex_of
 from .matching import listed_condition, parse_listed_condition
 from .memory import Key
@@ -55,9 +55,6 @@ class GlooRouter(ObjectRouter):
     """RouteTable over per-version Upstreams (Flagger's gloo router)."""
 
     provider = "gloo"
-    features = Features(
-        mirror=True, match=frozenset({"headers", "cookies", "query_params"}), one_cookie=True
-    )
 
     def upstream_names(self, rollout: ModelRollout) -> tuple[str, str]:
         """(primary, canary) Upstream names, as Flagger names them."""

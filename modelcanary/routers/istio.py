@@ -15,10 +15,10 @@ from typing import Any
 
 from ..errors import RouterError
 from ..ports import KubeObject
-from ..rollout.commands import Routes
 from ..spec import ModelRollout
 from ..spec.analysis import MatchCondition, StringMatch
-from .base import Features, ObjectRouter
+from ..spec.traffic import Routes
+from .base import ObjectRouter
 from .encoding import parse_affinity, regex_of, sticky_routing
 from .matching import check_one_cookie, condition_of, header_matches, parse_match_kind
 from .memory import Key
@@ -48,11 +48,6 @@ class IstioRouter(ObjectRouter):
     """VirtualService weights/match/mirror and DestinationRules (Flagger's istio router)."""
 
     provider = "istio"
-    features = Features(
-        mirror=True,
-        match=frozenset({"headers", "cookies", "query_params", "source_labels"}),
-        session_affinity=True,
-    )
 
     def owned(self, rollout: ModelRollout) -> list[Key]:
         """DestinationRules first, the VirtualService (weights) last."""

@@ -16,9 +16,9 @@ from collections.abc import Mapping
 
 from ..errors import RouterError
 from ..ports import KubeObject
-from ..rollout.commands import Routes
 from ..spec import ModelRollout
-from .base import Features, ObjectRouter, disown, require_input
+from ..spec.traffic import Routes
+from .base import ObjectRouter, disown, require_input
 from .memory import Key
 
 API = "serving.kserve.io/v1beta1"
@@ -30,7 +30,6 @@ class KServeRouter(ObjectRouter):
     """``canaryTrafficPercent`` on an existing InferenceService."""
 
     provider = "kserve"
-    features = Features()
 
     def _isvc_key(self, rollout: ModelRollout) -> Key:
         target = rollout.spec.target_ref

@@ -16,10 +16,10 @@ from typing import Any
 
 from ..errors import RouterError
 from ..ports import KubeObject
-from ..rollout.commands import Routes
 from ..spec import ModelRollout
 from ..spec.analysis import MatchCondition, StringMatch
-from .base import Features, ObjectRouter, weighted_routes
+from ..spec.traffic import Routes
+from .base import ObjectRouter, weighted_routes
 from .encoding import match_of_regex, regex_of
 from .matching import listed_condition, parse_listed_condition
 from .memory import Key
@@ -61,9 +61,6 @@ class KumaRouter(ObjectRouter):
     """MeshHTTPRoute weights/match/mirror (Flagger's kuma provider, on Kuma's current API)."""
 
     provider = "kuma"
-    features = Features(
-        mirror=True, match=frozenset({"headers", "cookies", "query_params"}), one_cookie=True
-    )
 
     def owned(self, rollout: ModelRollout) -> list[Key]:
         """The MeshHTTPRoute."""

@@ -14,10 +14,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..errors import RouterError
-from ..rollout.commands import Routes
 from ..spec import ModelRollout
 from ..spec.analysis import MatchCondition, StringMatch
-from .encoding import cookie_regex, parse_cookie_regex
+from ..spec.traffic import Routes, cookie_regex, parse_cookie_regex
 
 KINDS = ("exact", "prefix", "suffix", "regex")
 """The kinds of a StringMatch, in the order a decoder looks for them."""
@@ -69,8 +68,8 @@ def condition_of(
 ) -> MatchCondition:
     """Inverse of :func:`header_matches` (plus query and source labels): the condition.
 
-    A regex on the ``cookie`` header (any case) that :func:`~.encoding.cookie_regex` wrote is
-    a cookie again; any other header match stays a header match.
+    A regex on the ``cookie`` header (any case) that ``spec.traffic.cookie_regex`` wrote is a
+    cookie again; any other header match stays a header match.
     """
     parsed: dict[str, StringMatch] = {}
     cookies: dict[str, StringMatch] = {}

@@ -17,10 +17,10 @@ from typing import Any
 
 from ..errors import RouterError
 from ..ports import KubeObject
-from ..rollout.commands import Routes
 from ..spec import ModelRollout
 from ..spec.analysis import MatchCondition, StringMatch
-from .base import Features, ObjectRouter, require_input
+from ..spec.traffic import Routes
+from .base import ObjectRouter, require_input
 from .encoding import match_of_regex, regex_of
 from .memory import Key
 
@@ -48,7 +48,6 @@ class NginxRouter(ObjectRouter):
     """Canary Ingress with NGINX canary annotations (Flagger's nginx router)."""
 
     provider = "nginx"
-    features = Features(match=frozenset({"headers", "cookies"}))
 
     def _ingress_key(self, rollout: ModelRollout) -> Key:
         return ingress_ref_key(self, rollout)

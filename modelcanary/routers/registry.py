@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from ..errors import RouterError
 from ..ports import ObjectStore
-from ..rollout.commands import Routes
 from ..spec import ModelRollout
+from ..spec.traffic import Routes
 from .apisix import ApisixRouter
 from .appmesh import AppMeshRouter
 from .base import ObjectRouter

@@ -17,9 +17,9 @@ from typing import Any
 
 from ..errors import RouterError
 from ..ports import KubeObject
-from ..rollout.commands import Routes
 from ..spec import ModelRollout
-from .base import Features, ObjectRouter, require_input
+from ..spec.traffic import Routes
+from .base import ObjectRouter, require_input
 from .memory import Key
 from .nginx import API, DROPPED, ingress_ref_key
 
@@ -38,7 +38,6 @@ class SkipperRouter(ObjectRouter):
     """Canary Ingress with backend weights (Flagger's skipper router)."""
 
     provider = "skipper"
-    features = Features()
 
     def inputs(self, rollout: ModelRollout) -> list[Key]:
         """The referenced Ingress."""

@@ -16,11 +16,10 @@ from typing import Any, ClassVar
 
 from ..errors import RouterError
 from ..ports import KubeObject
-from ..rollout.commands import Routes
 from ..spec import ModelRollout
 from ..spec.analysis import MatchCondition, StringMatch
-from .base import Features, ObjectRouter, weighted_routes
-from .encoding import unescape
+from ..spec.traffic import Routes, unescape
+from .base import ObjectRouter, weighted_routes
 from .matching import condition_of, header_matches
 from .memory import Key
 
@@ -54,7 +53,6 @@ class SmiRouter(ObjectRouter):
 
     provider = "smi"
     api_version: ClassVar[str] = "split.smi-spec.io/v1alpha3"
-    features = Features(match=frozenset({"headers", "cookies"}))
 
     def owned(self, rollout: ModelRollout) -> list[Key]:
         """The HTTPRouteGroup (A/B only) and the TrafficSplit."""
@@ -127,7 +125,6 @@ class LinkerdRouter(SmiRouter):
 
     provider = "linkerd"
     api_version = "split.smi-spec.io/v1alpha2"
-    features = Features()
 
 
 def _weight(value: Any) -> float:

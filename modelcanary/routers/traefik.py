@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..ports import KubeObject
-from ..rollout.commands import Routes
 from ..spec import ModelRollout
-from .base import Features, ObjectRouter, weighted_routes
+from ..spec.traffic import Routes
+from .base import ObjectRouter, weighted_routes
 from .memory import Key
 
 API = "traefik.io/v1alpha1"
@@ -24,7 +24,6 @@ class TraefikRouter(ObjectRouter):
     """Weighted TraefikService (Flagger's traefik router)."""
 
     provider = "traefik"
-    features = Features()
 
     def owned(self, rollout: ModelRollout) -> list[Key]:
         """The TraefikService."""

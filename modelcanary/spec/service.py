@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 
 from .base import Duration, SpecModel
+from .traffic import providers_with
 from .wire import ListenAddress, check_header_value, check_token
 
 RouterProvider = Literal[
@@ -27,11 +28,11 @@ RouterProvider = Literal[
 ]
 ROUTER_PROVIDERS: tuple[str, ...] = RouterProvider.__args__  # type: ignore[attr-defined]
 
-MIRROR_PROVIDERS = frozenset({"local", "istio", "gatewayapi", "kuma", "contour", "gloo"})
-"""Providers that can mirror (shadow) traffic to the challenger."""
-SESSION_AFFINITY_PROVIDERS = frozenset({"local", "istio", "gatewayapi"})
+MIRROR_PROVIDERS = providers_with("mirror")
+"""Providers that can mirror (shadow) traffic to the challenger (from ``traffic.CAPABILITIES``)."""
+SESSION_AFFINITY_PROVIDERS = providers_with("session_affinity")
 """Providers that can pin a user to the version they first saw (cookie based)."""
-BODY_MATCH_PROVIDERS = frozenset({"local"})
+BODY_MATCH_PROVIDERS = providers_with("match", "body")
 """Providers that can route on a JSON body field (payload-based routing)."""
 
 

@@ -54,7 +54,7 @@ def test_contour_http_proxy_shape() -> None:
     ]
     assert ab_cookie["conditions"][1]["header"] == {
         "name": "cookie",
-        "regex": r"^(.*?;)?\s*canary=always(;.*)?$",
+        "regex": r"^(.*?;\s*)?(canary=always)(;.*)?$",
     }
     assert [s["name"] for s in ab_header["services"]] == ["fraud-canary"]
     assert split["conditions"] == [{"prefix": "/v1/"}]

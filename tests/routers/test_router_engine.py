@@ -50,6 +50,9 @@ class Metrics:
     def is_online(self) -> bool:
         return True
 
+    def backends(self, rollout: ModelRollout) -> list[Metrics]:
+        return [self]
+
     def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
         routes = self.routers.get_routes(rollout)
         rng = np.random.default_rng(int(window.end))

@@ -48,7 +48,7 @@ def test_istio_virtual_service_shape() -> None:
     assert spec["gateways"] == ["istio-system/public-gateway", "mesh"]
     ab0, ab1, split = spec["http"]
     assert ab0["match"] == [{"uri": {"prefix": "/v1/"}, "headers": {"x-cohort": {"exact": "beta"}}}]
-    assert ab1["match"][0]["headers"]["cookie"]["regex"] == r"^(.*?;)?\s*canary=always(;.*)?$"
+    assert ab1["match"][0]["headers"]["cookie"]["regex"] == r"^(.*?;\s*)?(canary=always)(;.*)?$"
     assert [d["destination"]["host"] for d in ab0["route"]] == ["fraud-canary"]
     assert [(d["destination"]["host"], d["weight"]) for d in split["route"]] == [
         ("fraud-primary", 70),
