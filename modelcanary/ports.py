@@ -9,6 +9,7 @@ clocks (runtimes). Every call is synchronous and may raise the port's error from
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -59,12 +60,28 @@ class StatusStore(Protocol):
 
 @runtime_checkable
 class MetricProvider(Protocol):
-    """A metrics backend answering built-in SLIs and custom queries for a window."""
+    """A metrics backend answering built-in SLIs and custom queries for a window.
+
+    The engine holds exactly one: a single backend (the fakes of the tests, a Prometheus), or
+    a dispatcher (``providers.dispatch.MetricDispatch``) that sends each rollout, and each
+    custom metric, to the backend it names. Both answer the same calls, so the engine has one
+    seam and never asks which kind it holds.
+    """
 
     name: str
+    last_error: str
+    """Why the last ``is_online()`` check failed (empty when it passed, or was never made)."""
 
     def is_online(self) -> bool:
-        """True when the backend answers (checked at initialisation)."""
+        """True when the backend answers (a dispatcher: always True, its backends are checked
+        one by one through :meth:`backends`)."""
+        ...
+
+    def backends(self, rollout: ModelRollout) -> Sequence[MetricProvider]:
+        """The backends measuring ``rollout``, each once: the built-in SLIs' first, then the
+        custom metrics' own. A single backend returns itself; a dispatcher builds the ones the
+        rollout names (raising the ``SpecError`` of a spec that cannot be built). The engine
+        checks each with ``is_online()`` while the rollout initialises."""
         ...
 
     def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
@@ -73,20 +90,6 @@ class MetricProvider(Protocol):
 
     def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
         """One custom query's value in ``window`` (templated with the rollout's variables)."""
-        ...
-
-
-@runtime_checkable
-class ProviderDispatch(Protocol):
-    """A MetricProvider that picks a backend per rollout (the operator's): the engine asks it
-    which backends a rollout uses, to check them with ``is_online()`` at initialisation."""
-
-    def for_rollout(self, rollout: ModelRollout) -> MetricProvider:
-        """The backend of the rollout's built-in SLIs."""
-        ...
-
-    def for_metric(self, metric: MetricSpec, rollout: ModelRollout) -> MetricProvider:
-        """The backend of one custom query."""
         ...
 
 

@@ -75,7 +75,7 @@ class IntervalResult:
     def to_record(
         self,
         time: str,
-        phase: Phase = "Progressing",
+        phase: Phase = Phase.PROGRESSING,
         canary_weight: int = 0,
         mirror_weight: int = 0,
     ) -> AnalysisRecord:

@@ -30,6 +30,7 @@ from rich.table import Table
 
 from ..errors import SpecError, SpecIssue
 from ..spec import ModelRollout, RolloutStatus
+from ..spec.phases import Action
 from .common import (
     EXIT_INCONCLUSIVE,
     check_cells,
@@ -40,9 +41,6 @@ from .common import (
     status_grid,
 )
 from .run_cmd import exit_code
-
-ACTIONS = ("promote", "abort", "retry", "approve", "pause", "resume")
-DECIDED = ("Succeeded", "Failed")
 
 NAME = typer.Argument(..., help="Rollout name (metadata.name).")
 NAMESPACE = typer.Option("default", "--namespace", "-n", help="Rollout namespace.")
@@ -66,7 +64,7 @@ def register(app: typer.Typer) -> None:
     remote: dict[str, Callable[..., None]] = {
         "status": cluster_status,
         "history": cluster_history,
-        **{kind: _cluster_action(kind) for kind in ACTIONS},
+        **{kind.value: _cluster_action(kind.value) for kind in Action},
     }
     for info in app.registered_commands:
         if info.name in remote and info.callback is not None:
@@ -243,7 +241,9 @@ def watch(
             gone = True
             return True
         status = current.rollout.status or RolloutStatus()
-        return status.phase in DECIDED or (deadline is not None and time.monotonic() >= deadline)
+        return status.phase.traits.decided or (
+            deadline is not None and time.monotonic() >= deadline
+        )
 
     try:
         if quiet:
@@ -264,7 +264,7 @@ def watch(
         err_console.print(f"[yellow]ModelRollout {escape(where)} was deleted[/]")
         raise typer.Exit(EXIT_INCONCLUSIVE)
     style = "green" if status.outcome == "promoted" else "red"
-    if status.phase not in DECIDED:
+    if not status.phase.traits.decided:
         err_console.print(f"[yellow]timeout[/]: still {escape(status.phase)} after {timeout}s")
         raise typer.Exit(EXIT_INCONCLUSIVE)
     out_console.print(

@@ -103,7 +103,7 @@ class Tree:
         return {
             "name": self.rollout.name,
             "namespace": self.rollout.metadata.namespace or "default",
-            "phase": status.phase,
+            "phase": status.phase.value,
             "message": status.message,
             "outcome": status.outcome,
             "routes": routes,
@@ -122,7 +122,7 @@ def build(rollout: ModelRollout, objects: ObjectStore, lister: Lister | None = N
     info = f"challenger {status.canary_weight}%" + (
         f", mirror {status.mirror_weight}%" if status.mirror_weight else ""
     )
-    root = Node(KIND, rollout.name, API_VERSION, "", status.phase, info)
+    root = Node(KIND, rollout.name, API_VERSION, "", status.phase.value, info)
     tree = Tree(root, rollout)
     seen: set[Key] = set()
 

@@ -37,6 +37,7 @@ from rich.table import Table
 
 from ..files import load
 from ..spec import ModelRollout, RolloutStatus
+from ..spec.phases import Action
 from .common import (
     EXIT_FAILED,
     EXIT_INCONCLUSIVE,
@@ -74,7 +75,6 @@ __all__ = [
     "start_detached",
 ]
 
-DECIDED = ("Succeeded", "Failed")
 VERDICT_STYLE = {
     "pass": "green",
     "fail": "red",
@@ -198,9 +198,9 @@ def _abort_unstarted(store: FileStatusStore, rollout: ModelRollout) -> RolloutSt
             continue
         current = stored.rollout
         status = current.status or RolloutStatus()
-        if status.phase in DECIDED:
+        if status.phase.traits.decided:
             return status
-        action = ManualAction("abort", f"signal-{time.time_ns()}", "interrupted before it ran")
+        action = ManualAction(Action.ABORT, f"signal-{time.time_ns()}", "interrupted before it ran")
         new, _ = step(current, status, Observations(action=action), datetime.now(UTC))
         try:
             store.save_status(rollout.name, namespace, new, stored.version)
@@ -236,10 +236,10 @@ def _drive(
         handle.act("abort", "interrupted from the command line")
         # poll the status: a Thread.join interrupted by the signal cannot be trusted again
         stop = time.monotonic() + 30
-        while handle.status().phase not in DECIDED and time.monotonic() < stop:
+        while not handle.status().phase.traits.decided and time.monotonic() < stop:
             time.sleep(0.2)
         status = handle.status()
-        return status, exit_code(status) if status.phase in DECIDED else EXIT_INCONCLUSIVE
+        return status, exit_code(status) if status.phase.traits.decided else EXIT_INCONCLUSIVE
     status = handle.status()
     if handle.error is not None:
         err_console.print(f"[red]engine stopped[/]: {escape(str(handle.error))}")
@@ -276,9 +276,7 @@ def _view(rollout: ModelRollout, status: RolloutStatus, handle: object) -> Group
             "[bold]rate[/]",
             f"{stats.achieved_rps:.1f} rps",
         )
-    done = status.step_index + (
-        1 if status.phase in ("Promoting", "Finalising", "Succeeded") else 0
-    )
+    done = status.step_index + (1 if status.phase.traits.promoted else 0)
     bar = ProgressBar(total=max(1, len(plan)), completed=min(done, len(plan)), width=40)
     checks = Table("metric", "value", "range", "verdict", "why", expand=True)
     last = status.history[-1] if status.history else None

@@ -20,6 +20,7 @@ from typing import Any
 import kopf
 
 from ..errors import ConflictError, ModelCanaryError, SpecError
+from ..spec.phases import Phase
 from .runtime import OperatorRuntime, spec_message
 
 GROUP, VERSION, PLURAL = "modelcanary.io", "v1alpha1", "modelrollouts"
@@ -94,7 +95,7 @@ def make_registry(
         try:
             for _attempt in range(5):
                 result = runtime.tick(name, ns)
-                if result.missing or result.phase == "Terminating":
+                if result.missing or result.phase == Phase.TERMINATING:
                     break
         except SpecError as exc:  # never keep a broken resource forever: let it go
             log.warning("%s/%s deleted without revert: %s", ns, name, spec_message(exc))

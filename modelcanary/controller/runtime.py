@@ -26,6 +26,7 @@ from ..ports import StatusStore, Stored
 from ..rollout import Notify
 from ..rollout.observations import next_delay
 from ..spec import Condition, MetricProviderSpec, ModelRollout, RolloutStatus
+from ..spec.phases import Phase
 from .metrics import RolloutMetrics
 
 log = logging.getLogger("modelcanary.controller")
@@ -132,11 +133,11 @@ class OperatorRuntime:
             return
         status = rollout.status or RolloutStatus()
         try:
-            if result.changed:
-                failed = result.phase == "Failed"
+            if result.changed and result.phase is not None:
+                failed = result.phase == Phase.FAILED
                 self.events.emit(
                     rollout,
-                    result.phase,
+                    result.phase.value,
                     f"phase {result.phase_before or '-'} -> {result.phase}: {status.message}",
                     warning=failed,
                 )
@@ -179,9 +180,7 @@ class OperatorRuntime:
                 if stored is not None:
                     status = stored.rollout.status or RolloutStatus()
                     others = [c for c in status.conditions if c.type != SPEC_CONDITION]
-                    new = status.model_copy(
-                        update={"conditions": [*others, condition], "message": message}
-                    )
+                    new = status.updated(conditions=[*others, condition], message=message)
                     self.engine.store.save_status(name, namespace, new, stored.version)
                     if self.events is not None:
                         self.events.emit(stored.rollout, "InvalidSpec", message, warning=True)
@@ -212,7 +211,7 @@ class OperatorRuntime:
                 return
             kept = [c for c in status.conditions if c.type != SPEC_CONDITION]
             self.engine.store.save_status(
-                name, namespace, status.model_copy(update={"conditions": kept}), stored.version
+                name, namespace, status.updated(conditions=kept), stored.version
             )
         except Exception as exc:
             log.debug("%s/%s: could not clear the spec condition: %s", namespace, name, exc)

@@ -9,6 +9,7 @@ the annotation in place is harmless.
 from __future__ import annotations
 
 from ..rollout.observations import ACTIONS, ManualAction
+from ..spec.phases import Action
 from ..spec.rollout import ModelRollout
 
 ACTION = "modelcanary.io/action"
@@ -33,7 +34,7 @@ def action_from(rollout: ModelRollout) -> ManualAction | None:
     if kind not in ACTIONS:
         return None
     reason = notes.get(ACTION_REASON, "")
-    return ManualAction(kind, notes.get(ACTION_ID) or f"{kind}:{reason}", reason)  # type: ignore[arg-type]
+    return ManualAction(Action(kind), notes.get(ACTION_ID) or f"{kind}:{reason}", reason)
 
 
 def without_actions(rollout: ModelRollout) -> ModelRollout:

@@ -103,7 +103,7 @@ def with_pending(status: RolloutStatus, tick: str, commands: list[Command]) -> R
         return status
     state = dict(status.analysis_state or {})
     state[PENDING_KEY] = {"tick": tick, "effects": [_encode(c) for c in shots]}
-    return status.model_copy(update={"analysis_state": state})
+    return status.updated(analysis_state=state)
 
 
 def without_pending(status: RolloutStatus) -> RolloutStatus:
@@ -112,4 +112,4 @@ def without_pending(status: RolloutStatus) -> RolloutStatus:
     if not state or PENDING_KEY not in state:
         return status
     rest = {k: v for k, v in state.items() if k != PENDING_KEY}
-    return status.model_copy(update={"analysis_state": rest or None})
+    return status.updated(analysis_state=rest or None)

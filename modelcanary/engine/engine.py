@@ -53,10 +53,11 @@ from ..rollout import (
 )
 from ..rollout.converge import converge
 from ..spec import ModelRollout, RolloutStatus
+from ..spec.phases import Phase
 from . import effects
 from .actions import action_from
 from .metrics import EngineMetrics
-from .observe import ProviderFor, collect, offline_providers
+from .observe import collect, offline_providers
 
 log = logging.getLogger("modelcanary.engine")
 
@@ -71,8 +72,10 @@ class TickResult:
 
     name: str
     namespace: str
-    phase_before: str = ""
-    phase: str = ""
+    phase_before: Phase | None = None
+    """Phase of the stored status before the tick (None: no tick ran)."""
+    phase: Phase | None = None
+    """Phase after the tick (None: no tick ran, e.g. the rollout is missing)."""
     commands: list[Command] = field(default_factory=list)
     """Commands executed: pending effects of an earlier tick delivered first, then this one's."""
     problems: list[str] = field(default_factory=list)
@@ -95,12 +98,11 @@ class Engine:
     workloads: Workloads
     router: TrafficRouter
     metrics: MetricProvider
+    """The one metrics port: a backend, or a dispatcher picking one per rollout and metric."""
     webhooks: WebhookRunner
     clock: Clock
     notify_options: dict[str, Any] = field(default_factory=dict)
     """Options of each rollout's NotificationRouter (providers lookup, secret_reader, env)."""
-    provider_for: ProviderFor | None = None
-    """Provider of a custom-query metric (default: ``metrics`` for everything)."""
     self_metrics: EngineMetrics = field(default_factory=EngineMetrics)
     _routers: dict[tuple[str, str, str], NotificationRouter] = field(default_factory=dict)
     _settled: set[Key] = field(default_factory=set)
@@ -259,11 +261,11 @@ class Engine:
         else:
             gates, messages = self._gates(rollout, status)
         offline = None
-        if status.phase == "Initializing":
-            offline = offline_providers(self.metrics, self.provider_for, rollout)
+        if status.phase == Phase.INITIALIZING:
+            offline = offline_providers(self.metrics, rollout)
         data, error = None, None
         if analysis_due(rollout, status, now):
-            data, error = collect(self.metrics, self.provider_for, rollout, status, now)
+            data, error = collect(self.metrics, rollout, status, now)
         return Observations(
             readiness=readiness,
             data=data,
@@ -361,7 +363,7 @@ class Engine:
             payload = WebhookPayload(
                 name=rollout.name,
                 namespace=_ns(rollout),
-                phase=status.phase,
+                phase=status.phase.value,
                 checksum=status.last_applied_spec or rollout.spec_hash(),
                 type=kind,
                 metadata={**(hook.metadata or {}), **(extra or {})},
@@ -386,7 +388,7 @@ class Engine:
                 event=command.event,
                 severity=command.severity,
                 message=command.message,
-                phase=status.phase,
+                phase=status.phase.value,
                 fields=dict(command.fields),
             )
             for delivery in self.notifications(rollout).send(note):

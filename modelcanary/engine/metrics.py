@@ -17,7 +17,6 @@ from collections import defaultdict
 from ..rollout.commands import Command, Notify, RecordAnalysis
 from ..spec import ModelRollout, RolloutStatus
 
-_STATUS = {"Succeeded": 1.0, "Failed": 2.0}
 Labels = tuple[tuple[str, str], ...]
 
 
@@ -37,12 +36,13 @@ class EngineMetrics:
         with self._lock:
             self._gauges["modelcanary_rollout_weight"][base] = status.canary_weight
             self._gauges["modelcanary_rollout_mirror_weight"][base] = status.mirror_weight
-            self._gauges["modelcanary_rollout_status"][base] = _STATUS.get(status.phase, 0.0)
+            gauge = float(status.phase.traits.status_gauge)
+            self._gauges["modelcanary_rollout_status"][base] = gauge
             self._gauges["modelcanary_rollout_failed_checks"][base] = status.failed_checks
             phases = self._gauges["modelcanary_rollout_phase"]
             for key in [k for k in phases if k[:2] == base]:
                 del phases[key]
-            phases[(*base, ("phase", status.phase))] = 1.0
+            phases[(*base, ("phase", status.phase.value))] = 1.0
             for command in commands:
                 if isinstance(command, Notify) and command.event == "RolloutStarted":
                     self._counters["modelcanary_rollouts_total"][base[1:]] += 1

@@ -20,7 +20,6 @@ from ..rollout.observations import next_delay
 from .clock import SystemClock
 from .engine import Engine, TickResult
 
-DONE = ("Succeeded", "Failed", "Terminating")
 RETRYABLE = (ConflictError, RouterError, WorkloadError, TransientProviderError)
 """Errors a tick may die of and the next tick may not (the next tick converges or retries)."""
 POLL = 0.25
@@ -73,7 +72,7 @@ def run_until_done(
         errors = 0
         if on_tick is not None:
             on_tick(result)
-        if result.missing or result.phase in DONE:
+        if result.missing or (result.phase is not None and result.phase.traits.final):
             return result
         if result.changed:
             continue

@@ -101,17 +101,13 @@ class LocalRun:
                 recorder=self.recorder,
             )
             self.router.start()
-            from ..providers import ProviderLookup
-
-            metrics = self._provider()
             self.engine = Engine(
                 store=self.store,
                 workloads=self.workloads,
                 router=self.router,
-                metrics=metrics,
+                metrics=self._metrics(),
                 webhooks=HttpWebhookRunner(),
                 clock=self.clock,
-                provider_for=ProviderLookup(metrics),
             )
             self.router.add_metrics(self.engine.self_metrics.render)
             self._start_load()
@@ -209,15 +205,16 @@ class LocalRun:
         if self.router is not None:
             self.router.set_backends(champion, challenger or champion)
 
-    def _provider(self) -> MetricProvider:
-        """Built-in SLIs: from the router's recorder, unless spec.metricsProvider says else."""
-        from ..providers import provider_for
+    def _metrics(self) -> MetricProvider:
+        """The engine's metrics port: built-in SLIs from the router's recorder unless
+        spec.metricsProvider says else, a custom metric from its own provider. The rollout's
+        backend is built now, so a bad metricsProvider fails ``start`` at once."""
+        from ..providers.dispatch import MetricDispatch
         from ..providers.embedded import EmbeddedProvider
 
-        embedded = EmbeddedProvider(self.recorder)
-        spec = self.rollout.spec.metrics_provider
-        provider: MetricProvider = provider_for(spec, default=embedded, path="spec.metricsProvider")
-        return provider
+        metrics = MetricDispatch(default=EmbeddedProvider(self.recorder))
+        metrics.for_rollout(self.rollout)
+        return metrics
 
     def _start_load(self) -> None:
         load = self.rollout.spec.load

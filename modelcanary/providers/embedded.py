@@ -13,6 +13,7 @@ from typing import Protocol, runtime_checkable
 
 from ..analysis.measurements import IntervalData, NoData, Scalar, Window
 from ..spec import MetricSpec, ModelRollout
+from .online import OnlineCheck
 
 CUSTOM_QUERY_REASON = (
     "the embedded provider answers built-in SLIs only; custom query {name!r} needs a query "
@@ -29,7 +30,7 @@ class IntervalSource(Protocol):
         ...
 
 
-class EmbeddedProvider:
+class EmbeddedProvider(OnlineCheck):
     """Built-in SLIs from an in-process recorder; always online."""
 
     name = "embedded"
@@ -40,9 +41,9 @@ class EmbeddedProvider:
     def __repr__(self) -> str:
         return f"EmbeddedProvider({type(self.recorder).__name__})"
 
-    def is_online(self) -> bool:
-        """Always True: the recorder lives in this process."""
-        return True
+    def probe(self) -> str:
+        """Nothing to ask: the recorder lives in this process, so it is always online."""
+        return ""
 
     def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
         """The recorder's measurements of ``window`` (the recorder serves one rollout)."""

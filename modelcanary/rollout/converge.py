@@ -10,6 +10,7 @@ effects (webhooks, notifications) are kept as pending effects in the status inst
 
 from __future__ import annotations
 
+from ..spec.phases import Phase
 from ..spec.rollout import ModelRollout
 from ..spec.status import RolloutStatus
 from .commands import (
@@ -31,10 +32,10 @@ def routes_of(rollout: ModelRollout, status: RolloutStatus) -> Routes:
     """The routes ``status`` describes.
 
     The weights come from the status; the stage the status points at adds what the weights do
-    not say (A/B match, session affinity) when its weights are the ones in force. Phases that
-    neither analyse nor promote send all traffic to the champion.
+    not say (A/B match, session affinity) when its weights are the ones in force. Phases
+    without ``challenger_traffic`` send all traffic to the champion.
     """
-    if status.phase not in ("Progressing", "WaitingPromotion", "Promoting"):
+    if not status.phase.traits.challenger_traffic:
         return Routes()
     weight, mirror = status.canary_weight, status.mirror_weight
     plain = Routes(champion_weight=100 - weight, challenger_weight=weight, mirror_weight=mirror)
@@ -60,16 +61,16 @@ def converge(rollout: ModelRollout, status: RolloutStatus) -> list[Command]:
     Terminating rollout reverts routing when ``revertOnDeletion`` asks for it.
     """
     phase = status.phase
-    if phase == "Initializing":
+    if phase == Phase.INITIALIZING:
         return []
-    if phase == "Terminating":
+    if phase == Phase.TERMINATING:
         return [SetRoutes(Routes()), Finalize()] if rollout.spec.revert_on_deletion else []
     commands: list[Command] = []
-    if phase in ("Progressing", "WaitingPromotion"):
+    if phase.traits.analyses:
         commands.append(EnsureChallenger())
-    if phase == "Promoting":
+    if phase == Phase.PROMOTING:
         commands.append(PromoteChallenger())
     commands.append(SetRoutes(routes_of(rollout, status)))
-    if phase in ("Succeeded", "Failed"):
+    if phase.traits.decided:
         commands.append(ScaleChallenger(0))
     return commands

@@ -11,18 +11,18 @@ test may roll back before ``threshold`` is reached.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
-from ..analysis.interval import Action, AnalysisState, IntervalResult, analyse_interval
+from ..analysis.interval import Action as IntervalAction
+from ..analysis.interval import AnalysisState, IntervalResult, analyse_interval
+from ..spec.phases import Action, Phase
 from ..spec.rollout import ModelRollout
-from ..spec.status import AnalysisRecord, RolloutStatus
+from ..spec.status import AnalysisRecord, Outcome, RolloutStatus
 from .commands import Command, EnsureChallenger, RecordAnalysis, Routes, SetRoutes
 from .observations import ManualAction, Observations, hook_types, revision
 from .times import seconds_between
-from .transitions import Outcome, Tick
-
-ANALYSING = ("Progressing", "WaitingPromotion")
-ACTIVE = ("Waiting", "Progressing", "WaitingPromotion")
+from .transitions import Tick
 
 
 def step(
@@ -30,46 +30,50 @@ def step(
 ) -> tuple[RolloutStatus, list[Command]]:
     """Advance the rollout by one tick: the new status and the commands to execute."""
     tick = Tick(rollout, status or RolloutStatus(), obs, now)
-    if tick.status.phase == "Terminating":
+    if tick.status.phase == Phase.TERMINATING:
         return tick.status, []
     if obs.deleted:
         tick.terminate()
         return tick.status, tick.commands
-    if obs.action is not None and obs.action.id != tick.status.last_action:
-        _apply_action(tick, obs.action)
-        if tick.status.phase in ("Failed", "Promoting") and tick.commands:
-            return tick.status, tick.commands  # aborted or promoted by hand: nothing more now
+    action = obs.action
+    if action is not None and action.id != tick.status.last_action and _apply_action(tick, action):
+        return tick.status, tick.commands  # aborted or promoted by hand: nothing more now
     handler = _HANDLERS[tick.status.phase]
     handler(tick)
     return tick.status, tick.commands
 
 
-def _apply_action(tick: Tick, action: ManualAction) -> None:
+def _apply_action(tick: Tick, action: ManualAction) -> bool:
+    """Apply a person's action; True when it decided the rollout (aborted or promoted it), so
+    the tick ends there."""
     tick.update(last_action=action.id)
-    phase = tick.status.phase
+    traits = tick.status.phase.traits
     why = f" ({action.reason})" if action.reason else ""
-    if action.kind == "pause":
+    if action.kind == Action.PAUSE:
         tick.update(paused=True, message=f"paused by user{why}")
         tick.notify("Paused", "warn", f"rollout paused by user{why}")
-    elif action.kind == "resume":
+    elif action.kind == Action.RESUME:
         tick.update(paused=False, message=f"resumed by user{why}")
         tick.notify("Resumed", "info", f"rollout resumed by user{why}")
-    elif action.kind == "approve":
+    elif action.kind == Action.APPROVE:
         tick.update(approved=True)
-    elif action.kind == "abort" and phase in (*ACTIVE, "Initializing", "Initialized"):
-        if phase in ("Initializing", "Initialized"):  # not started yet: never start this revision
+    elif action.kind == Action.ABORT and (traits.active or traits.unstarted):
+        if traits.unstarted:  # not started yet: never start this revision
             tick.update(last_applied_spec=revision(tick.rollout, tick.obs.readiness))
         tick.rollback(f"aborted by user{why}", "aborted")
-    elif action.kind == "promote" and phase in ACTIVE:
+        return True
+    elif action.kind == Action.PROMOTE and traits.active:
         if tick.last_verdict() == "fail":
             tick.update(
                 message="promote refused: the last analysis failed (abort, or wait for a pass)"
             )
-            return
+            return False
         tick.notify("ManualPromotion", "warn", f"promoted by user without finishing analysis{why}")
         tick.promote(f"promoted by user{why}")
-    elif action.kind == "retry" and phase == "Failed":
+        return True
+    elif action.kind == Action.RETRY and tick.status.phase == Phase.FAILED:
         tick.start(revision(tick.rollout, tick.obs.readiness), f"retry requested{why}")
+    return False
 
 
 def _initializing(tick: Tick) -> None:
@@ -87,7 +91,7 @@ def _initializing(tick: Tick) -> None:
             rev = revision(tick.rollout, ready)
             update |= {"last_applied_spec": rev, "last_promoted_spec": rev}
         tick.update(**update)
-        tick.phase("Initialized", "champion ready")
+        tick.phase(Phase.INITIALIZED, "champion ready")
         tick.notify("Initialized", "info", "initialization done, champion ready")
         _idle(tick)
         return
@@ -111,9 +115,9 @@ def _deadline(tick: Tick, what: str, detail: str, outcome: Outcome = "deadline")
     reason = f"{what} not ready within progressDeadlineSeconds={limit}" + (
         f": {detail}" if detail else ""
     )
-    if tick.status.phase == "Initializing":
+    if tick.status.phase == Phase.INITIALIZING:
         tick.update(outcome=outcome)
-        tick.phase("Failed", reason)
+        tick.phase(Phase.FAILED, reason)
         tick.notify("RolloutFailed", "error", reason)
     else:
         tick.rollback(reason, "deadline")
@@ -124,16 +128,16 @@ def _idle(tick: Tick) -> None:
     """Initialized, Succeeded, Failed: start a rollout when a new challenger revision appears."""
     rev = revision(tick.rollout, tick.obs.readiness)
     status = tick.status
-    if status.phase == "Failed":
+    if status.phase == Phase.FAILED:
         if rev == status.last_applied_spec:
             return  # a failed revision restarts only when it changes, or on retry
     elif rev == status.last_promoted_spec:
         return
     if not tick.gate_open("confirm-rollout"):
-        if status.phase != "Waiting":
+        if status.phase != Phase.WAITING:
             tick.notify("Waiting", "info", tick.gate_reason("confirm-rollout"))
         tick.update(last_applied_spec=rev)
-        tick.phase("Waiting", tick.gate_reason("confirm-rollout"))
+        tick.phase(Phase.WAITING, tick.gate_reason("confirm-rollout"))
         return
     tick.start(rev, "new revision detected, starting analysis")
 
@@ -273,7 +277,9 @@ def _with_webhook_failure(
     """A failed ``rollout`` webhook is a failed check of the interval (Flagger)."""
     why = tick.gate_reason("rollout").replace("waiting for ", "")
     failed = before.failed_checks + 1
-    action: Action = "rollback" if failed >= tick.analysis.threshold or result.decisive else "hold"
+    action: IntervalAction = (
+        "rollback" if failed >= tick.analysis.threshold or result.decisive else "hold"
+    )
     state = result.state.model_copy(update={"failed_checks": failed, "inconclusive_checks": 0})
     message = f"failed checks {failed}/{tick.analysis.threshold}: {why}"
     return IntervalResult(
@@ -308,7 +314,7 @@ def _waiting_promotion(tick: Tick) -> None:
     if _interrupted(tick):
         return
     _analyse(tick)
-    if tick.status.phase != "WaitingPromotion":
+    if tick.status.phase != Phase.WAITING_PROMOTION:
         return  # rolled back
     if tick.gate_open("confirm-promotion") and tick.last_verdict() in (None, "pass"):
         tick.promote("confirm-promotion passed")
@@ -327,14 +333,15 @@ def _finalising(tick: Tick) -> None:
     tick.finish()
 
 
-_HANDLERS = {
-    "Initializing": _initializing,
-    "Initialized": _idle,
-    "Succeeded": _idle,
-    "Failed": _idle,
-    "Waiting": _waiting,
-    "Progressing": _progressing,
-    "WaitingPromotion": _waiting_promotion,
-    "Promoting": _promoting,
-    "Finalising": _finalising,
+_HANDLERS: dict[Phase, Callable[[Tick], None]] = {
+    Phase.INITIALIZING: _initializing,
+    Phase.INITIALIZED: _idle,
+    Phase.SUCCEEDED: _idle,
+    Phase.FAILED: _idle,
+    Phase.WAITING: _waiting,
+    Phase.PROGRESSING: _progressing,
+    Phase.WAITING_PROMOTION: _waiting_promotion,
+    Phase.PROMOTING: _promoting,
+    Phase.FINALISING: _finalising,
 }
+"""The machine's step per phase (Terminating ends in ``step`` itself)."""

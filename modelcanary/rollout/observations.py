@@ -10,26 +10,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
 from ..analysis.measurements import IntervalData
 from ..spec.base import parse_duration
+from ..spec.phases import GATE_TYPES, Action
 from ..spec.rollout import ModelRollout
 from ..spec.status import RolloutStatus
 from .times import parse_time
 
-ActionKind = Literal["approve", "pause", "resume", "abort", "retry", "promote"]
-ACTIONS: tuple[str, ...] = ActionKind.__args__  # type: ignore[attr-defined]
+ACTIONS: tuple[str, ...] = tuple(action.value for action in Action)
+"""Every manual action's name (``approve``, ``pause``, ...), in order."""
 
-GATE_TYPES = (
-    "confirm-rollout",
-    "pre-rollout",
-    "rollout",
-    "confirm-traffic-increase",
-    "confirm-promotion",
-    "rollback",
-)
-"""Webhook types whose answer the state machine waits for (the others are fire-and-forget)."""
+__all__ = [
+    "ACTIONS",
+    "GATE_TYPES",
+    "ManualAction",
+    "Observations",
+    "Readiness",
+    "analysis_due",
+    "gates_needed",
+    "hook_types",
+    "next_delay",
+    "revision",
+]
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class Readiness:
 class ManualAction:
     """A person's decision: approve a gate, pause, resume, abort, retry or promote now."""
 
-    kind: ActionKind
+    kind: Action
     id: str
     """Unique id (e.g. a timestamp) so the same action is applied once."""
     reason: str = ""
@@ -85,25 +88,17 @@ def hook_types(rollout: ModelRollout) -> set[str]:
 
 
 def gates_needed(rollout: ModelRollout, status: RolloutStatus) -> set[str]:
-    """Gating webhook types the engine must call before ``step`` this tick."""
-    phase = status.phase
-    wanted: set[str] = set()
-    if phase in ("Initialized", "Succeeded", "Failed", "Waiting"):
-        wanted |= {"confirm-rollout"}
-    if phase in ("Progressing", "WaitingPromotion"):
-        wanted |= {"rollback"}
-    if phase == "Progressing":
-        wanted |= {"rollout", "confirm-traffic-increase", "confirm-promotion"}
-        if not status.pre_rollout_done:
-            wanted |= {"pre-rollout"}
-    if phase == "WaitingPromotion":
-        wanted |= {"rollout", "confirm-promotion"}
+    """Gating webhook types the engine must call before ``step`` this tick (the phase's
+    ``gates``; ``pre-rollout`` only until it has passed)."""
+    wanted: set[str] = set(status.phase.traits.gates)
+    if status.pre_rollout_done:
+        wanted.discard("pre-rollout")
     return wanted & hook_types(rollout)
 
 
 def analysis_due(rollout: ModelRollout, status: RolloutStatus, now: datetime) -> bool:
     """True when an analysis interval has elapsed in a phase that analyses."""
-    if status.phase not in ("Progressing", "WaitingPromotion") or rollout.spec.skip_analysis:
+    if not status.phase.traits.analyses or rollout.spec.skip_analysis:
         return False
     if rollout.spec.suspend or status.paused:
         return False
@@ -113,16 +108,14 @@ def analysis_due(rollout: ModelRollout, status: RolloutStatus, now: datetime) ->
     return elapsed >= parse_duration(rollout.spec.analysis.interval) * 0.999
 
 
-FAST_PHASES = ("Initializing", "Initialized", "Promoting", "Finalising")
-"""Phases that only wait for readiness or move traffic: polled every second, not per interval."""
-
-
 def next_delay(rollout: ModelRollout, status: RolloutStatus, now: datetime) -> float:
-    """Seconds until the engine should tick this rollout again."""
+    """Seconds until the engine should tick this rollout again: a second in the ``fast``
+    phases (readiness waits, traffic moves), else until the next analysis is due."""
     interval = parse_duration(rollout.spec.analysis.interval)
-    if status.phase in FAST_PHASES:
+    traits = status.phase.traits
+    if traits.fast:
         return min(1.0, interval)
-    if status.phase in ("Progressing", "WaitingPromotion") and status.last_analysis_time:
+    if traits.analyses and status.last_analysis_time:
         elapsed = (now - parse_time(status.last_analysis_time)).total_seconds()
         return max(0.0, min(interval, interval - elapsed))
     return interval

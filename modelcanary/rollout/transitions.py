@@ -4,10 +4,11 @@ transitions shared by every phase (start, advance, promote, finish, roll back, t
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
+from ..spec.phases import Phase
 from ..spec.rollout import ModelRollout
-from ..spec.status import HISTORY_LIMIT, AnalysisRecord, Condition, Phase, RolloutStatus
+from ..spec.status import HISTORY_LIMIT, AnalysisRecord, Condition, Outcome, RolloutStatus
 from .commands import (
     Command,
     EnsureChallenger,
@@ -23,12 +24,6 @@ from .commands import (
 from .observations import Observations, hook_types
 from .plan import Stage, promotion_weights, stages
 from .times import format_time
-
-Outcome = Literal["promoted", "rolled_back", "inconclusive", "aborted", "deadline", "error"]
-_CONDITION: dict[str, Literal["True", "False", "Unknown"]] = {
-    "Succeeded": "True",
-    "Failed": "False",
-}
 
 
 class Tick:
@@ -48,8 +43,10 @@ class Tick:
 
     # -- primitives -------------------------------------------------------------------------
     def update(self, **fields: Any) -> None:
-        """Set status fields (snake_case names)."""
-        self.status = self.status.model_copy(update=fields)
+        """Set status fields (snake_case names), validated: a misspelt name is a ``TypeError``,
+        a wrong type or value (``phase="Bogus"``) a ``ValidationError``, raised here and not
+        when the status is next read (see :meth:`RolloutStatus.updated`)."""
+        self.status = self.status.updated(**fields)
 
     def emit(self, *commands: Command) -> None:
         """Append commands, in execution order."""
@@ -57,15 +54,15 @@ class Tick:
 
     def notify(self, event: str, severity: Severity, message: str) -> None:
         """Tell people (alerts) and event webhooks."""
-        self.emit(Notify(event, severity, message, {"phase": self.status.phase}))
+        self.emit(Notify(event, severity, message, {"phase": self.status.phase.value}))
 
     def phase(self, phase: Phase, message: str) -> None:
         """Move to ``phase`` with a reason; keeps the Promoted condition in step."""
         changed = phase != self.status.phase
         condition = Condition(
             type="Promoted",
-            status=_CONDITION.get(phase, "Unknown"),
-            reason=phase,
+            status=phase.traits.promoted_condition,
+            reason=phase.value,
             message=message,
             last_transition_time=self.stamp if changed else self._condition_time(),
             last_update_time=self.stamp,
@@ -134,7 +131,7 @@ class Tick:
         )
         self.emit(EnsureChallenger())
         self.set_routes(Routes())
-        self.phase("Progressing", message)
+        self.phase(Phase.PROGRESSING, message)
         self.notify("RolloutStarted", "info", message)
 
     def enter_stage(self, index: int) -> None:
@@ -147,9 +144,9 @@ class Tick:
     def to_promotion(self, why: str) -> None:
         """Analysis done: wait for confirm-promotion, or promote."""
         if not self.gate_open("confirm-promotion"):
-            if self.status.phase != "WaitingPromotion":
+            if self.status.phase != Phase.WAITING_PROMOTION:
                 self.notify("WaitingPromotion", "info", self.gate_reason("confirm-promotion"))
-            self.phase("WaitingPromotion", self.gate_reason("confirm-promotion"))
+            self.phase(Phase.WAITING_PROMOTION, self.gate_reason("confirm-promotion"))
             return
         self.promote(why)
 
@@ -157,7 +154,7 @@ class Tick:
         """Copy the challenger to the champion; traffic moves back on the next ticks."""
         self.emit(PromoteChallenger())
         self.update(promoted=True, approved=False, waiting_since=self.stamp)
-        self.phase("Promoting", f"promoting: {why}")
+        self.phase(Phase.PROMOTING, f"promoting: {why}")
         self.notify("Promoting", "info", f"copying challenger to champion: {why}")
 
     def shift_back(self) -> None:
@@ -165,7 +162,7 @@ class Tick:
         weights = promotion_weights(self.analysis, self.status.canary_weight)
         self.set_routes(Routes(champion_weight=100 - weights[0], challenger_weight=weights[0]))
         if weights[0] == 0:
-            self.phase("Finalising", "all traffic on the promoted champion")
+            self.phase(Phase.FINALISING, "all traffic on the promoted champion")
         else:
             self.update(message=f"promotion: challenger weight {weights[0]}%")
 
@@ -175,7 +172,7 @@ class Tick:
         self.update(
             last_promoted_spec=self.status.last_applied_spec, approved=False, outcome="promoted"
         )
-        self.phase("Succeeded", "challenger promoted")
+        self.phase(Phase.SUCCEEDED, "challenger promoted")
         self.notify("RolloutSucceeded", "info", f"promotion of {self.status.challenger} complete")
 
     def rollback(self, reason: str, outcome: Outcome = "rolled_back") -> None:
@@ -183,7 +180,7 @@ class Tick:
         self.set_routes(Routes())
         self.emit(ScaleChallenger(0), RunWebhooks("post-rollout", "rolled back"))
         self.update(approved=False, waiting_since=None, outcome=outcome)
-        self.phase("Failed", f"rolled back: {reason}")
+        self.phase(Phase.FAILED, f"rolled back: {reason}")
         self.notify("RolloutFailed", "error", f"rolled back: {reason}")
 
     def terminate(self) -> None:
@@ -191,4 +188,4 @@ class Tick:
         if self.rollout.spec.revert_on_deletion:
             self.set_routes(Routes())
             self.emit(Finalize())
-        self.phase("Terminating", "rollout deleted")
+        self.phase(Phase.TERMINATING, "rollout deleted")

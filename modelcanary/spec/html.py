@@ -23,23 +23,11 @@ VERDICT_COLORS = {
 }
 """Colour of each check verdict (reports, widgets, notebook views)."""
 
-PHASE_COLORS = {
-    "Succeeded": "#2e7d32",
-    "Failed": "#c62828",
-    "Progressing": "#1565c0",
-    "WaitingPromotion": "#ef6c00",
-    "Promoting": "#00838f",
-    "Finalising": "#00838f",
-    "Waiting": "#6d4c41",
-    "Terminating": "#616161",
-}
-"""Badge colour per phase (grey for the rest)."""
-
 
 def phase_badge(status: RolloutStatus) -> str:
     """The phase as a coloured pill, with the outcome once decided (``Failed: aborted``)."""
-    color = PHASE_COLORS.get(status.phase, "#757575")
-    text = status.phase + (f": {status.outcome}" if status.outcome else "")
+    color = status.phase.traits.colour  # the phase table's badge colour
+    text = status.phase.value + (f": {status.outcome}" if status.outcome else "")
     if status.paused:
         text += " (paused)"
     return (

@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from difflib import get_close_matches
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from .base import Model
+from .phases import ConditionStatus, Phase
 
-Phase = Literal[
-    "Initializing",
-    "Initialized",
-    "Waiting",
-    "Progressing",
-    "WaitingPromotion",
-    "Promoting",
-    "Finalising",
-    "Succeeded",
-    "Failed",
-    "Terminating",
+PHASES: tuple[str, ...] = tuple(phase.value for phase in Phase)
+"""Every phase's name, in order (the CRD's enum)."""
+
+
+def _phase(value: object) -> Phase:
+    """A phase from its name: YAML and JSON give strings, and a rollout document is validated
+    strictly (where an enum field would want the member itself)."""
+    if isinstance(value, Phase):
+        return value
+    if isinstance(value, str) and value in PHASES:
+        return Phase(value)
+    expected = ", ".join(repr(p) for p in PHASES[:-1]) + f" or {PHASES[-1]!r}"
+    raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+
+
+PhaseField = Annotated[
+    Phase, BeforeValidator(_phase), WithJsonSchema({"enum": list(PHASES), "type": "string"})
 ]
-PHASES: tuple[str, ...] = Phase.__args__  # type: ignore[attr-defined]
+"""A :class:`Phase` in a model: its name accepted, its values listed where the field is (no
+``$ref``), so the CRD and the field reference read as they did when phases were a ``Literal``."""
 Verdict = Literal["pass", "fail", "inconclusive", "error", "skipped"]
+Outcome = Literal["promoted", "rolled_back", "inconclusive", "aborted", "deadline", "error"]
+"""How a rollout ended (``status.outcome``)."""
 
 HISTORY_LIMIT = 100
 """Analysis records kept in ``status.history`` (oldest dropped first)."""
@@ -32,7 +44,7 @@ class Condition(Model):
 
     type: str
     """Condition type, e.g. ``Promoted``."""
-    status: Literal["True", "False", "Unknown"]
+    status: ConditionStatus
     """True, False or Unknown."""
     reason: str
     """One CamelCase word, e.g. ``Succeeded``."""
@@ -72,7 +84,7 @@ class AnalysisRecord(Model):
 
     time: str
     """RFC 3339 time of the analysis."""
-    phase: Phase
+    phase: PhaseField
     """Phase during the analysis."""
     canary_weight: int = 0
     """Challenger weight during the interval."""
@@ -89,7 +101,7 @@ class AnalysisRecord(Model):
 class RolloutStatus(Model):
     """Observed state of a ModelRollout; a runtime resumes from it after a crash."""
 
-    phase: Phase = "Initializing"
+    phase: PhaseField = Phase.INITIALIZING
     """Initializing, Initialized, Waiting, Progressing, WaitingPromotion, Promoting, Finalising, Succeeded, Failed or Terminating."""
     canary_weight: int = Field(default=0, ge=0, le=100)
     """Current challenger traffic percent."""
@@ -143,13 +155,46 @@ class RolloutStatus(Model):
     """Latest analysis records, at most 100, oldest first."""
     message: str = ""
     """Why the rollout is where it is."""
-    outcome: (
-        Literal["promoted", "rolled_back", "inconclusive", "aborted", "deadline", "error"] | None
-    ) = None
+    outcome: Outcome | None = None
     """How the last rollout ended: promoted, rolled_back (analysis failed), inconclusive, aborted (by a person), deadline (not ready in time) or error (metrics provider failing)."""
+
+    def updated(self, **fields: Any) -> RolloutStatus:
+        """A copy with ``fields`` (snake_case names) set, validated like the status itself.
+
+        Unlike ``model_copy(update=...)``, nothing slips through: an unknown field name is a
+        ``TypeError`` naming the closest field, a wrong type or value (``phase="Bogus"``,
+        ``canary_weight=150``) a pydantic ``ValidationError``. The fields left as they are
+        are not validated again (nested models are taken as they are), so this stays cheap.
+        """
+        known = type(self).model_fields
+        unknown = [name for name in fields if name not in known]
+        if unknown:
+            hints = [get_close_matches(name, known, n=1) for name in unknown]
+            raise TypeError(
+                "RolloutStatus has no field "
+                + ", ".join(
+                    repr(name) + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                    for name, hint in zip(unknown, hints, strict=True)
+                )
+            )
+        return type(self).model_validate({**self.__dict__, **fields})
 
     def _repr_html_(self) -> str:
         """Notebook view: phase badge, weights, counters and the last interval's checks."""
         from .html import status_html
 
         return status_html(self)
+
+
+__all__ = [
+    "HISTORY_LIMIT",
+    "PHASES",
+    "AnalysisRecord",
+    "CheckRecord",
+    "Condition",
+    "Outcome",
+    "Phase",
+    "PhaseField",
+    "RolloutStatus",
+    "Verdict",
+]

@@ -97,10 +97,12 @@ def test_secret_reference_is_read_from_the_rollout_namespace(
 
 
 def test_the_engine_can_ask_which_backends_a_rollout_uses(proms: tuple[PromAPI, PromAPI]) -> None:
-    from modelcanary.ports import ProviderDispatch
+    from modelcanary.ports import MetricProvider
 
     a, _ = proms
     metrics = RolloutMetrics()
-    assert isinstance(metrics, ProviderDispatch)  # checked with is_online() at initialisation
-    assert metrics.for_rollout(_rollout(a.url)).is_online()
-    assert not metrics.for_rollout(_rollout("http://127.0.0.1:9", "down")).is_online()
+    assert isinstance(metrics, MetricProvider)  # the engine's one port, nothing more
+    [up] = metrics.backends(_rollout(a.url))  # checked with is_online() at initialisation
+    assert up.is_online() and up.last_error == ""
+    [down] = metrics.backends(_rollout("http://127.0.0.1:9", "down"))
+    assert not down.is_online() and down.last_error

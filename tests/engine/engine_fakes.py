@@ -82,6 +82,7 @@ class Metrics:
     """Requests in proportion to the challenger's traffic; data seeded by the window."""
 
     name = "fake"
+    last_error = ""
 
     def __init__(self, world: World, rps: float = 20.0) -> None:
         self.w = world
@@ -89,6 +90,9 @@ class Metrics:
 
     def is_online(self) -> bool:
         return not self.w.provider_down
+
+    def backends(self, rollout: ModelRollout) -> list[Metrics]:
+        return [self]
 
     def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
         if self.w.provider_down:

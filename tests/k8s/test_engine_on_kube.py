@@ -52,6 +52,9 @@ class Metrics:
     def is_online(self) -> bool:
         return True
 
+    def backends(self, rollout: ModelRollout) -> list[Metrics]:
+        return [self]
+
     def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
         rng = np.random.default_rng(int(window.end))
         n = max(1, int(600 * self.router.routes.challenger_weight / 100))
