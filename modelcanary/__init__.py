@@ -8,52 +8,62 @@ kubernetes, mlflow, plotly or pandas::
                .challenger("models:/fraud/4").canary(steps=[5, 10, 25, 50], interval="1m")
                .slo(mc.sli.error_rate() < "1%", mc.sli.latency(p=99) < "250ms"))
     spec = rollout.build()
+
+Type checkers see the real names (the imports under ``TYPE_CHECKING``), so ``mc.Rollout`` is
+the builder class, not ``Any``.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .builder import Rollout, sli, step
+    from .errors import ModelCanaryError, SpecError
+    from .files import load, loads
+    from .integrations import mlflow_api as mlflow
+    from .notebook import backtest, compare_predictions, power, run_local
+    from .spec import ModelRollout
 
 __version__ = "0.1.0"
 
-_LAZY: dict[str, tuple[str, str]] = {
-    "Rollout": ("modelcanary.builder", "Rollout"),
-    "sli": ("modelcanary.builder", "sli"),
-    "step": ("modelcanary.builder", "step"),
-    "load": ("modelcanary.files", "load"),
-    "run_local": ("modelcanary.notebook", "run_local"),
-    "local": ("modelcanary.notebook", "local"),
-    "power": ("modelcanary.notebook", "power"),
-    "backtest": ("modelcanary.notebook", "backtest"),
-    "compare_predictions": ("modelcanary.notebook", "compare_predictions"),
-    "loads": ("modelcanary.files", "loads"),
-    "ModelRollout": ("modelcanary.spec", "ModelRollout"),
-    "SpecError": ("modelcanary.errors", "SpecError"),
-    "ModelCanaryError": ("modelcanary.errors", "ModelCanaryError"),
+_NAMES: dict[str, str] = {
+    "Rollout": ".builder",
+    "sli": ".builder",
+    "step": ".builder",
+    "load": ".files",
+    "loads": ".files",
+    "run_local": ".notebook",
+    "power": ".notebook",
+    "backtest": ".notebook",
+    "compare_predictions": ".notebook",
+    "ModelRollout": ".spec",
+    "SpecError": ".errors",
+    "ModelCanaryError": ".errors",
 }
-
-__all__ = ["__version__", *sorted(_LAZY), "mlflow"]
-
-
-_LAZY_MODULES: dict[str, str] = {"mlflow": "modelcanary.integrations.mlflow_api"}
+_MODULES: dict[str, str] = {"mlflow": ".integrations.mlflow_api"}
 """Submodules exposed under a short name: ``mc.mlflow.promote_if_better(...)``."""
+# (no ``mc.local``: ``modelcanary.local`` is the runtime subpackage, and importing it rebinds
+# the name; the notebook's ``local()`` is ``modelcanary.notebook.local``)
 
+__all__ = [
+    "ModelCanaryError",
+    "ModelRollout",
+    "Rollout",
+    "SpecError",
+    "__version__",
+    "backtest",
+    "compare_predictions",
+    "load",
+    "loads",
+    "mlflow",
+    "power",
+    "run_local",
+    "sli",
+    "step",
+]
 
-def __getattr__(name: str) -> Any:
-    """Import public names on first use (PEP 562)."""
-    if name in _LAZY_MODULES:
-        submodule = importlib.import_module(_LAZY_MODULES[name])
-        globals()[name] = submodule
-        return submodule
-    try:
-        module, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'modelcanary' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))
+if not TYPE_CHECKING:  # type checkers use the imports above: an unknown name is an error
+    __getattr__, __dir__ = lazy_exports(__name__, _NAMES, _MODULES)

@@ -16,8 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
 from ..errors import SpecError, SpecIssue
 from ..spec.analysis import Analysis
 from .checks import CheckResult
@@ -221,6 +219,8 @@ def interval_data(
 
 def _rate_series(window: Window, rows: list[Request]) -> dict[str, Samples]:
     """Per-sub-window error and success rates (NaN where a sub-window had no requests)."""
+    import numpy as np
+
     if not rows:
         return {}
     idx = np.minimum(

@@ -12,11 +12,12 @@ For labels, KS and Wasserstein reduce to the total variation distance (the 0/1 m
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
+from .measurements import Label, PredictionHistogram, Predictions
 
-from .measurements import FloatArray, Label, PredictionHistogram, Predictions
+if TYPE_CHECKING:
+    from .measurements import FloatArray
 
 DriftMethod = Literal["psi", "ks", "js", "wasserstein"]
 PSI_BINS = 10
@@ -31,6 +32,8 @@ PredictionInput = Predictions | PredictionHistogram
 
 def drift(champion: PredictionInput, challenger: PredictionInput, method: DriftMethod) -> float:
     """Distance between the two versions' prediction distributions by ``method``."""
+    import numpy as np
+
     kind, ref, cur = _prepare(champion, challenger)
     if kind == "raw-numeric":
         a, b = np.asarray(ref), np.asarray(cur)
@@ -65,6 +68,8 @@ def drift(champion: PredictionInput, challenger: PredictionInput, method: DriftM
 
 def psi(expected: FloatArray, actual: FloatArray, epsilon: float = PSI_EPSILON) -> float:
     """Population stability index: sum over bins of (a - e) * ln(a / e) on proportions."""
+    import numpy as np
+
     e = np.maximum(_norm(expected), epsilon)
     a = np.maximum(_norm(actual), epsilon)
     return float(np.sum((a - e) * np.log(a / e)))
@@ -72,6 +77,8 @@ def psi(expected: FloatArray, actual: FloatArray, epsilon: float = PSI_EPSILON) 
 
 def js_distance(p: FloatArray, q: FloatArray) -> float:
     """Jensen-Shannon distance, base 2 (square root of the JS divergence), in 0-1."""
+    import numpy as np
+
     p, q = _norm(p), _norm(q)
     m = 0.5 * (p + q)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -83,6 +90,8 @@ def js_distance(p: FloatArray, q: FloatArray) -> float:
 
 def ks_statistic(a: FloatArray, b: FloatArray) -> float:
     """Two-sample Kolmogorov-Smirnov statistic: the largest gap between the two ECDFs."""
+    import numpy as np
+
     a, b = np.sort(a), np.sort(b)
     grid = np.concatenate([a, b])
     cdf_a = np.searchsorted(a, grid, side="right") / len(a)
@@ -92,6 +101,8 @@ def ks_statistic(a: FloatArray, b: FloatArray) -> float:
 
 def wasserstein(a: FloatArray, b: FloatArray) -> float:
     """Wasserstein-1 (earth mover's) distance: the area between the two ECDFs."""
+    import numpy as np
+
     a, b = np.sort(a), np.sort(b)
     grid = np.sort(np.concatenate([a, b]))
     deltas = np.diff(grid)
@@ -102,22 +113,30 @@ def wasserstein(a: FloatArray, b: FloatArray) -> float:
 
 def total_variation(p: FloatArray, q: FloatArray) -> float:
     """Total variation distance between two class distributions: half the L1 gap."""
+    import numpy as np
+
     return float(0.5 * np.sum(np.abs(_norm(p) - _norm(q))))
 
 
 def decile_edges(reference: FloatArray, bins: int = PSI_BINS) -> FloatArray:
     """Inner bin edges at the reference's quantiles (duplicates dropped for tied scores)."""
+    import numpy as np
+
     inner = np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1])
     return np.unique(inner)
 
 
 def _hist(values: FloatArray, inner_edges: FloatArray) -> FloatArray:
     """Counts per bin, bins (-inf, e1], (e1, e2], ..., (ek, inf)."""
+    import numpy as np
+
     idx = np.searchsorted(inner_edges, values, side="left")
     return np.bincount(idx, minlength=len(inner_edges) + 1).astype(np.float64)
 
 
 def _norm(x: FloatArray) -> FloatArray:
+    import numpy as np
+
     total = float(np.sum(x))
     if total <= 0:
         raise ValueError("a distribution with no observations cannot be compared")
@@ -128,6 +147,8 @@ def _prepare(
     champion: PredictionInput, challenger: PredictionInput
 ) -> tuple[str, FloatArray | list[float], FloatArray | list[float]]:
     """Bring both sides to one comparable form: raw numbers, aligned bins or label counts."""
+    import numpy as np
+
     if isinstance(champion, PredictionHistogram) or isinstance(challenger, PredictionHistogram):
         if not (
             isinstance(champion, PredictionHistogram)
@@ -153,6 +174,8 @@ def _prepare(
 
 
 def _label_counts(pred: Predictions) -> dict[Label, float]:
+    import numpy as np
+
     values = pred.values
     keys = [f"{v:g}" for v in values] if isinstance(values, np.ndarray) else list(values)
     uniq, counts = np.unique(np.asarray(keys, dtype=object).astype(str), return_counts=True)

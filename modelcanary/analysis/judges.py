@@ -25,20 +25,22 @@ to sequential never loses a detection Flagger would make.
 from __future__ import annotations
 
 from dataclasses import replace
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..spec.base import Model
 from ..spec.metrics import LATENCY_METRICS, MetricSpec, NoDataPolicy
 from ..spec.rules import SEQUENTIAL_METRICS
 from .checks import CheckResult, fmt, threshold_check
-from .measurements import Counts, FloatArray, IntervalData, Samples, VersionData
+from .measurements import Counts, IntervalData, Samples, VersionData
 from .sequential import (
     GaussianState,
     MixtureState,
     OddsMixture,
     update_gaussian,
 )
+
+if TYPE_CHECKING:
+    from .measurements import FloatArray
 from .sli import LATENCY_QUANTILES
 
 # the SLIs a sequential test can judge: one list, shared with the spec's validation rules
@@ -178,6 +180,8 @@ def evaluate_sequential(
 
 def _raw(metric: MetricSpec, side: VersionData) -> Counts | FloatArray | None:
     """Per-request data the sequential tests use: counts for rates, latency samples."""
+    import numpy as np
+
     if metric.name in LATENCY_METRICS:
         if isinstance(side.latencies, Samples) and len(side.latencies.values):
             return side.latencies.values[~np.isnan(side.latencies.values)]
@@ -205,6 +209,8 @@ def _slo_null(metric: MetricSpec) -> float | None:
 
 def _bad_events(metric: MetricSpec, data: Counts | FloatArray) -> tuple[int, int]:
     """(bad events, trials): errors per request, or requests slower than the SLO max."""
+    import numpy as np
+
     if isinstance(data, Counts):
         return data.errors, data.total
     rng = metric.effective_range()
@@ -227,6 +233,8 @@ def _pair_counts(
 ) -> tuple[int, int, int, int]:
     """(champion n, champion bad, challenger n, challenger bad) of one batch: errors, or for
     latency the requests slower than the batch's pooled q-quantile (one reference for both)."""
+    import numpy as np
+
     if isinstance(chal, Counts) and isinstance(champ, Counts):
         return champ.total, champ.errors, chal.total, chal.errors
     assert isinstance(chal, np.ndarray) and isinstance(champ, np.ndarray)
@@ -239,6 +247,8 @@ def _comparison_batch(
     metric: MetricSpec, chal: Counts | FloatArray, champ: Counts | FloatArray
 ) -> tuple[int, int, int, int, float]:
     """(challenger bad, champion bad, challenger n, champion n, null rate ratio r0)."""
+    import numpy as np
+
     rng = metric.effective_range()
     ratio_max = None
     if rng is not None and metric.relative_to and metric.name == "error-rate":

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal
 
 from ..spec.analysis import Analysis
 from ..spec.metrics import LATENCY_METRICS, MetricSpec
 from .checks import CheckResult, fmt, metric_key, no_data_result
-from .measurements import Counts, FloatArray, IntervalData, Samples, Scalar, VersionData
+from .measurements import Counts, IntervalData, Samples, Scalar, VersionData
+
+if TYPE_CHECKING:
+    from .measurements import FloatArray
 
 CONFIDENCE = 0.98
 """Kayenta's NetflixACAJudge confidence level for the Mann-Whitney interval."""
@@ -52,6 +53,8 @@ class MannWhitneyResult:
 
 def remove_outliers(values: FloatArray, factor: float) -> FloatArray:
     """Drop values outside ``[Q1 - factor*IQR, Q3 + factor*IQR]`` (Kayenta's IQR rule)."""
+    import numpy as np
+
     q1, q3 = np.quantile(values, [0.25, 0.75])
     iqr = q3 - q1
     kept = values[(values >= q1 - factor * iqr) & (values <= q3 + factor * iqr)]
@@ -67,6 +70,7 @@ def mann_whitney(
     ``k = n1 n2 / 2 - z sqrt(n1 n2 (n1 + n2 + 1) / 12)`` (normal approximation, as in
     R's ``wilcox.test(conf.int=TRUE)`` and Kayenta); too few pairs give an unbounded interval.
     """
+    import numpy as np
     from scipy.stats import mannwhitneyu, norm
 
     p_value = float(mannwhitneyu(challenger, champion, alternative="two-sided").pvalue)
@@ -94,6 +98,8 @@ def classify(
     NaN values are gaps and are dropped; +/-Inf is not a measurement, so a side holding one
     is no data (the ``noData`` policy decides) rather than a mean that could pass.
     """
+    import numpy as np
+
     infinite = int(np.count_nonzero(np.isinf(challenger)) + np.count_nonzero(np.isinf(champion)))
     if infinite:
         return "Nodata", f"{infinite} value(s) are +/-Inf, not finite numbers", None, None
@@ -240,6 +246,8 @@ def _direction(metric: MetricSpec) -> str:
 
 def _samples(metric: MetricSpec, side: VersionData) -> FloatArray | None:
     """What the classifier compares: a time series, latency samples, or per-request outcomes."""
+    import numpy as np
+
     series = side.series.get(metric.name)
     if series is not None:
         return series.values
@@ -258,6 +266,8 @@ def _samples(metric: MetricSpec, side: VersionData) -> FloatArray | None:
 
 
 def _subsample(values: FloatArray) -> FloatArray:
+    import numpy as np
+
     limit = int(math.sqrt(MAX_PAIRS))
     if len(values) <= limit:
         return values

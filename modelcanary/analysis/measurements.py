@@ -13,13 +13,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
-import numpy as np
-from numpy.typing import NDArray
+if TYPE_CHECKING:  # numpy is imported by the functions that compute, not with the package
+    import numpy as np
+    from numpy.typing import NDArray
+
+    FloatArray: TypeAlias = NDArray[np.float64]
 
 Side = Literal["champion", "challenger"]
-FloatArray: TypeAlias = NDArray[np.float64]
 Label: TypeAlias = str
 
 
@@ -60,6 +62,8 @@ class Samples:
     side: Side = "challenger"
 
     def __post_init__(self) -> None:
+        import numpy as np
+
         object.__setattr__(self, "values", np.asarray(self.values, dtype=np.float64).ravel())
 
 
@@ -116,6 +120,8 @@ class Predictions:
     @property
     def is_numeric(self) -> bool:
         """True for numeric scores, False for class labels."""
+        import numpy as np
+
         return isinstance(self.values, np.ndarray)
 
     def __len__(self) -> int:
@@ -223,6 +229,8 @@ def version_data(
     series: Mapping[str, Samples] | None = None,
 ) -> VersionData:
     """Build a VersionData from per-request rows (latency, failed?, prediction)."""
+    import numpy as np
+
     lat = np.fromiter(latencies_ms, dtype=np.float64)
     err = np.fromiter(errors, dtype=bool)
     counts: Counts | NoData = (
@@ -244,6 +252,8 @@ def _is_nan(value: object) -> bool:
 
 def as_predictions(values: Iterable[object]) -> FloatArray | tuple[Label, ...]:
     """Numeric predictions become a float array; anything else a tuple of string labels."""
+    import numpy as np
+
     if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
         return values.astype(np.float64).ravel()
     items = tuple(values)

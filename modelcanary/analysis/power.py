@@ -20,8 +20,6 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
 from .judges import DEFAULT_ALPHA
 from .plan import StepPlan
 from .sequential import MixtureState, OddsMixture
@@ -64,6 +62,7 @@ def estimate_power(
     beyond the champion's ``quantile`` is what the test counts. ``slo_max`` adds the SLO test
     (error rate only): H0 ``challenger error rate <= slo_max``.
     """
+    import numpy as np
     from scipy.stats import norm
 
     if rps <= 0 or effect <= 0:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from ..spec.metrics import MetricSpec
 from .drift import DriftMethod, drift
 from .measurements import (
     Counts,
-    FloatArray,
     IntervalData,
     Label,
     Latencies,
@@ -32,6 +30,9 @@ from .measurements import (
     Window,
     not_finite,
 )
+
+if TYPE_CHECKING:
+    from .measurements import FloatArray
 
 LATENCY_QUANTILES: dict[str, float] = {
     "request-duration": 0.99,
@@ -69,6 +70,8 @@ def throughput(counts: Counts | NoData, window: Window) -> float | NoData:
 
 def quantile(samples: FloatArray, q: float) -> float:
     """Sample quantile with linear interpolation (numpy's default, as Prometheus summaries)."""
+    import numpy as np
+
     return float(np.quantile(samples, q))
 
 
@@ -103,6 +106,8 @@ def histogram_quantile(q: float, hist: LatencyHistogram) -> float | NoData:
 
 def latency_quantile(latencies: Latencies, q: float) -> float | NoData:
     """The q-quantile of latencies in ms, from per-request samples or histogram buckets."""
+    import numpy as np
+
     if isinstance(latencies, NoData):
         return latencies
     if isinstance(latencies, LatencyHistogram):
@@ -132,6 +137,8 @@ class Agreement:
 
 def agreement(paired: PairedPredictions, tolerance: float | None = None) -> Agreement | NoData:
     """Agreement rate: labels match exactly; numbers agree within ``tolerance`` (default 0)."""
+    import numpy as np
+
     if len(paired) == 0:
         return NoData("no paired predictions")
     champ, chal = paired.champion, paired.challenger
@@ -202,6 +209,8 @@ def _sli_value(metric: MetricSpec, data: IntervalData, side: VersionData) -> flo
 
 def _from_value(value: Scalar | Samples | NoData, metric: MetricSpec) -> float | NoData:
     """A provider-computed value; samples are summarised by the metric's quantile or mean."""
+    import numpy as np
+
     if isinstance(value, NoData):
         return value
     if isinstance(value, Scalar):

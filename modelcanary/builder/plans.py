@@ -37,7 +37,7 @@ _MATCH = "spec.analysis.match[0]"
 class Plan(BaseModel):
     """The traffic plan: its kind and the Analysis fields it sets. Immutable."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)  # validators made on first use
 
     kind: PlanKind
     """canary, ab, bluegreen or steps."""

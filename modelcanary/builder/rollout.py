@@ -15,11 +15,20 @@ from modelcanary.spec import Analysis, Metadata, ModelVersion, Step, parse_durat
 from . import parts, plans
 from ._util import drop_none, fail, set_fields, validated
 from .checks import RolloutChecks
-from .state import ANALYSIS_PATH
+from .state import ANALYSIS_PATH, RolloutState
 
 
 class Rollout(RolloutChecks):
     """A champion/challenger rollout under construction (immutable; methods return copies)."""
+
+    def __init__(self, name: str, namespace: str | None = None) -> None:
+        """A new rollout named ``name`` (a Kubernetes name), in ``namespace`` if given.
+
+        Declared here, not only on the base: pydantic's mypy plugin gives every model class
+        without its own ``__init__`` a keyword-only one made of the fields, so without it
+        ``Rollout("fraud")`` would fail ``mypy --strict`` in user code.
+        """
+        RolloutState.__init__(self, name, namespace)
 
     def champion(
         self,

@@ -25,7 +25,7 @@ LATENCY_PERCENTILES = (50, 90, 95, 99)
 class SLI(BaseModel):
     """One SLI and, once compared, the rule it must satisfy. Immutable."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)  # validators made on first use
 
     metric: MetricSpec
     """The metric as it will appear in ``spec.analysis.metrics``."""

@@ -36,7 +36,7 @@ ANALYSIS_PATH = ("spec", "analysis")
 class RolloutState(BaseModel):
     """What a rollout builder holds; every part is a validated (partial) spec model."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)  # validators made on first use
 
     meta: Metadata
     """Name, namespace, labels."""

@@ -9,36 +9,44 @@ Names load lazily so importing this package (or the CLI) does not import httpx.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .gate import GateServer, GateStore
+    from .payload import encode_payload, event_metadata, event_payload, payload_dict
+    from .runner import HttpWebhookRunner, flagger_stop_rule, run_all
+    from .tasks import TaskResult, TaskRunner
 
 _LAZY: dict[str, str] = {
-    "HttpWebhookRunner": "runner",
-    "run_all": "runner",
-    "flagger_stop_rule": "runner",
-    "GateServer": "gate",
-    "GateStore": "gate",
-    "TaskRunner": "tasks",
-    "TaskResult": "tasks",
-    "encode_payload": "payload",
-    "event_metadata": "payload",
-    "event_payload": "payload",
-    "payload_dict": "payload",
+    "HttpWebhookRunner": ".runner",
+    "run_all": ".runner",
+    "flagger_stop_rule": ".runner",
+    "GateServer": ".gate",
+    "GateStore": ".gate",
+    "TaskRunner": ".tasks",
+    "TaskResult": ".tasks",
+    "encode_payload": ".payload",
+    "event_metadata": ".payload",
+    "event_payload": ".payload",
+    "payload_dict": ".payload",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "GateServer",
+    "GateStore",
+    "HttpWebhookRunner",
+    "TaskResult",
+    "TaskRunner",
+    "encode_payload",
+    "event_metadata",
+    "event_payload",
+    "flagger_stop_rule",
+    "payload_dict",
+    "run_all",
+]
 
 
-def __getattr__(name: str) -> Any:
-    """Import public names on first use (PEP 562)."""
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+if not TYPE_CHECKING:  # type checkers use the imports above
+    __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -82,15 +82,15 @@ def _payloads(frame: Any) -> list[bytes]:
 
 
 def _rollout(name: str, challenger: str, interval: str) -> Any:
-    import modelcanary as mc
+    from ..builder import Rollout, sli  # (not the top-level facade: it reaches every layer)
 
     return (
-        mc.Rollout(name)
+        Rollout(name)
         .champion(f"models:/{MODEL}@champion")
         .challenger(challenger)
         .shadow(percent=100, iterations=1)
         .canary(steps=[20, 50], interval=interval, threshold=2)
-        .slo(mc.sli.error_rate() < "1%", mc.sli.latency(p=99) < "200ms", mc.sli.agreement() >= 0.9)
+        .slo(sli.error_rate() < "1%", sli.latency(p=99) < "200ms", sli.agreement() >= 0.9)
         .load(rps=40, concurrency=8)
         .build()
     )

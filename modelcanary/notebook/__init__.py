@@ -11,8 +11,9 @@ pandas (they come with the ``notebook`` extra and load on first use).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .helpers import (
@@ -27,18 +28,18 @@ if TYPE_CHECKING:
     from .widget import RunWidget
 
 _LAZY: dict[str, str] = {
-    "NotebookRun": "run",
-    "run_local": "run",
-    "history_frame": "run",
-    "RunWidget": "widget",
-    "local": "run",
-    "LocalRuntime": "run",
-    "power": "helpers",
-    "backtest": "helpers",
-    "compare_slos": "helpers",
-    "compare_predictions": "helpers",
-    "BacktestView": "helpers",
-    "PredictionComparison": "helpers",
+    "NotebookRun": ".run",
+    "run_local": ".run",
+    "history_frame": ".run",
+    "RunWidget": ".widget",
+    "local": ".run",
+    "LocalRuntime": ".run",
+    "power": ".helpers",
+    "backtest": ".helpers",
+    "compare_slos": ".helpers",
+    "compare_predictions": ".helpers",
+    "BacktestView": ".helpers",
+    "PredictionComparison": ".helpers",
 }
 
 __all__ = [
@@ -57,16 +58,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import public names on first use (PEP 562)."""
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'modelcanary.notebook' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+if not TYPE_CHECKING:  # type checkers use the imports above
+    __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -198,7 +198,8 @@ def run_local(
 
 
 class LocalRuntime:
-    """``mc.local().run(rollout)``: the embedded local runtime as an object holding options."""
+    """``local().run(rollout)`` (``from modelcanary.notebook import local``): the embedded
+    local runtime as an object holding options."""
 
     def __init__(self, **options: Any) -> None:
         self.options = options

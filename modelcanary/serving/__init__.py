@@ -12,8 +12,9 @@ is imported when a model is loaded::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .faults import Faults
@@ -23,13 +24,13 @@ if TYPE_CHECKING:
     from .server import ModelServer
 
 _LAZY: dict[str, str] = {
-    "Faults": "faults",
-    "LoadedModel": "model",
-    "ModelLabels": "model",
-    "ModelServer": "server",
-    "ServerMetrics": "metrics",
-    "ServerProcess": "process",
-    "start_server_process": "process",
+    "Faults": ".faults",
+    "LoadedModel": ".model",
+    "ModelLabels": ".model",
+    "ModelServer": ".server",
+    "ServerMetrics": ".metrics",
+    "ServerProcess": ".process",
+    "start_server_process": ".process",
 }
 
 __all__ = [
@@ -43,12 +44,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import public names on first use (PEP 562)."""
-    try:
-        module = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'modelcanary.serving' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+if not TYPE_CHECKING:  # type checkers use the imports above
+    __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -1,8 +1,9 @@
 """Resolve a model URI to metric labels and load it as an MLflow pyfunc model.
 
-mlflow is imported here lazily (inside functions) and only ``mlflow.pyfunc.load_model`` and
-``MlflowClient`` are used: no environment creation, no requirement checks, so a small
-scikit-learn model is ready in about two seconds.
+The MLflow calls themselves (``MlflowClient``, ``mlflow.pyfunc.load_model``: no environment
+creation, no requirement checks, so a small scikit-learn model is ready in about two seconds)
+are in :mod:`.mlflow_pyfunc`; this module checks URIs, names the model for the metrics and
+turns load failures into clear errors.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..errors import SpecError, SpecIssue, WorkloadError
+from . import mlflow_pyfunc
 
 REGISTRY_SCHEMES = ("models", "runs")
 _NOT_FOUND_CODES = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "BAD_REQUEST"}
@@ -110,9 +112,7 @@ def resolve_labels(
 
 
 def _registry_labels(rest: str, uri: str, tracking_uri: str | None) -> tuple[str, str, str]:
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = mlflow_pyfunc.registry_client(tracking_uri)
     if "@" in rest:
         name, alias = rest.rsplit("@", 1)
         version = str(client.get_model_version_by_alias(name, alias).version)
@@ -144,17 +144,9 @@ def load_model(
     check_uri(model_uri, tracking_uri)
     started = time.perf_counter()
     try:
-        import mlflow.pyfunc
-
-        previous = mlflow.get_tracking_uri() if tracking_uri else None
-        if tracking_uri:  # load_model resolves models:/ and runs:/ with the global URI
-            mlflow.set_tracking_uri(tracking_uri)
-        try:
+        with mlflow_pyfunc.tracking_uri(tracking_uri):
             labels = resolve_labels(model_uri, tracking_uri, name, version)
-            pyfunc = mlflow.pyfunc.load_model(labels.load_uri, suppress_warnings=True)
-        finally:
-            if previous is not None:
-                mlflow.set_tracking_uri(previous)
+            pyfunc = mlflow_pyfunc.load_pyfunc(labels.load_uri)
     except SpecError:
         raise
     except Exception as exc:

@@ -29,8 +29,9 @@ from ..errors import SpecError, SpecIssue
 from .faults import FaultInjector, Faults
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import ServerMetrics
+from .mlflow_pyfunc import Scorer, mlflow_version
 from .model import LoadedModel, load_model
-from .protocol import Reply, Scorer, error_reply
+from .protocol import Reply, error_reply
 
 _logger = logging.getLogger("modelcanary.serving")
 MAX_BODY_BYTES = 512 * 1024 * 1024
@@ -234,9 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
             ok = app.ready and not app.draining
             self._send(Reply(200 if ok else 503, b"\n" if ok else b"not ready\n"))
         elif path == "/version":
-            from mlflow.version import VERSION
-
-            self._send(Reply(200, VERSION.encode()))
+            self._send(Reply(200, mlflow_version().encode()))
         elif path == "/metrics":
             text = app.metrics.render() if app.metrics is not None else ""
             self._send(Reply(200, text.encode(), METRICS_CONTENT_TYPE))

@@ -16,12 +16,17 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    GetJsonSchemaHandler,
     StringConstraints,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+
+from .fielddocs import add_descriptions
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -33,7 +38,12 @@ MAX_INT32 = 2**31 - 1
 
 
 class Model(BaseModel):
-    """Base of every spec model: frozen, camelCase aliases, unknown fields rejected."""
+    """Base of every spec model: frozen, camelCase aliases, unknown fields rejected.
+
+    Built lazily (``defer_build``): a model's validator is made on its first use, not when
+    ``modelcanary.spec`` is imported. Field descriptions come from the attribute docstrings,
+    read only when a JSON schema is made (see :mod:`modelcanary.spec.fielddocs`).
+    """
 
     model_config = ConfigDict(
         frozen=True,
@@ -41,8 +51,16 @@ class Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         validate_default=False,
-        use_attribute_docstrings=True,
+        defer_build=True,
     )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler, /
+    ) -> JsonSchemaValue:
+        json_schema = handler(core_schema)
+        add_descriptions(cls, handler.resolve_ref_schema(json_schema))
+        return json_schema
 
     def to_dict(self) -> dict[str, Any]:
         """The resource as plain data with YAML field names, omitting unset/None fields."""

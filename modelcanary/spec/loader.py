@@ -6,13 +6,12 @@ make millions of nodes) and its libyaml core nests up to 1000 levels, deeper tha
 serialiser will later walk. This loader composes each document into nodes first, checks them
 (size, depth, node count with aliases expanded, duplicate keys with their path and line), and
 only then builds Python objects. Every refusal is a :class:`~modelcanary.errors.SpecError`.
+PyYAML is imported on the first load, not with ``modelcanary.spec``.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import yaml
 
 from ..errors import SpecError, SpecIssue
 from .base import format_path, short_repr
@@ -26,7 +25,6 @@ MAX_NODES = 200_000
 MAX_DOCUMENTS = 100
 """Most documents in one YAML stream."""
 
-_BASE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -42,8 +40,10 @@ def load_yaml_documents(text: str, *, source: str = "") -> list[Any]:
             ),
             source=source,
         )
+    import yaml
+
     docs: list[Any] = []
-    loader = _BASE_LOADER(text)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # libyaml: ~10x faster
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -73,6 +73,8 @@ def check_node_tree(root: Any, *, source: str = "") -> None:
     """Refuse duplicate mapping keys, nesting deeper than MAX_DEPTH and more than MAX_NODES
     nodes (aliases counted each time they are used, so a billion-laughs document stops early).
     Iterative, so a deep document cannot exhaust the Python stack."""
+    import yaml
+
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(root, ())]
     count = 0
     while stack:

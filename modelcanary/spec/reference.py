@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import types
 import typing
 from typing import Any
 
 from pydantic import BaseModel
 
+from .fielddocs import field_description
 from .rollout import ModelRollout
 
 BEGIN = "<!-- BEGIN GENERATED REFERENCE (modelcanary.spec.reference) -->"
@@ -31,6 +33,8 @@ def _type_name(tp: Any) -> str:
         return f"map of {_type_name(args[1])}"
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return f"[{tp.__name__}](#{tp.__name__.lower()})"
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):  # a StrEnum (Phase): its values
+        return " \\| ".join(f"`{member.value}`" for member in tp)
     return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(tp, "any")
 
 
@@ -81,7 +85,7 @@ def reference_markdown() -> str:
             "|---|---|---|---|",
         ]
         for name, field in model.model_fields.items():
-            desc = (field.description or "").replace("\n", " ").replace("|", "\\|")
+            desc = (field_description(model, name) or "").replace("\n", " ").replace("|", "\\|")
             desc = desc.replace("``", "`")
             kind = _type_name(field.annotation)
             if any("_check_duration" in repr(m) for m in field.metadata):

@@ -8,7 +8,6 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import SpecError, SpecIssue
@@ -263,4 +262,6 @@ def to_yaml(rollout: ModelRollout) -> str:
     data = rollout.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
     data = {"apiVersion": rollout.api_version, "kind": rollout.kind, **data}
     data["spec"].setdefault("analysis", {})
+    import yaml  # lazy: importing the spec does not load PyYAML
+
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, width=100)
