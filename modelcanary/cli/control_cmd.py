@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..spec import ModelRollout, RolloutStatus
+from ..spec.phases import Phase
 from .common import (
     EXIT_BAD_INPUT,
     check_cells,
@@ -31,7 +32,7 @@ from .common import (
     out_console,
     print_history,
 )
-from .runner import RunOptions, read_runner, start_detached
+from .runner import RunOptions, already_running, read_runner, start_detached, start_lock
 
 if TYPE_CHECKING:  # the engine imports the providers (httpx, numpy): load it lazily
     from ..engine import FileStatusStore
@@ -46,7 +47,6 @@ ACTION_HELP = {
     "pause": "Pause the rollout where it is (no analysis, weights held).",
     "resume": "Resume a paused rollout.",
 }
-TERMINAL = ("Succeeded", "Failed", "Terminating")
 
 NAME = typer.Argument(..., help="Rollout name (metadata.name).")
 NAMESPACE = typer.Option("default", "--namespace", "-n", help="Rollout namespace.")
@@ -147,17 +147,23 @@ def _action(kind: str) -> Callable[..., None]:
         from ..engine import action_annotations
 
         store, stored = _find(name, namespace, workdir)
+        if kind == "retry":  # decided under the start lock: one of two concurrent retries starts
+            with start_lock(workdir, namespace, name):
+                _, stored = _find(name, namespace, workdir)
+                runner = read_runner(workdir, namespace, name)
+                if runner is None or not runner.alive:
+                    raise typer.Exit(_restart(stored.rollout, workdir))
+                if not (stored.rollout.status or RolloutStatus()).phase.traits.final:
+                    raise typer.Exit(already_running(workdir, namespace, name, runner))
         phase = (stored.rollout.status or RolloutStatus()).phase
         runner = read_runner(workdir, namespace, name)
-        if kind == "retry" and (runner is None or not runner.alive):
-            raise typer.Exit(_restart(stored.rollout, workdir))
         stamp = f"{kind}-{time.time_ns()}"
         store.annotate(name, namespace, action_annotations(kind, stamp, reason))
         err_console.print(
             f"{kind} requested for {escape(namespace)}/{escape(name)} (id {stamp}); "
             "the running `modelcanary run` applies it within a second"
         )
-        if phase in TERMINAL:
+        if phase.traits.final:
             err_console.print(
                 f"[yellow]note[/]: the rollout is already {escape(phase)}; the action takes "
                 "effect only if an engine is still running it"
@@ -181,7 +187,7 @@ def _restart(rollout: ModelRollout, workdir: Path) -> int:
 
     name, namespace = rollout.name, rollout.metadata.namespace or "default"
     current = rollout.status or RolloutStatus()
-    if current.phase == "Succeeded" or current.outcome == "promoted":
+    if current.phase == Phase.SUCCEEDED or current.outcome == "promoted":
         err_console.print(
             f"[bold red]error[/]: rollout {escape(namespace)}/{escape(name)} was promoted "
             f"(phase {escape(current.phase)}); there is nothing to retry"

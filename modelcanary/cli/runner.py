@@ -194,11 +194,27 @@ def record_exit(workdir: Path, rollout: ModelRollout, record: Runner, code: int)
     write_private(runner_path(workdir, namespace, rollout.name), json.dumps(done))
 
 
+_HELD: set[Path] = set()
+"""Start locks this process holds (``_starting`` is re-entrant: ``retry`` decides and starts
+under one lock)."""
+
+
+def start_lock(
+    workdir: Path, namespace: str, name: str, timeout: float = 150.0
+) -> contextlib.AbstractContextManager[None]:
+    """The lock a detached start holds: a command that decides whether to start (``retry``)
+    takes it first, so two concurrent commands cannot both decide to start a runner."""
+    return _starting(runner_path(workdir.resolve(), namespace, name), timeout)
+
+
 @contextlib.contextmanager
 def _starting(record: Path, timeout: float) -> Iterator[None]:
     """Hold ``<name>.start.lock`` beside the runner record: one detached start at a time."""
     private_dir(record.parent)
     lock = record.with_suffix(".start.lock")
+    if lock in _HELD:  # already ours: the caller decided under it
+        yield
+        return
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + timeout
@@ -210,12 +226,15 @@ def _starting(record: Path, timeout: float) -> Iterator[None]:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{lock} is held by another start") from None
                 time.sleep(0.1)
+        _HELD.add(lock)
         yield
     finally:
+        _HELD.discard(lock)
         os.close(fd)  # releases the lock
 
 
-def _already_running(workdir: Path, namespace: str, name: str, current: Runner) -> int:
+def already_running(workdir: Path, namespace: str, name: str, current: Runner) -> int:
+    """Say that ``current`` already runs the rollout, with the fix; the exit code (2)."""
     err_console.print(
         f"[bold red]error[/]: rollout {escape(namespace)}/{escape(name)} is already running "
         f"from {escape(str(workdir))} ({escape(current.describe())})"
@@ -242,7 +261,7 @@ def start_detached(
         with _starting(record, startup + 30):
             current = read_runner(workdir, namespace, name)
             if current is not None and current.alive:
-                return _already_running(workdir, namespace, name, current)
+                return already_running(workdir, namespace, name, current)
             return _spawn(rollout, workdir, options, startup)
     except TimeoutError as exc:
         err_console.print(f"[bold red]error[/]: {escape(str(exc))}")

@@ -187,9 +187,7 @@ class RunWidget:
     def _clicker(self, kind: str) -> Any:
         def click(_button: Any) -> None:
             self.run.act(kind, f"{kind} from the notebook widget")
-            self.feedback.value = (
-                f"<i>{escape(kind)} sent at {_now()}; applied at the next tick</i>"
-            )
+            self.feedback.value = f"<i>{escape(kind)} sent at {_now()}; applied within a second</i>"
 
         return click
 
@@ -246,8 +244,9 @@ class RunWidget:
         self._draw_bands(status)
         self._draw_pvalues(status)
         self._draw_verdict(status)
-        for button in self.buttons.values():
-            button.disabled = done
+        decided = done or status.outcome is not None  # outcome: set when Succeeded/Failed
+        for button in self.buttons.values():  # off as soon as the status says so, not when
+            button.disabled = decided  # the engine's thread has finished its clean-up
 
     def _draw_metrics(self, status: RolloutStatus) -> None:
         series: dict[str, list[tuple[str, CheckRecord]]] = defaultdict(list)
