@@ -29,6 +29,22 @@ from .memory import checked
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically: a temp file in the same directory (created
+    0600, owner only), flushed and fsynced, then ``os.replace``; a reader never sees half."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 class FileStatusStore:
     """Rollouts by (namespace, name) as JSON files under ``root``, versioned on every write."""
 
@@ -104,19 +120,8 @@ class FileStatusStore:
 
     @staticmethod
     def _write(path: Path, rollout: ModelRollout, version: int, deleted: bool) -> None:
-        """Atomic: a temp file in the same directory, flushed, then ``os.replace``."""
         doc = {"version": version, "deleted": deleted, "rollout": rollout.to_dict()}
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(doc, handle, indent=1)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_atomic(path, json.dumps(doc, indent=1))
 
     # -- MemoryStatusStore's API --------------------------------------------------------
     def put(self, rollout: ModelRollout) -> None:
