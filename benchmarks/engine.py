@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "tests" / "engine"))
 from engine_fakes import World, make_engine, make_rollout  # noqa: E402
 
 from modelcanary.engine import ManualClock, MemoryStatusStore  # noqa: E402
+from modelcanary.spec import Phase  # noqa: E402
 
 
 def main() -> None:
@@ -49,7 +50,7 @@ def main() -> None:
         for name in list(active):
             result = engines[name].tick(name, "ml")
             ticks += 1
-            if result.phase in ("Succeeded", "Failed"):
+            if result.phase is not None and result.phase.traits.decided:
                 active.discard(name)
         rounds.append(time.process_time() - start)
         clock.advance(30)
@@ -61,8 +62,8 @@ def main() -> None:
         "cpu_seconds_per_round_median": round(statistics.median(rounds), 4),
         "cpu_seconds_per_round_max": round(max(rounds), 4),
         "cpu_ms_per_tick": round(sum(rounds) / ticks * 1000, 4),
-        "succeeded": phases.count("Succeeded"),
-        "failed": phases.count("Failed"),
+        "succeeded": phases.count(Phase.SUCCEEDED),
+        "failed": phases.count(Phase.FAILED),
     }
     for key, value in results.items():
         print(f"{key:<32} {value}")

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import SpecError, SpecIssue
 from ..ports import MetricProvider
-from ..spec import MetricProviderSpec, MetricSpec
+from ..spec import MetricProviderSpec
 from .context import ProviderContext, ProviderFactory
 from .credentials import SecretReader
 from .embedded import EmbeddedProvider, IntervalSource
@@ -114,28 +114,6 @@ def provider_for(
     return factory(spec, ctx)
 
 
-class ProviderLookup:
-    """The engine's ``provider_for(metric)``: a metric's provider, built once per spec."""
-
-    def __init__(self, default: MetricProvider, **kwargs: Any) -> None:
-        self.default = default
-        self._kwargs = kwargs
-        self._cache: dict[str, MetricProvider] = {}
-
-    def __call__(self, metric: MetricSpec) -> MetricProvider:
-        if metric.provider is None:
-            return self.default
-        key = metric.provider.model_dump_json()
-        if key not in self._cache:
-            self._cache[key] = provider_for(
-                metric.provider,
-                default=self.default,
-                path=f"metric {metric.name}.provider",
-                **self._kwargs,
-            )
-        return self._cache[key]
-
-
 __all__ = [
     "PROVIDERS",
     "EmbeddedProvider",
@@ -143,7 +121,6 @@ __all__ = [
     "PrometheusProvider",
     "ProviderContext",
     "ProviderFactory",
-    "ProviderLookup",
     "SecretReader",
     "provider_for",
 ]

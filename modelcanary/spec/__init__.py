@@ -22,6 +22,7 @@ from .metrics import (
     TemplateRef,
     ThresholdRange,
 )
+from .phases import PHASE_TABLE, Action, Phase
 from .rollout import (
     API_GROUP,
     API_VERSION,
@@ -43,10 +44,12 @@ __all__ = [
     "BUILTIN_METRICS",
     "KIND",
     "PHASES",
+    "PHASE_TABLE",
     "PLURAL",
     "PROVIDER_TYPES",
     "ROUTER_PROVIDERS",
     "WEBHOOK_TYPES",
+    "Action",
     "Alert",
     "AlertProvider",
     "Analysis",
@@ -64,6 +67,7 @@ __all__ = [
     "ModelRollout",
     "ModelVersion",
     "ObjectRef",
+    "Phase",
     "ResourceRequirements",
     "Retries",
     "RolloutSpec",

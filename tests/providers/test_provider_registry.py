@@ -11,11 +11,11 @@ from modelcanary.providers import (
     PROVIDERS,
     EmbeddedProvider,
     PrometheusProvider,
-    ProviderLookup,
     provider_for,
 )
 from modelcanary.providers.credentials import authorization, resolve_secret
-from modelcanary.spec import MetricProviderSpec, MetricSpec, SecretRef
+from modelcanary.providers.dispatch import MetricDispatch
+from modelcanary.spec import MetricProviderSpec, MetricSpec, ModelRollout, SecretRef
 from modelcanary.spec.metrics import PROVIDER_TYPES
 
 
@@ -117,12 +117,27 @@ def test_secret_from_kubernetes() -> None:
     assert "s3cr3t" not in str(info.value)
 
 
-def test_lookup_builds_each_provider_once() -> None:
+def test_dispatch_builds_each_provider_once() -> None:
     default = EmbeddedProvider(Recorder())
-    lookup = ProviderLookup(default)
+    dispatch = MetricDispatch(default=default)
+    rollout = ModelRollout.model_validate(
+        {
+            "metadata": {"name": "r", "namespace": "ml"},
+            "spec": {
+                "champion": {"url": "http://127.0.0.1:1"},
+                "challenger": {"url": "http://127.0.0.1:2"},
+                "analysis": {
+                    "interval": "1m",
+                    "stepWeights": [50],
+                    "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.01}}],
+                },
+            },
+        }
+    )
     builtin = MetricSpec(name="error-rate")
-    assert lookup(builtin) is default
+    assert dispatch.for_metric(builtin, rollout) is default
     provider = {"type": "prometheus", "address": "http://p:9090"}
     a = MetricSpec.model_validate({"name": "a", "query": "sum(up)", "provider": provider})
     b = MetricSpec.model_validate({"name": "b", "query": "sum(up)", "provider": provider})
-    assert isinstance(lookup(a), PrometheusProvider) and lookup(a) is lookup(b)
+    first = dispatch.for_metric(a, rollout)
+    assert isinstance(first, PrometheusProvider) and dispatch.for_metric(b, rollout) is first
