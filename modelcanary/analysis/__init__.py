@@ -4,6 +4,7 @@ No I/O. The engine calls :func:`analyse_interval` once per analysis interval wit
 window's :class:`IntervalData` and the :class:`AnalysisState` it stored last time.
 """
 
+from ..spec.plan import StepPlan
 from .backtest import BacktestResult, backtest
 from .checks import CheckResult, Verdict, metric_key, threshold_check
 from .drift import drift, js_distance, ks_statistic, psi, wasserstein
@@ -25,7 +26,6 @@ from .measurements import (
     scalar,
     version_data,
 )
-from .plan import StepPlan
 from .power import PowerEstimate, estimate_power
 from .sequential import GaussianState, MixtureState, OddsMixture, gaussian_msprt
 from .sli import (

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from ..errors import SpecError, SpecIssue
 from ..spec.analysis import Analysis
+from ..spec.plan import StepPlan
 from .checks import CheckResult
 from .interval import AnalysisState, analyse_interval
 from .measurements import (
@@ -31,7 +32,6 @@ from .measurements import (
     as_predictions,
     version_data,
 )
-from .plan import StepPlan
 from .requestlog import MAX_WINDOWS, Request, parse_log, window_count
 
 BacktestVerdict = Literal["promoted", "rolled_back", "inconclusive"]

@@ -11,7 +11,9 @@ exposure you can live with before you run it.
 Latency effects assume log-normal latencies with shape ``latency_sigma`` scaled by
 ``effect``: the chance a challenger request is slower than the champion's q-quantile is
 ``1 - Phi(z_q - ln(effect) / sigma)``. The interval's Flagger-style point check is not
-simulated, so the estimate is conservative for large effects.
+simulated, so the estimate is conservative for large effects. The plan is the state
+machine's own (:class:`modelcanary.spec.plan.StepPlan`): the simulated stages are the ones
+that ship. An A/B stage is refused (the share of matching requests is unknown here).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from ..spec.plan import StepPlan
 from .judges import DEFAULT_ALPHA
-from .plan import StepPlan
 from .sequential import MixtureState, OddsMixture
 
 
@@ -67,6 +69,13 @@ def estimate_power(
 
     if rps <= 0 or effect <= 0:
         raise ValueError("rps and effect must be positive")
+    if not plan.stages:
+        raise ValueError("the plan has no stages: give weights, iterations or steps")
+    if any(s.match for s in plan.stages):
+        raise ValueError(
+            "an A/B stage routes only the requests matching its conditions and their share is "
+            "unknown here: simulate it as StepPlan.canary([share], interval_s)"
+        )
     if metric == "error-rate":
         p_champ, p_chal = baseline, min(1.0, baseline * effect)
         slo = slo_max if slo_max is not None and 0 < slo_max < 1 else None

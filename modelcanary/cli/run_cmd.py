@@ -264,7 +264,7 @@ def _finish(
 
 
 def _view(rollout: ModelRollout, status: RolloutStatus, handle: object) -> Group:
-    from ..rollout.plan import stages
+    from ..spec.plan import stages
 
     plan = stages(rollout.spec.analysis)
     head = status_grid(rollout.name, status, rollout.spec.analysis.threshold)

@@ -1,10 +1,12 @@
 """The pure rollout state machine: ``step(rollout, status, observations, now)``, no I/O.
 
-See :mod:`modelcanary.rollout.machine` for the phases and rules, :mod:`.plan` for how each
-strategy becomes stages, :mod:`.commands` for what the engine is asked to do and
-:mod:`.observations` for what it must observe first.
+See :mod:`modelcanary.rollout.machine` for the phases and rules, :mod:`modelcanary.spec.plan`
+for how each strategy becomes stages (the one plan, shared with the backtest),
+:mod:`.commands` for what the engine is asked to do and :mod:`.observations` for what it
+must observe first.
 """
 
+from ..spec.plan import Stage, stages
 from .commands import (
     Command,
     EnsureChallenger,
@@ -28,7 +30,6 @@ from .observations import (
     gates_needed,
     revision,
 )
-from .plan import Stage, stages
 
 __all__ = [
     "ACTIONS",

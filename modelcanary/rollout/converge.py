@@ -11,6 +11,7 @@ effects (webhooks, notifications) are kept as pending effects in the status inst
 from __future__ import annotations
 
 from ..spec.phases import Phase
+from ..spec.plan import stages
 from ..spec.rollout import ModelRollout
 from ..spec.status import RolloutStatus
 from .commands import (
@@ -22,7 +23,6 @@ from .commands import (
     ScaleChallenger,
     SetRoutes,
 )
-from .plan import stages
 
 IDEMPOTENT = (SetRoutes, EnsureChallenger, ScaleChallenger, PromoteChallenger, Finalize)
 """Commands that may run again with no harm: :func:`converge` re-issues them from status."""

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ..spec.phases import Phase
+from ..spec.plan import Stage, promotion_weights, stages
 from ..spec.rollout import ModelRollout
 from ..spec.status import HISTORY_LIMIT, AnalysisRecord, Condition, Outcome, RolloutStatus
 from .commands import (
@@ -22,7 +23,6 @@ from .commands import (
     Severity,
 )
 from .observations import Observations, hook_types
-from .plan import Stage, promotion_weights, stages
 from .times import format_time
 
 

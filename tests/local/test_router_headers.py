@@ -18,8 +18,8 @@ from router_raw import exchange, get
 from modelcanary.errors import RouterError
 from modelcanary.local.router import LocalRouter
 from modelcanary.rollout.commands import Routes
-from modelcanary.rollout.plan import stages
 from modelcanary.spec.analysis import MatchCondition, SessionAffinity, StringMatch
+from modelcanary.spec.plan import stages
 
 INJECTED = "mc\r\nX-Injected: evil\r\nSet-Cookie: session=attacker; Path=/"
 SAFE = Routes(champion_weight=50, challenger_weight=50)

@@ -1,13 +1,19 @@
-"""The traffic plan: the stages a rollout walks through, derived from ``spec.analysis``.
+"""The traffic plan, one definition for every layer: the stages a rollout walks through.
 
-Every strategy is a list of :class:`Stage`; the state machine only knows stages:
+The state machine (``rollout/``) walks these stages and routes each one; the backtest and the
+power helper (``analysis/``) replay the same stages interval by interval, so what they predict
+is what ships. Derived from ``spec.analysis`` only; pure, no I/O.
 
 - shadow (``mirror`` + ``shadow.iterations``, or one interval when ``mirror`` is set on a
   canary or A/B, as Flagger mirrors for one iteration): no live traffic, copies only;
 - canary: one stage per weight (``stepWeights``, or ``stepWeight`` up to ``maxWeight``);
 - A/B: one stage of ``iterations`` intervals routing matching requests to the challenger;
-- blue/green: one stage of ``iterations`` intervals with no live traffic (mirrored if set);
+- blue/green: one stage of ``iterations`` intervals with no live traffic, mirrored when
+  ``mirror`` is set (a shadow stage before it only when ``shadow`` is given);
 - custom steps: one stage per step, held for its duration or until approved.
+
+A canary without weights has no stages: such a spec is refused by the rules
+("has no traffic plan"), and :meth:`StepPlan.from_analysis` refuses it the same way.
 """
 
 from __future__ import annotations
@@ -15,9 +21,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..spec.analysis import Analysis, MatchCondition, SessionAffinity
-from ..spec.base import parse_duration
-from .commands import Routes
+from ..errors import SpecError, SpecIssue
+from .analysis import Analysis, MatchCondition, SessionAffinity
+from .base import parse_duration
+from .traffic import Routes
+
+NO_PLAN_FIX = (
+    "set stepWeight (e.g. 10), stepWeights (e.g. [5, 10, 25, 50]), iterations (A/B or "
+    "blue/green) or steps"
+)
+"""The fix hint when an analysis has no traffic plan (shared with the spec rules' wording)."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +42,7 @@ class Stage:
     weight: int = 0
     """Challenger traffic percent."""
     mirror_weight: int = 0
-    """Percent of champion traffic mirrored to the challenger."""
+    """Percent of champion traffic mirrored to the challenger (answers discarded)."""
     match: tuple[MatchCondition, ...] = ()
     """A/B conditions routing matching requests to the challenger."""
     intervals: int = 1
@@ -68,7 +81,7 @@ def mirror_percent(analysis: Analysis) -> int:
 
 
 def stages(analysis: Analysis) -> list[Stage]:
-    """The stages of ``analysis`` in order (never empty for a valid spec)."""
+    """The stages of ``analysis`` in order (empty only for a canary without weights)."""
     plan: list[Stage] = []
     mirror = mirror_percent(analysis)
     strategy = analysis.strategy
@@ -110,3 +123,45 @@ def promotion_weights(analysis: Analysis, current: int) -> list[int]:
     if not step or current <= 0:
         return [0]
     return [*range(current - step, 0, -step), 0]
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    """The stages as analysis intervals (for replay and simulation), and the interval in seconds.
+
+    A pause counts as one interval (the replay approves at once); a step's duration is held as
+    ``ceil(duration / interval)`` intervals, as the state machine holds it.
+    """
+
+    stages: tuple[Stage, ...]
+    interval_s: float
+
+    @classmethod
+    def from_analysis(cls, analysis: Analysis) -> StepPlan:
+        """The plan the state machine walks for ``analysis``; SpecError if it has none."""
+        plan = stages(analysis)
+        if not any(s.kind != "shadow" for s in plan):
+            raise SpecError(SpecIssue("spec.analysis", "has no traffic plan", NO_PLAN_FIX))
+        return cls(tuple(plan), parse_duration(analysis.interval))
+
+    @classmethod
+    def canary(
+        cls, weights: list[int], interval_s: float, mirror_intervals: int = 0, mirror: int = 100
+    ) -> StepPlan:
+        """A canary plan: optional mirror intervals, then one interval per weight."""
+        shadow = [Stage("shadow", mirror_weight=mirror, intervals=mirror_intervals)]
+        canary = [Stage("canary", weight=w) for w in weights]
+        return cls(tuple((shadow if mirror_intervals else []) + canary), interval_s)
+
+    @property
+    def passes_to_promote(self) -> int:
+        """Passing intervals from start to promotion."""
+        return sum(s.intervals for s in self.stages)
+
+    def stage_after(self, passes: int) -> Stage | None:
+        """The stage in force after ``passes`` passing intervals (None: promoted)."""
+        for stage in self.stages:
+            if passes < stage.intervals:
+                return stage
+            passes -= stage.intervals
+        return None
