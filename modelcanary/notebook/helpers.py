@@ -15,7 +15,6 @@ from ..analysis import (
     BacktestResult,
     PairedPredictions,
     Predictions,
-    StepPlan,
     agreement,
     drift,
     estimate_power,
@@ -24,6 +23,7 @@ from ..analysis import backtest as _backtest
 from ..analysis.drift import DriftMethod
 from ..analysis.measurements import NoData
 from ..spec.analysis import Analysis
+from ..spec.plan import StepPlan
 
 DRIFT_METHODS: tuple[DriftMethod, ...] = ("psi", "ks", "js", "wasserstein")
 
