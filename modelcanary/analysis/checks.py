@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..spec.metrics import LATENCY_METRICS, MetricSpec, NoDataPolicy, ThresholdRange
+from ..spec.catalogue import CATALOGUE
+from ..spec.metrics import MetricSpec, NoDataPolicy, ThresholdRange
 from ..spec.status import CheckRecord
+from ..spec.units import REASON_SUFFIX
 from .measurements import IntervalData, NoData
 from .sli import sli_value
 
@@ -27,10 +29,9 @@ _NO_DATA_VERDICTS: dict[str, Verdict] = {
     "inconclusive": "inconclusive",
 }
 UNITS: dict[str, str] = {
-    **{name: " ms" for name in LATENCY_METRICS},
-    "request-success-rate": " %",
-    "throughput": " rps",
+    name: REASON_SUFFIX[row.unit] for name, row in CATALOGUE.items() if row.unit in REASON_SUFFIX
 }
+"""Suffix of each built-in SLI's values in reason lines (from the catalogue's units)."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Literal
 
 from ..spec.analysis import Analysis
 from ..spec.base import Model
-from ..spec.rules import SEQUENTIAL_METRICS
+from ..spec.catalogue import SEQUENTIAL_METRICS
 from ..spec.status import AnalysisRecord, Phase
 from .checks import CheckResult, Verdict, metric_key, threshold_check
 from .judges import (

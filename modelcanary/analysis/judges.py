@@ -28,8 +28,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ..spec.base import Model
-from ..spec.metrics import LATENCY_METRICS, MetricSpec, NoDataPolicy
-from ..spec.rules import SEQUENTIAL_METRICS
+from ..spec.catalogue import LATENCY_METRICS, LATENCY_QUANTILES, SEQUENTIAL_METRICS
+from ..spec.metrics import MetricSpec, NoDataPolicy
 from .checks import CheckResult, fmt, threshold_check
 from .measurements import Counts, IntervalData, Samples, VersionData
 from .sequential import (
@@ -41,7 +41,6 @@ from .sequential import (
 
 if TYPE_CHECKING:
     from .measurements import FloatArray
-from .sli import LATENCY_QUANTILES
 
 # the SLIs a sequential test can judge: one list, shared with the spec's validation rules
 """Built-in SLIs with per-request data the sequential judge can test."""

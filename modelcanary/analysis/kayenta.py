@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from ..spec.analysis import Analysis
-from ..spec.metrics import LATENCY_METRICS, MetricSpec
+from ..spec.catalogue import HIGHER_IS_BETTER, LATENCY_METRICS, RATE_METRICS
+from ..spec.metrics import MetricSpec
 from .checks import CheckResult, fmt, metric_key, no_data_result
 from .measurements import Counts, IntervalData, Samples, Scalar, VersionData
 
@@ -36,7 +37,6 @@ MIN_SAMPLES = 3
 """Fewer observations on either side cannot show a difference: treated as no data."""
 MAX_PAIRS = 4_000_000
 """Hodges-Lehmann pairwise differences above this are computed on a seeded subsample."""
-HIGHER_IS_BETTER = frozenset({"request-success-rate", "prediction-agreement", "throughput"})
 Classification = Literal["Pass", "High", "Low", "Nodata"]
 
 
@@ -258,7 +258,7 @@ def _samples(metric: MetricSpec, side: VersionData) -> FloatArray | None:
         return None
     if metric.name in LATENCY_METRICS and isinstance(side.latencies, Samples):
         return side.latencies.values
-    if metric.name in ("error-rate", "request-success-rate") and isinstance(side.counts, Counts):
+    if metric.name in RATE_METRICS and isinstance(side.counts, Counts):
         bad = np.zeros(side.counts.total)
         bad[: side.counts.errors] = 1.0
         return bad if metric.name == "error-rate" else 100.0 * (1.0 - bad)

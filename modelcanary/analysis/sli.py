@@ -1,8 +1,9 @@
 """Inference SLIs computed from measurements, in Flagger-compatible units.
 
-``error-rate`` and ``prediction-agreement`` are fractions 0-1, ``request-success-rate`` is a
-percent 0-100, latencies are milliseconds, ``throughput`` is requests per second, and
-``prediction-drift`` is the unitless statistic of its method. Every function returns a number
+Units and quantiles are the catalogue's (:mod:`modelcanary.spec.catalogue`): ``error-rate`` and
+``prediction-agreement`` are fractions 0-1, ``request-success-rate`` is a percent 0-100,
+latencies are milliseconds, ``throughput`` is requests per second, and ``prediction-drift`` is
+the unitless statistic of its method. Every function returns a number
 or :class:`NoData`; bad input a provider should never send raises ``ValueError`` (the check
 turns it into an ``error`` verdict).
 """
@@ -13,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..spec.catalogue import LATENCY_QUANTILES as LATENCY_QUANTILES
 from ..spec.metrics import MetricSpec
 from .drift import DriftMethod, drift
 from .measurements import (
@@ -33,15 +35,6 @@ from .measurements import (
 
 if TYPE_CHECKING:
     from .measurements import FloatArray
-
-LATENCY_QUANTILES: dict[str, float] = {
-    "request-duration": 0.99,
-    "latency-p50": 0.50,
-    "latency-p90": 0.90,
-    "latency-p95": 0.95,
-    "latency-p99": 0.99,
-}
-"""Quantile measured by each latency SLI (Flagger's request-duration is the p99)."""
 
 
 def error_rate(counts: Counts | NoData) -> float | NoData:

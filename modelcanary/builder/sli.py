@@ -3,23 +3,27 @@
 Comparisons set the threshold range: ``<`` and ``<=`` set ``max``, ``>`` and ``>=`` set
 ``min``. Ranges are inclusive, as in Flagger, so ``<`` means ``<=``. Every modifier returns
 a new :class:`SLI`; nothing is ever changed in place. Values are read in the SLI's fixed
-unit (see :mod:`modelcanary.builder.units`).
+unit (see :mod:`modelcanary.spec.units`; units per SLI: :mod:`modelcanary.spec.catalogue`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
 from pydantic import BaseModel, ConfigDict
 
 from modelcanary.spec import MetricProviderSpec, MetricSpec
+from modelcanary.spec.catalogue import CATALOGUE
 
 from ._util import drop_none, fail, set_fields, validated
 from .html import describe_check
 from .units import METRIC_UNITS, UNITS, Number, Unit, to_difference, to_number, to_ratio
 
-LATENCY_PERCENTILES = (50, 90, 95, 99)
+LATENCY_PERCENTILES: tuple[int, ...] = tuple(
+    int(name.removeprefix("latency-p")) for name in CATALOGUE if name.startswith("latency-p")
+)
+"""Percentiles :func:`latency` offers (the catalogue's ``latency-pNN`` SLIs)."""
 
 
 class SLI(BaseModel):
@@ -206,7 +210,7 @@ def custom(
         templateVariables=None if variables is None else dict(variables),
         templateRef=None if template is None else {"name": template},
     )
-    return SLI(metric=validated(MetricSpec, data, (name,)), unit=cast(Unit, unit))
+    return SLI(metric=validated(MetricSpec, data, (name,)), unit=unit)
 
 
 def kpi(

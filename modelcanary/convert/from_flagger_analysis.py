@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..spec import PROVIDER_TYPES, parse_duration
+from ..spec.catalogue import threshold_bound
 from .common import ALERT_TYPES_IN, DEFAULT_METRIC_INTERVAL, Notes, mapping
 
 # fmt: off
@@ -142,7 +143,7 @@ def _metric(raw: Any, i: int, interval: str, ctx: Context) -> dict[str, Any]:
         if "thresholdRange" in metric:
             notes.add(f"{path}.threshold", "dropped: Flagger ignores it when thresholdRange is set")
         else:
-            bound = "min" if name == "request-success-rate" else "max"
+            bound = threshold_bound(name)
             out["thresholdRange"] = {bound: metric["threshold"]}
             notes.add(
                 f"{path}.threshold",

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..spec import BUILTIN_METRICS, Alert, Analysis, MetricSpec, ModelRollout, parse_duration
+from ..spec import (
+    BUILTIN_METRICS,
+    Alert,
+    Analysis,
+    MetricSpec,
+    ModelRollout,
+    catalogue,
+    parse_duration,
+)
 from .common import (
     ALERT_TYPES_OUT,
     DEFAULT_METRIC_INTERVAL,
@@ -20,8 +28,8 @@ from .common import (
 )
 
 BASE = "spec.analysis"
-FLAGGER_BUILTINS = frozenset({"request-success-rate", "request-duration"})
-EQUIVALENTS = {"error-rate": "request-success-rate", "latency-p99": "request-duration"}
+FLAGGER_BUILTINS = catalogue.FLAGGER_BUILTINS
+EQUIVALENTS = catalogue.FLAGGER_EQUIVALENTS
 """modelcanary SLIs that Flagger computes under another name (and unit)."""
 NOT_IN_FLAGGER = {
     "judge": "Flagger compares the value with thresholdRange (a plain threshold check)",

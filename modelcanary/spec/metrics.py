@@ -1,39 +1,80 @@
 """SLIs the analysis checks: built-in inference SLIs and custom queries.
 
-Units are fixed and documented: modelcanary's own rates (``error-rate``,
-``prediction-agreement``) are fractions 0-1; Flagger's ``request-success-rate`` is a percent
-0-100; ``request-duration`` and ``latency-pNN`` are milliseconds; ``throughput`` is requests
-per second; ``prediction-drift`` is the unitless statistic of its ``method``.
+What each built-in SLI is (unit, direction, judges) lives in :mod:`.catalogue`; units are read
+by :mod:`.units`. ``thresholdRange`` bounds may be written with their unit, as in the SDK
+(``max: "1%"``, ``max: "250ms"``, ``max: "+10%"`` relative to the champion): they are converted
+once, at validation, into the canonical number the spec stores. Flagger's deprecated
+``threshold`` is likewise turned into a range once, at validation (see
+:meth:`MetricSpec.effective_range`).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, GetJsonSchemaHandler, PrivateAttr, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from .base import Duration, MaybeEmpty, SpecModel
+from .catalogue import BUILTIN_METRICS as BUILTIN_METRICS  # re-exported: older imports
+from .catalogue import threshold_bound, unit_of
+from .units import Unit, UnitError, bound
 from .wire import EnvName, HeaderValue, Token
 
-BUILTIN_METRICS: dict[str, str] = {
-    "error-rate": "fraction of requests that failed (HTTP 5xx or error), 0-1",
-    "request-success-rate": "percent of requests that succeeded, 0-100 (Flagger)",
-    "request-duration": "p99 latency in milliseconds (Flagger)",
-    "latency-p50": "median latency in milliseconds",
-    "latency-p90": "90th percentile latency in milliseconds",
-    "latency-p95": "95th percentile latency in milliseconds",
-    "latency-p99": "99th percentile latency in milliseconds",
-    "throughput": "requests per second served by the challenger",
-    "prediction-drift": "distance between champion and challenger prediction distributions",
-    "prediction-agreement": "fraction of paired requests where both versions agree, 0-1",
-}
-"""Built-in SLI names and what they measure (with units)."""
-
-LATENCY_METRICS = frozenset(
-    {"request-duration", "latency-p50", "latency-p90", "latency-p95", "latency-p99"}
+BOUND_PATTERN = (
+    r"^ *[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)? *"
+    r"(%|rps|(ms|s|m|h)([0-9]+([.][0-9]+)?(ms|s|m|h))*) *$"
 )
-PAIRED_METRICS = frozenset({"prediction-drift", "prediction-agreement"})
-"""SLIs that compare both versions' predictions and therefore need mirrored or split traffic."""
+"""Strings a ``thresholdRange`` bound may hold in the CRD: a number with a unit (``1%``,
+``250ms``, ``1m30s``, ``100rps``); plain numbers are written without quotes."""
+
+
+class _Unreadable:
+    """A bound string the metric's unit cannot read: fails at the bound's own path."""
+
+    def __init__(self, error: UnitError) -> None:
+        self.error = error
+
+
+def _bound_value(value: object) -> object:
+    if isinstance(value, _Unreadable):
+        raise ValueError(str(value.error))
+    return value
+
+
+def _with_unit(text: str, unit: Unit, relative: bool, comparison: object) -> float:
+    """A bound string read in the metric's unit; a quoted plain number stays an error (as in
+    every other numeric field of the spec: a quoted value is text)."""
+    try:
+        float(text)
+    except ValueError:
+        return bound(text, unit, relative, comparison if isinstance(comparison, str) else None)
+    raise UnitError(
+        f"{text!r} is a quoted number", "write it without quotes: a quoted value is text"
+    )
+
+
+class _NumberOrUnitString:
+    """JSON schema of a bound: a number or a string matching :data:`BOUND_PATTERN`.
+
+    A CRD's structural schema cannot say "number or string" (``x-kubernetes-int-or-string``
+    refuses fractions such as 0.01), so the field keeps any scalar and the pattern refuses
+    unreadable strings at the API server; validation then reads the unit.
+    """
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"x-kubernetes-preserve-unknown-fields": True, "pattern": BOUND_PATTERN}
+
+    def __repr__(self) -> str:
+        return "NumberOrUnitString"
+
+
+Bound = Annotated[float, BeforeValidator(_bound_value), _NumberOrUnitString()]
+"""A number, or (in a metric) a string with the metric's unit such as ``"1%"`` or ``"250ms"``."""
 
 ProviderType = Literal[
     "embedded",
@@ -94,10 +135,10 @@ class MetricProviderSpec(SpecModel):
 class ThresholdRange(SpecModel):
     """Accepted range of a metric's value (or of the challenger/champion comparison)."""
 
-    min: float | None = None
-    """Lowest passing value (inclusive)."""
-    max: float | None = None
-    """Highest passing value (inclusive)."""
+    min: Bound | None = None
+    """Lowest passing value (inclusive): a number or a string with the SLI's unit (`"99%"`, `"1%"`, `"250ms"`, relative: `"+10%"`)."""
+    max: Bound | None = None
+    """Highest passing value (inclusive): a number or a string with the SLI's unit (`"1%"`, `"250ms"`, `"1.5s"`, relative: `"+10%"`)."""
 
     @model_validator(mode="after")
     def _bounds(self) -> ThresholdRange:
@@ -165,15 +206,48 @@ class MetricSpec(SpecModel):
     outlier_factor: float | None = Field(default=None, gt=0)
     """mann-whitney: drop values beyond this many IQRs outside the quartiles before testing (Kayenta's outlier removal; e.g. 3)."""
 
+    _range: ThresholdRange | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_units(cls, data: Any) -> Any:
+        """Read string bounds in the metric's unit, as the SDK does (``max: "1%"`` -> 0.01)."""
+        if not isinstance(data, Mapping):
+            return data
+        key = "thresholdRange" if "thresholdRange" in data else "threshold_range"
+        rng = data.get(key)
+        if not isinstance(rng, Mapping) or not any(isinstance(v, str) for v in rng.values()):
+            return data
+        name = data.get("name")
+        unit = unit_of(name) if isinstance(name, str) else "raw"
+        if data.get("query") is not None or data.get("templateRef", data.get("template_ref")):
+            unit = "raw"
+        relative = data.get("relativeTo", data.get("relative_to")) is not None
+        comparison = data.get("comparison")
+        read: dict[object, object] = {}
+        for side, value in rng.items():
+            if isinstance(value, str):
+                try:
+                    value = _with_unit(value, unit, relative, comparison)
+                except UnitError as exc:
+                    value = _Unreadable(exc)
+            read[side] = value
+        return {**data, key: read}
+
+    @model_validator(mode="after")
+    def _deprecated_threshold(self) -> MetricSpec:
+        """Turn Flagger's deprecated ``threshold`` into a range once (it is kept as written)."""
+        if self.threshold_range is None and self.threshold is not None:
+            side = threshold_bound(self.name)
+            self._range = ThresholdRange.model_validate({side: self.threshold})
+        return self
+
     @property
     def is_builtin(self) -> bool:
         """True for a built-in SLI computed by modelcanary (no custom query)."""
         return self.name in BUILTIN_METRICS and self.query is None and self.template_ref is None
 
     def effective_range(self) -> ThresholdRange | None:
-        """The threshold range, turning Flagger's deprecated ``threshold`` into a range."""
-        if self.threshold_range is not None or self.threshold is None:
-            return self.threshold_range
-        if self.name == "request-success-rate":
-            return ThresholdRange(min=self.threshold)
-        return ThresholdRange(max=self.threshold)
+        """The threshold range: ``thresholdRange``, or the deprecated ``threshold`` as read at
+        validation (a minimum for request-success-rate, a maximum otherwise, as Flagger does)."""
+        return self.threshold_range if self.threshold_range is not None else self._range

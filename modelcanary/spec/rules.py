@@ -11,16 +11,14 @@ import difflib
 from typing import TYPE_CHECKING
 
 from ..errors import SpecError, SpecIssue
-from .metrics import BUILTIN_METRICS, LATENCY_METRICS, MetricSpec
+from .catalogue import BUILTIN_METRICS, FRACTION_METRICS, SEQUENTIAL_METRICS
+from .metrics import MetricSpec
 from .rules_values import check_values
 from .service import BODY_MATCH_PROVIDERS, MIRROR_PROVIDERS, SESSION_AFFINITY_PROVIDERS
 
 if TYPE_CHECKING:
     from .analysis import Analysis
     from .rollout import ModelRollout
-
-FRACTION_METRICS = frozenset({"error-rate", "prediction-agreement"})
-SEQUENTIAL_METRICS = frozenset({"error-rate", "request-success-rate"} | LATENCY_METRICS)
 
 
 def check_rules(rollout: ModelRollout) -> None:
