@@ -61,3 +61,28 @@ def local_rollout_file(
     }
     path.write_text(yaml.safe_dump(doc))
     return path
+
+
+def waiting_rollout_file(
+    tmp_path: Path, name: str, *, champion: str, challenger: str, frame: Any, **spec: Any
+) -> Path:
+    """Write a local ModelRollout ``name`` that waits a long interval (20m, steps 10 and 50,
+    10 rps of ``frame``'s first 100 rows) to ``tmp_path/rollout.yaml``: a run that only a
+    signal or an action ends. ``spec`` adds or replaces top-level spec fields."""
+    dataset = tmp_path / "rows.csv"
+    frame.head(100).to_csv(dataset, index=False)
+    doc = {
+        "apiVersion": "modelcanary.io/v1alpha1",
+        "kind": "ModelRollout",
+        "metadata": {"name": name},
+        "spec": {
+            "champion": {"modelUri": champion},
+            "challenger": {"modelUri": challenger},
+            "analysis": {"interval": "20m", "stepWeights": [10, 50], "metrics": [ERROR_RATE]},
+            "load": {"rps": 10, "dataset": str(dataset)},
+            **spec,
+        },
+    }
+    path = tmp_path / "rollout.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from cli_runs import ERROR_RATE, EXE, cli
+from cli_runs import EXE, cli, waiting_rollout_file
 from runtime_fixtures import Models
 
 from modelcanary.cli.run_cmd import RunOptions, read_runner, record_exit, record_runner
@@ -28,22 +27,9 @@ NAME = "private"
 
 
 def _rollout(tmp_path: Path, models: Models) -> Path:
-    dataset = tmp_path / "rows.csv"
-    models.frame.head(100).to_csv(dataset, index=False)
-    doc = {
-        "apiVersion": "modelcanary.io/v1alpha1",
-        "kind": "ModelRollout",
-        "metadata": {"name": NAME},
-        "spec": {
-            "champion": {"modelUri": models.champion},
-            "challenger": {"modelUri": models.healthy},
-            "analysis": {"interval": "20m", "stepWeights": [10, 50], "metrics": [ERROR_RATE]},
-            "load": {"rps": 10, "dataset": str(dataset)},
-        },
-    }
-    path = tmp_path / "rollout.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    return waiting_rollout_file(
+        tmp_path, NAME, champion=models.champion, challenger=models.healthy, frame=models.frame
+    )
 
 
 def _mode(path: Path) -> int:

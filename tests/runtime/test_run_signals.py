@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from cli_runs import ERROR_RATE, EXE, cli
+from cli_runs import EXE, cli, waiting_rollout_file
 from runtime_fixtures import Models, serving_children
 
 from modelcanary.cli.run_cmd import read_runner
@@ -27,23 +26,14 @@ NAME = "slow"
 
 
 def _rollout(tmp_path: Path, models: Models, **spec: Any) -> Path:
-    dataset = tmp_path / "rows.csv"
-    models.frame.head(100).to_csv(dataset, index=False)
-    doc = {
-        "apiVersion": "modelcanary.io/v1alpha1",
-        "kind": "ModelRollout",
-        "metadata": {"name": NAME},
-        "spec": {
-            "champion": {"modelUri": models.champion},
-            "challenger": {"modelUri": models.healthy},
-            "analysis": {"interval": "20m", "stepWeights": [10, 50], "metrics": [ERROR_RATE]},
-            "load": {"rps": 10, "dataset": str(dataset)},
-            **spec,
-        },
-    }
-    path = tmp_path / "rollout.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    return waiting_rollout_file(
+        tmp_path,
+        NAME,
+        champion=models.champion,
+        challenger=models.healthy,
+        frame=models.frame,
+        **spec,
+    )
 
 
 @pytest.fixture
