@@ -74,6 +74,8 @@ class Server(socketserver.ThreadingTCPServer):
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._warned = 0.0
+        # the listen backlog: a burst of up to max_connections new connections is not dropped
+        self.request_queue_size = max(type(self).request_queue_size, limits.max_connections)
         super().__init__((host.strip("[]"), port), handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:

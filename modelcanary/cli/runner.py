@@ -26,6 +26,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
+from ..local.supervise import is_running, process_state
 from ..spec import ModelRollout
 from .common import EXIT_BAD_INPUT, EXIT_INCONCLUSIVE, EXIT_OK, err_console, out_console
 
@@ -77,12 +78,7 @@ class Runner:
     @property
     def alive(self) -> bool:
         """True while that very process runs (not a zombie, not a reused pid)."""
-        if self.exit_code is not None:
-            return False
-        state = _proc_state(self.pid)
-        if state is None:
-            return False
-        return state[0] != "Z" and (self.proc_start is None or state[1] == self.proc_start)
+        return self.exit_code is None and is_running(self.pid, self.proc_start)
 
     def describe(self) -> str:
         """One line for people: pid, alive or how it ended, the log."""
@@ -96,29 +92,12 @@ class Runner:
         return text + (f"; log {self.log}" if self.log else "")
 
 
-def _proc_state(pid: int) -> tuple[str, str] | None:
-    """(state letter, start time) of a process from /proc, or None when it does not exist."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except OSError:  # no /proc: only whether the pid exists
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass
-        return ("R", "")
-    fields = stat.rsplit(")", 1)[1].split()
-    return fields[0], fields[19]
-
-
 def runner_path(workdir: Path, namespace: str, name: str) -> Path:
     """``<workdir>/runs/<namespace>/<name>.json`` (names checked like the status store's)."""
-    from ..engine.filestore import _checked
+    from ..engine.filestore import checked_name
 
-    return workdir / "runs" / _checked(namespace, "namespace") / f"{_checked(name, 'name')}.json"
+    ns = checked_name(namespace, "namespace")
+    return workdir / "runs" / ns / f"{checked_name(name, 'name')}.json"
 
 
 def read_runner(workdir: Path, namespace: str, name: str) -> Runner | None:
@@ -164,7 +143,7 @@ def record_runner(
     workdir: Path, rollout: ModelRollout, options: RunOptions, detached_log: Path | None
 ) -> Runner:
     """Record this process as the rollout's runner (called once it holds the claim)."""
-    state = _proc_state(os.getpid())
+    state = process_state(os.getpid())
     record = Runner(
         pid=os.getpid(),
         started=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -172,7 +151,7 @@ def record_runner(
         options=options,
         detached=detached_log is not None,
         log=str(detached_log) if detached_log is not None else None,
-        proc_start=state[1] if state else None,
+        proc_start=state.start_time if state else None,
     )
     namespace = rollout.metadata.namespace or "default"
     write_private(runner_path(workdir, namespace, rollout.name), json.dumps(asdict(record)))

@@ -53,10 +53,10 @@ class FileStatusStore:
 
     # -- paths --------------------------------------------------------------------------
     def _dir(self, namespace: str) -> Path:
-        return self.root / "rollouts" / _checked(namespace, "namespace")
+        return self.root / "rollouts" / checked_name(namespace, "namespace")
 
     def _file(self, name: str, namespace: str) -> Path:
-        return self._dir(namespace) / f"{_checked(name, 'name')}.json"
+        return self._dir(namespace) / f"{checked_name(name, 'name')}.json"
 
     @contextlib.contextmanager
     def _locked(self, name: str, namespace: str) -> Iterator[Path]:
@@ -204,8 +204,9 @@ class FileStatusStore:
         return item
 
 
-def _checked(part: str, what: str) -> str:
-    """A name or namespace safe as a file name (no ``/``, ``..``, hidden files)."""
+def checked_name(part: str, what: str) -> str:
+    """A name or namespace safe as a file name (no ``/``, ``..``, hidden files); the status
+    store and the CLI's runner records (``runs/<ns>/<name>.json``) name their files with it."""
     if not _SAFE_NAME.match(part):
         raise SpecError(
             SpecIssue(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .._registry import Registry
 from ..errors import SpecError, SpecIssue
 from ..ports import Notifier
 from .base import DEFAULT_TIMEOUT, Secret
@@ -132,16 +133,19 @@ def _datadog(c: ProviderConfig) -> Notifier:
     return DatadogNotifier(c.token, address=address, name=c.name, timeout=c.timeout, proxy=c.proxy)
 
 
-NOTIFIERS: dict[str, NotifierFactory] = {
-    "slack": _slack,
-    "msteams": _teams,
-    "discord": _discord,
-    "googlechat": _gchat,
-    "webhook": _webhook,
-    "datadog": _datadog,
-    "rocket": _rocket,
-}
-"""Notifier factories by provider type."""
+NOTIFIERS: Registry[NotifierFactory] = Registry(
+    "notification provider type",
+    {
+        "slack": _slack,
+        "msteams": _teams,
+        "discord": _discord,
+        "googlechat": _gchat,
+        "webhook": _webhook,
+        "datadog": _datadog,
+        "rocket": _rocket,
+    },
+)
+"""Notifier factories by provider type (Flagger's names: ``FLAGGER_ALIASES``)."""
 
 
 def known_types() -> str:
@@ -156,13 +160,7 @@ def canonical_type(provider_type: str, *, path: str = "type") -> str:
     """Our registry key for a modelcanary or Flagger type; SpecError listing the known ones."""
     name = FLAGGER_ALIASES.get(provider_type, provider_type)
     if name not in NOTIFIERS:
-        raise SpecError(
-            SpecIssue(
-                path,
-                f"unknown notification provider type {provider_type!r}",
-                f"use one of: {known_types()}",
-            )
-        )
+        raise NOTIFIERS.unknown(provider_type, path=path, hint=f"use one of: {known_types()}")
     return name
 
 

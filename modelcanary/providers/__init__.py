@@ -1,18 +1,18 @@
 """Metric providers behind the ``MetricProvider`` port, and their registry.
 
-``PROVIDERS`` maps a ``provider.type`` to a factory; :func:`provider_for` builds the provider a
-spec asks for (an unknown name is a ``SpecError`` listing the known ones, never a silent
-fallback). ``embedded`` reads the local router's recorder; ``prometheus`` and the
+``PROVIDERS`` (a ``Registry``) maps a ``provider.type`` to a factory; :func:`provider_for` builds
+the provider a spec asks for (an unknown name is a ``SpecError`` listing the known ones, never a
+silent fallback). ``embedded`` reads the local router's recorder; ``prometheus`` and the
 PromQL-compatible ``victoriametrics``, ``thanos`` and ``mimir`` query an HTTP API.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Mapping
 from typing import Any
 
+from .._registry import Registry
 from ..errors import SpecError, SpecIssue
 from ..ports import MetricProvider
 from ..spec import MetricProviderSpec
@@ -47,31 +47,23 @@ def _embedded(spec: MetricProviderSpec, ctx: ProviderContext) -> MetricProvider:
     return EmbeddedProvider(ctx.recorder)
 
 
-def _lazy(module: str) -> ProviderFactory:
-    """A factory imported on first use from ``modelcanary.providers.<module>.factory``.
-
-    Each backend lives in one file with a ``factory(spec, ctx)`` function; importing it only
-    when a spec asks for it keeps optional clients (boto3...) out of ``import modelcanary``.
-    """
-
-    def make(spec: MetricProviderSpec, ctx: ProviderContext) -> MetricProvider:
-        factory: ProviderFactory = importlib.import_module(f"{__name__}.{module}").factory
-        return factory(spec, ctx)
-
-    make.__name__ = f"lazy_{module}"
-    return make
-
-
-PROVIDERS: dict[str, ProviderFactory] = {
-    "embedded": _embedded,
-    "prometheus": api_factory("prometheus"),
-    "victoriametrics": api_factory("victoriametrics"),
-    "thanos": api_factory("thanos"),
-    "mimir": api_factory("mimir"),
-}
-"""Provider type -> factory. victoriametrics, thanos, mimir are Prometheus-HTTP-API aliases."""
+PROVIDERS: Registry[ProviderFactory] = Registry(
+    "metric provider",
+    {
+        "embedded": _embedded,
+        "prometheus": api_factory("prometheus"),
+        "victoriametrics": api_factory("victoriametrics"),
+        "thanos": api_factory("thanos"),
+        "mimir": api_factory("mimir"),
+    },
+    package=__name__,
+    attribute="factory",
+)
+"""Provider type -> factory. victoriametrics, thanos, mimir are Prometheus-HTTP-API aliases;
+the ``LAZY_PROVIDERS`` backends each live in one module with a ``factory(spec, ctx)`` function,
+imported when a spec first asks for them (optional clients stay out of ``import modelcanary``)."""
 for _type, _module in LAZY_PROVIDERS.items():
-    PROVIDERS[_type] = _lazy(_module)
+    PROVIDERS.add_lazy(_type, _module)
 
 
 def provider_for(
@@ -101,15 +93,11 @@ def provider_for(
         )
     if spec.type == "embedded" and recorder is None and isinstance(default, EmbeddedProvider):
         return default
-    factory = PROVIDERS.get(spec.type)
-    if factory is None:
-        raise SpecError(
-            SpecIssue(
-                f"{path}.type",
-                f"no metric provider named {spec.type!r} in this runtime",
-                f"use one of: {', '.join(sorted(PROVIDERS))}",
-            )
-        )
+    factory = PROVIDERS.lookup(
+        spec.type,
+        path=f"{path}.type",
+        message=f"no metric provider named {spec.type!r} in this runtime",
+    )
     ctx = ProviderContext(recorder, env, secret_reader, namespace, path, options)
     return factory(spec, ctx)
 

@@ -8,6 +8,7 @@ silent fallback).
 
 from __future__ import annotations
 
+from .._registry import Registry
 from ..errors import RouterError
 from ..ports import ObjectStore
 from ..spec import ModelRollout
@@ -26,41 +27,42 @@ from .skipper import SkipperRouter
 from .smi import LinkerdRouter, SmiRouter
 from .traefik import TraefikRouter
 
-ROUTERS: dict[str, type[ObjectRouter]] = {
-    cls.provider: cls
-    for cls in (
-        IstioRouter,
-        GatewayAPIRouter,
-        NginxRouter,
-        SmiRouter,
-        LinkerdRouter,
-        KServeRouter,
-        KumaRouter,
-        SkipperRouter,
-        TraefikRouter,
-        ApisixRouter,
-        ContourRouter,
-        GlooRouter,
-        AppMeshRouter,
-    )
-}
+ROUTERS: Registry[type[ObjectRouter]] = Registry(
+    "cluster router",
+    {
+        cls.provider: cls
+        for cls in (
+            IstioRouter,
+            GatewayAPIRouter,
+            NginxRouter,
+            SmiRouter,
+            LinkerdRouter,
+            KServeRouter,
+            KumaRouter,
+            SkipperRouter,
+            TraefikRouter,
+            ApisixRouter,
+            ContourRouter,
+            GlooRouter,
+            AppMeshRouter,
+        )
+    },
+)
 """Built routers by ``spec.router.provider``."""
 
 
 def router_class(provider: str) -> type[ObjectRouter]:
     """The router class of ``provider``, or a RouterError listing the built ones."""
-    try:
+    if provider in ROUTERS:
         return ROUTERS[provider]
-    except KeyError:
-        hint = (
-            " (the local router is the embedded runtime's: modelcanary run)"
-            if provider == "local"
-            else ""
-        )
-        raise RouterError(
-            f"no cluster router for provider {provider!r}{hint}; "
-            f"built: {', '.join(sorted(ROUTERS))}"
-        ) from None
+    hint = (
+        " (the local router is the embedded runtime's: modelcanary run)"
+        if provider == "local"
+        else ""
+    )  # a RouterError, not a SpecError: the spec was validated, this operator lacks the router
+    raise RouterError(
+        f"no cluster router for provider {provider!r}{hint}; built: {ROUTERS.known()}"
+    )
 
 
 class RouterSet:
