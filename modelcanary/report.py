@@ -1,4 +1,6 @@
-"""HTML report of a rollout: weights over time, each SLI with its threshold band, the history.
+"""HTML report of a rollout: weights over time, each SLI with its passing band, the sequential
+metrics' always-valid band, the history. The series come from
+:func:`modelcanary.analysis.chartdata.chart_data`, as the notebook widget's do.
 
 Self-contained (plotly.js inlined, opens offline). plotly is imported lazily: it lives in the
 ``notebook`` extra; without it the report explains how to install it.
@@ -7,12 +9,12 @@ Self-contained (plotly.js inlined, opens offline). plotly is imported lazily: it
 from __future__ import annotations
 
 import html
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from .analysis.chartdata import ChartData, chart_data
 from .errors import SpecError, SpecIssue
-from .spec import AnalysisRecord, ModelRollout, RolloutStatus
+from .spec import ModelRollout, RolloutStatus
 from .spec.html import VERDICT_COLORS
 
 
@@ -26,20 +28,20 @@ def _plotly() -> Any:
     return go
 
 
-def weights_figure(history: list[AnalysisRecord]) -> Any:
+def weights_figure(data: ChartData) -> Any:
     """Challenger and mirror weights at each analysis."""
     go = _plotly()
-    times = [h.time for h in history]
+    traffic = data.traffic
     fig = go.Figure()
     fig.add_scatter(
-        x=times,
-        y=[h.canary_weight for h in history],
+        x=list(traffic.times),
+        y=list(traffic.challenger),
         name="challenger weight %",
         line={"shape": "hv", "color": "#1565c0"},
     )
     fig.add_scatter(
-        x=times,
-        y=[h.mirror_weight for h in history],
+        x=list(traffic.times),
+        y=list(traffic.mirror),
         name="mirror %",
         line={"shape": "hv", "dash": "dot", "color": "#6a1b9a"},
     )
@@ -52,37 +54,62 @@ def weights_figure(history: list[AnalysisRecord]) -> Any:
     return fig
 
 
-def metric_figures(history: list[AnalysisRecord]) -> list[Any]:
-    """One chart per metric: value per interval, threshold band, pass/fail colour."""
+def metric_figures(data: ChartData) -> list[Any]:
+    """One chart per metric: value per interval, passing band, pass/fail colour."""
     go = _plotly()
-    series: dict[str, list[tuple[str, Any]]] = defaultdict(list)
-    for record in history:
-        for check in record.checks:
-            series[check.metric].append((record.time, check))
     figures = []
-    for metric, points in series.items():
+    for chart in data.metrics:
         fig = go.Figure()
-        times = [t for t, _ in points]
-        values = [c.value for _, c in points]
-        lows = [c.min for _, c in points if c.min is not None]
-        highs = [c.max for _, c in points if c.max is not None]
-        finite = [v for v in values if v is not None]
-        if lows or highs:  # the passing band: between min and max (open sides to the data)
-            y0 = min(lows) if lows else min([0.0, *finite])
-            y1 = max(highs) if highs else max([*lows, *finite]) * 1.1
+        if chart.passing is not None:  # the passing band (chartdata.passing_band)
+            y0, y1 = chart.passing
             fig.add_hrect(y0=y0, y1=y1, fillcolor="#a5d6a7", opacity=0.25, line_width=0)
         fig.add_scatter(
-            x=times,
-            y=values,
+            x=list(chart.times),
+            y=list(chart.values),
             mode="lines+markers",
-            name=metric,
-            marker={"color": [VERDICT_COLORS.get(c.verdict, "#000") for _, c in points], "size": 9},
-            text=[c.reason for _, c in points],
+            name=chart.metric,
+            marker={"color": [VERDICT_COLORS.get(v, "#000") for v in chart.verdicts], "size": 9},
+            text=list(chart.reasons),
             hoverinfo="text+y",
         )
-        fig.update_layout(title=metric, height=240, margin={"t": 40, "b": 30}, showlegend=False)
+        fig.update_layout(
+            title=chart.metric, height=240, margin={"t": 40, "b": 30}, showlegend=False
+        )
         figures.append(fig)
     return figures
+
+
+def band_figure(data: ChartData) -> Any | None:
+    """The always-valid band of challenger - champion of each sequential metric (in points),
+    at the final counts; None without a sequential metric."""
+    if not data.bands:
+        return None
+    go = _plotly()
+    fig = go.Figure()
+    for chart in data.bands:
+        times = [t for t, _ in chart.points]
+        bands = [b for _, b in chart.points]
+        fig.add_scatter(
+            x=times,
+            y=[b.estimate * 100 for b in bands],
+            mode="markers",
+            name=f"{chart.metric} ({(1 - chart.alpha) * 100:g} % band)",
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [(b.high - b.estimate) * 100 for b in bands],
+                "arrayminus": [(b.estimate - b.low) * 100 for b in bands],
+            },
+            text=[f"{b.requests} requests, {b.verdict}" for b in bands],
+        )
+    fig.add_hline(y=0, line_dash="dot", line_color="#424242")
+    fig.update_layout(
+        title="challenger - champion: always-valid band",
+        yaxis={"title": "bad-event rate diff. (pts)"},
+        height=260,
+        margin={"t": 40, "b": 30},
+    )
+    return fig
 
 
 def render(rollout: ModelRollout, status: RolloutStatus) -> str:
@@ -90,7 +117,9 @@ def render(rollout: ModelRollout, status: RolloutStatus) -> str:
     history = list(status.history)
     parts = []
     if history:
-        figures = [weights_figure(history), *metric_figures(history)]
+        data = chart_data(rollout.spec.analysis, status)
+        band = band_figure(data)
+        figures = [weights_figure(data), *metric_figures(data), *([band] if band else [])]
         parts = [
             f.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False)
             for i, f in enumerate(figures)

@@ -6,10 +6,12 @@ window's :class:`IntervalData` and the :class:`AnalysisState` it stored last tim
 
 from ..spec.plan import StepPlan
 from .backtest import BacktestResult, backtest
+from .bands import Band, difference_band, intersect, sequential_states, state_counts
+from .chartdata import BandChart, ChartData, MetricChart, Traffic, chart_data
 from .checks import CheckResult, Verdict, metric_key, threshold_check
 from .drift import drift, js_distance, ks_statistic, psi, wasserstein
 from .interval import AnalysisState, IntervalResult, aggregate, analyse_interval, check_batch
-from .judges import SequentialState, select_judge, sequential_check
+from .judges import SequentialState, comparison_alpha, select_judge, sequential_check
 from .kayenta import classify, kayenta_checks, mann_whitney
 from .measurements import (
     Counts,
@@ -43,12 +45,16 @@ __all__ = [
     "Agreement",
     "AnalysisState",
     "BacktestResult",
+    "Band",
+    "BandChart",
+    "ChartData",
     "CheckResult",
     "Counts",
     "GaussianState",
     "IntervalData",
     "IntervalResult",
     "LatencyHistogram",
+    "MetricChart",
     "MixtureState",
     "NoData",
     "OddsMixture",
@@ -60,6 +66,7 @@ __all__ = [
     "Scalar",
     "SequentialState",
     "StepPlan",
+    "Traffic",
     "Verdict",
     "VersionData",
     "Window",
@@ -67,13 +74,17 @@ __all__ = [
     "agreement",
     "analyse_interval",
     "backtest",
+    "chart_data",
     "check_batch",
     "classify",
+    "comparison_alpha",
+    "difference_band",
     "drift",
     "error_rate",
     "estimate_power",
     "gaussian_msprt",
     "histogram_quantile",
+    "intersect",
     "js_distance",
     "kayenta_checks",
     "ks_statistic",
@@ -84,7 +95,9 @@ __all__ = [
     "scalar",
     "select_judge",
     "sequential_check",
+    "sequential_states",
     "sli_value",
+    "state_counts",
     "success_rate",
     "threshold_check",
     "throughput",

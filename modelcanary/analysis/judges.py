@@ -171,10 +171,21 @@ def evaluate_sequential(
         )
     if not evidence:
         return None
-    tests = 2 if metric.relative_to is None and _slo_null(metric) is not None else 1
     words, p = min(evidence, key=lambda e: e[1])
-    p_adj = min(1.0, p * tests)
+    p_adj = min(1.0, p * sequential_tests(metric))
     return p_adj <= alpha, words, p_adj
+
+
+def sequential_tests(metric: MetricSpec) -> int:
+    """How many tests share the metric's ``alpha`` (Bonferroni): the champion comparison,
+    plus the SLO test when the metric has an absolute range."""
+    return 2 if metric.relative_to is None and _slo_null(metric) is not None else 1
+
+
+def comparison_alpha(metric: MetricSpec, alpha: float) -> float:
+    """The part of the metric's ``alpha`` the champion comparison spends: the level of its
+    always-valid confidence band (:mod:`modelcanary.analysis.bands`)."""
+    return alpha / sequential_tests(metric)
 
 
 def _raw(metric: MetricSpec, side: VersionData) -> Counts | FloatArray | None:

@@ -3,9 +3,10 @@
 Layout (top to bottom): title and phase badge; champion/challenger/mirror weights over time;
 one chart per SLI with its passing band and a marker per interval coloured by verdict (a cross
 on failures); where the sequential judge is used, its always-valid confidence band of the
-challenger-vs-champion difference over time (:mod:`modelcanary.notebook.bands`) with the
+challenger-vs-champion difference over time (:mod:`modelcanary.analysis.bands`) with the
 tests' p-values; the last verdict with each check's reason; and Approve / Pause / Resume /
-Abort / Promote now buttons that call ``LocalRun.act``.
+Abort / Promote now buttons that call ``LocalRun.act``. Every series comes from
+:func:`modelcanary.analysis.chartdata.chart_data`, the function the HTML report draws from too.
 
 A daemon thread polls ``status()`` at most 4 times a second and only touches the widgets when
 something changed; it stops once the rollout is decided. Widget value updates from a thread are
@@ -16,18 +17,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
 from copy import deepcopy
 from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from ..analysis.checks import metric_key
-from ..analysis.interval import shared_alpha
+from ..analysis.bands import Band
+from ..analysis.chartdata import BandChart, ChartData, MetricChart, chart_data
 from ..errors import SpecError, SpecIssue
 from ..spec import CheckRecord, RolloutStatus
 from ..spec.html import VERDICT_COLORS, checks_table, last_checked, phase_badge, verdict_span
-from .bands import Band, comparison_alpha, difference_band, intersect, state_counts
 
 if TYPE_CHECKING:
     from .run import NotebookRun
@@ -121,8 +120,7 @@ class RunWidget:
         self.metric_box = widgets.VBox([])
         self.band_box = widgets.VBox([])
         self.bands: Any = None  # the band FigureWidget, made when the first band comes
-        self.band_series: dict[str, list[tuple[str, Band]]] = {}
-        self._band_requests: dict[str, int] = {}
+        self._band_charts: dict[str, BandChart] = {}
         self.pvalues = widgets.HTML()
         self.verdict = widgets.HTML()
         self.feedback = widgets.HTML()
@@ -228,39 +226,44 @@ class RunWidget:
         )
         if not done:  # what the poller saw live, between analyses (kept for the chart)
             self._seen.append((_now(), status.canary_weight, status.mirror_weight))
-        points = sorted(
-            {(h.time, h.canary_weight, h.mirror_weight) for h in status.history} | set(self._seen)
+        data = chart_data(
+            self.run.rollout.spec.analysis,
+            status,
+            bands=self._band_charts,
+            seen=self._seen,
+            now=_now(),
         )
-        times = [p[0] for p in points]
-        chal = [p[1] for p in points]
-        mirror = [p[2] for p in points]
+        traffic = data.traffic
         with self.weights.batch_update():
             for trace, ys in zip(
-                self.weights.data, ([100 - c for c in chal], chal, mirror), strict=True
+                self.weights.data,
+                (traffic.champion, traffic.challenger, traffic.mirror),
+                strict=True,
             ):
-                trace.x, trace.y = times, ys
+                trace.x, trace.y = list(traffic.times), list(ys)
         _sync(self.weights)
-        self._draw_metrics(status)
-        self._draw_bands(status)
+        self._draw_metrics(data)
+        self._draw_bands(data)
         self._draw_pvalues(status)
         self._draw_verdict(status)
         decided = done or status.outcome is not None  # outcome: set when Succeeded/Failed
         for button in self.buttons.values():  # off as soon as the status says so, not when
             button.disabled = decided  # the engine's thread has finished its clean-up
 
-    def _draw_metrics(self, status: RolloutStatus) -> None:
-        series: dict[str, list[tuple[str, CheckRecord]]] = defaultdict(list)
-        for record in status.history:
-            for check in record.checks:
-                series[check.metric].append((record.time, check))
+    @property
+    def band_series(self) -> dict[str, list[tuple[str, Band]]]:
+        """Each sequential metric's band points: (time of the look, running intersection)."""
+        return {key: list(chart.points) for key, chart in self._band_charts.items()}
+
+    def _draw_metrics(self, data: ChartData) -> None:
         added = False
-        for metric, points in series.items():
-            fig = self.metrics.get(metric)
+        for chart in data.metrics:
+            fig = self.metrics.get(chart.metric)
             if fig is None:
-                fig = self._metric_figure(metric)
-                self.metrics[metric] = fig
+                fig = self._metric_figure(chart.metric)
+                self.metrics[chart.metric] = fig
                 added = True
-            self._fill_metric(fig, points)
+            self._fill_metric(fig, chart)
         if added:
             self.metric_box.children = tuple(self.metrics.values())
 
@@ -278,18 +281,12 @@ class RunWidget:
         )
         return fig
 
-    def _fill_metric(self, fig: Any, points: list[tuple[str, CheckRecord]]) -> None:
-        times = [t for t, _ in points]
-        checks = [c for _, c in points]
-        values = [c.value for c in checks]
-        finite = [v for v in values if v is not None]
-        lows = [c.min for c in checks if c.min is not None]
-        highs = [c.max for c in checks if c.max is not None]
+    def _fill_metric(self, fig: Any, chart: MetricChart) -> None:
+        finite = [v for v in chart.values if v is not None]
         shapes = []
         y_range = None
-        if lows or highs:  # the passing band between the bounds (open sides reach the data)
-            y0 = lows[-1] if lows else min([0.0, *finite])
-            y1 = highs[-1] if highs else max([y0, *finite]) * 1.1 + 1e-9
+        if chart.passing is not None:  # the passing band (chartdata.passing_band)
+            y0, y1 = chart.passing
             shapes.append(
                 {
                     "type": "rect",
@@ -312,47 +309,23 @@ class RunWidget:
             fig.layout.shapes = shapes
             fig.layout.yaxis.range = y_range
             value, champion = fig.data
-            value.x, value.y = times, values
+            value.x, value.y = list(chart.times), list(chart.values)
             value.marker = {
                 "size": 11,
-                "color": [VERDICT_COLORS.get(c.verdict, "#000") for c in checks],
-                "symbol": ["x" if c.verdict == "fail" else "circle" for c in checks],
+                "color": [VERDICT_COLORS.get(v, "#000") for v in chart.verdicts],
+                "symbol": ["x" if v == "fail" else "circle" for v in chart.verdicts],
             }
-            value.text = [f"{c.verdict}: {c.reason}" for c in checks]
+            value.text = [f"{v}: {r}" for v, r in zip(chart.verdicts, chart.reasons, strict=True)]
             value.hovertemplate = "%{y}<br>%{text}<extra></extra>"
-            champion.x, champion.y = times, [c.champion_value for c in checks]
+            champion.x, champion.y = list(chart.times), list(chart.champion_values)
         _sync(fig)
 
     # -- sequential confidence bands ------------------------------------------------
-    def _alpha(self, key: str) -> float:
-        """The metric's false-rollback budget (its own alpha, else the rollout's shared one)."""
-        analysis = self.run.rollout.spec.analysis
-        for metric in analysis.metrics:
-            if metric_key(metric) == key:
-                return metric.alpha or shared_alpha(analysis)
-        return shared_alpha(analysis)
-
-    def _draw_bands(self, status: RolloutStatus) -> None:
-        """Add a band point per metric whose sequential counts grew since the last look."""
-        states = (status.analysis_state or {}).get("sequential") or {}
-        grew = False
-        for key, state in states.items():
-            counts = state_counts(state)
-            if counts is None or self._band_requests.get(key) == counts.n0 + counts.n1:
-                continue
-            band = difference_band(counts, comparison_alpha(state, self._alpha(key)))
-            if band is None:
-                continue
-            series = self.band_series.setdefault(key, [])
-            series.append(
-                (
-                    status.last_analysis_time or _now(),
-                    intersect(series[-1][1] if series else None, band),
-                )
-            )
-            self._band_requests[key] = counts.n0 + counts.n1
-            grew = True
-        if grew:
+    def _draw_bands(self, data: ChartData) -> None:
+        """Redraw the band chart when a metric's sequential counts grew since the last look."""
+        charts = {chart.metric: chart for chart in data.bands}
+        if charts != self._band_charts:
+            self._band_charts = charts
             self._plot_bands()
 
     def _band_figure(self) -> Any:
@@ -383,10 +356,10 @@ class RunWidget:
             self.bands = self._band_figure()
             self.band_box.children = (self.bands,)
         fig = self.bands
-        for i, key in enumerate(sorted(self.band_series)):
+        for i, key in enumerate(sorted(self._band_charts)):
             if not any(trace.legendgroup == key for trace in fig.data):
                 color = BAND_COLORS[i % len(BAND_COLORS)]
-                level = f"{(1 - comparison_alpha({}, self._alpha(key))) * 100:g}"
+                level = f"{(1 - self._band_charts[key].alpha) * 100:g}"
                 fig.add_scatter(
                     x=[],
                     y=[],
@@ -441,18 +414,12 @@ class RunWidget:
                 if check.p_value is not None:
                     latest[check.metric] = check
         items = []
-        for metric in sorted(set(latest) | set(self.band_series)):
+        for metric in sorted(set(latest) | set(self._band_charts)):
             parts = [f"<b>{escape(metric)}</b>:"]
-            series = self.band_series.get(metric)
-            if series:
-                band = series[-1][1]
-                level = (
-                    1
-                    - comparison_alpha(
-                        ((status.analysis_state or {}).get("sequential") or {}).get(metric) or {},
-                        self._alpha(metric),
-                    )
-                ) * 100
+            chart = self._band_charts.get(metric)
+            if chart is not None:
+                band = chart.points[-1][1]
+                level = (1 - chart.alpha) * 100
                 parts.append(
                     f"challenger - champion {band.estimate * 100:+.3g} pts, "
                     f"{level:g} % band [{band.low * 100:+.3g}, {band.high * 100:+.3g}] pts "

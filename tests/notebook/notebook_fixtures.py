@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import modelcanary as mc
+from modelcanary.spec.status import RolloutStatus
 
 
 @dataclass(frozen=True)
@@ -47,3 +48,17 @@ def rollout(models: TinyModels, name: str, steps: list[int], **kw: Any) -> Any:
         .progress_deadline(30)
         .build()
     )
+
+
+class FixedRun:
+    """A run that always reports one status (a widget reads only ``status()``, ``rollout``
+    and ``done``); any button press fails the test."""
+
+    def __init__(self, rollout: Any, status: RolloutStatus, done: bool = False) -> None:
+        self.rollout, self._status, self.done = rollout, status, done
+
+    def status(self) -> RolloutStatus:
+        return self._status
+
+    def act(self, kind: str, reason: str = "") -> None:
+        raise AssertionError(f"no button may act here (pressed {kind})")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from notebook_fixtures import TinyModels, rollout, save_models
+from notebook_fixtures import FixedRun, TinyModels, rollout, save_models
 
 from modelcanary.notebook import NotebookRun, run_local
 from modelcanary.notebook.run import HISTORY_COLUMNS
@@ -118,26 +117,13 @@ def test_widget_draws_the_sequential_confidence_band(tiny: TinyModels) -> None:
         assert widget.bands._widget_data  # synced: a saved notebook keeps the band
 
 
-class _DecidedButStillRunning:
-    """A run whose status is decided while its engine thread is still cleaning up."""
-
-    def __init__(self, rollout: Any, status: RolloutStatus) -> None:
-        self.rollout, self._status, self.done = rollout, status, False
-
-    def status(self) -> RolloutStatus:
-        return self._status
-
-    def act(self, kind: str, reason: str = "") -> None:
-        raise AssertionError("no button may act on a decided rollout")
-
-
 def test_buttons_are_off_as_soon_as_the_status_is_decided(tiny: TinyModels) -> None:
     from modelcanary.notebook.widget import RunWidget
 
     spec = rollout(tiny, "nb-decided", [50])
     running = RolloutStatus(phase="Progressing", canary_weight=50)
     aborted = RolloutStatus(phase="Failed", canary_weight=0, outcome="aborted")
-    live = RunWidget(_DecidedButStillRunning(spec, running))  # type: ignore[arg-type]
+    live = RunWidget(FixedRun(spec, running))  # type: ignore[arg-type]
     assert not any(b.disabled for b in live.buttons.values())
-    decided = RunWidget(_DecidedButStillRunning(spec, aborted))  # type: ignore[arg-type]
+    decided = RunWidget(FixedRun(spec, aborted))  # type: ignore[arg-type]
     assert all(b.disabled for b in decided.buttons.values())
