@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from ..analysis.bands import sequential_states
 from ..analysis.interval import Action as IntervalAction
 from ..analysis.interval import AnalysisState, IntervalResult, analyse_interval
 from ..spec.phases import Action, Phase
@@ -223,7 +224,7 @@ def _analyse(tick: Tick) -> IntervalResult | None:
         iterations=status.iterations,
         failed_checks=status.failed_checks,
         inconclusive_checks=status.inconclusive_checks,
-        sequential=(status.analysis_state or {}).get("sequential", {}),
+        sequential=sequential_states(status.analysis_state),
     )
     result = analyse_interval(tick.analysis, data, state)
     if "rollout" in hook_types(tick.rollout) and not tick.obs.gates.get("rollout", False):
