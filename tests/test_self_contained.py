@@ -32,7 +32,7 @@ def test_no_test_or_script_reads_outside_the_repository() -> None:
         if OUTSIDE.search(line)
     ]
     assert offenders == [], (
-        f"tests must not read ../shared (copy the file into tests/data): {offenders}"
+        f"tests must read only the repository (copy the file into tests/data): {offenders}"
     )
 
 
