@@ -4,7 +4,7 @@
         [MODULE ...]
 
 For each module (default: ``modelcanary`` and the core subpackages ``spec``, ``builder``,
-``analysis``, ``rollout``, plus ``convert`` and ``modelcanary.cli.main``) it starts ``N`` fresh
+``analysis``, ``rollout``, plus ``convert`` and ``modelcanary.cli._main``) it starts ``N`` fresh
 interpreters, times ``import MODULE`` inside each (``time.perf_counter`` around the import, so
 interpreter start-up is not counted) and prints the median, min and max wall time and the
 median CPU time (``time.process_time``: steadier on a busy machine) in milliseconds, the
@@ -38,7 +38,7 @@ CORE = [
     "modelcanary.analysis",
     "modelcanary.rollout",
     "modelcanary.convert",
-    "modelcanary.cli.main",
+    "modelcanary.cli._main",
 ]
 HEAVY = ["numpy", "scipy", "yaml", "pydantic", "httpx", "pandas", "mlflow", "plotly", "re2"]
 TARGET_MS = {"modelcanary": 50.0}

@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT / "tests" / "providers"))
 # the provider tests' rollout "fraud" (the provider here matches series by rollout name only)
 from provider_contract import CONTRACT_ROLLOUT as ROLLOUT  # noqa: E402
 
-from modelcanary.analysis.measurements import Window  # noqa: E402
-from modelcanary.providers.opentelemetry import OpenTelemetryProvider, RemoteSeries  # noqa: E402
-from modelcanary.providers.otlp_receiver import OTLPReceiver  # noqa: E402
-from modelcanary.providers.otlp_store import OTLPStore  # noqa: E402
+from modelcanary.analysis._measurements import Window  # noqa: E402
+from modelcanary.providers._opentelemetry import OpenTelemetryProvider, RemoteSeries  # noqa: E402
+from modelcanary.providers._otlp_receiver import OTLPReceiver  # noqa: E402
+from modelcanary.providers._otlp_store import OTLPStore  # noqa: E402
 
 
 def _attrs(**kv: str) -> list[dict[str, Any]]:

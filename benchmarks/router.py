@@ -217,10 +217,10 @@ def main() -> None:
     parser.add_argument("--no-nginx", action="store_true", help="skip nginx even if installed")
     args = parser.parse_args()
 
-    from modelcanary.local.recorder import Recorder
-    from modelcanary.local.router import LocalRouter
-    from modelcanary.local.router_table import RouteTable
-    from modelcanary.rollout.commands import Routes
+    from modelcanary.local._proxy.server import LocalRouter
+    from modelcanary.local._proxy.table import RouteTable
+    from modelcanary.local._recorder import Recorder
+    from modelcanary.rollout._commands import Routes
 
     ports = [free_port(), free_port()]
     procs = [subprocess.Popen([sys.executable, __file__, "--upstream", str(p)]) for p in ports]

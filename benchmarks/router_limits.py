@@ -53,9 +53,9 @@ def serve_router(champion: str, challenger: str, mode: str) -> None:
     """Child: a LocalRouter with default limits; prints its port, runs until stdin closes."""
     if os.environ.get("PYTHONPATH"):  # benchmarks/router.py put this checkout first
         sys.path.insert(0, os.environ["PYTHONPATH"])
-    from modelcanary.local.recorder import Recorder
-    from modelcanary.local.router import LocalRouter
-    from modelcanary.rollout.commands import Routes
+    from modelcanary.local._proxy.server import LocalRouter
+    from modelcanary.local._recorder import Recorder
+    from modelcanary.rollout._commands import Routes
     from modelcanary.spec import MatchCondition
 
     router = LocalRouter(champion, challenger, rollout="bench", recorder=Recorder()).start()

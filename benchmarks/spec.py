@@ -48,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from modelcanary.spec import parse_rollout, parse_rollout_yaml, to_yaml
-    from modelcanary.spec.crd import crd
+    from modelcanary.spec._crd import crd
 
     text = (ROOT / "examples" / "fraud-full.yaml").read_text()
     rollout = parse_rollout_yaml(text)

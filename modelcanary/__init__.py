@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 from ._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ._files import load, loads
     from .builder import Rollout, sli, step
     from .errors import ModelCanaryError, SpecError
-    from .files import load, loads
-    from .integrations import mlflow_api as mlflow
-    from .notebook import backtest, compare_predictions, power, run_local
+    from .integrations import _mlflow_api as mlflow
+    from .notebook import backtest, cluster, compare_predictions, power, run_local
     from .spec import ModelRollout
 
 __version__ = "0.1.0"
@@ -33,9 +33,10 @@ _NAMES: dict[str, str] = {
     "Rollout": ".builder",
     "sli": ".builder",
     "step": ".builder",
-    "load": ".files",
-    "loads": ".files",
+    "load": "._files",
+    "loads": "._files",
     "run_local": ".notebook",
+    "cluster": ".notebook",
     "power": ".notebook",
     "backtest": ".notebook",
     "compare_predictions": ".notebook",
@@ -43,7 +44,7 @@ _NAMES: dict[str, str] = {
     "SpecError": ".errors",
     "ModelCanaryError": ".errors",
 }
-_MODULES: dict[str, str] = {"mlflow": ".integrations.mlflow_api"}
+_MODULES: dict[str, str] = {"mlflow": ".integrations._mlflow_api"}
 """Submodules exposed under a short name: ``mc.mlflow.promote_if_better(...)``."""
 # (no ``mc.local``: ``modelcanary.local`` is the runtime subpackage, and importing it rebinds
 # the name; the notebook's ``local()`` is ``modelcanary.notebook.local``)
@@ -55,6 +56,7 @@ __all__ = [
     "SpecError",
     "__version__",
     "backtest",
+    "cluster",
     "compare_predictions",
     "load",
     "loads",

@@ -22,6 +22,9 @@ class SpecIssue:
     path: str
     message: str
     hint: str = ""
+    omitted: int = 0
+    """Set on the last line of a capped list only: how many further problems it stands for
+    (so a reader can say "showing 50 of 20,000 problems" without parsing the message)."""
 
     def __str__(self) -> str:
         text = f"{self.path}: {self.message}" if self.path else self.message

@@ -9,14 +9,14 @@ clocks (runtimes). Every call is synchronous and may raise the port's error from
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from .analysis.measurements import IntervalData, NoData, Scalar, Window
-from .rollout.commands import Routes, Severity
-from .rollout.observations import Readiness
+from .analysis._measurements import IntervalData, NoData, Scalar, Window
+from .rollout._commands import Routes, Severity
+from .rollout._observations import Readiness
 from .spec import MetricSpec, ModelRollout, RolloutStatus, Webhook
 
 
@@ -55,6 +55,13 @@ class StatusStore(Protocol):
         self, name: str, namespace: str, status: RolloutStatus, expected_version: str | None
     ) -> str | None:
         """Write the status; raise ``ConflictError`` if the version moved. Returns the new one."""
+        ...
+
+    def stamp(self, name: str, namespace: str) -> Hashable | None:
+        """A cheap fingerprint of the stored rollout that moves on every write (None when it
+        does not exist): the runner polls it while waiting for the next analysis, so a manual
+        action written by another process is applied at once. The version where reading it
+        is cheap (memory, the API server); the file store's inode, mtime and size."""
         ...
 
 

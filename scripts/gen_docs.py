@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelcanary.spec.crd import crd_yaml
-from modelcanary.spec.reference import BEGIN, END, reference_markdown
+from modelcanary.spec._crd import crd_yaml
+from modelcanary.spec._reference import BEGIN, END, reference_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 

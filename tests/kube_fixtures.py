@@ -52,12 +52,15 @@ import itertools
 import json
 import re
 import threading
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import kmock
+import kube_managed_fields as managed_fields
 import kubernetes.client
 import pytest
 import yaml
@@ -130,6 +133,22 @@ def load_crds(path: Path) -> list[dict[str, Any]]:
     return copy.deepcopy(list(_parsed_crds(Path(path).resolve())))
 
 
+def _is_apply(request: kmock.Request) -> bool:
+    kind = next((v for k, v in request.headers.items() if k.lower() == "content-type"), "")
+    return request.method == enums.method.PATCH and kind.startswith("application/apply-patch")
+
+
+def _manager(request: kmock.Request) -> str:
+    """``?fieldManager=``, else the start of the User-Agent (as the API server files it)."""
+    return request.params.get("fieldManager") or managed_fields.default_manager(request.headers)
+
+
+def _api_version(request: kmock.Request) -> str:
+    res = request.resource
+    assert res is not None
+    return f"{res.group}/{res.version}" if res.group else str(res.version)
+
+
 _SET_TERM = re.compile(r"^(\S+)\s+(in|notin)\s+\((.*)\)$")
 
 
@@ -169,26 +188,144 @@ class KubeMock(kmock.KubernetesEmulator):
 
     async def _handle(self, request: kmock.Request) -> Any:
         data = request.data if isinstance(request.data, dict | list) else None
-        if request.resource is not None and data is not None:
+        if request.resource is not None and _is_apply(request):
+            request = self._replace(request, self._apply(request))
+            data = request.data
+        elif request.resource is not None and data is not None:
             if request.action == enums.action.CREATE and isinstance(data, dict):
-                meta = data.setdefault("metadata", {})
-                if not meta.get("name") and meta.get("generateName"):
-                    meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
-                if request.namespace and not meta.get("namespace"):
-                    meta["namespace"] = request.namespace
-                meta["resourceVersion"] = str(next(self._versions))
-                meta.setdefault("uid", str(uuid.uuid4()))
-                meta.setdefault("generation", 1)
-                meta.setdefault(
-                    "creationTimestamp",
-                    datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                self._fill_create(request, data)
+                data["metadata"]["managedFields"] = managed_fields.after_update(
+                    None,
+                    manager=_manager(request),
+                    api_version=_api_version(request),
+                    subresource="",
+                    old=None,
+                    new=data,
                 )
             elif request.action == enums.action.UPDATE and request.name is not None:
                 self._precondition(request, data)
+                self._record_update(request, data)
         response = await super()._handle(request)
         if request.action == enums.action.CREATE and response.status == 200:
             response.set_status(201)
         return response
+
+    def _replace(self, old: kmock.Request, new: kmock.Request) -> kmock.Request:
+        """Put ``new`` where kmock logged ``old`` (its reactions match requests by identity)."""
+        for index, logged in enumerate(self._requests):
+            if logged is old:
+                self._requests[index] = new
+        return new
+
+    def _fill_create(self, request: kmock.Request, data: dict[str, Any]) -> None:
+        """What the API server fills on create: name from generateName, namespace, uid,
+        resourceVersion, generation, creationTimestamp."""
+        meta = data.setdefault("metadata", {})
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        if request.namespace and not meta.get("namespace"):
+            meta["namespace"] = request.namespace
+        meta["resourceVersion"] = str(next(self._versions))
+        meta.setdefault("uid", str(uuid.uuid4()))
+        meta.setdefault("generation", 1)
+        meta.setdefault(
+            "creationTimestamp",
+            datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+
+    def _stored(self, request: kmock.Request) -> dict[str, Any] | None:
+        key = (request.resource, request.namespace, request.name)
+        if key not in self.objects or self.objects[key].deleted:
+            return None
+        return copy.deepcopy(dict(self.objects[key].raw))
+
+    def _record_update(self, request: kmock.Request, data: Any) -> None:
+        """managedFields after a merge patch or JSON patch (an Update operation)."""
+        current = self._stored(request)
+        if current is None:
+            return  # kmock answers 404
+        try:
+            new = dicts.patch_dict(current, data)
+        except Exception:  # an invalid patch: kmock answers the error itself
+            return
+        entries = managed_fields.after_update(
+            current.get("metadata", {}).get("managedFields"),
+            manager=_manager(request),
+            api_version=_api_version(request),
+            subresource=request.subresource or "",
+            old=current,
+            new=new,
+        )
+        if isinstance(data, list):
+            data.append({"op": "add", "path": "/metadata/managedFields", "value": entries})
+        else:
+            data.setdefault("metadata", {})["managedFields"] = entries
+
+    def _apply(self, request: kmock.Request) -> kmock.Request:
+        """Server-side apply (``application/apply-patch+yaml``): 422 without a fieldManager,
+        409 on a field another manager owns with another value (unless ``force=true``), a
+        create when the object is missing, else a merge of the configuration."""
+        data = request.data
+        if not isinstance(data, dict):
+            data = yaml.safe_load(request.text or "{}")
+        if not isinstance(data, dict):
+            raise KubernetesError(status=400, reason="BadRequest", message="apply: not an object")
+        manager = request.params.get("fieldManager")
+        if not manager:
+            raise KubernetesError(
+                status=422,
+                reason="Invalid",
+                message='PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
+                "is required for apply patch",
+            )
+        force = request.params.get("force") == "true"
+        applied = copy.deepcopy(data)
+        meta = data.setdefault("metadata", {})
+        meta.setdefault("name", request.name)
+        current = self._stored(request)
+        api_version = _api_version(request)
+        if current is None:
+            self._fill_create(request, data)
+            meta["managedFields"] = managed_fields.after_apply(
+                None,
+                manager=manager,
+                api_version=api_version,
+                current={},
+                applied=applied,
+                new=data,
+            )
+            return attrs.evolve(request, data=data, action=enums.action.CREATE)
+        old_managed = current.get("metadata", {}).get("managedFields")
+        conflicts = managed_fields.apply_conflicts(
+            old_managed, manager=manager, current=current, applied=applied
+        )
+        if conflicts and not force:
+            raise KubernetesError(
+                status=409,
+                reason="Conflict",
+                message=managed_fields.conflict_message(conflicts),
+                details={
+                    "causes": [
+                        {
+                            "reason": "FieldManagerConflict",
+                            "message": f'conflict with "{m}" using {v}',
+                            "field": managed_fields.dotted(p),
+                        }
+                        for p, m, v in conflicts
+                    ]
+                },
+            )
+        self._precondition(request, data)
+        new = dicts.merge_patch_dict(current, data)
+        meta["managedFields"] = managed_fields.after_apply(
+            old_managed,
+            manager=manager,
+            api_version=api_version,
+            current=current,
+            applied=applied,
+            new=new,
+        )
+        return attrs.evolve(request, data=data)
 
     def _precondition(self, request: kmock.Request, data: Any) -> None:
         """409 on a stale resourceVersion; new resourceVersion; generation on spec change.
@@ -392,18 +529,40 @@ class KubeApi:
         """Sorted names of the stored objects of a kind."""
         return [o["metadata"]["name"] for o in self.list(api_version, kind, namespace)]
 
-    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Create an object through the HTTP API (as a user would); returns it as stored."""
+    def create(self, obj: dict[str, Any], *, manager: str | None = None) -> dict[str, Any]:
+        """Create an object through the HTTP API (as a user would); returns it as stored.
+        ``manager``: the ``fieldManager`` (None: filed under the client's User-Agent)."""
         meta = obj["metadata"]
         path = self._path(obj["apiVersion"], obj["kind"], meta.get("namespace"))
-        return self._request("POST", path, obj)
+        return self._request("POST", path, obj, manager=manager)
 
     def patch(
-        self, api_version: str, kind: str, namespace: str | None, name: str, changes: Any
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        changes: Any,
+        *,
+        manager: str | None = None,
     ) -> dict[str, Any]:
         """JSON-merge-patch an object through the HTTP API (e.g. a Deployment's status)."""
         path = f"{self._path(api_version, kind, namespace)}/{name}"
-        return self._request("PATCH", path, changes)
+        return self._request("PATCH", path, changes, manager=manager)
+
+    def apply(self, obj: dict[str, Any], *, manager: str, force: bool = False) -> dict[str, Any]:
+        """Server-side apply ``obj`` as ``manager`` (a GitOps tool, ``kubectl apply
+        --server-side``); ApiException 409 on a conflict unless ``force``."""
+        meta = obj["metadata"]
+        path = f"{self._path(obj['apiVersion'], obj['kind'], meta.get('namespace'))}/{meta['name']}"
+        return self._request(
+            "PATCH",
+            path,
+            json.dumps(obj),
+            manager=manager,
+            content_type="application/apply-patch+yaml",
+            extra={"force": "true" if force else "false"},
+        )
 
     def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> None:
         """Delete an object through the HTTP API (finalizers honoured)."""
@@ -426,6 +585,14 @@ class KubeApi:
             lambda: [(str(r.method.value), r.url.path) for r in self.handler._requests]
         )
 
+    def queries(self) -> list[tuple[str, str, dict[str, str]]]:
+        """(METHOD, path, query parameters) of every request served so far."""
+        return self.call(
+            lambda: [
+                (str(r.method.value), r.url.path, dict(r.params)) for r in self.handler._requests
+            ]
+        )
+
     def kubeconfig(self, directory: Path) -> Path:
         """Write a kubeconfig pointing at the mock (context ``kmock``); returns its path."""
         path = Path(directory) / "kubeconfig"
@@ -446,12 +613,26 @@ class KubeApi:
         base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
         return f"{base}/namespaces/{namespace}/{plural}" if namespace else f"{base}/{plural}"
 
-    def _request(self, method: str, path: str, body: Any) -> dict[str, Any]:
-        headers = {"Accept": "application/json"}
-        if method == "PATCH":
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        *,
+        manager: str | None = None,
+        content_type: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        headers = {**self.api_client.default_headers, "Accept": "application/json"}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        elif method == "PATCH":
             headers["Content-Type"] = "application/merge-patch+json"
         elif body is not None:
             headers["Content-Type"] = "application/json"
+        query = {**({"fieldManager": manager} if manager else {}), **(extra or {})}
+        if query:
+            path += "?" + urllib.parse.urlencode(query)
         response = self.api_client.call_api(
             method, self.url + path, header_params=headers, body=body, _request_timeout=10
         )

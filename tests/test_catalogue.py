@@ -1,6 +1,6 @@
 """The SLI catalogue is the one home of built-in SLI facts, and the YAML reads units as the SDK.
 
-- A syntax-tree scan fails when any module outside ``spec/catalogue.py`` holds a set, list or
+- A syntax-tree scan fails when any module outside ``spec/_catalogue.py`` holds a set, list or
   tuple literal with two or more built-in SLI names, or a dict literal keyed by two or more of
   them with constant values (a second catalogue). A dict of values computed per SLI (a
   provider's or the backtest's results) is data, not a table of facts, and passes.
@@ -22,11 +22,11 @@ import pytest
 from spec_cases import base, set_path
 
 import modelcanary as mc
-from modelcanary.analysis.checks import UNITS
+from modelcanary.analysis._checks import UNITS
 from modelcanary.errors import SpecError
-from modelcanary.providers.schemes import Scheme
+from modelcanary.providers._schemes import Scheme
 from modelcanary.spec import parse_rollout, to_yaml
-from modelcanary.spec.catalogue import (
+from modelcanary.spec._catalogue import (
     BUILTIN_METRICS,
     CATALOGUE,
     FLAGGER_EQUIVALENTS,
@@ -163,7 +163,7 @@ def test_bad_unit_names_the_bound_and_the_fix(fields: Any, bound: str, fix: str)
 
 
 def test_crd_pattern_matches_what_validation_reads() -> None:
-    from modelcanary.spec.metrics import BOUND_PATTERN
+    from modelcanary.spec._metric_spec import BOUND_PATTERN
 
     for text in ("1%", "+10%", "250ms", "1.5s", "1m30s", "100rps"):
         assert re.match(BOUND_PATTERN, text), text

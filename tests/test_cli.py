@@ -11,8 +11,8 @@ import yaml
 from spec_cases import base, set_path
 from typer.testing import CliRunner
 
-from modelcanary.cli.main import app
-from modelcanary.spec.crd import crd_yaml
+from modelcanary.cli._main import app
+from modelcanary.spec._crd import crd_yaml
 
 runner = CliRunner()
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from cli_runs import cli, local_rollout_file, status_json
 
-from modelcanary.cli.run_cmd import Runner, read_runner
+from modelcanary.cli._run_cmd import Runner, read_runner
 
 LONG = list(range(20, 80, 4))  # 15 one-second steps, >= 8 challenger requests each
 
@@ -34,7 +34,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
-    from modelcanary.integrations.mlflow_demo_models import FaultyModel
+    from modelcanary.integrations._mlflow_demo_models import FaultyModel
 
     root = tmp_path_factory.mktemp("detached-models")
     x, y = load_iris(return_X_y=True, as_frame=True)

@@ -14,7 +14,7 @@ from jsonschema import Draft7Validator
 from modelcanary.convert import Conversion, from_flagger, to_flagger
 from modelcanary.errors import ConversionError
 from modelcanary.spec import ModelRollout, StringMatch, parse_rollout
-from modelcanary.spec.traffic import cookie_regex
+from modelcanary.spec._traffic import cookie_regex
 
 TEMPLATE = """
 apiVersion: flagger.app/v1beta1

@@ -12,7 +12,7 @@ from k8s_schema import errors
 from spec_cases import base, set_path
 
 from modelcanary.spec import parse_rollout, parse_rollout_yaml
-from modelcanary.spec.crd import crd, crd_yaml
+from modelcanary.spec._crd import crd, crd_yaml
 
 
 def test_committed_crd_equals_generated(repo_dir: Path) -> None:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from modelcanary.spec import parse_rollout_yaml
-from modelcanary.spec.reference import reference_markdown
+from modelcanary.spec._reference import reference_markdown
 
 
 def test_spec_reference_is_generated(repo_dir: Path) -> None:

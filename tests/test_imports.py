@@ -56,7 +56,7 @@ def test_sdk_spec_and_cli_stay_light() -> None:
         "import modelcanary as mc\n"
         "r = mc.Rollout('x').champion('models:/m@champion').challenger('models:/m/2')"
         ".canary(steps=[10, 50]).slo(mc.sli.error_rate() < '1%').build()\n"
-        "import modelcanary.cli.main, modelcanary.spec.crd\n"
+        "import modelcanary.cli._main, modelcanary.spec._crd\n"
         "mc.loads(r.model_dump_json(by_alias=True))"
     )
     loaded = _loaded_after(code)
@@ -124,14 +124,15 @@ INJECTIONS: dict[str, tuple[str, str]] = {
     "serving-is-a-leaf": ("serving/_probe.py", "import modelcanary.engine"),
     "allow-kubernetes": ("newpackage/__init__.py", "import kubernetes"),  # a new subpackage
     "allow-kopf": ("k8s/_probe.py", "import kopf"),
-    "allow-mlflow": ("serving/server.py", "import mlflow"),  # only serving/mlflow_pyfunc.py may
+    "allow-mlflow": ("serving/_server.py", "import mlflow"),  # only serving/_mlflow_pyfunc.py may
     "allow-plotting": ("builder/_probe.py", "import plotly.graph_objects"),
     "allow-pandas": ("local/_probe.py", "import pandas"),  # only local.load may
     "allow-httpx": ("newpackage/__init__.py", "import httpx"),
-    "allow-optional-clients": ("providers/datadog.py", "import boto3"),
-    "providers-independent": ("providers/datadog.py", "from . import newrelic"),
-    "routers-independent": ("routers/istio.py", "from . import gatewayapi"),
-    "local-parts": ("local/http11.py", "from . import runtime"),
+    "allow-optional-clients": ("providers/_datadog.py", "import boto3"),
+    "providers-independent": ("providers/_datadog.py", "from . import _newrelic"),
+    "routers-independent": ("routers/_istio.py", "from . import _gatewayapi"),
+    "local-parts": ("local/_recorder.py", "from . import _runtime"),
+    "local-proxy": ("local/_proxy/http11.py", "from . import server"),
 }
 
 

@@ -1,4 +1,4 @@
-"""One traffic plan: ``modelcanary.spec.plan`` is the only place stages are computed.
+"""One traffic plan: ``modelcanary.spec._plan`` is the only place stages are computed.
 
 The state machine, the route convergence, the backtest, the power helper and the notebook
 helpers all use its objects; a second definition (a ``Stage`` class, a ``stages`` function, a
@@ -16,15 +16,15 @@ import pytest
 import modelcanary.analysis as analysis_pkg
 import modelcanary.rollout as rollout_pkg
 from modelcanary.spec import Analysis
-from modelcanary.spec import plan as spec_plan
+from modelcanary.spec import _plan as spec_plan
 
 PACKAGE = Path(spec_plan.__file__).resolve().parents[1]
 HOME = PACKAGE / "spec" / "plan.py"
 PLAN_NAMES = {"Stage", "StepPlan", "stages", "promotion_weights", "mirror_percent"}
-"""Classes and functions that define the plan: defined in spec/plan.py only."""
+"""Classes and functions that define the plan: defined in spec/_plan.py only."""
 PLAN_FIELDS = {"step_weights", "step_weight", "max_weight", "shadow", "steps"}
 """The ``spec.analysis`` fields a plan is computed from (and its ``weights()`` method)."""
-CONSUMERS = ["rollout", "analysis", "notebook", "report.py"]
+CONSUMERS = ["rollout", "analysis", "notebook", "_report.py"]
 """Where stages are used, never computed (the report and the widget read recorded weights)."""
 
 
@@ -42,7 +42,7 @@ def test_the_plan_is_defined_once() -> None:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ClassDef | ast.FunctionDef) and node.name in PLAN_NAMES:
                 defined.setdefault(node.name, []).append(str(path.relative_to(PACKAGE)))
-    assert defined == {name: ["spec/plan.py"] for name in PLAN_NAMES}
+    assert defined == {name: ["spec/_plan.py"] for name in PLAN_NAMES}
 
 
 def test_consumers_do_not_rederive_stages_from_the_spec() -> None:
@@ -54,21 +54,21 @@ def test_consumers_do_not_rederive_stages_from_the_spec() -> None:
             func = node.func if isinstance(node, ast.Call) else None
             if isinstance(func, ast.Attribute) and func.attr == "weights":
                 found.append(f"{path.relative_to(PACKAGE)}:{func.lineno} .weights()")
-    assert found == [], "compute stages with modelcanary.spec.plan, not from spec.analysis"
+    assert found == [], "compute stages with modelcanary.spec._plan, not from spec.analysis"
 
 
 def test_machine_backtest_power_and_helpers_use_the_spec_plan() -> None:
     mod = importlib.import_module
     transitions_mod, converge_mod = (
-        mod("modelcanary.rollout.transitions"),
-        mod("modelcanary.rollout.converge"),
+        mod("modelcanary.rollout._transitions"),
+        mod("modelcanary.rollout._converge"),
     )
     assert transitions_mod.stages is spec_plan.stages
     assert transitions_mod.promotion_weights is spec_plan.promotion_weights
     assert converge_mod.stages is spec_plan.stages
     assert rollout_pkg.Stage is spec_plan.Stage
     assert analysis_pkg.StepPlan is spec_plan.StepPlan
-    for name in ("analysis.backtest", "analysis.power", "notebook.helpers"):
+    for name in ("analysis._backtest", "analysis._power", "notebook._helpers"):
         assert mod(f"modelcanary.{name}").StepPlan is spec_plan.StepPlan, name
 
 

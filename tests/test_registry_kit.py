@@ -48,12 +48,12 @@ def test_lazy_entries_import_their_module_on_first_lookup_only() -> None:
         "import json, sys\n"
         "from modelcanary.providers import PROVIDERS\n"
         "names = sorted(PROVIDERS)\n"
-        "before = 'modelcanary.providers.cloudwatch' in sys.modules\n"
+        "before = 'modelcanary.providers._cloudwatch' in sys.modules\n"
         "factory = PROVIDERS.lookup('cloudwatch')\n"
-        "after = 'modelcanary.providers.cloudwatch' in sys.modules\n"
+        "after = 'modelcanary.providers._cloudwatch' in sys.modules\n"
         "print(json.dumps([before, after, factory.__module__, 'cloudwatch' in names]))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert json.loads(done.stdout) == [False, True, "modelcanary.providers.cloudwatch", True], (
+    assert json.loads(done.stdout) == [False, True, "modelcanary.providers._cloudwatch", True], (
         done.stderr
     )

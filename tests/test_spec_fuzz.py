@@ -14,7 +14,7 @@ from spec_cases import base
 
 from modelcanary.errors import SpecError
 from modelcanary.spec import parse_rollout, parse_rollout_yaml, to_yaml
-from modelcanary.spec.crd import crd
+from modelcanary.spec._crd import crd
 
 CRD = crd()
 

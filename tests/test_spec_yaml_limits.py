@@ -9,12 +9,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from modelcanary.cli import validate_cmd
+from modelcanary._files import read_text
+from modelcanary.cli import _validate_cmd as validate_cmd
 from modelcanary.errors import SpecError
-from modelcanary.files import read_text
 from modelcanary.spec import load_documents, parse_rollout_yaml
-from modelcanary.spec.loader import MAX_DEPTH, MAX_DOCUMENT_CHARS
-from modelcanary.spec.validate import MAX_ISSUES
+from modelcanary.spec._loader import MAX_DEPTH, MAX_DOCUMENT_CHARS
+from modelcanary.spec._validate import MAX_ISSUES
 
 HEAD = """apiVersion: modelcanary.io/v1alpha1
 kind: ModelRollout

@@ -1,4 +1,4 @@
-"""The traffic vocabulary has one home (``spec/traffic.py``): ``Routes`` and its one
+"""The traffic vocabulary has one home (``spec/_traffic.py``): ``Routes`` and its one
 serialisation, one capability table per provider, one cookie builder and one cookie regex.
 
 Each test here would fail if a second copy came back: the former copies disagreed (the cluster
@@ -25,10 +25,10 @@ from modelcanary.spec import (
     SessionAffinity,
     StringMatch,
     parse_rollout,
-    traffic,
 )
-from modelcanary.spec import service as spec_service
-from modelcanary.spec.traffic import (
+from modelcanary.spec import _service as spec_service
+from modelcanary.spec import _traffic as traffic
+from modelcanary.spec._traffic import (
     CAPABILITIES,
     Routes,
     cookie_regex,
@@ -58,7 +58,7 @@ def _defined_outside_home(names_: set[str]) -> list[str]:
 
 
 def test_the_vocabulary_is_defined_once() -> None:
-    """No module but spec/traffic.py defines Routes, the capability table or a cookie encoder."""
+    """No module but spec/_traffic.py defines Routes, the capability table or a cookie encoder."""
     vocabulary = {
         "Routes",
         "Capabilities",
@@ -88,10 +88,12 @@ def test_wire_spellings_are_written_once() -> None:
 
 
 def test_former_homes_use_the_traffic_helpers() -> None:
-    from modelcanary.convert import to_flagger_analysis
-    from modelcanary.local import router_table
-    from modelcanary.rollout import commands
-    from modelcanary.routers import base, encoding, matching
+    from modelcanary.convert import _to_flagger_analysis as to_flagger_analysis
+    from modelcanary.local._proxy import table as router_table
+    from modelcanary.rollout import _commands as commands
+    from modelcanary.routers import _base as base
+    from modelcanary.routers import _encoding as encoding
+    from modelcanary.routers import _matching as matching
 
     assert commands.Routes is Routes  # re-exported: existing imports keep working
     for module in (encoding, matching, router_table, to_flagger_analysis):
@@ -111,7 +113,7 @@ def test_every_provider_has_one_row() -> None:
 
 
 def test_each_router_features_is_its_row() -> None:
-    from modelcanary.local.router import LocalRouter
+    from modelcanary.local._proxy.server import LocalRouter
     from modelcanary.routers import ROUTERS
 
     assert set(ROUTERS) == set(ROUTER_PROVIDERS) - {"local"}

@@ -4,16 +4,16 @@ No I/O. The engine calls :func:`analyse_interval` once per analysis interval wit
 window's :class:`IntervalData` and the :class:`AnalysisState` it stored last time.
 """
 
-from ..spec.plan import StepPlan
-from .backtest import BacktestResult, backtest
-from .bands import Band, difference_band, intersect, sequential_states, state_counts
-from .chartdata import BandChart, ChartData, MetricChart, Traffic, chart_data
-from .checks import CheckResult, Verdict, metric_key, threshold_check
-from .drift import drift, js_distance, ks_statistic, psi, wasserstein
-from .interval import AnalysisState, IntervalResult, aggregate, analyse_interval, check_batch
-from .judges import SequentialState, comparison_alpha, select_judge, sequential_check
-from .kayenta import classify, kayenta_checks, mann_whitney
-from .measurements import (
+from ..spec import StepPlan
+from ._backtest import BacktestResult, backtest
+from ._bands import Band, difference_band, intersect, sequential_states, state_counts
+from ._chartdata import BandChart, ChartData, MetricChart, Traffic, chart_data
+from ._checks import CheckResult, Verdict, metric_key, threshold_check
+from ._drift import drift, js_distance, ks_statistic, psi, wasserstein
+from ._interval import AnalysisState, IntervalResult, aggregate, analyse_interval, check_batch
+from ._judges import SequentialState, comparison_alpha, select_judge, sequential_check
+from ._kayenta import classify, kayenta_checks, mann_whitney
+from ._measurements import (
     Counts,
     IntervalData,
     LatencyHistogram,
@@ -28,9 +28,9 @@ from .measurements import (
     scalar,
     version_data,
 )
-from .power import PowerEstimate, estimate_power
-from .sequential import GaussianState, MixtureState, OddsMixture, gaussian_msprt
-from .sli import (
+from ._power import PowerEstimate, estimate_power
+from ._sequential import GaussianState, MixtureState, OddsMixture, gaussian_msprt
+from ._sli import (
     Agreement,
     agreement,
     error_rate,

@@ -11,10 +11,10 @@ Layer rule: imports only ``modelcanary.spec`` and ``modelcanary.errors`` (no I/O
 
 from __future__ import annotations
 
-from . import sli
-from .html import rollout_html
-from .plans import step
-from .rollout import Rollout
-from .sli import SLI
+from . import _sli as sli
+from ._html import rollout_html
+from ._plans import step
+from ._rollout import Rollout
+from ._sli import SLI
 
 __all__ = ["SLI", "Rollout", "rollout_html", "sli", "step"]

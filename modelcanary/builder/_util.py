@@ -13,7 +13,7 @@ from typing import Any, NoReturn, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from modelcanary.errors import SpecError, SpecIssue
-from modelcanary.spec.validate import issues_from_validation
+from modelcanary.spec._validate import issues_from_validation
 
 M = TypeVar("M", bound=BaseModel)
 Path = tuple[str | int, ...]

@@ -5,8 +5,8 @@ dropped, approximated or defaulted on the way is reported in :attr:`Conversion.n
 what cannot be converted raises :class:`~modelcanary.errors.ConversionError`.
 """
 
-from .common import FLAGGER_API_VERSION, Conversion
-from .from_flagger import from_flagger
-from .to_flagger import to_flagger
+from ._common import FLAGGER_API_VERSION, Conversion
+from ._from_flagger import from_flagger
+from ._to_flagger import to_flagger
 
 __all__ = ["FLAGGER_API_VERSION", "Conversion", "from_flagger", "to_flagger"]

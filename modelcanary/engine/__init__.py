@@ -1,12 +1,12 @@
 """The engine: ticks rollouts through the ports (observe, ``step``, execute, save status)."""
 
-from .actions import ACTION, ACTION_ID, ACTION_REASON, action_annotations, action_from
-from .clock import ManualClock, SystemClock
-from .engine import Engine, TickResult
-from .filestore import FileStatusStore
-from .memory import MemoryStatusStore
-from .metrics import EngineMetrics
-from .runner import run_until_done
+from ._actions import ACTION, ACTION_ID, ACTION_REASON, action_annotations, action_from
+from ._clock import ManualClock, SystemClock
+from ._engine import Engine, TickResult
+from ._filestore import FileStatusStore
+from ._memory import MemoryStatusStore
+from ._runner import run_until_done
+from ._self_metrics import EngineMetrics
 
 __all__ = [
     "ACTION",

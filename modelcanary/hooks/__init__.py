@@ -14,23 +14,23 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .gate import GateServer, GateStore
-    from .payload import encode_payload, event_metadata, event_payload, payload_dict
-    from .runner import HttpWebhookRunner, flagger_stop_rule, run_all
-    from .tasks import TaskResult, TaskRunner
+    from ._gate import GateServer, GateStore
+    from ._payload import encode_payload, event_metadata, event_payload, payload_dict
+    from ._runner import HttpWebhookRunner, flagger_stop_rule, run_all
+    from ._tasks import TaskResult, TaskRunner
 
 _LAZY: dict[str, str] = {
-    "HttpWebhookRunner": ".runner",
-    "run_all": ".runner",
-    "flagger_stop_rule": ".runner",
-    "GateServer": ".gate",
-    "GateStore": ".gate",
-    "TaskRunner": ".tasks",
-    "TaskResult": ".tasks",
-    "encode_payload": ".payload",
-    "event_metadata": ".payload",
-    "event_payload": ".payload",
-    "payload_dict": ".payload",
+    "HttpWebhookRunner": "._runner",
+    "run_all": "._runner",
+    "flagger_stop_rule": "._runner",
+    "GateServer": "._gate",
+    "GateStore": "._gate",
+    "TaskRunner": "._tasks",
+    "TaskResult": "._tasks",
+    "encode_payload": "._payload",
+    "event_metadata": "._payload",
+    "event_payload": "._payload",
+    "payload_dict": "._payload",
 }
 
 __all__ = [

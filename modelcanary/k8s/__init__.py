@@ -10,13 +10,13 @@ Build them on one client::
     secret_reader = KubeSecretReader(client, default_namespace="ml")
 """
 
-from .client import KubeApiError, KubeClient, KubeNotFound, Ref, is_transient, load_api_client
-from .events import KubeEvents
-from .objects import KubeObjectStore, owner_reference
-from .secrets import KubeSecretReader
-from .services import KubeServices
-from .status import KubeStatusStore, rollout_from_object
-from .workloads import KubeWorkloads
+from ._client import KubeApiError, KubeClient, KubeNotFound, Ref, is_transient, load_api_client
+from ._events import KubeEvents
+from ._objects import KubeObjectStore, owner_reference
+from ._secret_reader import KubeSecretReader
+from ._services import KubeServices
+from ._status import KubeStatusStore, rollout_from_object
+from ._workloads import KubeWorkloads
 
 __all__ = [
     "KubeApiError",

@@ -2,11 +2,13 @@
 
 ``run_local(rollout)`` starts a rollout on the embedded local runtime and returns a
 :class:`NotebookRun` at once; shown in a cell it is a live widget (phase, weights, one chart per
-SLI, verdicts, Approve/Pause/Abort/Promote buttons). ``power``, ``backtest``, ``compare_slos``
-and ``compare_predictions`` help pick SLOs before a rollout.
+SLI, verdicts, Approve/Pause/Abort/Promote buttons). ``cluster().submit(rollout)`` hands it to
+the operator in a Kubernetes cluster and returns a :class:`ClusterRun` with the same face and
+the same widget, fed by a watch on the resource. ``power``, ``backtest``, ``compare_slos`` and
+``compare_predictions`` help pick SLOs before a rollout.
 
-Names load lazily: ``import modelcanary.notebook`` imports neither plotly, ipywidgets nor
-pandas (they come with the ``notebook`` extra and load on first use).
+Names load lazily: ``import modelcanary.notebook`` imports neither plotly, ipywidgets, pandas
+nor kubernetes (they come with the ``notebook`` and ``k8s`` extras and load on first use).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .helpers import (
+    from ._cluster import Cluster, ClusterRun, cluster
+    from ._helpers import (
         BacktestView,
         PredictionComparison,
         backtest,
@@ -24,31 +27,40 @@ if TYPE_CHECKING:
         compare_slos,
         power,
     )
-    from .run import LocalRuntime, NotebookRun, history_frame, local, run_local
-    from .widget import RunWidget
+    from ._run import LocalRuntime, NotebookRun, history_frame, local, run_local
+    from ._source import StatusSource
+    from ._widget import RunWidget
 
 _LAZY: dict[str, str] = {
-    "NotebookRun": ".run",
-    "run_local": ".run",
-    "history_frame": ".run",
-    "RunWidget": ".widget",
-    "local": ".run",
-    "LocalRuntime": ".run",
-    "power": ".helpers",
-    "backtest": ".helpers",
-    "compare_slos": ".helpers",
-    "compare_predictions": ".helpers",
-    "BacktestView": ".helpers",
-    "PredictionComparison": ".helpers",
+    "cluster": "._cluster",
+    "Cluster": "._cluster",
+    "ClusterRun": "._cluster",
+    "StatusSource": "._source",
+    "NotebookRun": "._run",
+    "run_local": "._run",
+    "history_frame": "._run",
+    "RunWidget": "._widget",
+    "local": "._run",
+    "LocalRuntime": "._run",
+    "power": "._helpers",
+    "backtest": "._helpers",
+    "compare_slos": "._helpers",
+    "compare_predictions": "._helpers",
+    "BacktestView": "._helpers",
+    "PredictionComparison": "._helpers",
 }
 
 __all__ = [
     "BacktestView",
+    "Cluster",
+    "ClusterRun",
     "LocalRuntime",
     "NotebookRun",
     "PredictionComparison",
     "RunWidget",
+    "StatusSource",
     "backtest",
+    "cluster",
     "compare_predictions",
     "compare_slos",
     "history_frame",

@@ -6,12 +6,14 @@ environment variable or a Kubernetes Secret) and never appear in reprs, errors o
 See ``docs/notifications.md``.
 """
 
-from ..secrets import SecretReader
-from .base import DEFAULT_TIMEOUT, DeliveryError, HttpNotifier, Secret, redact
-from .datadog import DatadogNotifier
-from .discord import DiscordNotifier
-from .googlechat import GoogleChatNotifier
-from .registry import (
+from .._secretref import SecretReader
+from ._base import DEFAULT_TIMEOUT, DeliveryError, HttpNotifier, Secret, redact
+from ._credentials import resolve_secret
+from ._datadog import DatadogNotifier
+from ._delivery import Delivery, NotificationDelivery, ProviderLookup, admits
+from ._discord import DiscordNotifier
+from ._googlechat import GoogleChatNotifier
+from ._registry import (
     FLAGGER_ALIASES,
     FLAGGER_TYPES,
     NOTIFIERS,
@@ -20,12 +22,10 @@ from .registry import (
     build_notifier,
     canonical_type,
 )
-from .rocket import RocketChatNotifier
-from .router import Delivery, NotificationRouter, ProviderLookup, admits
-from .secrets import resolve_secret
-from .slack import SlackNotifier
-from .teams import TeamsNotifier, teams_card_format
-from .webhook import WebhookNotifier
+from ._rocket import RocketChatNotifier
+from ._slack import SlackNotifier
+from ._teams import TeamsNotifier, teams_card_format
+from ._webhook import WebhookNotifier
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -38,7 +38,7 @@ __all__ = [
     "DiscordNotifier",
     "GoogleChatNotifier",
     "HttpNotifier",
-    "NotificationRouter",
+    "NotificationDelivery",
     "NotifierFactory",
     "ProviderConfig",
     "ProviderLookup",

@@ -4,32 +4,48 @@
 the provider a spec asks for (an unknown name is a ``SpecError`` listing the known ones, never a
 silent fallback). ``embedded`` reads the local router's recorder; ``prometheus`` and the
 PromQL-compatible ``victoriametrics``, ``thanos`` and ``mimir`` query an HTTP API.
+:class:`MetricDispatch` is the engine's one metrics port when rollouts name their own backends
+(one per rollout and per custom metric). ``OTLPReceiver`` with an ``OTLPStore`` (the
+process-wide one is ``default_store()``) takes OTLP/HTTP metrics pushed by model servers, for
+``type: opentelemetry``; they load lazily (``http.server``).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .._lazy import lazy_exports
 from .._registry import Registry
 from ..errors import SpecError, SpecIssue
 from ..ports import MetricProvider
 from ..spec import MetricProviderSpec
-from .context import ProviderContext, ProviderFactory
-from .credentials import SecretReader
-from .embedded import EmbeddedProvider, IntervalSource
-from .prometheus import PrometheusProvider, api_factory
+from ._context import ProviderContext, ProviderFactory
+from ._credentials import SecretReader
+from ._dispatch import MetricDispatch
+from ._embedded import EmbeddedProvider, IntervalSource
+from ._prometheus import PrometheusProvider, api_factory
+
+if TYPE_CHECKING:
+    from ._otlp_receiver import OTLPReceiver
+    from ._otlp_store import OTLPStore, default_store
+
+_LAZY: dict[str, str] = {
+    "OTLPReceiver": "._otlp_receiver",
+    "OTLPStore": "._otlp_store",
+    "default_store": "._otlp_store",
+}
 
 LAZY_PROVIDERS: dict[str, str] = {
-    "datadog": "datadog",
-    "newrelic": "newrelic",
-    "stackdriver": "stackdriver",
-    "cloudwatch": "cloudwatch",
-    "graphite": "graphite",
-    "influxdb": "influxdb",
-    "opentelemetry": "opentelemetry",
-    "kayenta": "kayenta",
+    "datadog": "_datadog",
+    "newrelic": "_newrelic",
+    "stackdriver": "_stackdriver",
+    "cloudwatch": "_cloudwatch",
+    "graphite": "_graphite",
+    "influxdb": "_influxdb",
+    "opentelemetry": "_opentelemetry",
+    "kayenta": "_kayenta",
 }
 """Provider type -> module of ``modelcanary.providers`` defining ``factory`` (imported lazily)."""
 
@@ -106,9 +122,17 @@ __all__ = [
     "PROVIDERS",
     "EmbeddedProvider",
     "IntervalSource",
+    "MetricDispatch",
+    "OTLPReceiver",
+    "OTLPStore",
     "PrometheusProvider",
     "ProviderContext",
     "ProviderFactory",
     "SecretReader",
+    "default_store",
     "provider_for",
 ]
+
+
+if not TYPE_CHECKING:  # type checkers use the imports above
+    __getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -1,13 +1,14 @@
 """The pure rollout state machine: ``step(rollout, status, observations, now)``, no I/O.
 
-See :mod:`modelcanary.rollout.machine` for the phases and rules, :mod:`modelcanary.spec.plan`
-for how each strategy becomes stages (the one plan, shared with the backtest),
-:mod:`.commands` for what the engine is asked to do and :mod:`.observations` for what it
-must observe first.
+:func:`step` applies the phase rules; :func:`stages` (defined in :mod:`modelcanary.spec`, the
+one plan shared with the backtest) says how each strategy becomes stages; the commands
+(:class:`SetRoutes`, :class:`PromoteChallenger`...) are what the engine is asked to do, the
+:class:`Observations` what it must observe first, and :func:`converge` the idempotent commands
+that bring routes and workloads back to what a stored status says.
 """
 
-from ..spec.plan import Stage, stages
-from .commands import (
+from ..spec import Stage, stages
+from ._commands import (
     Command,
     EnsureChallenger,
     Finalize,
@@ -19,8 +20,9 @@ from .commands import (
     ScaleChallenger,
     SetRoutes,
 )
-from .machine import step
-from .observations import (
+from ._converge import converge
+from ._machine import step
+from ._observations import (
     ACTIONS,
     GATE_TYPES,
     ManualAction,
@@ -49,6 +51,7 @@ __all__ = [
     "SetRoutes",
     "Stage",
     "analysis_due",
+    "converge",
     "gates_needed",
     "revision",
     "stages",

@@ -6,8 +6,8 @@ dispatches on ``spec.router.provider``; ``MemoryObjectStore`` keeps objects in a
 Providers, objects and features: ``docs/routers.md``.
 """
 
-from .base import Features, ObjectRouter
-from .memory import MemoryObjectStore
-from .registry import ROUTERS, RouterSet, router_class
+from ._base import Features, ObjectRouter
+from ._memory import MemoryObjectStore
+from ._registry import ROUTERS, RouterSet, router_class
 
 __all__ = ["ROUTERS", "Features", "MemoryObjectStore", "ObjectRouter", "RouterSet", "router_class"]

@@ -8,6 +8,9 @@ is imported when a model is loaded::
     from modelcanary.serving import start_server_process
     with start_server_process("models:/fraud@champion", tracking_uri="http://127.0.0.1:5000") as s:
         print(s.url)  # http://127.0.0.1:PORT
+
+``ModelServer(limits=Limits(...))`` changes the HTTP bounds (body size, header size, timeouts,
+connections); the defaults are sized for scoring batches.
 """
 
 from __future__ import annotations
@@ -17,24 +20,27 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from .faults import Faults
-    from .metrics import ServerMetrics
-    from .model import LoadedModel, ModelLabels
-    from .process import ServerProcess, start_server_process
-    from .server import ModelServer
+    from .._httpd import Limits
+    from ._exposition import ServerMetrics
+    from ._faults import Faults
+    from ._model import LoadedModel, ModelLabels
+    from ._process import ServerProcess, start_server_process
+    from ._server import ModelServer
 
 _LAZY: dict[str, str] = {
-    "Faults": ".faults",
-    "LoadedModel": ".model",
-    "ModelLabels": ".model",
-    "ModelServer": ".server",
-    "ServerMetrics": ".metrics",
-    "ServerProcess": ".process",
-    "start_server_process": ".process",
+    "Limits": "modelcanary._httpd",
+    "Faults": "._faults",
+    "LoadedModel": "._model",
+    "ModelLabels": "._model",
+    "ModelServer": "._server",
+    "ServerMetrics": "._exposition",
+    "ServerProcess": "._process",
+    "start_server_process": "._process",
 }
 
 __all__ = [
     "Faults",
+    "Limits",
     "LoadedModel",
     "ModelLabels",
     "ModelServer",

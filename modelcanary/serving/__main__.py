@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .run import main
+from ._run import main
 
 raise SystemExit(main())

@@ -1,6 +1,12 @@
-"""The ModelRollout resource as frozen pydantic models (= the CRD schema), plus validation."""
+"""The ModelRollout resource as frozen pydantic models (= the CRD schema), plus validation.
 
-from .analysis import (
+Also the vocabulary every layer shares, defined once here: the stage plan (``stages``,
+``StepPlan``), the traffic split (``Routes``) and what each router provider can do
+(``CAPABILITIES``), the phases (``Phase``, ``PHASE_TABLE``) and the object names a rollout
+owns in a cluster (``names``).
+"""
+
+from ._analysis import (
     WEBHOOK_TYPES,
     Alert,
     AlertProvider,
@@ -12,8 +18,8 @@ from .analysis import (
     StringMatch,
     Webhook,
 )
-from .base import Duration, Model, format_duration, parse_duration
-from .metrics import (
+from ._base import Duration, Model, format_duration, parse_duration
+from ._metric_spec import (
     BUILTIN_METRICS,
     PROVIDER_TYPES,
     MetricProviderSpec,
@@ -22,8 +28,10 @@ from .metrics import (
     TemplateRef,
     ThresholdRange,
 )
-from .phases import PHASE_TABLE, Action, Phase
-from .rollout import (
+from ._naming import Names, names
+from ._phases import PHASE_TABLE, Action, Phase
+from ._plan import Stage, StepPlan, promotion_weights, stages
+from ._rollout import (
     API_GROUP,
     API_VERSION,
     KIND,
@@ -33,15 +41,17 @@ from .rollout import (
     ModelRollout,
     RolloutSpec,
 )
-from .service import ROUTER_PROVIDERS, GatewayRef, ObjectRef, Retries, RouterSpec, ServiceSpec
-from .status import PHASES, AnalysisRecord, CheckRecord, Condition, RolloutStatus
-from .validate import load_documents, parse_rollout, parse_rollout_yaml, to_yaml
-from .versions import ModelVersion, ResourceRequirements, ServingTemplate, TargetRef
+from ._service import ROUTER_PROVIDERS, GatewayRef, ObjectRef, Retries, RouterSpec, ServiceSpec
+from ._status import PHASES, AnalysisRecord, CheckRecord, Condition, RolloutStatus
+from ._traffic import CAPABILITIES, Capabilities, Routes, capabilities, providers_with
+from ._validate import load_documents, parse_rollout, parse_rollout_yaml, to_yaml
+from ._versions import ModelVersion, ResourceRequirements, ServingTemplate, TargetRef
 
 __all__ = [
     "API_GROUP",
     "API_VERSION",
     "BUILTIN_METRICS",
+    "CAPABILITIES",
     "KIND",
     "PHASES",
     "PHASE_TABLE",
@@ -54,6 +64,7 @@ __all__ = [
     "AlertProvider",
     "Analysis",
     "AnalysisRecord",
+    "Capabilities",
     "CheckRecord",
     "Condition",
     "Duration",
@@ -66,6 +77,7 @@ __all__ = [
     "Model",
     "ModelRollout",
     "ModelVersion",
+    "Names",
     "ObjectRef",
     "Phase",
     "ResourceRequirements",
@@ -73,21 +85,29 @@ __all__ = [
     "RolloutSpec",
     "RolloutStatus",
     "RouterSpec",
+    "Routes",
     "SecretRef",
     "ServiceSpec",
     "ServingTemplate",
     "SessionAffinity",
     "Shadow",
+    "Stage",
     "Step",
+    "StepPlan",
     "StringMatch",
     "TargetRef",
     "TemplateRef",
     "ThresholdRange",
     "Webhook",
+    "capabilities",
     "format_duration",
     "load_documents",
+    "names",
     "parse_duration",
     "parse_rollout",
     "parse_rollout_yaml",
+    "promotion_weights",
+    "providers_with",
+    "stages",
     "to_yaml",
 ]

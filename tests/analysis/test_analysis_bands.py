@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import modelcanary as mc
-from modelcanary.analysis import bands as bands_module
-from modelcanary.analysis.bands import (
+from modelcanary.analysis import _bands as bands_module
+from modelcanary.analysis._bands import (
     Band,
     band_level,
     difference_band,
@@ -21,9 +21,9 @@ from modelcanary.analysis.bands import (
     sequential_states,
     state_counts,
 )
-from modelcanary.analysis.interval import shared_alpha
-from modelcanary.analysis.judges import SequentialState, comparison_alpha, evaluate_sequential
-from modelcanary.analysis.sequential import DEFAULT_TAU, GaussianState, OddsMixture
+from modelcanary.analysis._interval import shared_alpha
+from modelcanary.analysis._judges import SequentialState, comparison_alpha, evaluate_sequential
+from modelcanary.analysis._sequential import DEFAULT_TAU, GaussianState, OddsMixture
 
 
 def _counts(n0: int, x0: int, n1: int, x1: int) -> GaussianState:
@@ -135,15 +135,15 @@ def test_band_level_is_the_judges_own_alpha_split() -> None:
 
 PACKAGE = Path(bands_module.__file__).resolve().parents[1]
 BAND_NAMES = {
-    "difference_band": "analysis/bands.py",
-    "intersect": "analysis/bands.py",
-    "state_counts": "analysis/bands.py",
-    "sequential_states": "analysis/bands.py",
-    "band_level": "analysis/bands.py",
-    "comparison_alpha": "analysis/judges.py",
-    "sequential_tests": "analysis/judges.py",
-    "chart_data": "analysis/chartdata.py",
-    "passing_band": "analysis/chartdata.py",
+    "difference_band": "analysis/_bands.py",
+    "intersect": "analysis/_bands.py",
+    "state_counts": "analysis/_bands.py",
+    "sequential_states": "analysis/_bands.py",
+    "band_level": "analysis/_bands.py",
+    "comparison_alpha": "analysis/_judges.py",
+    "sequential_tests": "analysis/_judges.py",
+    "chart_data": "analysis/_chartdata.py",
+    "passing_band": "analysis/_chartdata.py",
 }
 """The band math, the alpha split and the chart series: each defined in one module only."""
 
@@ -171,4 +171,4 @@ def test_nothing_reads_the_stored_sequential_state_by_string_key() -> None:
                 key = node.args[0] if node.func.attr == "get" and node.args else None
             if isinstance(key, ast.Constant) and key.value == "sequential":
                 found.append(f"{path.relative_to(PACKAGE)}:{getattr(node, 'lineno', '?')}")
-    assert found == [], "parse the state with modelcanary.analysis.bands.sequential_states"
+    assert found == [], "parse the state with modelcanary.analysis._bands.sequential_states"

@@ -11,11 +11,11 @@ import pytest
 from analysis_helpers import analysis, metric, plan_log
 from typer.testing import CliRunner
 
+from modelcanary._files import load
 from modelcanary.analysis import backtest
-from modelcanary.analysis.backtest import parse_log
-from modelcanary.cli.main import app
+from modelcanary.analysis._backtest import parse_log
+from modelcanary.cli._main import app
 from modelcanary.errors import SpecError
-from modelcanary.files import load
 
 STAGES = [(0, 100), (0, 100), (5, 0), (10, 0), (25, 0), (50, 0), (50, 0)]
 REPO = Path(__file__).resolve().parents[2]

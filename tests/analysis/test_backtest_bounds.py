@@ -24,8 +24,8 @@ from analysis_helpers import analysis, metric, plan_log
 from typer.testing import CliRunner
 
 from modelcanary.analysis import backtest
-from modelcanary.analysis.backtest import parse_log
-from modelcanary.cli.main import app
+from modelcanary.analysis._backtest import parse_log
+from modelcanary.cli._main import app
 from modelcanary.errors import SpecError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""The backtest replays the state machine's own plan (modelcanary.spec.plan), stage by stage.
+"""The backtest replays the state machine's own plan (modelcanary.spec._plan), stage by stage.
 
 Before issue 13 the backtest had its own copy of the plan, which differed from the machine's:
 blue/green with mirror was one mirrored interval then ``iterations`` unmirrored ones (the
@@ -15,7 +15,7 @@ from analysis_helpers import analysis, metric, plan_log
 from modelcanary.analysis import backtest
 from modelcanary.errors import SpecError
 from modelcanary.spec import MetricSpec
-from modelcanary.spec.plan import stages
+from modelcanary.spec._plan import stages
 
 
 def _checks() -> list[MetricSpec]:

@@ -19,7 +19,7 @@ from modelcanary.analysis import (
     threshold_check,
     version_data,
 )
-from modelcanary.analysis.checks import CheckResult, compare
+from modelcanary.analysis._checks import CheckResult, compare
 from modelcanary.spec import CheckRecord
 
 

@@ -18,7 +18,7 @@ from modelcanary.analysis import (
     mann_whitney,
     version_data,
 )
-from modelcanary.analysis.kayenta import kayenta_checks, remove_outliers
+from modelcanary.analysis._kayenta import kayenta_checks, remove_outliers
 
 MW = {"judge": "mann-whitney", "allowed_increase": 1.1}
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from modelcanary.analysis import GaussianState, MixtureState, OddsMixture, gaussian_msprt
-from modelcanary.analysis.sequential import update_gaussian
+from modelcanary.analysis._sequential import update_gaussian
 
 ALPHA = 0.05
 RUNS = 400

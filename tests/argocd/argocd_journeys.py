@@ -20,10 +20,10 @@ from typing import Any
 from controller_fixtures import ROLLOUT_API, Kubelet, PromAPI, deployment, rollout_doc
 from kube_fixtures import KubeApi
 
-from modelcanary.controller.runtime import build_runtime
+from modelcanary.controller._runtime import build_runtime
 from modelcanary.engine import ManualClock, action_annotations
 from modelcanary.errors import SpecError
-from modelcanary.hooks.gate import GateServer
+from modelcanary.hooks._gate import GateServer
 
 NAME, NAMESPACE = "podinfo", "default"
 QUERY_KEY = f"rollout='{NAME}'"

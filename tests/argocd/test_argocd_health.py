@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kube_fixtures import KubeApi
 
-from modelcanary.hooks.gate import GateServer
-from modelcanary.spec.status import PHASES
+from modelcanary.hooks._gate import GateServer
+from modelcanary.spec._status import PHASES
 
 DOC = REPO / "docs" / "argocd.md"
 CRD = REPO / "operator" / "crds" / "modelrollouts.yaml"

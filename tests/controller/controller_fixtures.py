@@ -6,7 +6,7 @@ in a thread, the rollout documents and the readiness a test gives Deployments.
 ``values`` answers that value as a one-sample vector, every other query an empty vector (the
 built-in SLI queries then have no data, which the analysis reports as such).
 
-``OperatorThread``: ``modelcanary.controller.operator.operator`` (kopf) running in its own
+``OperatorThread``: ``modelcanary.controller._operator.operator`` (kopf) running in its own
 event loop and thread against the kmock API, stopped through kopf's ``stop_flag``.
 """
 
@@ -25,8 +25,8 @@ from typing import Any
 import kopf
 import pytest
 
-from modelcanary.controller.operator import OperatorOptions, operator
-from modelcanary.controller.runtime import OperatorRuntime, build_runtime
+from modelcanary.controller._operator import OperatorOptions, operator
+from modelcanary.controller._runtime import OperatorRuntime, build_runtime
 
 ROLLOUT_API = "modelcanary.io/v1alpha1"
 ISTIO_API = "networking.istio.io/v1beta1"

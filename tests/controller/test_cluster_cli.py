@@ -24,7 +24,7 @@ from controller_fixtures import (
 from kube_fixtures import KubeApi
 from typer.testing import CliRunner
 
-from modelcanary.cli.main import app
+from modelcanary.cli._main import app
 
 runner = CliRunner()
 

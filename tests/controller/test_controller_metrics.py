@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 from controller_fixtures import PromAPI, rollout_doc
 
-from modelcanary.analysis.measurements import NoData, Scalar, Window
-from modelcanary.controller.metrics import RolloutMetrics
+from modelcanary.analysis._measurements import NoData, Scalar, Window
+from modelcanary.controller._metric_backends import RolloutMetrics
 from modelcanary.errors import SpecError
 from modelcanary.spec import MetricProviderSpec, ModelRollout
-from modelcanary.spec.validate import parse_rollout
+from modelcanary.spec._validate import parse_rollout
 
 
 @pytest.fixture(scope="module")

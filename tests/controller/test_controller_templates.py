@@ -9,11 +9,11 @@ import pytest
 from controller_fixtures import PromAPI, rollout_doc
 from kube_fixtures import KubeApi
 
-from modelcanary.analysis.measurements import Scalar, Window
-from modelcanary.controller.metrics import RolloutMetrics
+from modelcanary.analysis._measurements import Scalar, Window
+from modelcanary.controller._metric_backends import RolloutMetrics
 from modelcanary.errors import SpecError
-from modelcanary.k8s.client import KubeClient
-from modelcanary.k8s.objects import KubeObjectStore
+from modelcanary.k8s._client import KubeClient
+from modelcanary.k8s._objects import KubeObjectStore
 from modelcanary.spec import ModelRollout, parse_rollout
 
 

@@ -6,7 +6,7 @@ import base64
 
 from kube_fixtures import KubeApi
 
-from modelcanary.controller.runtime import build_runtime
+from modelcanary.controller._runtime import build_runtime
 from modelcanary.hooks import GateServer
 from modelcanary.ports import WebhookPayload
 from modelcanary.spec import Webhook

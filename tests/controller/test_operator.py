@@ -1,6 +1,6 @@
 """The kopf operator against a Kubernetes API (kmock): rollouts driven by the real handlers.
 
-Each test runs the operator (``modelcanary.controller.operator.operator``: kopf, our
+Each test runs the operator (``modelcanary.controller._operator.operator``: kopf, our
 registry, the engine on the ``modelcanary.k8s`` adapters and the Istio router) in a thread
 against the kmock API; a "kubelet" thread marks Deployments ready; the metric comes from a
 Prometheus-API server whose values the test sets. Assertions are on what a cluster user sees:
@@ -24,7 +24,7 @@ from controller_fixtures import (
 )
 from kube_fixtures import KubeApi
 
-from modelcanary.controller.handlers import FINALIZER
+from modelcanary.controller._handlers import FINALIZER
 
 ISTIO = "networking.istio.io/v1"
 

@@ -23,8 +23,8 @@ from controller_fixtures import (
 from kube_fixtures import KubeApi
 from typer.testing import CliRunner
 
-from modelcanary.cli.main import app
-from modelcanary.controller.operator import MetricsServer
+from modelcanary.cli._main import app
+from modelcanary.controller._operator import MetricsServer
 
 
 def _port() -> int:
@@ -79,7 +79,7 @@ def test_operator_run_drives_a_rollout_and_stops_on_sigterm(kube: KubeApi, tmp_p
             [
                 sys.executable,
                 "-m",
-                "modelcanary.cli.main",
+                "modelcanary.cli._main",
                 "operator",
                 "run",
                 "--namespace",

@@ -121,7 +121,7 @@ def test_a_conflicting_writer_never_repeats_webhooks_notifications_or_promotion(
     assert racing.route_log == calm.route_log
     final = store.get("fraud", NS)
     assert final is not None and final.rollout.status is not None
-    assert "pendingEffects" not in (final.rollout.status.analysis_state or {})
+    assert final.rollout.status.pending_effects is None
 
 
 class Killed(BaseException):
@@ -246,11 +246,10 @@ class ConflictOnClear(MemoryStatusStore):
     ) -> str | None:
         stored = self.get(name, namespace)
         before = stored.rollout.status if stored is not None else None
-        owed = ((before.analysis_state or {}) if before else {}).get("pendingEffects")
-        clearing = owed and "pendingEffects" not in (status.analysis_state or {})
-        if clearing and owed["tick"] not in self.raced:
-            self.raced.add(owed["tick"])
-            self.annotate(name, namespace, {"example.com/touched": owed["tick"]})
+        owed = before.pending_effects if before is not None else None
+        if owed is not None and status.pending_effects is None and owed.tick not in self.raced:
+            self.raced.add(owed.tick)
+            self.annotate(name, namespace, {"example.com/touched": owed.tick})
         return super().save_status(name, namespace, status, expected_version)
 
 
@@ -263,14 +262,14 @@ def test_a_conflict_while_clearing_delivered_effects_delivers_nothing_twice() ->
         final = store.get("fraud", NS)
         assert final is not None and final.rollout.status is not None
         assert final.rollout.status.phase == "Succeeded"
-        assert "pendingEffects" not in (final.rollout.status.analysis_state or {})
+        assert final.rollout.status.pending_effects is None
         if isinstance(store, ConflictOnClear):
             assert len(store.raced) >= 4  # every transition's clearing met a conflict
     assert _events(world) == _events(calm)  # each event once, in order
 
 
 def test_pending_effects_round_trip_and_ignore_what_no_tick_records() -> None:
-    from modelcanary.engine import effects
+    from modelcanary.engine import _effects as effects
     from modelcanary.rollout import Notify, RunWebhooks, ScaleChallenger
 
     shots = [

@@ -21,8 +21,8 @@ from engine_fakes import Hooks, Metrics, Router, Workloads, World, make_rollout
 
 from modelcanary.engine import Engine, ManualClock, MemoryStatusStore, run_until_done
 from modelcanary.ports import MetricProvider
-from modelcanary.providers.dispatch import MetricDispatch
-from modelcanary.providers.prometheus import PrometheusProvider
+from modelcanary.providers._dispatch import MetricDispatch
+from modelcanary.providers._prometheus import PrometheusProvider
 from modelcanary.spec import RolloutStatus
 
 NS = "ml"
@@ -183,8 +183,8 @@ def test_the_local_runtime_default_serves_an_embedded_custom_metric(prom: PromSt
     """The local runtime's lookup was handed the rollout's backend as its default, so a custom
     metric naming ``type: embedded`` under a Prometheus rollout was refused ("this runtime does
     not have" the recorder it has); the one dispatcher hands it the router's recorder."""
-    from modelcanary.local.recorder import Recorder
-    from modelcanary.providers.embedded import EmbeddedProvider
+    from modelcanary.local._recorder import Recorder
+    from modelcanary.providers._embedded import EmbeddedProvider
 
     prom.down = False
     rollout = _rollout(prom.url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from engine_fakes import World, make_engine, make_rollout
 
-from modelcanary.controller.runtime import SPEC_CONDITION, OperatorRuntime
+from modelcanary.controller._runtime import SPEC_CONDITION, OperatorRuntime
 from modelcanary.engine import ManualClock, MemoryStatusStore
 from modelcanary.errors import SpecError, SpecIssue
 from modelcanary.ports import Stored

@@ -23,7 +23,7 @@ from k8s_schema import errors as crd_errors
 from kube_fixtures import KubeApi, kube_api
 
 from modelcanary.k8s import KubeClient, KubeSecretReader
-from modelcanary.notify import NotificationRouter
+from modelcanary.notify import NotificationDelivery
 from modelcanary.ports import Notification
 from modelcanary.rollout import Notify, Observations, Readiness, step
 from modelcanary.spec import ModelRollout, parse_rollout
@@ -298,7 +298,7 @@ def test_the_receiver_filter_selects_the_promotion_the_alert_sends(kube: KubeApi
         )
         rollout = parse_rollout({**doc, "spec": {**doc["spec"], "skipAnalysis": True}})
         reader = KubeSecretReader(KubeClient(kube.api_client, timeout=10))
-        router = NotificationRouter(
+        router = NotificationDelivery(
             rollout.spec.analysis.alerts,
             secret_reader=reader,
             namespace=rollout.metadata.namespace or "",

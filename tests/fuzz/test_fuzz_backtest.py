@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from modelcanary.cli.main import app
-from modelcanary.files import load
+from modelcanary._files import load
+from modelcanary.cli._main import app
 
 PEAK_BYTES = 150 * 1024 * 1024
 """Generous cap on memory traced during one run (a good 100-row log needs a few MB)."""

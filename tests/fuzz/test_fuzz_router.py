@@ -32,10 +32,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelcanary.local.recorder import Recorder
-from modelcanary.local.router import LocalRouter
-from modelcanary.local.router_limits import RouterLimits
-from modelcanary.rollout.commands import Routes
+from modelcanary.local._proxy.limits import RouterLimits
+from modelcanary.local._proxy.server import LocalRouter
+from modelcanary.local._recorder import Recorder
+from modelcanary.rollout._commands import Routes
 from modelcanary.spec import MatchCondition, ModelRollout, parse_rollout
 
 LIMITS = RouterLimits(max_head=8 * 1024, max_body=64 * 1024, read_timeout=0.1, idle_timeout=0.1)

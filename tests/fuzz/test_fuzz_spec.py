@@ -25,7 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from modelcanary.cli import convert_cmd, validate_cmd
+from modelcanary.cli import _convert_cmd as convert_cmd
+from modelcanary.cli import _validate_cmd as validate_cmd
 
 TESTS = Path(__file__).resolve().parents[1]
 EXAMPLES = [

@@ -18,14 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelcanary.hooks import GateServer
-from modelcanary.integrations.mlflow_hook_receiver import (
+from modelcanary.integrations._mlflow_hook_receiver import (
     DeliveryVerifier,
     RegistryEvent,
     WebhookReceiver,
     sign,
 )
-from modelcanary.providers.otlp_receiver import OTLPReceiver
-from modelcanary.providers.otlp_store import OTLPStore
+from modelcanary.providers._otlp_receiver import OTLPReceiver
+from modelcanary.providers._otlp_store import OTLPStore
 
 TOKEN = "fuzz-token-0123456789abcdef"
 SECRET = "fuzz-secret"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from modelcanary.hooks.runner import HttpWebhookRunner
+from modelcanary.hooks._runner import HttpWebhookRunner
 from modelcanary.spec import Webhook
 
 

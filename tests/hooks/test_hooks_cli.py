@@ -14,7 +14,7 @@ import pytest
 from hooks_helpers import free_port, wait_until
 from typer.testing import CliRunner
 
-from modelcanary.cli.main import app
+from modelcanary.cli._main import app
 
 TOKEN = "t0ken-for-the-cli-test-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -37,7 +37,7 @@ def test_gate_serve_runs_until_signalled_and_exits_0(
     token_file.write_text(TOKEN + "\n")
     command = ["gate", "serve", "--port", str(port), "--token-file", str(token_file)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "modelcanary.cli.main", *command],
+        [sys.executable, "-m", "modelcanary.cli._main", *command],
         cwd=repo_dir,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -14,7 +14,7 @@ from hooks_helpers import fast_runner, hook
 
 from modelcanary.errors import SpecError
 from modelcanary.hooks import GateServer
-from modelcanary.hooks.runner import HttpWebhookRunner
+from modelcanary.hooks._runner import HttpWebhookRunner
 from modelcanary.ports import WebhookPayload
 
 TOKEN = "gate-token-0123456789abcdef"

@@ -13,7 +13,7 @@ import pytest
 from hooks_helpers import RecordingServer, Reply, alive, fast_runner, free_port, hook
 
 from modelcanary.hooks import event_payload
-from modelcanary.hooks.runner import flagger_stop_rule, run_all
+from modelcanary.hooks._runner import flagger_stop_rule, run_all
 from modelcanary.ports import WebhookPayload, WebhookResult, WebhookRunner
 from modelcanary.spec import Webhook
 

@@ -118,8 +118,8 @@ def trained(mlflow_server: str) -> Trained:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from modelcanary.integrations.mlflow_demo_models import FaultyModel
-    from modelcanary.local.load import rows_to_payloads
+    from modelcanary.integrations._mlflow_demo_models import FaultyModel
+    from modelcanary.local._load import rows_to_payloads
 
     data = load_breast_cancer(as_frame=True)
     x, y = data.data, data.target

@@ -7,8 +7,8 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from modelcanary.cli.main import app
-from modelcanary.integrations.mlflow_api import promote_if_better
+from modelcanary.cli._main import app
+from modelcanary.integrations._mlflow_api import promote_if_better
 
 
 def test_promote_if_better_promotes_then_rolls_back(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from modelcanary.integrations.mlflow_hook_receiver import (
+from modelcanary.integrations._mlflow_hook_receiver import (
     MAX_BODY,
     DeliveryVerifier,
     RegistryEvent,
@@ -113,7 +113,7 @@ def test_a_secret_is_mandatory() -> None:
 
 
 def test_the_hooks_own_changes_are_echoes_to_ignore_once() -> None:
-    from modelcanary.integrations.mlflow_policy import OwnChanges
+    from modelcanary.integrations._mlflow_policy import OwnChanges
 
     own = OwnChanges(ttl=60)
     own.expect("model_version_alias", "deleted", "fraud", "challenger")

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from modelcanary.integrations.mlflow_hook import RegistryHook, register_webhook
-from modelcanary.integrations.mlflow_hook_receiver import RegistryEvent, sign
+from modelcanary.integrations._mlflow_hook import RegistryHook, register_webhook
+from modelcanary.integrations._mlflow_hook_receiver import RegistryEvent, sign
 
 SECRET = "test-secret"
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from kube_fixtures import KubeApi, kube
 
-from modelcanary.k8s.client import KubeClient
+from modelcanary.k8s._client import KubeClient
 
 __all__ = ["client", "kube"]
 

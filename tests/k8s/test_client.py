@@ -11,7 +11,7 @@ import pytest
 from kube_fixtures import KubeApi
 
 from modelcanary.errors import ConflictError, SpecError
-from modelcanary.k8s.client import (
+from modelcanary.k8s._client import (
     KubeApiError,
     KubeClient,
     KubeNotFound,

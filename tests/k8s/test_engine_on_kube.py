@@ -12,10 +12,10 @@ from kube_fixtures import KubeApi
 
 from modelcanary.analysis import IntervalData, NoData, Scalar, Window, version_data
 from modelcanary.engine import Engine, ManualClock
-from modelcanary.k8s.client import KubeClient
-from modelcanary.k8s.events import KubeEvents
-from modelcanary.k8s.status import KubeStatusStore
-from modelcanary.k8s.workloads import KubeWorkloads
+from modelcanary.k8s._client import KubeClient
+from modelcanary.k8s._events import KubeEvents
+from modelcanary.k8s._status import KubeStatusStore
+from modelcanary.k8s._workloads import KubeWorkloads
 from modelcanary.ports import WebhookPayload, WebhookResult
 from modelcanary.rollout import Routes
 from modelcanary.spec import MetricSpec, ModelRollout, Webhook

@@ -9,8 +9,8 @@ from k8s_objects import target_rollout, validate
 from kube_fixtures import KubeApi
 
 from modelcanary.errors import ConflictError
-from modelcanary.k8s.client import KubeClient
-from modelcanary.k8s.objects import LAST_APPLIED, KubeObjectStore, contains, removals
+from modelcanary.k8s._client import KubeClient
+from modelcanary.k8s._objects import LAST_APPLIED, KubeObjectStore, contains, removals
 from modelcanary.ports import ObjectStore
 
 VS = ("networking.istio.io/v1beta1", "VirtualService", "default", "podinfo")

@@ -11,13 +11,13 @@ from k8s_objects import target_rollout, validate
 from k8s_schema import errors
 from kube_fixtures import MODELROLLOUT_CRD, KubeApi
 
+from modelcanary._secretref import read_key
 from modelcanary.errors import ConflictError, ModelCanaryError, SpecError
-from modelcanary.k8s.client import KubeClient
-from modelcanary.k8s.events import KubeEvents
-from modelcanary.k8s.secrets import KubeSecretReader
-from modelcanary.k8s.status import KubeStatusStore
+from modelcanary.k8s._client import KubeClient
+from modelcanary.k8s._events import KubeEvents
+from modelcanary.k8s._secret_reader import KubeSecretReader
+from modelcanary.k8s._status import KubeStatusStore
 from modelcanary.ports import StatusStore
-from modelcanary.secrets import read_key
 from modelcanary.spec import RolloutStatus, SecretRef
 
 MR = ("modelcanary.io/v1alpha1", "ModelRollout", "default", "podinfo")

@@ -11,8 +11,8 @@ from k8s_objects import deployment, ready_status, target_rollout, template_patch
 from kube_fixtures import KubeApi
 
 from modelcanary.errors import WorkloadError
-from modelcanary.k8s.client import KubeClient
-from modelcanary.k8s.workloads import CONFIG_HASH, KubeWorkloads
+from modelcanary.k8s._client import KubeClient
+from modelcanary.k8s._workloads import CONFIG_HASH, KubeWorkloads
 from modelcanary.ports import Workloads
 
 APPS = "apps/v1"

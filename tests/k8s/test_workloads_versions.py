@@ -8,9 +8,9 @@ from k8s_objects import ready_status, validate, versions_rollout
 from kube_fixtures import KubeApi
 
 from modelcanary.errors import WorkloadError
-from modelcanary.k8s.client import KubeClient
-from modelcanary.k8s.deployments import DEFAULT_IMAGE
-from modelcanary.k8s.workloads import KubeWorkloads
+from modelcanary.k8s._client import KubeClient
+from modelcanary.k8s._deployments import DEFAULT_IMAGE
+from modelcanary.k8s._workloads import KubeWorkloads
 from modelcanary.spec import parse_rollout
 
 APPS = "apps/v1"

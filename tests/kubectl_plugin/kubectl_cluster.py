@@ -18,7 +18,7 @@ import yaml
 from controller_fixtures import ROLLOUT_API, Kubelet, PromAPI, deployment, rollout_doc
 from kube_fixtures import KubeApi
 
-from modelcanary.controller.runtime import OperatorRuntime, build_runtime
+from modelcanary.controller._runtime import OperatorRuntime, build_runtime
 from modelcanary.engine import ManualClock
 
 NS = "ml"

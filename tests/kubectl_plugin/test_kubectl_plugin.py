@@ -21,8 +21,8 @@ from kube_fixtures import KubeApi
 from kubectl_cluster import NS, Operator, kubeconfig, launch
 from typer.testing import CliRunner
 
-from modelcanary.cli.kubectl_plugin import app
-from modelcanary.cli.kubectl_tree import build
+from modelcanary.cli._kubectl_plugin import app
+from modelcanary.cli._kubectl_tree import build
 from modelcanary.k8s import KubeClient, KubeObjectStore, KubeStatusStore, Ref
 
 runner = CliRunner()
@@ -273,7 +273,7 @@ def test_the_context_decides_the_namespace(
     monkeypatch.setenv(
         "KUBECONFIG", os.pathsep.join([str(tmp_path / "missing"), str(first), str(second)])
     )
-    from modelcanary.cli.kubectl_plugin import context_namespace
+    from modelcanary.cli._kubectl_plugin import context_namespace
 
     assert context_namespace(None, None) == NS
     assert context_namespace(None, "plain") is None

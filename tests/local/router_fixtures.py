@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from modelcanary.local.recorder import Recorder
-from modelcanary.local.router import LocalRouter
-from modelcanary.rollout.commands import Routes
+from modelcanary.local._proxy.server import LocalRouter
+from modelcanary.local._recorder import Recorder
+from modelcanary.rollout._commands import Routes
 from modelcanary.spec import ModelRollout, parse_rollout
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelcanary.local.router import LocalRouter
+from modelcanary.local._proxy.server import LocalRouter
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """``local.supervise``: is a recorded runner still that very process (issue 13 item 7)?
 
-Moved from ``cli/runner.py``; real child processes, no stubs.
+Moved from ``cli/_runner.py``; real child processes, no stubs.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
-from modelcanary.cli.runner import Runner, RunOptions
-from modelcanary.engine.filestore import checked_name
+from modelcanary.cli._runner import Runner, RunOptions
+from modelcanary.engine._filestore import checked_name
 from modelcanary.errors import SpecError
-from modelcanary.local.supervise import is_running, process_state
+from modelcanary.local._supervise import is_running, process_state
 
 
 def _runner(pid: int, proc_start: str | None, exit_code: int | None = None) -> Runner:

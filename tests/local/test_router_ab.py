@@ -10,7 +10,7 @@ import httpx
 import pytest
 from router_fixtures import Upstream, rollout, router, upstream
 
-from modelcanary.rollout.commands import Routes
+from modelcanary.rollout._commands import Routes
 from modelcanary.spec import MatchCondition, SessionAffinity
 
 

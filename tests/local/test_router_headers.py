@@ -16,10 +16,10 @@ from router_fixtures import Upstream, rollout, router, upstream
 from router_raw import exchange, get
 
 from modelcanary.errors import RouterError
-from modelcanary.local.router import LocalRouter
-from modelcanary.rollout.commands import Routes
-from modelcanary.spec.analysis import MatchCondition, SessionAffinity, StringMatch
-from modelcanary.spec.plan import stages
+from modelcanary.local._proxy.server import LocalRouter
+from modelcanary.rollout._commands import Routes
+from modelcanary.spec._analysis import MatchCondition, SessionAffinity, StringMatch
+from modelcanary.spec._plan import stages
 
 INJECTED = "mc\r\nX-Injected: evil\r\nSet-Cookie: session=attacker; Path=/"
 SAFE = Routes(champion_weight=50, challenger_weight=50)

@@ -25,8 +25,8 @@ from router_raw import (
     read_answer,
 )
 
-from modelcanary.local.router_limits import RouterLimits
-from modelcanary.rollout.commands import Routes
+from modelcanary.local._proxy.limits import RouterLimits
+from modelcanary.rollout._commands import Routes
 from modelcanary.spec import MatchCondition
 
 BETA = "X-Cohort: beta\r\n"

@@ -16,9 +16,9 @@ import pytest
 from router_fixtures import Upstream, router, upstream
 from router_raw import closed_by_router, connect, exchange, get, read_answer, rss_bytes
 
-from modelcanary.local.router import LocalRouter
-from modelcanary.local.router_limits import RouterLimits
-from modelcanary.rollout.commands import Routes
+from modelcanary.local._proxy.limits import RouterLimits
+from modelcanary.local._proxy.server import LocalRouter
+from modelcanary.rollout._commands import Routes
 
 MIB = 1024 * 1024
 

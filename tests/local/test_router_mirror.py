@@ -9,7 +9,7 @@ from collections import Counter
 import httpx
 from router_fixtures import dead_url, metric, router, upstream
 
-from modelcanary.rollout.commands import Routes
+from modelcanary.rollout._commands import Routes
 
 
 def _wait(condition: object, seconds: float = 5.0) -> None:

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from router_fixtures import Upstream, rollout, router, settle, upstream
 
-from modelcanary.local.router import LocalRouter
-from modelcanary.rollout.commands import Routes
+from modelcanary.local._proxy.server import LocalRouter
+from modelcanary.rollout._commands import Routes
 
 
 @pytest.fixture

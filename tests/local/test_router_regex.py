@@ -17,11 +17,11 @@ from router_fixtures import Upstream, rollout, router, upstream
 from router_raw import connect, exchange, get, read_answer
 
 from modelcanary.errors import SpecError
-from modelcanary.local.matching import string_predicate
-from modelcanary.rollout.commands import Routes
+from modelcanary.local._proxy.matching import string_predicate
+from modelcanary.rollout._commands import Routes
 from modelcanary.spec import MatchCondition, parse_rollout
-from modelcanary.spec.analysis import StringMatch
-from modelcanary.spec.patterns import MAX_PATTERN, PatternError, check_pattern, full_match
+from modelcanary.spec._analysis import StringMatch
+from modelcanary.spec._patterns import MAX_PATTERN, PatternError, check_pattern, full_match
 
 EVIL = r"(\w+\s?)*-beta"
 HOSTILE_VALUE = "a" * 40 + "!"  # 2**40 backtracking steps for Python's re

@@ -14,8 +14,8 @@ import pytest
 from router_fixtures import Upstream, router, settle, upstream
 from router_raw import connect, exchange, get, read_answer
 
-from modelcanary.local.router import LocalRouter
-from modelcanary.rollout.commands import Routes
+from modelcanary.local._proxy.server import LocalRouter
+from modelcanary.rollout._commands import Routes
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import pytest
 from router_fixtures import Upstream, dead_url, metric, rollout, router, settle, upstream
 
 from modelcanary.errors import RouterError
-from modelcanary.local.router import LocalRouter
+from modelcanary.local._proxy.server import LocalRouter
 from modelcanary.ports import TrafficRouter
-from modelcanary.rollout.commands import Routes
+from modelcanary.rollout._commands import Routes
 
 
 @pytest.fixture

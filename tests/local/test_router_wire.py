@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from router_fixtures import metric
 
-from modelcanary.local.http11 import (
+from modelcanary.local._proxy.body import ChunkScanner, dechunk
+from modelcanary.local._proxy.exposition import RouterMetrics, first_prediction
+from modelcanary.local._proxy.http11 import (
     CHUNKED,
     LENGTH,
     NO_BODY,
@@ -17,10 +19,8 @@ from modelcanary.local.http11 import (
     RequestHead,
     ResponseHead,
 )
-from modelcanary.local.http_body import ChunkScanner, dechunk
-from modelcanary.local.matching import RequestView, compile_match, lookup, parse_cookies
-from modelcanary.local.router_metrics import RouterMetrics, first_prediction
-from modelcanary.rollout.commands import Routes
+from modelcanary.local._proxy.matching import RequestView, compile_match, lookup, parse_cookies
+from modelcanary.rollout._commands import Routes
 from modelcanary.spec import MatchCondition
 
 SPLIT = {"dataframe_split": {"columns": ["amount", "country"], "data": [["12.5", "FR"], [1, "DE"]]}}

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import modelcanary as mc
-from modelcanary.spec.status import RolloutStatus
+from modelcanary.spec._status import RolloutStatus
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ def save_models(root: Path) -> TinyModels:
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
-    from modelcanary.local.load import rows_to_payloads
+    from modelcanary.local._load import rows_to_payloads
 
     x, y = load_iris(return_X_y=True, as_frame=True)
     for name, c in (("champion", 1.0), ("challenger", 0.3)):

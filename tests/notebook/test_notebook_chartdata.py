@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from notebook_fixtures import FixedRun, TinyModels, rollout, save_models
 
-import modelcanary.report as report
-from modelcanary.analysis.bands import current_band, sequential_states
-from modelcanary.analysis.chartdata import chart_data
-from modelcanary.analysis.interval import shared_alpha
-from modelcanary.analysis.judges import comparison_alpha
-from modelcanary.analysis.sequential import GaussianState, OddsMixture
-from modelcanary.notebook import widget as widget_module
-from modelcanary.notebook.widget import RunWidget
-from modelcanary.spec.status import AnalysisRecord, CheckRecord, RolloutStatus
+import modelcanary._report as report
+from modelcanary.analysis._bands import current_band, sequential_states
+from modelcanary.analysis._chartdata import chart_data
+from modelcanary.analysis._interval import shared_alpha
+from modelcanary.analysis._judges import comparison_alpha
+from modelcanary.analysis._sequential import GaussianState, OddsMixture
+from modelcanary.notebook import _widget as widget_module
+from modelcanary.notebook._widget import RunWidget
+from modelcanary.spec._status import AnalysisRecord, CheckRecord, RolloutStatus
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ import pytest
 
 import modelcanary as mc
 from modelcanary import analysis
-from modelcanary.analysis.measurements import Predictions
+from modelcanary.analysis._measurements import Predictions
 from modelcanary.notebook import backtest, compare_predictions, compare_slos, power
-from modelcanary.notebook.run import HISTORY_COLUMNS, history_frame
+from modelcanary.notebook._run import HISTORY_COLUMNS, history_frame
 from modelcanary.spec import AnalysisRecord, CheckRecord, RolloutStatus
-from modelcanary.spec.html import status_html
+from modelcanary.spec._html import status_html
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

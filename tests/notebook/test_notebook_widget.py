@@ -9,9 +9,9 @@ import pytest
 from notebook_fixtures import FixedRun, TinyModels, rollout, save_models
 
 from modelcanary.notebook import NotebookRun, run_local
-from modelcanary.notebook.run import HISTORY_COLUMNS
-from modelcanary.spec.html import status_html
-from modelcanary.spec.status import RolloutStatus
+from modelcanary.notebook._run import HISTORY_COLUMNS
+from modelcanary.spec._html import status_html
+from modelcanary.spec._status import RolloutStatus
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +118,7 @@ def test_widget_draws_the_sequential_confidence_band(tiny: TinyModels) -> None:
 
 
 def test_buttons_are_off_as_soon_as_the_status_is_decided(tiny: TinyModels) -> None:
-    from modelcanary.notebook.widget import RunWidget
+    from modelcanary.notebook._widget import RunWidget
 
     spec = rollout(tiny, "nb-decided", [50])
     running = RolloutStatus(phase="Progressing", canary_weight=50)

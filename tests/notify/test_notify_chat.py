@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from modelcanary.notify import DiscordNotifier, GoogleChatNotifier
-from modelcanary.notify.discord import slack_endpoint
+from modelcanary.notify._discord import slack_endpoint
 
 
 def test_discord_posts_the_slack_body_to_slash_slack(receiver: Any, make: Any) -> None:

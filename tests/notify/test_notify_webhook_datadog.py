@@ -1,7 +1,7 @@
 """Generic JSON webhook and Datadog events, on a real HTTP server.
 
 Shape sources: the generic body is modelcanary's own (docs/notifications.md, module docstring of
-modelcanary/notify/webhook.py). Datadog: API reference "Post an event" (v1):
+modelcanary/notify/_webhook.py). Datadog: API reference "Post an event" (v1):
 POST https://api.<site>/api/v1/events, header DD-API-KEY, body {title, text, alert_type
 (error|warning|info|success...), tags[], aggregation_key, source_type_name}, answer 202.
 """
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from modelcanary.notify import DatadogNotifier, WebhookNotifier
-from modelcanary.notify.datadog import events_url
+from modelcanary.notify._datadog import events_url
 
 NOON = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 

@@ -26,8 +26,8 @@ from kube_fixtures import KubeApi, kube_api
 from rbac_authz import Guard
 from typer.testing import CliRunner
 
-from modelcanary.cli.main import app
-from modelcanary.controller import operator as controller_operator
+from modelcanary.cli._main import app
+from modelcanary.controller import _operator as controller_operator
 
 POD_NAMESPACE = "modelcanary-system"
 KOPF_START = {

@@ -27,7 +27,7 @@ from bundle_objects import (
     validate,
 )
 
-from modelcanary.spec.service import ROUTER_PROVIDERS
+from modelcanary.spec._service import ROUTER_PROVIDERS
 
 NON_DEFAULT: dict[str, Any] = {
     "scope": "namespace",

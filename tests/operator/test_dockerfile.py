@@ -129,7 +129,7 @@ def test_entrypoint_is_modelcanary_operator_run(parsed: list[Instruction]) -> No
     env = final["ENV"]
     assert "PYTHONDONTWRITEBYTECODE=1" in env, "the root file system is read-only"
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert pyproject["project"]["scripts"]["modelcanary"] == "modelcanary.cli.main:main"
+    assert pyproject["project"]["scripts"]["modelcanary"] == "modelcanary.cli._main:main"
 
 
 def test_installs_the_operator_extras(parsed: list[Instruction]) -> None:
@@ -178,7 +178,7 @@ def _context_files() -> list[str]:
 def test_dockerignore_keeps_only_the_package(parsed: list[Instruction]) -> None:
     files = _context_files()
     assert "pyproject.toml" in files and "README.md" in files
-    assert "modelcanary/cli/main.py" in files and "modelcanary/py.typed" in files
+    assert "modelcanary/cli/_main.py" in files and "modelcanary/py.typed" in files
     assert not [f for f in files if f.startswith(("tests/", ".venv/", "docs/", "operator/"))]
     assert not [f for f in files if "__pycache__" in f]
     for keyword, rest in parsed:
@@ -208,6 +208,6 @@ def test_the_build_context_builds_the_package(tmp_path: Path) -> None:
         )
         assert entry_points is not None
         text = entry_points.read().decode()
-    assert "modelcanary/cli/main.py" in names and "modelcanary/py.typed" in names
+    assert "modelcanary/cli/_main.py" in names and "modelcanary/py.typed" in names
     assert "modelcanary/controller/__init__.py" in names
-    assert "modelcanary = modelcanary.cli.main:main" in text
+    assert "modelcanary = modelcanary.cli._main:main" in text

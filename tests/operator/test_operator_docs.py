@@ -31,9 +31,9 @@ from bundle_objects import (
 from k8s_schema import errors as crd_errors
 from typer.testing import CliRunner
 
-from modelcanary.cli.main import app
+from modelcanary.cli._main import app
 from modelcanary.convert import from_flagger
-from modelcanary.rollout.commands import Routes
+from modelcanary.rollout._commands import Routes
 from modelcanary.routers import MemoryObjectStore, router_class
 from modelcanary.spec import load_documents, parse_rollout_yaml
 

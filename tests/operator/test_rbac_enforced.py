@@ -37,11 +37,11 @@ from kube_fixtures import KubeApi, kube_api
 from rbac_authz import Guard
 from typer.testing import CliRunner
 
-from modelcanary.cli.main import app
-from modelcanary.controller import operator as controller_operator
-from modelcanary.controller.handlers import FINALIZER
-from modelcanary.controller.operator import OperatorOptions, operator
-from modelcanary.controller.runtime import build_runtime
+from modelcanary.cli._main import app
+from modelcanary.controller import _operator as controller_operator
+from modelcanary.controller._handlers import FINALIZER
+from modelcanary.controller._operator import OperatorOptions, operator
+from modelcanary.controller._runtime import build_runtime
 
 RELEASE_NS, WATCHED, UNWATCHED = "modelcanary-system", "ml", "other"
 TOKEN = "operator-service-account-token"

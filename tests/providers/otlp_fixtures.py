@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from modelcanary.providers.otlp_receiver import OTLPReceiver
-from modelcanary.providers.otlp_store import OTLPStore
+from modelcanary.providers._otlp_receiver import OTLPReceiver
+from modelcanary.providers._otlp_store import OTLPStore
 
 DELTA, CUMULATIVE = 1, 2
 

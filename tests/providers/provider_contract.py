@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from modelcanary.analysis.measurements import IntervalData, NoData, Scalar, Window
+from modelcanary.analysis._measurements import IntervalData, NoData, Scalar, Window
 from modelcanary.errors import PermanentProviderError, ProviderError, TransientProviderError
 from modelcanary.ports import MetricProvider
 from modelcanary.spec import MetricSpec, ModelRollout, parse_rollout

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from modelcanary.providers.otlp_receiver import OTLPReceiver
-from modelcanary.providers.otlp_store import OTLPStore
+from modelcanary.providers._otlp_receiver import OTLPReceiver
+from modelcanary.providers._otlp_store import OTLPStore
 
 EXPORT = json.dumps({"resourceMetrics": []}).encode()
 

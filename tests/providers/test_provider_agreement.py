@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from prom_fixtures import Prometheus, wait_until
 
-from modelcanary.analysis.measurements import (
+from modelcanary.analysis._measurements import (
     Counts,
     LatencyHistogram,
     NoData,
@@ -32,12 +32,12 @@ from modelcanary.analysis.measurements import (
     Samples,
     Window,
 )
-from modelcanary.analysis.sli import histogram_quantile, sli_value
-from modelcanary.local.recorder import Recorder
-from modelcanary.local.router import LocalRouter
-from modelcanary.local.router_metrics import DURATION_BUCKETS
+from modelcanary.analysis._sli import histogram_quantile, sli_value
+from modelcanary.local._proxy.exposition import DURATION_BUCKETS
+from modelcanary.local._proxy.server import LocalRouter
+from modelcanary.local._recorder import Recorder
 from modelcanary.providers import EmbeddedProvider, PrometheusProvider
-from modelcanary.rollout.commands import Routes
+from modelcanary.rollout._commands import Routes
 from modelcanary.spec import MetricSpec, ModelRollout, parse_rollout
 
 REQUESTS = 200

@@ -30,10 +30,10 @@ from aws_fixtures import (
 )
 from provider_contract import CONTRACT_ROLLOUT, ContractCase, ProviderContract
 
-from modelcanary.analysis.measurements import NoData, Scalar, Window
+from modelcanary.analysis._measurements import NoData, Scalar, Window
 from modelcanary.errors import PermanentProviderError, SpecError, TransientProviderError
 from modelcanary.providers import provider_for
-from modelcanary.providers.cloudwatch import CloudWatchProvider
+from modelcanary.providers._cloudwatch import CloudWatchProvider
 from modelcanary.spec import MetricProviderSpec, MetricSpec
 
 BASE = (int(time.time()) // 60) * 60 - 1200  # a whole minute, 20 minutes ago

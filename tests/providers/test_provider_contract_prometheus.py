@@ -8,7 +8,7 @@ import pytest
 from prom_fixtures import Prometheus, wait_until
 from provider_contract import ContractCase, ProviderContract
 
-from modelcanary.analysis.measurements import Window
+from modelcanary.analysis._measurements import Window
 from modelcanary.providers import PrometheusProvider
 from modelcanary.spec import MetricSpec
 

@@ -15,10 +15,10 @@ import pytest
 from provider_contract import CONTRACT_ROLLOUT, ContractCase, ProviderContract
 from vendor_fixtures import DATADOG_QUERY_RESPONSE, FakeDatadog, Reply, datadog_series
 
-from modelcanary.analysis.measurements import NoData, Scalar, Window
+from modelcanary.analysis._measurements import NoData, Scalar, Window
 from modelcanary.errors import PermanentProviderError, SpecError, TransientProviderError
 from modelcanary.providers import provider_for
-from modelcanary.providers.datadog import DEFAULT_ADDRESS, DatadogProvider
+from modelcanary.providers._datadog import DEFAULT_ADDRESS, DatadogProvider
 from modelcanary.spec import MetricProviderSpec, MetricSpec, SecretRef
 
 API_KEY, APP_KEY = "dd-api-0123456789abcdef", "dd-app-fedcba9876543210"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modelcanary.analysis.measurements import Counts, NoData, PairedPredictions, Samples, Window
-from modelcanary.analysis.sli import sli_value
-from modelcanary.local.recorder import Recorder
+from modelcanary.analysis._measurements import Counts, NoData, PairedPredictions, Samples, Window
+from modelcanary.analysis._sli import sli_value
+from modelcanary.local._recorder import Recorder
 from modelcanary.ports import MetricProvider
 from modelcanary.providers import EmbeddedProvider, IntervalSource
 from modelcanary.spec import MetricSpec, parse_rollout

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from prom_fixtures import free_port, running_prometheus
 
-from modelcanary.analysis.measurements import Scalar, Window
+from modelcanary.analysis._measurements import Scalar, Window
 from modelcanary.errors import PermanentProviderError, SpecError, TransientProviderError
 from modelcanary.ports import MetricProvider
 from modelcanary.providers import PrometheusProvider

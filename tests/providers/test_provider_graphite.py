@@ -17,10 +17,10 @@ from provider_contract import CONTRACT_ROLLOUT, ContractCase, ProviderContract
 from tsdb_fixtures import Graphite, wait_until
 from tsdb_fixtures import graphite as graphite  # session fixture
 
-from modelcanary.analysis.measurements import NoData, Scalar, Window
+from modelcanary.analysis._measurements import NoData, Scalar, Window
 from modelcanary.errors import PermanentProviderError, SpecError, TransientProviderError
 from modelcanary.providers import provider_for
-from modelcanary.providers.graphite import (
+from modelcanary.providers._graphite import (
     GraphiteProvider,
     datapoints_value,
     graphite_duration,

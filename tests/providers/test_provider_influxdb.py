@@ -27,7 +27,7 @@ from provider_contract import CONTRACT_ROLLOUT, ContractCase, ProviderContract
 from tsdb_fixtures import INFLUX_DB, INFLUX_PASSWORD, INFLUX_USER, InfluxDB
 from tsdb_fixtures import influxdb as influxdb  # session fixture
 
-from modelcanary.analysis.measurements import (
+from modelcanary.analysis._measurements import (
     Counts,
     LatencyHistogram,
     NoData,
@@ -37,7 +37,7 @@ from modelcanary.analysis.measurements import (
 )
 from modelcanary.errors import PermanentProviderError, SpecError, TransientProviderError
 from modelcanary.providers import provider_for
-from modelcanary.providers.influxdb import (
+from modelcanary.providers._influxdb import (
     InfluxDBProvider,
     flux_value,
     influx_authorization,

@@ -19,10 +19,10 @@ import pytest
 from provider_contract import CONTRACT_ROLLOUT, ContractCase, ProviderContract, closed_address
 from vendor_fixtures import FakeKayenta, KayentaConfig
 
-from modelcanary.analysis.measurements import NoData, Scalar, Window
+from modelcanary.analysis._measurements import NoData, Scalar, Window
 from modelcanary.errors import PermanentProviderError, SpecError, TransientProviderError
 from modelcanary.providers import provider_for
-from modelcanary.providers.kayenta import KayentaProvider, execution_request
+from modelcanary.providers._kayenta import KayentaProvider, execution_request
 from modelcanary.spec import MetricProviderSpec, MetricSpec, SecretRef
 
 WINDOW = Window(1700000000.0, 1700000060.0)

@@ -15,10 +15,10 @@ import pytest
 from provider_contract import CONTRACT_ROLLOUT, ContractCase, ProviderContract
 from vendor_fixtures import NRQL_RESPONSE, FakeNerdGraph, Reply
 
-from modelcanary.analysis.measurements import NoData, Scalar, Window
+from modelcanary.analysis._measurements import NoData, Scalar, Window
 from modelcanary.errors import PermanentProviderError, SpecError, TransientProviderError
 from modelcanary.providers import provider_for
-from modelcanary.providers.newrelic import NRQL_QUERY, NewRelicProvider
+from modelcanary.providers._newrelic import NRQL_QUERY, NewRelicProvider
 from modelcanary.spec import MetricProviderSpec, MetricSpec, SecretRef
 
 API_KEY, ACCOUNT = "NRAK-0123456789ABCDEFGHIJKLMNOPQ", 1234567

@@ -31,7 +31,7 @@ from otlp_fixtures import (
 )
 from provider_contract import CONTRACT_ROLLOUT, ContractCase, ProviderContract
 
-from modelcanary.analysis.measurements import (
+from modelcanary.analysis._measurements import (
     Counts,
     LatencyHistogram,
     NoData,
@@ -41,8 +41,8 @@ from modelcanary.analysis.measurements import (
 )
 from modelcanary.errors import PermanentProviderError, SpecError
 from modelcanary.providers import PrometheusProvider, provider_for
-from modelcanary.providers.opentelemetry import OpenTelemetryProvider, RemoteSeries
-from modelcanary.providers.otlp_store import OTLPStore, default_store
+from modelcanary.providers._opentelemetry import OpenTelemetryProvider, RemoteSeries
+from modelcanary.providers._otlp_store import OTLPStore, default_store
 from modelcanary.spec import MetricProviderSpec, MetricSpec
 
 T = float(int(time.time()) - 600)
@@ -394,7 +394,7 @@ def test_factory_addresses() -> None:
 
 def test_otlp_serve_command() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "modelcanary.cli.main", "otlp", "serve", "--listen", "127.0.0.1:0"],
+        [sys.executable, "-m", "modelcanary.cli._main", "otlp", "serve", "--listen", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -414,7 +414,7 @@ def test_otlp_serve_command() -> None:
 
 def test_otlp_serve_rejects_a_bad_listen_address() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "modelcanary.cli.main", "otlp", "serve", "--listen", "nowhere"],
+        [sys.executable, "-m", "modelcanary.cli._main", "otlp", "serve", "--listen", "nowhere"],
         capture_output=True,
         text=True,
         timeout=60,

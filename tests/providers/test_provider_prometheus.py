@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from prom_fixtures import Exporter, Prometheus, wait_until
 
-from modelcanary.analysis.measurements import (
+from modelcanary.analysis._measurements import (
     Counts,
     LatencyHistogram,
     NoData,
@@ -28,7 +28,7 @@ from modelcanary.analysis.measurements import (
     Scalar,
     Window,
 )
-from modelcanary.analysis.sli import LATENCY_QUANTILES, sli_value
+from modelcanary.analysis._sli import LATENCY_QUANTILES, sli_value
 from modelcanary.errors import PermanentProviderError
 from modelcanary.providers import PrometheusProvider
 from modelcanary.spec import MetricSpec, ModelRollout, parse_rollout

@@ -6,9 +6,10 @@ import math
 
 import pytest
 
-from modelcanary.analysis.measurements import Counts, LatencyHistogram, NoData, PredictionHistogram
+from modelcanary.analysis._measurements import Counts, LatencyHistogram, NoData, PredictionHistogram
 from modelcanary.errors import PermanentProviderError
-from modelcanary.providers import promql, vectors
+from modelcanary.providers import _promql as promql
+from modelcanary.providers import _vectors as vectors
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelcanary.errors import SpecError, TransientProviderError
-from modelcanary.local.recorder import Recorder
+from modelcanary.local._recorder import Recorder
 from modelcanary.ports import MetricProvider
 from modelcanary.providers import (
     PROVIDERS,
@@ -13,10 +13,10 @@ from modelcanary.providers import (
     PrometheusProvider,
     provider_for,
 )
-from modelcanary.providers.credentials import authorization, resolve_secret
-from modelcanary.providers.dispatch import MetricDispatch
+from modelcanary.providers._credentials import authorization, resolve_secret
+from modelcanary.providers._dispatch import MetricDispatch
 from modelcanary.spec import MetricProviderSpec, MetricSpec, ModelRollout, SecretRef
-from modelcanary.spec.metrics import PROVIDER_TYPES
+from modelcanary.spec._metric_spec import PROVIDER_TYPES
 
 
 def spec(**fields: object) -> MetricProviderSpec:

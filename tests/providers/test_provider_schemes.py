@@ -21,16 +21,16 @@ import numpy as np
 import pytest
 from prom_fixtures import Exporter, Prometheus, wait_until
 
-from modelcanary.analysis.measurements import (
+from modelcanary.analysis._measurements import (
     Counts,
     LatencyHistogram,
     NoData,
     PredictionHistogram,
     Window,
 )
-from modelcanary.analysis.sli import sli_value
+from modelcanary.analysis._sli import sli_value
 from modelcanary.providers import PrometheusProvider
-from modelcanary.providers.schemes import scheme_for
+from modelcanary.providers._schemes import scheme_for
 from modelcanary.spec import MetricSpec, ModelRollout, parse_rollout
 
 NS, OTHER_NS = "mc-schemes", "mc-schemes-other"  # unique: the session Prometheus is shared

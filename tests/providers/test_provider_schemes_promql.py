@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
-from modelcanary.analysis.measurements import Window
+from modelcanary.analysis._measurements import Window
 from modelcanary.errors import PermanentProviderError, SpecError
-from modelcanary.providers import PrometheusProvider, promql, vectors
-from modelcanary.providers.schemes import (
+from modelcanary.providers import PrometheusProvider
+from modelcanary.providers import _promql as promql
+from modelcanary.providers import _vectors as vectors
+from modelcanary.providers._schemes import (
     FALLBACK_ROUTERS,
     MESH_SCHEMES,
     SCHEME_ANNOTATION,
@@ -19,7 +21,7 @@ from modelcanary.providers.schemes import (
     scheme_named,
 )
 from modelcanary.spec import ModelRollout, parse_rollout
-from modelcanary.spec.service import ROUTER_PROVIDERS
+from modelcanary.spec._service import ROUTER_PROVIDERS
 
 NEEDS = {
     "nginx": {"service": {"ingressRef": {"name": "fraud-web"}}},

@@ -22,10 +22,11 @@ import pytest
 from provider_contract import CONTRACT_ROLLOUT, ContractCase, ProviderContract
 from vendor_fixtures import MQL_RESPONSE, FakeGoogleMonitoring, Reply
 
-from modelcanary.analysis.measurements import Counts, IntervalData, NoData, Scalar, Window
+from modelcanary.analysis._measurements import Counts, IntervalData, NoData, Scalar, Window
 from modelcanary.errors import PermanentProviderError, SpecError, TransientProviderError
-from modelcanary.providers import promql, provider_for
-from modelcanary.providers.stackdriver import MetadataToken, StackdriverProvider, is_mql
+from modelcanary.providers import _promql as promql
+from modelcanary.providers import provider_for
+from modelcanary.providers._stackdriver import MetadataToken, StackdriverProvider, is_mql
 from modelcanary.spec import MetricProviderSpec, MetricSpec, SecretRef
 
 PROJECT, TOKEN = "ml-prod-4711", "ya29.c.b0AXv0zTOKENTOKENTOKEN"

@@ -18,7 +18,7 @@ from provider_contract import CONTRACT_ROLLOUT, ContractCase, ProviderContract
 from tsdb_fixtures import VictoriaMetrics
 from tsdb_fixtures import victoriametrics as victoriametrics  # session fixture
 
-from modelcanary.analysis.measurements import (
+from modelcanary.analysis._measurements import (
     Counts,
     LatencyHistogram,
     NoData,

@@ -18,7 +18,7 @@ from modelcanary.rollout import (
     ScaleChallenger,
     SetRoutes,
 )
-from modelcanary.rollout.converge import IDEMPOTENT, converge, routes_of
+from modelcanary.rollout._converge import IDEMPOTENT, converge, routes_of
 
 MATCH = [{"headers": {"x-cohort": {"exact": "beta"}}}]
 AFFINITY = {"cookieName": "mc-version", "maxAge": 3600}

@@ -354,7 +354,7 @@ def test_analysis_due_follows_the_interval() -> None:
     assert run.status is not None
     stamp = run.status.last_analysis_time
     assert stamp is not None
-    from modelcanary.rollout.times import parse_time
+    from modelcanary.rollout._times import parse_time
 
     base = parse_time(stamp)
     from datetime import timedelta

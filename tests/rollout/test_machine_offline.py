@@ -9,7 +9,7 @@ from datetime import timedelta
 from machine_harness import READY, T0, rollout
 
 from modelcanary.rollout import Command, Observations, Routes, SetRoutes, step
-from modelcanary.rollout.commands import Notify
+from modelcanary.rollout._commands import Notify
 from modelcanary.spec import RolloutStatus
 
 DOWN = "prometheus is offline (connection refused: http://127.0.0.1:9)"

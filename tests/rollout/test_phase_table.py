@@ -2,7 +2,7 @@
 
 The structural check reads every module of the package (its syntax tree, not its text) and
 fails on a tuple, set, list or ``Literal`` of two or more phase (or action) names, or a dict
-of constants keyed by phases, outside ``spec/phases.py``: that is how the copies in
+of constants keyed by phases, outside ``spec/_phases.py``: that is how the copies in
 ``machine.py``, ``observations.py``, ``converge.py``, the runner and the CLI looked before.
 (The CLI's help text per action is a dict keyed by actions, checked to name every action.)
 """
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from modelcanary.spec.analysis import WEBHOOK_TYPES
-from modelcanary.spec.crd import openapi_schema
-from modelcanary.spec.phases import GATE_TYPES, PHASE_TABLE, Action, Phase
-from modelcanary.spec.status import PHASES, RolloutStatus
+from modelcanary.spec._analysis import WEBHOOK_TYPES
+from modelcanary.spec._crd import openapi_schema
+from modelcanary.spec._phases import GATE_TYPES, PHASE_TABLE, Action, Phase
+from modelcanary.spec._status import PHASES, RolloutStatus
 
 PACKAGE = Path(__file__).resolve().parents[2] / "modelcanary"
 TABLE_MODULE = PACKAGE / "spec" / "phases.py"
@@ -99,7 +99,7 @@ def test_the_crd_and_the_status_list_the_enum_values() -> None:
     assert type(RolloutStatus(phase=Phase.FAILED).to_dict()["phase"]) is str
 
 
-@pytest.mark.parametrize("module", ["control_cmd", "kubectl_plugin"])
+@pytest.mark.parametrize("module", ["_control_cmd", "_kubectl_plugin"])
 def test_every_action_has_a_cli_command_help(module: str) -> None:
     import importlib
 

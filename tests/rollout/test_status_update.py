@@ -17,9 +17,9 @@ from machine_harness import READY, T0, rollout
 from pydantic import ValidationError
 
 from modelcanary.rollout import Observations
-from modelcanary.rollout.transitions import Tick
-from modelcanary.spec.phases import Phase
-from modelcanary.spec.status import RolloutStatus
+from modelcanary.rollout._transitions import Tick
+from modelcanary.spec._phases import Phase
+from modelcanary.spec._status import RolloutStatus
 
 ROLLOUT_PACKAGE = Path(__file__).resolve().parents[2] / "modelcanary" / "rollout"
 

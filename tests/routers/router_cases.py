@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from modelcanary.rollout.commands import Routes
+from modelcanary.rollout._commands import Routes
 from modelcanary.routers import ROUTERS, MemoryObjectStore
 from modelcanary.spec import MatchCondition, ModelRollout, SessionAffinity, parse_rollout
 

@@ -12,7 +12,7 @@ from router_cases import APISIX_ROUTE, INFERENCE_SERVICE, INGRESS, SERVICE
 from router_schemas import assert_valid
 from typer.testing import CliRunner
 
-from modelcanary.cli.main import app
+from modelcanary.cli._main import app
 
 runner = CliRunner()
 

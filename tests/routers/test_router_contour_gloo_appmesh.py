@@ -13,9 +13,9 @@ from router_cases import MATCH, SERVICE, rollout
 from router_schemas import assert_valid, problems
 
 from modelcanary.errors import RouterError
-from modelcanary.rollout.commands import Routes
+from modelcanary.rollout._commands import Routes
 from modelcanary.routers import ROUTERS, MemoryObjectStore
-from modelcanary.routers.base import ROUTES_ANNOTATION
+from modelcanary.routers._base import ROUTES_ANNOTATION
 from modelcanary.spec import MatchCondition, ModelRollout, parse_rollout, parse_rollout_yaml
 
 PROXY = ("projectcontour.io/v1", "HTTPProxy", "ml", "fraud")

@@ -11,9 +11,9 @@ from router_cases import rollout, store_for
 
 from modelcanary.errors import RouterError
 from modelcanary.routers import ROUTERS, MemoryObjectStore
-from modelcanary.routers.base import ROUTES_ANNOTATION
+from modelcanary.routers._base import ROUTES_ANNOTATION
 from modelcanary.spec import MatchCondition, SessionAffinity
-from modelcanary.spec.traffic import Routes
+from modelcanary.spec._traffic import Routes
 
 STICKY = ("istio", "gatewayapi")
 INJECTED = "mc\r\nX-Injected: evil\r\nSet-Cookie: session=attacker; Path=/"

@@ -8,10 +8,10 @@ from pathlib import Path
 import yaml
 from router_schemas import assert_valid
 
-from modelcanary.rollout.commands import Routes
+from modelcanary.rollout._commands import Routes
 from modelcanary.routers import ROUTERS, MemoryObjectStore
 from modelcanary.spec import parse_rollout_yaml
-from modelcanary.spec.traffic import CAPABILITIES
+from modelcanary.spec._traffic import CAPABILITIES
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "routers.md"
 

@@ -8,8 +8,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelcanary.routers.encoding import match_of_regex, regex_of
-from modelcanary.routers.smi import parse_smi_regex, smi_regex
+from modelcanary.routers._encoding import match_of_regex, regex_of
+from modelcanary.routers._smi import parse_smi_regex, smi_regex
 from modelcanary.spec import StringMatch
 
 values = st.text(st.characters(codec="ascii", exclude_characters=";\r\n"), min_size=1, max_size=12)

@@ -10,7 +10,7 @@ from router_schemas import assert_valid
 
 from modelcanary.analysis import IntervalData, NoData, Scalar, Window, version_data
 from modelcanary.engine import Engine, ManualClock, MemoryStatusStore, run_until_done
-from modelcanary.engine.engine import TickResult
+from modelcanary.engine._engine import TickResult
 from modelcanary.ports import WebhookPayload, WebhookResult
 from modelcanary.rollout import Readiness
 from modelcanary.routers import MemoryObjectStore, RouterSet

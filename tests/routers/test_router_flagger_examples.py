@@ -8,10 +8,10 @@ import pytest
 from router_schemas import assert_valid
 
 from modelcanary.convert import from_flagger
-from modelcanary.rollout.commands import Routes
+from modelcanary.rollout._commands import Routes
 from modelcanary.routers import MemoryObjectStore, RouterSet
 from modelcanary.spec import load_documents, parse_rollout
-from modelcanary.spec.plan import promotion_weights, stages
+from modelcanary.spec._plan import promotion_weights, stages
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "flagger-examples"
 FILES = sorted(EXAMPLES.glob("*.yaml"))

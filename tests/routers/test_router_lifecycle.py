@@ -9,9 +9,9 @@ from router_cases import INGRESS, PROVIDERS, all_cases, rollout, store_for, stra
 
 from modelcanary.errors import RouterError
 from modelcanary.ports import TrafficRouter
-from modelcanary.rollout.commands import Routes
+from modelcanary.rollout._commands import Routes
 from modelcanary.routers import ROUTERS, MemoryObjectStore, RouterSet
-from modelcanary.routers.base import ROUTES_ANNOTATION
+from modelcanary.routers._base import ROUTES_ANNOTATION
 from modelcanary.spec import MatchCondition
 
 

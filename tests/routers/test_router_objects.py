@@ -6,7 +6,7 @@ import pytest
 from router_cases import AFFINITY, INFERENCE_SERVICE, MATCH, all_cases, rollout, store_for
 from router_schemas import assert_valid, problems
 
-from modelcanary.rollout.commands import Routes
+from modelcanary.rollout._commands import Routes
 from modelcanary.routers import ROUTERS, MemoryObjectStore
 from modelcanary.spec import MatchCondition
 

@@ -28,8 +28,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from modelcanary.integrations.mlflow_demo_models import FaultyModel
-    from modelcanary.local.load import rows_to_payloads
+    from modelcanary.integrations._mlflow_demo_models import FaultyModel
+    from modelcanary.local._load import rows_to_payloads
 
     root = tmp_path_factory.mktemp("models")
     data = load_breast_cancer(as_frame=True)

@@ -18,9 +18,9 @@ import pytest
 from cli_runs import EXE, cli, waiting_rollout_file
 from runtime_fixtures import Models
 
-from modelcanary.cli.run_cmd import RunOptions, read_runner, record_exit, record_runner
+from modelcanary._files import load
+from modelcanary.cli._run_cmd import RunOptions, read_runner, record_exit, record_runner
 from modelcanary.engine import FileStatusStore
-from modelcanary.files import load
 from modelcanary.spec import RolloutStatus
 
 NAME = "private"

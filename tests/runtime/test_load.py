@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from modelcanary.errors import SpecError
-from modelcanary.local.load import LoadGenerator, payloads_from_file
+from modelcanary.local._load import LoadGenerator, payloads_from_file
 
 
 class Upstream:

@@ -11,7 +11,7 @@ import httpx
 from runtime_fixtures import Models, serving_children
 
 import modelcanary as mc
-from modelcanary.local.runtime import LocalRun
+from modelcanary.local._runtime import LocalRun
 from modelcanary.spec import ModelRollout
 
 

@@ -7,8 +7,8 @@ import threading
 from pathlib import Path
 
 from modelcanary.analysis import Counts, PairedPredictions, Window
-from modelcanary.analysis.backtest import parse_log
-from modelcanary.local.recorder import Recorder
+from modelcanary.analysis._backtest import parse_log
+from modelcanary.local._recorder import Recorder
 
 
 def test_windows_and_interval_data_pair_mirrored_requests() -> None:

@@ -89,7 +89,7 @@ def test_run_bad_input_exits_2(tmp_path: Path, models: Models) -> None:
 def test_demo_promotes_the_healthy_and_rolls_back_the_faulty(tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
-    from modelcanary.integrations.mlflow_demo import MODEL, run_demo
+    from modelcanary.integrations._mlflow_demo import MODEL, run_demo
 
     results = run_demo(tmp_path, interval="2s", say=lambda _: None)
     assert [(r.name, r.outcome) for r in results] == [

@@ -18,7 +18,7 @@ import pytest
 from cli_runs import EXE, cli, waiting_rollout_file
 from runtime_fixtures import Models, serving_children
 
-from modelcanary.cli.run_cmd import read_runner
+from modelcanary.cli._run_cmd import read_runner
 from modelcanary.engine import FileStatusStore
 from modelcanary.spec import RolloutStatus
 

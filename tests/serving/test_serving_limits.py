@@ -19,7 +19,7 @@ from serving_helpers import Models
 
 from modelcanary._httpd import Limits
 from modelcanary.serving import ModelServer
-from modelcanary.serving.server import MAX_BODY_BYTES
+from modelcanary.serving._server import MAX_BODY_BYTES
 
 BODY = b'{"inputs": {"x": [0.5]}}'
 JSON = {"Content-Type": "application/json"}

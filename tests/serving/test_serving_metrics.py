@@ -20,7 +20,7 @@ import pytest
 from serving_helpers import Models, buckets, parse_metrics, value
 
 from modelcanary.serving import ModelServer, ServerMetrics
-from modelcanary.serving.metrics import (
+from modelcanary.serving._exposition import (
     LATENCY_BUCKETS,
     MAX_LABELS,
     OTHER_LABEL,
@@ -36,7 +36,7 @@ PREDICTION_LE = [format_number(b) for b in PREDICTION_BUCKETS] + ["+Inf"]
 
 def _cli() -> list[str]:
     script = Path(sys.executable).with_name("modelcanary")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "modelcanary.cli.main"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "modelcanary.cli._main"]
 
 
 def _read_line(process: subprocess.Popen[bytes], timeout: float) -> str:

@@ -66,7 +66,7 @@ def test_bad_uris_are_spec_errors_before_mlflow_loads(
 
 def test_cli_bad_input_exits_2_with_a_message(tmp_path: Path) -> None:
     cli = Path(sys.executable).with_name("modelcanary")
-    base = [str(cli)] if cli.exists() else [sys.executable, "-m", "modelcanary.cli.main"]
+    base = [str(cli)] if cli.exists() else [sys.executable, "-m", "modelcanary.cli._main"]
     for args, expected in [
         ([str(tmp_path / "nope")], "no model directory"),
         (["runs:/abc/model"], "MLFLOW_TRACKING_URI"),
@@ -98,10 +98,10 @@ def test_in_process_server_errors_release_the_port(models: Models) -> None:
 def test_import_does_not_load_mlflow_numpy_or_pandas() -> None:
     probe = (
         "import sys, json\n"
-        "import modelcanary.serving as s, modelcanary.cli.serve_cmd\n"
+        "import modelcanary.serving as s, modelcanary.cli._serve_cmd\n"
         "from modelcanary.serving import ModelServer, ServerProcess, Faults, ServerMetrics\n"
         "from modelcanary.serving import start_server_process\n"
-        "import modelcanary.serving.run, modelcanary.serving.protocol\n"
+        "import modelcanary.serving._run, modelcanary.serving._protocol\n"
         "print(json.dumps([m for m in ('mlflow', 'numpy', 'pandas', 'sklearn') "
         "if m in sys.modules]))"
     )

@@ -14,7 +14,7 @@ import pytest
 from serving_helpers import Models, buckets, parse_metrics, value
 
 from modelcanary.serving import ServerProcess
-from modelcanary.serving.metrics import PREDICTION_BUCKETS
+from modelcanary.serving._exposition import PREDICTION_BUCKETS
 
 
 def _bodies(frame: Any) -> dict[str, tuple[str, bytes]]:

@@ -1,0 +1,158 @@
+"""The series the rollout charts plot: one pure function for the HTML report and the widget.
+
+:func:`chart_data` turns a :class:`~modelcanary.spec.RolloutStatus` into plain series: the
+traffic (challenger, champion and mirror weights), each SLI's value and champion value per
+interval with its verdict and its passing band, and each sequential metric's always-valid
+confidence band (:mod:`modelcanary.analysis._bands`). ``modelcanary._report`` and
+``modelcanary.notebook._widget`` only draw what it returns, so the two cannot disagree.
+
+**The passing band** is the range the checks apply *now*: the latest interval's ``min`` and
+``max`` (they change only when the rollout's spec is edited); an open side reaches the data.
+**The confidence band** is the running intersection over the looks at growing counts (the
+largest low and the smallest high so far), which is what keeps it valid at every look. The
+status keeps only the latest counts, so a caller that looks repeatedly (the widget) passes its
+previous bands back in and gets one more point each time the counts grew; a single look (the
+report) gets the band of the final counts. Pure: no I/O, no plotting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ..spec._analysis import Analysis
+from ..spec._status import CheckRecord, RolloutStatus
+from ._bands import Band, band_level, current_band, intersect, sequential_states
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Weights over time (the recorded analyses, plus any points seen between them)."""
+
+    times: tuple[str, ...]
+    challenger: tuple[int, ...]
+    champion: tuple[int, ...]
+    mirror: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MetricChart:
+    """One SLI over the intervals it was checked in."""
+
+    metric: str
+    times: tuple[str, ...]
+    values: tuple[float | None, ...]
+    champion_values: tuple[float | None, ...]
+    verdicts: tuple[str, ...]
+    reasons: tuple[str, ...]
+    passing: tuple[float, float] | None
+    """The passing band ``(low, high)`` to shade; None when the check has no bounds."""
+
+
+@dataclass(frozen=True)
+class BandChart:
+    """One sequential metric's always-valid band of challenger - champion, per look."""
+
+    metric: str
+    alpha: float
+    """The band's level is ``1 - alpha`` (the judge's champion-comparison share)."""
+    points: tuple[tuple[str, Band], ...]
+    """(time of the look, running intersection up to it)."""
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """Everything the rollout charts plot."""
+
+    traffic: Traffic
+    metrics: tuple[MetricChart, ...]
+    bands: tuple[BandChart, ...]
+
+
+def chart_data(
+    analysis: Analysis,
+    status: RolloutStatus,
+    *,
+    bands: Mapping[str, BandChart] | None = None,
+    seen: Iterable[tuple[str, int, int]] = (),
+    now: str = "",
+) -> ChartData:
+    """The chart series of ``status`` (``analysis``: the rollout's ``spec.analysis``).
+
+    ``bands``: the bands of an earlier call (one more point is added where the counts grew);
+    ``seen``: extra ``(time, challenger %, mirror %)`` traffic points; ``now``: the time of a
+    band point when the status has no analysis time yet.
+    """
+    return ChartData(
+        _traffic(status, seen),
+        _metrics(status),
+        _bands(analysis, status, bands or {}, status.last_analysis_time or now),
+    )
+
+
+def passing_band(
+    lows: list[float], highs: list[float], values: Iterable[float | None]
+) -> tuple[float, float] | None:
+    """The band the checks apply now: the latest bounds; an open side reaches the data."""
+    if not lows and not highs:
+        return None
+    finite = [v for v in values if v is not None]
+    low = lows[-1] if lows else min([0.0, *finite])
+    high = highs[-1] if highs else max([low, *finite]) * 1.1 + 1e-9
+    return low, high
+
+
+def _traffic(status: RolloutStatus, seen: Iterable[tuple[str, int, int]]) -> Traffic:
+    points = sorted(
+        {(h.time, h.canary_weight, h.mirror_weight) for h in status.history} | set(seen)
+    )
+    return Traffic(
+        tuple(p[0] for p in points),
+        tuple(p[1] for p in points),
+        tuple(100 - p[1] for p in points),
+        tuple(p[2] for p in points),
+    )
+
+
+def _metrics(status: RolloutStatus) -> tuple[MetricChart, ...]:
+    series: dict[str, list[tuple[str, CheckRecord]]] = {}
+    for record in status.history:
+        for check in record.checks:
+            series.setdefault(check.metric, []).append((record.time, check))
+    charts = []
+    for metric, points in series.items():
+        checks = [c for _, c in points]
+        values = tuple(c.value for c in checks)
+        charts.append(
+            MetricChart(
+                metric,
+                tuple(t for t, _ in points),
+                values,
+                tuple(c.champion_value for c in checks),
+                tuple(c.verdict for c in checks),
+                tuple(c.reason for c in checks),
+                passing_band(
+                    [c.min for c in checks if c.min is not None],
+                    [c.max for c in checks if c.max is not None],
+                    values,
+                ),
+            )
+        )
+    return tuple(charts)
+
+
+def _bands(
+    analysis: Analysis, status: RolloutStatus, previous: Mapping[str, BandChart], time: str
+) -> tuple[BandChart, ...]:
+    charts = dict(previous)
+    for key, state in sequential_states(status.analysis_state).items():
+        band = current_band(analysis, key, state)
+        old = charts.get(key)
+        points = old.points if old is not None else ()
+        if band is None or (points and points[-1][1].requests == band.requests):
+            continue  # no counts yet, or no new data since the last look
+        last = points[-1][1] if points else None
+        charts[key] = BandChart(
+            key, band_level(analysis, key), (*points, (time, intersect(last, band)))
+        )
+    return tuple(charts[key] for key in sorted(charts))

@@ -1,0 +1,401 @@
+"""Per-metric judges: threshold (Flagger) and sequential (anytime-valid), and which applies.
+
+Every judge returns a :class:`~modelcanary.analysis._checks.CheckResult`. The sequential judge
+also returns its new serialisable state, which the engine keeps in the rollout status.
+
+The sequential judge runs, on cumulative data since the rollout started:
+
+1. the **SLO test** (absolute ranges): is the challenger certainly outside ``thresholdRange``?
+   Errors: H0 ``error rate <= max``. Latency ``pNN <= max`` is H0 ``P(latency > max) <= 1 - q``.
+2. the **champion comparison** (when the champion was measured): is the challenger certainly
+   worse than the champion? Errors: H0 ``rate ratio <= r0`` (``r0`` = the ratio ``max`` of a
+   relative check, else 1) or, for ``comparison: difference``, H0 ``p1 - p0 <= max`` (Johari
+   et al.'s Gaussian mSPRT). Latency: H0 "the challenger is no more often slower than the
+   batch's pooled q-quantile (times the allowed ratio, plus the allowed difference) than the
+   champion".
+
+``alpha`` is split evenly between the two tests, so the metric's false-rollback rate is at
+most ``alpha`` (see :mod:`modelcanary.analysis._sequential`); metrics without their own
+``alpha`` share the rollout's 0.05 (:func:`~modelcanary.analysis._interval.shared_alpha`).
+A rejection is decisive: the rollout rolls back at once. Otherwise the interval is judged
+like Flagger would (the interval's value against the range), so switching from threshold
+to sequential never loses a detection Flagger would make.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from ..spec._base import Model
+from ..spec._catalogue import LATENCY_METRICS, LATENCY_QUANTILES, SEQUENTIAL_METRICS
+from ..spec._metric_spec import MetricSpec, NoDataPolicy
+from ._checks import CheckResult, fmt, in_range, threshold_check
+from ._sli import sli_value
+from ._measurements import Counts, IntervalData, NoData, Samples, VersionData
+from ._sequential import GaussianState, MixtureState, OddsMixture, update_gaussian
+
+if TYPE_CHECKING:
+    from ._measurements import FloatArray
+
+# the SLIs a sequential test can judge: one list, shared with the spec's validation rules
+"""Built-in SLIs with per-request data the sequential judge can test."""
+DEFAULT_ALPHA = 0.05
+"""Default false-rollback budget of a rollout's sequential judge (shared by its metrics)."""
+_MIXTURE = OddsMixture()
+
+
+class SequentialState(Model):
+    """Resumable state of one metric's sequential tests."""
+
+    slo: MixtureState | None = None
+    """SLO test (challenger alone against the range)."""
+    champion: MixtureState | None = None
+    """Champion comparison by rate ratio (odds mixture)."""
+    difference: GaussianState | None = None
+    """Champion comparison by difference (Gaussian mSPRT)."""
+    pairs: GaussianState | None = None
+    """Cumulative requests and bad events of both versions (no test: for confidence bands)."""
+    incidents: int = 0
+    """Batches kept out of the SLO test because the champion breached the SLO in the same
+    window too (an environment incident, not the challenger's fault)."""
+
+
+def select_judge(metric: MetricSpec, data: IntervalData) -> str:
+    """The judge of a metric: the spec's, else sequential when it can run, else threshold.
+
+    Sequential is the default for error-rate, request-success-rate and latency SLIs when the
+    champion was measured in the same window (a baseline) and both versions have per-request
+    data (counts, latency samples); provider-computed scalars fall back to threshold.
+    """
+    if metric.judge is not None:
+        return metric.judge
+    if not (metric.is_builtin and metric.name in SEQUENTIAL_METRICS):
+        return "threshold"
+    if metric.name in data.challenger.values or metric.name in data.champion.values:
+        return "threshold"
+    if _raw(metric, data.champion) is None:
+        return "threshold"
+    if _raw(metric, data.challenger) is None and not _no_requests(metric, data.challenger):
+        return "threshold"
+    return "sequential"
+
+
+def _no_requests(metric: MetricSpec, side: VersionData) -> bool:
+    """True when the side served no request in the window (per-request data that is empty),
+    as opposed to a provider gap: low traffic, not missing data."""
+    field = side.latencies if metric.name in LATENCY_METRICS else side.counts
+    if isinstance(field, Counts):
+        return field.total == 0
+    if isinstance(field, Samples):
+        return len(field.values) == 0
+    return isinstance(field, NoData) and field.reason in ("no requests", "no latencies")
+
+
+def sequential_check(
+    metric: MetricSpec,
+    data: IntervalData,
+    state: SequentialState | None,
+    no_data: NoDataPolicy,
+    alpha: float | None = None,
+    *,
+    update: bool = True,
+) -> tuple[CheckResult, SequentialState]:
+    """The interval check plus the anytime-valid tests (fed this window unless ``update`` is
+    False, i.e. when its batches were already fed by :func:`update_sequential`).
+
+    Only the anytime-valid tests fail a sequential metric, so its false-rollback rate is
+    ``alpha`` whatever the number of looks. An interval whose value is outside the range
+    without a rejection is *waiting* (inconclusive, holds the step): one noisy interval is
+    not evidence, and the check never fails while its p-value says "no difference shown".
+    A breach the champion shares in the same window is reported as an environment incident;
+    a challenger that served no requests yet is waiting too (low traffic, not missing data).
+    """
+    alpha = alpha or metric.alpha or DEFAULT_ALPHA
+    point = threshold_check(metric, data, no_data, judge="sequential")
+    if _raw(metric, data.challenger) is None:
+        if _raw(metric, data.champion) is not None and _no_requests(metric, data.challenger):
+            point = _waiting(metric, "no challenger requests in this window yet", None)
+        return point, state or SequentialState()
+    new_state = update_sequential(metric, data, state) if update else state or SequentialState()
+    verdict = evaluate_sequential(metric, new_state, alpha)
+    p_adj = verdict[2] if verdict is not None else 1.0
+    if verdict is not None and verdict[0]:
+        reason = (
+            f"{metric.name}: sequential test rejects - {verdict[1]}; "
+            f"always-valid p={p_adj:.3g} <= alpha {alpha:g}"
+        )
+        result = replace(point, verdict="fail", reason=reason, decisive=True, p_value=p_adj)
+        return result, new_state
+    if point.verdict != "fail":
+        reason = f"{point.reason}; sequential p={p_adj:.3g} (alpha {alpha:g})"
+        return replace(point, reason=reason, p_value=p_adj), new_state
+    shared = _shared_breach(metric, data)
+    if shared is not None:
+        why = (
+            f"{metric.name}: environment incident - the champion is outside the SLO in the "
+            f"same window ({shared}; challenger {fmt(point.value, metric.name)}), so this is "
+            f"not held against the challenger; the sequential tests show no challenger fault "
+            f"(p={p_adj:.3g} > alpha {alpha:g})"
+        )
+    else:
+        why = (
+            f"{point.reason} in this interval only; the sequential test does not show it "
+            f"(always-valid p={p_adj:.3g} > alpha {alpha:g}): not enough evidence yet"
+        )
+    return replace(point, verdict="inconclusive", reason=why, p_value=p_adj, waiting=True), (
+        new_state
+    )
+
+
+def _waiting(metric: MetricSpec, why: str, p_value: float | None) -> CheckResult:
+    """A check that holds for more evidence (never a pass, never a failure)."""
+    from ._checks import metric_key
+
+    rng = metric.effective_range()
+    return CheckResult(
+        metric.name,
+        metric_key(metric),
+        "inconclusive",
+        f"{metric_key(metric)}: {why}: not enough evidence yet",
+        min=rng.min if rng else None,
+        max=rng.max if rng else None,
+        judge="sequential",
+        p_value=p_value,
+        waiting=True,
+    )
+
+
+def _shared_breach(metric: MetricSpec, data: IntervalData) -> str | None:
+    """``champion 8.4 % outside max 1 %`` when the champion breaches the metric's absolute
+    range in the same window (an environment incident), else None."""
+    rng = metric.effective_range()
+    if metric.relative_to is not None or rng is None:
+        return None
+    try:
+        champion = sli_value(metric, data, data.champion)
+    except ValueError:
+        return None
+    if isinstance(champion, NoData) or in_range(champion, rng):
+        return None
+    return f"champion {fmt(champion, metric.name)} outside {describe_bound(metric)}"
+
+
+def update_sequential(
+    metric: MetricSpec, data: IntervalData, state: SequentialState | None
+) -> SequentialState:
+    """Feed one batch (an interval, or a few seconds of it) to the metric's tests."""
+    state = state or SequentialState()
+    chal = _raw(metric, data.challenger)
+    if chal is None:
+        return state
+    champ = _raw(metric, data.champion)
+    slo, comp, diff, pairs = state.slo, state.champion, state.difference, state.pairs
+    slo_p0 = _slo_null(metric) if metric.relative_to is None else None
+    incidents = state.incidents
+    if slo_p0 is not None:
+        if champ is not None and _champion_breaches(metric, champ, slo_p0):
+            incidents += 1  # time-matched: the champion breached in this very window too
+        else:
+            events, trials = _bad_events(metric, chal)
+            slo = _MIXTURE.update(slo or _MIXTURE.start(), events, trials, slo_p0)
+    if champ is not None:
+        n0, e0, n1, e1 = _pair_counts(metric, chal, champ)
+        pairs = GaussianState(
+            n0=(pairs.n0 if pairs else 0) + n0,
+            x0=(pairs.x0 if pairs else 0) + e0,
+            n1=(pairs.n1 if pairs else 0) + n1,
+            x1=(pairs.x1 if pairs else 0) + e1,
+        )
+        if metric.comparison == "difference" and metric.name not in LATENCY_METRICS:
+            assert isinstance(chal, Counts) and isinstance(champ, Counts)
+            diff = update_gaussian(
+                diff or GaussianState(),
+                (champ.total, champ.errors),
+                (chal.total, chal.errors),
+                _difference_margin(metric),
+            )
+        else:
+            e1, e0, n1, n0, r0 = _comparison_batch(metric, chal, champ)
+            if n1 > 0 and n0 > 0 and e0 + e1 > 0:
+                p0 = r0 * n1 / (r0 * n1 + n0)
+                comp = _MIXTURE.update(comp or _MIXTURE.start(), e1, e0 + e1, p0)
+    return SequentialState(
+        slo=slo, champion=comp, difference=diff, pairs=pairs, incidents=incidents
+    )
+
+
+def _champion_breaches(metric: MetricSpec, champ: Counts | FloatArray, p0: float) -> bool:
+    """The champion's own rate of SLO-bad events in this batch is above the SLO's null.
+
+    Such a batch is an environment incident (an upstream outage hits both versions), so the
+    challenger's SLO test skips it. The choice depends on the champion's data only, which
+    is independent of the challenger's outcomes, so the test stays a supermartingale under
+    H0 ("the challenger meets the SLO outside incidents") and keeps its ``alpha``; the
+    champion comparison still sees the batch (it is time-matched by construction).
+    """
+    events, trials = _bad_events(metric, champ)
+    return trials > 0 and events / trials > p0
+
+
+def evaluate_sequential(
+    metric: MetricSpec, state: SequentialState, alpha: float
+) -> tuple[bool, str, float] | None:
+    """(rejected?, what the strongest evidence says, Bonferroni-adjusted always-valid p).
+
+    None when no test has data yet. ``alpha`` is split over the tests the metric can run
+    (SLO test for absolute ranges, plus the champion comparison).
+    """
+    evidence: list[tuple[str, float]] = []
+    if state.slo is not None:
+        evidence.append((_slo_words(metric, state.slo), OddsMixture.p_value(state.slo)))
+    if state.difference is not None:
+        diff = state.difference
+        words = (
+            f"error-rate difference > {fmt(_difference_margin(metric))} vs champion "
+            f"({diff.x1}/{diff.n1} vs {diff.x0}/{diff.n0}, Gaussian mSPRT)"
+        )
+        evidence.append((words, diff.min_p_value))
+    if state.champion is not None:
+        evidence.append(
+            (_comparison_words(metric, state.champion), OddsMixture.p_value(state.champion))
+        )
+    if not evidence:
+        return None
+    words, p = min(evidence, key=lambda e: e[1])
+    p_adj = min(1.0, p * sequential_tests(metric))
+    return p_adj <= alpha, words, p_adj
+
+
+def sequential_tests(metric: MetricSpec) -> int:
+    """How many tests share the metric's ``alpha`` (Bonferroni): the champion comparison,
+    plus the SLO test when the metric has an absolute range."""
+    return 2 if metric.relative_to is None and _slo_null(metric) is not None else 1
+
+
+def comparison_alpha(metric: MetricSpec, alpha: float) -> float:
+    """The part of the metric's ``alpha`` the champion comparison spends: the level of its
+    always-valid confidence band (:mod:`modelcanary.analysis._bands`)."""
+    return alpha / sequential_tests(metric)
+
+
+def _raw(metric: MetricSpec, side: VersionData) -> Counts | FloatArray | None:
+    """Per-request data the sequential tests use: counts for rates, latency samples."""
+    import numpy as np
+
+    if metric.name in LATENCY_METRICS:
+        if isinstance(side.latencies, Samples) and len(side.latencies.values):
+            return side.latencies.values[~np.isnan(side.latencies.values)]
+        return None
+    if isinstance(side.counts, Counts) and side.counts.total > 0:
+        return side.counts
+    return None
+
+
+def _slo_null(metric: MetricSpec) -> float | None:
+    """Null bad-event probability of the SLO test, or None when it cannot be tested."""
+    rng = metric.effective_range()
+    if rng is None:
+        return None
+    if metric.name == "error-rate" and rng.max is not None:
+        p0 = rng.max
+    elif metric.name == "request-success-rate" and rng.min is not None:
+        p0 = 1.0 - rng.min / 100.0
+    elif metric.name in LATENCY_METRICS and rng.max is not None:
+        p0 = 1.0 - LATENCY_QUANTILES[metric.name]
+    else:
+        return None
+    return p0 if 0 < p0 < 1 else None
+
+
+def _bad_events(metric: MetricSpec, data: Counts | FloatArray) -> tuple[int, int]:
+    """(bad events, trials): errors per request, or requests slower than the SLO max."""
+    import numpy as np
+
+    if isinstance(data, Counts):
+        return data.errors, data.total
+    rng = metric.effective_range()
+    assert rng is not None and rng.max is not None
+    return int(np.sum(data > rng.max)), len(data)
+
+
+def _difference_margin(metric: MetricSpec) -> float:
+    """Allowed error-rate difference (fraction); success-rate ranges are percents."""
+    rng = metric.effective_range()
+    if rng is None:
+        return 0.0
+    if metric.name == "request-success-rate":
+        return -(rng.min or 0.0) / 100.0
+    return rng.max if rng.max is not None else 0.0
+
+
+def _pair_counts(
+    metric: MetricSpec, chal: Counts | FloatArray, champ: Counts | FloatArray
+) -> tuple[int, int, int, int]:
+    """(champion n, champion bad, challenger n, challenger bad) of one batch: errors, or for
+    latency the requests slower than the batch's pooled q-quantile (one reference for both)."""
+    import numpy as np
+
+    if isinstance(chal, Counts) and isinstance(champ, Counts):
+        return champ.total, champ.errors, chal.total, chal.errors
+    assert isinstance(chal, np.ndarray) and isinstance(champ, np.ndarray)
+    q = LATENCY_QUANTILES[metric.name]
+    reference = float(np.quantile(np.concatenate([chal, champ]), q))
+    return len(champ), int(np.sum(champ > reference)), len(chal), int(np.sum(chal > reference))
+
+
+def _comparison_batch(
+    metric: MetricSpec, chal: Counts | FloatArray, champ: Counts | FloatArray
+) -> tuple[int, int, int, int, float]:
+    """(challenger bad, champion bad, challenger n, champion n, null rate ratio r0)."""
+    import numpy as np
+
+    rng = metric.effective_range()
+    ratio_max = None
+    if rng is not None and metric.relative_to and metric.name == "error-rate":
+        ratio_max = rng.max
+    if isinstance(chal, Counts) and isinstance(champ, Counts):
+        r0 = max(1.0, ratio_max) if ratio_max is not None else 1.0
+        return chal.errors, champ.errors, chal.total, champ.total, r0
+    assert isinstance(chal, np.ndarray) and isinstance(champ, np.ndarray)
+    q = LATENCY_QUANTILES[metric.name]
+    reference = float(np.quantile(np.concatenate([chal, champ]), q))
+    limit = reference
+    if metric.relative_to and rng is not None and rng.max is not None:
+        if metric.comparison == "difference":
+            limit = reference + max(0.0, rng.max)
+        else:
+            limit = reference * max(1.0, rng.max)
+    e1 = int(np.sum(chal > limit))
+    e0 = int(np.sum(champ > reference))
+    return e1, e0, len(chal), len(champ), 1.0
+
+
+def _slo_words(metric: MetricSpec, state: MixtureState) -> str:
+    rng = metric.effective_range()
+    assert rng is not None
+    if metric.name in LATENCY_METRICS:
+        q = LATENCY_QUANTILES[metric.name]
+        return (
+            f"p{q * 100:g} above {fmt(rng.max, metric.name)} "
+            f"({state.events}/{state.trials} requests slower)"
+        )
+    bound = describe_bound(metric)
+    return f"{metric.name} outside {bound} ({state.events} errors in {state.trials} requests)"
+
+
+def describe_bound(metric: MetricSpec) -> str:
+    """``max 0.01`` / ``min 99 %`` for reasons."""
+    rng = metric.effective_range()
+    assert rng is not None
+    if rng.max is not None:
+        return f"max {fmt(rng.max, metric.name)}"
+    return f"min {fmt(rng.min, metric.name)}"
+
+
+def _comparison_words(metric: MetricSpec, state: MixtureState) -> str:
+    what = "slow requests" if metric.name in LATENCY_METRICS else "errors"
+    return (
+        f"challenger has more {what} than the champion "
+        f"({state.events} of {state.trials} were the challenger's)"
+    )

@@ -1,0 +1,123 @@
+"""Builder methods for what the analysis checks and tells: SLOs, webhooks, gates, alerts.
+
+Each appends a validated fragment to a tuple of the new copy; its error path carries the
+index the fragment will have (``spec.analysis.webhooks[2].url``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Self
+
+from modelcanary.spec import Alert, MetricSpec, Webhook
+from modelcanary.spec._validate import format_path
+
+from . import _parts as parts
+from ._sli import SLI
+from ._state import ANALYSIS_PATH, RolloutState
+from ._util import drop_none, fail, validated
+
+
+class RolloutChecks(RolloutState):
+    """SLO, analysis-setting, webhook and alert methods of the builder."""
+
+    def slo(self, *checks: SLI | MetricSpec | Mapping[str, Any]) -> Self:
+        """Append checks: ``slo(mc.sli.error_rate() < "1%", mc.sli.latency(p=99) < "250ms")``."""
+        if not checks:
+            fail(
+                "spec.analysis.metrics",
+                "slo() needs at least one check",
+                "e.g. slo(mc.sli.error_rate() < '1%')",
+            )
+        new: list[MetricSpec] = []
+        for i, check in enumerate(checks, len(self.metric_specs)):
+            path = (*ANALYSIS_PATH, "metrics", i)
+            if isinstance(check, SLI):
+                new.append(check.metric)
+            elif isinstance(check, MetricSpec | Mapping):
+                new.append(validated(MetricSpec, check, path))
+            else:
+                fail(
+                    format_path(path),
+                    f"expected an SLI check, got {type(check).__name__}",
+                    "compare an SLI with <, <=, >, >= or .between(), e.g. sli.error_rate() < '1%'",
+                )
+        return self.model_copy(update={"metric_specs": (*self.metric_specs, *new)})
+
+    def analysis(
+        self,
+        *,
+        interval: str | None = None,
+        threshold: int | None = None,
+        inconclusive_limit: int | None = None,
+    ) -> Self:
+        """Plan-independent settings: interval, failures before rollback, inconclusive limit."""
+        return self._options(
+            interval=interval, threshold=threshold, inconclusiveLimit=inconclusive_limit
+        )
+
+    def no_data(self, policy: str) -> Self:
+        """What a check without data counts as: ``fail`` (default), ``skip`` or ``inconclusive``."""
+        return self._options(noData=policy)
+
+    def metrics_provider(
+        self,
+        type: str,
+        address: str | None = None,
+        *,
+        secret_env: str | None = None,
+        secret_name: str | None = None,
+        region: str | None = None,
+    ) -> Self:
+        """Backend of the built-in SLIs (``prometheus``, ``datadog``...; default embedded)."""
+        secret = parts.secret(secret_env, secret_name)
+        data = drop_none(type=type, address=address, secretRef=secret, region=region)
+        return self._spec(metricsProvider=data)
+
+    def webhook(
+        self,
+        name: str,
+        url: str,
+        type: str = "rollout",
+        *,
+        timeout: str | None = None,
+        retries: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Self:
+        """A Flagger webhook (gate, load test, event hook) of the given ``type``."""
+        data = parts.webhook(name, url, type, timeout=timeout, retries=retries, metadata=metadata)
+        hook = validated(Webhook, data, (*ANALYSIS_PATH, "webhooks", len(self.webhook_specs)))
+        return self.model_copy(update={"webhook_specs": (*self.webhook_specs, hook)})
+
+    def gate(self, name: str, url: str, *, timeout: str | None = None) -> Self:
+        """An approval before promotion: a confirm-promotion webhook that must answer 2xx."""
+        return self.webhook(name, url, "confirm-promotion", timeout=timeout)
+
+    def alert(
+        self,
+        name: str,
+        provider: str | None = None,
+        *,
+        severity: str = "info",
+        ref: str | None = None,
+        namespace: str | None = None,
+        address: str | None = None,
+        channel: str | None = None,
+        username: str | None = None,
+        secret_env: str | None = None,
+        secret_name: str | None = None,
+    ) -> Self:
+        """Send events to ``provider`` (slack, msteams...) or a Flagger AlertProvider ``ref``."""
+        data = parts.alert(
+            name,
+            provider,
+            severity=severity,
+            ref=ref,
+            namespace=namespace,
+            address=address,
+            channel=channel,
+            username=username,
+            secretRef=parts.secret(secret_env, secret_name),
+        )
+        item = validated(Alert, data, (*ANALYSIS_PATH, "alerts", len(self.alert_specs)))
+        return self.model_copy(update={"alert_specs": (*self.alert_specs, item)})

@@ -1,0 +1,119 @@
+"""The builder's immutable state and results: fields, copy helpers, ``build()``, ``repr``.
+
+The state is a frozen pydantic model. Fluent methods (in :mod:`.rollout` and :mod:`.checks`)
+return ``model_copy(update=...)`` of it, so the original never changes and a notebook can
+branch several variants from one base. Fragments are validated at the call that gives them;
+cross-field rules run once, in :meth:`RolloutState.build`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict
+
+from modelcanary.errors import SpecError
+from modelcanary.spec import (
+    Alert,
+    Analysis,
+    Metadata,
+    MetricSpec,
+    ModelRollout,
+    RolloutSpec,
+    Webhook,
+    parse_rollout,
+    to_yaml,
+)
+
+from ._html import rollout_html, rollout_summary
+from ._plans import PLAN_METHODS, Plan
+from ._util import drop_none, merged, set_fields, validated
+
+ANALYSIS_PATH = ("spec", "analysis")
+
+
+class RolloutState(BaseModel):
+    """What a rollout builder holds; every part is a validated (partial) spec model."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)  # validators made on first use
+
+    meta: Metadata
+    """Name, namespace, labels."""
+    spec_fields: RolloutSpec
+    """Partial RolloutSpec: versions, router, service, load, flags (its analysis is unused)."""
+    options: Analysis
+    """Partial Analysis: interval, threshold, noData and other plan-independent settings."""
+    plan: Plan | None = None
+    """The one traffic plan (canary, A/B, blue/green or steps)."""
+    shadow_phase: Analysis | None = None
+    """Partial Analysis of the mirror-only phase (mirror, mirrorWeight, shadow)."""
+    metric_specs: tuple[MetricSpec, ...] = ()
+    webhook_specs: tuple[Webhook, ...] = ()
+    alert_specs: tuple[Alert, ...] = ()
+
+    def __init__(self, name: str, namespace: str | None = None) -> None:
+        meta = validated(Metadata, drop_none(name=name, namespace=namespace), ("metadata",))
+        empty = Analysis()
+        super().__init__(meta=meta, spec_fields=RolloutSpec(analysis=empty), options=empty)
+
+    def _spec(self, **updates: Any) -> Self:
+        """A copy with RolloutSpec fields updated (camelCase keys; None = unchanged)."""
+        spec = merged(self.spec_fields, updates, ("spec",))
+        return self.model_copy(update={"spec_fields": spec})
+
+    def _options(self, **updates: Any) -> Self:
+        """A copy with plan-independent Analysis fields updated."""
+        return self.model_copy(update={"options": merged(self.options, updates, ANALYSIS_PATH)})
+
+    def _with_plan(self, plan: Plan, interval: str | None, threshold: int | None) -> Self:
+        """A copy with ``plan`` as THE traffic plan; warns when it replaces another kind."""
+        new = self._options(interval=interval, threshold=threshold)
+        old = self.plan
+        if old is not None and old.kind != plan.kind:
+            warnings.warn(
+                f"{PLAN_METHODS[plan.kind]} replaces the {old.kind} plan set by "
+                f"{PLAN_METHODS[old.kind]}: a rollout has one traffic plan "
+                "(the shadow phase, interval and checks are kept)",
+                UserWarning,
+                stacklevel=3,
+            )
+        return new.model_copy(update={"plan": plan})
+
+    def draft(self) -> ModelRollout:
+        """The resource as built so far, NOT validated (for display); use :meth:`build`."""
+        fields = set_fields(self.options)
+        for partial in (self.plan.settings if self.plan else None, self.shadow_phase):
+            fields |= set_fields(partial) if partial is not None else {}
+        analysis = Analysis.model_construct(
+            **fields,
+            metrics=list(self.metric_specs),
+            webhooks=list(self.webhook_specs),
+            alerts=list(self.alert_specs),
+        )
+        spec = self.spec_fields.model_copy(update={"analysis": analysis})
+        return ModelRollout.model_construct(metadata=self.meta, spec=spec)
+
+    def build(self) -> ModelRollout:
+        """The validated ModelRollout; SpecError lists every problem with its field path."""
+        return parse_rollout(self.draft().to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The validated resource as plain data (YAML field names)."""
+        return self.build().to_dict()
+
+    def to_yaml(self) -> str:
+        """The validated resource as YAML, ready for ``kubectl apply`` or ``modelcanary run``."""
+        return to_yaml(self.build())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({rollout_summary(self.draft())})"
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        """Notebook view: the validated rollout, or the draft and what is still wrong."""
+        try:
+            return rollout_html(self.build())
+        except SpecError as exc:
+            return rollout_html(self.draft(), exc.issues)

@@ -1,0 +1,200 @@
+"""``modelcanary mlflow-hook``: MLflow registry aliases start rollouts (run, register).
+
+``run`` rolls each new challenger out on the embedded local runtime, or, with ``--cluster``
+(implied by ``--kubeconfig``/``--context``), creates or patches the model's ModelRollout in
+the cluster for the operator to run, and follows it (``modelcanary.integrations``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+
+from ..errors import SpecError, SpecIssue
+from ._common import EXIT_OK, guarded, out_console
+
+hook_app = typer.Typer(
+    help="MLflow registry hook: setting the challenger alias on a version starts a rollout.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command group to the app."""
+    app.add_typer(hook_app, name="mlflow-hook")
+
+
+def _secret(value: str | None) -> str | None:
+    """``--secret``: the value of the environment variable of that name, else the value."""
+    if value is None:
+        return os.environ.get("MODELCANARY_WEBHOOK_SECRET") or None
+    return os.environ.get(value, value) or None
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    try:
+        return host or "127.0.0.1", int(port)
+    except ValueError:
+        raise SpecError(
+            SpecIssue("--listen", f"{value!r} is not host:port", "write e.g. 127.0.0.1:8765")
+        ) from None
+
+
+SECRET_HELP = (
+    "Webhook secret, or the name of an environment variable holding it "
+    "(default: $MODELCANARY_WEBHOOK_SECRET)."
+)
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def _checked(
+    poll_interval: float, namespace: str | None, cluster: bool, spec: Any, template: Path | None
+) -> str:
+    """Validate the options of ``run`` (SpecError naming the option: exit 2); returns the
+    namespace of cluster mode."""
+    if not poll_interval > 0:
+        raise SpecError(
+            SpecIssue("--poll-interval", f"{poll_interval:g} is not positive", "e.g. 10")
+        )
+    if not cluster:
+        if namespace is not None:
+            raise SpecError(
+                SpecIssue(
+                    "--namespace",
+                    "only applies in cluster mode",
+                    "add --cluster (or --kubeconfig/--context), or drop --namespace",
+                )
+            )
+        return "default"
+    ns = namespace or (spec.metadata.namespace if spec is not None else None) or "default"
+    if not _NAMESPACE.fullmatch(ns):
+        raise SpecError(
+            SpecIssue(
+                "--namespace",
+                f"{ns!r} is not a Kubernetes namespace name",
+                "lowercase letters, digits and '-', at most 63, e.g. ml-models",
+            )
+        )
+    if spec is not None:
+        from ..integrations._mlflow_cluster import cluster_template
+
+        try:
+            cluster_template(spec)
+        except SpecError as exc:
+            raise SpecError(exc.issues, source=str(template)) from None
+    return ns
+
+
+@hook_app.command("run")
+@guarded
+def run(
+    tracking_uri: str = typer.Option(..., "--tracking-uri", help="MLflow tracking/registry URI."),
+    listen: str = typer.Option("127.0.0.1:8765", "--listen", help="Receiver address host:port."),
+    secret: str | None = typer.Option(None, "--secret", help=SECRET_HELP),
+    model: list[str] = typer.Option([], "--model", help="Registered model to watch (repeat)."),
+    template: Path | None = typer.Option(
+        None, "--template", help="Rollout template YAML (default: the model's rollout tag)."
+    ),
+    challenger_alias: str = typer.Option("challenger", "--challenger-alias"),
+    champion_alias: str = typer.Option("champion", "--champion-alias"),
+    poll_interval: float = typer.Option(10.0, "--poll-interval", help="Seconds between polls."),
+    cluster: bool = typer.Option(
+        False,
+        "--cluster",
+        envvar="MODELCANARY_CLUSTER",
+        help="Roll out in a Kubernetes cluster: the model's ModelRollout, run by the operator "
+        "(implied by --kubeconfig/--context).",
+    ),
+    namespace: str | None = typer.Option(
+        None,
+        "--namespace",
+        "-n",
+        help="Cluster mode: namespace of the ModelRollouts (default: the template's, or default).",
+    ),
+    kubeconfig: str | None = typer.Option(
+        None,
+        "--kubeconfig",
+        help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).",
+    ),
+    context: str | None = typer.Option(None, "--context", help="Kubeconfig context."),
+) -> None:
+    """Receive registry webhooks and poll the registry; roll out each new challenger (on this
+    machine, or in a cluster with --cluster)."""
+    from .._files import load
+    from ..integrations._mlflow_hook import RegistryHook
+
+    spec = load(template) if template is not None else None  # bad template: exit 2 now
+    cluster = cluster or kubeconfig is not None or context is not None
+    ns = _checked(poll_interval, namespace, cluster, spec, template)
+    host, port = _listen(listen)
+    key = _secret(secret)
+    rollouts = None
+    if cluster:
+        from ..controller._cluster import ClusterRollouts  # lazy: kubernetes only when asked
+
+        rollouts = ClusterRollouts.connect(kubeconfig=kubeconfig, context=context)
+    hook = RegistryHook(
+        tracking_uri,
+        secret=key,
+        template=spec,
+        models=model,
+        challenger_alias=challenger_alias,
+        champion_alias=champion_alias,
+        poll_interval=poll_interval,
+        host=host,
+        port=port,
+        on_outcome=lambda r: out_console.print(
+            f"{escape(r.name)} v{r.version}: [bold]{r.outcome}[/] {escape(r.message)}"
+        ),
+        cluster=rollouts,
+        namespace=ns,
+    )
+    with hook:
+        where = f"webhooks on {hook.url}, " if key else "no secret: polling only, "
+        runs = f"ModelRollouts in namespace {ns}" if cluster else "the local runtime"
+        out_console.print(
+            f"modelcanary mlflow hook: {where}polling every {poll_interval:g}s, "
+            f"rolling out on {escape(runs)}"
+        )
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a service manager's stop
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+        out_console.print(
+            "stopping (the operator carries on; a restarted hook follows again)"
+            if cluster
+            else "stopping (aborting rollouts in flight)"
+        )
+    raise typer.Exit(EXIT_OK)
+
+
+@hook_app.command("register")
+@guarded
+def register_cmd(
+    tracking_uri: str = typer.Option(..., "--tracking-uri", help="MLflow tracking/registry URI."),
+    url: str = typer.Option(..., "--url", help="Public URL of `mlflow-hook run`'s receiver."),
+    secret: str | None = typer.Option(None, "--secret", help=SECRET_HELP),
+    name: str = typer.Option("modelcanary", "--name", help="Webhook name in MLflow."),
+) -> None:
+    """Create (or update) the MLflow webhook that notifies the hook of alias changes."""
+    from ..integrations._mlflow_hook import register_webhook
+
+    key = _secret(secret)
+    if not key:
+        raise SpecError(
+            SpecIssue("--secret", "is required", "unsigned webhooks would let anyone roll out")
+        )
+    webhook_id = register_webhook(tracking_uri, url, key, name=name)
+    out_console.print(f"webhook {escape(name)} ({webhook_id}) -> {escape(url)}")
+    raise typer.Exit(EXIT_OK)

@@ -1,0 +1,401 @@
+"""The engine: one tick = observe through the ports, ``step``, save status, execute the commands.
+
+All state is in the stored status. A tick records its intent first: the new status is written
+with the version precondition, *then* the commands run, so a writer that loses the race (a
+``ConflictError``) has changed nothing and fired nothing: no webhook, notification or promotion
+runs twice for one transition. The one-shot effects of the tick (webhooks, notifications) ride
+in that write as pending effects (:mod:`.effects`) and are cleared once delivered; the
+idempotent ones (routes, workloads) are re-derived from the status by
+:func:`~modelcanary.rollout._converge.converge` on the first tick an engine runs for a rollout and
+after a failed execution. So a killed engine (or a second one, given the same store) continues
+exactly where it stopped, and a crash between the write and the effects loses none of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from ..errors import ConflictError, ModelCanaryError, WorkloadError
+from ..notify import NotificationDelivery
+from ..ports import (
+    Clock,
+    MetricProvider,
+    Notification,
+    StatusStore,
+    Stored,
+    TrafficRouter,
+    WebhookPayload,
+    WebhookResult,
+    WebhookRunner,
+    Workloads,
+)
+from ..rollout import (
+    Command,
+    EnsureChallenger,
+    Finalize,
+    Notify,
+    Observations,
+    PromoteChallenger,
+    Readiness,
+    RecordAnalysis,
+    RunWebhooks,
+    ScaleChallenger,
+    SetRoutes,
+    analysis_due,
+    gates_needed,
+    step,
+)
+from ..rollout._converge import converge
+from ..spec import ModelRollout, RolloutStatus
+from ..spec._phases import Phase
+from . import _effects as effects
+from ._actions import action_from
+from ._observe import collect, offline_providers
+from ._self_metrics import EngineMetrics
+
+log = logging.getLogger("modelcanary.engine")
+
+Key = tuple[str, str]
+Gates = tuple[Mapping[str, bool], Mapping[str, str]]
+"""Gate answers of one tick: webhook type -> passed, and why not."""
+
+
+@dataclass
+class TickResult:
+    """What one tick did."""
+
+    name: str
+    namespace: str
+    phase_before: Phase | None = None
+    """Phase of the stored status before the tick (None: no tick ran)."""
+    phase: Phase | None = None
+    """Phase after the tick (None: no tick ran, e.g. the rollout is missing)."""
+    commands: list[Command] = field(default_factory=list)
+    """Commands executed: pending effects of an earlier tick delivered first, then this one's."""
+    problems: list[str] = field(default_factory=list)
+    """Non-fatal failures: notifications or fire-and-forget webhooks that did not go through."""
+    missing: bool = False
+    """The rollout does not exist (any more)."""
+    version: str | None = None
+    """Version of the stored rollout after this tick's last status write."""
+
+    @property
+    def changed(self) -> bool:
+        return self.phase != self.phase_before
+
+
+@dataclass
+class Engine:
+    """Drives rollouts through the ports; one instance may drive many rollouts."""
+
+    store: StatusStore
+    workloads: Workloads
+    router: TrafficRouter
+    metrics: MetricProvider
+    """The one metrics port: a backend, or a dispatcher picking one per rollout and metric."""
+    webhooks: WebhookRunner
+    clock: Clock
+    notify_options: dict[str, Any] = field(default_factory=dict)
+    """Options of each rollout's NotificationDelivery (providers lookup, secret_reader, env)."""
+    self_metrics: EngineMetrics = field(default_factory=EngineMetrics)
+    _routers: dict[tuple[str, str, str], NotificationDelivery] = field(default_factory=dict)
+    _settled: set[Key] = field(default_factory=set)
+    """Rollouts whose routes and workloads this engine knows to match their stored status."""
+    _delivered: set[str] = field(default_factory=set)
+    """Ids of pending effects this engine delivered whose status is not yet cleared."""
+    _conflicted: dict[Key, tuple[ModelRollout, RolloutStatus, Gates]] = field(default_factory=dict)
+    """Gate answers of a tick that lost the status write (reused, not asked again)."""
+
+    def notifications(self, rollout: ModelRollout) -> NotificationDelivery:
+        """The rollout's notification router (rebuilt when its alerts change)."""
+        alerts = rollout.spec.analysis.alerts
+        key = (_ns(rollout), rollout.name, repr(alerts))
+        if key not in self._routers:
+            self._routers[key] = NotificationDelivery(
+                alerts, namespace=_ns(rollout), **self.notify_options
+            )
+        return self._routers[key]
+
+    # -- one tick -------------------------------------------------------------------------
+    def tick(self, name: str, namespace: str = "default") -> TickResult:
+        """Run one tick of a rollout; raises RouterError/WorkloadError/ConflictError on failure.
+
+        A ConflictError on the status write means nothing was executed: the next tick starts
+        again from the stored status. An error while executing leaves the written status
+        ahead of the world: the next tick converges routes and workloads to it first.
+        """
+        started = time.perf_counter()
+        key = (namespace, name)
+        stored = self.store.get(name, namespace)
+        result = TickResult(name, namespace)
+        if stored is None:
+            result.missing = True
+            self._settled.discard(key)
+            self._conflicted.pop(key, None)
+            return result
+        rollout = stored.rollout
+        status = rollout.status or RolloutStatus()
+        if key not in self._settled:
+            self._converge(rollout, status)
+            self._settled.add(key)
+        stored, status = self._deliver_pending(stored, result)
+        now = self.clock.now()
+        reuse = self._reuse(key, rollout, status)
+        obs = self.observe(rollout, status, now, stored.deleted, reuse)
+        new_status, commands = step(rollout, status, obs, now)
+        result.phase_before, result.phase = status.phase, new_status.phase
+        tick_id = uuid.uuid4().hex[:16]
+        intent = effects.with_pending(new_status, tick_id, commands)
+        try:
+            version = self.store.save_status(name, namespace, intent, stored.version)
+        except ConflictError:
+            self._conflicted[key] = (rollout, status, (obs.gates, obs.gate_messages))
+            raise
+        result.commands += commands
+        try:
+            result.problems += self.execute(rollout, new_status, commands, tick_id)
+        except BaseException:
+            self._settled.discard(key)  # the world is behind the status: converge next tick
+            raise
+        result.version = version
+        if intent is not new_status:
+            owed = effects.pending_of(intent)
+            result.version = self._clear(name, namespace, new_status, version, owed)
+        self.self_metrics.observe(
+            rollout, new_status, result.commands, time.perf_counter() - started
+        )
+        return result
+
+    def _converge(self, rollout: ModelRollout, status: RolloutStatus) -> None:
+        """Bring routes and workloads to what ``status`` says (routes only when they differ)."""
+        for command in converge(rollout, status):
+            if isinstance(command, SetRoutes):
+                try:
+                    if self.router.get_routes(rollout) == command.routes:
+                        continue
+                except ModelCanaryError:  # e.g. no routing objects yet: apply them
+                    pass
+            self.execute(rollout, status, [command])
+
+    def _deliver_pending(self, stored: Stored, result: TickResult) -> tuple[Stored, RolloutStatus]:
+        """Deliver the effects an earlier tick recorded but did not clear, then clear them."""
+        rollout = stored.rollout
+        status = rollout.status or RolloutStatus()
+        pending = effects.pending_of(status)
+        if pending is None:
+            return stored, status
+        status = effects.without_pending(status)
+        shots: list[Command] = list(pending.effects)
+        ids = pending.ids()
+        result.commands += [c for c, i in zip(shots, ids, strict=True) if i not in self._delivered]
+        result.problems += self.execute(rollout, status, shots, pending.tick)
+        name, namespace = rollout.name, rollout.metadata.namespace or "default"
+        version = self.store.save_status(name, namespace, status, stored.version)
+        self._delivered.difference_update(ids)
+        cleared = rollout.model_copy(update={"status": status})
+        return Stored(cleared, version, stored.deleted), status
+
+    def _clear(
+        self,
+        name: str,
+        namespace: str,
+        status: RolloutStatus,
+        version: str | None,
+        delivered: effects.Pending | None,
+    ) -> str | None:
+        """Write ``status`` without its delivered effects; on a conflict (an annotation written
+        meanwhile) re-read and clear them from what is stored, if it still owes them. Returns
+        the version now stored, as far as this engine knows."""
+        for _attempt in range(3):
+            try:
+                version = self.store.save_status(name, namespace, status, version)
+            except ConflictError as exc:
+                log.info("%s/%s: clearing delivered effects again: %s", namespace, name, exc)
+                stored = self.store.get(name, namespace)
+                current = (stored.rollout.status if stored else None) or RolloutStatus()
+                owed = effects.pending_of(current)
+                if stored is None or owed is None or delivered is None or owed != delivered:
+                    return version  # nothing owed any more, or another engine's effects
+                status, version = effects.without_pending(current), stored.version
+                continue
+            self._delivered.difference_update(delivered.ids() if delivered else [])
+            return version
+        return version  # still owed: the next tick clears it (skipping what was delivered)
+
+    def _reuse(self, key: Key, rollout: ModelRollout, status: RolloutStatus) -> Gates | None:
+        """Gate answers of the tick that lost its write just before, when spec and status are
+        still the ones they were asked for (so ``pre-rollout`` hooks are not called twice)."""
+        kept = self._conflicted.pop(key, None)
+        if kept is None or kept[0].spec != rollout.spec or kept[1] != status:
+            return None
+        return kept[2]
+
+    # -- observe --------------------------------------------------------------------------
+    def observe(
+        self,
+        rollout: ModelRollout,
+        status: RolloutStatus,
+        now: datetime,
+        deleted: bool = False,
+        reuse: Gates | None = None,
+    ) -> Observations:
+        """Gather readiness, gates, measurements and manual actions for this tick.
+
+        ``reuse``: gate answers already obtained for this very status (a tick that lost its
+        status write): gating webhooks such as ``pre-rollout`` are not called again.
+        """
+        if deleted:
+            return Observations(deleted=True)
+        try:
+            readiness: Readiness | None = self.workloads.readiness(rollout)
+        except WorkloadError as exc:
+            readiness = Readiness(False, False, None, str(exc))
+        if reuse is not None:
+            gates, messages = dict(reuse[0]), dict(reuse[1])
+        else:
+            gates, messages = self._gates(rollout, status)
+        offline = None
+        if status.phase == Phase.INITIALIZING:
+            offline = offline_providers(self.metrics, rollout)
+        data, error = None, None
+        if analysis_due(rollout, status, now):
+            data, error = collect(self.metrics, rollout, status, now)
+        return Observations(
+            readiness=readiness,
+            data=data,
+            gates=gates,
+            gate_messages=messages,
+            action=action_from(rollout),
+            provider_error=error,
+            providers_offline=offline,
+        )
+
+    def _gates(
+        self, rollout: ModelRollout, status: RolloutStatus
+    ) -> tuple[dict[str, bool], dict[str, str]]:
+        gates: dict[str, bool] = {}
+        messages: dict[str, str] = {}
+        for kind in sorted(gates_needed(rollout, status)):
+            # Flagger calls gate hooks until the first failure, rollback hooks until a pass
+            first: Literal["failure", "pass"] = "pass" if kind == "rollback" else "failure"
+            results = self.run_webhooks(rollout, status, kind, stop_at_first=first)
+            # a rollback hook that answers 2xx asks for a rollback; every other gate must pass
+            passed = [r.passed for r in results]
+            gates[kind] = any(passed) if kind == "rollback" else all(passed)
+            failing = [f"{r.name}: {r.message}" for r in results if not r.passed]
+            if failing:
+                messages[kind] = "; ".join(failing)
+        return gates, messages
+
+    # -- execute --------------------------------------------------------------------------
+    def execute(
+        self,
+        rollout: ModelRollout,
+        status: RolloutStatus,
+        commands: list[Command],
+        tick_id: str | None = None,
+    ) -> list[str]:
+        """Carry out the commands in order; routing/workload errors propagate.
+
+        With ``tick_id``, a one-shot effect this engine already delivered for that tick (its
+        id is remembered until the status no longer lists it) is skipped.
+        """
+        problems: list[str] = []
+        shots = 0
+        for command in commands:
+            ident = None
+            if tick_id is not None and effects.is_one_shot(command):
+                ident, shots = effects.effect_id(tick_id, shots), shots + 1
+                if ident in self._delivered:
+                    continue
+            if isinstance(command, SetRoutes):
+                self.router.set_routes(rollout, command.routes)
+            elif isinstance(command, EnsureChallenger):
+                self.workloads.ensure(rollout)
+                self.router.reconcile(rollout)
+            elif isinstance(command, ScaleChallenger):
+                self.workloads.scale_challenger(rollout, command.replicas)
+            elif isinstance(command, PromoteChallenger):
+                self.workloads.promote(rollout)
+            elif isinstance(command, Finalize):
+                self.router.finalize(rollout)
+            elif isinstance(command, RunWebhooks):
+                results = self.run_webhooks(rollout, status, command.type)
+                problems += [
+                    f"{r.type} webhook {r.name}: {r.message}" for r in results if not r.passed
+                ]
+            elif isinstance(command, Notify):
+                problems += self._notify(rollout, status, command)
+            elif isinstance(command, RecordAnalysis):
+                log.info(
+                    "%s/%s analysis %s: %s",
+                    _ns(rollout),
+                    rollout.name,
+                    command.verdict,
+                    command.message,
+                )
+            if ident is not None:
+                self._delivered.add(ident)
+        for problem in problems:
+            log.warning("%s/%s: %s", _ns(rollout), rollout.name, problem)
+        return problems
+
+    def run_webhooks(
+        self,
+        rollout: ModelRollout,
+        status: RolloutStatus,
+        kind: str,
+        extra: Mapping[str, str] | None = None,
+        stop_at_first: Literal["failure", "pass"] | None = None,
+    ) -> list[WebhookResult]:
+        """Call the webhooks of ``kind`` in order with Flagger's payload, optionally stopping
+        at the first failure or the first pass."""
+        results = []
+        for hook in rollout.spec.analysis.webhooks:
+            if hook.type != kind:
+                continue
+            payload = WebhookPayload(
+                name=rollout.name,
+                namespace=_ns(rollout),
+                phase=status.phase.value,
+                checksum=status.last_applied_spec or rollout.spec_hash(),
+                type=kind,
+                metadata={**(hook.metadata or {}), **(extra or {})},
+            )
+            result = self.webhooks.run(hook, payload)
+            results.append(result)
+            if stop_at_first == ("pass" if result.passed else "failure"):
+                break
+        return results
+
+    def _notify(self, rollout: ModelRollout, status: RolloutStatus, command: Notify) -> list[str]:
+        problems: list[str] = []
+        stamp = str(int(self.clock.now().timestamp() * 1000))
+        event = {"eventMessage": command.message, "eventType": command.event, "timestamp": stamp}
+        for result in self.run_webhooks(rollout, status, "event", event):
+            if not result.passed:
+                problems.append(f"event webhook {result.name}: {result.message}")
+        if rollout.spec.analysis.alerts:
+            note = Notification(
+                rollout=rollout.name,
+                namespace=_ns(rollout),
+                event=command.event,
+                severity=command.severity,
+                message=command.message,
+                phase=status.phase.value,
+                fields=dict(command.fields),
+            )
+            for delivery in self.notifications(rollout).send(note):
+                if not delivery.ok:
+                    problems.append(f"alert {delivery.alert} ({delivery.type}): {delivery.error}")
+        return problems
+
+
+def _ns(rollout: ModelRollout) -> str:
+    return rollout.metadata.namespace or "default"

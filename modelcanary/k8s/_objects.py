@@ -1,0 +1,195 @@
+"""``KubeObjectStore``: the ObjectStore port on the Kubernetes API (create, drift-correct, delete).
+
+``apply`` creates the object, or JSON-merge-patches the stored one when its labels, annotations
+or content (every top-level field but apiVersion/kind/metadata/status: ``spec``, a ConfigMap's
+``data``...) drifted. Drift is "the desired values are not all in the stored object": fields the
+API server defaults do not count. Like ``kubectl apply``, the last applied content is kept in the
+annotation ``modelcanary.io/last-applied``, so a field removed from the desired object is
+removed from the stored one too (a ``null`` in the merge patch).
+
+Objects are owned by their ModelRollout (an ``ownerReference``, so deleting the rollout lets
+the garbage collector delete them) when ``apply(obj, owner=rollout)`` is given (the workloads do
+this) or when the object already carries ``metadata.ownerReferences`` (routers render their own;
+an object without one, e.g. an adopted user object, stays unowned).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from ..errors import ConflictError
+from ..ports import KubeObject
+from ..spec import ModelRollout
+from ._client import KubeClient, KubeNotFound, Ref
+
+LAST_APPLIED = "modelcanary.io/last-applied"
+"""Annotation: JSON of the labels, annotations and content last applied (3-way removals)."""
+ROLLOUT_LABEL = "modelcanary.io/rollout"
+"""Label naming the ModelRollout an object belongs to (same namespace)."""
+MANAGED_BY = {"app.kubernetes.io/managed-by": "modelcanary"}
+_SKIP = ("apiVersion", "kind", "metadata", "status")
+
+
+def owner_reference(rollout: ModelRollout) -> dict[str, Any] | None:
+    """The ownerReference to ``rollout`` (None when it has no uid, i.e. it is not stored)."""
+    uid = rollout.metadata.uid
+    if not uid:
+        return None
+    return {
+        "apiVersion": rollout.api_version,
+        "kind": rollout.kind,
+        "name": rollout.name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def contains(stored: Any, desired: Any) -> bool:
+    """True when every value of ``desired`` is in ``stored`` (dicts: recursively; lists: same
+    length and each item contained; scalars: equal)."""
+    if isinstance(desired, dict):
+        return isinstance(stored, dict) and all(
+            k in stored and contains(stored[k], v) for k, v in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(stored, list)
+            and len(stored) == len(desired)
+            and all(contains(s, d) for s, d in zip(stored, desired, strict=True))
+        )
+    return bool(stored == desired)
+
+
+def removals(previous: Any, desired: Any) -> dict[str, Any]:
+    """A merge patch of ``None`` for every key of ``previous`` no longer in ``desired``."""
+    if not isinstance(previous, dict) or not isinstance(desired, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for key, old in previous.items():
+        if key not in desired:
+            out[key] = None
+        else:
+            nested = removals(old, desired[key])
+            if nested:
+                out[key] = nested
+    return out
+
+
+def merge(patch: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge (``extra`` wins unless ``patch`` already holds a dict there)."""
+    out = copy.deepcopy(patch)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        elif key not in out:
+            out[key] = value
+    return out
+
+
+def _content(obj: KubeObject) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in _SKIP}
+
+
+class KubeObjectStore:
+    """The ObjectStore port: Kubernetes objects by apiVersion/kind/namespace/name."""
+
+    def __init__(self, client: KubeClient) -> None:
+        self.client = client
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> KubeObject | None:
+        """The object, or None when it does not exist."""
+        return self.client.get(Ref(api_version, kind, namespace, name))
+
+    def apply(self, obj: KubeObject, owner: ModelRollout | None = None) -> KubeObject:
+        """Create ``obj`` or patch the stored one so its labels, annotations and content match;
+        returns the object as stored. A concurrent create is retried once as a patch."""
+        desired = self._desired(obj, owner)
+        ref = Ref.of(desired)
+        stored = self.client.get(ref)
+        if stored is None:
+            try:
+                return self.client.create(desired)
+            except ConflictError:  # created meanwhile: patch it instead
+                stored = self.client.get(ref)
+                if stored is None:
+                    raise
+        patch = self._drift(stored, desired)
+        if not patch:
+            return stored
+        try:
+            return self.client.patch(ref, patch)
+        except KubeNotFound:  # deleted meanwhile
+            return self.client.create(desired)
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        """Delete the object; an object already gone is not an error."""
+        self.client.delete(Ref(api_version, kind, namespace, name))
+
+    # -- helpers --------------------------------------------------------------------------
+    def _desired(self, obj: KubeObject, owner: ModelRollout | None) -> KubeObject:
+        desired = copy.deepcopy(obj)
+        desired.pop("status", None)
+        meta = desired.setdefault("metadata", {})
+        meta.setdefault("namespace", Ref.of(desired).namespace or None)
+        if meta.get("namespace") is None:
+            meta.pop("namespace")
+        meta["labels"] = dict(meta.get("labels") or {})
+        if owner is not None:  # an object made for the rollout
+            meta["labels"] = {**MANAGED_BY, **meta["labels"]}
+            reference = owner_reference(owner)
+            if reference is not None and not meta.get("ownerReferences"):
+                meta["ownerReferences"] = [reference]
+        applied = {
+            "labels": meta["labels"],
+            "annotations": {
+                k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED
+            },
+            "content": _content(desired),
+        }
+        annotations = dict(applied["annotations"])
+        annotations[LAST_APPLIED] = json.dumps(applied, sort_keys=True, separators=(",", ":"))
+        meta["annotations"] = annotations
+        return desired
+
+    @staticmethod
+    def _drift(stored: KubeObject, desired: KubeObject) -> dict[str, Any]:
+        """The merge patch that corrects ``stored`` (empty when nothing drifted)."""
+        meta = stored.get("metadata") or {}
+        want = desired["metadata"]
+        try:
+            previous = json.loads((meta.get("annotations") or {}).get(LAST_APPLIED, "{}"))
+        except ValueError:
+            previous = {}
+        if not isinstance(previous, dict):
+            previous = {}
+        content = _content(desired)
+        patch: dict[str, Any] = {}
+        if not contains(_content(stored), content):
+            patch.update(content)
+        gone = removals(previous.get("content") or {}, content)
+        gone = {k: v for k, v in gone.items() if k in stored}
+        patch = merge(patch, gone) if patch else gone
+        meta_patch: dict[str, Any] = {}
+        for field in ("labels", "annotations"):
+            mine = {k: v for k, v in want[field].items() if k != LAST_APPLIED}
+            dropped = {
+                k: None
+                for k in (previous.get(field) or {})
+                if k not in want[field] and k in (meta.get(field) or {})
+            }
+            if not contains(meta.get(field) or {}, mine) or dropped:
+                meta_patch[field] = {**mine, **dropped}
+        owners = want.get("ownerReferences")
+        if owners and not any(
+            o.get("uid") == owners[0]["uid"] for o in meta.get("ownerReferences") or []
+        ):
+            meta_patch["ownerReferences"] = (meta.get("ownerReferences") or []) + owners
+        if not patch and not meta_patch:
+            return {}
+        annotations = meta_patch.setdefault("annotations", {})
+        annotations[LAST_APPLIED] = want["annotations"][LAST_APPLIED]
+        patch["metadata"] = meta_patch
+        return patch

@@ -1,0 +1,225 @@
+"""The local router's shared state: routes, backends, metrics, recording and mirroring.
+
+One ``ProxyState`` per router, used on the router's event loop only (except ``table``,
+which other threads replace whole). Recording (prediction parsing, metrics, the recorder)
+runs after the client's answer is written, so it never delays it. Mirror copies run beside
+the primary call under a concurrency bound and a bounded queue; when both are full, or the
+copy would take the router's buffered request bytes past ``RouterLimits.max_buffered``, the
+copy is dropped and counted in ``modelcanary_router_mirror_dropped_total``.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import Literal, Protocol
+
+from .body import dechunk, error_body
+from .exposition import RouterMetrics, first_prediction
+from .http11 import CHUNKED, HttpError, ResponseHead
+from .limits import ConnectionTable, RouterLimits
+from .table import CHALLENGER, VERSIONS, RouteTable, new_draw
+from .upstream import Upstream
+
+RESERVED = b"/_modelcanary/"
+MIRROR_LINE = b"\r\nx-modelcanary-mirrored: true"
+VERSION_LINES = (b"\r\nx-modelcanary-version: champion", b"\r\nx-modelcanary-version: challenger")
+CLOSE_LINE = b"\r\nconnection: close"
+PAUSE_AT = 256 * 1024
+"""Pipelined bytes buffered while a request is in flight before reading pauses."""
+
+
+class RecordSink(Protocol):
+    """Where served and mirrored calls are recorded (``modelcanary.local._recorder.Recorder``)."""
+
+    def record(
+        self,
+        timestamp: float,
+        version: Literal["champion", "challenger"],
+        latency_ms: float,
+        status: int,
+        prediction: float | str | None = None,
+        request_id: str | None = None,
+        mirrored: bool = False,
+    ) -> None:
+        """Add one request."""
+        ...
+
+
+class ProxyState:
+    """Everything the connections of one router share (used on the router's loop only)."""
+
+    def __init__(
+        self,
+        rollout: str,
+        table: RouteTable,
+        backends: tuple[Upstream, Upstream],
+        recorder: RecordSink,
+        *,
+        timeout: float,
+        mirror_timeout: float,
+        mirror_concurrency: int,
+        mirror_queue: int,
+        limits: RouterLimits,
+    ) -> None:
+        self.extra_metrics: list[Callable[[], str]] = []
+        self.rollout = rollout
+        self.table = table
+        """Swapped whole by ``set_routes`` (any thread); read once per request."""
+        self.backends = backends
+        self.draining: list[Upstream] = []
+        self.metrics = RouterMetrics(rollout)
+        self.recorder = recorder
+        self.timeout, self.mirror_timeout = timeout, mirror_timeout
+        self.mirror_concurrency, self.mirror_queue_size = mirror_concurrency, mirror_queue
+        self.mirror_inflight = 0
+        self.mirror_queue: collections.deque[tuple[bytes, bytes, bool]] = collections.deque()
+        self.limits = limits
+        self.clients = ConnectionTable(limits)
+        """Client connections by state: timeouts, the connection cap, shutdown."""
+        self.buffered = 0
+        """Request bytes held: unfinished and in-flight requests, queued and running mirrors."""
+        self.draw: Callable[[], float] = new_draw()
+        self.stopping = False
+        """Set at shutdown: calls cut short by the stop are not recorded as errors."""
+        self._rid_prefix = secrets.token_hex(6).encode() + b"-"
+        self._rid_next = 0
+
+    def reset(self) -> None:
+        """Forget connections and calls of a previous run (the router restarts)."""
+        self.clients.clear()
+        self.mirror_queue.clear()
+        self.mirror_inflight = 0
+        self.buffered = 0
+
+    def new_request_id(self) -> bytes:
+        """A request id unique to this router run."""
+        self._rid_next += 1
+        return b"%s%d" % (self._rid_prefix, self._rid_next)
+
+    def observe(
+        self,
+        version: int,
+        mirrored: bool,
+        status: int,
+        seconds: float,
+        body: bytes,
+        chunked: bool,
+        request_id: bytes,
+    ) -> None:
+        """Record one upstream call in the metrics and the recorder."""
+        if self.stopping:
+            return
+        prediction = None
+        if body and 200 <= status < 300:
+            try:
+                prediction = first_prediction(dechunk(body) if chunked else body)
+            except HttpError:
+                prediction = None
+        self.metrics.observe(version, mirrored, status, seconds, prediction)
+        self.recorder.record(
+            time.time(),
+            VERSIONS[version],  # type: ignore[arg-type]
+            seconds * 1000.0,
+            status,
+            prediction,
+            request_id.decode("latin-1"),
+            mirrored,
+        )
+
+    def mirror(self, data: bytes, request_id: bytes, head_only: bool = False) -> None:
+        """Send a copy to the challenger now, later (queued) or never (dropped, counted)."""
+        if self.stopping:
+            return
+        size = len(data)
+        if self.buffered + size > self.limits.max_buffered:
+            self.metrics.mirror_dropped += 1  # a copy never costs the primary path memory
+        elif self.mirror_inflight < self.mirror_concurrency:
+            self.buffered += size
+            self._start_mirror(data, request_id, head_only)
+        elif len(self.mirror_queue) < self.mirror_queue_size:
+            self.buffered += size
+            self.mirror_queue.append((data, request_id, head_only))
+        else:
+            self.metrics.mirror_dropped += 1
+
+    def _start_mirror(self, data: bytes, request_id: bytes, head_only: bool) -> None:
+        self.mirror_inflight += 1
+        now = time.perf_counter()
+        exchange = MirrorExchange(self, request_id, now, len(data))
+        # a HEAD copy's answer has no body, whatever its Content-Length says
+        self.backends[CHALLENGER].request(exchange, data, head_only, now + self.mirror_timeout)
+
+    def mirror_done(self, size: int) -> None:
+        """A mirror call of ``size`` bytes ended: start the next queued one."""
+        self.buffered -= size
+        self.mirror_inflight -= 1
+        if self.mirror_queue and not self.stopping:
+            self._start_mirror(*self.mirror_queue.popleft())
+
+    def expire(self) -> None:
+        """Time out overdue upstream calls and clients; forget retired pools once drained."""
+        now = time.perf_counter()
+        self.clients.expire(now)
+        for upstream in self.backends:
+            upstream.expire(now)
+        if self.draining:
+            for upstream in self.draining:
+                upstream.expire(now)
+            self.draining = [u for u in self.draining if not u.drained]
+
+    def swap_backends(self, backends: tuple[Upstream, Upstream]) -> None:
+        """Route new requests to ``backends``; in-flight ones finish on the old pools."""
+        old = self.backends
+        self.backends = backends
+        for upstream in old:
+            if upstream not in backends:
+                upstream.retire()
+                self.draining.append(upstream)
+
+    def reserved(self, target: bytes) -> tuple[int, bytes, bytes]:
+        """Status, content type and body of a ``/_modelcanary/...`` endpoint."""
+        path = target.split(b"?", 1)[0]
+        table = self.table
+        if path == b"/_modelcanary/metrics":
+            text = self.metrics.render(table.routes)
+            for source in self.extra_metrics:  # e.g. the engine's self-metrics
+                text += source().encode()
+            return 200, b"text/plain; version=0.0.4; charset=utf-8", text
+        if path == b"/_modelcanary/routes":
+            backends = {VERSIONS[i]: u.url for i, u in enumerate(self.backends)}
+            return 200, b"application/json", table.to_json(backends)
+        if path == b"/_modelcanary/health":
+            return (
+                200,
+                b"application/json",
+                json.dumps({"status": "ok", "rollout": self.rollout}).encode(),
+            )
+        return 404, b"application/json", error_body(404, "unknown router endpoint")
+
+
+class MirrorExchange:
+    """One mirror call: its answer is recorded, never sent to a client."""
+
+    __slots__ = ("request_id", "size", "started", "state")
+
+    def __init__(self, state: ProxyState, request_id: bytes, started: float, size: int) -> None:
+        self.state, self.request_id, self.started, self.size = state, request_id, started, size
+
+    def on_response(self, response: ResponseHead, body: bytes) -> None:
+        """Record the mirrored answer."""
+        seconds = time.perf_counter() - self.started
+        self.state.mirror_done(self.size)
+        chunked = response.framing == CHUNKED
+        self.state.observe(
+            CHALLENGER, True, response.status, seconds, body, chunked, self.request_id
+        )
+
+    def on_failure(self, status: int, message: str) -> None:
+        """Record the mirror's failure (the client never sees it)."""
+        seconds = time.perf_counter() - self.started
+        self.state.mirror_done(self.size)
+        self.state.observe(CHALLENGER, True, status, seconds, b"", False, self.request_id)

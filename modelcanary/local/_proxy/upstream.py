@@ -1,0 +1,394 @@
+"""Upstream side of the local router: one keep-alive connection pool per model server.
+
+Connections are asyncio Protocols (no stream objects, no task per request): a request is
+written, the response head and body are parsed as bytes arrive, and the waiting
+``Exchange`` is called back with the whole response. Idle connections are reused LIFO; a
+reused connection that dies before answering (the server closed it while idle) is retried
+once on a fresh connection. Deadlines are enforced by ``expire``, which the router calls on
+a coarse timer, so no timer is armed per request.
+
+At most ``max_requests`` calls are in flight per server; more wait in a FIFO for a free slot
+(within their own deadline). A circuit breaker keeps a hung server from holding every client:
+once the server is at the cap and has completed no answer for ``stalled_after`` seconds, the
+waiting calls and every new one fail at once with 503 (recorded as errors of that version)
+instead of waiting for their timeout. A server that answers, however slowly, is never cut
+off: its calls only wait their turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import re
+import time
+from typing import Protocol, cast
+from urllib.parse import urlsplit
+
+from ...errors import RouterError
+from .body import ChunkScanner
+from .http11 import (
+    CHUNKED,
+    HEAD_END,
+    LENGTH,
+    MAX_BODY,
+    MAX_HEAD,
+    NO_BODY,
+    UNTIL_CLOSE,
+    HttpError,
+    ResponseHead,
+)
+
+UPSTREAM_TIMEOUT_STATUS = 504
+TRANSPORT_ERROR_STATUS = 502
+SATURATED_STATUS = 503
+_URL_PART = re.compile(r"[\x21-\x7e]*")
+"""Backend netloc and path prefix go into the Host header and the request line: visible ASCII."""
+
+
+class Exchange(Protocol):
+    """Who waits for an upstream response (a client connection or a mirror call)."""
+
+    def on_response(self, response: ResponseHead, body: bytes) -> None:
+        """The complete response (``body`` still chunk-framed when ``framing == CHUNKED``)."""
+        ...
+
+    def on_failure(self, status: int, message: str) -> None:
+        """No response: 502 (transport error, bad response) or 504 (timeout)."""
+        ...
+
+
+_Call = tuple[Exchange, bytes, bool, float]
+"""A call waiting for a slot: exchange, request bytes, HEAD, deadline."""
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One HTTP/1.1 connection to a model server, carrying one request at a time."""
+
+    __slots__ = (
+        "body_start",
+        "buf",
+        "closed",
+        "data",
+        "deadline",
+        "exchange",
+        "head_only",
+        "received",
+        "response",
+        "reused",
+        "scanner",
+        "transport",
+        "upstream",
+    )
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.exchange: Exchange | None = None
+        self.response: ResponseHead | None = None
+        self.scanner: ChunkScanner | None = None
+        self.data = b""
+        self.body_start = 0
+        self.deadline = 0.0
+        self.head_only = self.reused = self.received = self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # any loop's TCP transport
+
+    def send(self, exchange: Exchange, data: bytes, head_only: bool, deadline: float) -> None:
+        """Write one request; the answer goes to ``exchange``."""
+        self.exchange, self.data, self.head_only, self.deadline = (
+            exchange,
+            data,
+            head_only,
+            deadline,
+        )
+        self.received = False
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        if self.exchange is None:  # bytes nobody asked for: the connection is unusable
+            self.abort()
+            return
+        self.received = True
+        buf = self.buf
+        view: bytes | bytearray = data
+        if buf:
+            buf += data
+            view = buf
+        response = self.response
+        if response is None:
+            end = view.find(HEAD_END)
+            while end >= 0 and view[9:10] == b"1" and not view.startswith(b"HTTP/1.1 101"):
+                view = view[end + 4 :]  # an interim 1xx answer: skip it
+                end = view.find(HEAD_END)
+            if end < 0:
+                self._stash(view, MAX_HEAD)
+                return
+            try:
+                response = ResponseHead(bytes(view[:end]), self.head_only)
+            except HttpError as exc:
+                self.fail(TRANSPORT_ERROR_STATUS, str(exc))
+                return
+            self.response, self.body_start = response, end + 4
+        start = self.body_start
+        framing = response.framing
+        if framing == LENGTH:
+            stop = start + response.length
+            if len(view) < stop:
+                self._stash(view, MAX_BODY)
+                return
+        elif framing == CHUNKED:
+            if self.scanner is None:
+                self.scanner = ChunkScanner(start)
+            try:
+                stop = self.scanner.scan(view)
+            except HttpError as exc:
+                self.fail(TRANSPORT_ERROR_STATUS, str(exc))
+                return
+            if stop < 0:
+                self._stash(view, MAX_BODY)
+                return
+        elif framing == NO_BODY:
+            stop = start
+        else:  # UNTIL_CLOSE: connection_lost completes it
+            self._stash(view, MAX_BODY)
+            return
+        self._finish(response, bytes(view[start:stop]))
+
+    def _stash(self, view: bytes | bytearray, limit: int) -> None:
+        if view is not self.buf:
+            self.buf[:] = view
+        if len(self.buf) > limit + self.body_start:
+            self.fail(TRANSPORT_ERROR_STATUS, "upstream response too large")
+
+    def _finish(self, response: ResponseHead, body: bytes) -> None:
+        exchange = self.exchange
+        assert exchange is not None
+        self.exchange, self.response, self.scanner, self.data = None, None, None, b""
+        self.body_start = 0
+        self.buf.clear()
+        upstream = self.upstream
+        upstream.answered = time.perf_counter()
+        upstream.done(self)
+        if response.close:
+            self.abort()
+        else:
+            upstream.release(self)
+        exchange.on_response(response, body)
+
+    def fail(self, status: int, message: str) -> None:
+        """Drop the connection and report ``status`` to the waiting exchange, if any."""
+        exchange = self.exchange
+        self.exchange = None
+        self.abort()
+        if exchange is not None:
+            exchange.on_failure(status, message)
+
+    def abort(self) -> None:
+        """Close the connection now (never reused)."""
+        self.closed = True
+        self.upstream.done(self)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def timeout(self) -> None:
+        """The deadline passed: answer 504 and drop the connection."""
+        self.fail(UPSTREAM_TIMEOUT_STATUS, "upstream timed out")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        upstream = self.upstream
+        upstream.done(self)
+        exchange = self.exchange
+        if exchange is None:
+            return
+        self.exchange = None
+        response = self.response
+        if response is not None and response.framing == UNTIL_CLOSE:
+            exchange.on_response(response, bytes(self.buf[self.body_start :]))
+        elif self.reused and not self.received:
+            upstream.request(exchange, self.data, self.head_only, self.deadline, fresh=True)
+        else:
+            reason = f": {exc}" if exc else ""
+            exchange.on_failure(TRANSPORT_ERROR_STATUS, f"upstream closed the connection{reason}")
+
+
+class Upstream:
+    """A model server's base URL and its keep-alive connection pool (used on the loop only)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout: float = 5.0,
+        max_idle: int = 512,
+        max_requests: int = 256,
+        stalled_after: float = 1.0,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise RouterError(f"backend {url!r} is not a plain http:// URL (host[:port])")
+        if not (_URL_PART.fullmatch(parts.netloc) and _URL_PART.fullmatch(parts.path)):
+            raise RouterError(
+                f"backend {url!r} has spaces, control or non-ASCII characters: "
+                "percent-encode the path"
+            )
+        try:
+            port = parts.port or 80
+        except ValueError:
+            raise RouterError(f"backend {url!r} has a bad port") from None
+        self.url = url
+        self.host, self.port = parts.hostname, port
+        self.prefix = parts.path.rstrip("/").encode()
+        """Path prefix prepended to every forwarded request target."""
+        self.host_header = parts.netloc.encode()
+        self.connect_timeout = connect_timeout
+        self.max_idle = max_idle
+        self.max_requests = max_requests
+        self.stalled_after = stalled_after
+        self.answered = time.perf_counter()
+        """When the last answer was completed (or the pool was created)."""
+        self.idle: list[UpstreamConnection] = []
+        self.busy: set[UpstreamConnection] = set()
+        self.retired = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.waiting: collections.deque[_Call] = collections.deque()
+        """Calls waiting for a free slot (at most one per client connection or mirror)."""
+        self._draining = False
+
+    @property
+    def inflight(self) -> int:
+        """Calls sent or connecting."""
+        return len(self.busy) + len(self._tasks)
+
+    def stalled(self, now: float) -> bool:
+        """At the cap with no answer completed for ``stalled_after`` seconds."""
+        return self.inflight >= self.max_requests and now - self.answered >= self.stalled_after
+
+    def _refuse(self, exchange: Exchange) -> None:
+        exchange.on_failure(
+            SATURATED_STATUS,
+            f"model server not answering: {self.max_requests} calls in flight, "
+            f"no answer for {self.stalled_after:g} s",
+        )
+
+    def request(
+        self, exchange: Exchange, data: bytes, head_only: bool, deadline: float, fresh: bool = False
+    ) -> None:
+        """Send ``data`` on an idle connection, or on a new one (``fresh``: never reuse).
+
+        At the cap the call waits for a slot, or, when the server is stalled, fails with
+        503 on the next loop turn (never re-entrantly: mirror copies failing in a row must
+        not recurse).
+        """
+        if not fresh and self.inflight >= self.max_requests:
+            if self.stalled(time.perf_counter()):
+                asyncio.get_running_loop().call_soon(self._refuse, exchange)
+            else:
+                self.waiting.append((exchange, data, head_only, deadline))
+            return
+        self._send(exchange, data, head_only, deadline, fresh)
+
+    def _send(
+        self, exchange: Exchange, data: bytes, head_only: bool, deadline: float, fresh: bool
+    ) -> None:
+        idle = self.idle
+        while idle and not fresh:
+            conn = idle.pop()
+            if not conn.closed:
+                conn.reused = True
+                self.busy.add(conn)
+                conn.send(exchange, data, head_only, deadline)
+                return
+        task = asyncio.get_running_loop().create_task(
+            self._connect(exchange, data, head_only, deadline)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._connected)
+
+    def _connected(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slot_freed()
+
+    def done(self, conn: UpstreamConnection) -> None:
+        """``conn`` carries no call any more: its slot goes to a waiting call."""
+        self.busy.discard(conn)
+        self._slot_freed()
+
+    def _slot_freed(self) -> None:
+        if self.waiting and not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().call_soon(self._drain)  # after the caller finished
+
+    def _drain(self) -> None:
+        self._draining = False
+        while self.waiting and self.inflight < self.max_requests:
+            self._send(*self.waiting.popleft(), False)
+
+    async def _connect(
+        self, exchange: Exchange, data: bytes, head_only: bool, deadline: float
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        wait = max(0.0, min(self.connect_timeout, deadline - time.perf_counter()))
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(lambda: UpstreamConnection(self), self.host, self.port),
+                wait,
+            )
+        except TimeoutError:
+            exchange.on_failure(UPSTREAM_TIMEOUT_STATUS, "upstream connect timed out")
+            return
+        except OSError as exc:
+            exchange.on_failure(TRANSPORT_ERROR_STATUS, f"upstream unreachable: {exc}")
+            return
+        conn.reused = False
+        self.busy.add(conn)
+        conn.send(exchange, data, head_only, deadline)
+
+    def release(self, conn: UpstreamConnection) -> None:
+        """Return a connection after a complete response (closed when retired or full)."""
+        if self.retired or len(self.idle) >= self.max_idle:
+            conn.abort()
+        else:
+            self.idle.append(conn)
+
+    def expire(self, now: float) -> None:
+        """Time out the calls whose deadline passed; refuse waiting ones once stalled."""
+        if self.busy:
+            for conn in [c for c in self.busy if c.deadline <= now]:
+                conn.timeout()
+        if self.waiting:
+            stalled = self.stalled(now)
+            calls, self.waiting = self.waiting, collections.deque()
+            for call in calls:
+                if stalled:
+                    self._refuse(call[0])
+                elif call[3] <= now:
+                    call[0].on_failure(UPSTREAM_TIMEOUT_STATUS, "upstream timed out (busy)")
+                else:
+                    self.waiting.append(call)
+
+    def retire(self) -> None:
+        """Stop pooling: idle connections close now, busy ones after their response."""
+        self.retired = True
+        for conn in self.idle:
+            conn.abort()
+        self.idle.clear()
+
+    def close(self) -> None:
+        """Drop every connection (router shutdown)."""
+        self.retire()
+        calls, self.waiting = self.waiting, collections.deque()
+        for call in calls:
+            call[0].on_failure(TRANSPORT_ERROR_STATUS, "router stopping")
+        for conn in list(self.busy):
+            conn.fail(TRANSPORT_ERROR_STATUS, "router stopping")
+        for task in self._tasks:
+            task.cancel()
+
+    @property
+    def drained(self) -> bool:
+        """No request in flight or waiting any more."""
+        return not self.busy and not self._tasks and not self.waiting

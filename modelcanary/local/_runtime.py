@@ -1,0 +1,258 @@
+"""The embedded local runtime: run a ModelRollout on this machine, no cluster needed.
+
+``LocalRun(rollout).start()`` starts the model servers (child processes), the router on
+127.0.0.1, the load generator (``spec.load``) and the engine in a background thread, and
+returns at once; ``wait()`` blocks until the rollout is decided; ``close()`` (or leaving the
+``with`` block, Ctrl-C, or interpreter exit) stops everything: no orphan processes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..engine import (
+    Engine,
+    FileStatusStore,
+    MemoryStatusStore,
+    SystemClock,
+    TickResult,
+    action_annotations,
+)
+from ..engine._runner import run_until_done
+from ..errors import ModelCanaryError, SpecError, SpecIssue
+from ..ports import Clock, MetricProvider
+from ..spec import ModelRollout, RolloutStatus
+from ._load import LoadGenerator, LoadStats, payloads_from_file
+from ._recorder import Recorder
+from ._workloads import LocalWorkloads, StartServer
+
+log = logging.getLogger("modelcanary.local")
+
+
+class LocalRun:
+    """One rollout on the local runtime (a handle: status, wait, manual actions, close)."""
+
+    def __init__(
+        self,
+        rollout: ModelRollout,
+        *,
+        tracking_uri: str | None = None,
+        start_server: StartServer | None = None,
+        payloads: list[bytes] | None = None,
+        clock: Clock | None = None,
+        on_tick: Callable[[TickResult], None] | None = None,
+        store: MemoryStatusStore | FileStatusStore | None = None,
+    ) -> None:
+        # ``store``: where the status lives (default: memory). A FileStatusStore lets other
+        # processes (``modelcanary status``, ``abort``...) read and steer this rollout.
+        if rollout.spec.router.provider != "local":
+            raise SpecError(
+                SpecIssue(
+                    "spec.router.provider",
+                    f"{rollout.spec.router.provider!r} needs a cluster",
+                    "use provider: local, or apply it with the operator",
+                )
+            )
+        self.rollout = rollout
+        self.name = rollout.name
+        self.namespace = rollout.metadata.namespace or "default"
+        self.recorder = Recorder()
+        self.store = store if store is not None else MemoryStatusStore()
+        self.store.put(rollout)
+        self.workloads = LocalWorkloads(
+            tracking_uri=tracking_uri, start=start_server, on_backends=self._backends
+        )
+        self.clock = clock or SystemClock()
+        self.on_tick = on_tick
+        self.router: Any = None
+        self.engine: Engine | None = None
+        self.load: LoadGenerator | None = None
+        self._payloads = payloads
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        """Set by ``act`` and ``close``: the engine ticks now instead of at the next interval."""
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.problems: list[str] = []
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self) -> LocalRun:
+        """Start servers, router, load and engine; returns once traffic can flow."""
+        from ..hooks import HttpWebhookRunner
+        from ._proxy.server import LocalRouter
+
+        atexit.register(self.close)
+        try:
+            self.workloads.ensure(self.rollout)
+            champion, challenger = self.workloads.urls()
+            assert champion is not None
+            host, port = _listen(self.rollout.spec.router.listen)
+            self.router = LocalRouter(
+                champion,
+                challenger or champion,
+                rollout=self.name,
+                host=host,
+                port=port,
+                recorder=self.recorder,
+            )
+            self.router.start()
+            self.engine = Engine(
+                store=self.store,
+                workloads=self.workloads,
+                router=self.router,
+                metrics=self._metrics(),
+                webhooks=HttpWebhookRunner(),
+                clock=self.clock,
+            )
+            self.router.add_metrics(self.engine.self_metrics.render)
+            self._start_load()
+        except BaseException:
+            self.close()
+            raise
+        self._thread = threading.Thread(
+            target=self._run, name=f"modelcanary-{self.name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        assert self.engine is not None
+        try:
+            run_until_done(
+                self.engine,
+                self.name,
+                self.namespace,
+                stop=self._stop,
+                on_tick=self._ticked,
+                max_errors=30,
+                on_error=lambda exc: self.problems.append(str(exc)),
+                wake=self._wake,
+            )
+        except BaseException as exc:  # recorded for wait(); the thread must not die silently
+            self.error = exc
+            log.exception("rollout %s stopped by an error", self.name)
+        finally:
+            if self.load is not None:
+                self.load.stop()
+
+    def _ticked(self, result: TickResult) -> None:
+        self.problems += result.problems
+        if self.on_tick is not None:
+            self.on_tick(result)
+
+    def wait(self, timeout: float | None = None) -> RolloutStatus:
+        """Block until the rollout is decided (or ``timeout``); returns the status."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.error is not None and not isinstance(self.error, ModelCanaryError):
+            raise self.error
+        return self.status()
+
+    def close(self) -> None:
+        """Stop the engine, the load, the router and every model server. Idempotent."""
+        self._stop.set()
+        self._wake.set()
+        if self.load is not None:
+            self.load.stop()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+        if self.router is not None:
+            self.router.stop()
+            self.router = None
+        self.workloads.close()
+        atexit.unregister(self.close)
+
+    def __enter__(self) -> LocalRun:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- what a person sees and does ----------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The router's address: send your own requests here (``POST {url}/invocations``)."""
+        return str(self.router.url) if self.router is not None else ""
+
+    def status(self) -> RolloutStatus:
+        """The rollout's current status."""
+        stored = self.store.get(self.name, self.namespace)
+        return stored.rollout.status if stored and stored.rollout.status else RolloutStatus()
+
+    @property
+    def done(self) -> bool:
+        """True once the rollout succeeded or failed (or the engine stopped)."""
+        return self._thread is not None and not self._thread.is_alive()
+
+    def act(self, kind: str, reason: str = "") -> None:
+        """Manual control: approve, pause, resume, abort, retry or promote (applied at once:
+        the engine is woken up rather than left waiting for the next interval)."""
+        stamp = f"{kind}-{time.time_ns()}"
+        self.store.annotate(self.name, self.namespace, action_annotations(kind, stamp, reason))
+        self._wake.set()
+
+    def load_stats(self) -> LoadStats | None:
+        """Load generator figures (None without ``spec.load``)."""
+        return self.load.stats if self.load is not None else None
+
+    # -- helpers ------------------------------------------------------------------------
+    def _backends(self, champion: str, challenger: str | None) -> None:
+        if self.router is not None:
+            self.router.set_backends(champion, challenger or champion)
+
+    def _metrics(self) -> MetricProvider:
+        """The engine's metrics port: built-in SLIs from the router's recorder unless
+        spec.metricsProvider says else, a custom metric from its own provider. The rollout's
+        backend is built now, so a bad metricsProvider fails ``start`` at once."""
+        from ..providers._dispatch import MetricDispatch
+        from ..providers._embedded import EmbeddedProvider
+
+        metrics = MetricDispatch(default=EmbeddedProvider(self.recorder))
+        metrics.for_rollout(self.rollout)
+        return metrics
+
+    def _start_load(self) -> None:
+        load = self.rollout.spec.load
+        if load is None:
+            return
+        if self._payloads is not None:
+            payloads = self._payloads
+        elif load.requests or load.dataset:
+            payloads = payloads_from_file(load.requests or load.dataset or "")
+        else:
+            raise SpecError(
+                SpecIssue(
+                    "spec.load",
+                    "has no requests to send",
+                    "add requests: FILE.jsonl or dataset: FILE.csv",
+                )
+            )
+        from ..spec import parse_duration
+
+        self.load = LoadGenerator(
+            f"{self.url}/invocations",
+            payloads,
+            rps=load.rps,
+            concurrency=load.concurrency,
+            duration=parse_duration(load.duration) if load.duration else None,
+            headers=load.headers,
+        ).start()
+
+
+def _listen(listen: str | None) -> tuple[str, int]:
+    if not listen:
+        return "127.0.0.1", 0
+    host, _, port = listen.rpartition(":")
+    try:
+        return host or "127.0.0.1", int(port)
+    except ValueError:
+        raise SpecError(
+            SpecIssue(
+                "spec.router.listen", f"{listen!r} is not host:port", "write e.g. 127.0.0.1:8080"
+            )
+        ) from None

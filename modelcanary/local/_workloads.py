@@ -1,0 +1,161 @@
+"""Local workloads: champion and challenger model servers as child processes (or given URLs).
+
+``modelUri`` versions are served by ``modelcanary serve`` child processes on free loopback
+ports; ``url`` versions are used as given. Promotion swaps the roles: the challenger's server
+becomes the champion's and the old champion's server is the one scaled down afterwards, so no
+request is dropped. Every child dies with the runtime (``close()``, ``atexit``, and the
+parent-death signal of :func:`modelcanary.serving.start_server_process`).
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..errors import WorkloadError
+from ..rollout._observations import Readiness
+from ..spec import ModelRollout, ModelVersion
+
+
+class ServerHandle(Protocol):
+    """What the runtime needs of a served model process."""
+
+    @property
+    def url(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+
+StartServer = Callable[..., ServerHandle]
+"""``start(model_uri, *, env=..., tracking_uri=...) -> handle`` (blocks until ready)."""
+
+
+@dataclass
+class _Side:
+    """One role (champion or challenger): what it serves and where."""
+
+    source: str
+    url: str
+    handle: ServerHandle | None = None
+
+    def stop(self) -> None:
+        if self.handle is not None:
+            self.handle.stop()
+            self.handle = None
+
+
+def _default_start(model_uri: str, **kwargs: Any) -> ServerHandle:
+    from ..serving import start_server_process  # lazy: serving loads mlflow in the child
+
+    handle: ServerHandle = start_server_process(model_uri, **kwargs)
+    return handle
+
+
+class LocalWorkloads:
+    """The Workloads port for the local runtime."""
+
+    def __init__(
+        self,
+        *,
+        tracking_uri: str | None = None,
+        start: StartServer | None = None,
+        on_backends: Callable[[str, str | None], None] | None = None,
+        probe_timeout: float = 2.0,
+    ) -> None:
+        self.tracking_uri = tracking_uri
+        self._start = start or _default_start
+        self.on_backends = on_backends
+        self.probe_timeout = probe_timeout
+        self.champion: _Side | None = None
+        self.challenger: _Side | None = None
+        self._lock = threading.RLock()
+
+    # -- port ---------------------------------------------------------------------------
+    def ensure(self, rollout: ModelRollout) -> None:
+        """Start whatever is not serving what the spec says (champion first)."""
+        spec = rollout.spec
+        if spec.champion is None or spec.challenger is None:
+            raise WorkloadError("the local runtime needs spec.champion and spec.challenger")
+        with self._lock:
+            if self.champion is None:
+                self.champion = self._serve(spec.champion)
+            if self.challenger is None or self.challenger.source != spec.challenger.source:
+                if self.challenger is not None:
+                    self.challenger.stop()
+                self.challenger = self._serve(spec.challenger)
+            self._publish()
+
+    def readiness(self, rollout: ModelRollout) -> Readiness:
+        with self._lock:
+            champion, challenger = self.champion, self.challenger
+        champion_ok = champion is not None and self._ping(champion.url)
+        challenger_ok = challenger is not None and self._ping(challenger.url)
+        source = rollout.spec.challenger.source if rollout.spec.challenger else None
+        missing = [
+            n for n, ok in (("champion", champion_ok), ("challenger", challenger_ok)) if not ok
+        ]
+        message = f"{' and '.join(missing)} not answering /ping" if missing else ""
+        return Readiness(champion_ok, challenger_ok, source, message)
+
+    def scale_challenger(self, rollout: ModelRollout, replicas: int) -> None:
+        with self._lock:
+            if replicas > 0:
+                self.ensure(rollout)
+            elif self.challenger is not None:
+                self.challenger.stop()
+                self.challenger = None
+                self._publish()
+
+    def promote(self, rollout: ModelRollout) -> None:
+        """The challenger's server becomes the champion's (the old one is scaled down later)."""
+        with self._lock:
+            if self.challenger is None:
+                raise WorkloadError("no challenger to promote")
+            if self.champion is not None and self.champion.source == self.challenger.source:
+                return  # already promoted (a repeated command after a crash)
+            self.champion, self.challenger = self.challenger, self.champion
+            self._publish()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop every server this runtime started."""
+        with self._lock:
+            for side in (self.champion, self.challenger):
+                if side is not None:
+                    side.stop()
+            self.champion = self.challenger = None
+
+    def urls(self) -> tuple[str | None, str | None]:
+        """Current champion and challenger base URLs."""
+        with self._lock:
+            return (
+                self.champion.url if self.champion else None,
+                self.challenger.url if self.challenger else None,
+            )
+
+    # -- helpers ------------------------------------------------------------------------
+    def _serve(self, version: ModelVersion) -> _Side:
+        if version.url is not None:
+            return _Side(version.url, version.url.rstrip("/"))
+        if version.model_uri is None:
+            raise WorkloadError(f"{version.source!r}: images need a cluster; use modelUri or url")
+        try:
+            handle = self._start(version.model_uri, env=version.env, tracking_uri=self.tracking_uri)
+        except Exception as exc:  # a model that does not load is a workload error
+            raise WorkloadError(f"cannot serve {version.model_uri}: {exc}") from exc
+        return _Side(version.model_uri, handle.url.rstrip("/"), handle)
+
+    def _publish(self) -> None:
+        if self.on_backends is not None and self.champion is not None:
+            self.on_backends(self.champion.url, self.challenger.url if self.challenger else None)
+
+    def _ping(self, url: str) -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=self.probe_timeout) as reply:
+                return bool(reply.status == 200)
+        except (urllib.error.URLError, OSError, ValueError):
+            return False

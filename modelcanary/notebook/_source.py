@@ -1,0 +1,134 @@
+"""What the live widget is fed by: a *status source*, which either runtime implements.
+
+:class:`~modelcanary.notebook._widget.RunWidget` draws one rollout from any object with a
+``rollout``, ``status()``, ``done`` and ``act(kind, reason)``; its background thread follows the
+source's :meth:`StatusSource.follow` feed, an iterator of statuses that ends once the rollout is
+decided and that another thread can ``close()``:
+
+- the local runtime (:class:`~modelcanary.notebook._run.NotebookRun`) has its status in memory:
+  its feed is :class:`PollFeed`, a read at most 4 times a second;
+- a cluster (:class:`~modelcanary.notebook._cluster.ClusterRun`) pushes: its feed is a watch on
+  the ModelRollout resource (Kubernetes watch API), one item per version the operator writes.
+
+A source without ``follow`` (a fixed status in the tests) is polled with :class:`PollFeed`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ..spec import ModelRollout, RolloutStatus
+from ..spec._html import status_html
+
+if TYPE_CHECKING:
+    from ._widget import RunWidget
+
+
+@runtime_checkable
+class StatusFeed(Protocol):
+    """Statuses as they change; ends once the rollout is decided. ``close()`` is thread-safe
+    and makes a thread blocked on the feed return."""
+
+    def __iter__(self) -> Iterator[RolloutStatus]: ...
+
+    def close(self) -> None: ...
+
+
+class StatusSource(Protocol):
+    """One rollout as the widget sees it (local or in a cluster)."""
+
+    @property
+    def rollout(self) -> ModelRollout:
+        """The rollout (its spec: title, SLIs and their passing bands)."""
+        ...
+
+    @property
+    def done(self) -> bool:
+        """True once the rollout is decided (the widget stops following, buttons go off)."""
+        ...
+
+    def status(self) -> RolloutStatus:
+        """The current status."""
+        ...
+
+    def act(self, kind: str, reason: str = "") -> None:
+        """A manual action from a button: approve, pause, resume, abort or promote."""
+        ...
+
+
+class Pollable(Protocol):
+    """What :class:`PollFeed` reads."""
+
+    @property
+    def done(self) -> bool: ...
+
+    def status(self) -> RolloutStatus: ...
+
+
+class PollFeed:
+    """The status of a source that cannot push, read every ``period`` seconds until done."""
+
+    def __init__(self, source: Pollable, period: float) -> None:
+        self.source = source
+        self.period = period
+        self._closed = threading.Event()
+
+    def __iter__(self) -> Iterator[RolloutStatus]:
+        while not self._closed.wait(self.period):
+            done = self.source.done  # read first: the status read after it is at least as new
+            yield self.source.status()
+            if done:
+                return
+
+    def close(self) -> None:
+        """Stop after the current wait (returns at once)."""
+        self._closed.set()
+
+
+def feed_of(source: StatusSource, period: float) -> StatusFeed:
+    """``source.follow()`` when it has one, else a :class:`PollFeed` of it."""
+    follow = getattr(source, "follow", None)
+    if callable(follow):
+        feed = follow()
+        if isinstance(feed, StatusFeed):
+            return feed
+    return PollFeed(source, period)
+
+
+class LiveDisplay:
+    """How a run shows in a notebook, the same for both runtimes: the live widget (made on
+    first display), with the status as HTML where widgets do not render."""
+
+    _widget: RunWidget | None = None
+    poll_hz: float = 4.0
+
+    def status(self) -> RolloutStatus:  # pragma: no cover - implemented by the runs
+        raise NotImplementedError
+
+    def widget(self) -> RunWidget:
+        """The live widget (made on first use, then following the run until it is decided)."""
+        if self._widget is None:
+            from ._widget import RunWidget
+
+            self._widget = RunWidget(self, poll_hz=self.poll_hz)  # type: ignore[arg-type]
+            self._widget.start()
+        return self._widget
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = self.widget().view._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):  # a static fallback where widgets do not render
+            bundle.setdefault("text/html", status_html(self.status()))
+        return bundle
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)  # type: ignore[no-untyped-call]
+
+    def _repr_html_(self) -> str:
+        return status_html(self.status())
+
+
+__all__ = ["LiveDisplay", "PollFeed", "Pollable", "StatusFeed", "StatusSource", "feed_of"]

@@ -1,0 +1,180 @@
+"""The SLI catalogue: every fact about a built-in SLI, in one table.
+
+One row per built-in SLI: its name, what it measures, the unit its thresholds are written in
+(see :mod:`modelcanary.spec._units`), which direction is better, which judges may decide it,
+and how each family of metric sources computes it. Every other module (the spec rules, the
+builder, the analysis, the providers, the Flagger converter, the notebook) reads these facts
+from here and never lists built-in SLI names of its own; ``tests/test_catalogue.py`` scans the
+package for a second list.
+
+Pure data, no I/O, no imports beyond the standard library and :mod:`.units`: this module sits
+at the bottom of the stack so every layer may use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+from ._units import Unit
+
+Direction = Literal["lower", "higher"]
+"""Which way is better: ``lower`` (errors, latency, drift) or ``higher`` (success, agreement)."""
+JudgeName = Literal["threshold", "mann-whitney", "sequential"]
+Source = Literal["requests", "latency", "predictions", "pairs"]
+"""What an SLI is computed from: request counts, latency samples or histogram buckets,
+prediction distributions of each version, or predictions paired by request id."""
+
+ALL_JUDGES: frozenset[JudgeName] = frozenset({"threshold", "mann-whitney", "sequential"})
+_NOT_SEQUENTIAL: frozenset[JudgeName] = frozenset({"threshold", "mann-whitney"})
+
+
+@dataclass(frozen=True)
+class SLIFacts:
+    """What modelcanary knows about one built-in SLI."""
+
+    name: str
+    """The name written in ``spec.analysis.metrics[].name``."""
+    description: str
+    """What it measures, with its unit (shown in docs, errors and the converter's notes)."""
+    unit: Unit
+    """Unit of its thresholds: fraction, percent, ms, rps or raw."""
+    direction: Direction
+    """Which way is better."""
+    judges: frozenset[JudgeName]
+    """Judges that may decide it (sequential needs per-request data: counts or latencies)."""
+    source: Source
+    """What it is computed from (see :data:`Source`)."""
+    scheme_series: str | None
+    """Attribute of ``providers.schemes.Scheme`` naming the Prometheus-family series it is
+    computed from (``requests``, ``latency``, ``predictions``); None: the embedded provider
+    only (it needs predictions paired by request id)."""
+    quantile: float | None = None
+    """Latency SLIs: the quantile measured (Flagger's request-duration is the p99)."""
+    flagger: str | None = None
+    """Flagger's built-in SLI with the same meaning: itself for Flagger's own SLIs, the
+    approximation used when converting to Flagger, None when Flagger has none."""
+
+    @property
+    def paired(self) -> bool:
+        """True when it compares both versions' predictions (needs mirrored or split traffic)."""
+        return self.source in ("predictions", "pairs")
+
+
+def _latency(name: str, quantile: float, description: str, flagger: str | None) -> SLIFacts:
+    return SLIFacts(
+        name, description, "ms", "lower", ALL_JUDGES, "latency", "latency", quantile, flagger
+    )
+
+
+_ROWS: tuple[SLIFacts, ...] = (
+    SLIFacts(
+        "error-rate",
+        "fraction of requests that failed (HTTP 5xx or error), 0-1",
+        "fraction",
+        "lower",
+        ALL_JUDGES,
+        "requests",
+        "requests",
+        flagger="request-success-rate",
+    ),
+    SLIFacts(
+        "request-success-rate",
+        "percent of requests that succeeded, 0-100 (Flagger)",
+        "percent",
+        "higher",
+        ALL_JUDGES,
+        "requests",
+        "requests",
+        flagger="request-success-rate",
+    ),
+    _latency("request-duration", 0.99, "p99 latency in milliseconds (Flagger)", "request-duration"),
+    _latency("latency-p50", 0.50, "median latency in milliseconds", None),
+    _latency("latency-p90", 0.90, "90th percentile latency in milliseconds", None),
+    _latency("latency-p95", 0.95, "95th percentile latency in milliseconds", None),
+    _latency("latency-p99", 0.99, "99th percentile latency in milliseconds", "request-duration"),
+    SLIFacts(
+        "throughput",
+        "requests per second served by the challenger",
+        "rps",
+        "higher",
+        _NOT_SEQUENTIAL,
+        "requests",
+        "requests",
+    ),
+    SLIFacts(
+        "prediction-drift",
+        "distance between champion and challenger prediction distributions",
+        "raw",
+        "lower",
+        _NOT_SEQUENTIAL,
+        "predictions",
+        "predictions",
+    ),
+    SLIFacts(
+        "prediction-agreement",
+        "fraction of paired requests where both versions agree, 0-1",
+        "fraction",
+        "higher",
+        _NOT_SEQUENTIAL,
+        "pairs",
+        None,
+    ),
+)
+
+CATALOGUE: Mapping[str, SLIFacts] = MappingProxyType({row.name: row for row in _ROWS})
+"""Every built-in SLI by name, in documentation order."""
+
+
+def facts(name: str) -> SLIFacts | None:
+    """The catalogue row of ``name``; None for a custom metric."""
+    return CATALOGUE.get(name)
+
+
+def unit_of(name: str) -> Unit:
+    """Unit of a metric's thresholds: the catalogue's, ``raw`` for custom metrics."""
+    row = CATALOGUE.get(name)
+    return "raw" if row is None else row.unit
+
+
+def threshold_bound(name: str) -> Literal["min", "max"]:
+    """Which bound Flagger's deprecated ``threshold`` sets: a minimum for request-success-rate
+    only, a maximum for everything else (Flagger's scheduler reads it so)."""
+    return "min" if name == "request-success-rate" else "max"
+
+
+def names_where(**wanted: object) -> frozenset[str]:
+    """Names of the rows whose attributes equal ``wanted``, e.g. ``names_where(unit="ms")``."""
+    return frozenset(
+        row.name
+        for row in _ROWS
+        if all(getattr(row, key) == value for key, value in wanted.items())
+    )
+
+
+BUILTIN_METRICS: Mapping[str, str] = MappingProxyType({r.name: r.description for r in _ROWS})
+"""Built-in SLI names and what they measure (with units)."""
+LATENCY_METRICS = names_where(source="latency")
+"""Latency SLIs (milliseconds; per-request samples or histogram buckets)."""
+PAIRED_METRICS = frozenset(r.name for r in _ROWS if r.paired)
+"""SLIs that compare both versions' predictions and therefore need mirrored or split traffic."""
+FRACTION_METRICS = names_where(unit="fraction")
+"""SLIs whose thresholds are fractions 0-1."""
+SEQUENTIAL_METRICS = frozenset(r.name for r in _ROWS if "sequential" in r.judges)
+"""SLIs the sequential judge can decide (per-request counts or latencies)."""
+RATE_METRICS = SEQUENTIAL_METRICS - LATENCY_METRICS
+"""Rates of per-request outcomes (error-rate, request-success-rate): from request counts."""
+HIGHER_IS_BETTER = names_where(direction="higher")
+"""SLIs where a higher challenger value is better (success, agreement, throughput)."""
+LATENCY_QUANTILES: Mapping[str, float] = MappingProxyType(
+    {r.name: r.quantile for r in _ROWS if r.quantile is not None}
+)
+"""Quantile measured by each latency SLI."""
+FLAGGER_BUILTINS = frozenset(r.name for r in _ROWS if r.flagger == r.name)
+"""Flagger's own built-in SLIs (modelcanary computes them too)."""
+FLAGGER_EQUIVALENTS: Mapping[str, str] = MappingProxyType(
+    {r.name: r.flagger for r in _ROWS if r.flagger is not None and r.flagger != r.name}
+)
+"""modelcanary SLI -> the Flagger built-in that approximates it when converting."""
