@@ -1,34 +1,34 @@
-"""Detection benchmark: modelcanary's default analysis vs a faithful Flagger-style reference.
+"""Detection benchmark: modelcanary's default analysis vs a faithful Flagger reference.
 
-A seeded simulation of request streams (100 rps, 30 s intervals) through one step plan -
-one mirror interval (100 % mirrored, as Flagger's ``mirror: true``), then 5/10/25/50 %
-canary weights - for a suite of challengers. Both analyses use the same SLOs and plan:
+A seeded simulation of request streams through a step plan (one mirror interval, then
+5/10/25/50 % canary weights, one 60 s interval each, unless a scenario fixes its share) for
+healthy and faulty challengers. Same SLOs for every judge: error rate <= 1 % (Flagger:
+request-success-rate >= 99 %), latency p99 <= 250 ms (request-duration), prediction drift
+PSI <= 0.2. Judges:
 
-* error-rate <= 1 % (Flagger: request-success-rate >= 99 %), latency p99 <= 250 ms
-  (Flagger: request-duration), prediction drift PSI <= 0.2; ``threshold`` failed checks
-  (default 3, the repository's example; Flagger's own examples use 10-15).
-* **modelcanary**: :func:`modelcanary.analysis.analyse_interval` with no judge set, so the
-  defaults apply (sequential for error rate and latency with the champion as baseline,
-  sharing alpha 0.05; threshold for drift); it acts in the tick it decides, and its
-  anytime-valid tests also look at every 5 s batch (:func:`check_batch`, ``--batch-seconds``).
-* **modelcanary_per_interval**: the same, looking only once per interval.
-* **flagger_style**: Flagger's scheduler (``advanceCanary``): each tick first rolls back
-  when ``failedChecks >= threshold``, else computes every SLI over the last interval's
-  window of challenger traffic (mirrored copies included, as the mesh reports them), adds
-  ONE failed check when any metric is out of range or has no data and holds, otherwise
-  advances (mirror -> first weight -> ... -> promote after the last weight passes).
-  The rollback therefore lands one tick after the threshold-th failure, as in Flagger.
-* **flagger_same_tick**: the same, but rolling back in the tick of the threshold-th failure,
-  to show how much of the difference is statistics and how much is scheduling.
+* ``modelcanary``: :func:`modelcanary.analysis.analyse_interval`, no judge set (defaults:
+  sequential error rate and latency with the champion as baseline, threshold drift), looking
+  at its anytime-valid tests every 5 s (:func:`check_batch`), acting in the tick it decides.
+* ``modelcanary_per_interval``: what the controller ships (``rollout/_machine.py`` analyses
+  once per tick): the same analysis, once per interval.
+* ``flagger_t1`` / ``flagger_t5``: Flagger's scheduler with ``threshold`` 1 and 5 (code
+  default 1; its docs use 5, 10 and 2): each tick first rolls back when ``failedChecks >=
+  threshold``, else computes every metric over the last **1m** (Flagger's default metric
+  interval) of challenger traffic, mirrored copies included, adds one failed check when any
+  metric is out of range or has no data and holds, else advances.
+* ``flagger_rel_t1`` / ``flagger_rel_t5``: the same plus canary-vs-primary MetricTemplates
+  (error rate at most 0.5 points above the primary's, p99 at most 1.2x the primary's): the
+  reference's equivalent of modelcanary's champion comparison.
 
-Reported per scenario: rollback rate, median requests *served* by the challenger before
-the decision (blast radius; mirrored copies are not served; a missed faulty challenger
-counts what it served until promotion), median time to decision. Summary: blast-radius
-ratio (sum over faulty scenarios of medians, modelcanary / flagger_style), false-rollback
-rate on healthy runs (any outcome other than promotion), promote-time ratio.
+Per scenario and judge: ``false_rollback_rate`` (healthy: any end but promotion) or
+``detection_rate`` (fault: rolled back or failed), blast radius (requests *served* by the
+challenger before the decision; a missed fault counts what it served until promotion) mean
+and p95, median seconds to detect and to promote. No summed medians. ``in_slo`` marks a
+fault that stays inside the absolute SLO (only a champion comparison can catch it).
 
-Run: ``.venv/bin/python benchmarks/detection.py [--json FILE] [--healthy 2000] [--faulty 200]
-[--threshold 3] [--no-mirror]`` (about 30 s on 2 cores).
+Run: ``python benchmarks/detection.py [--json FILE] [--full] [--healthy N] [--faulty N]``.
+The default run (100 healthy, 40 faulty seeds per scenario) takes a few minutes on 2 cores;
+``--full`` runs 400 and 100.
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ from modelcanary.analysis import (
     NoData,
     Predictions,
     Samples,
-    StepPlan,
     VersionData,
     Window,
     analyse_interval,
@@ -65,36 +64,63 @@ from modelcanary.spec import Analysis
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
-RPS, INTERVAL, WEIGHTS = 100.0, 30.0, [5, 10, 25, 50]
+INTERVAL, BATCH_S, MAX_TICKS = 60.0, 5.0, 16
 BASE_ERROR, LAT_MEDIAN_MS, LAT_SIGMA = 0.002, 50.0, 0.5
 SLO_ERROR, SLO_P99_MS, SLO_PSI = 0.01, 250.0, 0.2
-MAX_TICKS = 40
-POLICIES = ("modelcanary", "modelcanary_per_interval", "flagger_style", "flagger_same_tick")
-BURST_EVERY, BURST_LEN, BURST_ERROR = 90.0, 10.0, 0.25
+REL_ERROR_DIFF, REL_P99_RATIO = 0.005, 1.2
+DEFAULT_PLAN: tuple[tuple[int, int], ...] = ((0, 100), (5, 0), (10, 0), (25, 0), (50, 0))
+JUDGES = (
+    "modelcanary",
+    "modelcanary_per_interval",
+    "flagger_t1",
+    "flagger_t5",
+    "flagger_rel_t1",
+    "flagger_rel_t5",
+)
+FLAGGERS = JUDGES[2:]
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A challenger's behaviour relative to the champion."""
+    """A challenger's behaviour and the traffic around it."""
 
     name: str
-    faulty: bool
+    kind: str  # healthy | fault
+    in_slo: bool = True
+    rps: float = 100.0
+    plan: tuple[tuple[int, int], ...] = DEFAULT_PLAN  # (canary weight, mirror weight) stages
     error_add: float = 0.0
     latency_x: float = 1.0
     drift: float = 0.0
     intermittent: bool = False
+    incident_s: float = 0.0  # both versions at 25 % errors for this long, once
+    sigma: float = LAT_SIGMA
+    diurnal: bool = False  # both versions' error rate rises 0.2 -> 0.6 % over 10 minutes
+    warmup_s: float = 0.0  # challenger 3x slower for its first seconds (cold caches)
+    drift_check: bool = True  # False: judge error rate and p99 only (no PSI metric)
 
 
+HALF = ((50, 0),) * 5
+SMALL = ((5, 0),) * 5
 SCENARIOS = [
-    Scenario("healthy", False),
-    Scenario("error +1%", True, error_add=0.01),
-    Scenario("error +3%", True, error_add=0.03),
-    Scenario("error +10%", True, error_add=0.10),
-    Scenario("latency x1.3", True, latency_x=1.3),
-    Scenario("latency x2", True, latency_x=2.0),
-    Scenario("latency x5", True, latency_x=5.0),
-    Scenario("prediction drift", True, drift=0.8),
-    Scenario("intermittent failures", True, intermittent=True),
+    Scenario("healthy", "healthy"),
+    Scenario("shared incident 10s, 50% share", "healthy", plan=HALF, incident_s=10),
+    Scenario("shared incident 60s, 50% share", "healthy", plan=HALF, incident_s=60),
+    Scenario("shared incident 10s, 5% share", "healthy", plan=SMALL, incident_s=10),
+    Scenario("2 rps, 5% share", "healthy", rps=2, plan=SMALL),
+    Scenario("2 rps, 5% share, no drift metric", "healthy", rps=2, plan=SMALL, drift_check=False),
+    Scenario("heavy-tailed latency (sigma 0.65)", "healthy", sigma=0.65),
+    Scenario("diurnal drift", "healthy", diurnal=True),
+    Scenario("warm-up (3x slower first 60s)", "healthy", warmup_s=60),
+    Scenario("error +1%", "fault", False, error_add=0.01),
+    Scenario("error +3%", "fault", False, error_add=0.03),
+    Scenario("error +10%", "fault", False, error_add=0.10),
+    Scenario("latency x1.3 (p99 208 ms)", "fault", True, latency_x=1.3),
+    Scenario("latency x2", "fault", False, latency_x=2.0),
+    Scenario("latency x5", "fault", False, latency_x=5.0),
+    Scenario("prediction drift", "fault", False, drift=0.8),
+    Scenario("intermittent failures", "fault", False, intermittent=True),
+    Scenario("2 rps, error +10%", "fault", False, rps=2, plan=SMALL, error_add=0.10),
 ]
 
 
@@ -146,14 +172,14 @@ class Outcome:
     served: int
 
 
-def analysis_spec(threshold: int, mirror: bool = True) -> Analysis:
-    """The rollout both analyses follow (modelcanary reads it; the reference mirrors it)."""
-    return Analysis.model_validate(
+def analysis_spec(drift_check: bool = True) -> Analysis:
+    """The analysis modelcanary runs (Flagger's default threshold 1; defaults otherwise)."""
+    spec = Analysis.model_validate(
         {
-            "interval": "30s",
-            "threshold": threshold,
-            **({"mirror": True, "mirror_weight": 100} if mirror else {}),
-            "step_weights": WEIGHTS,
+            "interval": "1m",
+            "threshold": 1,
+            "mirror": True,
+            "step_weights": [5, 10, 25, 50],
             "metrics": [
                 {"name": "error-rate", "threshold_range": {"max": SLO_ERROR}},
                 {"name": "latency-p99", "threshold_range": {"max": SLO_P99_MS}},
@@ -161,48 +187,54 @@ def analysis_spec(threshold: int, mirror: bool = True) -> Analysis:
             ],
         }
     )
+    if drift_check:
+        return spec
+    return spec.model_copy(update={"metrics": spec.metrics[:2]})
 
 
 def traffic(sc: Scenario, seed: int, tick: int, weight: int, mirror: int) -> Traffic:
     """Requests of one interval; the same (seed, tick, routing) gives the same requests."""
     rng = np.random.default_rng([seed, tick, weight, mirror])
-    n = int(rng.poisson(RPS * INTERVAL))
+    n = int(rng.poisson(sc.rps * INTERVAL))
     t = tick * INTERVAL + np.sort(rng.uniform(0, INTERVAL, n))
     to_chal = rng.random(n) < weight / 100
     mirrored = ~to_chal & (rng.random(n) < mirror / 100)
     feature = rng.normal(size=n)
     mu = math.log(LAT_MEDIAN_MS)
-    p_err = np.full(n, BASE_ERROR + sc.error_add)
+    base = np.full(n, BASE_ERROR)
+    if sc.diurnal:
+        base = BASE_ERROR + 0.004 * np.clip(t / 600.0, 0, 1)
+    events = np.random.default_rng([seed, 999])
+    if sc.incident_s:
+        start = events.uniform(30, 240)
+        base = np.where((t >= start) & (t < start + sc.incident_s), 0.25, base)
+    p_err = base + sc.error_add
     if sc.intermittent:
-        phase = np.random.default_rng([seed, 999]).uniform(0, BURST_EVERY)
-        p_err = np.where((t + phase) % BURST_EVERY < BURST_LEN, BURST_ERROR, p_err)
+        phase = events.uniform(0, 90.0)
+        p_err = np.where((t + phase) % 90.0 < 10.0, 0.25, p_err)
+    chal_lat = rng.lognormal(mu, sc.sigma, n) * sc.latency_x
+    if sc.warmup_s:
+        chal_lat = np.where(t < sc.warmup_s, chal_lat * 3.0, chal_lat)
     return Traffic(
         t=t,
         to_chal=to_chal,
         chal_mask=to_chal | mirrored,
         champ_score=1 / (1 + np.exp(-(feature - 1.0))),
         chal_score=1 / (1 + np.exp(-(feature - 1.0 + sc.drift))),
-        champ_lat=rng.lognormal(mu, LAT_SIGMA, n),
-        chal_lat=rng.lognormal(mu, LAT_SIGMA, n) * sc.latency_x,
-        champ_err=rng.random(n) < BASE_ERROR,
+        champ_lat=rng.lognormal(mu, sc.sigma, n),
+        chal_lat=chal_lat,
+        champ_err=rng.random(n) < base,
         chal_err=rng.random(n) < p_err,
         mirrored=mirror > 0,
     )
 
 
 def run_modelcanary(sc: Scenario, seed: int, spec: Analysis, batch_s: float) -> Outcome:
-    """The default modelcanary analysis, acting in the tick it decides.
-
-    With ``batch_s`` > 0 the sequential tests also see every ``batch_s`` seconds of traffic
-    (:func:`check_batch`) and may roll back within the interval.
-    """
-    plan = StepPlan.from_analysis(spec)
-    state, passes, served = AnalysisState(), 0, 0
+    """The default modelcanary analysis, acting in the tick it decides (batches: 5 s looks)."""
+    state, stage, served = AnalysisState(), 0, 0
     batches = int(INTERVAL // batch_s) if batch_s > 0 else 0
     for tick in range(MAX_TICKS):
-        stage = plan.stage_after(passes)
-        assert stage is not None
-        w = traffic(sc, seed, tick, stage.weight, stage.mirror_weight)
+        w = traffic(sc, seed, tick, *sc.plan[stage])
         start = tick * INTERVAL
         for b in range(batches):
             lo, hi = start + b * batch_s, start + (b + 1) * batch_s
@@ -217,117 +249,152 @@ def run_modelcanary(sc: Scenario, seed: int, spec: Analysis, batch_s: float) -> 
         state = result.state
         now = (tick + 1) * INTERVAL
         if result.action == "advance":
-            passes += 1
-            if plan.stage_after(passes) is None:
+            stage += 1
+            if stage == len(sc.plan):
                 return Outcome("promoted", now, served)
         elif result.action in ("rollback", "inconclusive"):
             return Outcome("rolled_back", now, served)
     return Outcome("timeout", MAX_TICKS * INTERVAL, served)
 
 
-def flagger_checks_pass(data: IntervalData) -> bool:
+def flagger_checks_pass(data: IntervalData, relative: bool, drift_check: bool = True) -> bool:
     """Flagger's runAnalysis: every metric in range over the window; no data fails."""
     chal, champ = data.challenger, data.champion
     rate = error_rate(chal.counts)
     p99 = latency_quantile(chal.latencies, 0.99)
     if isinstance(rate, NoData) or isinstance(p99, NoData):
         return False
-    if isinstance(chal.predictions, NoData) or isinstance(champ.predictions, NoData):
-        return False
-    psi = drift(champ.predictions, chal.predictions, "psi")
-    return 100 * (1 - rate) >= 100 * (1 - SLO_ERROR) and p99 <= SLO_P99_MS and psi <= SLO_PSI
+    psi = 0.0
+    if drift_check:
+        if isinstance(chal.predictions, NoData) or isinstance(champ.predictions, NoData):
+            return False
+        psi = drift(champ.predictions, chal.predictions, "psi")
+    ok = 100 * (1 - rate) >= 100 * (1 - SLO_ERROR) and p99 <= SLO_P99_MS and psi <= SLO_PSI
+    if relative and ok:
+        rate0 = error_rate(champ.counts)
+        p99_0 = latency_quantile(champ.latencies, 0.99)
+        if isinstance(rate0, NoData) or isinstance(p99_0, NoData):
+            return False
+        ok = rate - rate0 <= REL_ERROR_DIFF and p99 <= REL_P99_RATIO * p99_0
+    return ok
 
 
-def run_flagger(
-    sc: Scenario, seed: int, threshold: int, same_tick: bool = False, mirror: bool = True
-) -> Outcome:
-    """Flagger's scheduler: rollback check, then analysis, then advance, once per tick."""
-    # tick 0 ("Starting canary analysis") turned mirroring on, or set the first weight
-    weight, mirrored, failed, served = (0 if mirror else WEIGHTS[0]), mirror, 0, 0
+def run_flagger(sc: Scenario, seed: int, threshold: int, relative: bool = False) -> Outcome:
+    """Flagger's scheduler over a 1m metric window: rollback check, analysis, advance."""
+    stage, failed, served = 0, 0, 0
     for tick in range(1, MAX_TICKS + 1):
-        w = traffic(sc, seed, tick - 1, weight, 100 if mirrored else 0)
+        w = traffic(sc, seed, tick - 1, *sc.plan[stage])
         now = tick * INTERVAL
         served += w.served(now)
         if failed >= threshold:
             return Outcome("rolled_back", now, served)
-        if not flagger_checks_pass(w.data(now - INTERVAL, now)):
+        if not flagger_checks_pass(w.data(now - 60.0, now), relative, sc.drift_check):
             failed += 1
-            if same_tick and failed >= threshold:
-                return Outcome("rolled_back", now, served)
             continue
-        if mirrored:
-            mirrored, weight = False, WEIGHTS[0]
-        elif weight < WEIGHTS[-1]:
-            weight = WEIGHTS[WEIGHTS.index(weight) + 1]
-        else:
+        stage += 1
+        if stage == len(sc.plan):
             return Outcome("promoted", now, served)
     return Outcome("timeout", MAX_TICKS * INTERVAL, served)
 
 
-def summarise(outcomes: list[Outcome]) -> dict[str, Any]:
-    """Rollback rate, median blast radius and median time to decision of a set of runs."""
-    return {
+def summarise(sc: Scenario, outcomes: list[Outcome]) -> dict[str, Any]:
+    """One judge on one scenario: rates, blast radius mean/p95, median times."""
+    served = np.array([o.served for o in outcomes], dtype=float)
+    promoted = [o.seconds for o in outcomes if o.result == "promoted"]
+    caught = [o.seconds for o in outcomes if o.result == "rolled_back"]
+    out: dict[str, Any] = {
         "runs": len(outcomes),
-        "rollback_rate": float(np.mean([o.result == "rolled_back" for o in outcomes])),
-        "promoted_rate": float(np.mean([o.result == "promoted" for o in outcomes])),
+        "blast_mean": float(served.mean()),
+        "blast_p95": float(np.percentile(served, 95)),
+        "detect_s_median": float(np.median(caught)) if caught else None,
+        "promote_s_median": float(np.median(promoted)) if promoted else None,
         "timeout_rate": float(np.mean([o.result == "timeout" for o in outcomes])),
-        "median_blast_radius": float(np.median([o.served for o in outcomes])),
-        "median_time_to_decision_s": float(np.median([o.seconds for o in outcomes])),
     }
+    if sc.kind == "healthy":
+        out["false_rollback_rate"] = 1 - len(promoted) / len(outcomes)
+    else:
+        out["detection_rate"] = len(caught) / len(outcomes)
+    return out
+
+
+def goals(rows: list[dict[str, Any]]) -> dict[str, bool]:
+    """The issue's goals, pass/fail, for each modelcanary judge."""
+    healthy = [r for r in rows if r["kind"] == "healthy"]
+    faults = [r for r in rows if r["kind"] == "fault" and not r["in_slo"]]
+    base = next(r for r in healthy if r["name"] == "healthy")
+    out: dict[str, bool] = {}
+    for judge in JUDGES[:2]:
+        out[f"{judge}: false rollback <= 1% in every healthy scenario"] = all(
+            r[judge]["false_rollback_rate"] <= 0.01 for r in healthy
+        )
+        out[f"{judge}: blast mean <= 1/3 of the better Flagger in every fault outside the SLO"] = (
+            all(
+                r[judge]["blast_mean"] <= min(r[f]["blast_mean"] for f in FLAGGERS) / 3
+                for r in faults
+            )
+        )
+        flagger_promote = min(
+            base[f]["promote_s_median"] for f in FLAGGERS if base[f]["promote_s_median"]
+        )
+        mine = base[judge]["promote_s_median"]
+        out[f"{judge}: promotes a healthy challenger no later than Flagger"] = (
+            mine is not None and mine <= flagger_promote
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every scenario for each policy, print a table, optionally write JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", help="write results to this file")
-    parser.add_argument("--healthy", type=int, default=2000, help="seeds of the healthy scenario")
-    parser.add_argument("--faulty", type=int, default=200, help="seeds of each faulty scenario")
-    parser.add_argument("--threshold", type=int, default=3, help="failed checks to roll back")
-    parser.add_argument("--no-mirror", action="store_true", help="skip the mirror interval")
-    parser.add_argument(
-        "--batch-seconds",
-        type=float,
-        default=5.0,
-        help="modelcanary also checks its sequential tests every N seconds (0: per interval)",
-    )
+    """Run every scenario for each judge, print a table and the goals, optionally JSON."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--json", help="write the summary to this file")
+    parser.add_argument("--full", action="store_true", help="400 healthy / 100 faulty seeds")
+    parser.add_argument("--healthy", type=int, help="seeds per healthy scenario (default 100)")
+    parser.add_argument("--faulty", type=int, help="seeds per fault scenario (default 40)")
     args = parser.parse_args(argv)
-    mirror = not args.no_mirror
-    spec = analysis_spec(args.threshold, mirror)
-    policies: dict[str, Callable[[Scenario, int], Outcome]] = {
-        "modelcanary": lambda sc, s: run_modelcanary(sc, s, spec, args.batch_seconds),
-        "modelcanary_per_interval": lambda sc, s: run_modelcanary(sc, s, spec, 0.0),
-        "flagger_style": lambda sc, s: run_flagger(sc, s, args.threshold, mirror=mirror),
-        "flagger_same_tick": lambda sc, s: run_flagger(
-            sc, s, args.threshold, same_tick=True, mirror=mirror
+    n_healthy = args.healthy or (400 if args.full else 100)
+    n_faulty = args.faulty or (100 if args.full else 40)
+    specs = {True: analysis_spec(True), False: analysis_spec(False)}
+    judges: dict[str, Callable[[Scenario, int], Outcome]] = {
+        "modelcanary": lambda sc, s: run_modelcanary(sc, s, specs[sc.drift_check], BATCH_S),
+        "modelcanary_per_interval": lambda sc, s: run_modelcanary(
+            sc, s, specs[sc.drift_check], 0.0
         ),
+        "flagger_t1": lambda sc, s: run_flagger(sc, s, 1),
+        "flagger_t5": lambda sc, s: run_flagger(sc, s, 5),
+        "flagger_rel_t1": lambda sc, s: run_flagger(sc, s, 1, relative=True),
+        "flagger_rel_t5": lambda sc, s: run_flagger(sc, s, 5, relative=True),
     }
     started = time.perf_counter()
-    scenarios: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
     for i, sc in enumerate(SCENARIOS):
-        seeds = range(1000 * i, 1000 * i + (args.faulty if sc.faulty else args.healthy))
-        scenarios[sc.name] = {"faulty": sc.faulty}
-        for name, run in policies.items():
-            scenarios[sc.name][name] = summarise([run(sc, s) for s in seeds])
-    summary = _summary(scenarios)
+        seeds = range(1000 * i, 1000 * i + (n_healthy if sc.kind == "healthy" else n_faulty))
+        row: dict[str, Any] = {"name": sc.name, "kind": sc.kind, "in_slo": sc.in_slo}
+        for name, run in judges.items():
+            row[name] = summarise(sc, [run(sc, s) for s in seeds])
+        rows.append(row)
+        _print_row(row)
+    result = goals(rows)
     elapsed = time.perf_counter() - started
-    _print(scenarios, summary, args, elapsed)
+    for name, ok in result.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    print(f"elapsed: {elapsed:.0f}s")
     if args.json:
         payload = {
             "config": {
-                "rps": RPS,
                 "interval_s": INTERVAL,
-                "weights": WEIGHTS,
-                "mirror_intervals": int(mirror),
-                "threshold": args.threshold,
-                "baseline_error": BASE_ERROR,
-                "latency_median_ms": LAT_MEDIAN_MS,
-                "latency_sigma": LAT_SIGMA,
+                "flagger_window_s": 60.0,
+                "batch_s": BATCH_S,
+                "default_plan": DEFAULT_PLAN,
                 "slo": {"error_rate_max": SLO_ERROR, "p99_max_ms": SLO_P99_MS, "psi_max": SLO_PSI},
-                "healthy_seeds": args.healthy,
-                "faulty_seeds": args.faulty,
+                "relative_template": {
+                    "error_diff_max": REL_ERROR_DIFF,
+                    "p99_ratio_max": REL_P99_RATIO,
+                },
+                "healthy_seeds": n_healthy,
+                "faulty_seeds": n_faulty,
             },
-            "scenarios": scenarios,
-            "summary": summary,
+            "scenarios": rows,
+            "goals": result,
             "elapsed_s": round(elapsed, 1),
         }
         with open(args.json, "w", encoding="utf-8") as handle:
@@ -335,58 +402,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _summary(scenarios: dict[str, Any]) -> dict[str, Any]:
-    faulty = [s for s in scenarios.values() if s["faulty"]]
-    healthy = [s for s in scenarios.values() if not s["faulty"]]
+def _print_row(row: dict[str, Any]) -> None:
+    rate = "false_rollback_rate" if row["kind"] == "healthy" else "detection_rate"
+    tag = " [in SLO]" if row["kind"] == "fault" and row["in_slo"] else ""
+    print(f"{row['name']}{tag} ({row['kind']}): {rate}")
+    for judge in JUDGES:
+        r = row[judge]
 
-    def blast(policy: str) -> float:
-        return float(sum(s[policy]["median_blast_radius"] for s in faulty))
+        def s(v: float | None) -> str:
+            return "-" if v is None else f"{v:.0f}"
 
-    def ratio(a: float, b: float) -> float | None:
-        return None if b == 0 else a / b
-
-    def false_rb(policy: str) -> float:
-        return float(np.mean([1 - s[policy]["promoted_rate"] for s in healthy]))
-
-    promote = {
-        p: healthy[0][p]["median_time_to_decision_s"] for p in ("modelcanary", "flagger_style")
-    }
-    return {
-        "blast_radius_ratio": ratio(blast("modelcanary"), blast("flagger_style")),
-        "blast_radius_ratio_vs_same_tick": ratio(blast("modelcanary"), blast("flagger_same_tick")),
-        "blast_radius_total": {
-            p: blast(p) for p in ("modelcanary", "flagger_style", "flagger_same_tick")
-        },
-        "false_rollback_rate": {p: false_rb(p) for p in ("modelcanary", "flagger_style")},
-        "false_rollback_rate_all": {p: false_rb(p) for p in POLICIES},
-        "promote_time_ratio": ratio(promote["modelcanary"], promote["flagger_style"]),
-        "detection_rate": {
-            p: float(np.mean([s[p]["rollback_rate"] for s in faulty]))
-            for p in ("modelcanary", "flagger_style")
-        },
-    }
-
-
-def _print(scenarios: dict[str, Any], summary: dict[str, Any], args: Any, elapsed: float) -> None:
-    head = f"{'scenario':<22} {'policy':<24} {'rollback':>8} {'blast':>8} {'decide s':>9}"
-    plan = f"{'mirror then ' if not args.no_mirror else ''}{WEIGHTS}"
-    print(
-        f"detection benchmark: {RPS:g} rps, {INTERVAL:g}s intervals, {plan}, "
-        f"threshold {args.threshold}"
-    )
-    print(head)
-    print("-" * len(head))
-    for name, s in scenarios.items():
-        for policy in POLICIES:
-            r = s[policy]
-            print(
-                f"{name:<22} {policy:<24} {r['rollback_rate']:>8.1%} "
-                f"{r['median_blast_radius']:>8.0f} {r['median_time_to_decision_s']:>9.0f}"
-            )
-    print("-" * len(head))
-    for key, value in summary.items():
-        print(f"{key}: {json.dumps(value)}")
-    print(f"elapsed: {elapsed:.0f}s")
+        print(
+            f"  {judge:<26} {r[rate]:>6.1%}  blast mean {r['blast_mean']:>7.0f} "
+            f"p95 {r['blast_p95']:>7.0f}  detect {s(r['detect_s_median']):>5}s  "
+            f"promote {s(r['promote_s_median']):>5}s"
+        )
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

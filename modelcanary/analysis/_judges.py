@@ -31,9 +31,9 @@ from ..spec._base import Model
 from ..spec._catalogue import LATENCY_METRICS, LATENCY_QUANTILES, SEQUENTIAL_METRICS
 from ..spec._metric_spec import MetricSpec, NoDataPolicy
 from ._checks import CheckResult, fmt, in_range, threshold_check
-from ._sli import sli_value
 from ._measurements import Counts, IntervalData, NoData, Samples, VersionData
 from ._sequential import GaussianState, MixtureState, OddsMixture, update_gaussian
+from ._sli import sli_value
 
 if TYPE_CHECKING:
     from ._measurements import FloatArray
