@@ -3,8 +3,9 @@
 Between ticks the runner waits for the next analysis, but not blindly: on a real clock the
 wait ends early when ``stop`` or ``wake`` is set (a signal handler, a notebook button, ``close``)
 or when the stored rollout changes under it (a manual action written by another process, such
-as ``modelcanary abort NAME``), checked every :data:`POLL` seconds. So an abort with a 20-minute
-interval is applied within a second, not at the next interval.
+as ``modelcanary abort NAME``), checked every :data:`POLL` seconds through the port's
+``StatusStore.stamp``. So an abort with a 20-minute interval is applied within a second, not at
+the next interval.
 """
 
 from __future__ import annotations

@@ -236,8 +236,8 @@ def _match(analysis: Analysis, provider: str) -> list[SpecIssue]:
                     f"{path}.sourceLabels",
                     f"needs a service mesh that routes on the caller's labels ({meshes}); "
                     f"{provider} cannot",
-                    f"use router.provider: {meshes}, or match on what {provider} supports "
-                    f"({can.describe()})",
+                    f"use router.provider: {meshes}, or only what {provider} supports: "
+                    f"{can.describe()}",
                 )
             )
     return out

@@ -305,7 +305,6 @@ class RolloutStatus(Model):
 
 __all__ = [
     "HISTORY_LIMIT",
-    "LEGACY_PENDING_KEY",
     "PHASES",
     "AnalysisRecord",
     "CheckRecord",
