@@ -62,7 +62,10 @@ class SpecError(ModelCanaryError):
         where = f" in {self.source}" if self.source else ""
         if len(self.issues) == 1:
             return f"invalid input{where}: {self.issues[0]}"
-        lines = [f"{len(self.issues)} problems{where}:"]
+        listed = [issue for issue in self.issues if not issue.omitted]
+        total = len(listed) + sum(issue.omitted for issue in self.issues)
+        count = f"showing {len(listed)} of {total:,} problems" if total > len(listed) else None
+        lines = [f"{count or f'{len(self.issues)} problems'}{where}:"]
         lines += [f"  - {issue}" for issue in self.issues]
         return "\n".join(lines)
 

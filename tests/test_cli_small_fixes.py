@@ -137,3 +137,14 @@ def test_a_capped_request_log_says_how_many_rows_were_bad(tmp_path: Path) -> Non
     result = runner.invoke(app, ["backtest", str(rollout), "--data", str(log)])
     assert result.exit_code == 2, result.output
     assert "showing 10 of 25 problems" in result.output
+
+
+def test_a_capped_spec_error_renders_the_same_count_as_the_cli() -> None:
+    """``str(SpecError)`` (what a notebook shows) says how many it shows of how many too."""
+    from modelcanary.errors import SpecError, SpecIssue
+
+    issues = [SpecIssue(f"spec.x[{i}]", "bad", "fix it") for i in range(50)]
+    issues.append(SpecIssue("spec", "... and 7 more", "fix the above first", omitted=7))
+    text = SpecError(issues).render()
+    assert text.startswith("showing 50 of 57 problems") and "51 problems" not in text
+    assert SpecError(issues[:2]).render().startswith("2 problems")
