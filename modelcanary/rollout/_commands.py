@@ -6,11 +6,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
+from ..spec._base import Severity as Severity  # its home is the spec vocabulary
 from ..spec._traffic import Routes as Routes  # its home is the traffic vocabulary
 
-Severity = Literal["info", "warn", "error"]
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warn": 1, "error": 2}
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from ._base import Duration, Model, SpecModel
+from ._base import Duration, Model, Severity, SpecModel
 from ._metric_spec import MetricSpec, NoDataPolicy, SecretRef
 from ._wire import CookieDomain, CookiePath, LabelKey, LabelValue, ProxyUrl, Token, check_url
 
@@ -143,7 +143,7 @@ class Alert(SpecModel):
 
     name: str = Field(min_length=1)
     """Alert name."""
-    severity: Literal["info", "warn", "error"] = "info"
+    severity: Severity = "info"
     """Lowest severity that is sent."""
     provider_ref: dict[str, str] | None = None
     """A Flagger AlertProvider by ``{name, namespace}``."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -178,6 +178,9 @@ Duration = Annotated[
 round-trips."""
 
 MaybeEmpty = Annotated[str, StringConstraints(min_length=0)]
+
+Severity = Literal["info", "warn", "error"]
+"""How serious a notification is; an alert receives its own severity and above (Flagger's rule)."""
 """A string that may be empty in a :class:`SpecModel` (label and environment values...)."""
 
 

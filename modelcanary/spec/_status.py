@@ -15,7 +15,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ._base import Model
+from ._base import Model, Severity
 from ._phases import ConditionStatus, Phase
 
 PHASES: tuple[str, ...] = tuple(phase.value for phase in Phase)
@@ -116,7 +116,7 @@ class NotifyEffect(Model):
 
     event: str
     """Short CamelCase event, e.g. ``RolloutPromoted``."""
-    severity: Literal["info", "warn", "error"]
+    severity: Severity
     """info, warn or error (alerts of a higher minimum severity skip it)."""
     message: str = ""
     """What happened, for people."""
