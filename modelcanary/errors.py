@@ -70,6 +70,11 @@ class SpecError(ModelCanaryError):
         return "\n".join(lines)
 
 
+class AccessDenied(ModelCanaryError):
+    """The cluster refused a user's request (401/403): the message names the verb, the resource
+    and the Role to ask for."""
+
+
 class ProviderError(ModelCanaryError):
     """A metric provider failed (not: returned no data, which is ``NoData``)."""
 
@@ -107,6 +112,7 @@ class ConversionError(SpecError):
 
 
 __all__ = [
+    "AccessDenied",
     "ConflictError",
     "ConversionError",
     "GateError",

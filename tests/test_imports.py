@@ -127,6 +127,7 @@ INJECTIONS: dict[str, tuple[str, str]] = {
     "allow-mlflow": ("serving/_server.py", "import mlflow"),  # only serving/_mlflow_pyfunc.py may
     "allow-plotting": ("builder/_probe.py", "import plotly.graph_objects"),
     "allow-pandas": ("local/_probe.py", "import pandas"),  # only local.load may
+    "allow-prometheus-api-client": ("providers/_probe.py", "import prometheus_api_client"),
     "allow-httpx": ("newpackage/__init__.py", "import httpx"),
     "allow-optional-clients": ("providers/_datadog.py", "import boto3"),
     "providers-independent": ("providers/_datadog.py", "from . import _newrelic"),

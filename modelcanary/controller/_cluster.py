@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..engine._actions import ACTION_REASON, action_annotations
-from ..errors import ModelCanaryError, SpecError, SpecIssue
+from ..errors import AccessDenied, ModelCanaryError, SpecError, SpecIssue
 from ..ports import ObjectStore, StatusStore, Stored
 from ..spec import ModelRollout
 
@@ -32,10 +32,6 @@ INSTALL = (
     "install the operator and its CRD: `helm install modelcanary operator/chart -n "
     "modelcanary-system --create-namespace` (or `kubectl apply -k operator/kustomize`)"
 )
-
-
-class AccessDenied(ModelCanaryError):
-    """The cluster refused a user's request (401/403): the message names what and how to fix."""
 
 
 class StatusWatch(Iterator[Stored], Protocol):
@@ -62,7 +58,7 @@ class ClusterRollouts:
     namespace: str = "default"
     """The connection's namespace (kubeconfig context's, or the pod's): used when none is given."""
     server_apply: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-    """Server-side apply of a whole object (field manager ``modelcanary``), when available."""
+    """Server-side apply of a whole object (field manager ``modelcanary``, forced)."""
 
     @classmethod
     def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> ClusterRollouts:
@@ -98,7 +94,7 @@ class ClusterRollouts:
             list_objects,
             follow,
             default_namespace(kubeconfig, context),
-            _server_apply(client),
+            lambda obj: client.apply_server_side(obj, force=True),  # the rollout's fields are ours
         )
 
     # -- reading ----------------------------------------------------------------------------
@@ -260,19 +256,6 @@ def stored_from(obj: dict[str, Any]) -> Stored:
     version = meta.get("resourceVersion")
     deleting = bool(meta.get("deletionTimestamp"))
     return Stored(rollout_from_object(obj), str(version) if version else None, deleting)
-
-
-def _server_apply(client: Any) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
-    """``KubeClient.apply_server_side`` (force: the rollout's fields are ours), if it has it."""
-    method = getattr(client, "apply_server_side", None)
-    if method is None:
-        return None
-
-    def apply(obj: dict[str, Any]) -> dict[str, Any]:
-        stored: dict[str, Any] = method(obj, force=True)
-        return stored
-
-    return apply
 
 
 def _version(obj: dict[str, Any]) -> str | None:

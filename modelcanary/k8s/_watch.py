@@ -87,9 +87,17 @@ class ObjectWatch(Iterator[KubeObject]):
     def close(self) -> None:
         """Stop following (thread-safe: wakes a thread blocked on the stream)."""
         self._closed.set()
-        current = self._current
-        if current is not None:
+        if self._current is not None:
+            # a stream still opening has no socket to shut yet: try again for a moment
+            threading.Thread(target=self._shut, name="watch-close", daemon=True).start()
+
+    def _shut(self) -> None:
+        for _ in range(40):
+            current = self._current
+            if current is None:
+                return
             current.stop()  # type: ignore[no-untyped-call]
+            time.sleep(0.05)
 
     @property
     def closed(self) -> bool:

@@ -82,6 +82,8 @@ class ClusterRun(LiveDisplay):
     def _seen(self, stored: Stored) -> None:
         with self._lock:
             self._stored = stored
+            if self._stale is not None and not _status(stored).phase.traits.decided:
+                self._stale = None  # the operator took up the submitted spec
 
     def _follows(self, change: int) -> None:
         with self._lock:

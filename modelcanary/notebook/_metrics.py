@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -167,10 +168,10 @@ def _queries(
     scheme = provider.scheme_of(rollout)
     rng = promql.duration(stride)
     if CATALOGUE[metric].source == "latency":
-        return {"latency": provider._grouped(scheme, rollout, scheme.latency, ("le",), rng)}
+        return {"latency": provider.grouped(scheme, rollout, scheme.latency, ("le",), rng)}
     by = (scheme.status_label,)
     return {
-        "requests": provider._grouped(
+        "requests": provider.grouped(
             scheme, rollout, scheme.requests, by, rng, scheme.requests_match
         )
     }
@@ -208,7 +209,10 @@ def _labelled(frame_class: Any, result: list[dict[str, Any]], raw: bool) -> Any:
         empty = pd.DataFrame({"value": pd.Series(dtype=float)})
         empty.index = pd.DatetimeIndex([], tz=UTC, name="timestamp")
         return empty
-    frame = frame_class(result)
+    with warnings.catch_warnings():  # its own use of a pandas API pandas 3 deprecates
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
+        frame = frame_class(result)
     frame.index = frame.index.tz_localize(UTC)
     if raw or "version" not in frame.columns:
         return frame

@@ -141,7 +141,7 @@ class PrometheusProvider(HTTPProvider):
         assert found is not None  # checked in __init__
         return found
 
-    def _grouped(
+    def grouped(
         self,
         scheme: Scheme,
         rollout: ModelRollout,
@@ -182,9 +182,9 @@ class PrometheusProvider(HTTPProvider):
         status = scheme.status_label
         by = (status, "mirrored") if scheme.sides is None else (status,)
         requests = self.api.vector(
-            self._grouped(scheme, rollout, scheme.requests, by, rng, scheme.requests_match), at
+            self.grouped(scheme, rollout, scheme.requests, by, rng, scheme.requests_match), at
         )
-        latency = self.api.vector(self._grouped(scheme, rollout, scheme.latency, ("le",), rng), at)
+        latency = self.api.vector(self.grouped(scheme, rollout, scheme.latency, ("le",), rng), at)
         preds = self._predictions(scheme, rollout, rng, at)
         series = self._series(scheme, rollout, window)
         sides = {
@@ -230,10 +230,10 @@ class PrometheusProvider(HTTPProvider):
             )
             return {side: NoData(reason, side) for side in vectors.SIDES}
         labels = self.api.vector(
-            self._grouped(scheme, rollout, scheme.predictions, ("label",), rng), at
+            self.grouped(scheme, rollout, scheme.predictions, ("label",), rng), at
         )
         buckets = self.api.vector(
-            self._grouped(scheme, rollout, scheme.prediction_buckets, ("le",), rng), at
+            self.grouped(scheme, rollout, scheme.prediction_buckets, ("le",), rng), at
         )
         return vectors.predictions(labels, buckets)
 
@@ -253,13 +253,13 @@ class PrometheusProvider(HTTPProvider):
         end = round(start + (points - 1) * step, 3)
         rng, status = promql.duration(step), scheme.status_label
         req = self.api.matrix(
-            self._grouped(scheme, rollout, scheme.requests, (status,), rng, scheme.requests_match),
+            self.grouped(scheme, rollout, scheme.requests, (status,), rng, scheme.requests_match),
             start,
             end,
             step,
         )
         lat = self.api.matrix(
-            self._grouped(scheme, rollout, scheme.latency, ("le",), rng), start, end, step
+            self.grouped(scheme, rollout, scheme.latency, ("le",), rng), start, end, step
         )
         times = [round(start + i * step, 3) for i in range(points)]
         return {
