@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, get_type_hints
 
@@ -223,50 +222,51 @@ def watch(
     namespace: str = NAMESPACE,
     kubeconfig: str | None = KUBECONFIG,
     context: str | None = CONTEXT,
-    interval: float = typer.Option(1.0, "--interval", help="Seconds between two reads."),
+    interval: float = typer.Option(
+        1.0, "--interval", help="Kept for scripts: the watch reports each change as it happens."
+    ),
     timeout: float | None = typer.Option(None, "--timeout", help="Give up after this many s."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live display; print the result."),
 ) -> None:
     """Follow a rollout in the cluster live until it succeeds or fails.
 
-    Exit 0 promoted, 1 rolled back, 3 aborted / inconclusive / deleted / timeout, 2 unknown.
+    A Kubernetes watch on the resource (each status the operator writes is shown as it lands;
+    an expired stream is resumed). Exit 0 promoted, 1 rolled back, 3 aborted / inconclusive /
+    deleted / timeout, 2 unknown.
     """
     if interval <= 0:
         raise SpecError(SpecIssue("--interval", f"{interval} is not positive", "e.g. 1"))
+    if timeout is not None and timeout <= 0:
+        raise SpecError(SpecIssue("--timeout", f"{timeout} is not positive", "e.g. 600"))
     rollouts = connect_cluster(kubeconfig, context)
     stored = rollouts.require(name, namespace)
     threshold = stored.rollout.spec.analysis.threshold
     where = f"{namespace}/{name}"
-    deadline = None if timeout is None else time.monotonic() + timeout
     status = stored.rollout.status or RolloutStatus()
-    gone = False
+    changes = rollouts.watch(name, namespace, timeout=timeout)
 
-    def poll() -> bool:
-        nonlocal status, gone
-        current = rollouts.get(name, namespace)
-        if current is None:
-            gone = True
-            return True
-        status = current.rollout.status or RolloutStatus()
-        return status.phase.traits.decided or (
-            deadline is not None and time.monotonic() >= deadline
-        )
+    def follow(show: Callable[[], None]) -> None:
+        nonlocal status
+        for current in changes:
+            status = current.rollout.status or RolloutStatus()
+            show()
+            if status.phase.traits.decided:
+                return
 
     try:
         if quiet:
-            while not poll():
-                time.sleep(interval)
+            follow(lambda: None)
         else:
             with Live(
                 _view(where, status, threshold), console=out_console, refresh_per_second=4
             ) as live:
-                while not poll():
-                    live.update(_view(where, status, threshold))
-                    time.sleep(interval)
-                live.update(_view(where, status, threshold))
+                follow(lambda: live.update(_view(where, status, threshold)))
     except KeyboardInterrupt:
         err_console.print("[yellow]stopped watching[/] (the rollout goes on in the cluster)")
         raise typer.Exit(EXIT_INCONCLUSIVE) from None
+    finally:
+        changes.close()
+    gone = changes.deleted
     if gone:
         err_console.print(f"[yellow]ModelRollout {escape(where)} was deleted[/]")
         raise typer.Exit(EXIT_INCONCLUSIVE)

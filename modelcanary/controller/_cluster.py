@@ -41,6 +41,11 @@ class StatusWatch(Iterator[Stored], Protocol):
         """Stop following; thread-safe (wakes a thread blocked on the stream)."""
         ...
 
+    @property
+    def deleted(self) -> bool:
+        """True once the rollout was seen deleted (the iteration then ended)."""
+        ...
+
 
 @dataclass
 class ClusterRollouts:

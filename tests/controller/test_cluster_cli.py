@@ -226,6 +226,37 @@ def test_watch_gives_up_at_the_timeout(kube: KubeApi, config: str) -> None:
     assert "still Progressing" in result.output
 
 
+def test_watch_follows_a_kubernetes_watch_not_a_poll(kube: KubeApi, config: str) -> None:
+    """Each status the operator writes reaches ``watch`` through the watch API: over 1.5 s and
+    three status writes, the resource is read once (the start), not once per --interval."""
+    import threading
+    import time
+
+    kube.create(rollout_doc(prometheus="http://p:9090"))
+    _set_status(kube, "podinfo", {"phase": "Progressing", "canaryWeight": 10})
+    forget_requests(kube)
+
+    def operator_writes() -> None:
+        for weight in (30, 60):
+            time.sleep(0.5)
+            _set_status(kube, "podinfo", {"phase": "Progressing", "canaryWeight": weight})
+        time.sleep(0.5)
+        _set_status(kube, "podinfo", {"phase": "Succeeded", "outcome": "promoted"})
+
+    writer = threading.Thread(target=operator_writes)
+    writer.start()
+    result = runner.invoke(
+        app, ["watch", "podinfo", "--kubeconfig", config, "-q", "--interval", "0.05"]
+    )
+    writer.join()
+    assert result.exit_code == 0, result.output
+    path = "/apis/modelcanary.io/v1alpha1/namespaces/default/modelrollouts"
+    reads = [q for q in kube.queries() if q[0] == "GET" and q[1] == f"{path}/podinfo"]
+    watches = [q for q in kube.queries() if q[0] == "GET" and q[2].get("watch") in ("true", "1")]
+    assert watches, kube.queries()
+    assert len(reads) <= 3, reads  # a 0.05 s poll would have read ~30 times
+
+
 def test_apply_watch_and_abort_with_the_operator_running(
     kube: KubeApi, config: str, tmp_path: Path
 ) -> None:
