@@ -55,42 +55,40 @@ SECRET_HELP = (
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
-def _checked(
-    poll_interval: float, namespace: str | None, cluster: bool, spec: Any, template: Path | None
-) -> str:
-    """Validate the options of ``run`` (SpecError naming the option: exit 2); returns the
-    namespace of cluster mode."""
+def _checked(poll_interval: float, namespace: str | None, cluster: bool) -> None:
+    """Validate the options of ``run`` (SpecError naming the option: exit 2)."""
     if not poll_interval > 0:
         raise SpecError(
             SpecIssue("--poll-interval", f"{poll_interval:g} is not positive", "e.g. 10")
         )
-    if not cluster:
-        if namespace is not None:
-            raise SpecError(
-                SpecIssue(
-                    "--namespace",
-                    "only applies in cluster mode",
-                    "add --cluster (or --kubeconfig/--context), or drop --namespace",
-                )
-            )
-        return "default"
-    ns = namespace or (spec.metadata.namespace if spec is not None else None) or "default"
-    if not _NAMESPACE.fullmatch(ns):
+    if namespace is not None and not cluster:
         raise SpecError(
             SpecIssue(
                 "--namespace",
-                f"{ns!r} is not a Kubernetes namespace name",
+                "only applies in cluster mode",
+                "add --cluster (or --kubeconfig/--context), or drop --namespace",
+            )
+        )
+    if namespace is not None and not _NAMESPACE.fullmatch(namespace):
+        raise SpecError(
+            SpecIssue(
+                "--namespace",
+                f"{namespace!r} is not a Kubernetes namespace name",
                 "lowercase letters, digits and '-', at most 63, e.g. ml-models",
             )
         )
-    if spec is not None:
-        from ..integrations._mlflow_cluster import cluster_template
 
-        try:
-            cluster_template(spec)
-        except SpecError as exc:
-            raise SpecError(exc.issues, source=str(template)) from None
-    return ns
+
+def _for_cluster(spec: Any, template: Path | None) -> None:
+    """A ``--template`` the operator cannot run is bad input (exit 2 naming the field)."""
+    if spec is None:
+        return
+    from ..integrations._mlflow_cluster import cluster_template
+
+    try:
+        cluster_template(spec)
+    except SpecError as exc:
+        raise SpecError(exc.issues, source=str(template)) from None
 
 
 @hook_app.command("run")
@@ -117,7 +115,8 @@ def run(
         None,
         "--namespace",
         "-n",
-        help="Cluster mode: namespace of the ModelRollouts (default: the template's, or default).",
+        help="Cluster mode: namespace of the ModelRollouts (default: the template's, else the "
+        "kubeconfig context's, or the pod's).",
     ),
     kubeconfig: str | None = typer.Option(
         None,
@@ -133,14 +132,17 @@ def run(
 
     spec = load(template) if template is not None else None  # bad template: exit 2 now
     cluster = cluster or kubeconfig is not None or context is not None
-    ns = _checked(poll_interval, namespace, cluster, spec, template)
+    _checked(poll_interval, namespace, cluster)
     host, port = _listen(listen)
     key = _secret(secret)
-    rollouts = None
+    rollouts, ns = None, "default"
     if cluster:
         from ..controller._cluster import ClusterRollouts  # lazy: kubernetes only when asked
 
+        _for_cluster(spec, template)
         rollouts = ClusterRollouts.connect(kubeconfig=kubeconfig, context=context)
+        # --namespace, else the template's, else the connection's (context's, or the pod's)
+        ns = namespace or (spec.metadata.namespace if spec else None) or rollouts.namespace
     hook = RegistryHook(
         tracking_uri,
         secret=key,

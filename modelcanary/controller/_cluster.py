@@ -241,8 +241,9 @@ class _Guarded:
 
 
 def resource(rollout: ModelRollout, namespace: str) -> dict[str, Any]:
-    """The custom resource for ``rollout`` (spec as written: defaults left to the CRD)."""
-    data = rollout.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+    """The custom resource for ``rollout``: the spec with every default filled in, as the
+    operator reads it (so ``kubectl get -o yaml`` shows what runs)."""
+    data = rollout.model_dump(mode="json", by_alias=True, exclude_none=True)
     meta = rollout.metadata.model_dump(mode="json", by_alias=True, exclude_none=True)
     meta["namespace"] = namespace
     return {

@@ -59,16 +59,12 @@ class ClusterTarget:
 
     def managed(self) -> list[tuple[str, str]]:
         """(model, version) of every ModelRollout the hook manages in its namespace."""
-        from ..controller._cluster import API_VERSION, KIND
-
-        if self.rollouts.list_objects is None:
-            return []
-        found = self.rollouts.list_objects(
-            API_VERSION, KIND, self.namespace, f"{MANAGED_LABEL}={MANAGED_BY}"
-        )
         pairs = []
-        for obj in found:
-            notes = (obj.get("metadata") or {}).get("annotations") or {}
+        for obj in self.rollouts.resources(self.namespace):
+            meta = obj.get("metadata") or {}
+            if (meta.get("labels") or {}).get(MANAGED_LABEL) != MANAGED_BY:
+                continue
+            notes = meta.get("annotations") or {}
             if notes.get(MODEL_ANNOTATION) and notes.get(VERSION_ANNOTATION):
                 pairs.append((str(notes[MODEL_ANNOTATION]), str(notes[VERSION_ANNOTATION])))
         return pairs

@@ -97,7 +97,7 @@ class RegistryHook:
         experiment: str = EXPERIMENT,
         on_outcome: Callable[[Outcome], None] | None = None,
         cluster: ClusterRollouts | None = None,
-        namespace: str = "default",
+        namespace: str | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.template = template
@@ -116,7 +116,7 @@ class RegistryHook:
         if cluster is not None:
             self.cluster = ClusterTarget(
                 cluster,
-                namespace,
+                namespace or cluster.namespace,  # default: the connection's namespace
                 template,
                 tracking_uri,
                 champion_alias=champion_alias,

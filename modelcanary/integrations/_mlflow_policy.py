@@ -10,7 +10,7 @@ with per-interval metrics and the HTML report. mlflow is imported inside functio
 
 The verdict is written so that replaying it changes nothing: the champion alias moves only when
 it does not point to N already, so a hook that restarts between the alias move and the verdict
-tag (cluster mode, ``mlflow_cluster``) does not move it twice.
+tag (cluster mode, ``mlflow_follow``) does not move it twice.
 """
 
 from __future__ import annotations

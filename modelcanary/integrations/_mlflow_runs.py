@@ -71,8 +71,18 @@ def record_run(
 
 def experiment_id(client: Any, experiment: str) -> str:
     """The id of the experiment named ``experiment`` (created when missing)."""
+    from mlflow.exceptions import MlflowException
+
     found = client.get_experiment_by_name(experiment)
-    return str(found.experiment_id if found else client.create_experiment(experiment))
+    if found is not None:
+        return str(found.experiment_id)
+    try:
+        return str(client.create_experiment(experiment))
+    except MlflowException:  # created meanwhile (two rollouts finishing at once)
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            raise
+        return str(found.experiment_id)
 
 
 def version_params(rollout: ModelRollout) -> list[Any]:

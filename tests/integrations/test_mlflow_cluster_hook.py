@@ -101,9 +101,11 @@ def test_cluster_hook_promotes_the_good_and_rolls_back_the_bad_challenger(
             until(lambda: world.status("cl-good").get("phase") == "WaitingPromotion", "gate")
             run_id = tags(uri, "cl-good", good[1])[RUN_TAG]
             until(
-                lambda: len(weights(uri, run_id)) >= 2
-                and client(uri).get_run(run_id).data.tags.get("modelcanary.phase")
-                == "WaitingPromotion",
+                lambda: (
+                    len(weights(uri, run_id)) >= 2
+                    and client(uri).get_run(run_id).data.tags.get("modelcanary.phase")
+                    == "WaitingPromotion"
+                ),
                 "intervals logged while the rollout runs",
             )
             assert client(uri).get_run(run_id).info.status == "RUNNING"
@@ -178,8 +180,10 @@ def test_a_newer_challenger_supersedes_and_a_deleted_alias_aborts(
         client(uri).set_registered_model_alias(name, "challenger", versions[2])
         until(lambda: VERDICT_TAG in tags(uri, name, versions[1]), "v2 superseded")
         until(
-            lambda: world.status(name).get("challenger") == f"models:/{name}/{versions[2]}"
-            and world.status(name).get("phase") == "WaitingPromotion",
+            lambda: (
+                world.status(name).get("challenger") == f"models:/{name}/{versions[2]}"
+                and world.status(name).get("phase") == "WaitingPromotion"
+            ),
             "v3 analysed",
         )
         client(uri).delete_registered_model_alias(name, "challenger")
