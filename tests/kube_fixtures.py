@@ -15,8 +15,16 @@ The real ``kubernetes`` client (sync) and kopf (asyncio, its own loop) talk to i
 - list honours ``labelSelector`` (``a=b``, ``a!=b``, ``a``, ``!a``, ``a in (x,y)``,
   ``a notin (x)``; comma = and); ``fieldSelector`` is still ignored.
 
+- field managers: ``metadata.managedFields`` per manager and operation, server-side apply
+  (``application/apply-patch+yaml``: create-or-merge, conflicts, ``force``), a write without
+  ``?fieldManager=`` filed under its User-Agent (kube_managed_fields.py);
+- the garbage collector (cascading deletion by ownerReferences) and the namespace controller
+  (a deleted Namespace terminates: RBAC objects first, finalizers honoured, creates refused
+  with 403) of kube_controllers.py; the RBAC kinds are served (rbac_authz.Guard can enforce
+  what is stored, so removing a RoleBinding gives 403 as on a real server).
+
 Still missing (kmock): PUT (404: use PATCH), strategic merge (every PATCH is a JSON merge
-patch), server-side validation/defaulting, ownerReference garbage collection.
+patch), server-side validation/defaulting.
 
 Usage (a pytest fixture per module, or the context manager anywhere)::
 
@@ -44,6 +52,7 @@ Usage (a pytest fixture per module, or the context manager anywhere)::
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import datetime
@@ -60,6 +69,7 @@ from typing import Any, TypeVar
 
 import attrs
 import kmock
+import kube_controllers as controllers
 import kube_managed_fields as managed_fields
 import kubernetes.client
 import pytest
@@ -91,6 +101,10 @@ CORE_RESOURCES: list[tuple[str, str, str, bool, tuple[str, ...]]] = [
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", False, ()),
     ("kopf.dev/v1", "KopfPeering", "kopfpeerings", True, ()),
     ("kopf.dev/v1", "ClusterKopfPeering", "clusterkopfpeerings", False, ()),
+    ("rbac.authorization.k8s.io/v1", "Role", "roles", True, ()),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True, ()),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", False, ()),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", False, ()),
 ]
 VERBS = ("get", "list", "watch", "create", "patch", "delete")
 
@@ -136,6 +150,26 @@ def load_crds(path: Path) -> list[dict[str, Any]]:
 def _is_apply(request: kmock.Request) -> bool:
     kind = next((v for k, v in request.headers.items() if k.lower() == "content-type"), "")
     return request.method == enums.method.PATCH and kind.startswith("application/apply-patch")
+
+
+def _may_orphan(request: kmock.Request) -> bool:
+    """A request after which the garbage collector may have work: a DELETE, or a write of
+    ownerReferences or finalizers (an owner released, a dependent re-parented)."""
+    if request.action == enums.action.DELETE:
+        return True
+    if request.action != enums.action.UPDATE:
+        return False
+    data = request.data
+    if isinstance(data, list):
+        return any(
+            str(op.get("path", "")).startswith(
+                ("/metadata/ownerReferences", "/metadata/finalizers")
+            )
+            for op in data
+            if isinstance(op, dict)
+        )
+    meta = data.get("metadata") if isinstance(data, dict) else None
+    return isinstance(meta, dict) and ("ownerReferences" in meta or "finalizers" in meta)
 
 
 def _manager(request: kmock.Request) -> str:
@@ -185,9 +219,36 @@ class KubeMock(kmock.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self._versions = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.failures: list[tuple[str, str, KubernetesError]] = []
+        """(METHOD, path, error): the next such request answers the error (``fail_next``)."""
+        self.journal: collections.deque[tuple[str, str, Any]] = collections.deque(maxlen=20000)
+        """(METHOD, path, body) of the latest writes, in order (kept when tests clear kmock's
+        request log, which it scans on every request)."""
+        self.namespace_deletion_first: tuple[str, ...] = controllers.DEFAULT_FIRST
+        """Plurals the namespace controller deletes first (the losing race by default)."""
 
     async def _handle(self, request: kmock.Request) -> Any:
+        for index, (method, path, error) in enumerate(self.failures):
+            if request.method.value == method and request.url.path == path:
+                del self.failures[index]
+                raise error
         data = request.data if isinstance(request.data, dict | list) else None
+        if request.method != enums.method.GET:
+            self.journal.append((str(request.method.value), request.url.path, copy.deepcopy(data)))
+        if (
+            request.resource is not None
+            and request.resource.plural == "namespaces"
+            and request.action == enums.action.DELETE
+            and request.name is not None
+        ):
+            request = self._replace(request, self._namespace_delete(request))
+            data = request.data
+        if request.resource is not None and request.action == enums.action.CREATE:
+            meta = data.get("metadata") if isinstance(data, dict) else None
+            controllers.refuse_in_terminating(
+                self, request.namespace or (meta or {}).get("namespace")
+            )
         if request.resource is not None and _is_apply(request):
             request = self._replace(request, self._apply(request))
             data = request.data
@@ -208,7 +269,22 @@ class KubeMock(kmock.KubernetesEmulator):
         response = await super()._handle(request)
         if request.action == enums.action.CREATE and response.status == 200:
             response.set_status(201)
+        if request.resource is not None and _may_orphan(request):
+            await controllers.collect_garbage(self)
         return response
+
+    def _namespace_delete(self, request: kmock.Request) -> kmock.Request:
+        """DELETE of a Namespace: Terminating, emptied by the namespace controller."""
+        current = self._stored(request)
+        if current is None or current.get("metadata", {}).get("deletionTimestamp"):
+            return request  # 404, or already terminating: kmock answers as for any object
+        name = str(request.name)
+        task = asyncio.get_running_loop().create_task(controllers.terminate_namespace(self, name))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return attrs.evolve(
+            request, action=enums.action.UPDATE, data=controllers.terminating_patch()
+        )
 
     def _replace(self, old: kmock.Request, new: kmock.Request) -> kmock.Request:
         """Put ``new`` where kmock logged ``old`` (its reactions match requests by identity)."""
@@ -576,6 +652,7 @@ class KubeApi:
                 if key[0].plural not in ("customresourcedefinitions", "namespaces"):
                     del self.handler.objects[key]
             self.handler._requests.clear()  # kmock slows down as its request log grows
+            self.handler.journal.clear()
 
         self.call(clear)
 
@@ -584,6 +661,21 @@ class KubeApi:
         return self.call(
             lambda: [(str(r.method.value), r.url.path) for r in self.handler._requests]
         )
+
+    def fail_next(self, method: str, path: str, status: int = 409, message: str = "") -> None:
+        """The next ``METHOD path`` request answers ``status`` (once), e.g. the 409 a write
+        racing another writer gets: a test makes a race happen instead of hoping for it."""
+        reason = {403: "Forbidden", 404: "NotFound", 409: "Conflict", 500: "InternalError"}
+        error = KubernetesError(
+            status=status,
+            reason=reason.get(status, "Failure"),
+            message=message or f"injected {status} for {method} {path}",
+        )
+        self.call(lambda: self.handler.failures.append((method.upper(), path, error)))
+
+    def writes(self) -> list[tuple[str, str, Any]]:
+        """(METHOD, path, body) of the latest writes (up to 20,000), oldest first."""
+        return self.call(lambda: list(self.handler.journal))
 
     def queries(self) -> list[tuple[str, str, dict[str, str]]]:
         """(METHOD, path, query parameters) of every request served so far."""
@@ -679,6 +771,8 @@ def kube_api(
         api.api_client.close()
 
         async def stop() -> None:
+            for task in list(handler._tasks):
+                task.cancel()
             await server.__aexit__(None, None, None)
             await handler.__aexit__(None, None, None)
 

@@ -1,46 +1,100 @@
 """kopf handlers for ModelRollout (``modelcanary.io/v1alpha1``, plural ``modelrollouts``).
 
-- create / update / resume: one engine tick at once (a spec edit or a manual-action
-  annotation such as ``modelcanary.io/action: abort`` is acted on without waiting);
-- a short fixed-interval timer (``tick_seconds``, default 2 s) ticks each rollout only when
-  its own next tick is due (``next_delay``: 1 s while waiting for readiness or moving traffic,
-  the analysis interval otherwise), so one operator serves rollouts of any interval;
-- delete (kopf adds the finalizer ``modelcanary.io/finalizer``): ticks with
-  ``Stored.deleted`` until the engine has reverted traffic to the champion (Terminating);
-- errors: retryable ones (API conflict, router/workload/provider outage) become
-  ``kopf.TemporaryError(delay)``; a spec the operator cannot use becomes ``kopf.PermanentError``
-  plus the status condition ``SpecValid=False`` whose message says what to fix.
+- a **daemon per rollout** ticks it whenever its own next tick is due (``next_delay``: 1 s
+  while waiting for readiness or moving traffic, the analysis interval otherwise), checking
+  every ``tick_seconds`` (default 2 s); a watch event with a new spec generation or a manual
+  action (``modelcanary.io/action: abort``) wakes it at once. The daemon ends when the rollout
+  is gone (or replaced by a new one of the same name);
+- **no finalizer** on a rollout unless it asks for ``revertOnDeletion``: kopf puts a
+  finalizer on every object a daemon or timer serves, which this operator turns off for its
+  ticker (:func:`without_finalizer`). A finalizer the operator cannot remove once its
+  RoleBinding is gone (a namespaced install whose namespace is deleted) would hold the
+  namespace in Terminating forever; what must survive a deletion is simply never owned by the
+  rollout (``modelcanary.k8s._release``);
+- ``revertOnDeletion: true``: kopf's on-delete with the finalizer ``modelcanary.io/finalizer``
+  reverts (``_deletion.revert``) before the rollout goes;
+- errors never reach kopf (no ERROR lines for a retry): :meth:`OperatorRuntime.drive` turns
+  them into status conditions, Events and retry delays.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import logging
 from typing import Any
 
 import kopf
 
-from ..errors import ConflictError, ModelCanaryError, SpecError
-from ..spec._phases import Phase
-from ._runtime import OperatorRuntime, spec_message
+from ._deletion import RevertRetry, revert
+from ._runtime import OperatorRuntime
 
 GROUP, VERSION, PLURAL = "modelcanary.io", "v1alpha1", "modelrollouts"
 FINALIZER = "modelcanary.io/finalizer"
 KOPF_PREFIX = "operator.modelcanary.io"
 """Annotation prefix of kopf's own bookkeeping (handler progress, last handled spec)."""
+TICKER = "ticker"
+"""Handler id of the per-rollout daemon."""
+ERROR_BACKOFFS = (1.0, 2.0, 4.0)
+"""Retries of a failed API request (7 s in all) instead of kopf's default (1, 1, 2, ... 21:
+54 s): kopf retries a 403 too, and its last keep-alive of the peering object is shielded from
+cancellation, so with kopf's default a SIGTERM after the operator's RoleBinding was removed
+(its namespace terminating) waited 54 s."""
+WAKE = "modelcanary_wake"
+"""Key of the per-rollout asyncio.Event in kopf's memo (the watch handler wakes the daemon)."""
 
 log = logging.getLogger("modelcanary.controller")
 
 
 def settings(base: kopf.OperatorSettings | None = None) -> kopf.OperatorSettings:
     """Operator settings: finalizer and kopf's bookkeeping under modelcanary names (in
-    annotations, so the CRD's status schema stays ours) and kopf's own Events only for
-    warnings. Peering is chosen when the operator starts (see ``controller.operator``)."""
+    annotations, so the CRD's status schema stays ours), kopf's own Events only for
+    warnings, bounded API retries (:data:`ERROR_BACKOFFS`, unless ``base`` chose its own).
+    Peering is chosen when the operator starts (see ``controller.operator``)."""
     out = base if base is not None else kopf.OperatorSettings()
     out.persistence.finalizer = FINALIZER
     out.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     out.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=KOPF_PREFIX)
     out.posting.level = logging.WARNING
+    default = kopf.OperatorSettings().networking.error_backoffs
+    if _as_tuple(out.networking.error_backoffs) == _as_tuple(default):
+        out.networking.error_backoffs = ERROR_BACKOFFS
     return out
+
+
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, list | tuple) else (value,)
+
+
+def without_finalizer(registry: kopf.OperatorRegistry, handler_id: str) -> None:
+    """Let the daemon ``handler_id`` serve objects without kopf's finalizer.
+
+    kopf marks every daemon and timer as requiring one (so it can stop them before the object
+    goes); this ticker stops on its own when the rollout is gone. kopf has no public switch:
+    the handler (a frozen dataclass) is replaced by a copy with ``requires_finalizer=False``.
+    tests/controller/test_operator.py (no finalizer on a ticked rollout) fails if a kopf
+    upgrade changes this.
+    """
+    spawning = registry._spawning
+    handlers = spawning._handlers
+    for index, handler in enumerate(handlers):
+        if handler.id == handler_id:
+            handlers[index] = dataclasses.replace(handler, requires_finalizer=False)
+            return
+    raise LookupError(f"no kopf daemon {handler_id!r} to free from its finalizer")
+
+
+def _wake(memo: Any) -> asyncio.Event:
+    event = memo.get(WAKE)
+    if not isinstance(event, asyncio.Event):
+        event = asyncio.Event()
+        memo[WAKE] = event
+    return event
+
+
+def _reverts(spec: Any, **_: Any) -> bool:
+    return bool((spec or {}).get("revertOnDeletion"))
 
 
 def make_registry(
@@ -57,52 +111,38 @@ def make_registry(
     """
     registry = kopf.OperatorRegistry()
     resource = (GROUP, VERSION, PLURAL)
+    runtime.retry_delay = retry_delay
+    runtime.spec_retry_delay = spec_retry_delay
 
-    def drive(name: str, namespace: str) -> None:
-        try:
-            runtime.tick(name, namespace)
-        except SpecError as exc:
-            runtime.report_spec_error(name, namespace, exc)
-            runtime.postpone(name, namespace, spec_retry_delay)
-            raise kopf.PermanentError(f"spec cannot be used: {spec_message(exc)}") from exc
-        except ConflictError as exc:  # a concurrent write (kopf's own, a user's): re-read soon
-            raise kopf.TemporaryError(f"conflict: {exc}", delay=min(1.0, retry_delay)) from exc
-        except ModelCanaryError as exc:
-            runtime.postpone(name, namespace, retry_delay)
-            raise kopf.TemporaryError(f"{type(exc).__name__}: {exc}", delay=retry_delay) from exc
-
-    @kopf.on.create(*resource, registry=registry, id="tick-on-create")
-    def on_create(name: str, namespace: str | None, **_: Any) -> None:
-        drive(name, namespace or "default")
-
-    @kopf.on.update(*resource, registry=registry, id="tick-on-update")
-    def on_update(name: str, namespace: str | None, **_: Any) -> None:
-        drive(name, namespace or "default")
-
-    @kopf.on.resume(*resource, registry=registry, id="tick-on-resume")
-    def on_resume(name: str, namespace: str | None, **_: Any) -> None:
-        drive(name, namespace or "default")
-
-    @kopf.timer(*resource, registry=registry, id="tick", interval=tick_seconds)
-    def on_timer(name: str, namespace: str | None, **_: Any) -> None:
+    @kopf.daemon(*resource, registry=registry, id=TICKER, cancellation_timeout=1.0)
+    async def ticker(
+        name: str, namespace: str | None, uid: str | None, stopped: Any, memo: Any, **_: Any
+    ) -> None:
         ns = namespace or "default"
-        if runtime.due(name, ns):
-            drive(name, ns)
+        wake = _wake(memo)
+        while not stopped:
+            wake.clear()
+            if runtime.due(name, ns) and not await asyncio.to_thread(runtime.drive, name, ns, uid):
+                return  # gone (its state forgotten by the tick), or replaced
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), tick_seconds)
 
-    @kopf.on.delete(*resource, registry=registry, id="revert-on-delete")
-    def on_delete(name: str, namespace: str | None, **_: Any) -> None:
+    without_finalizer(registry, TICKER)
+
+    @kopf.on.event(*resource, registry=registry, id="wake")
+    async def on_event(
+        type: str | None, body: Any, memo: Any, name: str, namespace: str | None, **_: Any
+    ) -> None:
         ns = namespace or "default"
+        if type == "DELETED" or runtime.noticed(name, ns, body):
+            _wake(memo).set()
+
+    @kopf.on.delete(*resource, registry=registry, id="revert-on-delete", when=_reverts)
+    async def on_delete(name: str, namespace: str | None, **_: Any) -> None:
         try:
-            for _attempt in range(5):
-                result = runtime.tick(name, ns)
-                if result.missing or result.phase == Phase.TERMINATING:
-                    break
-        except SpecError as exc:  # never keep a broken resource forever: let it go
-            log.warning("%s/%s deleted without revert: %s", ns, name, spec_message(exc))
-        except ModelCanaryError as exc:
-            raise kopf.TemporaryError(f"revert on delete: {exc}", delay=retry_delay) from exc
-        finally:
-            runtime.forget(name, ns)
+            await revert(runtime, name, namespace or "default")
+        except RevertRetry as exc:
+            raise kopf.TemporaryError(str(exc), delay=retry_delay) from exc
 
     @kopf.on.login(registry=registry)
     def on_login(**_: Any) -> kopf.ConnectionInfo:

@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..engine import Engine, SystemClock, TickResult
-from ..errors import ConflictError, SpecError
+from ..errors import ConflictError, ModelCanaryError, SpecError, TransientProviderError
 from ..ports import StatusStore, Stored
-from ..rollout import Notify
+from ..rollout import Notify, SetRoutes
 from ..rollout._observations import next_delay
 from ..spec import Condition, MetricProviderSpec, ModelRollout, RolloutStatus
 from ..spec._phases import Phase
@@ -33,6 +33,16 @@ log = logging.getLogger("modelcanary.controller")
 
 SPEC_CONDITION = "SpecValid"
 """Condition type saying whether the operator can use the spec (False: what to fix)."""
+RECONCILED_CONDITION = "Reconciled"
+"""Condition type saying that the last tick failed for a reason retrying will not fix (a
+missing target, a 403 from RBAC, an invalid object): False with the error; removed once a tick
+succeeds again."""
+ACTION_PREFIX = "modelcanary.io/action"
+"""Annotations of a manual action (``modelcanary.io/action``, ``-id``, ``-reason``)."""
+CONFLICT_ATTEMPTS = 3
+"""Ticks tried at once when the status write loses a race (kopf's own patch, a user's edit)."""
+IDLE_PHASES = (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED, Phase.WAITING)
+"""Phases between rollouts: the target (challenger) of a targetRef rollout runs no pods."""
 WARNING_SEVERITIES = ("warn", "warning", "error")
 SPEC_ERROR_ATTEMPTS = 5
 """Reads and conditional writes ``report_spec_error`` tries before giving up (conflicts)."""
@@ -58,7 +68,18 @@ class OperatorRuntime:
     engine: Engine
     events: EventSink | None = None
     patch_status: StatusPatcher | None = None
+    retry_delay: float = 5.0
+    """Seconds before retrying a rollout whose tick failed."""
+    spec_retry_delay: float = 60.0
+    """Seconds before retrying a rollout whose spec cannot be used (a fix wakes it at once)."""
+    keep_idle: Callable[[ModelRollout], bool] | None = None
+    """Scales an idle rollout's target back to 0 (True when it did): a GitOps re-apply that
+    set its replicas again is undone between rollouts (``KubeWorkloads.keep_idle``)."""
+    release: Any = None
+    """What a deleted rollout leaves behind (``modelcanary.k8s.KubeRelease``; None: the engine
+    alone reverts routing, e.g. in tests without a cluster)."""
     _due: dict[tuple[str, str], float] = field(default_factory=dict)
+    _seen: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
     _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
@@ -75,11 +96,67 @@ class OperatorRuntime:
         """Let the timer leave the rollout alone for ``seconds`` (after an error)."""
         self._due[(namespace, name)] = time.monotonic() + seconds
 
+    def noticed(self, name: str, namespace: str, body: Any) -> bool:
+        """True when a watch event shows a new spec generation or manual action (then the
+        rollout is due at once): a spec edit or ``modelcanary.io/action`` is acted on within a
+        tick, whatever the rollout's interval."""
+        meta = body.get("metadata") or {}
+        actions = tuple(
+            sorted(
+                (k, v)
+                for k, v in (meta.get("annotations") or {}).items()
+                if k.startswith(ACTION_PREFIX)
+            )
+        )
+        seen = (meta.get("generation"), actions)
+        key = (namespace, name)
+        with self._guard:
+            changed = self._seen.get(key) != seen
+            self._seen[key] = seen
+        if changed:
+            self._due[key] = 0.0
+        return changed
+
+    def drive(self, name: str, namespace: str, uid: str | None = None) -> bool:
+        """One tick with its errors turned into conditions, Events and retry delays; never
+        raises. False when the rollout is gone (or replaced by a new one of the same name,
+        ``uid`` being the one the caller serves): the caller stops ticking it.
+
+        A lost status write (409: kopf's own patch, a user's edit) is retried at once and
+        logged at debug level; a spec error sets ``SpecValid=False``; an error retrying will
+        not fix (a missing target, 403, 422) sets ``Reconciled=False`` and a Warning Event;
+        a transient one (API or backend unavailable) is only retried.
+        """
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                result = self.tick(name, namespace)
+            except ConflictError as exc:
+                log.debug("%s/%s: status write lost (%d): %s", namespace, name, attempt, exc)
+                continue
+            except SpecError as exc:
+                self.report_spec_error(name, namespace, exc)
+                self.postpone(name, namespace, self.spec_retry_delay)
+                return True
+            except ModelCanaryError as exc:
+                self.postpone(name, namespace, self.retry_delay)
+                if transient(exc):
+                    log.warning("%s/%s: %s (retrying)", namespace, name, exc)
+                else:
+                    self.report_problem(name, namespace, exc)
+                return True
+            if result.missing:
+                return False
+            current = self._current(name, namespace)
+            return not (uid and current is not None and current.metadata.uid not in (None, uid))
+        self.postpone(name, namespace, 0.0)
+        return True
+
     def forget(self, name: str, namespace: str) -> None:
         """Drop the scheduling state of a rollout that is gone."""
         with self._guard:
             self._due.pop((namespace, name), None)
             self._locks.pop((namespace, name), None)
+            self._seen.pop((namespace, name), None)
         if isinstance(self.engine.store, QuietStatusStore):
             self.engine.store.forget(name, namespace)
 
@@ -97,11 +174,30 @@ class OperatorRuntime:
                 return result
             current = self._current(name, namespace)
             status = current.status if current is not None else None
-            if status is not None and any(c.type == SPEC_CONDITION for c in status.conditions):
-                self.clear_spec_error(name, namespace)
+            if status is not None and any(c.type in CLEARED for c in status.conditions):
+                self.clear_conditions(name, namespace)
             self._emit(name, namespace, result)
+            if current is not None and self.keep_idle is not None and result.phase in IDLE_PHASES:
+                self._keep_idle(current)
             self._due[key] = time.monotonic() + self._next_delay(name, namespace, result)
         return result
+
+    def _keep_idle(self, rollout: ModelRollout) -> None:
+        assert self.keep_idle is not None
+        try:
+            if self.keep_idle(rollout):
+                name, namespace = rollout.name, rollout.metadata.namespace or "default"
+                log.info("%s/%s: idle target scaled back to 0", namespace, name)
+                if self.events is not None:
+                    self.events.emit(
+                        rollout,
+                        "TargetScaledDown",
+                        "the target's replicas were set between rollouts (a re-apply?): scaled "
+                        "back to 0, the champion serves (leave spec.replicas out of the "
+                        "target's manifest, or let the autoscaler own it)",
+                    )
+        except ModelCanaryError as exc:
+            log.warning("%s: could not keep the idle target at 0: %s", rollout.name, exc)
 
     def _next_delay(self, name: str, namespace: str, result: TickResult) -> float:
         if result.changed:
@@ -126,7 +222,8 @@ class OperatorRuntime:
         if self.events is None:
             return
         notes = [c for c in result.commands if isinstance(c, Notify)]
-        if not result.changed and not notes and not result.problems:
+        routed = any(isinstance(c, SetRoutes) for c in result.commands)
+        if not result.changed and not notes and not result.problems and not routed:
             return
         rollout = self._current(name, namespace)
         if rollout is None:
@@ -144,6 +241,9 @@ class OperatorRuntime:
             for note in notes:
                 warning = note.severity in WARNING_SEVERITIES
                 self.events.emit(rollout, note.event, note.message, warning=warning)
+            first = _first_step(result, notes)
+            if first is not None:
+                self.events.emit(rollout, "WeightChanged", f"{first}: {status.message}")
             for problem in result.problems:
                 self.events.emit(rollout, "Problem", problem, warning=True)
         except Exception as exc:  # events are for people: never fail a tick for one
@@ -200,21 +300,68 @@ class OperatorRuntime:
                 return
         log.warning("%s/%s: could not record the spec error: %s", namespace, name, message)
 
+    def report_problem(self, name: str, namespace: str, error: ModelCanaryError) -> None:
+        """Set ``Reconciled=False`` (reason from the error, message = the error and its fix)
+        and, when the message is new, a Warning Event; best effort, never raises."""
+        message = str(error)
+        reason = problem_reason(error)
+        log.warning("%s/%s: %s", namespace, name, message)
+        for _attempt in range(SPEC_ERROR_ATTEMPTS):
+            try:
+                stored = self.engine.store.get(name, namespace)
+                if stored is None:
+                    return
+                status = stored.rollout.status or RolloutStatus()
+                old = next((c for c in status.conditions if c.type == RECONCILED_CONDITION), None)
+                if old is not None and old.message == message and old.reason == reason:
+                    return  # already reported: no new write, no repeated Event
+                condition = Condition(
+                    type=RECONCILED_CONDITION,
+                    status="False",
+                    reason=reason,
+                    message=message,
+                    last_transition_time=old.last_transition_time if old else _stamp(),
+                    last_update_time=_stamp(),
+                )
+                others = [c for c in status.conditions if c.type != RECONCILED_CONDITION]
+                new = status.updated(conditions=[*others, condition])
+                self.engine.store.save_status(name, namespace, new, stored.version)
+                if self.events is not None:
+                    self.events.emit(stored.rollout, reason, message, warning=True)
+                return
+            except ConflictError as exc:
+                log.debug("%s/%s: status changed while reporting: %s", namespace, name, exc)
+            except Exception as exc:
+                log.warning("%s/%s: could not record the problem: %s", namespace, name, exc)
+                return
+
     def clear_spec_error(self, name: str, namespace: str) -> None:
         """Drop a ``SpecValid=False`` condition once the spec works again (best effort)."""
+        self.clear_conditions(name, namespace)
+
+    def clear_conditions(self, name: str, namespace: str) -> None:
+        """Drop the ``SpecValid=False`` and ``Reconciled=False`` conditions once a tick
+        succeeds again, and a ``status.message`` that still repeats the spec error (best
+        effort): a fixed rollout shows no stale error."""
         try:
             stored = self.engine.store.get(name, namespace)
             if stored is None or stored.rollout.status is None:
                 return
             status = stored.rollout.status
-            if not any(c.type == SPEC_CONDITION for c in status.conditions):
+            gone = [c for c in status.conditions if c.type in CLEARED]
+            if not gone:
                 return
-            kept = [c for c in status.conditions if c.type != SPEC_CONDITION]
-            self.engine.store.save_status(
-                name, namespace, status.updated(conditions=kept), stored.version
-            )
+            kept = [c for c in status.conditions if c.type not in CLEARED]
+            fields: dict[str, Any] = {"conditions": kept}
+            if any(c.message and c.message == status.message for c in gone):
+                fields["message"] = "the spec error is resolved"
+            self.engine.store.save_status(name, namespace, status.updated(**fields), stored.version)
+            if self.events is not None:
+                self.events.emit(
+                    stored.rollout, "Resolved", "resolved: " + "; ".join(c.message for c in gone)
+                )
         except Exception as exc:
-            log.debug("%s/%s: could not clear the spec condition: %s", namespace, name, exc)
+            log.debug("%s/%s: could not clear the conditions: %s", namespace, name, exc)
 
 
 class QuietStatusStore:
@@ -262,7 +409,12 @@ class QuietStatusStore:
         """Write ``status`` unless it equals the status read at ``expected_version``."""
         with self._lock:
             read = self._read.get((namespace, name))
-        if read is not None and read[0] == expected_version and read[1].status == status:
+        if (
+            read is not None
+            and read[0] == expected_version
+            and read[1].status == status
+            and status.observed_generation == read[1].metadata.generation
+        ):
             return expected_version
         version = self.inner.save_status(name, namespace, status, expected_version)
         if read is not None:
@@ -272,6 +424,57 @@ class QuietStatusStore:
                     read[1].model_copy(update={"status": status}),
                 )
         return version
+
+
+CLEARED = (SPEC_CONDITION, RECONCILED_CONDITION)
+"""Conditions a successful tick removes."""
+
+
+def transient(error: BaseException) -> bool:
+    """True for an error a retry may fix: an API or backend unavailable (5xx, 429, timeout,
+    refused connection), a transient provider error; False for a missing object, 403, 422."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, TransientProviderError):
+            return True
+        flag = getattr(seen, "transient", None)  # modelcanary.k8s.KubeApiError
+        if isinstance(flag, bool):
+            return flag
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def problem_reason(error: BaseException) -> str:
+    """The condition reason (and Event reason) of an error: Forbidden for 403, Invalid for
+    422, NotFound for a missing API resource, else the error's class name."""
+    seen: BaseException | None = error
+    while seen is not None:
+        status = getattr(seen, "status", None)
+        if isinstance(status, int):
+            return {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 422: "Invalid"}.get(
+                status, type(error).__name__
+            )
+        seen = seen.__cause__ or seen.__context__
+    return type(error).__name__
+
+
+def _first_step(result: TickResult, notes: list[Notify]) -> str | None:
+    """``weight N%`` when a Progressing tick routed traffic to the challenger without a
+    WeightChanged note: the first step (``enter_stage(0)``), which the machine does not
+    announce; the later steps are (shifting back during a promotion is Promoting)."""
+    if any(note.event == "WeightChanged" for note in notes):
+        return None
+    if result.phase != Phase.PROGRESSING:
+        return None
+    for command in result.commands:
+        if isinstance(command, SetRoutes):
+            routes = command.routes
+            if routes.challenger_weight or routes.mirror_weight or routes.match:
+                parts = [f"weight {routes.challenger_weight}%"]
+                if routes.mirror_weight:
+                    parts.append(f"mirror {routes.mirror_weight}%")
+                return ", ".join(parts)
+    return None
 
 
 def spec_message(error: SpecError) -> str:
@@ -304,6 +507,7 @@ def build_runtime(
     from ..k8s._client import KubeClient, Ref
     from ..k8s._events import KubeEvents
     from ..k8s._objects import KubeObjectStore
+    from ..k8s._release import KubeRelease
     from ..k8s._secret_reader import KubeSecretReader
     from ..k8s._status import API_VERSION, KIND, KubeStatusStore
     from ..k8s._workloads import KubeWorkloads
@@ -338,4 +542,10 @@ def build_runtime(
     def patch_status(name: str, namespace: str, fields: dict[str, Any]) -> None:
         client.patch(Ref(API_VERSION, KIND, namespace, name), {"status": fields}, "status")
 
-    return OperatorRuntime(engine, events=KubeEvents(client), patch_status=patch_status)
+    workloads = engine.workloads
+    assert isinstance(workloads, KubeWorkloads)
+    runtime = OperatorRuntime(
+        engine, events=KubeEvents(client), patch_status=patch_status, keep_idle=workloads.keep_idle
+    )
+    runtime.release = KubeRelease(workloads)
+    return runtime

@@ -89,5 +89,7 @@ class KubeAutoscalers:
         source = self.source(rollout, namespace)
         source.setdefault("metadata", {})["namespace"] = namespace
         self.store.apply(
-            primary_autoscaler(source, ref, primary_workload, rollout.name), owner=rollout
+            primary_autoscaler(source, ref, primary_workload, rollout.name),
+            owner=rollout,
+            owned=False,  # serves the champion, which outlives the rollout
         )

@@ -10,11 +10,15 @@ removed from the stored one too (a ``null`` in the merge patch).
 Objects are owned by their ModelRollout (an ``ownerReference``, so deleting the rollout lets
 the garbage collector delete them) when ``apply(obj, owner=rollout)`` is given (the workloads do
 this) or when the object already carries ``metadata.ownerReferences`` (routers render their own;
-an object without one, e.g. an adopted user object, stays unowned).
+an object without one, e.g. an adopted user object, stays unowned). What must keep serving
+after the rollout is deleted (the champion Deployment and its copies, the apex Service) is
+applied with ``owned=False``: labelled for the rollout but never owned, and an ownerReference to
+the rollout an older operator set is removed, so the garbage collector leaves it in place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from typing import Any
@@ -89,6 +93,22 @@ def merge(patch: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _disown(patch: dict[str, Any], stored: KubeObject, owner: ModelRollout) -> dict[str, Any]:
+    """``patch`` plus the removal of an ownerReference to ``owner`` from ``stored``."""
+    owners = (stored.get("metadata") or {}).get("ownerReferences") or []
+    kept = [
+        o
+        for o in owners
+        if o.get("uid") != owner.metadata.uid
+        and (o.get("kind"), o.get("name")) != (owner.kind, owner.name)
+    ]
+    if len(kept) == len(owners):
+        return patch
+    out = copy.deepcopy(patch)
+    out.setdefault("metadata", {})["ownerReferences"] = kept or None
+    return out
+
+
 def _content(obj: KubeObject) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in _SKIP}
 
@@ -103,10 +123,15 @@ class KubeObjectStore:
         """The object, or None when it does not exist."""
         return self.client.get(Ref(api_version, kind, namespace, name))
 
-    def apply(self, obj: KubeObject, owner: ModelRollout | None = None) -> KubeObject:
+    def apply(
+        self, obj: KubeObject, owner: ModelRollout | None = None, *, owned: bool = True
+    ) -> KubeObject:
         """Create ``obj`` or patch the stored one so its labels, annotations and content match;
-        returns the object as stored. A concurrent create is retried once as a patch."""
-        desired = self._desired(obj, owner)
+        returns the object as stored. A concurrent create is retried once as a patch.
+
+        ``owned=False`` (with an ``owner``): made for the rollout but left behind when it is
+        deleted (no ownerReference to it; one found on the stored object is removed)."""
+        desired = self._desired(obj, owner, owned=owned)
         ref = Ref.of(desired)
         stored = self.client.get(ref)
         if stored is None:
@@ -117,6 +142,8 @@ class KubeObjectStore:
                 if stored is None:
                     raise
         patch = self._drift(stored, desired)
+        if owner is not None and not owned:
+            patch = _disown(patch, stored, owner)
         if not patch:
             return stored
         try:
@@ -129,7 +156,35 @@ class KubeObjectStore:
         self.client.delete(Ref(api_version, kind, namespace, name))
 
     # -- helpers --------------------------------------------------------------------------
-    def _desired(self, obj: KubeObject, owner: ModelRollout | None) -> KubeObject:
+    def disown(self, stored: KubeObject | None, owner: ModelRollout) -> None:
+        """Remove an ownerReference to ``owner`` from the ``stored`` object, if it has one
+        (an object an older operator owned that must outlive the rollout)."""
+        if stored is None:
+            return
+        patch = _disown({}, stored, owner)
+        if patch:
+            with contextlib.suppress(KubeNotFound):
+                self.client.patch(Ref.of(stored), patch)
+
+    def own(self, obj: KubeObject, owner: ModelRollout) -> KubeObject | None:
+        """Give the stored ``obj`` an ownerReference to ``owner`` (so the garbage collector
+        deletes it with the rollout); None when it does not exist."""
+        stored = self.client.get(Ref.of(obj))
+        reference = owner_reference(owner)
+        if stored is None or reference is None:
+            return stored
+        owners = (stored.get("metadata") or {}).get("ownerReferences") or []
+        if any(o.get("uid") == reference["uid"] for o in owners):
+            return stored
+        patch = {"metadata": {"ownerReferences": [*owners, reference]}}
+        try:
+            return self.client.patch(Ref.of(stored), patch)
+        except KubeNotFound:
+            return None
+
+    def _desired(
+        self, obj: KubeObject, owner: ModelRollout | None, *, owned: bool = True
+    ) -> KubeObject:
         desired = copy.deepcopy(obj)
         desired.pop("status", None)
         meta = desired.setdefault("metadata", {})
@@ -139,7 +194,7 @@ class KubeObjectStore:
         meta["labels"] = dict(meta.get("labels") or {})
         if owner is not None:  # an object made for the rollout
             meta["labels"] = {**MANAGED_BY, **meta["labels"]}
-            reference = owner_reference(owner)
+            reference = owner_reference(owner) if owned else None
             if reference is not None and not meta.get("ownerReferences"):
                 meta["ownerReferences"] = [reference]
         applied = {

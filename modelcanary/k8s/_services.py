@@ -87,8 +87,13 @@ class KubeServices:
         challenger_value: str,
         default_target_port: int | str,
     ) -> list[KubeObject]:
-        """Apply the three Services; returns them as stored."""
+        """Apply the three Services; returns them as stored. The apex Service is not owned by
+        the rollout: what clients call outlives it (deleting the rollout leaves it selecting
+        the champion); the garbage collector removes ``-primary`` and ``-canary``."""
         rendered = render_services(
             rollout, selector_key, champion_value, challenger_value, default_target_port
         )
-        return [self.store.apply(obj, owner=rollout) for obj in rendered]
+        return [
+            self.store.apply(obj, owner=rollout, owned=index > 0)
+            for index, obj in enumerate(rendered)
+        ]

@@ -6,6 +6,11 @@ subresource with a JSON patch that also carries the expected ``resourceVersion``
 server answers 409 when the rollout changed since it was read, raised as ``ConflictError``
 (the engine re-reads and retries on its next tick). A server that does not report
 resourceVersions (a test mock) gets no precondition.
+
+``status.observedGeneration`` is the ``metadata.generation`` of the object the tick read: the
+store remembers it with the ``resourceVersion`` of each ``get``, and a status saved with that
+version as its precondition describes exactly that generation (``kubectl wait
+--for=jsonpath='{.status.observedGeneration}'=N`` and GitOps health checks rely on it).
 """
 
 from __future__ import annotations
@@ -55,14 +60,19 @@ class KubeStatusStore:
 
     def __init__(self, client: KubeClient) -> None:
         self.client = client
+        self._generations: dict[tuple[str, str], tuple[str, int]] = {}
+        """(namespace, name) -> (resourceVersion, generation) of the last object read."""
 
     def get(self, name: str, namespace: str) -> Stored | None:
         """The stored rollout (None when it does not exist)."""
         obj = self.client.get(Ref(API_VERSION, KIND, namespace, name))
         if obj is None:
+            self._generations.pop((namespace, name), None)
             return None
         meta = obj.get("metadata") or {}
         version = meta.get("resourceVersion")
+        if version and meta.get("generation") is not None:
+            self._generations[(namespace, name)] = (str(version), int(meta["generation"]))
         return Stored(
             rollout_from_object(obj),
             str(version) if version else None,
@@ -85,6 +95,9 @@ class KubeStatusStore:
             ops.append(
                 {"op": "replace", "path": "/metadata/resourceVersion", "value": expected_version}
             )
+        read = self._generations.get((namespace, name))
+        if read is not None and expected_version is not None and read[0] == expected_version:
+            status = status.updated(observed_generation=read[1])
         ops.append({"op": "add", "path": "/status", "value": status.to_dict()})
         try:
             stored = self.client.patch(
@@ -98,4 +111,6 @@ class KubeStatusStore:
                 "re-read and retry"
             ) from None
         version = (stored.get("metadata") or {}).get("resourceVersion")
+        if read is not None and version and read[0] == expected_version:
+            self._generations[(namespace, name)] = (str(version), read[1])  # same generation
         return str(version) if version else None

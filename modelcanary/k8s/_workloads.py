@@ -20,7 +20,12 @@ image). The revision is a hash of the challenger's rendered pod template.
 the revision come from the InferenceService (``modelcanary.k8s._kserve``), nothing is created.
 
 The two Deployment modes create the Services ``<apex>``, ``<primary>`` and ``<canary>`` and
-the autoscaler's ``-primary`` copy; every created object is owned by the ModelRollout.
+the autoscaler's ``-primary`` copy. What serves the champion outlives the rollout (deleting a
+ModelRollout must leave a serving, analysed version): the ``-primary`` Deployment, its
+ConfigMap/Secret and autoscaler copies and the apex Service carry the rollout's label but no
+ownerReference; the ``-primary``/``-canary`` Services and the challenger Deployment of the
+champion/challenger mode are owned by the ModelRollout, so the garbage collector removes them
+(``modelcanary.k8s._release`` reverts to the target first with ``revertOnDeletion``).
 """
 
 from __future__ import annotations
@@ -55,6 +60,8 @@ from ._services import KubeServices
 
 INIT_PHASES = (None, "Initializing")
 """Phases in which ``ensure`` initialises (creates the primary, then idles the target)."""
+IDLE_PHASES = ("Initialized", "Succeeded", "Failed", "Waiting")
+"""Phases between rollouts, in which the target of a ``targetRef`` rollout stays at 0."""
 CONFIG_HASH = "modelcanary.io/config-hash"
 """Pod template annotation of the champion: hash of its copied ConfigMaps/Secrets."""
 PRIMARY_COPY = "modelcanary.io/primary-copy-of"
@@ -162,6 +169,27 @@ class KubeWorkloads:
         except KubeNotFound:
             raise WorkloadError(f"champion Deployment {n.primary_workload} vanished") from None
 
+    def keep_idle(self, rollout: ModelRollout) -> bool:
+        """Between rollouts (Initialized, Succeeded, Failed, Waiting) the target of a
+        ``targetRef`` rollout runs no pods: the champion serves. When a re-apply of the
+        target's manifest (a GitOps sync) set its replicas again, scale it back to 0; only
+        ``.spec.replicas`` is written, the one field the operator owns on the target. Nothing
+        is done while the champion is not ready. True when it scaled."""
+        ref = rollout.spec.target_ref
+        phase = rollout.status.phase if rollout.status is not None else None
+        if ref is None or _is_isvc(rollout) or phase not in IDLE_PHASES:
+            return False
+        n = names(rollout)
+        target = self.client.get(Ref(ref.api_version, ref.kind, n.namespace, ref.name))
+        if target is None or int((target.get("spec") or {}).get("replicas", 1) or 0) == 0:
+            return False
+        primary = self._deployment(n.namespace, n.primary_workload)
+        threshold = rollout.spec.analysis.primary_ready_threshold
+        if not deployment_ready(primary, threshold, "champion")[0]:
+            return False
+        self._scale(n.namespace, n.challenger_workload, 0)
+        return True
+
     # -- targetRef --------------------------------------------------------------------------
     def _target(self, rollout: ModelRollout) -> KubeObject:
         ref = rollout.spec.target_ref
@@ -202,8 +230,10 @@ class KubeWorkloads:
                 replicas = int((target.get("spec") or {}).get("replicas", 1) or 1)
             desired = primary_deployment(target, n.primary_workload, n.namespace, replicas, labels)
             self._copy_config(rollout, desired["spec"]["template"], n.namespace)
-            self.store.apply(desired, owner=rollout)
+            self.store.apply(desired, owner=rollout, owned=False)
             primary = self._deployment(n.namespace, n.primary_workload)
+        else:
+            self.store.disown(primary, rollout)
         ports = _container_ports(target)
         self.services.ensure(rollout, key, f"{value}-primary", value, ports or 80)
         self.autoscalers.ensure(rollout, n.namespace, n.primary_workload)
@@ -253,8 +283,11 @@ class KubeWorkloads:
     def _ensure_versions(self, rollout: ModelRollout) -> None:
         n = names(rollout)
         champion, challenger = self._rendered(rollout, n)
-        if self._deployment(n.namespace, n.primary_workload) is None:
-            self.store.apply(champion, owner=rollout)
+        primary = self._deployment(n.namespace, n.primary_workload)
+        if primary is None:
+            self.store.apply(champion, owner=rollout, owned=False)
+        else:
+            self.store.disown(primary, rollout)
         self.store.apply(challenger, owner=rollout)
         port = challenger["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"]
         self.services.ensure(rollout, "app", n.primary_workload, n.challenger_workload, port)
@@ -286,7 +319,9 @@ class KubeWorkloads:
             source = self.client.get(Ref("v1", kind, namespace, name))
             if source is None:
                 continue
-            self.store.apply(_config_copy(source, f"{name}-primary", rollout.name), owner=rollout)
+            self.store.apply(
+                _config_copy(source, f"{name}-primary", rollout.name), owner=rollout, owned=False
+            )
             copied[(kind, name)] = f"{name}-primary"
             contents.append([kind, name, source.get("data"), source.get("binaryData")])
         rename_refs(template, lambda kind, name: copied.get((kind, name)))

@@ -1,10 +1,6 @@
-"""Helpers of the controller tests: a Prometheus-API server the test steers, a kopf operator
-in a thread, the rollout documents and the readiness a test gives Deployments.
-
-``PromAPI``: a stdlib HTTP server on 127.0.0.1 answering Prometheus' documented
-``/api/v1/query`` and ``/api/v1/query_range`` shapes; a query containing one of the keys of
-``values`` answers that value as a one-sample vector, every other query an empty vector (the
-built-in SLI queries then have no data, which the analysis reports as such).
+"""Helpers of the controller tests: a Prometheus-API server the test steers (``PromAPI``, from
+tests/prom_api_fake.py, shared with the operator bundle tests), a kopf operator in a thread,
+the rollout documents and the readiness a test gives Deployments.
 
 ``OperatorThread``: ``modelcanary.controller._operator.operator`` (kopf) running in its own
 event loop and thread against the kmock API, stopped through kopf's ``stop_flag``.
@@ -14,82 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import kopf
 import pytest
+from prom_api_fake import PromAPI
 
 from modelcanary.controller._operator import OperatorOptions, operator
 from modelcanary.controller._runtime import OperatorRuntime, build_runtime
 
 ROLLOUT_API = "modelcanary.io/v1alpha1"
 ISTIO_API = "networking.istio.io/v1beta1"
-
-
-class PromAPI:
-    """Prometheus' query API with values the test sets (``prom.values["errors"] = 0.2``)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, float] = {}
-        self.queries: list[str] = []
-        self.authorizations: list[str] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                url = urllib.parse.urlsplit(self.path)
-                params = dict(urllib.parse.parse_qsl(url.query))
-                self._answer(url.path, params)
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                params = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
-                self._answer(urllib.parse.urlsplit(self.path).path, params)
-
-            def _answer(self, path: str, params: dict[str, str]) -> None:
-                query = params.get("query", "")
-                owner.queries.append(query)
-                owner.authorizations.append(self.headers.get("Authorization") or "")
-                at = float(params.get("time") or time.time())
-                if path == "/api/v1/query":
-                    result = [
-                        {"metric": {}, "value": [at, repr(value)]}
-                        for key, value in list(owner.values.items())
-                        if key in query
-                    ][:1]
-                    if query == "vector(1)":
-                        result = [{"metric": {}, "value": [at, "1"]}]
-                    data: dict[str, Any] = {"resultType": "vector", "result": result}
-                elif path == "/api/v1/query_range":
-                    data = {"resultType": "matrix", "result": []}
-                else:
-                    self.send_error(404)
-                    return
-                body = json.dumps({"status": "success", "data": data}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +216,12 @@ class Kubelet:
             status = item.get("status") or {}
             if any(status.get(k) != v for k, v in want.items()):
                 self.kube.patch(
-                    "apps/v1", "Deployment", self.namespace, meta["name"], {"status": want}
+                    "apps/v1",
+                    "Deployment",
+                    self.namespace,
+                    meta["name"],
+                    {"status": want},
+                    manager="kube-controller-manager",  # as the deployment controller
                 )
 
     def start(self) -> Kubelet:

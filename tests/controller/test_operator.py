@@ -24,8 +24,6 @@ from controller_fixtures import (
 )
 from kube_fixtures import KubeApi
 
-from modelcanary.controller._handlers import FINALIZER
-
 ISTIO = "networking.istio.io/v1"
 
 
@@ -122,9 +120,11 @@ def test_healthy_challenger_is_promoted(kube: KubeApi, prom: PromAPI, kubelet: K
         # first revision: the primary is created from the target, the target is scaled to 0
         wait_for(lambda: _phase(kube, "good") == "Initialized", "Initialized")
         assert _image(kube, "good-primary").endswith(":6.0.0")
+        # ticked without a finalizer (only revertOnDeletion asks for one: see test_operator_
+        # finalizers.py); a namespace deletion never waits on this operator
         assert kube.get(ROLLOUT_API, "ModelRollout", "default", "good")["metadata"].get(
             "finalizers"
-        ) == [FINALIZER]
+        ) in (None, [])
         for svc in ("good", "good-primary", "good-canary"):
             assert kube.get("v1", "Service", "default", svc) is not None, svc
         assert _weights(kube, "good") == {"good-primary": 100, "good-canary": 0}

@@ -106,10 +106,11 @@ def test_operator_run_drives_a_rollout_and_stops_on_sigterm(kube: KubeApi, tmp_p
         assert process.poll() is None, process.communicate()[0]
         assert kube.get("apps/v1", "Deployment", "default", "proc-primary") is not None
 
-        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
-        assert (
-            'modelcanary_rollout_phase{name="proc",namespace="default",phase="Initialized"} 1'
-            in (text)
+        line = 'modelcanary_rollout_phase{name="proc",namespace="default",phase="Initialized"} 1'
+        # the self-metrics follow the tick's status write (written first, then observed)
+        wait_for(
+            lambda: line in httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text,
+            "the phase in the self-metrics",
         )
         assert httpx.get(f"http://127.0.0.1:{live_port}/healthz").status_code == 200
 

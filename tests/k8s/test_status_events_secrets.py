@@ -60,13 +60,41 @@ def test_round_trip_with_versions(kube: KubeApi, client: KubeClient) -> None:
     assert version is not None and version != stored.version
     again = store.get("podinfo", "default")
     assert again is not None and again.version == version
-    assert again.rollout.status == status
+    # observedGeneration: the generation of the object this status was computed from
+    generation = created["metadata"]["generation"]
+    assert again.rollout.status == status.updated(observed_generation=generation)
     assert errors(CRD, kube.get(*MR)) == []
 
     cleared = RolloutStatus(phase="Succeeded", canary_weight=0)  # no stepStartedAt any more
     store.save_status("podinfo", "default", cleared, version)
     assert "stepStartedAt" not in kube.get(*MR)["status"]
-    assert store.get("podinfo", "default").rollout.status == cleared  # type: ignore[union-attr]
+    assert store.get("podinfo", "default").rollout.status == cleared.updated(  # type: ignore[union-attr]
+        observed_generation=generation
+    )
+
+
+def test_observed_generation_is_the_generation_the_tick_read(
+    kube: KubeApi, client: KubeClient
+) -> None:
+    """Issue 14, 3.7: the status says which spec generation it describes."""
+    create_rollout(kube)
+    store = KubeStatusStore(client)
+    first = store.get("podinfo", "default")
+    assert first is not None
+    store.save_status("podinfo", "default", RolloutStatus(message="one"), first.version)
+    assert kube.get(*MR)["status"]["observedGeneration"] == 1
+    kube.patch(*MR, {"spec": {"analysis": {"threshold": 3}}})  # a user's edit: generation 2
+    assert kube.get(*MR)["metadata"]["generation"] == 2
+    second = store.get("podinfo", "default")
+    assert second is not None
+    version = store.save_status("podinfo", "default", RolloutStatus(message="two"), second.version)
+    assert kube.get(*MR)["status"]["observedGeneration"] == 2
+    # a second write of the same tick (its effects cleared) still describes generation 2
+    store.save_status("podinfo", "default", RolloutStatus(message="three"), version)
+    assert kube.get(*MR)["status"]["observedGeneration"] == 2
+    # a stale write never claims a generation it did not read
+    with pytest.raises(ConflictError):
+        store.save_status("podinfo", "default", RolloutStatus(), first.version)
 
 
 def test_a_stale_version_is_a_conflict(kube: KubeApi, client: KubeClient) -> None:

@@ -77,7 +77,9 @@ def test_initialisation_creates_the_primary_services_and_config_copies(
     assert primary["spec"]["template"]["metadata"]["labels"]["app"] == "podinfo-primary"
     assert primary["spec"]["replicas"] == 2
     assert primary["spec"]["progressDeadlineSeconds"] == 60
-    assert primary["metadata"]["ownerReferences"][0]["uid"] == UID
+    # the champion outlives its rollout (issue 14, 3.3): labelled for it, never owned
+    assert "ownerReferences" not in primary["metadata"]
+    assert primary["metadata"]["labels"]["modelcanary.io/rollout"] == "podinfo"
     container = primary["spec"]["template"]["spec"]["containers"][0]
     assert container["envFrom"] == [{"configMapRef": {"name": "podinfo-config-primary"}}]
     assert container["env"][0]["valueFrom"]["secretKeyRef"]["name"] == "podinfo-token-primary"
@@ -92,6 +94,15 @@ def test_initialisation_creates_the_primary_services_and_config_copies(
     services = {s["metadata"]["name"]: s for s in kube.list("v1", "Service", "default")}
     assert sorted(services) == ["podinfo", "podinfo-canary", "podinfo-primary"]
     assert services["podinfo"]["spec"]["selector"] == {"app": "podinfo-primary"}
+    # what clients call stays when the rollout goes; -primary and -canary are collected
+    assert "ownerReferences" not in services["podinfo"]["metadata"]
+    for name in ("podinfo-primary", "podinfo-canary"):
+        assert services[name]["metadata"]["ownerReferences"][0]["uid"] == UID
+    for kind, name in (
+        ("ConfigMap", "podinfo-config-primary"),
+        ("Secret", "podinfo-token-primary"),
+    ):
+        assert "ownerReferences" not in kube.get("v1", kind, "default", name)["metadata"]
     assert services["podinfo-primary"]["spec"]["selector"] == {"app": "podinfo-primary"}
     assert services["podinfo-canary"]["spec"]["selector"] == {"app": "podinfo"}
     assert services["podinfo"]["spec"]["ports"][0]["port"] == 9898
@@ -295,7 +306,7 @@ def test_an_autoscaler_gets_a_primary_copy(kube: KubeApi, client: KubeClient) ->
     assert hpa is not None
     assert hpa["spec"]["scaleTargetRef"]["name"] == "podinfo-primary"
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 10)
-    assert hpa["metadata"]["ownerReferences"][0]["uid"] == UID
+    assert "ownerReferences" not in hpa["metadata"]  # scales the champion, which stays
     validate(hpa)
     assert kube.get(APPS, "Deployment", "default", "podinfo-primary")["spec"]["replicas"] == 3
 
@@ -455,3 +466,36 @@ def test_a_keda_scaled_object_gets_a_primary_copy(kube: KubeApi, client: KubeCli
         )
     )
     assert kube.get(APPS, "Deployment", "default", "podinfo")["spec"]["replicas"] == 2
+
+
+def test_what_serves_is_released_from_an_older_operators_ownership(
+    kube: KubeApi, client: KubeClient
+) -> None:
+    """An install upgraded from a version that owned everything: the next tick removes the
+    rollout's ownerReference from the champion and the apex Service (so deleting the rollout
+    no longer takes them), and leaves other owners alone."""
+    seed(kube)
+    workloads = KubeWorkloads(client)
+    rollout = target_rollout(uid=UID)
+    workloads.ensure(rollout)
+    legacy = {"apiVersion": "modelcanary.io/v1alpha1", "kind": "ModelRollout", "name": "podinfo"}
+    other = {"apiVersion": "v1", "kind": "ConfigMap", "name": "keeper", "uid": "u-other"}
+    kube.patch(
+        APPS,
+        "Deployment",
+        "default",
+        "podinfo-primary",
+        {"metadata": {"ownerReferences": [{**legacy, "uid": UID}, other]}},
+    )
+    kube.patch(
+        "v1",
+        "Service",
+        "default",
+        "podinfo",
+        {"metadata": {"ownerReferences": [{**legacy, "uid": UID}]}},
+    )
+    workloads.ensure(rollout)
+    primary = kube.get(APPS, "Deployment", "default", "podinfo-primary")
+    assert primary is not None and primary["metadata"]["ownerReferences"] == [other]
+    apex = kube.get("v1", "Service", "default", "podinfo")
+    assert apex is not None and not apex["metadata"].get("ownerReferences")

@@ -76,12 +76,12 @@ def test_get_shows_the_tree_of_what_the_rollout_owns(
         if depth
     }
     assert shape == {
-        (1, "Deployment", "podinfo-primary", "champion", True, "Ready"),
-        (2, "HorizontalPodAutoscaler", "podinfo-primary", "autoscaler", True, "Present"),
-        (2, "ConfigMap", "podinfo-config-primary", "copy of podinfo-config", True, "Present"),
+        (1, "Deployment", "podinfo-primary", "champion", False, "Ready"),  # outlives it
+        (2, "HorizontalPodAutoscaler", "podinfo-primary", "autoscaler", False, "Present"),
+        (2, "ConfigMap", "podinfo-config-primary", "copy of podinfo-config", False, "Present"),
         (1, "Deployment", "podinfo", "challenger (targetRef)", False, "Ready"),
         (2, "HorizontalPodAutoscaler", "podinfo", "autoscaler", False, "Present"),
-        (1, "Service", "podinfo", "apex service", True, "Present"),
+        (1, "Service", "podinfo", "apex service", False, "Present"),
         (1, "Service", "podinfo-primary", "champion service", True, "Present"),
         (1, "Service", "podinfo-canary", "challenger service", True, "Present"),
         (1, "DestinationRule", "podinfo-primary", "routing", True, "Present"),
@@ -154,9 +154,9 @@ def test_get_of_a_model_versions_rollout(
     assert data["routes"]["challenger"] == 20
     rows = {(n["kind"], n["name"], n["role"], n["owned"]) for d, n in _nodes(data["tree"]) if d}
     assert rows == {
-        ("Deployment", "fraud-primary", "champion", True),
+        ("Deployment", "fraud-primary", "champion", False),  # serves after deletion
         ("Deployment", "fraud-canary", "challenger", True),
-        ("Service", "fraud", "apex service", True),
+        ("Service", "fraud", "apex service", False),
         ("Service", "fraud-primary", "champion service", True),
         ("Service", "fraud-canary", "challenger service", True),
         ("DestinationRule", "fraud-primary", "routing", True),

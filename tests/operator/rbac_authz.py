@@ -190,18 +190,42 @@ def operator_authorizer(objects: list[Obj]) -> Authorizer:
     return Authorizer(objects, namespace, name)
 
 
+RBAC_KINDS = ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
+
+
+def stored_rbac(handler: Any) -> list[Obj]:
+    """The RBAC objects stored in a kmock handler now (call in its event loop)."""
+    return [
+        dict(obj.raw)
+        for (res, _ns, _name), obj in handler.objects.items()
+        if res.group == "rbac.authorization.k8s.io" and not obj.deleted
+    ]
+
+
 class Guard:
     """RBAC in front of a kmock API (``kube_fixtures.KubeApi``): the requests carrying the
     bearer ``token`` are the operator's, authorized with the bundle's RBAC and refused with
     403 as the API server would; the others are the test's own (cluster admin). Records every
-    authorized or refused call; ``close()`` takes the guard away."""
+    authorized or refused call; ``close()`` takes the guard away.
 
-    def __init__(self, kube: Any, objects: list[Obj], token: str) -> None:
+    ``live=True``: the bundle's RBAC objects are created in the API (``install()``) and each
+    request is authorized with the RBAC objects stored at that moment, as the API server's
+    authorizer does: deleting a RoleBinding (or its namespace) takes the rights away."""
+
+    def __init__(self, kube: Any, objects: list[Obj], token: str, *, live: bool = False) -> None:
         self.authorizer = operator_authorizer(objects)
         self.calls: list[tuple[Call, bool]] = []
+        self.live = live
+        if live:
+            for obj in objects:
+                if obj.get("kind") in RBAC_KINDS:
+                    kube.create(obj)
         original = kube.handler._handle
+        handler = kube.handler
 
         async def guarded(request: Any) -> Any:
+            if self.live:
+                self.authorizer.objects = stored_rbac(handler)
             if request.headers.get("Authorization") == f"Bearer {token}":
                 res = request.resource
                 call = call_of(

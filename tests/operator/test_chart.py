@@ -21,6 +21,7 @@ from bundle_objects import (
     helm,
     helm_crds,
     helm_render,
+    kustomize,
     one,
     operator_container,
     rbac_source,
@@ -126,6 +127,9 @@ DISCOVERY = {
     ("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")
 }
 NAMESPACES = {("", "namespaces", "list"), ("", "namespaces", "watch")}
+ROLE = "mc-modelcanary-modelcanary-system"
+"""The release's ClusterRole: <fullname>-<release namespace> (cluster-scoped names are unique
+per release, so no other install overwrites them)."""
 
 
 def test_default_is_namespace_scope(default: list[Obj]) -> None:
@@ -141,20 +145,20 @@ def test_default_is_namespace_scope(default: list[Obj]) -> None:
     ]
     assert_no_cluster_wide_writes(default)
     assert not by_kind(default, "Role")
-    role = one(default, "ClusterRole", "mc-modelcanary")
+    role = one(default, "ClusterRole", ROLE)
     assert grants(role["rules"]) == _expected_rules("kopfpeerings")
     binding = one(default, "RoleBinding", "mc-modelcanary")
     assert binding["metadata"]["namespace"] == "modelcanary-system"
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": "ClusterRole",
-        "name": "mc-modelcanary",
+        "name": ROLE,
     }
     assert binding["subjects"] == [SA]
     (cluster_binding,) = by_kind(default, "ClusterRoleBinding")
-    assert cluster_binding["roleRef"]["name"] == "mc-modelcanary-discovery"
+    assert cluster_binding["roleRef"]["name"] == f"{ROLE}-discovery"
     assert cluster_binding["subjects"] == [SA]
-    discovery = one(default, "ClusterRole", "mc-modelcanary-discovery")
+    discovery = one(default, "ClusterRole", f"{ROLE}-discovery")
     assert grants(discovery["rules"]) == DISCOVERY | NAMESPACES
     peering = one(default, "KopfPeering")
     assert peering["metadata"]["name"] == "modelcanary"
@@ -174,11 +178,11 @@ def test_cluster_scope_is_the_opt_in() -> None:
     objects = helm_render({"scope": "cluster"})
     assert operator_container(objects)["args"][2] == "--all-namespaces"
     assert not by_kind(objects, "Role") and not by_kind(objects, "RoleBinding")
-    role = one(objects, "ClusterRole", "mc-modelcanary")
+    role = one(objects, "ClusterRole", ROLE)
     assert grants(role["rules"]) == _expected_rules("clusterkopfpeerings")
-    binding = one(objects, "ClusterRoleBinding", "mc-modelcanary")
-    assert binding["roleRef"]["name"] == "mc-modelcanary" and binding["subjects"] == [SA]
-    assert grants(one(objects, "ClusterRole", "mc-modelcanary-discovery")["rules"]) == DISCOVERY
+    binding = one(objects, "ClusterRoleBinding", ROLE)
+    assert binding["roleRef"]["name"] == ROLE and binding["subjects"] == [SA]
+    assert grants(one(objects, "ClusterRole", f"{ROLE}-discovery")["rules"]) == DISCOVERY
     assert ("", "secrets", "create") in cluster_wide_writes(objects)
     assert one(objects, "ClusterKopfPeering")["metadata"]["name"] == "modelcanary"
     assert not by_kind(objects, "KopfPeering")
@@ -194,18 +198,18 @@ def test_kustomize_and_helm_grant_the_same(default: list[Obj]) -> None:
     cluster += documents((overlays / "cluster" / "discovery-rbac.yaml").read_text())
     helm_cluster = helm_render({"scope": "cluster"})
     pairs = [
-        (one(namespaced, "Role"), one(default, "ClusterRole", "mc-modelcanary")),
+        (one(namespaced, "Role"), one(default, "ClusterRole", ROLE)),
         (
             one(namespaced, "ClusterRole", "modelcanary-operator-namespaced-discovery"),
-            one(default, "ClusterRole", "mc-modelcanary-discovery"),
+            one(default, "ClusterRole", f"{ROLE}-discovery"),
         ),
         (
             one(cluster, "ClusterRole", "modelcanary-operator"),
-            one(helm_cluster, "ClusterRole", "mc-modelcanary"),
+            one(helm_cluster, "ClusterRole", ROLE),
         ),
         (
             one(cluster, "ClusterRole", "modelcanary-operator-discovery"),
-            one(helm_cluster, "ClusterRole", "mc-modelcanary-discovery"),
+            one(helm_cluster, "ClusterRole", f"{ROLE}-discovery"),
         ),
     ]
     for kustomized, helm_role in pairs:
@@ -219,7 +223,7 @@ def test_namespace_scope_with_two_namespaces(custom: list[Obj]) -> None:
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["fraud", "ml"]
     for binding in bindings:
         assert binding["roleRef"]["kind"] == "ClusterRole"
-        assert binding["roleRef"]["name"] == "mc-modelcanary"
+        assert binding["roleRef"]["name"] == ROLE
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": "mc-op", "namespace": "modelcanary-system"}
         ]
@@ -231,7 +235,7 @@ def test_namespace_scope_with_two_namespaces(custom: list[Obj]) -> None:
 
 
 def test_router_selection_and_read_only_secrets(custom: list[Obj]) -> None:
-    allowed = grants(one(custom, "ClusterRole", "mc-modelcanary")["rules"])
+    allowed = grants(one(custom, "ClusterRole", ROLE)["rules"])
     groups = {group for group, _, _ in allowed}
     assert "networking.istio.io" in groups and "networking.k8s.io" in groups
     assert not groups & {"gateway.networking.k8s.io", "split.smi-spec.io", "serving.kserve.io"}
@@ -350,3 +354,24 @@ def test_two_releases_share_no_cluster_scoped_object() -> None:
         for objs in (first, second)
     ]
     assert names[0] and names[1] and not names[0] & names[1]
+
+
+def test_no_two_installs_share_a_cluster_scoped_object() -> None:
+    """Issue 14, 3.1: installing the cluster and the namespaced bundle (kustomize overlays,
+    Helm releases of either scope, one named like the kustomize objects, or one name in two
+    namespaces) never overwrites one's ClusterRole or ClusterRoleBinding with the other's."""
+    overlays = OPERATOR / "kustomize" / "overlays"
+    bundles = {
+        "kustomize cluster": kustomize(overlays / "cluster"),
+        "kustomize namespaced": kustomize(overlays / "namespaced"),
+        "helm cluster": helm_render({"scope": "cluster"}, name="modelcanary-operator"),
+        "helm namespace": helm_render({}, name="modelcanary-operator", namespace="ml-platform"),
+        "helm namespace, other ns": helm_render({}, name="modelcanary-operator", namespace="ml"),
+    }
+    seen: dict[tuple[str, str], str] = {}
+    for bundle, objects in bundles.items():
+        for obj in objects:
+            if obj["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+                key = (obj["kind"], obj["metadata"]["name"])
+                assert key not in seen, f"{bundle} and {seen.get(key)} both create {key}"
+                seen[key] = bundle

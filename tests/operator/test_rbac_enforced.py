@@ -21,12 +21,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import json
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import kopf
@@ -34,6 +31,7 @@ import kubernetes.client
 import pytest
 from bundle_objects import OPERATOR, Obj, helm_render, operator_container
 from kube_fixtures import KubeApi, kube_api
+from prom_api_fake import PromAPI
 from rbac_authz import Guard
 from typer.testing import CliRunner
 
@@ -71,13 +69,18 @@ def chart_options(objects: list[Obj], monkeypatch: pytest.MonkeyPatch) -> Operat
 class Operator:
     """``controller.operator.operator`` in a thread, authenticated with the token."""
 
-    def __init__(self, kube: KubeApi, options: OperatorOptions) -> None:
+    def __init__(
+        self, kube: KubeApi, options: OperatorOptions, *, kopf_retries: bool = False
+    ) -> None:
         config = kubernetes.client.Configuration()
         config.host = kube.url
         config.api_key = {"authorization": TOKEN}
         config.api_key_prefix = {"authorization": "Bearer"}
         self.api = kubernetes.client.ApiClient(config)
         self.options = options
+        self.kopf_retries = kopf_retries
+        """True: the API retries the operator's settings choose (a production operator's),
+        instead of the short ones of these tests."""
         self._stop, self._ready = threading.Event(), threading.Event()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="kopf-rbac", daemon=True)
@@ -86,7 +89,8 @@ class Operator:
         base = kopf.OperatorSettings()  # scanning on: kopf lists/watches namespaces and CRDs
         base.watching.server_timeout = 10
         base.watching.reconnect_backoff = 0.1
-        base.networking.error_backoffs = [0.1, 0.2, 0.5]
+        if not self.kopf_retries:
+            base.networking.error_backoffs = [0.1, 0.2, 0.5]
         base.queueing.exit_timeout = 0.5
         base.background.cancellation_polling = 0.2
         base.background.instant_exit_timeout = 0.1
@@ -118,52 +122,12 @@ class Operator:
         assert self.error is None, f"the operator failed: {self.error!r}"
 
 
-class Prometheus:
-    """Prometheus' query API on 127.0.0.1: ``vector(1)`` (the readiness probe) answers 1,
-    every other instant query 0; records the Authorization header (the token the operator
-    read from the rollout's Secret)."""
-
-    def __init__(self) -> None:
-        self.authorizations: list[str] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self._answer(urllib.parse.urlsplit(self.path).query)
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                self._answer(self.rfile.read(length).decode())
-
-            def _answer(self, form: str) -> None:
-                owner.authorizations.append(self.headers.get("Authorization") or "")
-                query = dict(urllib.parse.parse_qsl(form)).get("query", "")
-                value = "1" if query == "vector(1)" else "0"
-                result = [{"metric": {}, "value": [time.time(), value]}]
-                data = {"resultType": "vector", "result": result}
-                body = json.dumps({"status": "success", "data": data}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
-def prometheus() -> Iterator[Prometheus]:
-    server = Prometheus()
+def prometheus() -> Iterator[PromAPI]:
+    """Prometheus' query API (tests/prom_api_fake.py): the rollout's ``errors`` query answers
+    0, the readiness probe ``vector(1)`` 1; records the token the operator read."""
+    server = PromAPI()
+    server.values["errors"] = 0.0
     yield server
     server.close()
 
@@ -291,7 +255,7 @@ def phase(kube: KubeApi, namespace: str) -> str:
     return str((obj.get("status") or {}).get("phase", ""))
 
 
-def start(kube: KubeApi, values: Obj, prometheus: Prometheus) -> tuple[list[Obj], Guard]:
+def start(kube: KubeApi, values: Obj, prometheus: PromAPI) -> tuple[list[Obj], Guard]:
     """Render the chart, create its peering objects, seed both namespaces, guard the API."""
     kube.reset()
     objects = helm_render(values, namespace=RELEASE_NS)
@@ -303,7 +267,7 @@ def start(kube: KubeApi, values: Obj, prometheus: Prometheus) -> tuple[list[Obj]
 
 
 def test_a_rollout_runs_within_the_default_rbac(
-    kube: KubeApi, prometheus: Prometheus, monkeypatch: pytest.MonkeyPatch
+    kube: KubeApi, prometheus: PromAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     objects, guard = start(kube, {"watchNamespaces": [WATCHED]}, prometheus)
     options = chart_options(objects, monkeypatch)
@@ -313,6 +277,10 @@ def test_a_rollout_runs_within_the_default_rbac(
             wait_for(lambda: phase(kube, WATCHED) == "Initialized", "Initialized", kube)
             new_revision(kube, WATCHED)
             wait_for(lambda: phase(kube, WATCHED) == "Succeeded", "promotion", kube)
+            # the promotion really copied the Secret and the ConfigMap
+            copy = kube.get("v1", "Secret", WATCHED, "fraud-keys-primary")
+            assert copy is not None and copy["data"] == {"k": _b64("n3w")}
+            assert kube.get("v1", "ConfigMap", WATCHED, "fraud-config-primary") is not None
             kube.delete(ROLLOUT_API, "ModelRollout", WATCHED, "fraud")
             wait_for(
                 lambda: kube.get(ROLLOUT_API, "ModelRollout", WATCHED, "fraud") is None,
@@ -322,12 +290,17 @@ def test_a_rollout_runs_within_the_default_rbac(
     finally:
         guard.close()
     assert guard.refused() == []
-    # the promotion really copied the Secret and the ConfigMap, and read the token Secret
-    copy = kube.get("v1", "Secret", WATCHED, "fraud-keys-primary")
-    assert copy is not None and copy["data"] == {"k": _b64("n3w")}
-    assert kube.get("v1", "ConfigMap", WATCHED, "fraud-config-primary") is not None
-    assert "Bearer prom-token" in prometheus.authorizations
+    assert "Bearer prom-token" in prometheus.authorizations  # the token Secret was read
     assert kube.get(ISTIO, "VirtualService", WATCHED, "fraud") is None  # reverted: deleted
+    # reverted to the promoted target: it serves behind the apex Service, the champion's
+    # copies went with the rollout (the garbage collector, by their ownerReferences)
+    target = kube.get("apps/v1", "Deployment", WATCHED, "fraud")
+    assert target is not None and target["spec"]["replicas"] == 1
+    apex = kube.get("v1", "Service", WATCHED, "fraud")
+    assert apex is not None and apex["spec"]["selector"] == {"app": "fraud"}
+    for kind, name in (("Deployment", "fraud-primary"), ("Service", "fraud-primary")):
+        assert kube.get("apps/v1" if kind == "Deployment" else "v1", kind, WATCHED, name) is None
+    assert kube.get("v1", "Secret", WATCHED, "fraud-keys-primary") is None
     # every kind of call the operator makes was exercised, kopf's own included
     made = {(c.verb, c.group, c.resource, c.namespace) for c, _ in guard.calls}
     expected = {
@@ -362,7 +335,7 @@ def test_a_rollout_runs_within_the_default_rbac(
 
 
 def test_the_guard_refuses_what_the_rbac_does_not_grant(
-    kube: KubeApi, prometheus: Prometheus, monkeypatch: pytest.MonkeyPatch
+    kube: KubeApi, prometheus: PromAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without Secret copies (rbac.secretCopies: false) the copy of the target's Secret to
     -primary (made when the champion is first created) is refused, and only that."""
@@ -377,3 +350,34 @@ def test_the_guard_refuses_what_the_rbac_does_not_grant(
     assert refused == {("create", "", "secrets", WATCHED)}
     assert kube.get("v1", "Secret", WATCHED, "fraud-keys-primary") is None
     assert phase(kube, WATCHED) != "Initialized"
+
+
+def test_a_refused_call_shows_in_a_status_condition(
+    kube: KubeApi, prometheus: PromAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14, 3.4: a 403 (here: Istio missing from rbac.routers) is not only in the log:
+    the rollout's ``Reconciled=False`` condition names the verb, resource and the fix."""
+    values = {"watchNamespaces": [WATCHED], "rbac": {"routers": ["gatewayapi"]}}
+    objects, guard = start(kube, values, prometheus)
+
+    def condition() -> Obj | None:
+        obj = kube.get(ROLLOUT_API, "ModelRollout", WATCHED, "fraud") or {}
+        found = [c for c in (obj.get("status") or {}).get("conditions") or []]
+        return next((c for c in found if c["type"] == "Reconciled"), None)
+
+    def forbidden_events() -> list[Obj]:
+        return [
+            e
+            for e in kube.list("v1", "Event", WATCHED)
+            if (e.get("involvedObject") or {}).get("name") == "fraud" and e["reason"] == "Forbidden"
+        ]
+
+    try:
+        with Operator(kube, chart_options(objects, monkeypatch)):
+            found = wait_for(condition, "the Reconciled condition", kube)
+            events = wait_for(forbidden_events, "a Forbidden Event", kube)
+    finally:
+        guard.close()
+    assert found["status"] == "False" and found["reason"] == "Forbidden"
+    assert "networking.istio.io" in found["message"] and "fix: grant" in found["message"]
+    assert events[0]["type"] == "Warning"

@@ -17,6 +17,14 @@
 {{- end }}
 {{- end }}
 
+{{/* Name of the release's cluster-scoped objects (ClusterRoles, ClusterRoleBindings):
+<fullname>-<release namespace>. A release is unique by namespace and name, so two releases
+(say one scope: cluster, one scope: namespace, or the same name in two namespaces) and the
+kustomize overlays (modelcanary-operator...) never share one of these objects. */}}
+{{- define "modelcanary.clusterName" -}}
+{{- printf "%s-%s" (include "modelcanary.fullname" .) .Release.Namespace | trunc 200 | trimSuffix "-" }}
+{{- end }}
+
 {{/* Labels of every object. */}}
 {{- define "modelcanary.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
