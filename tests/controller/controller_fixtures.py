@@ -231,3 +231,16 @@ class Kubelet:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def kubelet(kube: Any) -> Iterator[Kubelet]:
+    """Marks the module's Deployments ready, as a kubelet would (one per test module)."""
+    runner = Kubelet(kube).start()
+    yield runner
+    runner.stop()
+
+
+def rollout_status(kube: Any, name: str, namespace: str = "default") -> dict[str, Any]:
+    """The stored status of ModelRollout ``name`` ({} when missing or not written yet)."""
+    return (kube.get(ROLLOUT_API, "ModelRollout", namespace, name) or {}).get("status") or {}

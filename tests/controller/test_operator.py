@@ -20,6 +20,7 @@ from controller_fixtures import (
     PromAPI,
     deployment,
     rollout_doc,
+    rollout_status,
     wait_for,
 )
 from kube_fixtures import KubeApi
@@ -36,16 +37,8 @@ def clean(kube: KubeApi) -> Iterator[None]:
     yield
 
 
-@pytest.fixture(scope="module")
-def kubelet(kube: KubeApi) -> Iterator[Kubelet]:
-    runner = Kubelet(kube).start()
-    yield runner
-    runner.stop()
-
-
 def _status(kube: KubeApi, name: str) -> dict[str, Any]:
-    obj = kube.get(ROLLOUT_API, "ModelRollout", "default", name)
-    return (obj or {}).get("status") or {}
+    return rollout_status(kube, name)
 
 
 def _phase(kube: KubeApi, name: str) -> str:

@@ -30,13 +30,6 @@ def clean(kube: KubeApi) -> Iterator[None]:
     yield
 
 
-@pytest.fixture(scope="module")
-def kubelet(kube: KubeApi) -> Iterator[Kubelet]:
-    runner = Kubelet(kube).start()
-    yield runner
-    runner.stop()
-
-
 def _rollout(kube: KubeApi, name: str) -> dict[str, Any]:
     return kube.get(*MR, name) or {}
 

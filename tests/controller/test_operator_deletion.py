@@ -21,6 +21,7 @@ from controller_fixtures import (
     PromAPI,
     deployment,
     rollout_doc,
+    rollout_status,
     wait_for,
 )
 from kube_fixtures import KubeApi
@@ -36,15 +37,8 @@ def clean(kube: KubeApi) -> Iterator[None]:
     yield
 
 
-@pytest.fixture(scope="module")
-def kubelet(kube: KubeApi) -> Iterator[Kubelet]:
-    runner = Kubelet(kube).start()
-    yield runner
-    runner.stop()
-
-
 def _status(kube: KubeApi, name: str) -> dict[str, Any]:
-    return (kube.get(ROLLOUT_API, "ModelRollout", "default", name) or {}).get("status") or {}
+    return rollout_status(kube, name)
 
 
 def _deployment(kube: KubeApi, name: str) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from controller_fixtures import (
     PromAPI,
     deployment,
     rollout_doc,
+    rollout_status,
     wait_for,
 )
 from kube_fixtures import KubeApi
@@ -36,16 +37,8 @@ def clean(kube: KubeApi) -> Iterator[None]:
     yield
 
 
-@pytest.fixture(scope="module")
-def kubelet(kube: KubeApi) -> Iterator[Kubelet]:
-    runner = Kubelet(kube).start()
-    yield runner
-    runner.stop()
-
-
 def _phase(kube: KubeApi, name: str) -> str:
-    obj = kube.get(ROLLOUT_API, "ModelRollout", "default", name) or {}
-    return str((obj.get("status") or {}).get("phase", ""))
+    return str(rollout_status(kube, name).get("phase", ""))
 
 
 def _target(kube: KubeApi, name: str) -> dict[str, Any]:
