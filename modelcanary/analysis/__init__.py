@@ -6,10 +6,19 @@ window's :class:`IntervalData` and the :class:`AnalysisState` it stored last tim
 
 from ..spec import StepPlan
 from ._backtest import BacktestResult, backtest
-from ._bands import Band, difference_band, intersect, sequential_states, state_counts
+from ._bands import (
+    Band,
+    difference_band,
+    intersect,
+    rate_band,
+    sequential_states,
+    state_counts,
+    stored_analysis,
+)
 from ._chartdata import BandChart, ChartData, MetricChart, Traffic, chart_data
 from ._checks import CheckResult, Verdict, metric_key, threshold_check
 from ._drift import drift, js_distance, ks_statistic, psi, wasserstein
+from ._drift_noise import drift_noise
 from ._interval import AnalysisState, IntervalResult, aggregate, analyse_interval, check_batch
 from ._judges import SequentialState, comparison_alpha, select_judge, sequential_check
 from ._kayenta import classify, kayenta_checks, mann_whitney
@@ -23,6 +32,7 @@ from ._measurements import (
     Predictions,
     Samples,
     Scalar,
+    UnitRequests,
     VersionData,
     Window,
     scalar,
@@ -67,6 +77,7 @@ __all__ = [
     "SequentialState",
     "StepPlan",
     "Traffic",
+    "UnitRequests",
     "Verdict",
     "VersionData",
     "Window",
@@ -80,6 +91,7 @@ __all__ = [
     "comparison_alpha",
     "difference_band",
     "drift",
+    "drift_noise",
     "error_rate",
     "estimate_power",
     "gaussian_msprt",
@@ -92,12 +104,14 @@ __all__ = [
     "mann_whitney",
     "metric_key",
     "psi",
+    "rate_band",
     "scalar",
     "select_judge",
     "sequential_check",
     "sequential_states",
     "sli_value",
     "state_counts",
+    "stored_analysis",
     "success_rate",
     "threshold_check",
     "throughput",

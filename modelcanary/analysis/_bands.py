@@ -4,17 +4,29 @@ The sequential judge keeps cumulative counts of both versions in the rollout sta
 (``status.analysis_state["sequential"][metric]``, a :class:`SequentialState`): requests and
 bad events (errors, or requests slower than the batch's pooled quantile for latency). From
 them this module derives the **confidence sequence** of the difference ``p1 - p0`` in the
-rate of bad events: the inversion of the same normal-mixture mSPRT the judge uses (Johari,
-Koomen, Pekelis & Walsh, "Always Valid Inference", Operations Research 2022; Robbins'
-mixture)::
+rate of bad events. Each version's rate gets an exact always-valid interval, the inversion of
+the beta-binomial mixture martingale (Robbins 1970; Jeffreys prior ``Beta(1/2, 1/2)``)::
 
-    d +- sqrt(2 V (V + tau^2) / tau^2 * (log(1/alpha) + log(sqrt((V + tau^2) / V))))
+    {p : B(x + 1/2, n - x + 1/2) / B(1/2, 1/2) / (p^x (1 - p)^(n - x)) < 2 / alpha}
 
-with ``d`` the observed difference and ``V`` its variance. Intervals computed after every
-batch may be looked at as often as one likes: with probability at least ``1 - alpha`` every
-one of them holds the true difference at once, so their **running intersection** (the
-largest low and the smallest high over the looks, :func:`intersect`) does too; that is the
-band to draw. A band entirely above 0 says "the challenger is worse" with that confidence.
+each at ``alpha / 2``, and the band is ``[low1 - high0, high1 - low0]``. Ville's inequality
+holds for each mixture whatever the counts, so with probability at least ``1 - alpha`` every
+band of every look holds the true difference at once, and so does their **running
+intersection** (the largest low and the smallest high over the looks, :func:`intersect`):
+that is the band to draw. A band entirely above 0 says "the challenger is worse" with that
+confidence.
+
+Why not the normal mixture: a band from the normal-mixture mSPRT with plug-in variances
+missed the true difference in 10-12 % of runs at a 5 % level (0.5 % errors, 5 % share, 120
+looks): with few bad events the plug-in variance is smallest exactly when the challenger's
+count is low by chance, and one error among 25 requests is a z of 5 to a normal model but a
+1-in-40 event to a binomial one. The exact intervals are asymmetric (a rare rate's upper end
+is further away than its lower end) and never undercover; they are wider, as a valid band
+at such counts must be.
+
+With data keyed by user or session (:mod:`~modelcanary.analysis._clustered`), the counts are
+divided by each version's design effect (its unit-level variance over the binomial one) before
+the intervals are computed: the effective number of independent requests.
 
 Its level is the part of the metric's ``alpha`` the judge's champion comparison spends
 (:func:`~modelcanary.analysis._judges.comparison_alpha`, not re-derived here). The status is
@@ -24,16 +36,17 @@ parsed once, by :func:`sequential_states`. Pure: no I/O, no plotting.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..spec._analysis import Analysis
 from ..spec._metric_spec import MetricSpec
 from ._checks import metric_key
+from ._clustered import design_effects
 from ._interval import AnalysisState, shared_alpha
 from ._judges import SequentialState, comparison_alpha
-from ._sequential import DEFAULT_TAU, GaussianState
+from ._sequential import GaussianState
 
 
 @dataclass(frozen=True)
@@ -59,28 +72,60 @@ class Band:
         return "unsure"
 
 
-def difference_band(counts: GaussianState, alpha: float, tau: float = DEFAULT_TAU) -> Band | None:
-    """The two-sided normal-mixture confidence sequence for ``p1 - p0`` at level ``1 - alpha``.
+def difference_band(
+    counts: GaussianState, alpha: float, design: tuple[float, float] = (1.0, 1.0)
+) -> Band | None:
+    """The always-valid ``1 - alpha`` band of ``p1 - p0`` (challenger minus champion).
 
-    The variance uses half-count continuity corrections (as the judge does), so zero bad
-    events do not give a zero-width band; the band is clipped to [-1, 1], where any difference
-    of two rates lies. None until both versions have requests.
+    ``design``: (champion, challenger) design effects (>= 1) when requests are clustered by
+    user: the counts are divided by them. The band lies in [-1, 1], where any difference of
+    two rates does. None until both versions have requests.
     """
     if counts.n0 <= 0 or counts.n1 <= 0:
         return None
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1 (got {alpha})")
-    p0 = counts.x0 / counts.n0
-    p1 = counts.x1 / counts.n1
-    s0 = (counts.x0 + 0.5) / (counts.n0 + 1.0)
-    s1 = (counts.x1 + 0.5) / (counts.n1 + 1.0)
-    variance = s0 * (1 - s0) / counts.n0 + s1 * (1 - s1) / counts.n1
-    tau2 = tau * tau
-    log_term = math.log(1 / alpha) + 0.5 * math.log((variance + tau2) / variance)
-    half = math.sqrt(2 * variance * (variance + tau2) / tau2 * log_term)
-    diff = p1 - p0
-    # a difference of two rates lies in [-1, 1]: the band never needs to reach beyond
-    return Band(diff, max(-1.0, diff - half), min(1.0, diff + half), counts.n0 + counts.n1)
+    d0, d1 = (max(1.0, d) for d in design)
+    low0, high0 = rate_band(counts.n0 / d0, counts.x0 / d0, alpha / 2)
+    low1, high1 = rate_band(counts.n1 / d1, counts.x1 / d1, alpha / 2)
+    diff = counts.x1 / counts.n1 - counts.x0 / counts.n0
+    return Band(diff, max(-1.0, low1 - high0), min(1.0, high1 - low0), counts.n0 + counts.n1)
+
+
+def rate_band(n: float, x: float, alpha: float) -> tuple[float, float]:
+    """Always-valid two-sided ``1 - alpha`` interval of one rate from ``x`` events in ``n``
+    trials: where the Jeffreys beta-binomial mixture stays below ``1 / alpha``."""
+    if n <= 0:
+        return 0.0, 1.0
+    x = min(max(x, 0.0), n)
+    mixture = (
+        math.lgamma(x + 0.5)
+        + math.lgamma(n - x + 0.5)
+        - math.lgamma(n + 1.0)
+        - 2 * math.lgamma(0.5)
+    )
+    bound = math.log(1 / alpha)
+
+    def outside(p: float) -> bool:
+        log_lik = (x * math.log(p) if x else 0.0) + ((n - x) * math.log1p(-p) if n - x else 0.0)
+        return mixture - log_lik >= bound
+
+    estimate = x / n
+    low = 0.0 if x <= 0 else _edge(outside, estimate, 0.0)
+    high = 1.0 if x >= n else _edge(outside, estimate, 1.0)
+    return low, high
+
+
+def _edge(outside: Callable[[float], bool], inside: float, end: float) -> float:
+    """Bisection between a rate inside the interval and an end of [0, 1] outside it."""
+    out = end
+    for _ in range(50):
+        mid = 0.5 * (inside + out)
+        if mid <= 0.0 or mid >= 1.0 or outside(mid):
+            out = mid
+        else:
+            inside = mid
+    return 0.5 * (inside + out)
 
 
 def intersect(previous: Band | None, current: Band) -> Band:
@@ -102,6 +147,18 @@ def sequential_states(analysis_state: Mapping[str, Any] | None) -> dict[str, Seq
     """
     stored = (analysis_state or {}).get("sequential") or {}
     return AnalysisState.model_validate({"sequential": stored}).sequential
+
+
+STORED_KEYS: frozenset[str] = frozenset({"sequential", "held", "pools", "started"})
+"""The parts of :class:`AnalysisState` kept in ``status.analysis_state`` (the counters have
+status fields of their own)."""
+
+
+def stored_analysis(analysis_state: Mapping[str, Any] | None) -> AnalysisState:
+    """The analysis' resumable state read back from ``status.analysis_state``: sequential
+    tests, hold count, drift pools and the warm-up start (entries beside them are not read)."""
+    stored = {k: v for k, v in (analysis_state or {}).items() if k in STORED_KEYS and v is not None}
+    return AnalysisState.model_validate(stored)
 
 
 def stored_held(analysis_state: Mapping[str, Any] | None) -> int:
@@ -141,4 +198,7 @@ def band_level(analysis: Analysis, key: str) -> float:
 def current_band(analysis: Analysis, key: str, state: SequentialState | None) -> Band | None:
     """The band of metric ``key`` at this look (before intersecting with earlier looks)."""
     counts = state_counts(state)
-    return None if counts is None else difference_band(counts, band_level(analysis, key))
+    if counts is None:
+        return None
+    design = design_effects(state.clustered) if state and state.clustered else (1.0, 1.0)
+    return difference_band(counts, band_level(analysis, key), design)

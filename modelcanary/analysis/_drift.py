@@ -34,7 +34,7 @@ def drift(champion: PredictionInput, challenger: PredictionInput, method: DriftM
     """Distance between the two versions' prediction distributions by ``method``."""
     import numpy as np
 
-    kind, ref, cur = _prepare(champion, challenger)
+    kind, ref, cur = prepare(champion, challenger)
     if kind == "raw-numeric":
         a, b = np.asarray(ref), np.asarray(cur)
         if method == "ks":
@@ -143,7 +143,7 @@ def _norm(x: FloatArray) -> FloatArray:
     return np.asarray(x, dtype=np.float64) / total
 
 
-def _prepare(
+def prepare(
     champion: PredictionInput, challenger: PredictionInput
 ) -> tuple[str, FloatArray | list[float], FloatArray | list[float]]:
     """Bring both sides to one comparable form: raw numbers, aligned bins or label counts."""

@@ -31,6 +31,7 @@ from ..spec._base import Model, parse_duration
 from ..spec._catalogue import SEQUENTIAL_METRICS
 from ..spec._status import AnalysisRecord, Phase
 from ._checks import CheckResult, Verdict, metric_key, threshold_check
+from ._drift_pool import PredictionPool, drift_check
 from ._judges import (
     DEFAULT_ALPHA,
     SequentialState,
@@ -41,6 +42,7 @@ from ._judges import (
 )
 from ._kayenta import SCORE_JUDGE, kayenta_checks
 from ._measurements import IntervalData
+from ._warmup import started_at, warmup_checks, warmup_left, warmup_message
 
 DEFAULT_HOLD_DEADLINE_S = 600.0
 """How long a step may wait for evidence by default (Flagger's progressDeadlineSeconds)."""
@@ -61,6 +63,11 @@ class AnalysisState(Model):
     """Sequential tests' state by metric key."""
     held: int = 0
     """Consecutive intervals that waited for evidence (bounded by the hold deadline)."""
+    pools: dict[str, PredictionPool] = {}
+    """Drift checks' recent predictions by metric key, while one interval is too few to judge."""
+    started: float | None = None
+    """Start of the first window analysed (seconds, the windows' clock): where the warm-up
+    (``analysis.warmup``) is counted from."""
 
 
 @dataclass(frozen=True)
@@ -117,8 +124,15 @@ def analyse_interval(
     ``progressDeadlineSeconds``) before it fails as inconclusive.
     """
     state = state or AnalysisState()
+    started = started_at(state, data.window)
+    left = warmup_left(analysis, started, data.window)
+    if left is not None:
+        warm = state.model_copy(update={"iterations": state.iterations + 1, "started": started})
+        message = warmup_message(analysis, left)
+        return IntervalResult("inconclusive", "hold", warmup_checks(analysis, data), warm, message)
     checks: list[CheckResult] = []
     seq_state = dict(state.sequential)
+    pools = dict(state.pools)
     kayenta_metrics = []
     for metric in analysis.metrics:
         judge = select_judge(metric, data)
@@ -134,6 +148,11 @@ def analyse_interval(
                 metric.alpha or shared_alpha(analysis),
                 update=not batches_checked,
             )
+            checks.append(result)
+        elif metric.is_builtin and metric.name == "prediction-drift":
+            result, pool = drift_check(metric, data, pools.pop(key, None), analysis.no_data)
+            if pool is not None:
+                pools[key] = pool
             checks.append(result)
         else:
             checks.append(threshold_check(metric, data, analysis.no_data))
@@ -171,6 +190,8 @@ def analyse_interval(
         inconclusive_checks=streak,
         sequential=seq_state,
         held=held,
+        pools=pools,
+        started=started,
     )
     if waiting:
         message = _held_message(action, checks, held, limit, analysis)
@@ -232,6 +253,11 @@ def check_batch(
     must then be called with ``batches_checked=True``.
     """
     state = state or AnalysisState()
+    started = started_at(state, batch.window)
+    left = warmup_left(analysis, started, batch.window)
+    if left is not None:
+        warm = state.model_copy(update={"started": started})
+        return IntervalResult("pass", "hold", [], warm, warmup_message(analysis, left))
     seq_state = dict(state.sequential)
     checks: list[CheckResult] = []
     for metric in analysis.metrics:
@@ -257,7 +283,7 @@ def check_batch(
                     p_value=verdict[2],
                 )
             )
-    new_state = state.model_copy(update={"sequential": seq_state})
+    new_state = state.model_copy(update={"sequential": seq_state, "started": started})
     if checks:
         message = f"rollback: {checks[0].reason}"
         return IntervalResult("fail", "rollback", checks, new_state, message, True, [checks[0].key])

@@ -17,9 +17,9 @@ The sequential judge runs, on cumulative data since the rollout started:
 ``alpha`` is split evenly between the two tests, so the metric's false-rollback rate is at
 most ``alpha`` (see :mod:`modelcanary.analysis._sequential`); metrics without their own
 ``alpha`` share the rollout's 0.05 (:func:`~modelcanary.analysis._interval.shared_alpha`).
-A rejection is decisive: the rollout rolls back at once. Otherwise the interval is judged
-like Flagger would (the interval's value against the range), so switching from threshold
-to sequential never loses a detection Flagger would make.
+A rejection is decisive: the rollout rolls back at once. Otherwise the interval's value
+inside the range passes and outside it waits (holds the step). With data keyed by user or
+session the tests are unit-level (:mod:`modelcanary.analysis._judge_units`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from ..spec._base import Model
 from ..spec._catalogue import LATENCY_METRICS, LATENCY_QUANTILES, SEQUENTIAL_METRICS
 from ..spec._metric_spec import MetricSpec, NoDataPolicy
 from ._checks import CheckResult, fmt, in_range, threshold_check
+from ._clustered import ClusteredState
 from ._measurements import Counts, IntervalData, NoData, Samples, VersionData
 from ._sequential import GaussianState, MixtureState, OddsMixture, update_gaussian
 from ._sli import sli_value
@@ -38,8 +39,6 @@ from ._sli import sli_value
 if TYPE_CHECKING:
     from ._measurements import FloatArray
 
-# the SLIs a sequential test can judge: one list, shared with the spec's validation rules
-"""Built-in SLIs with per-request data the sequential judge can test."""
 DEFAULT_ALPHA = 0.05
 """Default false-rollback budget of a rollout's sequential judge (shared by its metrics)."""
 _MIXTURE = OddsMixture()
@@ -59,6 +58,9 @@ class SequentialState(Model):
     incidents: int = 0
     """Batches kept out of the SLO test because the champion breached the SLO in the same
     window too (an environment incident, not the challenger's fault)."""
+    clustered: ClusteredState | None = None
+    """Unit-level tests (data keyed by user or session): used instead of the request-level
+    ones once present (see :mod:`modelcanary.analysis._clustered`)."""
 
 
 def select_judge(metric: MetricSpec, data: IntervalData) -> str:
@@ -185,7 +187,11 @@ def update_sequential(
     metric: MetricSpec, data: IntervalData, state: SequentialState | None
 ) -> SequentialState:
     """Feed one batch (an interval, or a few seconds of it) to the metric's tests."""
+    from ._judge_units import has_units, update_units
+
     state = state or SequentialState()
+    if state.clustered is not None or has_units(data):
+        return update_units(metric, data, state)
     chal = _raw(metric, data.challenger)
     if chal is None:
         return state
@@ -246,7 +252,11 @@ def evaluate_sequential(
     None when no test has data yet. ``alpha`` is split over the tests the metric can run
     (SLO test for absolute ranges, plus the champion comparison).
     """
+    from ._judge_units import unit_evidence
+
     evidence: list[tuple[str, float]] = []
+    if state.clustered is not None:
+        evidence = unit_evidence(metric, state.clustered)
     if state.slo is not None:
         evidence.append((_slo_words(metric, state.slo), OddsMixture.p_value(state.slo)))
     if state.difference is not None:

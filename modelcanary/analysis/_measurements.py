@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # numpy is imported by the functions that compute, not with t
     from numpy.typing import NDArray
 
     FloatArray: TypeAlias = NDArray[np.float64]
+    BoolArray: TypeAlias = NDArray[np.bool_]
+    IntArray: TypeAlias = NDArray[np.int64]
 
 Side = Literal["champion", "challenger"]
 Label: TypeAlias = str
@@ -162,6 +164,43 @@ class PairedPredictions:
         return len(self.champion)
 
 
+@dataclass(frozen=True, eq=False)
+class UnitRequests:
+    """One version's requests keyed by their randomisation unit (a user or session id).
+
+    With sticky sessions (``sessionAffinity``) or routing by a user key, a user's requests all
+    go to one version, and users differ (one client's requests fail or are slow far more than
+    another's): the requests are not independent, so tests that count requests as
+    independent trials overstate the evidence. Given these rows, the sequential judge tests
+    per unit instead (see :mod:`modelcanary.analysis._clustered`). Rows are aligned: one key,
+    one failed flag and one latency (ms, NaN when unknown) per request; an empty key is a
+    request of its own (an independent unit).
+    """
+
+    keys: tuple[str, ...]
+    errors: BoolArray
+    latencies: FloatArray
+    side: Side = "challenger"
+
+    def __post_init__(self) -> None:
+        import numpy as np
+
+        keys = tuple(str(k) for k in self.keys)
+        errors = np.asarray(self.errors, dtype=bool).ravel()
+        latencies = np.asarray(self.latencies, dtype=np.float64).ravel()
+        if not len(keys) == len(errors) == len(latencies):
+            raise ValueError(
+                f"unit rows need one key, error flag and latency per request "
+                f"(got {len(keys)} keys, {len(errors)} error flags, {len(latencies)} latencies)"
+            )
+        object.__setattr__(self, "keys", keys)
+        object.__setattr__(self, "errors", errors)
+        object.__setattr__(self, "latencies", latencies)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
 Latencies: TypeAlias = Samples | LatencyHistogram | NoData
 PredictionData: TypeAlias = Predictions | PredictionHistogram | NoData
 Value: TypeAlias = Scalar | Samples | NoData
@@ -179,6 +218,9 @@ class VersionData:
     """Provider-computed SLIs and custom metrics by metric name (they win over raw data)."""
     series: Mapping[str, Samples] = field(default_factory=dict)
     """A metric's time series inside the window (Kayenta-style input for mann-whitney)."""
+    units: UnitRequests | None = None
+    """The requests keyed by user or session (sticky sessions): the sequential judge then
+    tests per unit. None when requests are randomised one by one (the default)."""
 
     @property
     def has_requests(self) -> bool:
@@ -227,12 +269,26 @@ def version_data(
     predictions: Sequence[float | str | None] | None = None,
     values: Mapping[str, Value] | None = None,
     series: Mapping[str, Samples] | None = None,
+    units: Sequence[str] | None = None,
 ) -> VersionData:
-    """Build a VersionData from per-request rows (latency, failed?, prediction)."""
+    """Build a VersionData from per-request rows (latency, failed?, prediction).
+
+    ``units``: the user or session key of each row (sticky sessions), aligned with
+    ``latencies_ms`` and ``errors`` (either may be left empty: no latency, no error).
+    """
     import numpy as np
 
     lat = np.fromiter(latencies_ms, dtype=np.float64)
     err = np.fromiter(errors, dtype=bool)
+    rows: UnitRequests | None = None
+    if units is not None:
+        keys = tuple(units)
+        rows = UnitRequests(
+            keys,
+            err if len(err) else np.zeros(len(keys), dtype=bool),
+            lat if len(lat) else np.full(len(keys), np.nan),
+            side,
+        )
     counts: Counts | NoData = (
         Counts(len(err), int(err.sum()), side) if len(err) else NoData("no requests", side)
     )
@@ -243,7 +299,7 @@ def version_data(
         kept = [p for p in predictions if p is not None and not _is_nan(p)]
         if kept:
             preds = Predictions(as_predictions(kept), side)
-    return VersionData(side, counts, latencies, preds, dict(values or {}), dict(series or {}))
+    return VersionData(side, counts, latencies, preds, dict(values or {}), dict(series or {}), rows)
 
 
 def _is_nan(value: object) -> bool:

@@ -50,10 +50,15 @@ class RolloutChecks(RolloutState):
         interval: str | None = None,
         threshold: int | None = None,
         inconclusive_limit: int | None = None,
+        warmup: str | None = None,
     ) -> Self:
-        """Plan-independent settings: interval, failures before rollback, inconclusive limit."""
+        """Plan-independent settings: interval, failures before rollback, inconclusive limit,
+        and a warm-up (``"1m"``: the challenger's first traffic is recorded, not judged)."""
         return self._options(
-            interval=interval, threshold=threshold, inconclusiveLimit=inconclusive_limit
+            interval=interval,
+            threshold=threshold,
+            inconclusiveLimit=inconclusive_limit,
+            warmup=warmup,
         )
 
     def no_data(self, policy: str) -> Self:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from ..analysis._bands import sequential_states, stored_held
+from ..analysis._bands import STORED_KEYS, stored_analysis
 from ..analysis._interval import Action as IntervalAction
 from ..analysis._interval import AnalysisState, IntervalResult, analyse_interval
 from ..spec._phases import Action, Phase
@@ -194,6 +194,12 @@ def _interrupted(tick: Tick) -> bool:
     ready = tick.obs.readiness
     if ready is None:
         return True
+    if ready.challenger_failed:
+        # it was serving and died: the readiness deadline is for starting up, not for dying.
+        # The interval's analysis is still recorded (its errors count), then it rolls back.
+        _analyse(tick, act=False)
+        tick.rollback(f"challenger failed: {ready.challenger_failed}")
+        return True
     if not (ready.challenger_ready and ready.champion_ready):
         what = "challenger" if not ready.challenger_ready else "champion"
         _deadline(tick, what, ready.message)
@@ -211,8 +217,9 @@ def _count_failure(tick: Tick, reason: str) -> None:
         tick.rollback(f"failed checks reached threshold {tick.analysis.threshold}: {reason}")
 
 
-def _analyse(tick: Tick) -> IntervalResult | None:
-    """Run the interval's analysis (when data came), record it, act on fail/inconclusive."""
+def _analyse(tick: Tick, act: bool = True) -> IntervalResult | None:
+    """Run the interval's analysis (when data came), record it, act on fail/inconclusive
+    (``act=False``: only record it, the caller decides)."""
     if tick.obs.provider_error is not None:
         _provider_error(tick, tick.obs.provider_error)
         return None
@@ -220,12 +227,12 @@ def _analyse(tick: Tick) -> IntervalResult | None:
     if data is None:
         return None
     status = tick.status
-    state = AnalysisState(
-        iterations=status.iterations,
-        failed_checks=status.failed_checks,
-        inconclusive_checks=status.inconclusive_checks,
-        sequential=sequential_states(status.analysis_state),
-        held=stored_held(status.analysis_state),
+    state = stored_analysis(status.analysis_state).model_copy(
+        update={
+            "iterations": status.iterations,
+            "failed_checks": status.failed_checks,
+            "inconclusive_checks": status.inconclusive_checks,
+        }
     )
     deadline = tick.rollout.spec.progress_deadline_seconds
     result = analyse_interval(tick.analysis, data, state, hold_deadline_s=deadline)
@@ -237,7 +244,7 @@ def _analyse(tick: Tick) -> IntervalResult | None:
         failed_checks=new.failed_checks,
         inconclusive_checks=new.inconclusive_checks,
         error_checks=status.error_checks + 1 if result.verdict == "error" else 0,
-        analysis_state=new.model_dump(mode="json", include={"sequential", "held"}),
+        analysis_state=new.model_dump(mode="json", include=set(STORED_KEYS)),
         last_analysis_time=tick.stamp,
         message=result.message,
     )
@@ -245,6 +252,8 @@ def _analyse(tick: Tick) -> IntervalResult | None:
         result.to_record(tick.stamp, status.phase, status.canary_weight, status.mirror_weight)
     )
     tick.emit(RecordAnalysis(result.verdict, result.message))
+    if not act:
+        return result
     if result.action == "rollback":
         tick.rollback(result.message)
     elif result.action == "inconclusive":

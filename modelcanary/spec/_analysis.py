@@ -251,6 +251,8 @@ class Analysis(SpecModel):
     """What a metric without data counts as: fail (default, never promote blind), skip or inconclusive."""
     inconclusive_limit: int = Field(default=3, ge=1, le=MAX_THRESHOLD)
     """Consecutive inconclusive or errored intervals that fail the rollout."""
+    warmup: Duration | None = None
+    """Challenger traffic of this first period (e.g. ``1m``) is recorded but not judged: cold caches, JIT and lazy loading make a new version slow at first. An interval that starts inside it is not judged, so it rounds up to whole intervals. Default none (as Flagger, Argo's initialDelay and Kayenta's warmup): a warm-up delays every detection by its length."""
     score_thresholds: dict[str, float] | None = None
     """mann-whitney: ``{pass: 95, marginal: 75}`` score thresholds."""
     group_weights: dict[str, float] | None = None

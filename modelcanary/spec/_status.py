@@ -39,7 +39,9 @@ PhaseField = Annotated[
 """A :class:`Phase` in a model: its name accepted, its values listed where the field is (no
 ``$ref``), so the CRD and the field reference read as they did when phases were a ``Literal``."""
 Verdict = Literal["pass", "fail", "inconclusive", "error", "skipped"]
-Outcome = Literal["promoted", "rolled_back", "inconclusive", "aborted", "deadline", "error"]
+Outcome = Literal[
+    "promoted", "rolled_back", "inconclusive", "aborted", "deadline", "error", "timeout"
+]
 """How a rollout ended (``status.outcome``)."""
 
 HISTORY_LIMIT = 100
@@ -268,7 +270,7 @@ class RolloutStatus(Model):
     message: str = ""
     """Why the rollout is where it is."""
     outcome: Outcome | None = None
-    """How the last rollout ended: promoted, rolled_back (analysis failed), inconclusive, aborted (by a person), deadline (not ready in time) or error (metrics provider failing)."""
+    """How the last rollout ended: promoted, rolled_back (analysis failed), inconclusive, aborted (by a person), deadline (not ready in time), error (metrics provider failing) or timeout (`modelcanary run --timeout` ran out: aborted, traffic back on the champion)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -1,5 +1,5 @@
-"""The always-valid band: the inversion of the judge's normal-mixture mSPRT, with coverage
-under repeated looks, read from the typed sequential state the engine stores; and one home
+"""The always-valid band: exact per-version beta-binomial confidence sequences combined, with
+coverage under repeated looks, read from the typed sequential state the engine stores; and one home
 for the band math (an AST scan catches a second copy)."""
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from modelcanary.analysis._bands import (
     band_level,
     difference_band,
     intersect,
+    rate_band,
     sequential_states,
     state_counts,
 )
 from modelcanary.analysis._interval import shared_alpha
 from modelcanary.analysis._judges import SequentialState, comparison_alpha, evaluate_sequential
-from modelcanary.analysis._sequential import DEFAULT_TAU, GaussianState, OddsMixture
+from modelcanary.analysis._sequential import GaussianState, OddsMixture
 
 
 def _counts(n0: int, x0: int, n1: int, x1: int) -> GaussianState:
@@ -31,37 +32,38 @@ def _counts(n0: int, x0: int, n1: int, x1: int) -> GaussianState:
     return GaussianState(n0=n0, x0=x0, n1=n1, x1=x1)
 
 
-def _log_mixture(counts: GaussianState, theta: float, tau: float = DEFAULT_TAU) -> float:
-    """log Lambda(theta) of the normal-mixture mSPRT with the band's variance."""
-    s0 = (counts.x0 + 0.5) / (counts.n0 + 1.0)
-    s1 = (counts.x1 + 0.5) / (counts.n1 + 1.0)
-    v = s0 * (1 - s0) / counts.n0 + s1 * (1 - s1) / counts.n1
-    d = counts.x1 / counts.n1 - counts.x0 / counts.n0
-    t2 = tau * tau
-    return 0.5 * math.log(v / (v + t2)) + t2 * (d - theta) ** 2 / (2 * v * (v + t2))
+def _log_mixture(n: int, x: int, p: float) -> float:
+    """log of one version's Jeffreys beta-binomial mixture likelihood ratio against rate p."""
+    mixture = (
+        math.lgamma(x + 0.5) + math.lgamma(n - x + 0.5) - math.lgamma(n + 1) - 2 * math.lgamma(0.5)
+    )
+    return mixture - x * math.log(p) - (n - x) * math.log1p(-p)
 
 
-def test_band_ends_are_where_the_mixture_reaches_one_over_alpha() -> None:
+def test_band_ends_are_where_each_versions_mixture_reaches_two_over_alpha() -> None:
+    """The band is [low1 - high0, high1 - low0] of the two exact per-version intervals, each
+    at alpha / 2 (issue 15: the normal-mixture band undercovered at low error rates)."""
     counts = _counts(n0=2000, x0=20, n1=500, x1=15)
     band = difference_band(counts, 0.05)
     assert band is not None
     assert band.estimate == pytest.approx(15 / 500 - 20 / 2000)
-    for end in (band.low, band.high):
-        assert _log_mixture(counts, end) == pytest.approx(math.log(20), rel=1e-9)
-    inside = _log_mixture(counts, band.estimate)
-    assert inside < math.log(20)  # the estimate itself is never rejected
+    low0, high0 = rate_band(2000, 20, 0.025)
+    low1, high1 = rate_band(500, 15, 0.025)
+    assert (band.low, band.high) == pytest.approx((low1 - high0, high1 - low0))
+    for n, x, end in ((2000, 20, low0), (2000, 20, high0), (500, 15, low1), (500, 15, high1)):
+        assert _log_mixture(n, x, end) == pytest.approx(math.log(2 / 0.05), rel=1e-9)
     wider = difference_band(counts, 0.01)
     assert wider is not None and wider.low < band.low  # more confidence, wider band
     assert difference_band(_counts(0, 0, 10, 1), 0.05) is None
-    tiny = difference_band(_counts(3, 0, 2, 1), 0.01)
-    assert tiny is not None and tiny.low == -1.0 and tiny.high == 1.0  # rates differ by <= 1
+    tiny = difference_band(_counts(3, 0, 2, 2), 0.01)
+    assert tiny is not None and tiny.high == 1.0 and tiny.low >= -1.0  # rates differ by <= 1
     with pytest.raises(ValueError, match="alpha"):
         difference_band(counts, 1.5)
 
 
 def test_band_covers_the_true_difference_at_every_look() -> None:
     """Under repeated looks (40 batches) the running band misses the truth in <= alpha of
-    the runs (Ville's inequality; the normal approximation is fine at these counts)."""
+    the runs (Ville's inequality, for each version's exact mixture)."""
     rng = np.random.default_rng(7)
     runs, alpha, misses = 400, 0.05, 0
     for _ in range(runs):

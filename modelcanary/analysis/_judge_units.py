@@ -1,0 +1,171 @@
+"""The sequential judge's unit-level path: feed and read :mod:`~modelcanary.analysis._clustered`.
+
+Used instead of the request-level tests for a metric as soon as its data carries unit keys
+(:attr:`~modelcanary.analysis._measurements.VersionData.units`, e.g. the session-affinity
+cookie of each request). The bad events are the request-level tests' own (errors; requests
+slower than the batch's pooled quantile, times the allowed ratio or plus the allowed
+difference; requests slower than the SLO max), so the two paths test the same hypotheses and
+only the variance differs: counted per unit instead of per request.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..spec._catalogue import LATENCY_METRICS, LATENCY_QUANTILES
+from ..spec._metric_spec import MetricSpec
+from ._clustered import (
+    ClusteredState,
+    added,
+    bucket_sums,
+    buckets,
+    comparison_p,
+    rate_and_variance,
+    slo_p,
+)
+from ._sequential import GaussianState
+
+if TYPE_CHECKING:
+    from ._judges import SequentialState
+    from ._measurements import BoolArray, FloatArray, IntArray, IntervalData, UnitRequests
+
+Rows = tuple["IntArray", "BoolArray", "FloatArray"]
+
+
+def has_units(data: IntervalData) -> bool:
+    """True when either version's data in the window is keyed by unit."""
+    return data.challenger.units is not None or data.champion.units is not None
+
+
+def update_units(metric: MetricSpec, data: IntervalData, state: SequentialState) -> SequentialState:
+    """Feed one batch to the metric's unit-level tests (and the band's request counts)."""
+    from ._judges import _slo_null
+
+    chal = _rows(metric, data.challenger.units)
+    champ = _rows(metric, data.champion.units)
+    if chal is None and champ is None:
+        return state
+    clustered = state.clustered or ClusteredState()
+    pairs, incidents = state.pairs, state.incidents
+    r0, margin = _null(metric)
+    if chal is not None and champ is not None:
+        bad1, bad0, ref1 = _comparison_bad(metric, chal, champ)
+        n1, b1 = bucket_sums(chal[0], bad1)
+        n0, b0 = bucket_sums(champ[0], bad0)
+        clustered = clustered.model_copy(
+            update={
+                "n1": added(clustered.n1, n1),
+                "b1": added(clustered.b1, b1),
+                "n0": added(clustered.n0, n0),
+                "b0": added(clustered.b0, b0),
+            }
+        )
+        pairs = GaussianState(
+            n0=(pairs.n0 if pairs else 0) + sum(n0),
+            x0=(pairs.x0 if pairs else 0) + sum(b0),
+            n1=(pairs.n1 if pairs else 0) + sum(n1),
+            x1=(pairs.x1 if pairs else 0) + int(ref1.sum()),
+        )
+        p_now = comparison_p(clustered, r0, margin)
+        clustered = clustered.model_copy(
+            update={"comparison_p": min(clustered.comparison_p, p_now)}
+        )
+    p_slo = _slo_null(metric) if metric.relative_to is None else None
+    if p_slo is not None and chal is not None and len(chal[0]):
+        if champ is not None and len(champ[0]) and _slo_bad(metric, champ).mean() > p_slo:
+            incidents += 1  # the champion breached in this very window too: set aside
+        else:
+            n, b = bucket_sums(chal[0], _slo_bad(metric, chal))
+            clustered = clustered.model_copy(
+                update={"slo_n": added(clustered.slo_n, n), "slo_b": added(clustered.slo_b, b)}
+            )
+            p_now = slo_p(clustered, p_slo)
+            clustered = clustered.model_copy(update={"slo_p": min(clustered.slo_p, p_now)})
+    return state.model_copy(update={"clustered": clustered, "pairs": pairs, "incidents": incidents})
+
+
+def unit_evidence(metric: MetricSpec, state: ClusteredState) -> list[tuple[str, float]]:
+    """(what the test says, its always-valid p) for each unit-level test with data."""
+    from ._judges import _slo_null, describe_bound
+
+    what = "slow requests" if metric.name in LATENCY_METRICS else "errors"
+    out: list[tuple[str, float]] = []
+    if sum(state.slo_n) and metric.relative_to is None and _slo_null(metric) is not None:
+        p1, _, k1 = rate_and_variance(state.slo_n, state.slo_b)
+        out.append(
+            (
+                f"{metric.name} outside {describe_bound(metric)} per user "
+                f"({p1:.3%} {what} over {k1} user buckets; unit-level mSPRT)",
+                state.slo_p,
+            )
+        )
+    if sum(state.n1) and sum(state.n0):
+        p1, _, k1 = rate_and_variance(state.n1, state.b1)
+        p0, _, k0 = rate_and_variance(state.n0, state.b0)
+        out.append(
+            (
+                f"challenger has more {what} than the champion per user ({p1:.3%} vs "
+                f"{p0:.3%} over {k1} vs {k0} user buckets; unit-level mSPRT)",
+                state.comparison_p,
+            )
+        )
+    return out
+
+
+def _rows(metric: MetricSpec, units: UnitRequests | None) -> Rows | None:
+    """(bucket, failed, latency) per request the metric can use (latency metrics: known ones)."""
+    import numpy as np
+
+    if units is None:
+        return None
+    index = buckets(units.keys)
+    if metric.name in LATENCY_METRICS:
+        known = ~np.isnan(units.latencies)
+        return index[known], units.errors[known], units.latencies[known]
+    return index, units.errors, units.latencies
+
+
+def _comparison_bad(
+    metric: MetricSpec, chal: Rows, champ: Rows
+) -> tuple[BoolArray, BoolArray, BoolArray]:
+    """(challenger bad, champion bad, challenger slower than the reference) of one batch."""
+    import numpy as np
+
+    if metric.name not in LATENCY_METRICS:
+        return chal[1], champ[1], chal[1]
+    both = np.concatenate([chal[2], champ[2]])
+    if not len(both):
+        empty = np.zeros(0, dtype=bool)
+        return empty, empty, empty
+    reference = float(np.quantile(both, LATENCY_QUANTILES[metric.name]))
+    limit = reference
+    rng = metric.effective_range()
+    if metric.relative_to and rng is not None and rng.max is not None:
+        if metric.comparison == "difference":
+            limit = reference + max(0.0, rng.max)
+        else:
+            limit = reference * max(1.0, rng.max)
+    return chal[2] > limit, champ[2] > reference, chal[2] > reference
+
+
+def _slo_bad(metric: MetricSpec, rows: Rows) -> BoolArray:
+    """Requests that count against the absolute SLO: errors, or slower than its max."""
+    if metric.name not in LATENCY_METRICS:
+        return rows[1]
+    rng = metric.effective_range()
+    assert rng is not None and rng.max is not None
+    return rows[2] > rng.max
+
+
+def _null(metric: MetricSpec) -> tuple[float, float]:
+    """(r0, margin) of the comparison's H0 ``p1 <= r0 p0 + margin``."""
+    from ._judges import _difference_margin
+
+    rng = metric.effective_range()
+    if metric.name in LATENCY_METRICS or rng is None or not metric.relative_to:
+        return 1.0, 0.0
+    if metric.comparison == "difference":
+        return 1.0, _difference_margin(metric)
+    if metric.name == "error-rate" and rng.max is not None:
+        return max(1.0, rng.max), 0.0
+    return 1.0, 0.0
