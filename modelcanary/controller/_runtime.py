@@ -41,8 +41,6 @@ ACTION_PREFIX = "modelcanary.io/action"
 """Annotations of a manual action (``modelcanary.io/action``, ``-id``, ``-reason``)."""
 CONFLICT_ATTEMPTS = 3
 """Ticks tried at once when the status write loses a race (kopf's own patch, a user's edit)."""
-IDLE_PHASES = (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED, Phase.WAITING)
-"""Phases between rollouts: the target (challenger) of a targetRef rollout runs no pods."""
 WARNING_SEVERITIES = ("warn", "warning", "error")
 SPEC_ERROR_ATTEMPTS = 5
 """Reads and conditional writes ``report_spec_error`` tries before giving up (conflicts)."""
@@ -78,6 +76,9 @@ class OperatorRuntime:
     release: Any = None
     """What a deleted rollout leaves behind (``modelcanary.k8s.KubeRelease``; None: the engine
     alone reverts routing, e.g. in tests without a cluster)."""
+    shards: Any = None
+    """``controller._sharding.Shards`` when rollouts are sharded over replicas (None: this
+    process ticks every rollout it watches)."""
     _due: dict[tuple[str, str], float] = field(default_factory=dict)
     _seen: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
     _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
@@ -91,6 +92,14 @@ class OperatorRuntime:
         """True when the rollout's next tick is due (always, for one this process never ticked:
         after an operator restart the stored status says where to continue)."""
         return time.monotonic() >= self._due.get((namespace, name), 0.0)
+
+    def until_due(self, name: str, namespace: str) -> float:
+        """Seconds until the rollout's next tick is due (0 or less: due now)."""
+        return self._due.get((namespace, name), 0.0) - time.monotonic()
+
+    def owns(self, uid: str | None) -> bool:
+        """True when this replica ticks the rollout ``uid`` (always, unless sharded)."""
+        return self.shards is None or bool(self.shards.owns(uid))
 
     def postpone(self, name: str, namespace: str, seconds: float) -> None:
         """Let the timer leave the rollout alone for ``seconds`` (after an error)."""
@@ -177,7 +186,8 @@ class OperatorRuntime:
             if status is not None and any(c.type in CLEARED for c in status.conditions):
                 self.clear_conditions(name, namespace)
             self._emit(name, namespace, result)
-            if current is not None and self.keep_idle is not None and result.phase in IDLE_PHASES:
+            idle = result.phase is not None and Phase(result.phase).traits.idle_target
+            if current is not None and self.keep_idle is not None and idle:
                 self._keep_idle(current)
             self._due[key] = time.monotonic() + self._next_delay(name, namespace, result)
         return result

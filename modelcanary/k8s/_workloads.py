@@ -36,7 +36,7 @@ from typing import Any
 from ..errors import WorkloadError
 from ..ports import KubeObject
 from ..rollout._observations import Readiness
-from ..spec import ModelRollout
+from ..spec import ModelRollout, Phase
 from ..spec._naming import Names, names
 from ._client import KubeClient, KubeNotFound, Ref
 from ._deployments import (
@@ -60,8 +60,6 @@ from ._services import KubeServices
 
 INIT_PHASES = (None, "Initializing")
 """Phases in which ``ensure`` initialises (creates the primary, then idles the target)."""
-IDLE_PHASES = ("Initialized", "Succeeded", "Failed", "Waiting")
-"""Phases between rollouts, in which the target of a ``targetRef`` rollout stays at 0."""
 CONFIG_HASH = "modelcanary.io/config-hash"
 """Pod template annotation of the champion: hash of its copied ConfigMaps/Secrets."""
 PRIMARY_COPY = "modelcanary.io/primary-copy-of"
@@ -177,7 +175,7 @@ class KubeWorkloads:
         is done while the champion is not ready. True when it scaled."""
         ref = rollout.spec.target_ref
         phase = rollout.status.phase if rollout.status is not None else None
-        if ref is None or _is_isvc(rollout) or phase not in IDLE_PHASES:
+        if ref is None or _is_isvc(rollout) or not _idle(phase):
             return False
         n = names(rollout)
         target = self.client.get(Ref(ref.api_version, ref.kind, n.namespace, ref.name))
@@ -361,3 +359,8 @@ def _container_ports(deployment: KubeObject) -> int | None:
 def _is_isvc(rollout: ModelRollout) -> bool:
     ref = rollout.spec.target_ref
     return ref is not None and ref.kind == ISVC_KIND
+
+
+def _idle(phase: str | None) -> bool:
+    """True between rollouts (the phase table's ``idle_target``)."""
+    return phase is not None and Phase(phase).traits.idle_target

@@ -87,6 +87,9 @@ class PhaseTraits:
     """The rollout's outcome is known (``status.outcome``)."""
     final: bool = False
     """Nothing more happens to this revision: a runner stops here."""
+    idle_target: bool = False
+    """Between rollouts: the target of a ``targetRef`` rollout runs no pods (the operator puts
+    it back to 0 if a GitOps re-apply scales it up)."""
     gates: tuple[GateType, ...] = ()
     """Gating webhook types asked before each step (``pre-rollout`` until it has passed)."""
     promoted_condition: ConditionStatus = "Unknown"
@@ -101,8 +104,12 @@ class PhaseTraits:
 PHASE_TABLE: Mapping[Phase, PhaseTraits] = MappingProxyType(
     {
         Phase.INITIALIZING: PhaseTraits(unstarted=True, fast=True),
-        Phase.INITIALIZED: PhaseTraits(unstarted=True, fast=True, gates=("confirm-rollout",)),
-        Phase.WAITING: PhaseTraits(active=True, gates=("confirm-rollout",), colour="#6d4c41"),
+        Phase.INITIALIZED: PhaseTraits(
+            unstarted=True, fast=True, idle_target=True, gates=("confirm-rollout",)
+        ),
+        Phase.WAITING: PhaseTraits(
+            active=True, idle_target=True, gates=("confirm-rollout",), colour="#6d4c41"
+        ),
         Phase.PROGRESSING: PhaseTraits(
             analyses=True,
             active=True,
@@ -131,6 +138,7 @@ PHASE_TABLE: Mapping[Phase, PhaseTraits] = MappingProxyType(
             promoted=True,
             decided=True,
             final=True,
+            idle_target=True,
             gates=("confirm-rollout",),
             promoted_condition="True",
             status_gauge=1,
@@ -138,6 +146,7 @@ PHASE_TABLE: Mapping[Phase, PhaseTraits] = MappingProxyType(
         ),
         Phase.FAILED: PhaseTraits(
             decided=True,
+            idle_target=True,
             final=True,
             gates=("confirm-rollout",),
             promoted_condition="False",
