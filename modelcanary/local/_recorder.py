@@ -3,36 +3,139 @@
 The embedded metric provider reads it directly (no Prometheus needed locally), and it can be
 written out as a request log that ``modelcanary backtest`` replays. Records use the backtest's
 row type, so a recorded run and a replayed log are analysed by the same code.
+
+Storage is bounded and costs O(1) per record at any duration: rows are appended to a small
+open chunk and every ``CHUNK_ROWS`` rows the chunk is sealed into compact numpy columns
+(timestamp, latency, status, version and mirror flags, prediction, request id as fixed-width
+bytes: about 50 bytes a row instead of ~300 for Python objects). Past ``max_records`` the
+oldest row is dropped by moving an offset, and a whole chunk is freed once all its rows are
+gone; nothing is ever shifted. Rows older than ``retention_seconds`` before the newest one
+are dropped the same way. Memory is therefore at most ``max_records + CHUNK_ROWS`` rows.
+
+Beside the rows it keeps per-second counts of mirror copies: how many the mirror weight asked
+for (eligible) and how many were dropped (queue or buffer full, challenger's breaker open), so
+the mirror coverage of any window can be reported (:meth:`Recorder.mirror_coverage`).
 """
 
 from __future__ import annotations
 
 import bisect
 import csv
+import math
 import threading
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from ..analysis._backtest import Request, interval_data
 from ..analysis._measurements import IntervalData, Side, Window
 
-_TRIM_BATCH = 1024  # drop expired records in batches: deleting a list's head is O(n)
-_Row = tuple[float, Side, float, int, float | str | None, str | None]
+CHUNK_ROWS = 2048
+"""Rows per sealed chunk: the unit in which memory is freed (and the bound's slack)."""
+MAX_MIRROR_BUCKETS = 100_000
+"""Seconds of mirror counts kept at most (besides ``retention_seconds``)."""
 TRANSPORT_ERROR_STATUS = 502
 """Status recorded when a version could not be reached (counts as an error, as a 5xx)."""
 
+_Row = tuple[float, Side, float, int, float | str | None, str | None, bool]
+_SIDES: tuple[Side, Side] = ("champion", "challenger")
+_CHALLENGER, _MIRRORED = 1, 2
+_NUMBERS = {float, int, type(None)}
+
+
+class MirrorCoverage(NamedTuple):
+    """Mirror copies of a window: asked for by the mirror weight, and dropped unsent."""
+
+    eligible: int
+    """Champion requests the mirror weight selected for a copy."""
+    dropped: int
+    """Copies never sent: mirror queue or buffer full, or the challenger's breaker open."""
+
+    @property
+    def sent(self) -> int:
+        """Copies sent to the challenger."""
+        return self.eligible - self.dropped
+
+    @property
+    def ratio(self) -> float | None:
+        """``sent / eligible`` (None when no copy was asked for)."""
+        return self.sent / self.eligible if self.eligible else None
+
+
+class _Chunk:
+    """``CHUNK_ROWS`` sealed rows as numpy columns (immutable: an insert builds a new one)."""
+
+    __slots__ = ("flags", "ids", "latency", "predictions", "status", "times")
+
+    def __init__(self, rows: list[_Row]) -> None:
+        import numpy as np  # numpy-backed: imported with the first sealed chunk
+
+        n = len(rows)
+        times, versions, latency, status, predictions, ids, mirrored = zip(*rows, strict=True)
+        self.times = np.array(times, dtype=np.float64)
+        self.latency = np.array(latency, dtype=np.float64)
+        self.status = np.array(status, dtype=np.int64).astype(np.int16)
+        challenger = np.fromiter(map("challenger".__eq__, versions), dtype=np.uint8, count=n)
+        self.flags = challenger | (np.array(mirrored, dtype=np.uint8) << 1)
+        if set(map(type, predictions)) <= _NUMBERS:  # None becomes NaN
+            self.predictions: Any = np.array(predictions, dtype=np.float64)
+        else:  # labels: one object per distinct label, shared by every row that has it
+            labels: dict[object, object] = {}
+            self.predictions = np.array(
+                [labels.setdefault(p, p) for p in predictions], dtype=object
+            )
+        self.ids = np.array([i.encode() if i else b"" for i in ids], dtype=np.bytes_)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def rows(self, lo: int, hi: int) -> list[_Row]:
+        """Rows ``lo:hi`` as tuples."""
+        flags = self.flags[lo:hi].tolist()
+        predictions = self.predictions[lo:hi].tolist()
+        if self.predictions.dtype.kind == "f":
+            predictions = [None if p != p else p for p in predictions]  # NaN: no prediction
+        ids = [i.decode() or None for i in self.ids[lo:hi].tolist()]
+        return list(
+            zip(
+                self.times[lo:hi].tolist(),
+                [_SIDES[f & _CHALLENGER] for f in flags],
+                self.latency[lo:hi].tolist(),
+                self.status[lo:hi].tolist(),
+                predictions,
+                ids,
+                [bool(f & _MIRRORED) for f in flags],
+                strict=True,
+            )
+        )
+
+    def search(self, value: float) -> int:
+        """Index of the first row at or after ``value``."""
+        return int(self.times.searchsorted(value, "left"))
+
 
 class Recorder:
-    """Thread-safe, time-ordered request records with bounded retention."""
+    """Thread-safe, time-ordered request records, bounded in rows and in age."""
 
     def __init__(self, retention_seconds: float = 3600.0, max_records: int = 2_000_000) -> None:
+        if max_records < 1 or not retention_seconds > 0:
+            raise ValueError("Recorder needs max_records >= 1 and retention_seconds > 0")
         self.retention_seconds = retention_seconds
         self.max_records = max_records
+        self._chunks: deque[_Chunk] = deque()
         self._times: list[float] = []
-        self._rows: list[_Row] = []
-        self._mirrored: list[bool] = []
+        """Timestamps of the open chunk (sorted)."""
+        self._open: list[_Row] = []
+        self._head = 0
+        """Rows already dropped from the oldest chunk (the first sealed one, else the open)."""
+        self._count = 0
+        self._newest = -math.inf
+        self._mirrors: deque[list[int]] = deque()
+        """``[second, eligible, dropped]`` per second with mirror copies, oldest first."""
         self._lock = threading.Lock()
 
+    # -- writing ------------------------------------------------------------------------
     def record(
         self,
         timestamp: float,
@@ -44,46 +147,145 @@ class Recorder:
         mirrored: bool = False,
     ) -> None:
         """Add one request (``mirrored``: a copy sent to the challenger, answer discarded)."""
-        # a tuple of atoms, not an object: the garbage collector stops tracking it, so millions
-        # of rows cost no collection pauses on the router's hot path
-        row = (timestamp, version, latency_ms, status, prediction, request_id)
+        # a tuple of atoms, not an object: the garbage collector stops tracking it
+        row = (timestamp, version, latency_ms, status, prediction, request_id, mirrored)
         with self._lock:
-            if not self._times or timestamp >= self._times[-1]:  # the usual case: in order
+            if timestamp >= self._newest:  # the usual case: in order
+                self._newest = timestamp
                 self._times.append(timestamp)
-                self._rows.append(row)
-                self._mirrored.append(mirrored)
-            else:
-                index = bisect.bisect_right(self._times, timestamp)
-                self._times.insert(index, timestamp)
-                self._rows.insert(index, row)
-                self._mirrored.insert(index, mirrored)
-            self._trim(timestamp)
+                self._open.append(row)
+            elif not self._insert(row):
+                return
+            self._count += 1
+            if self._count > self.max_records:
+                self._drop_oldest()
+            if len(self._times) >= CHUNK_ROWS:
+                self._chunks.append(_Chunk(self._open))
+                self._times, self._open = [], []
+                self._expire()
 
-    def _trim(self, now: float) -> None:
-        cut = bisect.bisect_left(self._times, now - self.retention_seconds)
-        cut = max(cut, len(self._rows) - self.max_records)
-        if cut >= _TRIM_BATCH or (cut > 0 and len(self._rows) > self.max_records):
-            del self._times[:cut], self._rows[:cut], self._mirrored[:cut]
+    def count_mirrors(self, timestamp: float, eligible: int, dropped: int) -> None:
+        """Add mirror copies asked for and dropped around ``timestamp`` (per-second counts)."""
+        second = int(timestamp)
+        with self._lock:
+            buckets = self._mirrors
+            if buckets and buckets[-1][0] == second:
+                buckets[-1][1] += eligible
+                buckets[-1][2] += dropped
+            elif not buckets or second > buckets[-1][0]:
+                buckets.append([second, eligible, dropped])
+                if len(buckets) > MAX_MIRROR_BUCKETS:
+                    buckets.popleft()
+            else:  # a clock step back: keep order, count it in its own second
+                index = bisect.bisect_left([b[0] for b in buckets], second)
+                if index < len(buckets) and buckets[index][0] == second:
+                    buckets[index][1] += eligible
+                    buckets[index][2] += dropped
+                else:
+                    buckets.insert(index, [second, eligible, dropped])
+
+    def _insert(self, row: _Row) -> bool:
+        """Place an out-of-order row (rare: a clock step); False when older than all kept."""
+        timestamp = row[0]
+        if timestamp < self._newest - self.retention_seconds:
+            return False
+        times, chunks = self._times, self._chunks
+        if not chunks or (times and timestamp >= times[0]):
+            index = bisect.bisect_right(times, timestamp)
+            if not chunks and index < self._head:
+                return False  # older than rows already dropped
+            times.insert(index, timestamp)
+            self._open.insert(index, row)
+            return True
+        for k in range(len(chunks) - 1, -1, -1):  # from the newest: the row is nearly in order
+            chunk = chunks[k]
+            if k and timestamp < chunk.times[0]:
+                continue
+            index = int(chunk.times.searchsorted(timestamp, "right"))
+            if k == 0 and index < self._head:
+                return False
+            rows = chunk.rows(0, len(chunk))
+            rows.insert(index, row)
+            chunks[k] = _Chunk(rows)
+            return True
+        return False
+
+    def _drop_oldest(self) -> None:
+        self._head += 1
+        self._count -= 1
+        if self._chunks and self._head >= len(self._chunks[0]):
+            self._chunks.popleft()
+            self._head = 0
+
+    def _expire(self) -> None:
+        """Drop rows and mirror counts older than ``retention_seconds`` before the newest."""
+        cut = self._newest - self.retention_seconds
+        chunks = self._chunks
+        while chunks and chunks[0].times[-1] < cut:
+            self._count -= len(chunks.popleft()) - self._head
+            self._head = 0
+        first = chunks[0].search(cut) if chunks else bisect.bisect_left(self._times, cut)
+        if first > self._head:
+            self._count -= first - self._head
+            self._head = first
+        buckets = self._mirrors
+        while buckets and buckets[0][0] < cut - 1:
+            buckets.popleft()
+
+    # -- reading ------------------------------------------------------------------------
+    def _select(self, start: float, end: float) -> tuple[list[tuple[_Chunk, int, int]], list[_Row]]:
+        """Chunk slices and open rows with ``start <= timestamp < end`` (taken under the lock;
+        chunks are immutable, so they are read after it is released)."""
+        with self._lock:
+            self._expire()
+            parts = []
+            for k, chunk in enumerate(self._chunks):
+                if chunk.times[-1] < start:
+                    continue
+                if chunk.times[0] >= end:
+                    break
+                lo = max(chunk.search(start), self._head if k == 0 else 0)
+                hi = chunk.search(end)
+                if hi > lo:
+                    parts.append((chunk, lo, hi))
+            lo = bisect.bisect_left(self._times, start)
+            if not self._chunks:
+                lo = max(lo, self._head)
+            hi = bisect.bisect_left(self._times, end)
+            tail = self._open[lo:hi] if hi > lo else []
+        return parts, tail
+
+    def _rows(self, start: float, end: float) -> Iterator[_Row]:
+        parts, tail = self._select(start, end)
+        for chunk, lo, hi in parts:
+            yield from chunk.rows(lo, hi)
+        yield from tail
 
     def rows(self, start: float = float("-inf"), end: float = float("inf")) -> list[Request]:
         """Records with ``start <= timestamp < end``, oldest first."""
-        with self._lock:
-            lo = bisect.bisect_left(self._times, start)
-            hi = bisect.bisect_left(self._times, end)
-            rows = self._rows[lo:hi]
-        return [Request(*row) for row in rows]
+        return [Request(*row[:6]) for row in self._rows(start, end)]
 
     def interval_data(self, window: Window) -> IntervalData:
         """Measurements of both versions in ``window`` (mirrored pairs matched by request id)."""
+        rows = list(self._rows(window.start, window.end))
+        mirrored = any(row[6] for row in rows)
+        return interval_data(window, [Request(*row[:6]) for row in rows], mirrored)
+
+    def mirror_coverage(self, window: Window) -> MirrorCoverage:
+        """Mirror copies asked for and dropped in ``window`` (to the second)."""
+        start, end = math.floor(window.start), window.end
         with self._lock:
-            lo = bisect.bisect_left(self._times, window.start)
-            hi = bisect.bisect_left(self._times, window.end)
-            rows, mirrored = self._rows[lo:hi], any(self._mirrored[lo:hi])
-        return interval_data(window, [Request(*row) for row in rows], mirrored)
+            eligible = dropped = 0
+            for second, asked, lost in self._mirrors:
+                if start <= second < end:
+                    eligible += asked
+                    dropped += lost
+        return MirrorCoverage(eligible, dropped)
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._rows)
+            self._expire()
+            return self._count
 
     def write_csv(self, path: str | Path, rows: Iterable[Request] | None = None) -> int:
         """Write a request log ``modelcanary backtest --data`` reads; returns the row count."""

@@ -4,6 +4,12 @@
 127.0.0.1, the load generator (``spec.load``) and the engine in a background thread, and
 returns at once; ``wait()`` blocks until the rollout is decided; ``close()`` (or leaving the
 ``with`` block, Ctrl-C, or interpreter exit) stops everything: no orphan processes.
+
+Findings (``LocalRun.findings``, also logged): after each tick the share of mirror copies the
+challenger was actually sent is checked; below ``COVERAGE_FINDING`` (with at least
+``MIN_COPIES`` asked for) the run says so once per episode, with why (queue full: it cannot
+keep up; breaker open: it is unreachable), because the challenger's SLIs then describe only
+the copies it answered.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..analysis._measurements import Window
 from ..engine import (
     Engine,
     FileStatusStore,
@@ -28,10 +35,15 @@ from ..errors import ModelCanaryError, SpecError, SpecIssue
 from ..ports import Clock, MetricProvider
 from ..spec import ModelRollout, RolloutStatus
 from ._load import LoadGenerator, LoadStats, payloads_from_file
-from ._recorder import Recorder
+from ._recorder import MirrorCoverage, Recorder
 from ._workloads import LocalWorkloads, StartServer
 
 log = logging.getLogger("modelcanary.local")
+
+COVERAGE_FINDING = 0.9
+"""Mirror coverage (copies sent / copies asked for) below which a tick reports a finding."""
+MIN_COPIES = 20
+"""Copies asked for since the last tick below which coverage is not judged."""
 
 
 class LocalRun:
@@ -47,9 +59,12 @@ class LocalRun:
         clock: Clock | None = None,
         on_tick: Callable[[TickResult], None] | None = None,
         store: MemoryStatusStore | FileStatusStore | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         # ``store``: where the status lives (default: memory). A FileStatusStore lets other
         # processes (``modelcanary status``, ``abort``...) read and steer this rollout.
+        # ``recorder``: where the router records requests; its ``max_records`` and
+        # ``retention_seconds`` bound the memory a run can take (default: 2 million rows).
         if rollout.spec.router.provider != "local":
             raise SpecError(
                 SpecIssue(
@@ -61,7 +76,7 @@ class LocalRun:
         self.rollout = rollout
         self.name = rollout.name
         self.namespace = rollout.metadata.namespace or "default"
-        self.recorder = Recorder()
+        self.recorder = recorder if recorder is not None else Recorder()
         self.store = store if store is not None else MemoryStatusStore()
         self.store.put(rollout)
         self.workloads = LocalWorkloads(
@@ -79,6 +94,11 @@ class LocalRun:
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.problems: list[str] = []
+        self.findings: list[str] = []
+        """What the run noticed that the analysis does not judge (low mirror coverage)."""
+        self._coverage_since = time.time()
+        self._drops: dict[str, int] = {}
+        self._short_of_copies = False
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> LocalRun:
@@ -142,6 +162,7 @@ class LocalRun:
 
     def _ticked(self, result: TickResult) -> None:
         self.problems += result.problems
+        self._check_mirror_coverage()
         if self.on_tick is not None:
             self.on_tick(result)
 
@@ -200,7 +221,39 @@ class LocalRun:
         """Load generator figures (None without ``spec.load``)."""
         return self.load.stats if self.load is not None else None
 
+    def mirror_coverage(self, since: float | None = None) -> MirrorCoverage:
+        """Mirror copies asked for and dropped since ``since`` (epoch seconds; default: all)."""
+        return self.recorder.mirror_coverage(Window(since or 0.0, time.time() + 1.0))
+
     # -- helpers ------------------------------------------------------------------------
+    def _check_mirror_coverage(self) -> None:
+        """Report, once per episode, a challenger that was sent too few mirror copies."""
+        now = time.time()
+        coverage = self.recorder.mirror_coverage(Window(self._coverage_since, now))
+        self._coverage_since = now
+        router = self.router
+        drops: dict[str, int] = router.mirror_drops if router is not None else {}
+        new = {k: v - self._drops.get(k, 0) for k, v in drops.items()}
+        self._drops = drops
+        ratio = coverage.ratio
+        if ratio is None or coverage.eligible < MIN_COPIES or ratio >= COVERAGE_FINDING:
+            self._short_of_copies = False
+            return
+        if self._short_of_copies:
+            return
+        self._short_of_copies = True
+        if new.get("breaker", 0) > new.get("saturated", 0):
+            why = "its connect breaker is open: the challenger is unreachable"
+        else:
+            why = "the mirror queue was full: the challenger cannot keep up with the traffic"
+        finding = (
+            f"mirror coverage {ratio:.0%}: {coverage.dropped} of {coverage.eligible} copies "
+            f"dropped since the last tick ({why}); the challenger's SLIs describe only the "
+            "copies it answered"
+        )
+        self.findings.append(finding)
+        log.warning("rollout %s: %s", self.name, finding)
+
     def _backends(self, champion: str, challenger: str | None) -> None:
         if self.router is not None:
             self.router.set_backends(champion, challenger or champion)

@@ -5,11 +5,20 @@ ports; ``url`` versions are used as given. Promotion swaps the roles: the challe
 becomes the champion's and the old champion's server is the one scaled down afterwards, so no
 request is dropped. Every child dies with the runtime (``close()``, ``atexit``, and the
 parent-death signal of :func:`modelcanary.serving.start_server_process`).
+
+Readiness tells starting from dying. A version that never answered ``/ping`` is starting (the
+machine waits, up to ``progressDeadlineSeconds``); a challenger that answered once and now
+refuses connections (the process is gone: nothing listens on its port) or whose child process
+exited has *failed*: ``Readiness.challenger_failed`` says so and the machine rolls back at
+once instead of waiting for a deadline meant for start-up. A ping that times out is not a
+failure (a busy server may answer late): it is "not ready", as before.
 """
 
 from __future__ import annotations
 
+import errno
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -41,6 +50,8 @@ class _Side:
     source: str
     url: str
     handle: ServerHandle | None = None
+    answered_at: float | None = None
+    """Wall time it last answered ``/ping`` (None: never, it is still starting)."""
 
     def stop(self) -> None:
         if self.handle is not None:
@@ -92,14 +103,18 @@ class LocalWorkloads:
     def readiness(self, rollout: ModelRollout) -> Readiness:
         with self._lock:
             champion, challenger = self.champion, self.challenger
-        champion_ok = champion is not None and self._ping(champion.url)
-        challenger_ok = challenger is not None and self._ping(challenger.url)
+        champion_ok = champion is not None and self._probe(champion) == ""
+        challenger_why = "not started" if challenger is None else self._probe(challenger)
+        challenger_ok = challenger_why == ""
         source = rollout.spec.challenger.source if rollout.spec.challenger else None
         missing = [
             n for n, ok in (("champion", champion_ok), ("challenger", challenger_ok)) if not ok
         ]
         message = f"{' and '.join(missing)} not answering /ping" if missing else ""
-        return Readiness(champion_ok, challenger_ok, source, message)
+        failed = ""
+        if challenger is not None and challenger.answered_at is not None and not challenger_ok:
+            failed = _failure(challenger, challenger_why)
+        return Readiness(champion_ok, challenger_ok, source, message, challenger_failed=failed)
 
     def scale_challenger(self, rollout: ModelRollout, replicas: int) -> None:
         with self._lock:
@@ -153,9 +168,34 @@ class LocalWorkloads:
         if self.on_backends is not None and self.champion is not None:
             self.on_backends(self.champion.url, self.challenger.url if self.challenger else None)
 
-    def _ping(self, url: str) -> bool:
+    def _probe(self, side: _Side) -> str:
+        """ "" when ``side`` answers ``/ping`` with 200, else why not: ``gone`` (its process
+        exited, or it refuses connections), or another reason (starting, slow, erroring)."""
+        alive = getattr(side.handle, "alive", None)
+        if callable(alive) and not alive():
+            return "gone: its process exited"
         try:
-            with urllib.request.urlopen(f"{url}/ping", timeout=self.probe_timeout) as reply:
-                return bool(reply.status == 200)
-        except (urllib.error.URLError, OSError, ValueError):
-            return False
+            with urllib.request.urlopen(f"{side.url}/ping", timeout=self.probe_timeout) as reply:
+                if reply.status == 200:
+                    side.answered_at = time.time()
+                    return ""
+                return f"/ping answered {reply.status}"
+        except urllib.error.HTTPError as exc:
+            return f"/ping answered {exc.code}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, OSError) and reason.errno in _GONE:
+                return f"gone: {reason.strerror or reason} ({side.url})"
+            return f"/ping failed: {reason}"
+
+
+_GONE = {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH}
+"""Connect errors that mean nothing serves the port any more (not a slow server)."""
+
+
+def _failure(side: _Side, why: str) -> str:
+    """The ``challenger_failed`` text for a challenger that answered before and is gone now."""
+    if not why.startswith("gone: "):
+        return ""  # slow or erroring: not ready, not dead
+    since = time.strftime("%H:%M:%S", time.localtime(side.answered_at or 0))
+    return f"it stopped answering while taking traffic ({why[6:]}; last answer at {since})"

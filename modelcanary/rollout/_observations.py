@@ -44,6 +44,9 @@ class Readiness:
     challenger_revision: str | None = None
     """Identity of the challenger version; a new value mid-rollout restarts the analysis."""
     message: str = ""
+    challenger_failed: str = ""
+    """Why the challenger failed after it was ready (its process exited, nothing listens any
+    more): a failure, not a start-up wait, so an analysing rollout rolls back at once."""
 
 
 @dataclass(frozen=True)

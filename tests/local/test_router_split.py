@@ -162,17 +162,17 @@ def test_set_backends_swaps_atomically_under_load() -> None:
 def test_dead_upstream_answers_502_and_is_recorded_as_an_error(
     pair: tuple[Upstream, Upstream],
 ) -> None:
-    with router(pair[0].url, dead_url(), Routes(0, 100)) as r, httpx.Client() as c:
+    # a dead champion: nothing to fall back on (a dead challenger's calls go to the champion,
+    # tests/local/test_dead_challenger_router.py)
+    with router(dead_url(), pair[1].url, Routes(100, 0)) as r, httpx.Client() as c:
         answer = c.post(f"{r.url}/invocations", json={}, headers={"x-request-id": "lost"})
         text = c.get(f"{r.url}/_modelcanary/metrics").text
         rows = r.recorder.rows()  # type: ignore[attr-defined]
-    assert answer.status_code == 502 and answer.headers["x-modelcanary-version"] == "challenger"
+    assert answer.status_code == 502 and answer.headers["x-modelcanary-version"] == "champion"
     assert [(x.version, x.status, x.request_id, x.prediction) for x in rows] == [
-        ("challenger", 502, "lost", None)
+        ("champion", 502, "lost", None)
     ]
-    assert (
-        metric(text, "modelcanary_router_requests_total", version="challenger", status="502") == 1
-    )
+    assert metric(text, "modelcanary_router_requests_total", version="champion", status="502") == 1
 
 
 def test_upstream_timeout_answers_504_and_an_upstream_reset_502(

@@ -10,6 +10,12 @@ Every connection is bounded by ``RouterLimits`` (``router_limits``): head and bo
 time to send a request, time idle, its share of the router's buffered bytes; the
 ``ConnectionTable`` tracks its state so timeouts and the connection cap are enforced by the
 router's timer without a timer per connection.
+
+A challenger call that never reached the challenger (its connection failed: refused,
+unreachable, connect timeout; or its connect breaker refused it) is recorded as a challenger
+error and sent to the champion, whose answer the client gets: a dead challenger never fails
+a client request. Calls the challenger may have received (a reset or a timeout after the
+request was written, an error answer, the stalled-server 503) are not retried.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from .http11 import CHUNKED, CRLF, HEAD_END, HttpError, RequestHead, ResponseHea
 from .limits import EVICTED, IDLE, LINGERING, READING
 from .matching import RequestView
 from .table import CHALLENGER, CHAMPION
+from .upstream import FAILED
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _JOIN_LIMIT = 64 * 1024  # bodies up to this size are joined with the head into one write
@@ -48,6 +55,7 @@ class ClientConnection(asyncio.Protocol):
         "phase",
         "request",
         "request_id",
+        "retry",
         "scanner",
         "searched",
         "sent",
@@ -70,6 +78,10 @@ class ClientConnection(asyncio.Protocol):
         """Bytes counted in ``state.buffered``; bytes of the request in flight."""
         self.started = 0.0
         self.request_id = self.cookie_lines = b""
+        self.retry: tuple[RequestHead, bytes, int, int] | None = None
+        """A challenger call's request, the bytes sent, where its head ends and its body
+        length: what the champion is sent if the challenger never got it (the body is not
+        copied until then)."""
         self.busy = self.closed = self.paused = self.continued = False
         self.head_only = self.close_after = False
 
@@ -281,9 +293,16 @@ class ClientConnection(asyncio.Protocol):
         self.head_only = head_only = request.method == b"HEAD"
         self.started = now = time.perf_counter()
         self.sent = len(data)
+        if version == CHALLENGER:
+            self.retry = (request, data, len(head), len(body))
         upstream.request(self, data, head_only, now + state.timeout)
         mirror = table.mirror_weight
-        if version == CHAMPION and mirror and (mirror >= 100 or state.draw() * 100.0 < mirror):
+        if (
+            version == CHAMPION
+            and mirror
+            and (mirror >= 100 or state.draw() * 100.0 < mirror)
+            and state.want_mirror()
+        ):
             other = backends[CHALLENGER]
             if other is not upstream:
                 head = request.forward_head(other.prefix, other.host_header, len(body))
@@ -312,9 +331,13 @@ class ClientConnection(asyncio.Protocol):
         )
         self._done()
 
-    def on_failure(self, status: int, message: str) -> None:
-        """Answer 502/503/504 for an upstream that failed or timed out, then record it."""
+    def on_failure(self, status: int, message: str, cause: int = FAILED) -> None:
+        """Answer 502/503/504 for an upstream that failed or timed out, then record it; a
+        challenger call that never reached the challenger goes to the champion instead."""
         seconds = time.perf_counter() - self.started
+        if cause != FAILED and self.version == CHALLENGER and self._to_champion():
+            self.state.observe(CHALLENGER, False, status, seconds, b"", False, self.request_id)
+            return
         if not self.closed and self.transport is not None:
             extra = VERSION_LINES[self.version]
             reply = simple_response(
@@ -324,7 +347,25 @@ class ClientConnection(asyncio.Protocol):
         self.state.observe(self.version, False, status, seconds, b"", False, self.request_id)
         self._done()
 
+    def _to_champion(self) -> bool:
+        """Send the challenger call kept in ``retry`` to the champion (False: cannot)."""
+        state, retry = self.state, self.retry
+        champion = state.backends[CHAMPION]
+        if retry is None or state.stopping or champion is state.backends[CHALLENGER]:
+            return False
+        request, sent, cut, size = retry  # the id line, blank line and body follow the head
+        head = request.forward_head(champion.prefix, champion.host_header, size)
+        data = b"".join((head, memoryview(sent)[cut:]))
+        state.metrics.retried += 1
+        self.retry = None
+        self.version, self.cookie_lines = CHAMPION, b""  # no affinity to a dead challenger
+        self.started = now = time.perf_counter()
+        self.sent = len(data)
+        champion.request(self, data, self.head_only, now + state.timeout)
+        return True
+
     def _done(self) -> None:
+        self.retry = None
         self.busy = False
         self.sent = 0
         if self.close_after:

@@ -7,7 +7,14 @@ Names are a contract with the metric providers; do not rename them:
 * ``modelcanary_router_predictions_total{rollout,version,mirrored,label}`` (string predictions)
 * ``modelcanary_router_prediction`` histogram ``{rollout,version,mirrored}`` (numeric ones)
 * ``modelcanary_router_weight{rollout,version}`` and ``modelcanary_router_mirror_weight{rollout}``
-* ``modelcanary_router_mirror_dropped_total{rollout}``
+* ``modelcanary_router_mirror_dropped_total{rollout}`` (every reason)
+* ``modelcanary_router_mirror_eligible_total{rollout}``: copies the mirror weight asked for
+  (coverage = 1 - dropped / eligible)
+* ``modelcanary_router_mirror_dropped_by_reason_total{rollout,reason}``: ``saturated`` (queue,
+  concurrency or buffer full: the challenger cannot keep up) or ``breaker`` (it is unreachable)
+* ``modelcanary_router_breaker_open{rollout,version}``: 1 while a connect breaker is open
+* ``modelcanary_router_retried_total{rollout}``: challenger calls answered by the champion
+  because the challenger never received them (connection failed or breaker open)
 
 All updates happen on the router's event-loop thread, so no lock is taken per request.
 """
@@ -119,6 +126,18 @@ class RouterMetrics:
         self.predictions = [[Histogram(PREDICTION_BUCKETS) for _ in "mr"] for _ in _VERSIONS]
         self.labels: list[list[dict[str, int]]] = [[{}, {}], [{}, {}]]
         self.mirror_dropped = 0
+        """Mirror copies dropped, every reason."""
+        self.mirror_eligible = 0
+        """Mirror copies the mirror weight asked for."""
+        self.mirror_drop_reasons = {"breaker": 0, "saturated": 0}
+        """Drops by reason (fixed keys: other threads copy it while the loop counts)."""
+        self.retried = 0
+        """Challenger calls retried on the champion."""
+
+    def drop_mirror(self, reason: str) -> None:
+        """Count one mirror copy dropped for ``reason`` (``saturated`` or ``breaker``)."""
+        self.mirror_dropped += 1
+        self.mirror_drop_reasons[reason] = self.mirror_drop_reasons.get(reason, 0) + 1
 
     def observe(
         self, version: int, mirrored: bool, status: int, seconds: float, prediction: Prediction
@@ -138,8 +157,8 @@ class RouterMetrics:
         elif math.isfinite(prediction):
             self.predictions[version][mirrored].observe(prediction)
 
-    def render(self, routes: Routes) -> bytes:
-        """The exposition text of every metric."""
+    def render(self, routes: Routes, breakers: tuple[bool, bool] = (False, False)) -> bytes:
+        """The exposition text of every metric (``breakers``: connect breaker open, by version)."""
         r = self.rollout
         out: list[str] = []
         add = out.append
@@ -174,6 +193,24 @@ class RouterMetrics:
         add("# HELP modelcanary_router_mirror_dropped_total Mirror calls dropped (saturated).")
         add("# TYPE modelcanary_router_mirror_dropped_total counter")
         add(f'modelcanary_router_mirror_dropped_total{{rollout="{r}"}} {self.mirror_dropped}')
+        add(
+            "# HELP modelcanary_router_mirror_eligible_total Mirror copies asked for by the weight."
+        )
+        add("# TYPE modelcanary_router_mirror_eligible_total counter")
+        add(f'modelcanary_router_mirror_eligible_total{{rollout="{r}"}} {self.mirror_eligible}')
+        name = "modelcanary_router_mirror_dropped_by_reason_total"
+        add(f"# HELP {name} Mirror calls dropped: saturated (queue full) or breaker (unreachable).")
+        add(f"# TYPE {name} counter")
+        for reason, count in self.mirror_drop_reasons.items():
+            add(f'{name}{{rollout="{r}",reason="{reason}"}} {count}')
+        name = "modelcanary_router_breaker_open"
+        add(f"# HELP {name} 1 while the connect breaker of a version is open.")
+        add(f"# TYPE {name} gauge")
+        for version, is_open in zip(_VERSIONS, breakers, strict=True):
+            add(f'{name}{{rollout="{r}",version="{version}"}} {int(is_open)}')
+        add("# HELP modelcanary_router_retried_total Challenger calls answered by the champion.")
+        add("# TYPE modelcanary_router_retried_total counter")
+        add(f'modelcanary_router_retried_total{{rollout="{r}"}} {self.retried}')
         return ("\n".join(out) + "\n").encode()
 
     def _histograms(

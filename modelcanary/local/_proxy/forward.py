@@ -5,7 +5,12 @@ which other threads replace whole). Recording (prediction parsing, metrics, the 
 runs after the client's answer is written, so it never delays it. Mirror copies run beside
 the primary call under a concurrency bound and a bounded queue; when both are full, or the
 copy would take the router's buffered request bytes past ``RouterLimits.max_buffered``, the
-copy is dropped and counted in ``modelcanary_router_mirror_dropped_total``.
+copy is dropped (reason ``saturated``: the challenger cannot keep up); while the challenger's
+connect breaker is open it is dropped before it is even built (reason ``breaker``), so a dead
+challenger costs the champion's path one comparison per request. Every copy the mirror weight
+asks for is counted as eligible and every drop in ``modelcanary_router_mirror_dropped_total``;
+both go to the recorder every timer tick (``count_mirrors``), which gives a window's mirror
+coverage.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from .exposition import RouterMetrics, first_prediction
 from .http11 import CHUNKED, HttpError, ResponseHead
 from .limits import ConnectionTable, RouterLimits
 from .table import CHALLENGER, VERSIONS, RouteTable, new_draw
-from .upstream import Upstream
+from .upstream import FAILED, SHED, Upstream
 
 RESERVED = b"/_modelcanary/"
 MIRROR_LINE = b"\r\nx-modelcanary-mirrored: true"
@@ -46,6 +51,10 @@ class RecordSink(Protocol):
         mirrored: bool = False,
     ) -> None:
         """Add one request."""
+        ...
+
+    def count_mirrors(self, timestamp: float, eligible: int, dropped: int) -> None:
+        """Add mirror copies asked for by the mirror weight and dropped unsent."""
         ...
 
 
@@ -77,6 +86,8 @@ class ProxyState:
         self.mirror_concurrency, self.mirror_queue_size = mirror_concurrency, mirror_queue
         self.mirror_inflight = 0
         self.mirror_queue: collections.deque[tuple[bytes, bytes, bool]] = collections.deque()
+        self.mirror_counts = [0, 0]
+        """Mirror copies eligible and dropped since the recorder was last told."""
         self.limits = limits
         self.clients = ConnectionTable(limits)
         """Client connections by state: timeouts, the connection cap, shutdown."""
@@ -93,6 +104,7 @@ class ProxyState:
         self.clients.clear()
         self.mirror_queue.clear()
         self.mirror_inflight = 0
+        self.mirror_counts = [0, 0]
         self.buffered = 0
 
     def new_request_id(self) -> bytes:
@@ -130,13 +142,36 @@ class ProxyState:
             mirrored,
         )
 
+    def want_mirror(self) -> bool:
+        """Count a copy the mirror weight asked for; False (dropped, counted) when it cannot
+        go: the challenger's breaker is open, or calls and queue are full."""
+        if self.stopping:
+            return False
+        self.metrics.mirror_eligible += 1
+        self.mirror_counts[0] += 1
+        if self.backends[CHALLENGER].breaker.blocked(time.perf_counter()):
+            self.drop_mirror("breaker")
+            return False
+        if (
+            self.mirror_inflight >= self.mirror_concurrency
+            and len(self.mirror_queue) >= self.mirror_queue_size
+        ):
+            self.drop_mirror("saturated")
+            return False
+        return True
+
+    def drop_mirror(self, reason: str) -> None:
+        """One eligible copy is not sent (``saturated`` or ``breaker``)."""
+        self.metrics.drop_mirror(reason)
+        self.mirror_counts[1] += 1
+
     def mirror(self, data: bytes, request_id: bytes, head_only: bool = False) -> None:
-        """Send a copy to the challenger now, later (queued) or never (dropped, counted)."""
+        """Send a copy ``want_mirror`` admitted now, later (queued) or never (dropped)."""
+        size = len(data)
         if self.stopping:
             return
-        size = len(data)
         if self.buffered + size > self.limits.max_buffered:
-            self.metrics.mirror_dropped += 1  # a copy never costs the primary path memory
+            self.drop_mirror("saturated")  # a copy never costs the primary path memory
         elif self.mirror_inflight < self.mirror_concurrency:
             self.buffered += size
             self._start_mirror(data, request_id, head_only)
@@ -144,25 +179,35 @@ class ProxyState:
             self.buffered += size
             self.mirror_queue.append((data, request_id, head_only))
         else:
-            self.metrics.mirror_dropped += 1
+            self.drop_mirror("saturated")
 
     def _start_mirror(self, data: bytes, request_id: bytes, head_only: bool) -> None:
-        self.mirror_inflight += 1
         now = time.perf_counter()
+        challenger = self.backends[CHALLENGER]
+        if challenger.breaker.blocked(now):  # opened while the copy was queued
+            self.buffered -= len(data)
+            self.drop_mirror("breaker")
+            return
+        self.mirror_inflight += 1
         exchange = MirrorExchange(self, request_id, now, len(data))
         # a HEAD copy's answer has no body, whatever its Content-Length says
-        self.backends[CHALLENGER].request(exchange, data, head_only, now + self.mirror_timeout)
+        challenger.request(exchange, data, head_only, now + self.mirror_timeout)
 
     def mirror_done(self, size: int) -> None:
-        """A mirror call of ``size`` bytes ended: start the next queued one."""
+        """A mirror call of ``size`` bytes ended: start the next queued ones."""
         self.buffered -= size
         self.mirror_inflight -= 1
-        if self.mirror_queue and not self.stopping:
-            self._start_mirror(*self.mirror_queue.popleft())
+        queue = self.mirror_queue
+        while queue and self.mirror_inflight < self.mirror_concurrency and not self.stopping:
+            self._start_mirror(*queue.popleft())
 
     def expire(self) -> None:
         """Time out overdue upstream calls and clients; forget retired pools once drained."""
         now = time.perf_counter()
+        counts = self.mirror_counts
+        if counts[0] or counts[1]:
+            self.recorder.count_mirrors(time.time(), counts[0], counts[1])
+            self.mirror_counts = [0, 0]
         self.clients.expire(now)
         for upstream in self.backends:
             upstream.expire(now)
@@ -180,12 +225,17 @@ class ProxyState:
                 upstream.retire()
                 self.draining.append(upstream)
 
+    def breakers_open(self) -> tuple[bool, bool]:
+        """Whether the connect breaker of the champion and of the challenger is open."""
+        champion, challenger = self.backends
+        return champion.breaker.is_open, challenger.breaker.is_open
+
     def reserved(self, target: bytes) -> tuple[int, bytes, bytes]:
         """Status, content type and body of a ``/_modelcanary/...`` endpoint."""
         path = target.split(b"?", 1)[0]
         table = self.table
         if path == b"/_modelcanary/metrics":
-            text = self.metrics.render(table.routes)
+            text = self.metrics.render(table.routes, self.breakers_open())
             for source in self.extra_metrics:  # e.g. the engine's self-metrics
                 text += source().encode()
             return 200, b"text/plain; version=0.0.4; charset=utf-8", text
@@ -218,8 +268,12 @@ class MirrorExchange:
             CHALLENGER, True, response.status, seconds, body, chunked, self.request_id
         )
 
-    def on_failure(self, status: int, message: str) -> None:
-        """Record the mirror's failure (the client never sees it)."""
+    def on_failure(self, status: int, message: str, cause: int = FAILED) -> None:
+        """Record the mirror's failure (the client never sees it); a copy the breaker refused
+        was never sent: it is counted as dropped, not recorded."""
         seconds = time.perf_counter() - self.started
         self.state.mirror_done(self.size)
+        if cause == SHED:
+            self.state.drop_mirror("breaker")
+            return
         self.state.observe(CHALLENGER, True, status, seconds, b"", False, self.request_id)

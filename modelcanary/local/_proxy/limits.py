@@ -29,6 +29,11 @@ What happens when a limit is reached (``docs/router.md``, "Limits"):
   circuit breaker, as Envoy's ``max_requests`` with outlier detection), so a hung challenger
   never holds every client connection. A server that answers, however slowly, is never cut
   off.
+* ``breaker_failures`` connect failures in a row (refused, unreachable, connect timeout) open
+  a model server's connect breaker: calls to it are refused without dialling, one probe goes
+  through after ``breaker_cooldown`` seconds (doubling up to ``breaker_max_cooldown``), and a
+  connection made closes it. Challenger calls it refuses, and those whose connection failed,
+  are retried on the champion; mirror copies are dropped (counted). See ``breaker.py``.
 """
 
 from __future__ import annotations
@@ -67,6 +72,12 @@ class RouterLimits:
     """Calls in flight per model server; more wait for a slot (503 once it is stalled)."""
     stalled_after: float = 1.0
     """Seconds without any answer after which a model server at the cap counts as stalled."""
+    breaker_failures: int = 5
+    """Connect failures in a row that open a model server's connect breaker."""
+    breaker_cooldown: float = 1.0
+    """Seconds the breaker stays open before its first probe (doubling per failed probe)."""
+    breaker_max_cooldown: float = 10.0
+    """Longest wait between two probes of an open breaker, seconds."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -76,6 +87,7 @@ class RouterLimits:
             "max_buffered",
             "max_request_id",
             "max_upstream_requests",
+            "breaker_failures",
         ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"RouterLimits.{name} must be at least 1")
@@ -84,6 +96,10 @@ class RouterLimits:
         for name in ("read_timeout", "idle_timeout"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"RouterLimits.{name} must be a positive number of seconds")
+        if not 0 < self.breaker_cooldown <= self.breaker_max_cooldown:
+            raise ValueError(
+                "RouterLimits.breaker_cooldown must be > 0 and <= breaker_max_cooldown"
+            )
         if self.max_head < 256:
             raise ValueError("RouterLimits.max_head must be at least 256 bytes")
 

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from ...errors import RouterError
 from ...spec import ModelRollout
 from ...spec._traffic import Capabilities, Routes, capabilities
+from .breaker import ConnectBreaker
 from .client import ClientConnection
 from .forward import ProxyState, RecordSink
 from .limits import LINGERING, RouterLimits
@@ -196,6 +197,11 @@ class LocalRouter:
                     connect_timeout=self._connect_timeout,
                     max_requests=self.limits.max_upstream_requests,
                     stalled_after=self.limits.stalled_after,
+                    breaker=ConnectBreaker(
+                        self.limits.breaker_failures,
+                        self.limits.breaker_cooldown,
+                        self.limits.breaker_max_cooldown,
+                    ),
                 )
         return pools[champion_url], pools[challenger_url]
 
@@ -268,7 +274,9 @@ class LocalRouter:
     def metrics_text(self) -> str:
         """The Prometheus exposition text served at ``/_modelcanary/metrics``."""
         state = self._state
-        text: bytes = self._call(lambda: state.metrics.render(state.table.routes))
+        text: bytes = self._call(
+            lambda: state.metrics.render(state.table.routes, state.breakers_open())
+        )
         return text.decode()
 
     def add_metrics(self, source: Callable[[], str]) -> None:
@@ -287,5 +295,24 @@ class LocalRouter:
 
     @property
     def mirror_dropped(self) -> int:
-        """Mirror calls dropped because the mirror queue was full."""
+        """Mirror copies dropped unsent (queue or buffer full, or the challenger's breaker)."""
         return self._state.metrics.mirror_dropped
+
+    @property
+    def mirror_eligible(self) -> int:
+        """Mirror copies the mirror weight asked for (coverage: 1 - dropped / eligible)."""
+        return self._state.metrics.mirror_eligible
+
+    @property
+    def mirror_drops(self) -> dict[str, int]:
+        """Dropped mirror copies by reason: ``saturated`` and ``breaker``."""
+        return dict(self._state.metrics.mirror_drop_reasons)
+
+    @property
+    def retried(self) -> int:
+        """Challenger calls answered by the champion (the challenger never received them)."""
+        return self._state.metrics.retried
+
+    def breaker_open(self, version: str = "challenger") -> bool:
+        """Whether the connect breaker of ``version``'s model server is open now."""
+        return self._state.breakers_open()[version == "challenger"]

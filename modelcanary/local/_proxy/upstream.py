@@ -13,6 +13,12 @@ once the server is at the cap and has completed no answer for ``stalled_after`` 
 waiting calls and every new one fail at once with 503 (recorded as errors of that version)
 instead of waiting for their timeout. A server that answers, however slowly, is never cut
 off: its calls only wait their turn.
+
+A second breaker, per server, watches connections (``ConnectBreaker``): after
+``breaker_failures`` connect failures in a row (a server that exited refuses every
+connection) calls are refused without dialling, one probe per cooldown excepted. Such calls
+fail with ``UNREACHABLE`` (the connection failed) or ``SHED`` (refused by the breaker): the
+server never received them, so the client connection may retry them on the champion.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from urllib.parse import urlsplit
 
 from ...errors import RouterError
 from .body import ChunkScanner
+from .breaker import ConnectBreaker
 from .http11 import (
     CHUNKED,
     HEAD_END,
@@ -41,6 +48,10 @@ from .http11 import (
 UPSTREAM_TIMEOUT_STATUS = 504
 TRANSPORT_ERROR_STATUS = 502
 SATURATED_STATUS = 503
+FAILED, UNREACHABLE, SHED = 0, 1, 2
+"""Why a call failed (``Exchange.on_failure``): the server may have received it (failed,
+timed out, stalled-breaker refusal); the connection to it failed; its connect breaker is open
+and refused it without dialling. Only the last two are safe to send elsewhere."""
 _URL_PART = re.compile(r"[\x21-\x7e]*")
 """Backend netloc and path prefix go into the Host header and the request line: visible ASCII."""
 
@@ -52,8 +63,9 @@ class Exchange(Protocol):
         """The complete response (``body`` still chunk-framed when ``framing == CHUNKED``)."""
         ...
 
-    def on_failure(self, status: int, message: str) -> None:
-        """No response: 502 (transport error, bad response) or 504 (timeout)."""
+    def on_failure(self, status: int, message: str, cause: int = FAILED) -> None:
+        """No response: 502 (transport error, bad response), 504 (timeout), 503 (a breaker);
+        ``cause``: ``FAILED``, ``UNREACHABLE`` or ``SHED`` (the last two never reached it)."""
         ...
 
 
@@ -171,6 +183,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.buf.clear()
         upstream = self.upstream
         upstream.answered = time.perf_counter()
+        if upstream.breaker.failures:
+            upstream.breaker.success()
         upstream.done(self)
         if response.close:
             self.abort()
@@ -226,6 +240,7 @@ class Upstream:
         max_idle: int = 512,
         max_requests: int = 256,
         stalled_after: float = 1.0,
+        breaker: ConnectBreaker | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
@@ -248,6 +263,8 @@ class Upstream:
         self.max_idle = max_idle
         self.max_requests = max_requests
         self.stalled_after = stalled_after
+        self.breaker = breaker or ConnectBreaker()
+        """Connect failures in a row; refuses calls without dialling while open."""
         self.answered = time.perf_counter()
         """When the last answer was completed (or the pool was created)."""
         self.idle: list[UpstreamConnection] = []
@@ -274,6 +291,12 @@ class Upstream:
             f"no answer for {self.stalled_after:g} s",
         )
 
+    def _shed(self, exchange: Exchange) -> None:
+        why = self.breaker.last_error or "connect failures"
+        exchange.on_failure(
+            SATURATED_STATUS, f"model server unreachable, breaker open ({why})", SHED
+        )
+
     def request(
         self, exchange: Exchange, data: bytes, head_only: bool, deadline: float, fresh: bool = False
     ) -> None:
@@ -281,8 +304,12 @@ class Upstream:
 
         At the cap the call waits for a slot, or, when the server is stalled, fails with
         503 on the next loop turn (never re-entrantly: mirror copies failing in a row must
-        not recurse).
+        not recurse); so does a call the open connect breaker refuses (``SHED``).
         """
+        breaker = self.breaker
+        if breaker.open_until and not breaker.allow(time.perf_counter()):
+            asyncio.get_running_loop().call_soon(self._shed, exchange)
+            return
         if not fresh and self.inflight >= self.max_requests:
             if self.stalled(time.perf_counter()):
                 asyncio.get_running_loop().call_soon(self._refuse, exchange)
@@ -338,11 +365,15 @@ class Upstream:
                 wait,
             )
         except TimeoutError:
-            exchange.on_failure(UPSTREAM_TIMEOUT_STATUS, "upstream connect timed out")
+            self.breaker.failure(time.perf_counter(), "connect timed out")
+            exchange.on_failure(UPSTREAM_TIMEOUT_STATUS, "upstream connect timed out", UNREACHABLE)
             return
         except OSError as exc:
-            exchange.on_failure(TRANSPORT_ERROR_STATUS, f"upstream unreachable: {exc}")
+            self.breaker.failure(time.perf_counter(), exc.strerror or str(exc))
+            exchange.on_failure(TRANSPORT_ERROR_STATUS, f"upstream unreachable: {exc}", UNREACHABLE)
             return
+        if self.breaker.failures:
+            self.breaker.success()
         conn.reused = False
         self.busy.add(conn)
         conn.send(exchange, data, head_only, deadline)
