@@ -17,7 +17,10 @@ Rules (Flagger's, plus modelcanary's explicit no-data and sequential handling):
   test does not confirm) holds the weight without counting towards either limit; only
   waiting longer than the hold deadline (``progressDeadlineSeconds``, default 600 s) in a
   row fails the rollout as inconclusive, so missing evidence never promotes;
-* a **passing** interval advances to the next step (and resets the inconclusive streak).
+* a **passing** interval advances to the next step (and resets the inconclusive streak);
+* a mirror interval whose challenger was sent under 90 % of its copies (at least 20 asked
+  for: it could not keep up or was unreachable) cannot pass: its would-be passes are
+  inconclusive, with the coverage in their reasons (:mod:`._mirror_coverage`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from ._judges import (
 )
 from ._kayenta import SCORE_JUDGE, kayenta_checks
 from ._measurements import IntervalData
+from ._mirror_coverage import coverage_hold
 from ._warmup import started_at, warmup_checks, warmup_left, warmup_message
 
 DEFAULT_HOLD_DEADLINE_S = 600.0
@@ -158,6 +162,7 @@ def analyse_interval(
             checks.append(threshold_check(metric, data, analysis.no_data))
     if kayenta_metrics:
         checks += kayenta_checks(kayenta_metrics, data, analysis)
+    checks = coverage_hold(checks, data.mirror_coverage)  # never a pass on copies not seen
     verdict = aggregate(checks, has_metrics=bool(analysis.metrics))
     decisive = any(c.decisive and c.verdict == "fail" for c in checks)
     failing = [c.key for c in checks if c.verdict == "fail" and c.judge != "mann-whitney"]

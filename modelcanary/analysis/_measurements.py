@@ -201,6 +201,31 @@ class UnitRequests:
         return len(self.keys)
 
 
+@dataclass(frozen=True)
+class MirrorCoverage:
+    """Mirror copies of a window: asked for by the mirror weight, and dropped unsent.
+
+    A challenger that cannot keep up (queue full) or cannot be reached (connect breaker
+    open) is sent only some of the copies: its SLIs then describe only the copies it
+    answered, so the analysis must not pass it on them (see :func:`coverage_hold`).
+    """
+
+    eligible: int
+    """Champion requests the mirror weight selected for a copy."""
+    dropped: int
+    """Copies never sent: mirror queue or buffer full, or the challenger's breaker open."""
+
+    @property
+    def sent(self) -> int:
+        """Copies sent to the challenger."""
+        return self.eligible - self.dropped
+
+    @property
+    def ratio(self) -> float | None:
+        """``sent / eligible`` (None when no copy was asked for)."""
+        return self.sent / self.eligible if self.eligible else None
+
+
 Latencies: TypeAlias = Samples | LatencyHistogram | NoData
 PredictionData: TypeAlias = Predictions | PredictionHistogram | NoData
 Value: TypeAlias = Scalar | Samples | NoData
@@ -239,6 +264,9 @@ class IntervalData:
     mirrored: bool | None = None
     """Whether traffic was mirrored in this window (None: unknown). Without mirroring there
     are no paired predictions, so ``prediction-agreement`` is skipped rather than failed."""
+    mirror_coverage: MirrorCoverage | None = None
+    """Mirror copies asked for and dropped in this window (None: the provider cannot tell).
+    Below 90 % of at least 20 copies, the challenger's checks cannot pass this interval."""
 
 
 def scalar(value: float | None, side: Side = "challenger") -> Scalar | NoData:

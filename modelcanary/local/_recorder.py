@@ -6,30 +6,38 @@ row type, so a recorded run and a replayed log are analysed by the same code.
 
 Storage is bounded and costs O(1) per record at any duration: rows are appended to a small
 open chunk and every ``CHUNK_ROWS`` rows the chunk is sealed into compact numpy columns
-(timestamp, latency, status, version and mirror flags, prediction, request id as fixed-width
-bytes: about 50 bytes a row instead of ~300 for Python objects). Past ``max_records`` the
-oldest row is dropped by moving an offset, and a whole chunk is freed once all its rows are
-gone; nothing is ever shifted. Rows older than ``retention_seconds`` before the newest one
-are dropped the same way. Memory is therefore at most ``max_records + CHUNK_ROWS`` rows.
+(timestamp, latency, status, version and mirror flags, prediction, request id and unit key
+as fixed-width bytes: about 47 bytes a row, 61 with a 16-character unit key, instead of
+~300 for Python objects). Past ``max_records`` the oldest row is dropped by moving an
+offset, and a whole chunk is freed once all its rows are gone; nothing is ever shifted.
+Rows older than ``retention_seconds`` before the newest one are dropped the same way.
+Memory is therefore at most ``max_records + CHUNK_ROWS`` rows.
 
 Beside the rows it keeps per-second counts of mirror copies: how many the mirror weight asked
 for (eligible) and how many were dropped (queue or buffer full, challenger's breaker open), so
 the mirror coverage of any window can be reported (:meth:`Recorder.mirror_coverage`).
+
+Each row may carry a unit key: the user or session the request belongs to (the router's
+session-affinity cookie value). Once any row has one, :meth:`Recorder.interval_data` gives
+both versions ``VersionData.units`` so the analysis judges per user, not per request.
 """
 
 from __future__ import annotations
 
 import bisect
 import csv
+import hashlib
 import math
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..analysis._backtest import Request, interval_data
-from ..analysis._measurements import IntervalData, Side, Window
+from ..analysis._measurements import IntervalData, Side, UnitRequests, Window
+from ..analysis._measurements import MirrorCoverage as MirrorCoverage  # re-exported
 
 CHUNK_ROWS = 2048
 """Rows per sealed chunk: the unit in which memory is freed (and the bound's slack)."""
@@ -38,41 +46,28 @@ MAX_MIRROR_BUCKETS = 100_000
 TRANSPORT_ERROR_STATUS = 502
 """Status recorded when a version could not be reached (counts as an error, as a 5xx)."""
 
-_Row = tuple[float, Side, float, int, float | str | None, str | None, bool]
+MAX_UNIT_CHARS = 32
+"""Unit keys longer than this are stored as a 32-character hash (a client's cookie value
+cannot widen the key column)."""
+
+_Row = tuple[float, Side, float, int, float | str | None, str | None, bool, str]
 _SIDES: tuple[Side, Side] = ("champion", "challenger")
 _CHALLENGER, _MIRRORED = 1, 2
 _NUMBERS = {float, int, type(None)}
 
 
-class MirrorCoverage(NamedTuple):
-    """Mirror copies of a window: asked for by the mirror weight, and dropped unsent."""
-
-    eligible: int
-    """Champion requests the mirror weight selected for a copy."""
-    dropped: int
-    """Copies never sent: mirror queue or buffer full, or the challenger's breaker open."""
-
-    @property
-    def sent(self) -> int:
-        """Copies sent to the challenger."""
-        return self.eligible - self.dropped
-
-    @property
-    def ratio(self) -> float | None:
-        """``sent / eligible`` (None when no copy was asked for)."""
-        return self.sent / self.eligible if self.eligible else None
-
-
 class _Chunk:
     """``CHUNK_ROWS`` sealed rows as numpy columns (immutable: an insert builds a new one)."""
 
-    __slots__ = ("flags", "ids", "latency", "predictions", "status", "times")
+    __slots__ = ("flags", "ids", "latency", "predictions", "status", "times", "units")
 
     def __init__(self, rows: list[_Row]) -> None:
         import numpy as np  # numpy-backed: imported with the first sealed chunk
 
         n = len(rows)
-        times, versions, latency, status, predictions, ids, mirrored = zip(*rows, strict=True)
+        times, versions, latency, status, predictions, ids, mirrored, units = zip(
+            *rows, strict=True
+        )
         self.times = np.array(times, dtype=np.float64)
         self.latency = np.array(latency, dtype=np.float64)
         self.status = np.array(status, dtype=np.int64).astype(np.int16)
@@ -86,6 +81,7 @@ class _Chunk:
                 [labels.setdefault(p, p) for p in predictions], dtype=object
             )
         self.ids = np.array([i.encode() if i else b"" for i in ids], dtype=np.bytes_)
+        self.units = np.array([u.encode() for u in units], dtype=np.bytes_)
 
     def __len__(self) -> int:
         return len(self.times)
@@ -106,6 +102,7 @@ class _Chunk:
                 predictions,
                 ids,
                 [bool(f & _MIRRORED) for f in flags],
+                [u.decode() for u in self.units[lo:hi].tolist()],
                 strict=True,
             )
         )
@@ -133,6 +130,9 @@ class Recorder:
         self._newest = -math.inf
         self._mirrors: deque[list[int]] = deque()
         """``[second, eligible, dropped]`` per second with mirror copies, oldest first."""
+        self._keyed = False
+        """Set by the first request with a unit key: from then on every window's data carries
+        ``VersionData.units`` (once judged per unit, a metric's tests stay per unit)."""
         self._lock = threading.Lock()
 
     # -- writing ------------------------------------------------------------------------
@@ -145,11 +145,17 @@ class Recorder:
         prediction: float | str | None = None,
         request_id: str | None = None,
         mirrored: bool = False,
+        unit: str | None = None,
     ) -> None:
-        """Add one request (``mirrored``: a copy sent to the challenger, answer discarded)."""
+        """Add one request (``mirrored``: a copy sent to the challenger, answer discarded;
+        ``unit``: the user or session key of the request, e.g. its affinity cookie value)."""
+        if unit and len(unit) > MAX_UNIT_CHARS:
+            unit = hashlib.blake2b(unit.encode(), digest_size=MAX_UNIT_CHARS // 2).hexdigest()
         # a tuple of atoms, not an object: the garbage collector stops tracking it
-        row = (timestamp, version, latency_ms, status, prediction, request_id, mirrored)
+        row = (timestamp, version, latency_ms, status, prediction, request_id, mirrored, unit or "")
         with self._lock:
+            if unit:
+                self._keyed = True
             if timestamp >= self._newest:  # the usual case: in order
                 self._newest = timestamp
                 self._times.append(timestamp)
@@ -266,10 +272,26 @@ class Recorder:
         return [Request(*row[:6]) for row in self._rows(start, end)]
 
     def interval_data(self, window: Window) -> IntervalData:
-        """Measurements of both versions in ``window`` (mirrored pairs matched by request id)."""
+        """Measurements of both versions in ``window`` (mirrored pairs matched by request id).
+
+        Once any request was recorded with a unit key (session affinity), both versions also
+        get ``units``: one row per request (key, failed, latency), an empty key for a request
+        of its own; the sequential judge then tests per user instead of per request.
+        """
         rows = list(self._rows(window.start, window.end))
         mirrored = any(row[6] for row in rows)
-        return interval_data(window, [Request(*row[:6]) for row in rows], mirrored)
+        data = interval_data(window, [Request(*row[:6]) for row in rows], mirrored)
+        if not self._keyed:
+            return data
+        return replace(
+            data,
+            challenger=replace(data.challenger, units=_units(rows, "challenger")),
+            champion=replace(data.champion, units=_units(rows, "champion")),
+        )
+
+    def unit_keys(self, start: float = float("-inf"), end: float = float("inf")) -> list[str]:
+        """The unit key of each record with ``start <= timestamp < end`` ("" for none)."""
+        return [row[7] for row in self._rows(start, end)]
 
     def mirror_coverage(self, window: Window) -> MirrorCoverage:
         """Mirror copies asked for and dropped in ``window`` (to the second)."""
@@ -307,3 +329,16 @@ class Recorder:
                     ]
                 )
         return len(selected)
+
+
+def _units(rows: list[_Row], side: Side) -> UnitRequests:
+    """One version's rows keyed by unit: key, failed (5xx) and latency per request."""
+    import numpy as np
+
+    mine = [row for row in rows if row[1] == side]
+    return UnitRequests(
+        tuple(row[7] for row in mine),
+        np.array([row[3] >= 500 for row in mine], dtype=bool),
+        np.array([row[2] for row in mine], dtype=np.float64),
+        side,
+    )

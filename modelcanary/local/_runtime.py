@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..analysis._measurements import Window
+from ..analysis._mirror_coverage import MIN_COPIES, MIN_COVERAGE
 from ..engine import (
     Engine,
     FileStatusStore,
@@ -40,10 +41,9 @@ from ._workloads import LocalWorkloads, StartServer
 
 log = logging.getLogger("modelcanary.local")
 
-COVERAGE_FINDING = 0.9
-"""Mirror coverage (copies sent / copies asked for) below which a tick reports a finding."""
-MIN_COPIES = 20
-"""Copies asked for since the last tick below which coverage is not judged."""
+COVERAGE_FINDING = MIN_COVERAGE
+"""Mirror coverage (copies sent / copies asked for) below which a tick reports a finding
+(the analysis's own bound: one home for both)."""
 
 
 class LocalRun:

@@ -62,6 +62,7 @@ class ClientConnection(asyncio.Protocol):
         "started",
         "state",
         "transport",
+        "unit",
         "version",
     )
 
@@ -77,7 +78,8 @@ class ClientConnection(asyncio.Protocol):
         self.held = self.sent = 0
         """Bytes counted in ``state.buffered``; bytes of the request in flight."""
         self.started = 0.0
-        self.request_id = self.cookie_lines = b""
+        self.request_id = self.cookie_lines = self.unit = b""
+        """The request's unit key (its affinity cookie value: the recorder keeps it)."""
         self.retry: tuple[RequestHead, bytes, int, int] | None = None
         """A challenger call's request, the bytes sent, where its head ends and its body
         length: what the champion is sent if the challenger never got it (the body is not
@@ -264,21 +266,25 @@ class ClientConnection(asyncio.Protocol):
             return
         table = state.table
         version = CHAMPION
-        cookie_lines = b""
+        cookie_lines = unit = b""
+        keyed = False
         if table.match is not None and table.match(RequestView(request.lines, target, body)):
             version = CHALLENGER
         else:
             weight = table.challenger_weight
             if weight:
                 if table.sticky:
-                    version = table.sticky_version(request.cookie)
+                    version, unit = table.sticky_version(request.cookie)
+                    keyed = True
                     if version < 0:
                         version = CHALLENGER if state.draw() * 100.0 < weight else CHAMPION
-                        cookie_lines = table.set_lines[version]
+                        cookie_lines, unit = table.pin(version)
                 elif weight >= 100 or state.draw() * 100.0 < weight:
                     version = CHALLENGER
             if request.cookie is not None and table.expire_lines[CHALLENGER]:
                 cookie_lines += table.stale_cookie_lines(request.cookie)
+        if not keyed and request.cookie is not None:
+            unit = table.unit(request.cookie)
         request_id = request.request_id
         id_line = b""
         if request_id is None:
@@ -289,6 +295,7 @@ class ClientConnection(asyncio.Protocol):
         head = request.forward_head(upstream.prefix, upstream.host_header, len(body))
         data = b"".join((head, id_line, HEAD_END, body))
         self.busy, self.version, self.request_id = True, version, request_id
+        self.unit = unit
         self.cookie_lines, self.close_after = cookie_lines, request.close
         self.head_only = head_only = request.method == b"HEAD"
         self.started = now = time.perf_counter()
@@ -307,7 +314,7 @@ class ClientConnection(asyncio.Protocol):
             if other is not upstream:
                 head = request.forward_head(other.prefix, other.host_header, len(body))
             data = b"".join((head, id_line, MIRROR_LINE, HEAD_END, body))
-            state.mirror(data, request_id, head_only)
+            state.mirror(data, request_id, head_only, unit)
 
     # -- Exchange: the upstream's answer ------------------------------------------------
     def on_response(self, response: ResponseHead, body: bytes) -> None:
@@ -327,7 +334,7 @@ class ClientConnection(asyncio.Protocol):
                 transport.write(b"".join((head, extra, HEAD_END)))
                 transport.write(out)
         self.state.observe(
-            self.version, False, response.status, seconds, body, chunked, self.request_id
+            self.version, False, response.status, seconds, body, chunked, self.request_id, self.unit
         )
         self._done()
 
@@ -336,7 +343,9 @@ class ClientConnection(asyncio.Protocol):
         challenger call that never reached the challenger goes to the champion instead."""
         seconds = time.perf_counter() - self.started
         if cause != FAILED and self.version == CHALLENGER and self._to_champion():
-            self.state.observe(CHALLENGER, False, status, seconds, b"", False, self.request_id)
+            self.state.observe(
+                CHALLENGER, False, status, seconds, b"", False, self.request_id, self.unit
+            )
             return
         if not self.closed and self.transport is not None:
             extra = VERSION_LINES[self.version]
@@ -344,7 +353,9 @@ class ClientConnection(asyncio.Protocol):
                 status, error_body(status, message), close=self.close_after, extra=extra
             )
             self.transport.write(reply)
-        self.state.observe(self.version, False, status, seconds, b"", False, self.request_id)
+        self.state.observe(
+            self.version, False, status, seconds, b"", False, self.request_id, self.unit
+        )
         self._done()
 
     def _to_champion(self) -> bool:

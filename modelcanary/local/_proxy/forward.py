@@ -49,8 +49,9 @@ class RecordSink(Protocol):
         prediction: float | str | None = None,
         request_id: str | None = None,
         mirrored: bool = False,
+        unit: str | None = None,
     ) -> None:
-        """Add one request."""
+        """Add one request (``unit``: its user or session key, the affinity cookie value)."""
         ...
 
     def count_mirrors(self, timestamp: float, eligible: int, dropped: int) -> None:
@@ -85,7 +86,7 @@ class ProxyState:
         self.timeout, self.mirror_timeout = timeout, mirror_timeout
         self.mirror_concurrency, self.mirror_queue_size = mirror_concurrency, mirror_queue
         self.mirror_inflight = 0
-        self.mirror_queue: collections.deque[tuple[bytes, bytes, bool]] = collections.deque()
+        self.mirror_queue: collections.deque[tuple[bytes, bytes, bool, bytes]] = collections.deque()
         self.mirror_counts = [0, 0]
         """Mirror copies eligible and dropped since the recorder was last told."""
         self.limits = limits
@@ -121,8 +122,10 @@ class ProxyState:
         body: bytes,
         chunked: bool,
         request_id: bytes,
+        unit: bytes = b"",
     ) -> None:
-        """Record one upstream call in the metrics and the recorder."""
+        """Record one upstream call in the metrics and the recorder (``unit``: the request's
+        affinity cookie value, its user's key; b"" for none)."""
         if self.stopping:
             return
         prediction = None
@@ -140,6 +143,7 @@ class ProxyState:
             prediction,
             request_id.decode("latin-1"),
             mirrored,
+            unit.decode("latin-1") if unit else None,
         )
 
     def want_mirror(self) -> bool:
@@ -165,7 +169,9 @@ class ProxyState:
         self.metrics.drop_mirror(reason)
         self.mirror_counts[1] += 1
 
-    def mirror(self, data: bytes, request_id: bytes, head_only: bool = False) -> None:
+    def mirror(
+        self, data: bytes, request_id: bytes, head_only: bool = False, unit: bytes = b""
+    ) -> None:
         """Send a copy ``want_mirror`` admitted now, later (queued) or never (dropped)."""
         size = len(data)
         if self.stopping:
@@ -174,14 +180,14 @@ class ProxyState:
             self.drop_mirror("saturated")  # a copy never costs the primary path memory
         elif self.mirror_inflight < self.mirror_concurrency:
             self.buffered += size
-            self._start_mirror(data, request_id, head_only)
+            self._start_mirror(data, request_id, head_only, unit)
         elif len(self.mirror_queue) < self.mirror_queue_size:
             self.buffered += size
-            self.mirror_queue.append((data, request_id, head_only))
+            self.mirror_queue.append((data, request_id, head_only, unit))
         else:
             self.drop_mirror("saturated")
 
-    def _start_mirror(self, data: bytes, request_id: bytes, head_only: bool) -> None:
+    def _start_mirror(self, data: bytes, request_id: bytes, head_only: bool, unit: bytes) -> None:
         now = time.perf_counter()
         challenger = self.backends[CHALLENGER]
         if challenger.breaker.blocked(now):  # opened while the copy was queued
@@ -189,7 +195,7 @@ class ProxyState:
             self.drop_mirror("breaker")
             return
         self.mirror_inflight += 1
-        exchange = MirrorExchange(self, request_id, now, len(data))
+        exchange = MirrorExchange(self, request_id, now, len(data), unit)
         # a HEAD copy's answer has no body, whatever its Content-Length says
         challenger.request(exchange, data, head_only, now + self.mirror_timeout)
 
@@ -254,10 +260,13 @@ class ProxyState:
 class MirrorExchange:
     """One mirror call: its answer is recorded, never sent to a client."""
 
-    __slots__ = ("request_id", "size", "started", "state")
+    __slots__ = ("request_id", "size", "started", "state", "unit")
 
-    def __init__(self, state: ProxyState, request_id: bytes, started: float, size: int) -> None:
+    def __init__(
+        self, state: ProxyState, request_id: bytes, started: float, size: int, unit: bytes = b""
+    ) -> None:
         self.state, self.request_id, self.started, self.size = state, request_id, started, size
+        self.unit = unit
 
     def on_response(self, response: ResponseHead, body: bytes) -> None:
         """Record the mirrored answer."""
@@ -265,7 +274,7 @@ class MirrorExchange:
         self.state.mirror_done(self.size)
         chunked = response.framing == CHUNKED
         self.state.observe(
-            CHALLENGER, True, response.status, seconds, body, chunked, self.request_id
+            CHALLENGER, True, response.status, seconds, body, chunked, self.request_id, self.unit
         )
 
     def on_failure(self, status: int, message: str, cause: int = FAILED) -> None:
@@ -276,4 +285,6 @@ class MirrorExchange:
         if cause == SHED:
             self.state.drop_mirror("breaker")
             return
-        self.state.observe(CHALLENGER, True, status, seconds, b"", False, self.request_id)
+        self.state.observe(
+            CHALLENGER, True, status, seconds, b"", False, self.request_id, self.unit
+        )

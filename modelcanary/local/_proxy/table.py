@@ -9,7 +9,9 @@ Decision per request (``choose``):
 2. Session affinity (canary only: a split where both weights are above 0): a request carrying
    the challenger cookie (``cookieName``) goes to the challenger, one carrying
    ``primaryCookieName`` to the champion. Otherwise the weights decide and the response sets
-   the cookie of the chosen version (the champion's only when ``primaryCookieName`` is set).
+   the cookie of the chosen version (the champion's only when ``primaryCookieName`` is set),
+   with a fresh random value per user: that value is the request's unit key (the recorder
+   keeps it, so the analysis can judge per user; see ``unit``).
    A cookie pointing at a version whose weight is 0 is ignored (and expired), so a rollback
    or a promotion is never held back by old cookies.
 3. Weights: the challenger with probability ``challenger_weight``/100 (an independent random
@@ -48,6 +50,20 @@ def cookie_line(affinity: SessionAffinity, name: str, value: str, max_age: int) 
     return b"\r\nset-cookie: " + set_cookie(affinity, name, value, max_age=max_age).encode("ascii")
 
 
+_PLACEHOLDER = "0123456789abcdef"
+"""A cookie value of a token's shape, cut out of the checked line to leave its two parts."""
+
+
+def _split_line(affinity: SessionAffinity, name: str) -> tuple[bytes, bytes]:
+    """A version's ``Set-Cookie`` line (checked once by ``cookie_line``) split around its
+    value, so each new user gets a fresh value without checking the line again."""
+    line = cookie_line(affinity, name, _PLACEHOLDER, affinity.max_age)
+    head = b"\r\nset-cookie: " + name.encode("ascii") + b"="
+    if not line.startswith(head + _PLACEHOLDER.encode()):
+        raise RouterError(f"cannot build the affinity cookie {name!r}")
+    return head, line[len(head) + len(_PLACEHOLDER) :]
+
+
 class RouteTable:
     """Compiled ``Routes``: weights, A/B matcher, affinity cookies."""
 
@@ -57,8 +73,8 @@ class RouteTable:
         "match",
         "mirror_weight",
         "names",
+        "pin_parts",
         "routes",
-        "set_lines",
         "sticky",
     )
 
@@ -74,32 +90,48 @@ class RouteTable:
         self.sticky = affinity is not None and 0 < routes.challenger_weight < 100
         # indexed by version (CHAMPION, CHALLENGER); "" / b"": no cookie for that version
         self.names: tuple[str, str] = ("", "")
-        self.set_lines: tuple[bytes, bytes] = (b"", b"")
+        self.pin_parts: tuple[tuple[bytes, bytes], tuple[bytes, bytes]] = ((b"", b""), (b"", b""))
+        """Each version's ``Set-Cookie`` line split around the value (b"": no cookie)."""
         self.expire_lines: tuple[bytes, bytes] = (b"", b"")
         if affinity is not None:
             names = (affinity.primary_cookie_name or "", affinity.cookie_name)
             self.names = names
             if self.sticky:
-                token = secrets.token_hex(8)
-                self.set_lines = (
-                    cookie_line(affinity, names[0], token, affinity.max_age) if names[0] else b"",
-                    cookie_line(affinity, names[1], token, affinity.max_age),
+                self.pin_parts = (
+                    _split_line(affinity, names[0]) if names[0] else (b"", b""),
+                    _split_line(affinity, names[1]),
                 )
             self.expire_lines = (  # for a cookie whose version no longer takes traffic
                 cookie_line(affinity, names[0], "", 0) if names[0] else b"",
                 cookie_line(affinity, names[1], "", 0),
             )
 
-    def sticky_version(self, cookie: bytes | None) -> int:
-        """The version a request's affinity cookie pins it to, or -1."""
+    def sticky_version(self, cookie: bytes | None) -> tuple[int, bytes]:
+        """The version a request's affinity cookie pins it to (or -1) and the cookie's value
+        (the request's unit key; b"" without one)."""
         if cookie is None:
-            return -1
+            return -1, b""
         jar = parse_cookies(cookie.decode("latin-1"))
-        if self.names[CHALLENGER] in jar:
-            return CHALLENGER
-        if self.names[CHAMPION] in jar:
-            return CHAMPION
-        return -1
+        for side in (CHALLENGER, CHAMPION):
+            value = jar.get(self.names[side]) if self.names[side] else None
+            if value is not None:
+                return side, value.encode("latin-1")
+        return -1, b""
+
+    def pin(self, version: int) -> tuple[bytes, bytes]:
+        """``Set-Cookie`` line(s) pinning a new user to ``version`` with a fresh random value,
+        and that value (the user's unit key); (b"", b"") when the version sets no cookie."""
+        head, tail = self.pin_parts[version]
+        if not head:
+            return b"", b""
+        token = secrets.token_hex(8).encode()
+        return head + token + tail, token
+
+    def unit(self, cookie: bytes | None) -> bytes:
+        """A request's unit key outside sticky routing: its affinity cookie's value, if any."""
+        if cookie is None or not self.names[CHALLENGER]:
+            return b""
+        return self.sticky_version(cookie)[1]
 
     def stale_cookie_lines(self, cookie: bytes | None) -> bytes:
         """``Set-Cookie`` lines expiring affinity cookies of a version that takes no traffic."""
