@@ -534,3 +534,24 @@ def test_random_chains_build_or_raise_spec_error_only(chain: list[str]) -> None:
         assert err.issues and all(i.message for i in err.issues)
         return
     assert parse_rollout_yaml(r.to_yaml()) == built
+
+
+def test_a_later_slo_on_the_same_metric_replaces_it_in_place() -> None:
+    """Tuning a bound in a notebook: the second slo() on latency-p99 replaces the first
+    (before: "'latency-p99' is already used"); order and the other checks are kept."""
+    r = base().slo(sli.latency(p=99) < "250ms")
+    tuned = r.slo(sli.latency(p=99) < "300ms").build()
+    names = [m.name for m in tuned.spec.analysis.metrics]
+    assert names == [m.name for m in r.build().spec.analysis.metrics]
+    p99 = next(m for m in tuned.spec.analysis.metrics if m.name == "latency-p99")
+    assert p99.effective_range().max == 300
+    assert [m.name for m in r.without_slo("latency-p99").build().spec.analysis.metrics] == [
+        n for n in names if n != "latency-p99"
+    ]
+
+
+def test_the_same_metric_twice_in_one_call_and_an_unknown_removal_are_errors() -> None:
+    with pytest.raises(SpecError, match="already used"):
+        base().slo(sli.latency(p=99) < "250ms", sli.latency(p=99) < "300ms").build()
+    with pytest.raises(SpecError, match="no check on 'nope'"):
+        base().without_slo("nope")

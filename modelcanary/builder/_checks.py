@@ -22,7 +22,12 @@ class RolloutChecks(RolloutState):
     """SLO, analysis-setting, webhook and alert methods of the builder."""
 
     def slo(self, *checks: SLI | MetricSpec | Mapping[str, Any]) -> Self:
-        """Append checks: ``slo(mc.sli.error_rate() < "1%", mc.sli.latency(p=99) < "250ms")``."""
+        """Add checks: ``slo(mc.sli.error_rate() < "1%", mc.sli.latency(p=99) < "250ms")``.
+
+        A check whose metric name an earlier ``slo()`` call already used replaces that check
+        in place (tuning a bound in a notebook: ``r.slo(mc.sli.latency(p=99) < "300ms")``);
+        the same name twice in one call is an error, as in the spec. ``without_slo(name)``
+        removes one."""
         if not checks:
             fail(
                 "spec.analysis.metrics",
@@ -42,7 +47,29 @@ class RolloutChecks(RolloutState):
                     f"expected an SLI check, got {type(check).__name__}",
                     "compare an SLI with <, <=, >, >= or .between(), e.g. sli.error_rate() < '1%'",
                 )
-        return self.model_copy(update={"metric_specs": (*self.metric_specs, *new)})
+        kept = list(self.metric_specs)
+        earlier = {spec.name: i for i, spec in enumerate(kept)}
+        replaced: set[str] = set()
+        for spec in new:
+            if spec.name in earlier and spec.name not in replaced:
+                kept[earlier[spec.name]] = spec
+                replaced.add(spec.name)
+            else:  # new, or a second one in this call: validation reports the duplicate
+                kept.append(spec)
+        return self.model_copy(update={"metric_specs": tuple(kept)})
+
+    def without_slo(self, name: str) -> Self:
+        """The rollout without the check on metric ``name`` (SpecError listing the names when
+        there is none)."""
+        names = [spec.name for spec in self.metric_specs]
+        if name not in names:
+            fail(
+                "spec.analysis.metrics",
+                f"no check on {name!r}",
+                f"use one of: {', '.join(names) or '(none yet: add one with slo())'}",
+            )
+        kept = tuple(spec for spec in self.metric_specs if spec.name != name)
+        return self.model_copy(update={"metric_specs": kept})
 
     def analysis(
         self,
