@@ -2,11 +2,16 @@
 
 ``run`` rolls each new challenger out on the embedded local runtime, or, with ``--cluster``
 (implied by ``--kubeconfig``/``--context``), creates or patches the model's ModelRollout in
-the cluster for the operator to run, and follows it (``modelcanary.integrations``).
+the cluster for the operator to run, and follows it (``modelcanary.integrations``). It logs
+each webhook delivery it receives (and what the hook does) on stderr and serves
+``GET /status`` on the receiver. ``register`` creates or updates the MLflow webhook, then has
+MLflow send test deliveries to the hook; an MLflow server that fails, or a test delivery that
+does not arrive, is one message and exit 2, within seconds.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -18,7 +23,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import SpecError, SpecIssue
-from ._common import EXIT_OK, guarded, out_console
+from ._common import EXIT_OK, err_console, guarded, out_console
 
 hook_app = typer.Typer(
     help="MLflow registry hook: setting the challenger alias on a version starts a rollout.",
@@ -124,9 +129,16 @@ def run(
         help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).",
     ),
     context: str | None = typer.Option(None, "--context", help="Kubeconfig context."),
+    status_host: list[str] = typer.Option(
+        [],
+        "--status-host",
+        help="Host name GET /status answers besides IP addresses and localhost, e.g. the "
+        "Service DNS name (repeat; '*.example.com' matches subdomains, '*' any name).",
+    ),
 ) -> None:
     """Receive registry webhooks and poll the registry; roll out each new challenger (on this
-    machine, or in a cluster with --cluster)."""
+    machine, or in a cluster with --cluster). Each delivery is logged; GET /status on the
+    receiver shows the rollouts in flight and the last deliveries and verdicts."""
     from .._files import load
     from ..integrations._mlflow_hook import RegistryHook
 
@@ -158,9 +170,15 @@ def run(
         ),
         cluster=rollouts,
         namespace=ns,
+        status_hosts=status_host,
     )
+    _log_to_stderr()
     with hook:
-        where = f"webhooks on {hook.url}, " if key else "no secret: polling only, "
+        where = (
+            f"webhooks on {hook.url} (status: GET {hook.url}/status), "
+            if key
+            else ("no secret: polling only, ")
+        )
         runs = f"ModelRollouts in namespace {ns}" if cluster else "the local runtime"
         out_console.print(
             f"modelcanary mlflow hook: {where}polling every {poll_interval:g}s, "
@@ -181,6 +199,20 @@ def run(
     raise typer.Exit(EXIT_OK)
 
 
+def _log_to_stderr() -> None:
+    """The hook's log lines (each delivery, each rollout's progress) on stderr, INFO and up."""
+    hook_log = logging.getLogger("modelcanary.mlflow")
+    if not any(getattr(h, "_modelcanary", False) for h in hook_log.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler._modelcanary = True  # type: ignore[attr-defined]
+        hook_log.addHandler(handler)
+    hook_log.setLevel(logging.INFO)
+
+
+_OPTIONS = {"tracking_uri": "--tracking-uri", "url": "--url", "secret": "--secret"}
+
+
 @hook_app.command("register")
 @guarded
 def register_cmd(
@@ -188,15 +220,28 @@ def register_cmd(
     url: str = typer.Option(..., "--url", help="Public URL of `mlflow-hook run`'s receiver."),
     secret: str | None = typer.Option(None, "--secret", help=SECRET_HELP),
     name: str = typer.Option("modelcanary", "--name", help="Webhook name in MLflow."),
+    test: bool = typer.Option(
+        True,
+        "--test/--no-test",
+        help="Have MLflow send test deliveries to --url once registered (default), so a hook "
+        "that cannot be reached, or a different secret, fails now rather than silently.",
+    ),
 ) -> None:
-    """Create (or update) the MLflow webhook that notifies the hook of alias changes."""
-    from ..integrations._mlflow_hook import register_webhook
+    """Create (or update) the MLflow webhook that notifies the hook of alias changes, then
+    check that MLflow's test deliveries reach the hook (start `mlflow-hook run` first)."""
+    from ..integrations._mlflow_register import TEST_DELIVERIES, register_webhook
 
     key = _secret(secret)
     if not key:
         raise SpecError(
             SpecIssue("--secret", "is required", "unsigned webhooks would let anyone roll out")
         )
-    webhook_id = register_webhook(tracking_uri, url, key, name=name)
+    try:
+        webhook_id = register_webhook(tracking_uri, url, key, name=name, test=test)
+    except SpecError as exc:  # name the command's options, not the function's arguments
+        issues = [SpecIssue(_OPTIONS.get(i.path, i.path), i.message, i.hint) for i in exc.issues]
+        raise SpecError(issues) from None
     out_console.print(f"webhook {escape(name)} ({webhook_id}) -> {escape(url)}")
+    if test:
+        err_console.print(f"{TEST_DELIVERIES} test deliveries reached the hook")
     raise typer.Exit(EXIT_OK)

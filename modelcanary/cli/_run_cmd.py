@@ -1,6 +1,11 @@
 """``modelcanary run FILE``: run a ModelRollout on the local runtime with a live display.
 
-Exit codes: 0 promoted, 1 rolled back, 2 bad input, 3 error / aborted / deadline / inconclusive.
+Exit codes: 0 promoted, 1 rolled back, 2 bad input, 3 error / aborted / deadline / inconclusive
+/ timeout. Bad input is exit 2 wherever it is found: a ``models:/`` URI without a tracking
+server is refused before anything starts, and a model the server cannot find (unknown name,
+version or alias) when its server starts; both name the field (``spec.challenger.modelUri``,
+``--tracking-uri``) and the fix. ``--timeout`` aborts an undecided rollout (all traffic back on
+the champion) and records the outcome ``timeout``, saying so in the message.
 The status is persisted in ``--workdir`` (a FileStatusStore), so ``modelcanary status``,
 ``history`` and the action commands (``abort``, ``promote``...) work from another shell; the
 engine notices them within a second, whatever the interval. SIGTERM and SIGINT abort the
@@ -36,9 +41,11 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from .._files import load
+from ..errors import ModelCanaryError, SpecError
 from ..spec import ModelRollout, RolloutStatus
 from ..spec._phases import Action
 from ._common import (
+    EXIT_BAD_INPUT,
     EXIT_FAILED,
     EXIT_INCONCLUSIVE,
     EXIT_OK,
@@ -47,6 +54,7 @@ from ._common import (
     out_console,
     status_grid,
 )
+from ._run_models import check_models, model_errors
 from ._runner import (
     Runner,
     RunOptions,
@@ -131,6 +139,7 @@ def run(
     from ..local._runtime import LocalRun  # lazy: the runtime imports numpy and httpx
 
     rollout = load(file)
+    check_models(rollout, tracking_uri, file)
     options = RunOptions(
         tracking_uri=tracking_uri,
         timeout=timeout,
@@ -148,9 +157,17 @@ def run(
         record = record_runner(workdir, rollout, options, detached_log)
         try:
             try:
-                with LocalRun(rollout, tracking_uri=tracking_uri, store=store) as handle:
+                try:
+                    with model_errors(rollout, file):
+                        handle = LocalRun(rollout, tracking_uri=tracking_uri, store=store).start()
+                except ModelCanaryError as exc:  # recorded with the code `guarded` exits with
+                    code = EXIT_BAD_INPUT if isinstance(exc, SpecError) else EXIT_FAILED
+                    raise
+                try:
                     status, code = _drive(rollout, handle, quiet, timeout)
                     settled.set()  # decided: a signal now must not interrupt the clean-up
+                finally:
+                    handle.close()
             except KeyboardInterrupt:  # stopped while the servers were starting
                 status = _abort_unstarted(store, rollout)
         finally:
@@ -240,11 +257,53 @@ def _drive(
             time.sleep(0.2)
         status = handle.status()
         return status, exit_code(status) if status.phase.traits.decided else EXIT_INCONCLUSIVE
+    if not handle.done and timeout is not None:
+        return _timed_out(rollout, handle, timeout), EXIT_INCONCLUSIVE
     status = handle.status()
     if handle.error is not None:
         err_console.print(f"[red]engine stopped[/]: {escape(str(handle.error))}")
     code = exit_code(status) if handle.done and handle.error is None else EXIT_INCONCLUSIVE
     return status, code
+
+
+def _timed_out(rollout: ModelRollout, handle: LocalRun, timeout: float) -> RolloutStatus:
+    """``--timeout`` ran out before a verdict: abort the rollout through the engine (all
+    traffic back on the champion, as for any abort), then record the outcome ``timeout`` with
+    what happened to the traffic, so ``--json`` and ``modelcanary status`` say so."""
+    from ..errors import ConflictError
+
+    err_console.print(f"[yellow]no verdict within --timeout {timeout:g}s: aborting[/]")
+    handle.act("abort", f"no verdict within --timeout {timeout:g}s")
+    stop = time.monotonic() + 30
+    while not handle.status().phase.traits.decided and time.monotonic() < stop:
+        time.sleep(0.2)
+    namespace = rollout.metadata.namespace or "default"
+    for _attempt in range(5):
+        stored = handle.store.get(rollout.name, namespace)
+        status = stored.rollout.status if stored is not None else None
+        if stored is None or status is None:
+            break
+        if status.phase.traits.decided:
+            traffic = (
+                "the rollout was aborted and all traffic routed back to the champion "
+                f"(challenger weight {status.canary_weight}%, mirror {status.mirror_weight}%)"
+            )
+        else:
+            traffic = (
+                f"the abort was not applied in time ({status.message}); traffic stops with "
+                "the router"
+            )
+        new = status.updated(
+            outcome="timeout",
+            message=f"timed out: no verdict within --timeout {timeout:g}s; {traffic}; "
+            "the router and model servers were then stopped",
+        )
+        try:
+            handle.store.save_status(rollout.name, namespace, new, stored.version)
+        except ConflictError:
+            continue
+        return new
+    return handle.status()
 
 
 def _finish(

@@ -41,18 +41,17 @@ from ._mlflow_policy import (
     set_tag,
     version_tags,
 )
+from ._mlflow_register import WEBHOOK_EVENTS, register_webhook
+
+__all__ = ["WEBHOOK_EVENTS", "RegistryHook", "register_webhook"]
 
 if TYPE_CHECKING:
     from ..controller._cluster import ClusterRollouts
 
 log = logging.getLogger("modelcanary.mlflow")
 
-WEBHOOK_EVENTS = [
-    "model_version_alias.created",
-    "model_version_alias.deleted",
-    "model_version.created",
-    "model_version_tag.deleted",
-]
+RECENT_OUTCOMES = 20
+"""Verdicts kept for ``status()`` (the receiver's ``GET /status``)."""
 
 
 @dataclass
@@ -61,6 +60,7 @@ class _Active:
 
     version: str
     run: Any = None
+    since: float = field(default_factory=time.time)
     cancelled: str | None = None
     thread: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -98,6 +98,7 @@ class RegistryHook:
         on_outcome: Callable[[Outcome], None] | None = None,
         cluster: ClusterRollouts | None = None,
         namespace: str | None = None,
+        status_hosts: Sequence[str] = (),
     ) -> None:
         self.tracking_uri = tracking_uri
         self.template = template
@@ -126,7 +127,14 @@ class RegistryHook:
         self.receiver: WebhookReceiver | None = None
         if secret:
             verifier = DeliveryVerifier(secret)
-            self.receiver = WebhookReceiver(verifier, self.handle, host=host, port=port)
+            self.receiver = WebhookReceiver(
+                verifier,
+                self.handle,
+                host=host,
+                port=port,
+                status=self.status,
+                status_hosts=status_hosts,  # Host names GET /status answers besides IPs
+            )
         self._active: dict[str, _Active] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -191,6 +199,36 @@ class RegistryHook:
             if end is not None and time.monotonic() >= end:
                 with self._lock:
                     return not self._active
+
+    def status(self) -> dict[str, Any]:
+        """What the hook is doing, as JSON data (``GET /status`` on the receiver): the
+        rollouts in flight (model, version, since, phase and weight when local) and the last
+        verdicts."""
+        with self._lock:
+            active = sorted(self._active.items())
+        rollouts = []
+        for name, item in active:
+            entry: dict[str, Any] = {
+                "model": name,
+                "version": item.version,
+                "since": _stamp(item.since),
+                "cancelled": item.cancelled,
+            }
+            current = getattr(item.run, "status", None)
+            if callable(current):  # a local run: its live status
+                found = current()
+                entry |= {"phase": str(found.phase), "canaryWeight": found.canary_weight}
+            rollouts.append(entry)
+        outcomes = [
+            {"model": o.name, "version": o.version, "outcome": o.outcome, "message": o.message}
+            for o in self.outcomes[-RECENT_OUTCOMES:]
+        ]
+        return {
+            "runtime": "cluster" if self.cluster is not None else "local",
+            "pollInterval": self.poll_interval,
+            "rollouts": rollouts,
+            "outcomes": outcomes,
+        }
 
     # -- events -------------------------------------------------------------------------
     def handle(self, event: RegistryEvent) -> None:
@@ -349,27 +387,6 @@ class RegistryHook:
                 return names
 
 
-def register_webhook(
-    tracking_uri: str | None,
-    url: str,
-    secret: str,
-    *,
-    name: str = "modelcanary",
-    events: Sequence[str] = tuple(WEBHOOK_EVENTS),
-) -> str:
-    """Create (or update, when one of that name exists) the hook's webhook; returns its id."""
-    client = client_for(tracking_uri)
-    for webhook in client.list_webhooks(max_results=1000):
-        if webhook.name == name:
-            updated = client.update_webhook(
-                webhook.webhook_id, url=url, events=list(events), secret=secret, status="ACTIVE"
-            )
-            return str(updated.webhook_id)
-    created = client.create_webhook(
-        name=name,
-        url=url,
-        events=list(events),
-        secret=secret,
-        description="modelcanary: a challenger alias starts a rollout",
-    )
-    return str(created.webhook_id)
+def _stamp(seconds: float) -> str:
+    """RFC 3339 UTC time of an epoch second count."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))

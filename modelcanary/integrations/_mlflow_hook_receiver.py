@@ -10,6 +10,13 @@ No mlflow import here: the receiver is plain standard library, on the hardened s
 never read), the headers are screened before the body is read (a delivery without id,
 timestamp or signature is refused unread), reads time out, connections are capped, and every
 malformed request is a 4xx with one log line.
+
+Each delivery is logged (INFO: accepted, with its event, model and delivery id; WARNING:
+refused, with why) and kept in a short ring of recent deliveries. ``GET /status`` answers, as
+JSON, those deliveries, the accepted/refused counts and what the hook reports of itself (the
+rollouts in flight, the last verdicts); read-only, cross-site browser requests refused, and
+``Host`` names other than IP addresses, loopback names and ``status_hosts`` refused (DNS
+rebinding). Any other ``GET`` is the health check.
 """
 
 from __future__ import annotations
@@ -22,12 +29,13 @@ import logging
 import re
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import urlsplit
 
-from .._httpd import BackgroundServer, Handler, Limits, loads_json
+from .._httpd import BackgroundServer, Handler, HostPolicy, Limits, loads_json
 
 log = logging.getLogger("modelcanary.mlflow")
 
@@ -39,6 +47,9 @@ MAX_BODY = 1 << 20
 LIMITS = Limits(max_body=MAX_BODY, read_timeout=10.0, request_timeout=30.0, max_connections=32)
 """Body, time and connection bounds of the receiver."""
 _UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+_DELIVERY_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+RECENT_DELIVERIES = 50
+"""Deliveries kept for ``GET /status`` (oldest dropped first)."""
 
 
 @dataclass(frozen=True)
@@ -173,11 +184,18 @@ class WebhookReceiver:
         host: str = "127.0.0.1",
         port: int = 0,
         limits: Limits = LIMITS,
+        status: Callable[[], Mapping[str, Any]] | None = None,
+        status_hosts: Iterable[str] = (),
     ) -> None:
         self.verifier = verifier
         self.on_event = on_event
         self.rejected = 0
         self.accepted = 0
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_DELIVERIES)
+        """The last deliveries: time, delivery id, event, model, version, alias, result."""
+        self.status_source = status
+        self.status_hosts = HostPolicy.build(host, status_hosts)
+        self._recent_lock = threading.Lock()
         # no Host allowlist: MLflow may call any name of this host, and a delivery is
         # authenticated by its signature, which no web page can compute
         self._http = BackgroundServer(
@@ -211,28 +229,65 @@ class WebhookReceiver:
 
     def deliver(self, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         """Check one delivery and dispatch it; returns the HTTP status and JSON answer."""
-        verdict = self.verifier.check(_Caseless(headers), body)
+        caseless = _Caseless(headers)
+        verdict = self.verifier.check(caseless, body)
+        delivery = _delivery_id(caseless.get(DELIVERY_ID_HEADER) or "")
         if verdict.status != 200:
-            return self._refused(verdict)
+            return self._refused(verdict, delivery)
         if not verdict.accepted:
+            log.info("webhook delivery %s ignored: %s", delivery, verdict.reason)
+            self._remember(delivery, None, verdict.reason)
             return 200, {"ignored": verdict.reason}
         try:
             event = RegistryEvent.from_payload(loads_json(body))
         except (ValueError, TypeError) as exc:
-            log.warning("signed webhook delivery is not a registry event: %s", exc)
+            log.warning("signed webhook delivery %s is not a registry event: %s", delivery, exc)
+            self._remember(delivery, None, f"not a registry event: {exc}")
             return 400, {"error": f"not a registry event: {exc}"}
         self.accepted += 1
+        log.info("webhook delivery %s: %s", delivery, _describe(event))
         try:
             self.on_event(event)
         except Exception:  # the sender cannot fix our failure: log it, answer 500
             log.exception("handling %s failed", event)
+            self._remember(delivery, event, "handler failed")
             return 500, {"error": "handler failed"}
+        self._remember(delivery, event, "accepted")
         return 200, {"accepted": f"{event.entity}.{event.action}"}
 
-    def _refused(self, verdict: Verdict) -> tuple[int, dict[str, Any]]:
+    def status(self) -> dict[str, Any]:
+        """``GET /status``: the hook's own status, the counts and the last deliveries."""
+        own = dict(self.status_source()) if self.status_source is not None else {}
+        with self._recent_lock:
+            recent = list(self.recent)
+        return own | {
+            "deliveries": {"accepted": self.accepted, "refused": self.rejected},
+            "recentDeliveries": recent[::-1],  # newest first
+        }
+
+    def _refused(self, verdict: Verdict, delivery: str = "") -> tuple[int, dict[str, Any]]:
         self.rejected += 1
-        log.warning("webhook delivery refused (%d): %s", verdict.status, verdict.reason)
+        log.warning(
+            "webhook delivery %s refused (%d): %s", delivery or "-", verdict.status, verdict.reason
+        )
+        self._remember(delivery, None, f"refused ({verdict.status}): {verdict.reason}")
         return verdict.status, {"error": verdict.reason}
+
+    def _remember(self, delivery: str, event: RegistryEvent | None, result: str) -> None:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "delivery": delivery or None,
+            "result": result,
+        }
+        if event is not None:
+            entry |= {
+                "event": f"{event.entity}.{event.action}",
+                "model": event.name,
+                "version": event.version,
+                "alias": event.alias,
+            }
+        with self._recent_lock:
+            self.recent.append(entry)
 
 
 class _Handler(Handler):
@@ -249,10 +304,29 @@ class _Handler(Handler):
         self.reply(answer[0], json.dumps(answer[1]).encode(), "application/json")
 
     def do_GET(self) -> None:
-        self.reply(200, b'{"status": "ok"}', "application/json")
+        if urlsplit(self.path).path.rstrip("/") != "/status":
+            self.reply(200, b'{"status": "ok"}', "application/json")  # the health check
+            return
+        receiver = cast(WebhookReceiver, self.server.app)
+        self.check_origin(receiver.status_hosts)  # read-only, but not for web pages
+        body = json.dumps(receiver.status(), indent=2, default=str).encode()
+        self.reply(200, body, "application/json")
 
     def error_body(self, status: int, message: str) -> tuple[bytes, str]:
         return json.dumps({"error": message}).encode(), "application/json"
+
+
+def _delivery_id(value: str) -> str:
+    """A sender's delivery id, fit for a log line and the status (else a placeholder)."""
+    return value if _DELIVERY_ID.fullmatch(value) else "(unreadable id)"
+
+
+def _describe(event: RegistryEvent) -> str:
+    """``model_version_alias.created for 'fraud' v7 (alias challenger)`` for a log line."""
+    extra = [f"v{event.version}"] if event.version else []
+    extra += [f"alias {event.alias}"] if event.alias else []
+    extra += [f"tag {event.key}"] if event.key else []
+    return f"{event.entity}.{event.action} for {event.name!r} " + " ".join(extra)
 
 
 class _Caseless(dict[str, str]):

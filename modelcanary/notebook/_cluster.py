@@ -136,7 +136,7 @@ class ClusterRun(LiveDisplay):
 
     def history(self) -> Any:
         """The analysis history as a DataFrame: one row per interval and metric."""
-        return history_frame(self.status())
+        return history_frame(self.status(), self.rollout)
 
     def report(self, path: str | Path = "rollout-report.html") -> Path:
         """Write the self-contained HTML report (plotly inlined); returns its path."""

@@ -168,7 +168,8 @@ class PredictionComparison:
     agreement: float | None
     """Share of pairs that agree (labels equal; numbers within ``tolerance``)."""
     flips: Any
-    """Labels: DataFrame champion label (rows) x challenger label (columns); empty for scores."""
+    """Labels: DataFrame champion label (rows) x challenger label (columns), indexed by the
+    labels themselves (``flips.loc[0, 1]`` for integer classes); empty for scores."""
     drift: dict[str, float] = field(default_factory=dict)
     """psi, ks, js, wasserstein (champion = reference)."""
     tolerance: float | None = None
@@ -190,18 +191,43 @@ class PredictionComparison:
 
 
 def compare_predictions(
-    champion_preds: Iterable[Any], challenger_preds: Iterable[Any], tolerance: float | None = None
+    champion_preds: Iterable[Any],
+    challenger_preds: Iterable[Any],
+    tolerance: float | None = None,
+    *,
+    labels: bool | None = None,
 ) -> PredictionComparison:
-    """Compare the two models' answers to the same requests (aligned by position)."""
+    """Compare the two models' answers to the same requests (aligned by position).
+
+    ``labels``: treat the predictions as class labels (a flip matrix) or as scores (agreement
+    within ``tolerance``). By default integers, booleans and strings are labels (scikit-learn
+    classifiers predict ``int64`` classes) and floats are scores; a ``tolerance`` makes
+    integers scores too.
+    """
     import pandas as pd
 
-    paired = PairedPredictions(_values(champion_preds), _values(challenger_preds))
-    agreed = agreement(paired, tolerance)
+    champ_values, chal_values = _values(champion_preds), _values(challenger_preds)
+    as_labels = (
+        labels
+        if labels is not None
+        else tolerance is None and _discrete(champ_values) and _discrete(chal_values)
+    )
+    paired = PairedPredictions(champ_values, chal_values)
+    originals: dict[str, Any] = {}
+    if as_labels:  # the analysis compares strings as labels: keep each label's own value
+        keyed = tuple(_label(v, originals) for v in champ_values)
+        paired_labels = PairedPredictions(keyed, tuple(_label(v, originals) for v in chal_values))
+        agreed = agreement(paired_labels, None)
+    else:
+        agreed = agreement(paired, tolerance)
     rate = None if isinstance(agreed, NoData) else agreed.rate
     flips = pd.DataFrame()
     if not isinstance(agreed, NoData) and agreed.flips:
-        flips = (
-            pd.Series(agreed.flips)
+        counts = {
+            (originals.get(a, a), originals.get(b, b)): n for (a, b), n in agreed.flips.items()
+        }
+        flips = _sorted(
+            pd.Series(counts)
             .rename_axis(["champion", "challenger"])
             .unstack(fill_value=0)
             .astype(int)
@@ -212,6 +238,31 @@ def compare_predictions(
         chal = Predictions(paired.challenger, "challenger")
         measures = {m: drift(champ, chal, m) for m in DRIFT_METHODS}
     return PredictionComparison(len(paired), rate, flips, measures, tolerance)
+
+
+def _discrete(values: Any) -> bool:
+    """True for class labels: integer, boolean or non-numeric values (not floats)."""
+    import numpy as np
+
+    if isinstance(values, np.ndarray):
+        return str(values.dtype.kind) not in "fc"
+    return all(not isinstance(v, float | np.floating) for v in values)
+
+
+def _sorted(frame: Any) -> Any:
+    """Rows and columns in label order (as given when labels of mixed types do not sort)."""
+    try:
+        return frame.sort_index().sort_index(axis=1)
+    except TypeError:
+        return frame
+
+
+def _label(value: Any, originals: dict[str, Any]) -> str:
+    """``value`` as the analysis' string label, remembering the value it stands for."""
+    item = value.item() if hasattr(value, "item") else value
+    key = str(item)
+    originals.setdefault(key, item)
+    return key
 
 
 def _values(preds: Iterable[Any]) -> Any:

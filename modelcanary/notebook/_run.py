@@ -4,81 +4,59 @@
 shown in a cell it renders the live :class:`~modelcanary.notebook._widget.RunWidget`, and it
 gives the history as a pandas DataFrame and the HTML report. The kernel is never blocked
 (the engine and the widget's poller run in background threads) unless you call ``wait()``.
+
+Once the rollout is decided, the router and the model servers (a few hundred MB per model
+server) are released at once, not at ``close()``: nothing is left to route, and a notebook
+kernel may live for days. What a notebook still shows after the verdict comes from the status,
+which stays in memory (widget, ``status()``, ``history()``, ``report()``). ``keep_serving=True``
+keeps them up until ``close()``, e.g. to send your own requests to the promoted model.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 from typing import Any
 
 from ..local._runtime import LocalRun
-from ..spec import AnalysisRecord, ModelRollout, RolloutStatus
+from ..spec import ModelRollout, RolloutStatus
+from ._history import HISTORY_COLUMNS, history_frame, history_rows
 from ._source import LiveDisplay, PollFeed
 
-HISTORY_COLUMNS = [
-    "time",
-    "phase",
-    "weight",
-    "mirror",
-    "metric",
-    "value",
-    "champion_value",
-    "min",
-    "max",
-    "verdict",
-    "reason",
-    "judge",
-    "p_value",
+__all__ = [
+    "HISTORY_COLUMNS",
+    "LocalRuntime",
+    "NotebookRun",
+    "history_frame",
+    "history_rows",
+    "local",
+    "run_local",
 ]
-"""Columns of :meth:`NotebookRun.history` (one row per analysis interval and metric)."""
 
-
-def history_rows(history: list[AnalysisRecord]) -> list[dict[str, Any]]:
-    """Flat records: one per interval and check (an interval without checks gives one row)."""
-    rows: list[dict[str, Any]] = []
-    for record in history:
-        base = {
-            "time": record.time,
-            "phase": record.phase,
-            "weight": record.canary_weight,
-            "mirror": record.mirror_weight,
-        }
-        if not record.checks:
-            rows.append(base | dict.fromkeys(HISTORY_COLUMNS[4:]) | {"verdict": record.verdict})
-        for c in record.checks:
-            rows.append(
-                base
-                | {
-                    "metric": c.metric,
-                    "value": c.value,
-                    "champion_value": c.champion_value,
-                    "min": c.min,
-                    "max": c.max,
-                    "verdict": c.verdict,
-                    "reason": c.reason,
-                    "judge": c.judge,
-                    "p_value": c.p_value,
-                }
-            )
-    return rows
-
-
-def history_frame(status: RolloutStatus) -> Any:
-    """``status.history`` as a pandas DataFrame with :data:`HISTORY_COLUMNS` (time parsed)."""
-    import pandas as pd
-
-    frame = pd.DataFrame(history_rows(list(status.history)), columns=HISTORY_COLUMNS)
-    frame["time"] = pd.to_datetime(frame["time"], utc=True)
-    return frame
+log = logging.getLogger("modelcanary.notebook")
 
 
 class NotebookRun(LiveDisplay):
     """A started local rollout: live widget when displayed, plus status, wait, history, report."""
 
-    def __init__(self, local: LocalRun, *, poll_hz: float = 4.0) -> None:
+    def __init__(
+        self, local: LocalRun, *, poll_hz: float = 4.0, keep_serving: bool = False
+    ) -> None:
         self.local = local
         self.rollout: ModelRollout = local.rollout
         self.poll_hz = min(poll_hz, 4.0)
+        self.released = False
+        """True once the router and model servers were stopped (after the verdict, or by
+        ``close()``)."""
+        self._closing = threading.Lock()
+        self._closed = threading.Event()
+        if not keep_serving:
+            threading.Thread(
+                target=self._release_when_decided,
+                name=f"modelcanary-release-{self.rollout.name}",
+                daemon=True,
+            ).start()
 
     # -- state ------------------------------------------------------------------------
     def status(self) -> RolloutStatus:
@@ -92,7 +70,8 @@ class NotebookRun(LiveDisplay):
 
     @property
     def url(self) -> str:
-        """The local router's address (send your own ``POST {url}/invocations``)."""
+        """The local router's address (send your own ``POST {url}/invocations``); "" once
+        the router was released after the verdict (see ``keep_serving``)."""
         return self.local.url
 
     def wait(self, timeout: float | None = None) -> RolloutStatus:
@@ -105,8 +84,9 @@ class NotebookRun(LiveDisplay):
         return status
 
     def history(self) -> Any:
-        """The analysis history as a DataFrame: one row per interval and metric."""
-        return history_frame(self.status())
+        """The analysis history as a DataFrame: one row per interval and metric, each row's
+        numbers in the one unit its ``unit`` column names."""
+        return history_frame(self.status(), self.rollout)
 
     def report(self, path: str | Path = "rollout-report.html") -> Path:
         """Write the self-contained HTML report (plotly inlined); returns its path."""
@@ -149,9 +129,36 @@ class NotebookRun(LiveDisplay):
 
     def close(self) -> None:
         """Stop the widget's poller, the engine, the router and the model servers."""
+        self._closed.set()
         if self._widget is not None:
             self._widget.stop()
-        self.local.close()
+        self._release()
+
+    def _release(self) -> None:
+        """Stop the engine, load, router and model servers, once (the status stays)."""
+        with self._closing:
+            self.local.close()
+            self.released = True
+
+    def _release_when_decided(self) -> None:
+        """Wait for the verdict (or the engine's end), then release what served the rollout."""
+        while not self._closed.is_set():
+            if self.local.done:
+                break
+            try:
+                self.local.wait(1.0)
+            except BaseException:  # the engine died: wait() re-raises; nothing left to run
+                break
+            self._closed.wait(0.2)  # also bounds the loop while the runtime starts up
+        if self._closed.is_set():
+            return
+        self._release()
+        status = self.local.status()
+        log.info(
+            "rollout %s decided (%s): router and model servers stopped; the status stays",
+            self.rollout.name,
+            status.outcome or status.phase,
+        )
 
     def __enter__(self) -> NotebookRun:
         return self
@@ -171,16 +178,19 @@ def run_local(
     tracking_uri: str | None = None,
     payloads: list[bytes] | None = None,
     poll_hz: float = 4.0,
+    keep_serving: bool = False,
     **kwargs: Any,
 ) -> NotebookRun:
     """Start ``rollout`` (a ModelRollout or a builder) on the local runtime; returns at once.
 
-    Extra keyword arguments go to :class:`~modelcanary.local._runtime.LocalRun`.
+    The router and model servers stop as soon as the rollout is decided, unless
+    ``keep_serving`` (then at ``close()``). Extra keyword arguments go to
+    :class:`~modelcanary.local._runtime.LocalRun`.
     """
     spec = rollout.build() if hasattr(rollout, "build") else rollout
     local = LocalRun(spec, tracking_uri=tracking_uri, payloads=payloads, **kwargs)
     local.start()
-    return NotebookRun(local, poll_hz=poll_hz)
+    return NotebookRun(local, poll_hz=poll_hz, keep_serving=keep_serving)
 
 
 class LocalRuntime:

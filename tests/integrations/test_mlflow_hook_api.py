@@ -46,6 +46,7 @@ def test_register_command_creates_then_updates_the_webhook(mlflow_server: str) -
     from mlflow import MlflowClient
 
     args = ["mlflow-hook", "register", "--tracking-uri", mlflow_server, "--name", "cli-hook"]
+    args += ["--no-test"]  # nothing listens at the URLs: no test deliveries
     runner = CliRunner()
     first = runner.invoke(app, [*args, "--url", "http://127.0.0.1:9/a", "--secret", "x"])
     second = runner.invoke(app, [*args, "--url", "http://127.0.0.1:9/b", "--secret", "x"])
