@@ -18,14 +18,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from ..controller._cluster import ClusterRollouts, StatusWatch, resource, stored_from
 from ..errors import ModelCanaryError, SpecError, SpecIssue
 from ..ports import Stored
 from ..spec import ModelRollout, RolloutStatus
-from ._run import history_frame
 from ._source import LiveDisplay
 
 LIST_COLUMNS = ["name", "namespace", "phase", "weight", "mirror", "last_verdict", "age"]
@@ -134,17 +132,6 @@ class ClusterRun(LiveDisplay):
             self._widget.refresh(force=True, status=status)
         return status
 
-    def history(self) -> Any:
-        """The analysis history as a DataFrame: one row per interval and metric."""
-        return history_frame(self.status(), self.rollout)
-
-    def report(self, path: str | Path = "rollout-report.html") -> Path:
-        """Write the self-contained HTML report (plotly inlined); returns its path."""
-        from .._report import write
-
-        status = self.status()
-        return write(path, self.rollout, status)
-
     def metrics(self, sli: Any, window: str | float = "30m", **options: Any) -> Any:
         """The champion/challenger time series behind ``sli`` over the last ``window``, as a
         pandas DataFrame, from the rollout's Prometheus (prometheus-api-client).
@@ -182,30 +169,6 @@ class ClusterRun(LiveDisplay):
         finally:
             watch.close()
         return False
-
-    def approve(self, reason: str = "") -> None:
-        """Open the current gate or pause step once."""
-        self.act("approve", reason)
-
-    def pause(self, reason: str = "") -> None:
-        """Hold the rollout where it is."""
-        self.act("pause", reason)
-
-    def resume(self, reason: str = "") -> None:
-        """Continue a paused rollout."""
-        self.act("resume", reason)
-
-    def abort(self, reason: str = "") -> None:
-        """Roll back now: all traffic to the champion, outcome ``aborted``."""
-        self.act("abort", reason)
-
-    def promote(self, reason: str = "") -> None:
-        """Skip the remaining analysis and promote the challenger now."""
-        self.act("promote", reason)
-
-    def retry(self, reason: str = "") -> None:
-        """Start a failed rollout's revision again."""
-        self.act("retry", reason)
 
     def close(self) -> None:
         """Stop the widget's watch (the rollout goes on in the cluster)."""

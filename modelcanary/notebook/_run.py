@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 from typing import Any
 
 from ..local._runtime import LocalRun
@@ -44,7 +43,7 @@ class NotebookRun(LiveDisplay):
         self, local: LocalRun, *, poll_hz: float = 4.0, keep_serving: bool = False
     ) -> None:
         self.local = local
-        self.rollout: ModelRollout = local.rollout
+        self._rollout: ModelRollout = local.rollout
         self.poll_hz = min(poll_hz, 4.0)
         self.released = False
         """True once the router and model servers were stopped (after the verdict, or by
@@ -59,6 +58,11 @@ class NotebookRun(LiveDisplay):
             ).start()
 
     # -- state ------------------------------------------------------------------------
+    @property
+    def rollout(self) -> ModelRollout:
+        """The rollout as started."""
+        return self._rollout
+
     def status(self) -> RolloutStatus:
         """The rollout's current status."""
         return self.local.status()
@@ -83,45 +87,10 @@ class NotebookRun(LiveDisplay):
             self._widget.refresh(force=True)
         return status
 
-    def history(self) -> Any:
-        """The analysis history as a DataFrame: one row per interval and metric, each row's
-        numbers in the one unit its ``unit`` column names."""
-        return history_frame(self.status(), self.rollout)
-
-    def report(self, path: str | Path = "rollout-report.html") -> Path:
-        """Write the self-contained HTML report (plotly inlined); returns its path."""
-        from .._report import write
-
-        return write(path, self.rollout, self.status())
-
     # -- manual control ---------------------------------------------------------------
     def act(self, kind: str, reason: str = "") -> None:
         """approve, pause, resume, abort, retry or promote (applied at the next tick)."""
         self.local.act(kind, reason or f"{kind} from the notebook")
-
-    def approve(self, reason: str = "") -> None:
-        """Open the current gate or pause step once."""
-        self.act("approve", reason)
-
-    def pause(self, reason: str = "") -> None:
-        """Hold the rollout where it is."""
-        self.act("pause", reason)
-
-    def resume(self, reason: str = "") -> None:
-        """Continue a paused rollout."""
-        self.act("resume", reason)
-
-    def abort(self, reason: str = "") -> None:
-        """Roll back now: all traffic to the champion, outcome ``aborted``."""
-        self.act("abort", reason)
-
-    def promote(self, reason: str = "") -> None:
-        """Skip the remaining analysis and promote the challenger now."""
-        self.act("promote", reason)
-
-    def retry(self, reason: str = "") -> None:
-        """Start a failed rollout's revision again."""
-        self.act("retry", reason)
 
     def follow(self) -> PollFeed:
         """The widget's feed: the in-memory status, read at most ``poll_hz`` times a second."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from ..spec import ModelRollout, RolloutStatus
@@ -98,14 +99,62 @@ def feed_of(source: StatusSource, period: float) -> StatusFeed:
 
 
 class LiveDisplay:
-    """How a run shows in a notebook, the same for both runtimes: the live widget (made on
-    first display), with the status as HTML where widgets do not render."""
+    """What both runtimes' run handles share: how a run shows in a notebook (the live widget,
+    made on first display, with the status as HTML where widgets do not render), its history
+    and report, and the manual actions, all over ``rollout``, ``status()`` and ``act()``."""
 
     _widget: RunWidget | None = None
     poll_hz: float = 4.0
 
+    @property
+    def rollout(self) -> ModelRollout:  # pragma: no cover - implemented by the runs
+        """The rollout as submitted."""
+        raise NotImplementedError
+
     def status(self) -> RolloutStatus:  # pragma: no cover - implemented by the runs
         raise NotImplementedError
+
+    def act(self, kind: str, reason: str = "") -> None:  # pragma: no cover - by the runs
+        raise NotImplementedError
+
+    # -- what a run tells ---------------------------------------------------------------
+    def history(self) -> Any:
+        """The analysis history as a DataFrame: one row per interval and metric, each row's
+        numbers in the one unit its ``unit`` column names."""
+        from ._history import history_frame
+
+        return history_frame(self.status(), self.rollout)
+
+    def report(self, path: str | Path = "rollout-report.html") -> Path:
+        """Write the self-contained HTML report (plotly inlined); returns its path."""
+        from .._report import write
+
+        return write(path, self.rollout, self.status())
+
+    # -- manual control -----------------------------------------------------------------
+    def approve(self, reason: str = "") -> None:
+        """Open the current gate or pause step once."""
+        self.act("approve", reason)
+
+    def pause(self, reason: str = "") -> None:
+        """Hold the rollout where it is."""
+        self.act("pause", reason)
+
+    def resume(self, reason: str = "") -> None:
+        """Continue a paused rollout."""
+        self.act("resume", reason)
+
+    def abort(self, reason: str = "") -> None:
+        """Roll back now: all traffic to the champion, outcome ``aborted``."""
+        self.act("abort", reason)
+
+    def promote(self, reason: str = "") -> None:
+        """Skip the remaining analysis and promote the challenger now."""
+        self.act("promote", reason)
+
+    def retry(self, reason: str = "") -> None:
+        """Start a failed rollout's revision again."""
+        self.act("retry", reason)
 
     def widget(self) -> RunWidget:
         """The live widget (made on first use, then following the run until it is decided)."""
