@@ -1,10 +1,14 @@
 """kopf handlers for ModelRollout (``modelcanary.io/v1alpha1``, plural ``modelrollouts``).
 
-- a **daemon per rollout** ticks it whenever its own next tick is due (``next_delay``: 1 s
-  while waiting for readiness or moving traffic, the analysis interval otherwise), checking
-  every ``tick_seconds`` (default 2 s); a watch event with a new spec generation or a manual
-  action (``modelcanary.io/action: abort``) wakes it at once. The daemon ends when the rollout
-  is gone (or replaced by a new one of the same name);
+- a **daemon per rollout** ticks it when its own next tick is due (``next_delay``: 1 s
+  while waiting for readiness or moving traffic, the analysis interval otherwise): it sleeps
+  until then, at most ``tick_seconds`` (default 2 s) between checks; a watch event with a new
+  spec generation or a manual action (``modelcanary.io/action: abort``) wakes it at once. The
+  daemon ends when the rollout is gone (or replaced by a new one of the same name). Ticks run
+  on the operator's tick pool (``workers`` threads: a tick mostly waits for the API);
+- **sharded** (``runtime.shards``): every replica runs the daemon, but only the rollout's
+  owner (``controller._sharding``) ticks; the others check again each ``tick_seconds``, so a
+  rollout whose owner died is picked up with no event on the object;
 - **no finalizer** on a rollout unless it asks for ``revertOnDeletion``: kopf puts a
   finalizer on every object a daemon or timer serves, which this operator turns off for its
   ticker (:func:`without_finalizer`). A finalizer the operator cannot remove once its
@@ -22,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
+from concurrent.futures import Executor
 from typing import Any
 
 import kopf
@@ -41,6 +47,8 @@ ERROR_BACKOFFS = (1.0, 2.0, 4.0)
 54 s): kopf retries a 403 too, and its last keep-alive of the peering object is shielded from
 cancellation, so with kopf's default a SIGTERM after the operator's RoleBinding was removed
 (its namespace terminating) waited 54 s."""
+MIN_WAIT = 0.05
+"""Shortest sleep of a daemon between two checks (a rollout due again at once)."""
 WAKE = "modelcanary_wake"
 """Key of the per-rollout asyncio.Event in kopf's memo (the watch handler wakes the daemon)."""
 
@@ -104,10 +112,12 @@ def make_registry(
     retry_delay: float = 5.0,
     spec_retry_delay: float = 60.0,
     login: kopf.ConnectionInfo,
+    executor: Executor | None = None,
 ) -> kopf.OperatorRegistry:
     """A kopf registry whose handlers drive ``runtime`` (one per operator: tests run several).
 
-    ``login``: the API connection (from :func:`connection_info`), the same the adapters use.
+    ``login``: the API connection (from :func:`connection_info`), the same the adapters use;
+    ``executor``: where ticks run (None: the event loop's default executor).
     """
     registry = kopf.OperatorRegistry()
     resource = (GROUP, VERSION, PLURAL)
@@ -120,12 +130,17 @@ def make_registry(
     ) -> None:
         ns = namespace or "default"
         wake = _wake(memo)
+        loop = asyncio.get_running_loop()
+        drive = functools.partial(runtime.drive, name, ns, uid)
         while not stopped:
             wake.clear()
-            if runtime.due(name, ns) and not await asyncio.to_thread(runtime.drive, name, ns, uid):
-                return  # gone (its state forgotten by the tick), or replaced
+            wait = tick_seconds
+            if runtime.owns(uid):  # sharded: only the owner ticks, the others check again
+                if runtime.due(name, ns) and not await loop.run_in_executor(executor, drive):
+                    return  # gone (its state forgotten by the tick), or replaced
+                wait = min(tick_seconds, max(runtime.until_due(name, ns), MIN_WAIT))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), tick_seconds)
+                await asyncio.wait_for(wake.wait(), wait)
 
     without_finalizer(registry, TICKER)
 

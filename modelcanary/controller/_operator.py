@@ -3,17 +3,23 @@
 Builds the API client (kubeconfig / context / in-cluster, through ``modelcanary.k8s``), the
 runtime (:func:`~modelcanary.controller._runtime.build_runtime`), the kopf registry and settings,
 serves the engine's self-metrics on ``/metrics`` when a port is given, and runs kopf until
-SIGINT/SIGTERM (or ``stop_flag``).
+SIGINT/SIGTERM (or ``stop_flag``). With ``sharding`` every replica holds a Lease and ticks
+only its rendezvous share of the rollouts (``controller._sharding``); the environment
+(``MODELCANARY_SHARDING=true``, ``POD_NAME``, ``POD_NAMESPACE``...) turns it on in a pod
+(:func:`options_from_env`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import dataclasses
 import logging
 import os
 import random
+import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,6 +28,7 @@ import kopf
 
 from ._handlers import connection_info, make_registry, settings
 from ._runtime import OperatorRuntime, build_runtime
+from ._sharding import Shards
 
 log = logging.getLogger("modelcanary.controller")
 
@@ -48,6 +55,19 @@ class OperatorOptions:
     metrics_host: str = "0.0.0.0"
     kubeconfig: str | None = None
     context: str | None = None
+    workers: int = 16
+    """Threads ticking rollouts at once (a tick mostly waits for the API server)."""
+    sharding: bool = False
+    """Share the rollouts among the replicas holding a Lease of ``shard_group`` (kopf
+    peering, which keeps one replica active, is then not used)."""
+    shard_group: str = "modelcanary-operator"
+    """Name shared by the replicas of one install (the Leases' ``modelcanary.io/shard-group``)."""
+    shard_identity: str | None = None
+    """This replica's identity (None: ``$POD_NAME``, else the host name)."""
+    lease_namespace: str | None = None
+    """Namespace of the Leases (None: ``$POD_NAMESPACE``, else the first watched one)."""
+    lease_seconds: float = 15.0
+    """Lease duration: a replica that stops renewing loses its rollouts after this long."""
 
 
 class MetricsServer:
@@ -97,19 +117,91 @@ async def operator(
     base_settings: kopf.OperatorSettings | None = None,
 ) -> None:
     """Run kopf for ``runtime`` until ``stop_flag`` (a threading/asyncio Event or Future)."""
-    registry = make_registry(runtime, tick_seconds=options.tick_seconds, login=connection_info(api))
-    await kopf.operator(
-        registry=registry,
-        settings=settings(base_settings),
-        clusterwide=options.all_namespaces,
-        namespaces=list(options.namespaces) if not options.all_namespaces else (),
-        standalone=options.peering is None,
-        peering_name=options.peering,
-        priority=_priority(options) if options.peering else None,
-        liveness_endpoint=options.liveness,
-        stop_flag=stop_flag,
-        ready_flag=ready_flag,
+    executor = concurrent.futures.ThreadPoolExecutor(
+        max(1, options.workers), thread_name_prefix="modelcanary-tick"
     )
+    registry = make_registry(
+        runtime, tick_seconds=options.tick_seconds, login=connection_info(api), executor=executor
+    )
+    peering = options.peering
+    if options.sharding:
+        if peering:
+            log.warning("sharding on: kopf peering %r is not used (every replica works)", peering)
+            peering = None
+        if runtime.shards is None:
+            runtime.shards = shards_for(api, options)
+        await asyncio.to_thread(runtime.shards.start)
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=settings(base_settings),
+            clusterwide=options.all_namespaces,
+            namespaces=list(options.namespaces) if not options.all_namespaces else (),
+            standalone=peering is None,
+            peering_name=peering,
+            priority=_priority(options) if peering else None,
+            liveness_endpoint=options.liveness,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+        )
+    finally:
+        if options.sharding and runtime.shards is not None:
+            await asyncio.to_thread(runtime.shards.stop)
+        # queued ticks are dropped; one in flight finishes (its status write is its record)
+        await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+
+def shards_for(api: Any, options: OperatorOptions) -> Shards:
+    """This replica's :class:`Shards` (identity and Lease namespace from the options, else the
+    pod's environment, else the host name and the first watched namespace)."""
+    from ..k8s._client import KubeClient
+
+    identity = options.shard_identity or os.environ.get("POD_NAME") or socket.gethostname()
+    namespace = (
+        options.lease_namespace
+        or os.environ.get("POD_NAMESPACE")
+        or (options.namespaces[0] if options.namespaces else "default")
+    )
+    return Shards(
+        KubeClient(api),
+        namespace=namespace,
+        identity=identity,
+        group=options.shard_group,
+        lease_seconds=options.lease_seconds,
+    )
+
+
+TRUE = ("1", "true", "yes", "on")
+
+
+def options_from_env(
+    options: OperatorOptions, env: Mapping[str, str] | None = None
+) -> OperatorOptions:
+    """``options`` with what the pod's environment sets (the Helm chart sets these):
+    ``MODELCANARY_SHARDING`` (true/false), ``MODELCANARY_SHARD_GROUP``,
+    ``MODELCANARY_LEASE_SECONDS``, ``MODELCANARY_TICK_WORKERS``, ``POD_NAME``,
+    ``POD_NAMESPACE``. SpecError naming the variable for a value that is not a number."""
+    from ..errors import SpecError, SpecIssue
+
+    env = os.environ if env is None else env
+    changes: dict[str, Any] = {}
+    if "MODELCANARY_SHARDING" in env:
+        changes["sharding"] = env["MODELCANARY_SHARDING"].strip().lower() in TRUE
+    if env.get("MODELCANARY_SHARD_GROUP"):
+        changes["shard_group"] = env["MODELCANARY_SHARD_GROUP"]
+    for var, key, kind in (
+        ("MODELCANARY_LEASE_SECONDS", "lease_seconds", float),
+        ("MODELCANARY_TICK_WORKERS", "workers", int),
+    ):
+        if env.get(var):
+            try:
+                value = kind(env[var])
+            except ValueError:
+                value = 0
+            if value <= 0:
+                raise SpecError(SpecIssue(var, f"{env[var]!r} is not a positive number", "e.g. 15"))
+            changes[key] = value
+    return dataclasses.replace(options, **changes) if changes else options
 
 
 def _priority(options: OperatorOptions) -> int:
@@ -126,6 +218,7 @@ def run_operator(options: OperatorOptions, *, api: Any = None) -> None:
         # $KUBECONFIG as read now (the kubernetes client reads it once, at import)
         kubeconfig = options.kubeconfig or os.environ.get("KUBECONFIG") or None
         api = load_api_client(kubeconfig=kubeconfig, context=options.context)
+    options = options_from_env(options)
     runtime = build_runtime(api, metrics_server=options.metrics_server)
     server = None
     if options.metrics_port is not None:

@@ -42,6 +42,9 @@ ACTION_PREFIX = "modelcanary.io/action"
 CONFLICT_ATTEMPTS = 3
 """Ticks tried at once when the status write loses a race (kopf's own patch, a user's edit)."""
 WARNING_SEVERITIES = ("warn", "warning", "error")
+WAITING_DELAY = 1.0
+"""Seconds between ticks of a rollout waiting for its champion or challenger to be ready
+(``status.waitingSince``), whatever its analysis interval."""
 SPEC_ERROR_ATTEMPTS = 5
 """Reads and conditional writes ``report_spec_error`` tries before giving up (conflicts)."""
 
@@ -215,7 +218,10 @@ class OperatorRuntime:
         rollout = self._current(name, namespace)
         if rollout is None or rollout.status is None:
             return 0.0
-        return next_delay(rollout, rollout.status, self.engine.clock.now())
+        delay = next_delay(rollout, rollout.status, self.engine.clock.now())
+        if rollout.status.waiting_since:  # waiting for a workload: look again in a second
+            return min(WAITING_DELAY, delay)
+        return delay
 
     def _current(self, name: str, namespace: str) -> ModelRollout | None:
         """The rollout with the status the last tick saved (no API call when the store is a
