@@ -148,3 +148,30 @@ def test_a_capped_spec_error_renders_the_same_count_as_the_cli() -> None:
     text = SpecError(issues).render()
     assert text.startswith("showing 50 of 57 problems") and "51 problems" not in text
     assert SpecError(issues[:2]).render().startswith("2 problems")
+
+
+def test_the_hook_log_follows_stderr_after_a_command_ran_under_a_captured_stream(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mlflow-hook run`` adds a stderr handler; run once under a captured stream that is then
+    closed (CliRunner, a notebook cell), later log lines must still go to the stderr of the
+    moment, not raise "--- Logging error ---" (seen as 9 failures in a full test run)."""
+    import io
+    import logging
+
+    from modelcanary.cli import _mlflow_cmd
+
+    hook_log = logging.getLogger("modelcanary.mlflow")
+    before = list(hook_log.handlers)
+    captured = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", captured)
+    try:
+        _mlflow_cmd._log_to_stderr()
+        hook_log.info("first delivery")
+        monkeypatch.undo()
+        captured.close()
+        hook_log.info("second delivery")
+        err = capfd.readouterr().err
+        assert "Logging error" not in err and "second delivery" in err
+    finally:
+        hook_log.handlers[:] = before

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -199,11 +200,25 @@ def run(
     raise typer.Exit(EXIT_OK)
 
 
+class _StderrNow(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is at each record (as logging's last-resort handler
+    does), not the stream of the moment the handler was made: a command run twice in one
+    process (tests, a notebook) must not log into a stream that was since closed."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def _log_to_stderr() -> None:
     """The hook's log lines (each delivery, each rollout's progress) on stderr, INFO and up."""
     hook_log = logging.getLogger("modelcanary.mlflow")
     if not any(getattr(h, "_modelcanary", False) for h in hook_log.handlers):
-        handler = logging.StreamHandler()
+        handler = _StderrNow()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         handler._modelcanary = True  # type: ignore[attr-defined]
         hook_log.addHandler(handler)
