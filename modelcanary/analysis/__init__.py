@@ -4,8 +4,10 @@ No I/O. The engine calls :func:`analyse_interval` once per analysis interval wit
 window's :class:`IntervalData` and the :class:`AnalysisState` it stored last time.
 """
 
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 from ..spec import StepPlan
-from ._backtest import BacktestResult, backtest
 from ._bands import (
     Band,
     difference_band,
@@ -15,7 +17,6 @@ from ._bands import (
     state_counts,
     stored_analysis,
 )
-from ._chartdata import BandChart, ChartData, MetricChart, Traffic, chart_data
 from ._checks import CheckResult, Verdict, metric_key, threshold_check
 from ._drift import drift, js_distance, ks_statistic, psi, wasserstein
 from ._drift_noise import drift_noise
@@ -39,7 +40,6 @@ from ._measurements import (
     scalar,
     version_data,
 )
-from ._power import PowerEstimate, estimate_power
 from ._sequential import GaussianState, MixtureState, OddsMixture, gaussian_msprt
 from ._sli import (
     Agreement,
@@ -120,3 +120,24 @@ __all__ = [
     "version_data",
     "wasserstein",
 ]
+
+if TYPE_CHECKING:  # the offline tools load on first use: the engine's tick needs none of them
+    from ._backtest import BacktestResult, backtest
+    from ._chartdata import BandChart, ChartData, MetricChart, Traffic, chart_data
+    from ._power import PowerEstimate, estimate_power
+
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_exports(
+        __name__,
+        {
+            "BacktestResult": "._backtest",
+            "backtest": "._backtest",
+            "BandChart": "._chartdata",
+            "ChartData": "._chartdata",
+            "MetricChart": "._chartdata",
+            "Traffic": "._chartdata",
+            "chart_data": "._chartdata",
+            "PowerEstimate": "._power",
+            "estimate_power": "._power",
+        },
+    )
