@@ -66,6 +66,18 @@ def run(
         envvar="MODELCANARY_TICK_SECONDS",
         help="Timer period; each rollout is still ticked at its own analysis interval.",
     ),
+    sharding: bool = typer.Option(
+        False,
+        "--sharding",
+        help="Share the rollouts among operator replicas: each holds a Lease of --shard-group and "
+        "ticks its rendezvous-hash share; a dead replica's share moves at lease expiry "
+        "(also MODELCANARY_SHARDING=true). Not with --peering.",
+    ),
+    shard_group: str = typer.Option(
+        "modelcanary-operator",
+        "--shard-group",
+        help="Lease group of the replicas that share the rollouts (with --sharding).",
+    ),
     kubeconfig: str | None = typer.Option(
         None, "--kubeconfig", help="Kubeconfig file (default: in-cluster, $KUBECONFIG, ~/.kube)."
     ),
@@ -83,6 +95,14 @@ def run(
         )
     if tick_seconds <= 0:
         raise SpecError(SpecIssue("--tick-seconds", f"{tick_seconds} is not positive", "e.g. 2"))
+    if sharding and peering:
+        raise SpecError(
+            SpecIssue(
+                "--sharding",
+                "shares the rollouts among replicas, while --peering keeps one replica active",
+                "give one of them: --sharding to scale out, --peering for a standby",
+            )
+        )
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -100,6 +120,8 @@ def run(
         metrics_port=metrics_port,
         kubeconfig=kubeconfig,
         context=context,
+        sharding=sharding,
+        shard_group=shard_group,
     )
     where = "all namespaces" if all_namespaces else ", ".join(namespace)
     err_console.print(f"modelcanary operator watching {where}")

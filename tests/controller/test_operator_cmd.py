@@ -39,6 +39,7 @@ def _port() -> int:
         ["operator", "run"],
         ["operator", "run", "-n", "default", "--all-namespaces"],
         ["operator", "run", "-n", "default", "--tick-seconds", "0"],
+        ["operator", "run", "-n", "default", "--sharding", "--peering", "p"],
     ],
 )
 def test_bad_operator_options_are_exit_2(args: list[str]) -> None:
@@ -124,3 +125,15 @@ def test_operator_run_drives_a_rollout_and_stops_on_sigterm(kube: KubeApi, tmp_p
             process.communicate()
         kubelet.stop()
         prom.close()
+
+
+def test_sharding_flags_reach_the_operator_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--sharding --shard-group G`` turn sharding on (the environment can still add to it)."""
+    from modelcanary.controller import _operator
+
+    seen: list[_operator.OperatorOptions] = []
+    monkeypatch.setattr(_operator, "run_operator", seen.append)
+    args = ["operator", "run", "-n", "default", "--sharding", "--shard-group", "models"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert seen and seen[0].sharding and seen[0].shard_group == "models"
