@@ -37,12 +37,8 @@ def clean(kube: KubeApi) -> Iterator[None]:
     yield
 
 
-def _status(kube: KubeApi, name: str) -> dict[str, Any]:
-    return rollout_status(kube, name)
-
-
 def _phase(kube: KubeApi, name: str) -> str:
-    return str(_status(kube, name).get("phase", ""))
+    return str(rollout_status(kube, name).get("phase", ""))
 
 
 def _weights(kube: KubeApi, name: str) -> dict[str, int]:
@@ -125,7 +121,7 @@ def test_healthy_challenger_is_promoted(kube: KubeApi, prom: PromAPI, kubelet: K
         _new_revision(kube, "good", "ghcr.io/stefanprodan/podinfo:6.0.1")
         wait_for(lambda: _phase(kube, "good") == "Succeeded", "Succeeded", timeout=60)
 
-    status = _status(kube, "good")
+    status = rollout_status(kube, "good")
     assert status["outcome"] == "promoted"
     assert [h["canaryWeight"] for h in status["history"] if h["verdict"] == "pass"][:2] == [30, 60]
     assert _image(kube, "good-primary").endswith(":6.0.1")  # the challenger's template promoted
@@ -144,7 +140,7 @@ def test_failing_challenger_is_rolled_back(kube: KubeApi, prom: PromAPI, kubelet
         _new_revision(kube, "bad", "ghcr.io/stefanprodan/podinfo:6.0.2")
         wait_for(lambda: _phase(kube, "bad") == "Failed", "Failed", timeout=60)
 
-    status = _status(kube, "bad")
+    status = rollout_status(kube, "bad")
     assert status["outcome"] == "rolled_back"
     failed = [h for h in status["history"] if h["verdict"] == "fail"]
     assert failed and failed[0]["checks"][0]["metric"] == "errors"
@@ -164,15 +160,17 @@ def test_a_restarted_operator_continues_from_the_status(
     try:
         wait_for(lambda: _phase(kube, "restart") == "Initialized", "Initialized")
         _new_revision(kube, "restart", "ghcr.io/stefanprodan/podinfo:6.0.3")
-        wait_for(lambda: len(_status(kube, "restart").get("history") or []) >= 1, "one interval")
+        wait_for(
+            lambda: len(rollout_status(kube, "restart").get("history") or []) >= 1, "one interval"
+        )
     finally:
         first.stop()
-    before = _status(kube, "restart")
+    before = rollout_status(kube, "restart")
     assert before["phase"] == "Progressing"
 
     with OperatorThread(kube.api_client):
         wait_for(lambda: _phase(kube, "restart") == "Succeeded", "Succeeded", timeout=60)
-    after = _status(kube, "restart")
+    after = rollout_status(kube, "restart")
     # the new operator went on from the stored status: the old records are kept as they were
     assert after["history"][: len(before["history"])] == before["history"]
     weights = [h["canaryWeight"] for h in after["history"] if h["verdict"] == "pass"]
@@ -212,7 +210,7 @@ def test_a_spec_the_operator_cannot_use_gets_a_condition(
     kube.create(doc)
 
     def spec_condition() -> dict[str, Any] | None:
-        conditions = _status(kube, "broken").get("conditions") or []
+        conditions = rollout_status(kube, "broken").get("conditions") or []
         return next((c for c in conditions if c["type"] == "SpecValid"), None)
 
     with OperatorThread(kube.api_client):
@@ -263,4 +261,4 @@ def test_peering_keeps_one_operator_active(kube: KubeApi, prom: PromAPI, kubelet
         if low is not None:
             low.stop()
         high.stop()
-    assert _status(kube, "ha")["outcome"] == "promoted"
+    assert rollout_status(kube, "ha")["outcome"] == "promoted"

@@ -37,10 +37,6 @@ def clean(kube: KubeApi) -> Iterator[None]:
     yield
 
 
-def _status(kube: KubeApi, name: str) -> dict[str, Any]:
-    return rollout_status(kube, name)
-
-
 def _deployment(kube: KubeApi, name: str) -> dict[str, Any] | None:
     return kube.get("apps/v1", "Deployment", "default", name)
 
@@ -99,7 +95,7 @@ def test_deletion_keeps_the_champion_serving(
     objects made for the analysis are collected."""
     _start(kube, prom, "keep", revert=False, weights=(50,))
     with OperatorThread(kube.api_client):
-        wait_for(lambda: _status(kube, "keep").get("phase") == "Initialized", "Initialized")
+        wait_for(lambda: rollout_status(kube, "keep").get("phase") == "Initialized", "Initialized")
         _new_revision(kube, "keep", "6.0.1")
         wait_for(lambda: _canary_weight(kube, "keep") == 50, "traffic at 50 %")
         kube.delete(ROLLOUT_API, "ModelRollout", "default", "keep")
@@ -126,7 +122,7 @@ def test_revert_scales_the_analysed_target_up_before_the_routing_goes(
     apex Service selects it and the champion's copies are collected."""
     _start(kube, prom, "back", revert=True, weights=(50,))
     with OperatorThread(kube.api_client):
-        wait_for(lambda: _status(kube, "back").get("phase") == "Initialized", "Initialized")
+        wait_for(lambda: rollout_status(kube, "back").get("phase") == "Initialized", "Initialized")
         wait_for(
             lambda: (
                 (kube.get(ROLLOUT_API, "ModelRollout", "default", "back") or {})["metadata"].get(
@@ -172,7 +168,7 @@ def test_revert_mid_analysis_keeps_the_champion(
     revision, so the champion keeps serving and the challenger is stopped."""
     _start(kube, prom, "mid", revert=True, weights=(50,))
     with OperatorThread(kube.api_client):
-        wait_for(lambda: _status(kube, "mid").get("phase") == "Initialized", "Initialized")
+        wait_for(lambda: rollout_status(kube, "mid").get("phase") == "Initialized", "Initialized")
         _new_revision(kube, "mid", "6.0.7")
         wait_for(lambda: _canary_weight(kube, "mid") == 50, "traffic at 50 %")
         kube.delete(ROLLOUT_API, "ModelRollout", "default", "mid")
