@@ -72,11 +72,13 @@ __all__ = [
     "OddsMixture",
     "PairedPredictions",
     "PowerEstimate",
+    "PrePeriod",
     "PredictionHistogram",
     "Predictions",
     "Samples",
     "Scalar",
     "SequentialState",
+    "StageSamples",
     "StepPlan",
     "Traffic",
     "UnitRequests",
@@ -91,6 +93,7 @@ __all__ = [
     "check_batch",
     "classify",
     "comparison_alpha",
+    "design_effect_of",
     "difference_band",
     "drift",
     "drift_noise",
@@ -105,8 +108,11 @@ __all__ = [
     "latency_quantile",
     "mann_whitney",
     "metric_key",
+    "pre_period",
     "psi",
     "rate_band",
+    "sample_plan",
+    "samples_to_detect",
     "scalar",
     "select_judge",
     "sequential_check",
@@ -125,6 +131,14 @@ if TYPE_CHECKING:  # the offline tools load on first use: the engine's tick need
     from ._backtest import BacktestResult, backtest
     from ._chartdata import BandChart, ChartData, MetricChart, Traffic, chart_data
     from ._power import PowerEstimate, estimate_power
+    from ._sample_plan import (
+        PrePeriod,
+        StageSamples,
+        design_effect_of,
+        pre_period,
+        sample_plan,
+        samples_to_detect,
+    )
 
 if not TYPE_CHECKING:
     __getattr__, __dir__ = lazy_exports(
@@ -139,5 +153,11 @@ if not TYPE_CHECKING:
             "chart_data": "._chartdata",
             "PowerEstimate": "._power",
             "estimate_power": "._power",
+            "PrePeriod": "._sample_plan",
+            "design_effect_of": "._sample_plan",
+            "StageSamples": "._sample_plan",
+            "pre_period": "._sample_plan",
+            "sample_plan": "._sample_plan",
+            "samples_to_detect": "._sample_plan",
         },
     )

@@ -1,0 +1,246 @@
+"""Sample size each stage needs: how many challenger requests until a regression is caught.
+
+:func:`samples_to_detect` answers "with this baseline, this share and this effect, how many
+challenger requests does the shipped sequential champion comparison need to reject with
+probability ``power``?". It simulates the same test the judges run
+(:class:`modelcanary.analysis._sequential.OddsMixture` on the conditional binomial of bad
+events, rejecting at ``alpha / tests``) on a stream of batches and takes the ``power``
+quantile of the challenger requests seen at rejection: exact for the shipped test up to
+simulation noise (``runs`` rollouts), not a normal approximation.
+
+:func:`sample_plan` lays that number along a plan: the challenger requests each stage brings
+at ``rps`` (served and mirrored copies: both are judged), their running total, and the first
+stage at which the total reaches what is needed. A stage whose running total falls short is
+where a regression of that size would most likely still pass unnoticed.
+
+**The champion's pre-period.** :func:`pre_period` reads the champion's own request log from
+before the rollout (the same CSV/DataFrame :func:`modelcanary.analysis.parse_log` reads) for
+the baseline bad-event rate and, when requests carry a unit key (user or session), the
+*design effect* of correlated units ``1 + (m - 1) * ICC`` (``m`` requests per unit on
+average, ``ICC`` the intra-unit correlation of bad events, one-way ANOVA estimator). The
+shipped judges use cluster-robust variance over units, so correlated users need that many
+times more requests; the needed sample is multiplied by it. A CUPED-style reduction (a
+pre-period covariate regressed out of each unit's metric) is *not* applied: the shipped
+judges do not adjust by pre-period covariates, and a plan must not promise power the judge
+does not have.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..spec._plan import StepPlan
+from ._judges import DEFAULT_ALPHA
+from ._sequential import OddsMixture
+
+Metric = Literal["error-rate", "latency"]
+
+
+@dataclass(frozen=True)
+class PrePeriod:
+    """What the champion's pre-period says about the variance the judges will face."""
+
+    baseline: float
+    """Champion bad-event rate (errors per request)."""
+    requests: int
+    """Requests in the pre-period."""
+    units: int
+    """Distinct unit keys (0: requests carry none, treated as independent)."""
+    design_effect: float
+    """Variance inflation of correlated units, ``1 + (m - 1) * ICC`` (1.0 without units)."""
+
+
+@dataclass(frozen=True)
+class StageSamples:
+    """One stage of a plan against the sample a regression needs."""
+
+    stage: str
+    """The stage, e.g. ``canary 20%``."""
+    intervals: int
+    """Analysis intervals the stage lasts at least."""
+    challenger_requests: float
+    """Expected challenger requests (served + mirrored) during the stage."""
+    cumulative: float
+    """Expected challenger requests from the start to the end of this stage."""
+    needed: float | None
+    """Challenger requests the test needs if all came at this stage's share (None: more
+    than the simulation's cap)."""
+    enough: bool
+    """True when ``cumulative >= needed``: a regression of that size is caught by here."""
+
+
+def _bad_probabilities(
+    metric: Metric, baseline: float, effect: float, quantile: float, latency_sigma: float
+) -> tuple[float, float]:
+    """(champion, challenger) bad-event probabilities, as :func:`estimate_power` models them."""
+    if metric == "error-rate":
+        if not 0 < baseline < 1:
+            raise ValueError(f"baseline error rate {baseline} must be between 0 and 1")
+        return baseline, min(1.0, baseline * effect)
+    from scipy.stats import norm
+
+    z_q = float(norm.ppf(quantile))
+    return 1.0 - quantile, float(1.0 - norm.cdf(z_q - math.log(effect) / latency_sigma))
+
+
+def samples_to_detect(
+    baseline: float,
+    effect: float,
+    share: float,
+    *,
+    metric: Metric = "error-rate",
+    quantile: float = 0.99,
+    latency_sigma: float = 0.5,
+    alpha: float = DEFAULT_ALPHA,
+    tests: int = 1,
+    power: float = 0.8,
+    design_effect: float = 1.0,
+    batch: int = 50,
+    runs: int = 300,
+    cap: int = 2_000_000,
+    seed: int = 0,
+) -> float | None:
+    """Challenger requests the champion comparison needs to reject with probability ``power``.
+
+    ``share`` is the challenger's fraction of the requests both versions see (0.2 at a 20 %
+    canary; 0.5 for a full mirror). ``tests`` is how many sequential tests share the metric's
+    ``alpha`` (2 with an SLO test, as the judges split it). None when fewer than ``power`` of
+    the simulated streams reject within ``cap`` challenger requests.
+    """
+    import numpy as np
+
+    if effect <= 1 or not 0 < share < 1 or not 0 < power < 1:
+        raise ValueError("need effect > 1, 0 < share < 1 and 0 < power < 1")
+    p0, p1 = _bad_probabilities(metric, baseline, effect, quantile, latency_sigma)
+    mixture = OddsMixture()
+    rng = np.random.default_rng(seed)
+    champ_batch = max(1, round(batch * (1 - share) / share))
+    null_share = batch / (batch + champ_batch)
+    level = alpha / tests
+    stops: list[float] = []
+    for _ in range(runs):
+        state, seen = mixture.start(), 0
+        while seen < cap:
+            e1 = int(rng.binomial(batch, p1))
+            e0 = int(rng.binomial(champ_batch, p0))
+            seen += batch
+            if e0 + e1:
+                state = mixture.update(state, e1, e0 + e1, null_share)
+                if OddsMixture.rejects(state, level):
+                    stops.append(seen)
+                    break
+    if len(stops) < power * runs:
+        return None
+    needed = float(np.quantile(np.array(stops, dtype=float), power * runs / len(stops)))
+    return float(math.ceil(needed * max(1.0, design_effect)))
+
+
+def sample_plan(
+    plan: StepPlan,
+    rps: float,
+    *,
+    baseline: float,
+    effect: float,
+    **kwargs: Any,
+) -> list[StageSamples]:
+    """Each stage's expected challenger requests at ``rps`` against what ``effect`` needs.
+
+    Keyword arguments go to :func:`samples_to_detect` (``metric``, ``power``,
+    ``design_effect``, ``alpha``...). A/B stages are refused, as in :func:`estimate_power`:
+    the share of matching requests is unknown here.
+    """
+    if rps <= 0:
+        raise ValueError("rps must be positive")
+    if any(s.match for s in plan.stages):
+        raise ValueError(
+            "an A/B stage routes only the requests matching its conditions and their share is "
+            "unknown here: simulate it as StepPlan.canary([share], interval_s)"
+        )
+    rows: list[StageSamples] = []
+    cumulative = 0.0
+    cache: dict[int, float | None] = {}
+    for stage in plan.stages:
+        copies = stage.mirror_weight * (100 - stage.weight) / 100
+        challenger_percent = stage.weight + copies  # of the requests clients send
+        share = min(0.99, challenger_percent / (100 + copies))
+        key = round(share * 1000)
+        if key not in cache:
+            cache[key] = samples_to_detect(baseline, effect, share, **kwargs) if share > 0 else None
+        during = rps * plan.interval_s * stage.intervals * challenger_percent / 100
+        cumulative += during
+        needed = cache[key]
+        rows.append(
+            StageSamples(
+                stage=stage.describe(),
+                intervals=stage.intervals,
+                challenger_requests=during,
+                cumulative=cumulative,
+                needed=needed,
+                enough=needed is not None and cumulative >= needed,
+            )
+        )
+    return rows
+
+
+def pre_period(log: Any, unit: str = "unit") -> PrePeriod:
+    """Baseline error rate and unit design effect from the champion's pre-period log.
+
+    ``log`` is a DataFrame, CSV path or rows with an ``error`` (or ``status``) column, as
+    :func:`modelcanary.analysis.parse_log` reads; ``unit`` names the column with each
+    request's unit key (user or session), if any.
+    """
+    from ._requestlog import parse_log
+
+    requests = parse_log(log)
+    keys = _unit_keys(log, unit, len(requests))
+    champion = [i for i, r in enumerate(requests) if r.version == "champion"]
+    if not champion:
+        raise ValueError("the pre-period log has no champion requests")
+    units = [keys[i] for i in champion] if keys else []
+    # an error is what the backtest counts as one: HTTP status >= 500
+    bad = [1.0 if requests[i].status >= 500 else 0.0 for i in champion]
+    baseline = sum(bad) / len(bad)
+    if not units:
+        return PrePeriod(baseline, len(bad), 0, 1.0)
+    groups: dict[str, list[float]] = {}
+    for key, value in zip(units, bad, strict=True):
+        groups.setdefault(key, []).append(value)
+    return PrePeriod(baseline, len(bad), len(groups), design_effect_of(groups.values()))
+
+
+def design_effect_of(groups: Iterable[list[float]]) -> float:
+    """``1 + (m0 - 1) * ICC`` with the one-way ANOVA ICC estimator (floored at 0).
+
+    ``m0`` is the ANOVA's effective group size ``(N - sum(n_i^2) / N) / (k - 1)``.
+    """
+    sizes_values = [g for g in groups if g]
+    k = len(sizes_values)
+    total = sum(len(g) for g in sizes_values)
+    if k < 2 or total <= k:
+        return 1.0
+    grand = sum(sum(g) for g in sizes_values) / total
+    between = sum(len(g) * (sum(g) / len(g) - grand) ** 2 for g in sizes_values) / (k - 1)
+    within = sum(sum((v - sum(g) / len(g)) ** 2 for v in g) for g in sizes_values) / (total - k)
+    m0 = (total - sum(len(g) ** 2 for g in sizes_values) / total) / (k - 1)
+    if between + (m0 - 1) * within <= 0:
+        return 1.0
+    icc = max(0.0, (between - within) / (between + (m0 - 1) * within))
+    return 1.0 + (m0 - 1) * icc
+
+
+def _unit_keys(log: Any, unit: str, count: int) -> list[str]:
+    """The unit column of ``log`` as strings ([] when it has none or it is blank)."""
+    column: Iterable[Any] | None = None
+    if hasattr(log, "columns") and unit in log.columns:
+        column = log[unit].tolist()
+    elif isinstance(log, list) and log and isinstance(log[0], Mapping):
+        column = [row.get(unit) for row in log]
+    if column is None:
+        return []
+    keys = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in column]
+    if len(keys) != count or not any(keys):
+        return []
+    return keys
