@@ -19,6 +19,7 @@ from ._discord import DiscordNotifier
 from ._googlechat import GoogleChatNotifier
 from ._rocket import RocketChatNotifier
 from ._slack import SlackNotifier
+from ._slack_compatible import SlackCompatibleNotifier
 from ._teams import TeamsNotifier
 from ._webhook import WebhookNotifier
 
@@ -88,26 +89,20 @@ def _teams(c: ProviderConfig) -> Notifier:
     return TeamsNotifier(_address(c), name=c.name, timeout=c.timeout, proxy=c.proxy)
 
 
-def _discord(c: ProviderConfig) -> Notifier:
-    return DiscordNotifier(
-        _address(c),
-        name=c.name,
-        channel=c.channel,
-        username=c.username,
-        timeout=c.timeout,
-        proxy=c.proxy,
-    )
+def _slack_compatible(kind: type[SlackCompatibleNotifier]) -> NotifierFactory:
+    """The factory of a Slack-compatible webhook service (Discord, Rocket.Chat)."""
 
+    def build(c: ProviderConfig) -> Notifier:
+        return kind(
+            _address(c),
+            name=c.name,
+            channel=c.channel,
+            username=c.username,
+            timeout=c.timeout,
+            proxy=c.proxy,
+        )
 
-def _rocket(c: ProviderConfig) -> Notifier:
-    return RocketChatNotifier(
-        _address(c),
-        name=c.name,
-        channel=c.channel,
-        username=c.username,
-        timeout=c.timeout,
-        proxy=c.proxy,
-    )
+    return build
 
 
 def _gchat(c: ProviderConfig) -> Notifier:
@@ -138,11 +133,11 @@ NOTIFIERS: Registry[NotifierFactory] = Registry(
     {
         "slack": _slack,
         "msteams": _teams,
-        "discord": _discord,
+        "discord": _slack_compatible(DiscordNotifier),
         "googlechat": _gchat,
         "webhook": _webhook,
         "datadog": _datadog,
-        "rocket": _rocket,
+        "rocket": _slack_compatible(RocketChatNotifier),
     },
 )
 """Notifier factories by provider type (Flagger's names: ``FLAGGER_ALIASES``)."""
