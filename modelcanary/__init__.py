@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .builder import Rollout, sli, step
     from .errors import ModelCanaryError, SpecError
     from .integrations import _mlflow_api as mlflow
-    from .notebook import backtest, cluster, compare_predictions, power, run_local
+    from .notebook import backtest, cluster, compare_predictions, power, run_local, sample_plan
     from .spec import ModelRollout
 
 __version__ = "0.1.0"
@@ -38,6 +38,7 @@ _NAMES: dict[str, str] = {
     "run_local": ".notebook",
     "cluster": ".notebook",
     "power": ".notebook",
+    "sample_plan": ".notebook",
     "backtest": ".notebook",
     "compare_predictions": ".notebook",
     "ModelRollout": ".spec",
@@ -63,6 +64,7 @@ __all__ = [
     "mlflow",
     "power",
     "run_local",
+    "sample_plan",
     "sli",
     "step",
 ]

@@ -107,3 +107,38 @@ def test_bad_input_is_refused() -> None:
         samples_to_detect(0.0, 2.0, 0.2)
     with pytest.raises(ValueError, match="champion requests"):
         pre_period([{"timestamp": 1, "version": "challenger", "status": 200, "latency_ms": 1}])
+
+
+def test_notebook_sample_plan_from_a_builder_and_a_pre_period_log() -> None:
+    import modelcanary as mc
+
+    rollout = (
+        mc.Rollout("fraud")
+        .champion("/models/champion")
+        .challenger("/models/challenger")
+        .canary(steps=[5, 20, 50], interval="1m")
+        .slo(mc.sli.error_rate() < "1%")
+    )
+    frame = mc.sample_plan(rollout, 30.0, baseline=0.01, effect=3.0)
+    assert list(frame["stage"]) == ["canary 5%", "canary 20%", "canary 50%"]
+    assert list(frame.columns) == [
+        "stage",
+        "intervals",
+        "challenger_requests",
+        "cumulative",
+        "needed",
+        "enough",
+    ]
+    assert frame["challenger_requests"].tolist() == pytest.approx([90.0, 360.0, 900.0])
+    log = pd.DataFrame(
+        {
+            "timestamp": np.arange(400) / 10.0,
+            "version": ["champion"] * 400,
+            "latency_ms": [10.0] * 400,
+            "status": [500 if i % 100 == 0 else 200 for i in range(400)],
+        }
+    )
+    from_log = mc.sample_plan(rollout, 30.0, pre_period=log, effect=3.0)
+    assert from_log["needed"].tolist() == frame["needed"].tolist()  # same 1 % baseline
+    with pytest.raises(ValueError, match=r"baseline .* or pre_period"):
+        mc.sample_plan(rollout, 30.0, effect=3.0)

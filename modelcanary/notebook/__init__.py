@@ -4,8 +4,8 @@
 :class:`NotebookRun` at once; shown in a cell it is a live widget (phase, weights, one chart per
 SLI, verdicts, Approve/Pause/Abort/Promote buttons). ``cluster().submit(rollout)`` hands it to
 the operator in a Kubernetes cluster and returns a :class:`ClusterRun` with the same face and
-the same widget, fed by a watch on the resource. ``power``, ``backtest``, ``compare_slos`` and
-``compare_predictions`` help pick SLOs before a rollout.
+the same widget, fed by a watch on the resource. ``power``, ``sample_plan``, ``backtest``,
+``compare_slos`` and ``compare_predictions`` help pick SLOs and plans before a rollout.
 
 Names load lazily: ``import modelcanary.notebook`` imports neither plotly, ipywidgets, pandas
 nor kubernetes (they come with the ``notebook`` and ``k8s`` extras and load on first use).
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         power,
     )
     from ._run import LocalRuntime, NotebookRun, history_frame, local, run_local
+    from ._sample_size import sample_plan
     from ._source import StatusSource
     from ._widget import RunWidget
 
@@ -43,6 +44,7 @@ _LAZY: dict[str, str] = {
     "local": "._run",
     "LocalRuntime": "._run",
     "power": "._helpers",
+    "sample_plan": "._sample_size",
     "backtest": "._helpers",
     "compare_slos": "._helpers",
     "compare_predictions": "._helpers",
@@ -67,6 +69,7 @@ __all__ = [
     "local",
     "power",
     "run_local",
+    "sample_plan",
 ]
 
 
