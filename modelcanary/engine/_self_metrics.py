@@ -6,6 +6,8 @@
 - ``modelcanary_rollouts_total``: rollouts started, by namespace (Flagger's canary_total);
 - ``modelcanary_rollout_failed_checks``, ``modelcanary_analysis_total`` (by verdict),
   ``modelcanary_metric_value`` (latest value of each check, Flagger's canary_metric_analysis),
+  with ``modelcanary_metric_champion_value`` and the bounds applied, ``modelcanary_metric_min``
+  / ``modelcanary_metric_max`` (what the Grafana dashboard draws each SLI against),
   ``modelcanary_tick_seconds`` (sum/count of tick durations).
 """
 
@@ -51,13 +53,21 @@ class EngineMetrics:
                     self._counters["modelcanary_analysis_total"][key] += 1
             if status.history and any(isinstance(c, RecordAnalysis) for c in commands):
                 for check in status.history[-1].checks:
-                    if check.value is not None:
-                        key = (*base, ("metric", check.metric))
-                        self._gauges["modelcanary_metric_value"][key] = check.value
+                    key = (*base, ("metric", check.metric))
+                    for family, value in (
+                        ("modelcanary_metric_value", check.value),
+                        ("modelcanary_metric_champion_value", check.champion_value),
+                        ("modelcanary_metric_min", check.min),
+                        ("modelcanary_metric_max", check.max),
+                    ):
+                        if value is not None:
+                            self._gauges[family][key] = value
+                        else:  # a bound or value that no longer applies is not kept stale
+                            self._gauges[family].pop(key, None)
             self._counters["modelcanary_tick_seconds_sum"][()] += seconds
             self._counters["modelcanary_tick_seconds_count"][()] += 1
 
-    def value(self, metric: str, **labels: str) -> float | None:
+    def value(self, metric: str, /, **labels: str) -> float | None:
         """One sample's value (for tests and the CLI)."""
         key = tuple(sorted(labels.items()))
         with self._lock:

@@ -49,6 +49,15 @@ def test_healthy_challenger_is_promoted() -> None:
         )
         == 2
     )
+    # each check's value and the bounds it was judged against, for the Grafana dashboard
+    last = final.history[-1].checks[0]
+    labels = {"name": "fraud", "namespace": "ml", "metric": last.metric}
+    assert last.max is not None
+    assert engine.self_metrics.value("modelcanary_metric_max", **labels) == last.max
+    assert engine.self_metrics.value("modelcanary_metric_value", **labels) == last.value
+    assert (last.min is None) == (
+        engine.self_metrics.value("modelcanary_metric_min", **labels) is None
+    )
 
 
 def test_faulty_challenger_is_rolled_back() -> None:

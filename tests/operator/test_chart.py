@@ -291,6 +291,7 @@ def test_toggles_remove_objects() -> None:
             "serviceAccount": {"create": False, "name": "existing"},
             "peering": {"enabled": False},
             "selfMetrics": {"enabled": False},
+            "grafanaDashboard": {"enabled": False},
         }
     )
     kinds = {o["kind"] for o in objects}
