@@ -5,21 +5,17 @@ against ModelRollouts recorded from the real operator in every phase, and the sn
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
-from argocd_journeys import NAMESPACE, Recorded, record_all
+from argocd_journeys import NAMESPACE, Recorded
 from argocd_lua import ARGO_HEALTH, LUA54, REPO, SCRIPT_PATH, health
-from controller_fixtures import PromAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kube_fixtures import KubeApi
 
-from modelcanary.hooks._gate import GateServer
 from modelcanary.spec._status import PHASES
 
 DOC = REPO / "docs" / "argocd.md"
@@ -48,16 +44,6 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "spec-fixed": ("Progressing", ("Progressing",)),
     "terminating": ("Progressing", ("Terminating",)),
 }
-
-
-@pytest.fixture(scope="module")
-def recorded(kube: KubeApi) -> Iterator[Recorded]:
-    prom = PromAPI()
-    try:
-        with GateServer(port=0) as gate:
-            yield record_all(kube, prom, gate)
-    finally:
-        prom.close()
 
 
 def test_every_phase_of_the_operator_is_recorded(recorded: Recorded) -> None:
@@ -173,7 +159,9 @@ def test_docs_snippet_is_the_shipped_script() -> None:
     group, kind = _crd_group_kind()
     key = f"resource.customizations.health.{group}_{kind}"
     config_maps = [
-        d for d in _yaml_blocks(DOC.read_text(encoding="utf-8")) if d.get("kind") == "ConfigMap"
+        d
+        for d in _yaml_blocks(DOC.read_text(encoding="utf-8"))
+        if d.get("kind") == "ConfigMap" and key in d.get("data", {})
     ]
     assert len(config_maps) == 1
     config_map = config_maps[0]
