@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from .._httpd import Limits
     from ._exposition import ServerMetrics
     from ._faults import Faults
+    from ._llm_server import LLMSimServer
+    from ._llm_sim import LLMSimConfig
+    from ._llm_tasks import LLM_TASKS, Task
     from ._model import LoadedModel, ModelLabels
     from ._process import ServerProcess, start_server_process
     from ._server import ModelServer
@@ -30,6 +33,10 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "Limits": "modelcanary._httpd",
     "Faults": "._faults",
+    "LLMSimConfig": "._llm_sim",
+    "LLMSimServer": "._llm_server",
+    "LLM_TASKS": "._llm_tasks",
+    "Task": "._llm_tasks",
     "LoadedModel": "._model",
     "ModelLabels": "._model",
     "ModelServer": "._server",
@@ -39,13 +46,17 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "LLM_TASKS",
     "Faults",
+    "LLMSimConfig",
+    "LLMSimServer",
     "Limits",
     "LoadedModel",
     "ModelLabels",
     "ModelServer",
     "ServerMetrics",
     "ServerProcess",
+    "Task",
     "start_server_process",
 ]
 
