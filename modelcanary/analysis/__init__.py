@@ -64,6 +64,7 @@ __all__ = [
     "GaussianState",
     "IntervalData",
     "IntervalResult",
+    "Judgement",
     "LatencyHistogram",
     "MetricChart",
     "MirrorCoverage",
@@ -84,6 +85,7 @@ __all__ = [
     "UnitRequests",
     "Verdict",
     "VersionData",
+    "WinRateState",
     "Window",
     "aggregate",
     "agreement",
@@ -103,11 +105,13 @@ __all__ = [
     "histogram_quantile",
     "intersect",
     "js_distance",
+    "judge_answer",
     "kayenta_checks",
     "ks_statistic",
     "latency_quantile",
     "mann_whitney",
     "metric_key",
+    "pairwise",
     "pre_period",
     "psi",
     "rate_band",
@@ -123,11 +127,15 @@ __all__ = [
     "success_rate",
     "threshold_check",
     "throughput",
+    "update_win_rate",
     "version_data",
     "wasserstein",
+    "win_rate_band",
+    "win_rate_verdict",
 ]
 
 if TYPE_CHECKING:  # the offline tools load on first use: the engine's tick needs none of them
+    from ._answer_judges import Judgement, judge_answer, pairwise
     from ._backtest import BacktestResult, backtest
     from ._chartdata import BandChart, ChartData, MetricChart, Traffic, chart_data
     from ._power import PowerEstimate, estimate_power
@@ -139,6 +147,7 @@ if TYPE_CHECKING:  # the offline tools load on first use: the engine's tick need
         sample_plan,
         samples_to_detect,
     )
+    from ._winrate import WinRateState, update_win_rate, win_rate_band, win_rate_verdict
 
 if not TYPE_CHECKING:
     __getattr__, __dir__ = lazy_exports(
@@ -159,5 +168,12 @@ if not TYPE_CHECKING:
             "pre_period": "._sample_plan",
             "sample_plan": "._sample_plan",
             "samples_to_detect": "._sample_plan",
+            "WinRateState": "._winrate",
+            "update_win_rate": "._winrate",
+            "win_rate_band": "._winrate",
+            "win_rate_verdict": "._winrate",
+            "Judgement": "._answer_judges",
+            "judge_answer": "._answer_judges",
+            "pairwise": "._answer_judges",
         },
     )

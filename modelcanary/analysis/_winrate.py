@@ -1,0 +1,150 @@
+"""Sequential non-inferiority test on win rate: is the challenger's answer quality not worse
+than the champion's by more than a margin? Anytime-valid, ties allowed.
+
+Each judged pair of answers scores the challenger ``x = 1`` (win), ``0.5`` (tie) or ``0``
+(loss); its mean ``mu`` is the win rate with ties counted half (0.5: as good as the champion).
+With the margin ``delta`` and ``m0 = 0.5 - delta``:
+
+- **inferiority** (roll back): H0 ``mu >= m0``. Rejected when the challenger is worse than
+  the champion by more than ``delta``.
+- **non-inferiority** (may promote on quality): H0 ``mu <= m0``. Rejected when the challenger
+  is shown not to be worse by more than ``delta``.
+
+Both are testing-by-betting (Waudby-Smith & Ramdas, "Estimating means of bounded random
+variables by betting", JRSS-B 2024): for a bet ``lam``, the capital
+``K = prod(1 + lam * (m0 - x_i))`` (inferiority; ``0 <= lam <= 1 / (1 - m0)``) or
+``prod(1 + lam * (x_i - m0))`` (non-inferiority; ``0 <= lam <= 1 / m0``) is a non-negative
+supermartingale under its null, and so is the average over a fixed grid of bets. By Ville's
+inequality, rejecting when the average reaches ``1 / alpha`` keeps the error at most
+``alpha`` however often the test looks. With fixed bets the capital depends only on the counts
+of wins, ties and losses, so the state is three counts and the two running maxima.
+
+:func:`win_rate_band` is the matching always-valid confidence interval: the win rates ``m``
+neither test rejects at ``alpha / 2`` each.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..spec._base import Model
+
+BET_FRACTIONS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9)
+"""Bets of the mixture, as fractions of the largest bet the null allows."""
+SCORES = {"win": 1.0, "tie": 0.5, "loss": 0.0}
+"""Challenger score of a judged pair."""
+
+
+class WinRateState(Model):
+    """Counts of judged pairs and the largest log capital of each test (resumable, JSON)."""
+
+    wins: int = 0
+    ties: int = 0
+    losses: int = 0
+    max_log_inferior: float = 0.0
+    """Largest log mixture capital against H0 ``mu >= m0`` so far."""
+    max_log_noninferior: float = 0.0
+    """Largest log mixture capital against H0 ``mu <= m0`` so far."""
+
+    @property
+    def pairs(self) -> int:
+        """Judged pairs."""
+        return self.wins + self.ties + self.losses
+
+    @property
+    def win_rate(self) -> float | None:
+        """Observed win rate, ties counted half (None before any pair)."""
+        if not self.pairs:
+            return None
+        return (self.wins + 0.5 * self.ties) / self.pairs
+
+
+def _log_capital(wins: int, ties: int, losses: int, m0: float, inferior: bool) -> float:
+    """log of the mixture capital of one test at counts (wins, ties, losses)."""
+    top = 1.0 / (1.0 - m0) if inferior else 1.0 / m0
+    logs = []
+    for fraction in BET_FRACTIONS:
+        lam = fraction * top
+        sign = -1.0 if inferior else 1.0
+        total = 0.0
+        for count, x in ((wins, 1.0), (ties, 0.5), (losses, 0.0)):
+            if count:
+                factor = 1.0 + sign * lam * (x - m0)
+                if factor <= 0:
+                    total = -math.inf
+                    break
+                total += count * math.log(factor)
+        logs.append(total)
+    best = max(logs)
+    if best == -math.inf:
+        return -math.inf
+    return best + math.log(sum(math.exp(v - best) for v in logs) / len(logs))
+
+
+def update_win_rate(
+    state: WinRateState, *, wins: int = 0, ties: int = 0, losses: int = 0, margin: float = 0.05
+) -> WinRateState:
+    """Add a batch of judged pairs; the running maxima are taken after the batch."""
+    if min(wins, ties, losses) < 0:
+        raise ValueError("counts must not be negative")
+    if not 0 <= margin < 0.5:
+        raise ValueError(f"margin {margin} must be in [0, 0.5)")
+    m0 = 0.5 - margin
+    new = WinRateState(
+        wins=state.wins + wins,
+        ties=state.ties + ties,
+        losses=state.losses + losses,
+        max_log_inferior=state.max_log_inferior,
+        max_log_noninferior=state.max_log_noninferior,
+    )
+    inferior = _log_capital(new.wins, new.ties, new.losses, m0, inferior=True)
+    noninferior = _log_capital(new.wins, new.ties, new.losses, m0, inferior=False)
+    return new.model_copy(
+        update={
+            "max_log_inferior": max(state.max_log_inferior, inferior),
+            "max_log_noninferior": max(state.max_log_noninferior, noninferior),
+        }
+    )
+
+
+def inferiority_p_value(state: WinRateState) -> float:
+    """Always-valid p-value of H0 "not worse than the margin" (small: roll back)."""
+    return min(1.0, math.exp(-state.max_log_inferior))
+
+
+def noninferiority_p_value(state: WinRateState) -> float:
+    """Always-valid p-value of H0 "worse than the margin" (small: quality is fine)."""
+    return min(1.0, math.exp(-state.max_log_noninferior))
+
+
+def win_rate_verdict(state: WinRateState, alpha: float = 0.05) -> str:
+    """``fail`` (inferior), ``pass`` (non-inferior) or ``inconclusive`` (not yet either).
+
+    Each test spends ``alpha / 2``, so the two can never both reject at once on the same data
+    except with probability ``alpha``; a ``fail`` wins if they ever do.
+    """
+    if inferiority_p_value(state) <= alpha / 2:
+        return "fail"
+    if noninferiority_p_value(state) <= alpha / 2:
+        return "pass"
+    return "inconclusive"
+
+
+def win_rate_band(state: WinRateState, alpha: float = 0.05) -> tuple[float, float] | None:
+    """Always-valid ``1 - alpha`` interval for the win rate at the current counts (None before
+    any pair): the ``m`` that neither one-sided test of ``mu >= m`` / ``mu <= m`` rejects."""
+    if not state.pairs:
+        return None
+    threshold = math.log(2.0 / alpha)
+    grid = [i / 1000 for i in range(1, 1000)]
+    w, t, losses = state.wins, state.ties, state.losses
+    inside = [
+        m
+        for m in grid
+        if _log_capital(w, t, losses, m, inferior=True) < threshold
+        and _log_capital(w, t, losses, m, inferior=False) < threshold
+    ]
+    if not inside:  # all mass at the edge (only wins, or only losses, and many of them)
+        rate = state.win_rate or 0.0
+        return (rate, rate)
+    return (min(inside) - 0.001 if min(inside) > 0.001 else 0.0, max(inside) + 0.001)
