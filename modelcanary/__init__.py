@@ -24,7 +24,15 @@ if TYPE_CHECKING:
     from .builder import Rollout, sli, step
     from .errors import ModelCanaryError, SpecError
     from .integrations import _mlflow_api as mlflow
-    from .notebook import backtest, cluster, compare_predictions, power, run_local, sample_plan
+    from .notebook import (
+        backtest,
+        cluster,
+        compare_llm,
+        compare_predictions,
+        power,
+        run_local,
+        sample_plan,
+    )
     from .spec import ModelRollout
 
 __version__ = "0.1.0"
@@ -41,6 +49,7 @@ _NAMES: dict[str, str] = {
     "sample_plan": ".notebook",
     "backtest": ".notebook",
     "compare_predictions": ".notebook",
+    "compare_llm": ".notebook",
     "ModelRollout": ".spec",
     "SpecError": ".errors",
     "ModelCanaryError": ".errors",
@@ -58,6 +67,7 @@ __all__ = [
     "__version__",
     "backtest",
     "cluster",
+    "compare_llm",
     "compare_predictions",
     "load",
     "loads",

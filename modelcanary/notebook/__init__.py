@@ -19,6 +19,7 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._cluster import Cluster, ClusterRun, cluster
+    from ._compare_llm import LLMComparison, compare_llm
     from ._helpers import (
         BacktestView,
         PredictionComparison,
@@ -44,6 +45,8 @@ _LAZY: dict[str, str] = {
     "local": "._run",
     "LocalRuntime": "._run",
     "power": "._helpers",
+    "compare_llm": "._compare_llm",
+    "LLMComparison": "._compare_llm",
     "sample_plan": "._sample_size",
     "backtest": "._helpers",
     "compare_slos": "._helpers",
@@ -56,6 +59,7 @@ __all__ = [
     "BacktestView",
     "Cluster",
     "ClusterRun",
+    "LLMComparison",
     "LocalRuntime",
     "NotebookRun",
     "PredictionComparison",
@@ -63,6 +67,7 @@ __all__ = [
     "StatusSource",
     "backtest",
     "cluster",
+    "compare_llm",
     "compare_predictions",
     "compare_slos",
     "history_frame",
