@@ -4,9 +4,11 @@ Runs the real operator (kopf, ``modelcanary.controller`` registry and runtime, t
 ``modelcanary.k8s`` adapters, the Istio router) in a thread against the API server named by
 ``$KUBECONFIG`` or, by default, the kmock harness of the tests (``tests/kube_fixtures.py``),
 with a Prometheus-API fake on loopback (``tests/prom_api_fake.py``) answering a healthy error
-rate. ``--rollouts`` Deployments and targetRef ModelRollouts are created, each Deployment gets a
-new revision, and once every rollout is Progressing (many weight steps, so they stay in
-progress) the operator is measured for ``--duration`` seconds:
+rate. ``--rollouts`` targetRef ModelRollouts (25 weight steps, so they stay in progress) are
+brought into progress (``--seed clone``, default: a first operator takes one template rollout
+there and its objects are copied; ``--seed operator``: the measured operator initialises each
+one), the measured operator starts over them, their next analyses are spread over one
+interval (``--no-stagger``: all at once), and it is measured for ``--duration`` seconds:
 
 - **tick lag**: for each tick, the time it started minus the time the operator's runtime said
   the rollout was next due (``OperatorRuntime._due``, read by wrapping ``drive``; the first
@@ -18,12 +20,15 @@ progress) the operator is measured for ``--duration`` seconds:
   aiohttp session, counted by wrapping) divided by the ticks run.
 
 Goal (issue 14): 1,000 concurrent rollouts in one process, tick lag p99 <= 1 s, <= 1 core.
-The kmock emulator is far slower than an API server (30-60 ms per request on a shared 2-core
-machine; creating and initialising 100 rollouts takes about a minute, 200 several): use
-``--rollouts 100`` for a quick run there, and ``$KUBECONFIG`` for the 1,000-rollout goal.
+The kmock child process is tuned as a server would be (``speed_up_kmock``: two lookups that
+scanned everything, 157 -> 8 ms per GET with 2,000 Deployments stored; ``gc.freeze()``
+against multi-second collection pauses; Deployments made ready inside its loop): 1,000
+rollouts are set up in about 40 s plus a minute of first ticks. Also printed: the slowest
+requests and the latest ticks (with wall times), kopf's requests and the operator's GC pauses.
 
 Run: ``.venv/bin/python benchmarks/operator_scale.py [--rollouts 1000] [--duration 60]
-[--interval 30s] [--tick-seconds 2] [--json FILE] [--profile FILE]`` (``--profile``: cProfile
+[--interval 30s] [--tick-seconds 2] [--seed clone|operator] [--no-stagger] [--json FILE]
+[--profile FILE]`` (``--profile``: cProfile
 of the operator's threads during the measured window, pstats written to FILE).
 """
 
@@ -34,6 +39,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import cProfile
+import gc
 import json
 import os
 import pstats
@@ -43,6 +49,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +63,9 @@ from prom_api_fake import PromAPI  # noqa: E402
 
 from modelcanary.controller._operator import OperatorOptions, operator  # noqa: E402
 from modelcanary.controller._runtime import OperatorRuntime, build_runtime  # noqa: E402
+from modelcanary.k8s._client import plural_of  # noqa: E402
+from modelcanary.rollout._times import format_time  # noqa: E402
+from modelcanary.spec import parse_duration  # noqa: E402
 
 NAMESPACE = "scale-bench"
 ROLLOUT_API = "modelcanary.io/v1alpha1"
@@ -68,9 +78,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 class Api:
     """The few calls the harness makes (HTTP through a kubernetes ApiClient)."""
 
-    def __init__(self, api_client: Any) -> None:
+    def __init__(self, api_client: Any, kubeconfig: bool = False) -> None:
         self.api_client = api_client
         self.url = str(api_client.configuration.host).rstrip("/")
+        self.kubeconfig = kubeconfig
+        """True for ``$KUBECONFIG``'s server (False: the kmock child process)."""
 
     def request(self, method: str, path: str, body: Any = None, ctype: str = "") -> Any:
         headers = {**self.api_client.default_headers, "Accept": "application/json"}
@@ -90,10 +102,13 @@ class Api:
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
         self.request("POST", "/api/v1/namespaces", body)
 
-    def create(self, obj: dict[str, Any], plural: str) -> None:
+    def create(self, obj: dict[str, Any], plural: str) -> dict[str, Any]:
         api = obj["apiVersion"]
         base = f"/api/{api}" if "/" not in api else f"/apis/{api}"
-        self.request("POST", f"{base}/namespaces/{NAMESPACE}/{plural}", obj)
+        created: dict[str, Any] = self.request(
+            "POST", f"{base}/namespaces/{NAMESPACE}/{plural}", obj
+        )
+        return created
 
     def deployments(self) -> list[dict[str, Any]]:
         items = self.request("GET", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments")
@@ -116,7 +131,7 @@ def api_server() -> Iterator[tuple[Api, str]]:
 
     if os.environ.get("KUBECONFIG"):
         client = load_api_client(kubeconfig=os.environ["KUBECONFIG"])
-        yield Api(client), f"KUBECONFIG ({client.configuration.host})"
+        yield Api(client, kubeconfig=True), f"KUBECONFIG ({client.configuration.host})"
         return
     child = subprocess.Popen(
         [sys.executable, __file__, "--serve-kmock"],
@@ -144,6 +159,42 @@ def api_server() -> Iterator[tuple[Api, str]]:
             child.kill()
 
 
+def speed_up_kmock() -> None:
+    """Two lookups of kmock 0.8 that scan everything, narrowed (same answers) for the
+    benchmark's emulator: measured with 2,000 Deployments stored, a GET took 157 ms, 83 % of
+    it in ``request in payload`` (every request is checked against every reaction by scanning
+    the whole request log through the reaction's filters: ``Filter.__contains__`` now checks
+    the request itself against the filter) and 10 % in ``__get_objs`` (a fetch by name
+    scanned every stored object: now a dict lookup, the scan kept for a miss).
+    """
+    from kmock._internal import dsl, k8s, rendering
+
+    plain = dsl.View.__contains__
+
+    def contains(self: Any, item: Any) -> bool:
+        if isinstance(item, rendering.Request):
+            kind = type(self)
+            if isinstance(self, dsl.Filter) and kind.__iter__ is dsl.Filter.__iter__:
+                return item in self._source and bool(self.criteria(item))
+            if kind.__iter__ is dsl.Chained.__iter__:
+                return item in self._source
+        return bool(plain(self, item))
+
+    dsl.View.__contains__ = contains  # type: ignore[method-assign]
+
+    emulator = k8s.KubernetesEmulator
+    scan = emulator._KubernetesEmulator__get_obj  # type: ignore[attr-defined]
+
+    def get_obj(self: Any, request: Any, strict: bool) -> Any:
+        if strict and request.name is not None:
+            key = (request.resource, request.namespace, request.name)
+            if key in self._objects:
+                return self._objects[key]
+        return scan(self, request, strict)
+
+    emulator._KubernetesEmulator__get_obj = get_obj  # type: ignore[attr-defined]
+
+
 def serve_kmock() -> None:
     """The child process: kube_api() until stdin closes, its request log dropped every half
     second (kmock 0.8 scans it on every request; nothing here reads it).
@@ -152,6 +203,13 @@ def serve_kmock() -> None:
     them by index (the operator's figures must not drown in the emulator's quadratic cost):
     the terminating-namespace check of each create looks the namespace up by key, and the
     garbage collector runs after deletions only (the benchmark deletes nothing while it runs).
+
+    The emulator keeps every version of every object, so its heap only grows, and each
+    full collection of Python's cyclic garbage collector walks all of it: with 100 rollouts
+    these pauses reached 1.5-2.8 s, during which every API request waited (the tick lag tail
+    of the first runs: p99 6-16 s). The child moves what it holds to the permanent
+    generation (``gc.freeze()``) twice a second, as a long-running server would tune its GC;
+    ``BENCH_KMOCK_GC=1`` keeps the default (pauses are printed on stderr either way).
     """
     import kmock
     import kube_controllers
@@ -173,18 +231,67 @@ def serve_kmock() -> None:
 
     kube_controllers.refuse_in_terminating = refuse_indexed
     kube_fixtures._may_orphan = lambda request: request.action == kmock.action.DELETE
+    speed_up_kmock()
 
+    deployments = kmock.resource("apps", "v1", "deployments")
+
+    def lagging(kube: Any) -> list[tuple[str, dict[str, Any]]]:
+        """Deployments whose status lags their spec, read in the emulator's loop (no copy of
+        the store: a list over HTTP of 2,000 Deployments every second would cost the
+        emulator more than the operator's requests)."""
+        out = []
+        for (res, ns, name), obj in kube.handler.objects.items():
+            if res != deployments or ns != NAMESPACE or obj.deleted:
+                continue
+            raw = obj.raw
+            want = ready_status(raw)
+            status = raw.get("status") or {}
+            if any(status.get(k) != v for k, v in want.items()):
+                out.append((name, want))
+        return out
+
+    pauses = GcPauses()
     with kube_api(namespaces=(NAMESPACE,)) as kube:
         print(kube.url, flush=True)
         done = threading.Event()
         threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
         while not done.wait(0.5):
             kube.call(lambda: kube.handler._requests.clear())
+            if not os.environ.get("BENCH_KMOCK_GC"):
+                gc.freeze()  # see serve_kmock's docstring: no multi-second gen-2 pauses
+            for name, want in kube.call(lambda: lagging(kube)):  # the deployment controller
+                with contextlib.suppress(Exception):
+                    kube.patch(
+                        "apps/v1",
+                        "Deployment",
+                        NAMESPACE,
+                        name,
+                        {"status": want},
+                        manager="kube-controller-manager",
+                    )
+            for took, at, generation in pauses.pauses:
+                print(
+                    f"kmock: gc pause {took:.2f} s (gen {generation}) at {at:.2f}", file=sys.stderr
+                )
+            pauses.pauses.clear()
+
+
+def ready_status(deployment: dict[str, Any]) -> dict[str, Any]:
+    """The status a Deployment has once all its pods run."""
+    n = int((deployment.get("spec") or {}).get("replicas", 1))
+    return {
+        "observedGeneration": int(deployment["metadata"].get("generation") or 1),
+        "replicas": n,
+        "updatedReplicas": n,
+        "readyReplicas": n,
+        "availableReplicas": n,
+    }
 
 
 class Kubelet:
     """Marks Deployments ready (status = spec) once a second, as the deployment controller
-    would once pods run (a real cluster with real pods does it itself: ``--no-kubelet``)."""
+    would once pods run, over ``$KUBECONFIG``'s API (a real cluster with real pods does it
+    itself: ``--no-kubelet``; the kmock child process does it in the emulator's loop)."""
 
     def __init__(self, api: Api) -> None:
         self.api = api
@@ -198,18 +305,10 @@ class Kubelet:
 
     def sync(self) -> None:
         for item in self.api.deployments():
-            meta, spec = item["metadata"], item.get("spec") or {}
-            n = int(spec.get("replicas", 1))
-            want = {
-                "observedGeneration": int(meta.get("generation") or 1),
-                "replicas": n,
-                "updatedReplicas": n,
-                "readyReplicas": n,
-                "availableReplicas": n,
-            }
+            want = ready_status(item)
             status = item.get("status") or {}
             if any(status.get(k) != v for k, v in want.items()):
-                self.api.patch_deployment(meta["name"], {"status": want}, status=True)
+                self.api.patch_deployment(item["metadata"]["name"], {"status": want}, status=True)
 
     def start(self) -> Kubelet:
         self._thread.start()
@@ -221,12 +320,39 @@ class Kubelet:
 
 
 # -- instrumentation (wrapping, no product edits) ------------------------------------------
+class GcPauses:
+    """Pauses of the cyclic garbage collector in this process longer than ``floor`` s."""
+
+    def __init__(self, floor: float = 0.05) -> None:
+        self.floor = floor
+        self.pauses: list[tuple[float, float, int]] = []
+        """(seconds, wall time it ended, generation)."""
+        self._start = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            took = time.perf_counter() - self._start
+            if took >= self.floor:
+                self.pauses.append((took, time.time(), int(info.get("generation", -1))))
+
+
 class Probe:
     """Tick lags, tick and request counts of one runtime, recorded while ``measuring``."""
 
     def __init__(self, runtime: OperatorRuntime, api_client: Any) -> None:
         self.measuring = False
         self.lags: list[float] = []
+        self.ticked: set[str] = set()
+        self.kopf_requests: list[tuple[float, str]] = []
+        """(wall time, method and URL) of kopf's requests while measuring."""
+        """Rollouts ticked at least once (measured or not)."""
+        self.late: list[tuple[float, float, str]] = []
+        """(lag, wall time the tick started, rollout) of ticks more than a second late."""
+        self.slow: list[tuple[float, float, str]] = []
+        """(seconds, wall time it started, method and path) of requests over a second."""
         self.ticks = 0
         self.requests = 0
         self.client_requests = 0
@@ -244,6 +370,8 @@ class Probe:
                 lag = time.monotonic() - due
                 with self._lock:
                     self.lags.append(lag)
+                    if lag > 1.0:
+                        self.late.append((lag, time.time(), name))
             if not self.profiling:
                 return drive(name, namespace, uid)
             profile = self._profile()
@@ -253,22 +381,26 @@ class Probe:
             finally:
                 profile.disable()
 
-        def counted_tick(name: str, namespace: str) -> Any:
-            if self.measuring:
-                with self._lock:
+        def counted_tick(name: str, namespace: str, **kw: Any) -> Any:
+            with self._lock:
+                self.ticked.add(name)
+                if self.measuring:
                     self.ticks += 1
-            return tick(name, namespace)
+            return tick(name, namespace, **kw)
 
         def counted_request(*args: Any, **kwargs: Any) -> Any:
             self.count()
-            start = time.monotonic()
+            start, wall = time.monotonic(), time.time()
             try:
                 return request(*args, **kwargs)
             finally:
+                took = time.monotonic() - start
                 if self.measuring:
                     with self._lock:
                         self.client_requests += 1
-                        self.client_seconds += time.monotonic() - start
+                        self.client_seconds += took
+                        if took > 1.0:
+                            self.slow.append((took, wall, f"{args[0]} {args[1]}"))
 
         runtime.drive = timed_drive  # type: ignore[method-assign]
         runtime.tick = counted_tick  # type: ignore[method-assign]
@@ -317,6 +449,8 @@ class Probe:
 
         async def counted(session: Any, *args: Any, **kwargs: Any) -> Any:
             probe.count()
+            if probe.measuring:
+                probe.kopf_requests.append((time.time(), f"{args[0]} {str(args[1])[-90:]}"))
             return await original(session, *args, **kwargs)
 
         aiohttp.ClientSession._request = counted  # type: ignore[method-assign]
@@ -403,51 +537,161 @@ def wait_phases(api: Api, want: set[str], n: int, what: str, timeout: float) -> 
     raise RuntimeError(f"timed out waiting for {what}: {counts}")
 
 
+TEMPLATE = "bench-00000"
+CLONED = {
+    "/apis/apps/v1/namespaces/{ns}/deployments": "apps/v1",
+    "/api/v1/namespaces/{ns}/services": "v1",
+    "/apis/networking.istio.io/v1/namespaces/{ns}/destinationrules": "networking.istio.io/v1",
+    "/apis/networking.istio.io/v1/namespaces/{ns}/virtualservices": "networking.istio.io/v1",
+}
+"""Collections of the objects the operator made for the template rollout (Istio router)."""
+SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "managedFields", "generation")
+
+
+def new_rollout(api: Api, name: str, prom: PromAPI, args: argparse.Namespace) -> None:
+    """A target Deployment and its ModelRollout (25 weight steps: it stays in progress)."""
+    dep = deployment(name)
+    dep["metadata"]["namespace"] = NAMESPACE
+    steps = tuple(range(2, 52, 2))
+    doc = rollout_doc(name, prometheus=prom.url, weights=steps, interval=args.interval)
+    doc["metadata"]["namespace"] = NAMESPACE
+    api.create(dep, "deployments")
+    api.create(doc, "modelrollouts")
+
+
+def new_revision(api: Api, name: str) -> None:
+    """A new image in the target's pod template: the operator starts a rollout."""
+    image = {"name": "podinfo", "image": "ghcr.io/stefanprodan/podinfo:6.0.1"}
+    api.patch_deployment(name, {"spec": {"template": {"spec": {"containers": [image]}}}})
+
+
+def template_objects(api: Api) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The template rollout and every object the operator made or changed for it."""
+    path = f"/apis/{ROLLOUT_API}/namespaces/{NAMESPACE}/modelrollouts/{TEMPLATE}"
+    rollout = api.request("GET", path)
+    objects = []
+    for collection in CLONED:
+        for item in api.request("GET", collection.format(ns=NAMESPACE)).get("items") or []:
+            name = item["metadata"]["name"]
+            if name == TEMPLATE or name.startswith(TEMPLATE + "-"):
+                objects.append(item)
+    return rollout, objects
+
+
+def clone(api: Api, rollout: dict[str, Any], objects: list[dict[str, Any]], i: int) -> None:
+    """Rollout ``i``: the template's rollout (spec, then status), target, copies, Services
+    and routing objects, renamed, as the operator left them for the template."""
+    name = f"bench-{i:05d}"
+
+    def renamed(obj: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = json.loads(json.dumps(obj).replace(TEMPLATE, name))
+        for key in SERVER_FIELDS:
+            out["metadata"].pop(key, None)
+        return out
+
+    doc = renamed(rollout)
+    status = doc.pop("status", None)
+    created = api.create(doc, "modelrollouts")
+    if status:
+        path = f"/apis/{ROLLOUT_API}/namespaces/{NAMESPACE}/modelrollouts/{name}/status"
+        api.request("PATCH", path, {"status": status})
+    uid, old_uid = created["metadata"]["uid"], rollout["metadata"]["uid"]
+    for obj in objects:
+        copy = json.loads(json.dumps(renamed(obj)).replace(old_uid, uid))
+        copy.pop("status", None)
+        api.create(copy, plural_of(copy["apiVersion"], copy["kind"]))
+
+
+def seed(api: Api, n: int, prom: PromAPI, args: argparse.Namespace) -> float:
+    """Create the ``n`` rollouts; returns the seconds it took.
+
+    ``--seed operator``: every rollout is created and the measured operator takes each one
+    through initialisation and the start of its rollout (about 50 requests per rollout).
+    ``--seed clone`` (default): a first operator takes one template rollout that far, then
+    the benchmark copies the objects it made ``n - 1`` times (renamed, owned by each copy),
+    as an operator restarted over ``n`` rollouts in progress finds them."""
+    t0 = time.monotonic()
+    if args.seed == "operator":
+        for i in range(n):
+            new_rollout(api, f"bench-{i:05d}", prom, args)
+        return time.monotonic() - t0
+    new_rollout(api, TEMPLATE, prom, args)
+    client = type(api.api_client)(api.api_client.configuration)
+    first = OperatorRunner(client, build_runtime(client), args.tick_seconds).start()
+    try:
+        wait_phases(api, {"Initialized"}, 1, "the template Initialized", args.timeout)
+        new_revision(api, TEMPLATE)
+        wait_phases(api, {"Progressing"}, 1, "the template Progressing", args.timeout)
+    finally:
+        first.stop()
+    rollout, objects = template_objects(api)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: clone(api, rollout, objects, i), range(1, n)))
+    return time.monotonic() - t0
+
+
+def stagger(api: Api, runtime: OperatorRuntime, n: int, interval: float) -> None:
+    """Spread the rollouts' next analyses evenly over one interval, as rollouts started over
+    time are: each one's next tick is postponed to its place (``OperatorRuntime.postpone``)
+    and its ``lastAnalysisTime`` set two intervals back, so that tick analyses and the next
+    analysis is an interval later. ``--no-stagger`` leaves them as the operator's first ticks
+    left them (an operator restarted over many overdue rollouts analyses them all at once,
+    and they stay in step)."""
+    old = format_time(datetime.now(UTC) - timedelta(seconds=2 * interval))
+    for i in range(n):  # first: none of them is due before an interval has passed
+        path = f"/apis/{ROLLOUT_API}/namespaces/{NAMESPACE}/modelrollouts/bench-{i:05d}/status"
+        api.request("PATCH", path, {"status": {"lastAnalysisTime": old}})
+    for i in range(n):
+        runtime.postpone(f"bench-{i:05d}", NAMESPACE, interval * i / n)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     n = args.rollouts
-    steps = list(range(2, 52, 2))  # 25 weight steps: every rollout stays in progress
     prom = PromAPI()
     prom.values["errors_query"] = 0.01
+    interval = parse_duration(args.interval)
     with api_server() as (api, where):
         api.ensure_namespace()
-        t0 = time.monotonic()
-        for i in range(n):
-            name = f"bench-{i:05d}"
-            dep = deployment(name)
-            dep["metadata"]["namespace"] = NAMESPACE
-            doc = rollout_doc(
-                name, prometheus=prom.url, weights=tuple(steps), interval=args.interval
-            )
-            doc["metadata"]["namespace"] = NAMESPACE
-            api.create(dep, "deployments")
-            api.create(doc, "modelrollouts")
-        created = time.monotonic() - t0
-        print(f"{where}: created {n} Deployments + ModelRollouts in {created:.1f} s", flush=True)
-        kubelet = Kubelet(api).start() if not args.no_kubelet else None
+        kubelet = Kubelet(api).start() if api.kubeconfig and not args.no_kubelet else None
+        created = seed(api, n, prom, args)
+        print(f"{where}: {n} rollouts created ({args.seed}) in {created:.1f} s", flush=True)
         # the operator's own client (the harness's requests are not counted)
         client = type(api.api_client)(api.api_client.configuration)
         runtime = build_runtime(client)
         probe = Probe(runtime, client)
+        pauses = GcPauses()
+        started = time.monotonic()
         runner = OperatorRunner(client, runtime, args.tick_seconds).start()
         try:
-            took = wait_phases(api, {"Initialized"}, n, "Initialized", args.timeout)
-            print(f"all {n} Initialized after {took:.1f} s", flush=True)
-            for i in range(n):
-                image = {"name": "podinfo", "image": "ghcr.io/stefanprodan/podinfo:6.0.1"}
-                api.patch_deployment(
-                    f"bench-{i:05d}", {"spec": {"template": {"spec": {"containers": [image]}}}}
-                )
-            took = wait_phases(api, {"Progressing"}, n, "Progressing", args.timeout)
+            if args.seed == "operator":
+                took = wait_phases(api, {"Initialized"}, n, "Initialized", args.timeout)
+                print(f"all {n} Initialized after {took:.1f} s", flush=True)
+                for i in range(n):
+                    new_revision(api, f"bench-{i:05d}")
+                took = wait_phases(api, {"Progressing"}, n, "Progressing", args.timeout)
+                print(f"all {n} Progressing after {took:.1f} s", flush=True)
+            deadline = time.monotonic() + args.timeout
+            while len(probe.ticked) < n and time.monotonic() < deadline:
+                time.sleep(1.0)
             print(
-                f"all {n} Progressing after {took:.1f} s; measuring {args.duration} s", flush=True
+                f"{len(probe.ticked)} rollouts ticked once {time.monotonic() - started:.1f} s "
+                "after the operator started",
+                flush=True,
             )
+            if not args.no_stagger:
+                stagger(api, runtime, n, interval)
+                print(f"next analyses spread over {args.interval}; settling", flush=True)
+                time.sleep(interval + 5.0)  # each rollout's old due time passes once
+            print(f"measuring {args.duration} s", flush=True)
             if args.profile:
                 probe.profiling = True
                 probe.profile_loop(runner.loop, True)
             cpu0, wall0, proc0 = operator_cpu(), time.monotonic(), time.process_time()
+            pauses.pauses.clear()
             probe.measuring = True
             time.sleep(args.duration)
             probe.measuring = False
+            gc_pauses = list(pauses.pauses)
             if args.profile:
                 probe.profiling = False
                 probe.profile_loop(runner.loop, False)
@@ -462,17 +706,44 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if kubelet is not None:
                 kubelet.stop()
             prom.close()
-            if os.environ.get("KUBECONFIG") and not args.keep:
+            if api.kubeconfig and not args.keep:
                 with contextlib.suppress(Exception):
                     api.request("DELETE", f"/api/v1/namespaces/{NAMESPACE}")
     if args.profile:
         probe.dump(args.profile)
+    summary = summarise(args, probe, where, wall, cpu, proc, phases, created)
+    summary["operator_gc_pauses"] = {
+        f"gen{generation}": {
+            "count": len(mine),
+            "max_s": round(max(p[0] for p in mine), 3),
+            "total_s": round(sum(p[0] for p in mine), 3),
+        }
+        for generation in (0, 1, 2)
+        if (mine := [p for p in gc_pauses if p[2] == generation])
+    }
+    return summary
+
+
+def summarise(
+    args: argparse.Namespace,
+    probe: Probe,
+    where: str,
+    wall: float,
+    cpu: float,
+    proc: float,
+    phases: dict[str, int],
+    created: float,
+) -> dict[str, Any]:
+    n = args.rollouts
     lags = probe.lags
     ticks = probe.ticks
     summary: dict[str, Any] = {
         "api_server": where,
         "rollouts": n,
+        "seed": args.seed,
+        "setup_s": round(created, 1),
         "interval": args.interval,
+        "staggered": not args.no_stagger,
         "tick_seconds": args.tick_seconds,
         "duration_s": round(wall, 1),
         "ticks": ticks,
@@ -492,6 +763,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else None,
         "api_requests_per_tick": round(probe.requests / ticks, 2) if ticks else None,
         "phases_at_end": phases,
+        "late_ticks": [
+            {"lag_s": round(lag, 2), "at": round(at, 2), "rollout": who}
+            for lag, at, who in sorted(probe.late, reverse=True)[:10]
+        ],
+        "slow_requests": [
+            {"s": round(took, 2), "at": round(at, 2), "request": what}
+            for took, at, what in sorted(probe.slow, reverse=True)[:10]
+        ],
+        "kopf_requests": [
+            {"at": round(at, 2), "request": what} for at, what in probe.kopf_requests[:20]
+        ],
         "goal": GOAL,
     }
     concurrent_ok = phases.get("Progressing", 0) + phases.get("Promoting", 0) >= min(n, 1000)
@@ -512,6 +794,16 @@ def main() -> None:
     parser.add_argument("--tick-seconds", type=float, default=2.0, help="operator --tick-seconds")
     parser.add_argument("--timeout", type=float, default=900.0, help="bound on each setup wait")
     parser.add_argument("--no-kubelet", action="store_true", help="real pods make them ready")
+    parser.add_argument(
+        "--seed",
+        choices=("clone", "operator"),
+        default="clone",
+        help="clone: one template rollout taken into progress by the operator, copied n-1 "
+        "times; operator: the measured operator initialises every rollout",
+    )
+    parser.add_argument(
+        "--no-stagger", action="store_true", help="leave every rollout due at the same moment"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the namespace (KUBECONFIG)")
     parser.add_argument("--json", help="also write the JSON summary to this file")
     parser.add_argument("--profile", help="write a cProfile of the operator threads here")

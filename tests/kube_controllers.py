@@ -12,8 +12,14 @@ that never existed in this harness are left alone (tests build objects with made
 the controller then deletes everything in it - the kinds of ``namespace_deletion_first``
 first (default: the RBAC objects, the order in which a namespaced operator loses its rights
 before its objects are finalized, the race a real cluster loses whenever the Role goes
-first), then the rest - honours finalizers, and removes the Namespace when it is empty. While a
+first), then the rest - honours finalizers (an object with finalizers, RBAC objects included,
+gets a ``deletionTimestamp`` and stays until they are removed), keeps the Namespace's
+``status.conditions`` as the real controller does (``NamespaceContentRemaining`` and
+``NamespaceFinalizersRemaining`` True while objects remain: kopf keeps watching a terminating
+namespace only while a condition is True), and removes the Namespace when it is empty. While a
 namespace terminates, creating anything in it is refused with 403 ``NamespaceTerminating``.
+Each deletion it makes is recorded in ``mock.namespace_journal`` as (plural, namespace, name,
+``"marked"`` or ``"removed"``), in order.
 """
 
 from __future__ import annotations
@@ -109,9 +115,56 @@ def terminating_patch() -> dict[str, Any]:
     }
 
 
+def _conditions(remaining: list[Any], finalizers: list[str]) -> list[dict[str, Any]]:
+    """The Namespace conditions the real controller writes while it empties a namespace."""
+
+    def condition(kind: str, true: bool, reason: str, message: str) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "status": "True" if true else "False",
+            "reason": reason if true else "ContentDeleted",
+            "message": message if true else "All content successfully deleted",
+        }
+
+    return [
+        condition("NamespaceDeletionDiscoveryFailure", False, "", ""),
+        condition("NamespaceDeletionContentFailure", False, "", ""),
+        condition(
+            "NamespaceContentRemaining",
+            bool(remaining),
+            "SomeResourcesRemain",
+            f"Some resources are remaining: {len(remaining)} objects",
+        ),
+        condition(
+            "NamespaceFinalizersRemaining",
+            bool(finalizers),
+            "SomeFinalizersRemain",
+            "Some content in the namespace has finalizers remaining: "
+            + ", ".join(sorted(set(finalizers))),
+        ),
+    ]
+
+
+async def _set_conditions(mock: Any, namespace: str, remaining: list[Any]) -> None:
+    """Write the Namespace's conditions when they change (a MODIFIED event, as the real
+    controller's status update)."""
+    finalizers = [
+        str(f)
+        for key in remaining
+        for f in mock.objects[key].get("metadata", {}).get("finalizers") or []
+    ]
+    wanted = _conditions(remaining, finalizers)
+    for key, obj in mock.objects.items():
+        mine = key[0].plural == "namespaces" and key[2] == namespace and not obj.deleted
+        if mine and (obj.get("status") or {}).get("conditions") != wanted:
+            obj.patch({"status": {"conditions": wanted}})
+            await mock._buses[key[0]].put({"type": "MODIFIED", "object": obj.raw})
+
+
 async def terminate_namespace(mock: Any, namespace: str, interval: float = 0.05) -> None:
     """The namespace controller for one Namespace: empty it, then remove it."""
     first: tuple[str, ...] = tuple(getattr(mock, "namespace_deletion_first", DEFAULT_FIRST))
+    journal: list[tuple[str, str, str, str]] | None = getattr(mock, "namespace_journal", None)
     while True:
         async with mock._lock:
             keys = [k for k, o in mock.objects.items() if k[1] == namespace and not o.deleted]
@@ -123,8 +176,14 @@ async def terminate_namespace(mock: Any, namespace: str, interval: float = 0.05)
                 ),
             )
             for key in ordered:
-                await delete_object(mock, key)
+                marked = bool(mock.objects[key].get("metadata", {}).get("deletionTimestamp"))
+                removed = await delete_object(mock, key)
+                if journal is not None and (removed or not marked):
+                    journal.append(
+                        (key[0].plural, namespace, key[2], "removed" if removed else "marked")
+                    )
             remaining = [k for k, o in mock.objects.items() if k[1] == namespace and not o.deleted]
+            await _set_conditions(mock, namespace, remaining)
             if not remaining:
                 for key, obj in mock.objects.items():
                     if key[0].plural == "namespaces" and key[2] == namespace and not obj.deleted:

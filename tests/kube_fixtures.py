@@ -227,6 +227,9 @@ class KubeMock(kmock.KubernetesEmulator):
         request log, which it scans on every request)."""
         self.namespace_deletion_first: tuple[str, ...] = controllers.DEFAULT_FIRST
         """Plurals the namespace controller deletes first (the losing race by default)."""
+        self.namespace_journal: list[tuple[str, str, str, str]] = []
+        """(plural, namespace, name, "marked"/"removed") of each deletion the namespace
+        controller made, in order."""
 
     async def _handle(self, request: kmock.Request) -> Any:
         for index, (method, path, error) in enumerate(self.failures):
@@ -672,6 +675,11 @@ class KubeApi:
             message=message or f"injected {status} for {method} {path}",
         )
         self.call(lambda: self.handler.failures.append((method.upper(), path, error)))
+
+    def namespace_deletions(self) -> list[tuple[str, str, str, str]]:
+        """(plural, namespace, name, "marked" or "removed") of each deletion the namespace
+        controller made (kube_controllers.py), in order."""
+        return self.call(lambda: list(self.handler.namespace_journal))
 
     def writes(self) -> list[tuple[str, str, Any]]:
         """(METHOD, path, body) of the latest writes (up to 20,000), oldest first."""

@@ -12,9 +12,15 @@ Only such a rollout carries the operator's finalizer (as Flagger adds its own on
 4. ``KubeRelease.finish``: the apex Service selects what serves; what does not serve any more
    is given to the garbage collector; an Event says what remains.
 
-An error retrying cannot fix (403 once the namespace's RoleBinding is gone while the namespace
-terminates, 404) gives up at once, logged: the finalizer is then released if the API still
-allows it, and a terminating namespace is never held by a revert that cannot happen.
+**In a namespace being deleted** the revert is moot (the target, its Services and the
+routing objects go with the namespace): the rollout is released at once, without a step of
+the above. The API server refuses new objects in a terminating namespace, an Event included,
+so this is said in the log only. The operator's RoleBinding
+there is held until then (``controller._rbac_hold``), so the release is allowed.
+
+An error retrying cannot fix (403, 404) gives up at once, logged: the finalizer is then
+released if the API still allows it, and a terminating namespace is never held by a revert
+that cannot happen.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from typing import Any
 from ..errors import ConflictError, ModelCanaryError
 from ..spec import ModelRollout
 from ..spec._phases import Phase
+from ._rbac_hold import namespace_terminating
 from ._runtime import OperatorRuntime, transient
 
 log = logging.getLogger("modelcanary.controller")
@@ -39,11 +46,20 @@ class RevertRetry(Exception):
     """A step failed in a way a later attempt may fix (the API unavailable)."""
 
 
-async def revert(runtime: OperatorRuntime, name: str, namespace: str, poll: float = 1.0) -> None:
+async def revert(
+    runtime: OperatorRuntime,
+    name: str,
+    namespace: str,
+    poll: float = 1.0,
+    uid: str | None = None,
+) -> None:
     """Revert ``namespace/name`` (deleted, held by the finalizer); returns when the finalizer
-    may go. Raises :class:`RevertRetry` for a transient failure."""
+    may go. Raises :class:`RevertRetry` for a transient failure, and, when replicas share the
+    rollouts (sharding), on every replica but the rollout's owner: one replica reverts, the
+    others retry until the rollout is gone or its owner died and they own it."""
+    await asyncio.to_thread(runtime.begin_revert, name, namespace)
     try:
-        await _revert(runtime, name, namespace, poll)
+        await _revert(runtime, name, namespace, poll, uid)
     except ModelCanaryError as exc:
         if transient(exc):
             raise RevertRetry(f"revert on delete: {exc}") from exc
@@ -57,12 +73,26 @@ async def revert(runtime: OperatorRuntime, name: str, namespace: str, poll: floa
         runtime.forget(name, namespace)
 
 
-async def _revert(runtime: OperatorRuntime, name: str, namespace: str, poll: float) -> None:
+async def _revert(
+    runtime: OperatorRuntime, name: str, namespace: str, poll: float, uid: str | None
+) -> None:
     stored = await asyncio.to_thread(runtime.engine.store.get, name, namespace)
     if stored is None:
         return
     rollout = stored.rollout
     release = runtime.release
+    client = getattr(release, "client", None)
+    if client is not None and await asyncio.to_thread(namespace_terminating, client, namespace):
+        # no Event: the API server refuses new objects in a terminating namespace
+        log.info(
+            "%s/%s deleted with its namespace: released without a revert (moot: the target "
+            "and the routing objects go with the namespace)",
+            namespace,
+            name,
+        )
+        return
+    if not runtime.owns(uid):
+        raise RevertRetry(f"{namespace}/{name}: another replica owns this rollout and reverts it")
     plan = "champion"
     note = ""
     if release is not None:
@@ -83,7 +113,7 @@ async def _revert(runtime: OperatorRuntime, name: str, namespace: str, poll: flo
             await asyncio.sleep(poll)
     for _attempt in range(TICKS):
         try:
-            result = await asyncio.to_thread(runtime.tick, name, namespace)
+            result = await asyncio.to_thread(runtime.tick, name, namespace, by_revert=True)
         except ConflictError as exc:  # kopf's own patch of the finalizer: re-read
             log.debug("%s/%s: revert tick lost its write: %s", namespace, name, exc)
             continue

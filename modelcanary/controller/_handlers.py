@@ -16,7 +16,15 @@
   namespace in Terminating forever; what must survive a deletion is simply never owned by the
   rollout (``modelcanary.k8s._release``);
 - ``revertOnDeletion: true``: kopf's on-delete with the finalizer ``modelcanary.io/finalizer``
-  reverts (``_deletion.revert``) before the rollout goes;
+  reverts (``_deletion.revert``) before the rollout goes; in a namespace being deleted it
+  releases the rollout at once (the revert is moot);
+- a **namespaced install** (``$MODELCANARY_RBAC_BINDING`` names its RoleBinding) keeps that
+  binding (finalizer ``modelcanary.io/rbac-in-use``, ``_rbac_hold``) while a rollout of its
+  namespace carries the finalizer, so a namespace deletion that removes the binding first
+  cannot leave the operator without the right to release its rollouts: checked when such a
+  rollout is seen (at most every 30 s per namespace), released at once when the last one goes,
+  when a watched namespace terminates (a Namespace watch, which such an install may list and
+  watch for kopf already) and at shutdown;
 - errors never reach kopf (no ERROR lines for a retry): :meth:`OperatorRuntime.drive` turns
   them into status conditions, Events and retry delays.
 """
@@ -34,6 +42,7 @@ from typing import Any
 import kopf
 
 from ._deletion import RevertRetry, revert
+from ._rbac_hold import BINDING_ENV, RbacHold
 from ._runtime import OperatorRuntime
 
 GROUP, VERSION, PLURAL = "modelcanary.io", "v1alpha1", "modelrollouts"
@@ -113,20 +122,36 @@ def make_registry(
     spec_retry_delay: float = 60.0,
     login: kopf.ConnectionInfo,
     executor: Executor | None = None,
+    rbac_binding: str | None = None,
 ) -> kopf.OperatorRegistry:
     """A kopf registry whose handlers drive ``runtime`` (one per operator: tests run several).
 
     ``login``: the API connection (from :func:`connection_info`), the same the adapters use;
-    ``executor``: where ticks run (None: the event loop's default executor).
+    ``executor``: where ticks run (None: the event loop's default executor);
+    ``rbac_binding``: the operator's RoleBinding in each watched namespace, held while a
+    rollout there needs it (None: ``$MODELCANARY_RBAC_BINDING``; unset or empty: none).
     """
     registry = kopf.OperatorRegistry()
     resource = (GROUP, VERSION, PLURAL)
     runtime.retry_delay = retry_delay
     runtime.spec_retry_delay = spec_retry_delay
+    client = getattr(runtime.release, "client", None)
+    env = None if rbac_binding is None else {BINDING_ENV: rbac_binding}
+    hold = RbacHold.from_env(client, env)
+
+    async def check_hold(namespace: str, name: str, body: Any, gone: bool) -> None:
+        if hold is not None and hold.observe(namespace, name, body, gone):
+            await asyncio.to_thread(hold.sync, namespace)
 
     @kopf.daemon(*resource, registry=registry, id=TICKER, cancellation_timeout=1.0)
     async def ticker(
-        name: str, namespace: str | None, uid: str | None, stopped: Any, memo: Any, **_: Any
+        name: str,
+        namespace: str | None,
+        uid: str | None,
+        stopped: Any,
+        memo: Any,
+        body: Any,
+        **_: Any,
     ) -> None:
         ns = namespace or "default"
         wake = _wake(memo)
@@ -134,6 +159,7 @@ def make_registry(
         drive = functools.partial(runtime.drive, name, ns, uid)
         while not stopped:
             wake.clear()
+            await check_hold(ns, name, body, False)
             wait = tick_seconds
             if runtime.owns(uid):  # sharded: only the owner ticks, the others check again
                 if runtime.due(name, ns) and not await loop.run_in_executor(executor, drive):
@@ -151,19 +177,41 @@ def make_registry(
         ns = namespace or "default"
         if type == "DELETED" or runtime.noticed(name, ns, body):
             _wake(memo).set()
+        await check_hold(ns, name, body, type == "DELETED")
 
     @kopf.on.delete(*resource, registry=registry, id="revert-on-delete", when=_reverts)
-    async def on_delete(name: str, namespace: str | None, **_: Any) -> None:
+    async def on_delete(name: str, namespace: str | None, uid: str | None, **_: Any) -> None:
         try:
-            await revert(runtime, name, namespace or "default")
+            await revert(runtime, name, namespace or "default", uid=uid)
         except RevertRetry as exc:
             raise kopf.TemporaryError(str(exc), delay=retry_delay) from exc
+
+    if hold is not None:
+        _hold_handlers(registry, hold)
 
     @kopf.on.login(registry=registry)
     def on_login(**_: Any) -> kopf.ConnectionInfo:
         return login
 
     return registry
+
+
+def _hold_handlers(registry: kopf.OperatorRegistry, hold: RbacHold) -> None:
+    """A watched namespace terminating (also one found so at start) and the operator
+    stopping: sync the RoleBinding there (released once no rollout needs it; at once when it
+    is being deleted outside a namespace deletion, e.g. ``helm uninstall``)."""
+
+    @kopf.on.event("", "v1", "namespaces", registry=registry, id="namespace-terminating")
+    async def on_namespace(type: str | None, body: Any, name: str, **_: Any) -> None:
+        if type == "DELETED":
+            hold.forget(name)
+        elif (body.get("metadata") or {}).get("deletionTimestamp"):
+            await asyncio.to_thread(functools.partial(hold.sync, name, quiet=True))
+
+    @kopf.on.cleanup(registry=registry, id="release-rbac")
+    async def on_cleanup(**_: Any) -> None:
+        for namespace in hold.namespaces():
+            await asyncio.to_thread(hold.sync, namespace)
 
 
 def connection_info(api: Any) -> kopf.ConnectionInfo:

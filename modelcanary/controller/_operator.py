@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import gc
 import logging
 import os
 import random
@@ -31,6 +32,8 @@ from ._runtime import OperatorRuntime, build_runtime
 from ._sharding import Shards
 
 log = logging.getLogger("modelcanary.controller")
+POOL_HEADROOM = 4
+"""API connections kept beyond the tick workers (Lease renewals, reverts on deletion)."""
 
 
 @dataclass
@@ -116,7 +119,21 @@ async def operator(
     ready_flag: Any = None,
     base_settings: kopf.OperatorSettings | None = None,
 ) -> None:
-    """Run kopf for ``runtime`` until ``stop_flag`` (a threading/asyncio Event or Future)."""
+    """Run kopf for ``runtime`` until ``stop_flag`` (a threading/asyncio Event or Future).
+
+    ``api``'s connection pool is sized to the tick workers and a few more threads (Lease
+    renewals, reverts on deletion): a tick never opens a connection only to drop it.
+
+    Every object alive when the operator starts (modules, classes, pydantic schemas, the
+    kubernetes client: hundreds of thousands) moves to the garbage collector's permanent
+    generation (``gc.freeze()``), so a full collection walks only what was made since. A
+    full collection stops every thread: with 1,000 rollouts they took up to 2.9 s
+    (benchmarks/operator_scale.py), and every tick due meanwhile was that late."""
+    from ..k8s._client import fit_pool
+
+    fit_pool(api, max(1, options.workers) + POOL_HEADROOM)
+    gc.collect()  # garbage first: what is frozen is never collected
+    gc.freeze()
     executor = concurrent.futures.ThreadPoolExecutor(
         max(1, options.workers), thread_name_prefix="modelcanary-tick"
     )

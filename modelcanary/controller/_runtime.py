@@ -15,19 +15,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..engine import Engine, SystemClock, TickResult
 from ..errors import ConflictError, ModelCanaryError, SpecError, TransientProviderError
-from ..ports import StatusStore, Stored
 from ..rollout import Notify, SetRoutes
 from ..rollout._observations import next_delay
 from ..spec import Condition, MetricProviderSpec, ModelRollout, RolloutStatus
 from ..spec._phases import Phase
 from ._metric_backends import RolloutMetrics
+from ._quiet_store import QuietStatusStore
 
 log = logging.getLogger("modelcanary.controller")
 
@@ -86,10 +86,21 @@ class OperatorRuntime:
     _seen: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
     _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
+    _reverting: set[tuple[str, str]] = field(default_factory=set)
+    """Deleted rollouts whose revert has begun: never ticked again (a tick in flight could
+    otherwise undo the revert, e.g. scale the target it just scaled up back to idle)."""
 
     def _lock(self, key: tuple[str, str]) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())
+
+    def begin_revert(self, name: str, namespace: str) -> None:
+        """The revert-on-delete handler starts: wait for a tick in flight, then stop ticking."""
+        key = (namespace, name)
+        with self._lock(key), self._guard:
+            self._reverting.add(key)
+        if isinstance(self.engine.store, QuietStatusStore):  # read the deletion, not a copy
+            self.engine.store.forget(name, namespace)
 
     def due(self, name: str, namespace: str) -> bool:
         """True when the rollout's next tick is due (always, for one this process never ticked:
@@ -122,6 +133,8 @@ class OperatorRuntime:
         )
         seen = (meta.get("generation"), actions)
         key = (namespace, name)
+        if isinstance(self.engine.store, QuietStatusStore):
+            self.engine.store.watched(name, namespace, meta.get("resourceVersion"))
         with self._guard:
             changed = self._seen.get(key) != seen
             self._seen[key] = seen
@@ -172,7 +185,7 @@ class OperatorRuntime:
         if isinstance(self.engine.store, QuietStatusStore):
             self.engine.store.forget(name, namespace)
 
-    def tick(self, name: str, namespace: str) -> TickResult:
+    def tick(self, name: str, namespace: str, *, by_revert: bool = False) -> TickResult:
         """One engine tick (never two at once for a rollout), then Events and the next due time.
 
         Errors propagate (nothing was saved): the kopf handlers turn them into retries or, for
@@ -180,9 +193,18 @@ class OperatorRuntime:
         """
         key = (namespace, name)
         with self._lock(key):
+            if key in self._reverting and not by_revert:  # the delete handler's: hands off
+                gone = self.engine.store.get(name, namespace) is None
+                if gone:
+                    self.forget(name, namespace)
+                    with self._guard:
+                        self._reverting.discard(key)
+                return TickResult(name, namespace, missing=gone)
             result = self.engine.tick(name, namespace)
             if result.missing:
                 self.forget(name, namespace)
+                with self._guard:
+                    self._reverting.discard(key)
                 return result
             current = self._current(name, namespace)
             status = current.status if current is not None else None
@@ -190,7 +212,7 @@ class OperatorRuntime:
                 self.clear_conditions(name, namespace)
             self._emit(name, namespace, result)
             idle = result.phase is not None and Phase(result.phase).traits.idle_target
-            if current is not None and self.keep_idle is not None and idle:
+            if current is not None and self.keep_idle is not None and idle and not by_revert:
                 self._keep_idle(current)
             self._due[key] = time.monotonic() + self._next_delay(name, namespace, result)
         return result
@@ -380,68 +402,6 @@ class OperatorRuntime:
             log.debug("%s/%s: could not clear the conditions: %s", namespace, name, exc)
 
 
-class QuietStatusStore:
-    """A StatusStore that does not write a status equal to the one it just read.
-
-    Most ticks change nothing (waiting for readiness, holding a weight until the next
-    interval); skipping those writes spares the API server, the watch streams of every
-    operator replica, and keeps kopf's own patches (finalizer removal) from racing a status
-    write that changed nothing.
-    """
-
-    def __init__(self, inner: StatusStore) -> None:
-        self.inner = inner
-        self._read: dict[tuple[str, str], tuple[str | None, ModelRollout]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, name: str, namespace: str) -> Stored | None:
-        """The stored rollout (remembered to compare the next save with)."""
-        stored = self.inner.get(name, namespace)
-        with self._lock:
-            if stored is None:
-                self._read.pop((namespace, name), None)
-            else:
-                self._read[(namespace, name)] = (stored.version, stored.rollout)
-        return stored
-
-    def forget(self, name: str, namespace: str) -> None:
-        """Drop what is remembered of a rollout that is gone."""
-        with self._lock:
-            self._read.pop((namespace, name), None)
-
-    def last(self, name: str, namespace: str) -> ModelRollout | None:
-        """The rollout as last read, with the status last saved (None if unknown)."""
-        with self._lock:
-            read = self._read.get((namespace, name))
-        return read[1] if read is not None else None
-
-    def stamp(self, name: str, namespace: str) -> Hashable | None:
-        """The inner store's fingerprint (nothing to remember: a read-only look)."""
-        return self.inner.stamp(name, namespace)
-
-    def save_status(
-        self, name: str, namespace: str, status: RolloutStatus, expected_version: str | None
-    ) -> str | None:
-        """Write ``status`` unless it equals the status read at ``expected_version``."""
-        with self._lock:
-            read = self._read.get((namespace, name))
-        if (
-            read is not None
-            and read[0] == expected_version
-            and read[1].status == status
-            and status.observed_generation == read[1].metadata.generation
-        ):
-            return expected_version
-        version = self.inner.save_status(name, namespace, status, expected_version)
-        if read is not None:
-            with self._lock:
-                self._read[(namespace, name)] = (
-                    version,
-                    read[1].model_copy(update={"status": status}),
-                )
-        return version
-
-
 CLEARED = (SPEC_CONDITION, RECONCILED_CONDITION)
 """Conditions a successful tick removes."""
 
@@ -521,6 +481,7 @@ def build_runtime(
     no ``spec.metricsProvider`` (Flagger's ``-metrics-server``)."""
     from ..hooks import HttpWebhookRunner
     from ..k8s._client import KubeClient, Ref
+    from ..k8s._cluster_objects import KubeClusterObjects
     from ..k8s._events import KubeEvents
     from ..k8s._objects import KubeObjectStore
     from ..k8s._release import KubeRelease
@@ -544,7 +505,7 @@ def build_runtime(
         default=default,
         secret_reader=secrets,
         templates=template,
-        **(metrics_options or {}),
+        **{"cluster": KubeClusterObjects(client), **(metrics_options or {})},
     )
     engine = Engine(
         store=QuietStatusStore(KubeStatusStore(client)),

@@ -23,6 +23,7 @@ from ._client import (
     is_transient,
     load_api_client,
 )
+from ._cluster_objects import KubeClusterObjects
 from ._events import KubeEvents
 from ._objects import KubeObjectStore, owner_reference
 from ._release import KubeRelease
@@ -35,6 +36,7 @@ __all__ = [
     "FIELD_MANAGER",
     "KubeApiError",
     "KubeClient",
+    "KubeClusterObjects",
     "KubeEvents",
     "KubeNotFound",
     "KubeObjectStore",

@@ -48,6 +48,7 @@ PLURALS: dict[tuple[str, str], str] = {
     ("coordination.k8s.io", "Lease"): "leases",
     ("modelcanary.io", "ModelRollout"): "modelrollouts",
     ("flagger.app", "Canary"): "canaries",
+    ("metrics.keptn.sh", "Analysis"): "analyses",
     ("networking.istio.io", "VirtualService"): "virtualservices",
     ("networking.istio.io", "DestinationRule"): "destinationrules",
     ("gateway.networking.k8s.io", "HTTPRoute"): "httproutes",
@@ -156,6 +157,23 @@ def load_api_client(
     return kubernetes.client.ApiClient(config)
 
 
+def fit_pool(api: kubernetes.client.ApiClient, size: int) -> None:
+    """Let ``api`` keep ``size`` connections per API server open (never fewer than it has).
+
+    The kubernetes client sizes its urllib3 pool ``cpu_count() * 5`` (10 on 2 cores) and
+    does not block when it is empty: with more threads than that (the operator's tick pool,
+    16 by default) every request beyond it opens a new connection (a TCP and TLS handshake
+    with the API server) and drops it afterwards ("Connection pool is full, discarding
+    connection"). The operator sizes the pool to its tick workers."""
+    config = api.configuration
+    if (config.connection_pool_maxsize or 0) >= size:
+        return
+    config.connection_pool_maxsize = size
+    manager = api.rest_client.pool_manager
+    manager.connection_pool_kw["maxsize"] = size
+    manager.clear()  # pools are made again, with the new size, on the next request
+
+
 @dataclass(frozen=True)
 class Ref:
     """Where an object lives: apiVersion, kind, namespace ("" when cluster-scoped), name."""
@@ -209,6 +227,21 @@ class KubeClient:
             return None
         except _Refused as exc:
             raise exc.error(ref, "get") from None
+
+    def get_path(self, path: str) -> KubeObject:
+        """``GET path`` (with its query string) on the API server, e.g. an aggregated API such
+        as ``/apis/external.metrics.k8s.io/v1beta1/namespaces/ml/queue_depth``."""
+        try:
+            return self._call("GET", path)
+        except KubeNotFound:
+            raise KubeApiError(f"GET {path}: not found", status=404, transient=False) from None
+        except _Refused as exc:
+            transient = exc.status is None or exc.status >= 500 or exc.status == 429
+            raise KubeApiError(
+                f"GET {path} refused ({exc.status or 'no answer'}): {exc}",
+                status=exc.status,
+                transient=transient,
+            ) from None
 
     def list(self, ref: Ref, label_selector: str | None = None) -> list[KubeObject]:
         """Objects of ``ref``'s kind in its namespace (``ref.name`` ignored)."""

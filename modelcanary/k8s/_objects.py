@@ -109,6 +109,15 @@ def _disown(patch: dict[str, Any], stored: KubeObject, owner: ModelRollout) -> d
     return out
 
 
+def _lean(obj: KubeObject) -> KubeObject:
+    """``obj`` without ``metadata.managedFields`` (often larger than the rest, never used to
+    decide a write): what :meth:`KubeObjectStore.known` keeps of thousands of objects."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or "managedFields" not in meta:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
 def _content(obj: KubeObject) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in _SKIP}
 
@@ -118,10 +127,29 @@ class KubeObjectStore:
 
     def __init__(self, client: KubeClient) -> None:
         self.client = client
+        self._known: dict[Ref, KubeObject] = {}
+        """Each object as this store last read or wrote it (see :meth:`known`)."""
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> KubeObject | None:
         """The object, or None when it does not exist."""
-        return self.client.get(Ref(api_version, kind, namespace, name))
+        return self._read(Ref(api_version, kind, namespace, name))
+
+    def known(self, api_version: str, kind: str, namespace: str, name: str) -> KubeObject | None:
+        """The object as this store last read or wrote it, without a request (None: never
+        seen, or deleted since). It may be stale: :meth:`apply_over` it with ``guarded``,
+        which the API server refuses (409) if it changed meanwhile."""
+        return self._known.get(Ref(api_version, kind, namespace, name))
+
+    def _read(self, ref: Ref) -> KubeObject | None:
+        stored = self.client.get(ref)
+        return self._remember(ref, stored)
+
+    def _remember(self, ref: Ref, stored: KubeObject | None) -> KubeObject | None:
+        if stored is None:
+            self._known.pop(ref, None)
+        else:
+            self._known[ref] = _lean(stored)
+        return stored
 
     def apply(
         self, obj: KubeObject, owner: ModelRollout | None = None, *, owned: bool = True
@@ -131,29 +159,68 @@ class KubeObjectStore:
 
         ``owned=False`` (with an ``owner``): made for the rollout but left behind when it is
         deleted (no ownerReference to it; one found on the stored object is removed)."""
+        stored = self._read(Ref.of(obj))
+        applied = self.apply_over(obj, stored, owner, owned=owned)
+        assert applied is not None  # only a guarded apply returns None
+        return applied
+
+    def apply_over(
+        self,
+        obj: KubeObject,
+        stored: KubeObject | None,
+        owner: ModelRollout | None = None,
+        *,
+        owned: bool = True,
+        guarded: bool = False,
+    ) -> KubeObject | None:
+        """:meth:`apply` over ``stored``, the object as the caller just read it (None: it does
+        not exist): no second GET of it. A caller that read the object to decide what to
+        render (a router checking whether it adopted it) saves one request per object. The
+        write is what :meth:`apply` would send for that read; a create that finds the
+        object created meanwhile becomes a patch, a patch that finds it deleted a create.
+
+        ``guarded``: ``stored`` may be stale (:meth:`known`); the patch carries its
+        ``resourceVersion``, so the API server answers 409 (ConflictError) if the object
+        changed since; when it did not drift from ``stored`` nothing is written and None is
+        returned (the caller then reads it and applies again: drift made by someone else
+        since is corrected as before)."""
         desired = self._desired(obj, owner, owned=owned)
         ref = Ref.of(desired)
-        stored = self.client.get(ref)
         if stored is None:
             try:
-                return self.client.create(desired)
+                return self._wrote(ref, self.client.create(desired))
             except ConflictError:  # created meanwhile: patch it instead
-                stored = self.client.get(ref)
+                stored = self._read(ref)
                 if stored is None:
                     raise
         patch = self._drift(stored, desired)
         if owner is not None and not owned:
             patch = _disown(patch, stored, owner)
         if not patch:
-            return stored
+            return None if guarded else stored
+        version = (stored.get("metadata") or {}).get("resourceVersion")
+        if guarded and version:
+            patch = merge(patch, {"metadata": {"resourceVersion": version}})
         try:
-            return self.client.patch(ref, patch)
+            return self._wrote(ref, self.client.patch(ref, patch))
         except KubeNotFound:  # deleted meanwhile
-            return self.client.create(desired)
+            self._known.pop(ref, None)
+            if guarded:
+                raise ConflictError(f"{ref} was deleted; read it") from None
+            return self._wrote(ref, self.client.create(desired))
+        except ConflictError:
+            self._known.pop(ref, None)
+            raise
+
+    def _wrote(self, ref: Ref, stored: KubeObject) -> KubeObject:
+        self._known[ref] = _lean(stored)
+        return stored
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         """Delete the object; an object already gone is not an error."""
-        self.client.delete(Ref(api_version, kind, namespace, name))
+        ref = Ref(api_version, kind, namespace, name)
+        self._known.pop(ref, None)
+        self.client.delete(ref)
 
     # -- helpers --------------------------------------------------------------------------
     def disown(self, stored: KubeObject | None, owner: ModelRollout) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConflictError
+from ..errors import ConflictError, SpecError
 from ..ports import Stored
 from ..spec import ModelRollout, RolloutStatus, parse_rollout
 from ._client import KubeClient, KubeNotFound, Ref
@@ -62,6 +62,8 @@ class KubeStatusStore:
         self.client = client
         self._generations: dict[tuple[str, str], tuple[str, int]] = {}
         """(namespace, name) -> (resourceVersion, generation) of the last object read."""
+        self._saved: dict[tuple[str, str], Stored] = {}
+        """(namespace, name) -> the rollout as the last status write returned it."""
 
     def get(self, name: str, namespace: str) -> Stored | None:
         """The stored rollout (None when it does not exist)."""
@@ -110,7 +112,22 @@ class KubeStatusStore:
                 f"rollout {namespace}/{name} changed since version {expected_version}; "
                 "re-read and retry"
             ) from None
-        version = (stored.get("metadata") or {}).get("resourceVersion")
+        meta = stored.get("metadata") or {}
+        version = meta.get("resourceVersion")
         if read is not None and version and read[0] == expected_version:
             self._generations[(namespace, name)] = (str(version), read[1])  # same generation
+        if version and stored.get("spec") is not None:
+            try:
+                rollout = rollout_from_object(stored)
+            except SpecError:
+                self._saved.pop((namespace, name), None)
+            else:
+                deleted = bool(meta.get("deletionTimestamp"))
+                self._saved[(namespace, name)] = Stored(rollout, str(version), deleted)
         return str(version) if version else None
+
+    def saved(self, name: str, namespace: str) -> Stored | None:
+        """The rollout as the API server answered the last status write (once: taken), so
+        a caller remembering it needs no GET to know what is stored (status with its
+        ``observedGeneration``, resourceVersion)."""
+        return self._saved.pop((namespace, name), None)

@@ -23,12 +23,13 @@ The base class turns them into the ``TrafficRouter`` port:
 
 from __future__ import annotations
 
+import copy
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, Protocol, TypeAlias, runtime_checkable
 
-from ..errors import RouterError
+from ..errors import ConflictError, RouterError
 from ..ports import KubeObject, ObjectStore
 from ..spec import API_VERSION, KIND, ModelRollout, ObjectRef
 from ..spec._analysis import MatchCondition, SessionAffinity
@@ -53,6 +54,59 @@ ROLLOUT_LABEL = "modelcanary.io/rollout"
 
 Features: TypeAlias = Capabilities
 """What a provider can do with traffic: its row of ``spec.traffic.CAPABILITIES``."""
+
+
+@runtime_checkable
+class AppliesOver(Protocol):
+    """An ObjectStore that remembers the objects it wrote and applies over a copy its
+    caller holds (``modelcanary.k8s.KubeObjectStore``), so :meth:`ObjectRouter.set_routes`
+    costs one write per changed object, not two reads and a write:
+
+    - the object as last written (:meth:`known`) decides adoption and drift; the patch
+      carries its ``resourceVersion``, so an object changed meanwhile answers 409 and is
+      read and applied again (an edit by someone else is still corrected);
+    - an object with nothing to change against that copy is read once (drift correction
+      needs the truth) and handed over, not read again by the store.
+    """
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> KubeObject | None:
+        """The object, or None when it does not exist."""
+        ...
+
+    def known(self, api_version: str, kind: str, namespace: str, name: str) -> KubeObject | None:
+        """The object as last read or written (None: unknown), without a request."""
+        ...
+
+    def apply_over(
+        self, obj: KubeObject, stored: KubeObject | None, *, guarded: bool = False
+    ) -> KubeObject | None:
+        """Create ``obj`` or patch ``stored`` to match it (``guarded``: ``stored`` may be
+        stale; 409 if it is, None when there is nothing to write against it)."""
+        ...
+
+
+def _adopt(obj: KubeObject, existing: KubeObject | None) -> None:
+    """Keep an object the router adopted (a user's) adopted: never the rollout's, so
+    deleting the rollout never deletes it."""
+    if existing is not None and _adopted(existing):
+        obj["metadata"]["annotations"][ADOPTED_ANNOTATION] = "true"
+        disown(obj["metadata"])
+
+
+def _apply_over(store: AppliesOver, obj: KubeObject, key: Key) -> None:
+    """Apply ``obj`` over the remembered copy (one guarded write), else over a fresh read."""
+    known = store.known(*key)
+    if known is not None:
+        guarded = copy.deepcopy(obj)
+        _adopt(guarded, known)
+        try:
+            if store.apply_over(guarded, known, guarded=True) is not None:
+                return
+        except ConflictError:
+            pass  # changed since it was written: read it
+    existing = store.get(*key)
+    _adopt(obj, existing)
+    store.apply_over(obj, existing)
 
 
 class ObjectRouter(ABC):
@@ -186,12 +240,11 @@ class ObjectRouter(ABC):
         for obj in objs:
             key = object_key(obj)
             rendered.add(key)
-            existing = self.objects.get(*key)
-            if existing is not None and _adopted(existing):
-                # not the rollout's: deleting the rollout never deletes the object
-                obj["metadata"]["annotations"][ADOPTED_ANNOTATION] = "true"
-                disown(obj["metadata"])
-            self.objects.apply(obj)
+            if isinstance(self.objects, AppliesOver):
+                _apply_over(self.objects, obj, key)
+            else:
+                _adopt(obj, self.objects.get(*key))
+                self.objects.apply(obj)
         for key in self.owned(rollout):  # e.g. a match object no longer needed
             if key not in rendered:
                 self._delete_created(key)

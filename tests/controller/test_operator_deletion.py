@@ -132,7 +132,10 @@ def test_revert_scales_the_analysed_target_up_before_the_routing_goes(
             ),
             "the finalizer (revertOnDeletion only)",
         )
-        assert _deployment(kube, "back")["spec"]["replicas"] == 0  # type: ignore[index]
+        wait_for(  # the idle target is scaled down after the status write
+            lambda: (_deployment(kube, "back") or {"spec": {}})["spec"].get("replicas") == 0,
+            "the idle target at 0 replicas",
+        )
         before = len(kube.writes())
         kube.delete(ROLLOUT_API, "ModelRollout", "default", "back")
         wait_for(lambda: _released(kube, "back"), "the finalizer released the rollout", 60)

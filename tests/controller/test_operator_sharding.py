@@ -64,10 +64,10 @@ class Replica:
         tick, store = self.runtime.tick, self.runtime.engine.store
         save = store.save_status
 
-        def recorded_tick(name: str, namespace: str) -> Any:
+        def recorded_tick(name: str, namespace: str, **kw: Any) -> Any:
             with self._lock:
                 self.ticks.append((name, time.monotonic()))
-            return tick(name, namespace)
+            return tick(name, namespace, **kw)
 
         def recorded_save(name: str, namespace: str, status: Any, version: Any) -> Any:
             try:

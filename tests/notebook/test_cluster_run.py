@@ -121,7 +121,9 @@ def test_a_resubmitted_rollout_is_not_done_with_the_old_decision(
     first = cluster.submit(fraud(ml_prom.url))
     assert first.wait(60).outcome == "promoted"
 
-    second = cluster.submit(fraud(ml_prom.url, challenger="models:/fraud/5"))
+    # a slower plan for version 5: the abort must land while it runs, whatever the load
+    slow = fraud(ml_prom.url, challenger="models:/fraud/5").canary(steps=[30, 60], interval="20s")
+    second = cluster.submit(slow)
     assert second.generation is not None and second.generation > (first.generation or 0)
     assert not second.done  # the stored "promoted" is the decision about version 4
     second.abort("v5 looks wrong")  # applied to version 5, not swallowed by the old decision

@@ -185,23 +185,52 @@ DELETABLE_GROUPS = {
 """Only router objects are ever deleted (revert on deletion); workloads never are."""
 
 
+RBAC_GROUP = "rbac.authorization.k8s.io"
+
+
+def own_binding_grants() -> set[Grant]:
+    """What a namespaced install may do to its own RoleBinding (files/rbac.yaml ownBinding),
+    always narrowed by name (resourceNames)."""
+    verbs = rbac_source()["ownBinding"]["verbs"]
+    return {(RBAC_GROUP, "rolebindings", verb) for verb in verbs}
+
+
+def own_binding_names(role: Obj) -> list[str]:
+    """The resourceNames of a role's rule on its own RoleBinding (empty when none)."""
+    return [
+        name
+        for rule in role.get("rules") or []
+        if "rolebindings" in rule.get("resources", [])
+        for name in rule.get("resourceNames") or []
+    ]
+
+
 def assert_least_privilege(objects: list[Obj]) -> None:
     """Every Role/ClusterRole of ``objects``: explicit names, allowed verbs, and no write
-    access beyond what the adapters need."""
+    access beyond what the adapters need; RBAC objects only as the operator's own
+    RoleBinding, by name (get, patch: its finalizer)."""
     roles = by_kind(objects, "ClusterRole") + by_kind(objects, "Role")
     assert roles, "no RBAC in the bundle"
     for role in roles:
         name = f"{role['kind']}/{role['metadata']['name']}"
         for rule in role["rules"]:
-            assert "nonResourceURLs" not in rule and "resourceNames" not in rule, name
+            assert "nonResourceURLs" not in rule, name
+            if RBAC_GROUP in rule.get("apiGroups", []):
+                assert rule.get("apiGroups") == [RBAC_GROUP], f"{name}: {rule}"
+                assert rule.get("resources") == ["rolebindings"], f"{name}: {rule}"
+                assert set(rule["verbs"]) <= {"get", "patch"}, f"{name}: {rule}"
+                assert rule.get("resourceNames"), f"{name}: RoleBindings not named: {rule}"
+            else:
+                assert "resourceNames" not in rule, name
             for field in ("apiGroups", "resources", "verbs"):
                 assert rule[field], f"{name}: empty {field}"
                 assert not any("*" in item for item in rule[field]), f"{name}: wildcard {rule}"
         for group, resource, verb in grants(role["rules"]):
             if (group, resource, verb) != ("modelcanary.io", "modelrollouts/finalizers", "update"):
                 assert verb in ALLOWED_VERBS, f"{name}: verb {verb} on {resource}"
-            if verb == "delete":
-                assert group in DELETABLE_GROUPS, f"{name}: may delete {group}/{resource}"
+            if verb == "delete":  # router objects; with sharding, a replica's own Lease
+                own_lease = (group, resource) == ("coordination.k8s.io", "leases")
+                assert group in DELETABLE_GROUPS or own_lease, f"{name}: may delete {resource}"
             if resource == "secrets":
                 assert verb in {"get", "create", "patch"}, f"{name}: {verb} secrets"
             if verb in {"list", "watch"}:
@@ -211,9 +240,10 @@ def assert_least_privilege(objects: list[Obj]) -> None:
                     "namespaces",
                     "kopfpeerings",
                     "clusterkopfpeerings",
+                    "leases",
                 }, f"{name}: {verb} {resource} (only watched resources are listed)"
             if resource == "namespaces":
-                assert verb in {"list", "watch"}, f"{name}: {verb} namespaces (kopf only watches)"
+                assert verb in {"get", "list", "watch"}, f"{name}: {verb} namespaces (read only)"
 
 
 WRITE_VERBS = {"create", "patch", "update", "delete", "deletecollection"}

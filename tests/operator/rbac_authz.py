@@ -194,7 +194,8 @@ RBAC_KINDS = ("Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
 
 
 def stored_rbac(handler: Any) -> list[Obj]:
-    """The RBAC objects stored in a kmock handler now (call in its event loop)."""
+    """The RBAC objects stored in a kmock handler now (call in its event loop), those marked
+    for deletion included (kmock's ``deleted``: really gone)."""
     return [
         dict(obj.raw)
         for (res, _ns, _name), obj in handler.objects.items()
@@ -210,7 +211,10 @@ class Guard:
 
     ``live=True``: the bundle's RBAC objects are created in the API (``install()``) and each
     request is authorized with the RBAC objects stored at that moment, as the API server's
-    authorizer does: deleting a RoleBinding (or its namespace) takes the rights away."""
+    authorizer does: deleting a RoleBinding (or its namespace) takes the rights away once the
+    binding is really gone; one held by a finalizer (marked with a ``deletionTimestamp``) still
+    authorizes, as the API server's authorizer reads bindings from its informer cache, which
+    keeps such an object (test_rbac_hold.py)."""
 
     def __init__(self, kube: Any, objects: list[Obj], token: str, *, live: bool = False) -> None:
         self.authorizer = operator_authorizer(objects)

@@ -19,6 +19,8 @@ from bundle_objects import (
     kustomize,
     one,
     operator_container,
+    own_binding_grants,
+    own_binding_names,
     rbac_source,
     validate,
 )
@@ -103,7 +105,8 @@ def _expected_rules(peering: str) -> set[tuple[str, str, str]]:
     rules.append(
         {"apiGroups": ["kopf.dev"], "resources": [peering], "verbs": source["peering"]["verbs"]}
     )
-    return grants(rules)
+    own = own_binding_grants() if peering == "kopfpeerings" else set()
+    return grants(rules) | own
 
 
 def test_cluster_rbac_equals_the_rules_source(built: dict[str, list[Obj]]) -> None:
@@ -112,23 +115,33 @@ def test_cluster_rbac_equals_the_rules_source(built: dict[str, list[Obj]]) -> No
     assert not by_kind(built["cluster"], "Role")
 
 
-def test_namespaced_rbac_is_a_role_with_the_same_rules(built: dict[str, list[Obj]]) -> None:
-    role = one(built["namespaced"], "Role", "modelcanary-operator")
+def test_namespaced_rbac_binds_a_cluster_role_with_the_same_rules(
+    built: dict[str, list[Obj]],
+) -> None:
+    """The rules are a ClusterRole (it grants nothing by itself) bound by one RoleBinding in
+    the operator's namespace: no Role there, which the namespace's deletion could remove
+    before the operator released its rollouts (only the binding is held, by name)."""
+    assert not by_kind(built["namespaced"], "Role")
+    role = one(built["namespaced"], "ClusterRole", "modelcanary-operator-namespaced")
     assert grants(role["rules"]) == _expected_rules("kopfpeerings")
     binding = one(built["namespaced"], "RoleBinding")
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
-        "kind": "Role",
-        "name": "modelcanary-operator",
+        "kind": "ClusterRole",
+        "name": "modelcanary-operator-namespaced",
     }
+    env = {e["name"]: e.get("value") for e in operator_container(built["namespaced"])["env"]}
+    assert env["MODELCANARY_RBAC_BINDING"] == binding["metadata"]["name"]
+    assert own_binding_names(role) == [binding["metadata"]["name"]]
+    env = {e["name"] for e in operator_container(built["cluster"])["env"]}
+    assert "MODELCANARY_RBAC_BINDING" not in env
     # the only cluster-wide grant of a namespaced operator: kopf's read-only discovery
     assert_no_cluster_wide_writes(built["namespaced"])
-    (cluster_role,) = by_kind(built["namespaced"], "ClusterRole")
-    assert cluster_role["metadata"]["name"] == "modelcanary-operator-namespaced-discovery"
-    assert grants(cluster_role["rules"]) == {
+    discovery = one(built["namespaced"], "ClusterRole", "modelcanary-operator-namespaced-discovery")
+    assert grants(discovery["rules"]) == {
         ("apiextensions.k8s.io", "customresourcedefinitions", verb)
         for verb in ("get", "list", "watch")
-    } | {("", "namespaces", "list"), ("", "namespaces", "watch")}
+    } | {("", "namespaces", verb) for verb in ("get", "list", "watch")}
 
 
 def test_the_base_grants_nothing(built: dict[str, list[Obj]]) -> None:
@@ -147,7 +160,7 @@ def test_the_overlays_share_no_binding(built: dict[str, list[Obj]]) -> None:
         return {(o["kind"], o["metadata"]["name"]) for o in objects if o["kind"] in kinds}
 
     cluster, namespaced = names(built["cluster"]), names(built["namespaced"])
-    assert len(cluster) == 4 and len(namespaced) == 2
+    assert len(cluster) == 4 and len(namespaced) == 3
     assert not cluster & namespaced, cluster & namespaced
     # the cluster overlay is the opt-in to cluster-wide writes; the namespaced one has none
     assert ("", "secrets", "create") in cluster_wide_writes(built["cluster"])

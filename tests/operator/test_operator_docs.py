@@ -158,7 +158,11 @@ def test_kustomize_overlay_example_builds(tmp_path: Path) -> None:
     for obj in objects:
         validate(obj)
     assert operator_container(objects)["image"] == "registry.example.com/modelcanary/operator:0.1.0"
-    assert one(objects, "Role")["metadata"]["namespace"] == "ml-platform"
+    binding = one(objects, "RoleBinding")
+    assert binding["metadata"]["namespace"] == "ml-platform"
+    # the binding the operator holds keeps its name (MODELCANARY_RBAC_BINDING names it)
+    env = {e["name"]: e.get("value") for e in operator_container(objects)["env"]}
+    assert env["MODELCANARY_RBAC_BINDING"] == binding["metadata"]["name"]
     assert one(objects, "Namespace")["metadata"]["name"] == "ml-platform"
     for binding in by_kind(objects, "RoleBinding") + by_kind(objects, "ClusterRoleBinding"):
         assert binding["subjects"][0]["namespace"] == "ml-platform", binding["metadata"]

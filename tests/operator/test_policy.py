@@ -13,7 +13,6 @@ from bundle_objects import (
     assert_hardened,
     assert_least_privilege,
     assert_no_cluster_wide_writes,
-    by_kind,
     kustomize,
     one,
     operator_container,
@@ -52,6 +51,32 @@ RBAC_BREAKS: dict[str, Callable[[list[Obj]], Any]] = {
     ),
     "delete deployments": lambda o: _role(o)["rules"].append(
         {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["delete"]}
+    ),
+    "patch any rolebinding": lambda o: _role(o)["rules"].append(
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["rolebindings"],
+            "verbs": ["get", "patch"],
+        }
+    ),
+    "delete own rolebinding": lambda o: _role(o)["rules"].append(
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["rolebindings"],
+            "resourceNames": ["modelcanary-operator"],
+            "verbs": ["delete"],
+        }
+    ),
+    "patch roles by name": lambda o: _role(o)["rules"].append(
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["roles"],
+            "resourceNames": ["modelcanary-operator"],
+            "verbs": ["patch"],
+        }
+    ),
+    "named secrets": lambda o: _role(o)["rules"].append(
+        {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["x"], "verbs": ["get"]}
     ),
     "non-resource URLs": lambda o: _role(o)["rules"].append(
         {"nonResourceURLs": ["/metrics"], "verbs": ["get"]}
@@ -109,7 +134,7 @@ def _namespaced() -> list[Obj]:
 
 def _bind_cluster_wide(objects: list[Obj]) -> None:
     """The old default: the rules bound in every namespace."""
-    role = one(objects, "Role")
+    role = one(objects, "ClusterRole", "modelcanary-operator-namespaced")
     objects.append({"kind": "ClusterRole", "metadata": {"name": "w"}, "rules": role["rules"]})
     objects.append(
         {
@@ -125,12 +150,16 @@ def _bind_cluster_wide(objects: list[Obj]) -> None:
     )
 
 
+def _discovery(objects: list[Obj]) -> Obj:
+    return one(objects, "ClusterRole", "modelcanary-operator-namespaced-discovery")
+
+
 SCOPE_BREAKS: dict[str, Callable[[list[Obj]], Any]] = {
     "rules bound cluster-wide": _bind_cluster_wide,
-    "secret write in discovery": lambda o: by_kind(o, "ClusterRole")[0]["rules"].append(
+    "secret write in discovery": lambda o: _discovery(o)["rules"].append(
         {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "patch"]}
     ),
-    "deployment patch in discovery": lambda o: by_kind(o, "ClusterRole")[0]["rules"].append(
+    "deployment patch in discovery": lambda o: _discovery(o)["rules"].append(
         {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]}
     ),
 }

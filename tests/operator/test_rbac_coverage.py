@@ -15,7 +15,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from bundle_objects import OPERATOR, Grant, Obj, grants, helm_render, kustomize, rbac_source
+from bundle_objects import (
+    OPERATOR,
+    Grant,
+    Obj,
+    grants,
+    helm_render,
+    kustomize,
+    own_binding_grants,
+    rbac_source,
+)
 from rbac_authz import Authorizer, Call, operator_authorizer
 
 from modelcanary.routers import ROUTERS, MemoryObjectStore
@@ -42,10 +51,11 @@ KOPF_NAMESPACED: set[Grant] = {
 """kopf's peering lock of a namespaced operator: a KopfPeering in each watched namespace."""
 KOPF_CLUSTER: set[Grant] = {
     *{("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")},
-    *{("", "namespaces", v) for v in ("list", "watch")},
+    *{("", "namespaces", v) for v in ("get", "list", "watch")},
 }
-"""kopf's discovery: CRDs appearing; with --namespace, Namespaces created and deleted. Read only,
-and the only cluster-wide grant of the default install."""
+"""kopf's discovery: CRDs appearing; with --namespace, Namespaces created and deleted (the
+operator too: a watched one terminating); get: is a deleted rollout's namespace terminating.
+Read only, and the only cluster-wide grant of the default install."""
 WATCHED = ("ml", "fraud")
 
 
@@ -190,10 +200,30 @@ def test_every_watched_namespace_gets_exactly_the_rules(bundles: dict[str, list[
         grants(source["core"] + source["secretCopies"] + every_router)
         | KOPF_NAMESPACED
         | KOPF_CLUSTER
+        | own_binding_grants()
     )
     authorizer = operator_authorizer(bundles["helm"])
     for namespace in WATCHED:
         assert authorizer.grants(namespace) == expected, namespace
+
+
+@pytest.mark.parametrize("name", ["helm", "helm-defaults", "kustomize"])
+def test_the_own_binding_is_writable_by_name_only(bundles: dict[str, list[Obj]], name: str) -> None:
+    """The finalizer the operator keeps on its RoleBinding: get and patch of that one
+    binding, in the watched namespaces only; no other RoleBinding, no Role, nowhere else."""
+    objects = bundles[name]
+    authorizer = operator_authorizer(objects)
+    (own,) = {b["metadata"]["name"] for b in objects if b["kind"] == "RoleBinding"}
+    group = "rbac.authorization.k8s.io"
+    for namespace in _watched(name):
+        for verb in ("get", "patch"):
+            assert authorizer.allows(Call(verb, group, "rolebindings", namespace, own))
+            assert not authorizer.allows(Call(verb, group, "rolebindings", namespace, "admin"))
+            assert not authorizer.allows(Call(verb, group, "roles", namespace, own))
+        for verb in ("list", "create", "delete", "update"):
+            assert not authorizer.allows(Call(verb, group, "rolebindings", namespace, own))
+    for namespace in (None, "kube-system", "unwatched"):
+        assert not authorizer.allows(Call("patch", group, "rolebindings", namespace, own))
 
 
 def test_cluster_scope_is_the_opt_in_to_cluster_wide_writes() -> None:

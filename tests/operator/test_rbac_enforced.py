@@ -39,6 +39,7 @@ from modelcanary.cli._main import app
 from modelcanary.controller import _operator as controller_operator
 from modelcanary.controller._handlers import FINALIZER
 from modelcanary.controller._operator import OperatorOptions, operator
+from modelcanary.controller._rbac_hold import BINDING_ENV
 from modelcanary.controller._runtime import build_runtime
 
 RELEASE_NS, WATCHED, UNWATCHED = "modelcanary-system", "ml", "other"
@@ -62,6 +63,12 @@ def chart_options(objects: list[Obj], monkeypatch: pytest.MonkeyPatch) -> Operat
         patched.setattr(controller_operator, "run_operator", captured.append)
         result = CliRunner().invoke(app, container["args"], env=env)
     assert result.exit_code == 0, result.output
+    # read when the operator starts (make_registry), not by the command line: kept set for
+    # the test, as the pod's environment would be
+    if BINDING_ENV in env:
+        monkeypatch.setenv(BINDING_ENV, env[BINDING_ENV])
+    else:
+        monkeypatch.delenv(BINDING_ENV, raising=False)
     # kopf's liveness server would bind the chart's port 8080: not needed here
     return dataclasses.replace(captured[0], liveness=None, tick_seconds=0.3)
 
