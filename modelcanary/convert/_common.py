@@ -84,6 +84,8 @@ METRIC_PROVIDERS_OUT: dict[str, str] = {
     "newrelic": "newrelic",
     "graphite": "graphite",
     "influxdb": "influxdb",
+    "keptn": "keptn",
+    "externalmetrics": "externalmetrics",
 }
 """modelcanary metric backends and the Flagger MetricTemplate provider type running the query."""
 

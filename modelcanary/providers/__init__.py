@@ -46,6 +46,8 @@ LAZY_PROVIDERS: dict[str, str] = {
     "influxdb": "_influxdb",
     "opentelemetry": "_opentelemetry",
     "kayenta": "_kayenta",
+    "keptn": "_keptn",
+    "externalmetrics": "_externalmetrics",
 }
 """Provider type -> module of ``modelcanary.providers`` defining ``factory`` (imported lazily)."""
 

@@ -31,5 +31,16 @@ class ProviderContext:
     """Extra keyword arguments for PrometheusProvider (timeout, rollout_label, prefix...)."""
 
 
+CONTEXT_OPTIONS = frozenset({"timeout", "cluster"})
+"""Options every factory reads from the context itself (a backend's own keyword arguments are
+the other ones): ``timeout``, and ``cluster`` (the operator's Kubernetes access for the
+backends that are Kubernetes APIs, :mod:`modelcanary.providers._cluster`)."""
+
+
+def backend_options(ctx: ProviderContext) -> dict[str, Any]:
+    """``ctx.options`` without :data:`CONTEXT_OPTIONS`: what a backend class takes."""
+    return {k: v for k, v in ctx.options.items() if k not in CONTEXT_OPTIONS}
+
+
 ProviderFactory = Callable[[MetricProviderSpec, ProviderContext], MetricProvider]
 """Builds a provider from its spec (raises ``SpecError`` naming the field to fix)."""

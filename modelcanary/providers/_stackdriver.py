@@ -31,7 +31,7 @@ from ..analysis._measurements import IntervalData, NoData, Scalar, Window
 from ..analysis._measurements import scalar as to_scalar
 from ..errors import PermanentProviderError, SpecError, SpecIssue
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
-from ._context import ProviderContext
+from ._context import ProviderContext, backend_options
 from ._credentials import secret_keys
 from ._httpapi import Endpoint, http_options, parse_address, render_query
 from ._online import OnlineCheck
@@ -300,7 +300,7 @@ def factory(spec: MetricProviderSpec, ctx: ProviderContext) -> StackdriverProvid
     if token is None:
         host = ctx.env.get(METADATA_ENV, "").strip() or METADATA_HOST
         token = MetadataToken(host, timeout=http["timeout"])
-    options = {k: v for k, v in ctx.options.items() if k != "timeout"}
+    options = backend_options(ctx)
     return StackdriverProvider(
         project,
         token=token,

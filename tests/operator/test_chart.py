@@ -24,6 +24,8 @@ from bundle_objects import (
     kustomize,
     one,
     operator_container,
+    own_binding_grants,
+    own_binding_names,
     rbac_source,
     validate,
 )
@@ -111,7 +113,8 @@ def test_chart_crds_equal_the_generated_ones() -> None:
 
 
 def _expected_rules(peering: str) -> set[tuple[str, str, str]]:
-    """files/rbac.yaml with every router, Secret copies and the scope's peering resource."""
+    """files/rbac.yaml with every router, Secret copies and the scope's peering resource (and,
+    with scope: namespace, the operator's own RoleBinding by name)."""
     source = rbac_source()
     every_router = [rule for rules in source["routers"].values() for rule in rules]
     peering_rule = {
@@ -119,14 +122,17 @@ def _expected_rules(peering: str) -> set[tuple[str, str, str]]:
         "resources": [peering],
         "verbs": source["peering"]["verbs"],
     }
-    return grants(source["core"] + source["secretCopies"] + every_router + [peering_rule])
+    own = own_binding_grants() if peering == "kopfpeerings" else set()
+    return grants(source["core"] + source["secretCopies"] + every_router + [peering_rule]) | own
 
 
 SA = {"kind": "ServiceAccount", "name": "mc-modelcanary", "namespace": "modelcanary-system"}
 DISCOVERY = {
     ("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")
 }
-NAMESPACES = {("", "namespaces", "list"), ("", "namespaces", "watch")}
+READ_NAMESPACE = {("", "namespaces", "get")}
+"""Is a deleted rollout's namespace terminating (then its revert is moot): both scopes."""
+NAMESPACES = {("", "namespaces", "list"), ("", "namespaces", "watch")} | READ_NAMESPACE
 ROLE = "mc-modelcanary-modelcanary-system"
 """The release's ClusterRole: <fullname>-<release namespace> (cluster-scoped names are unique
 per release, so no other install overwrites them)."""
@@ -182,7 +188,10 @@ def test_cluster_scope_is_the_opt_in() -> None:
     assert grants(role["rules"]) == _expected_rules("clusterkopfpeerings")
     binding = one(objects, "ClusterRoleBinding", ROLE)
     assert binding["roleRef"]["name"] == ROLE and binding["subjects"] == [SA]
-    assert grants(one(objects, "ClusterRole", f"{ROLE}-discovery")["rules"]) == DISCOVERY
+    assert grants(one(objects, "ClusterRole", f"{ROLE}-discovery")["rules"]) == (
+        DISCOVERY | READ_NAMESPACE
+    )
+    assert "MODELCANARY_RBAC_BINDING" not in {e["name"] for e in operator_container(objects)["env"]}
     assert ("", "secrets", "create") in cluster_wide_writes(objects)
     assert one(objects, "ClusterKopfPeering")["metadata"]["name"] == "modelcanary"
     assert not by_kind(objects, "KopfPeering")
@@ -198,7 +207,10 @@ def test_kustomize_and_helm_grant_the_same(default: list[Obj]) -> None:
     cluster += documents((overlays / "cluster" / "discovery-rbac.yaml").read_text())
     helm_cluster = helm_render({"scope": "cluster"})
     pairs = [
-        (one(namespaced, "Role"), one(default, "ClusterRole", ROLE)),
+        (
+            one(namespaced, "ClusterRole", "modelcanary-operator-namespaced"),
+            one(default, "ClusterRole", ROLE),
+        ),
         (
             one(namespaced, "ClusterRole", "modelcanary-operator-namespaced-discovery"),
             one(default, "ClusterRole", f"{ROLE}-discovery"),
@@ -214,6 +226,21 @@ def test_kustomize_and_helm_grant_the_same(default: list[Obj]) -> None:
     ]
     for kustomized, helm_role in pairs:
         assert grants(kustomized["rules"]) == grants(helm_role["rules"]), kustomized["metadata"]
+
+
+@pytest.mark.parametrize("values", [{}, {"watchNamespaces": ["ml", "fraud"]}])
+def test_the_operator_holds_exactly_its_own_binding(values: Obj) -> None:
+    """scope: namespace: the RoleBinding the operator keeps (MODELCANARY_RBAC_BINDING) is the
+    chart's binding in every watched namespace, and its rules may get and patch that name
+    only; with rbac.create false (RBAC made elsewhere) nothing is held."""
+    objects = helm_render(values)
+    env = {e["name"]: e.get("value") for e in operator_container(objects)["env"]}
+    bindings = by_kind(objects, "RoleBinding")
+    assert {b["metadata"]["name"] for b in bindings} == {env["MODELCANARY_RBAC_BINDING"]}
+    assert own_binding_names(one(objects, "ClusterRole", ROLE)) == [env["MODELCANARY_RBAC_BINDING"]]
+    unmanaged = helm_render({**values, "rbac": {"create": False}})
+    names = {e["name"] for e in operator_container(unmanaged)["env"]}
+    assert "MODELCANARY_RBAC_BINDING" not in names
 
 
 def test_namespace_scope_with_two_namespaces(custom: list[Obj]) -> None:

@@ -67,7 +67,8 @@ app.kubernetes.io/component: operator
 {{- end }}
 
 {{/* RBAC rules for the namespaced resources (files/rbac.yaml): core, Secret copies, the
-chosen routers and kopf peering (clusterkopfpeerings or kopfpeerings, as $.peeringResource). */}}
+chosen routers, kopf peering (clusterkopfpeerings or kopfpeerings, as $.peeringResource) and,
+with scope: namespace, get/patch of the operator's own RoleBinding by name ($.ownBinding). */}}
 {{- define "modelcanary.rules" -}}
 {{- $all := .Files.Get "files/rbac.yaml" | fromYaml }}
 {{- $rules := $all.core }}
@@ -80,9 +81,28 @@ chosen routers and kopf peering (clusterkopfpeerings or kopfpeerings, as $.peeri
 {{- end }}
 {{- $rules = concat $rules (get $all.routers .) }}
 {{- end }}
+{{- range .Values.rbac.metricProviders }}
+{{- if not (hasKey $all.metricProviders .) }}
+{{- fail (printf "rbac.metricProviders: unknown provider %q; use some of: %s" . (keys $all.metricProviders | sortAlpha | join ", ")) }}
+{{- end }}
+{{- if eq . "externalmetrics" }}
+{{- if not $.Values.rbac.externalMetrics }}
+{{- fail "rbac.metricProviders: externalmetrics needs rbac.externalMetrics, the metric names your queries read" }}
+{{- end }}
+{{- range get $all.metricProviders . }}
+{{- $rules = append $rules (merge (dict "resources" $.Values.rbac.externalMetrics) .) }}
+{{- end }}
+{{- else }}
+{{- $rules = concat $rules (get $all.metricProviders .) }}
+{{- end }}
+{{- end }}
 {{- if .Values.peering.enabled }}
 {{- $peering := dict "apiGroups" (list "kopf.dev") "resources" (list .peeringResource) "verbs" $all.peering.verbs }}
 {{- $rules = append $rules $peering }}
+{{- end }}
+{{- with .ownBinding }}
+{{- $own := dict "apiGroups" (list "rbac.authorization.k8s.io") "resources" (list "rolebindings") "resourceNames" (list .) "verbs" $all.ownBinding.verbs }}
+{{- $rules = append $rules $own }}
 {{- end }}
 {{- toYaml (uniq $rules) }}
 {{- end }}
