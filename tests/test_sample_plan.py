@@ -14,6 +14,11 @@ from modelcanary.analysis import (
     sample_plan,
     samples_to_detect,
 )
+from modelcanary.analysis._judges import DEFAULT_ALPHA
+from modelcanary.analysis._restarts import restart_weight
+
+LEVEL = DEFAULT_ALPHA * restart_weight(0)
+"""The level the judges' first-look tests reject at (what the plan simulates)."""
 
 
 def _detected_within(n: int, baseline: float, effect: float, share: float, seed: int) -> float:
@@ -28,7 +33,7 @@ def _detected_within(n: int, baseline: float, effect: float, share: float, seed:
             seen += 25
             if e0 + e1:
                 state = mixture.update(state, e1, e0 + e1, 25 / (25 + champ))
-                if OddsMixture.rejects(state, 0.05):
+                if OddsMixture.rejects(state, LEVEL):
                     hits += 1
                     break
     return hits / runs

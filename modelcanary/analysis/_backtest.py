@@ -190,6 +190,7 @@ def interval_data(
     """Measurements of one window from its logged requests (both versions, mirrored pairs)."""
     sides: dict[Side, VersionData] = {}
     both: tuple[Side, Side] = ("champion", "challenger")
+    keyed = any(r.unit for r in rows)  # a log with user keys: judged per user (all rows)
     for side in both:
         mine = [r for r in rows if r.version == side]
         has_pred = any(r.prediction is not None for r in mine)
@@ -199,6 +200,7 @@ def interval_data(
             errors=(r.status >= 500 for r in mine),
             predictions=[r.prediction for r in mine] if has_pred else None,
             series=_rate_series(window, mine),
+            units=[r.unit or "" for r in mine] if keyed else None,
         )
     champ = {r.request_id: r for r in rows if r.version == "champion" and r.request_id}
     pairs = [

@@ -13,16 +13,26 @@ largest low and the smallest high so far), which is what keeps it valid at every
 status keeps only the latest counts, so a caller that looks repeatedly (the widget) passes its
 previous bands back in and gets one more point each time the counts grew; a single look (the
 report) gets the band of the final counts. Pure: no I/O, no plotting.
+
+**The traffic** ends at the status's current weights: the recorded intervals keep the weights
+*during* each analysis, so after a rollback (challenger back to 0 %) or an abort the last
+interval still says e.g. 25 %; a final point at the time of the phase change says what the
+header says. (Not after a promotion: the weights then describe the promoted version as the new
+champion, and the last recorded split is the meaningful end of the challenger's line.)
+**Labels** are unique per chart: a check relative to the champion (``latency-p99@champion``)
+is labelled ``latency-p99 vs champion (ratio)``, the absolute one ``latency-p99 (ms)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..spec._analysis import Analysis
+from ..spec._catalogue import unit_of
 from ..spec._status import CheckRecord, RolloutStatus
-from ._bands import Band, band_level, current_band, intersect, sequential_states
+from ._bands import Band, band_level, current_band, intersect, sequential_states, state_counts
+from ._sample_plan import Progress, evidence_progress
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,15 @@ class MetricChart:
     reasons: tuple[str, ...]
     passing: tuple[float, float] | None
     """The passing band ``(low, high)`` to shade; None when the check has no bounds."""
+    label: str = ""
+    """The chart's title, unique in the rollout (``latency-p99 (ms)``,
+    ``latency-p99 vs champion (ratio)``); the metric key when empty."""
+
+    @property
+    def has_champion(self) -> bool:
+        """True when the check compared with the champion in some interval (a champion line
+        and its legend entry are drawn only then)."""
+        return any(v is not None for v in self.champion_values)
 
 
 @dataclass(frozen=True)
@@ -58,6 +77,27 @@ class BandChart:
     """The band's level is ``1 - alpha`` (the judge's champion-comparison share)."""
     points: tuple[tuple[str, Band], ...]
     """(time of the look, running intersection up to it)."""
+    label: str = ""
+    """The metric as the charts name it (:func:`metric_label`); the key when empty."""
+    progress: Progress | None = None
+    """Challenger requests so far against what the test needs to catch a 2x regression
+    (:func:`modelcanary.analysis._sample_plan.evidence_progress`)."""
+
+    @property
+    def level(self) -> str:
+        """The band's level for people: ``1 - alpha`` in percent, rounded (``99.2``, ``95``)."""
+        return level_text(self.alpha)
+
+
+def level_text(alpha: float) -> str:
+    """``1 - alpha`` in percent with at most one decimal, never shown as 100 (or 0) by the
+    rounding: 0.008333 -> ``99.2``, 0.05 -> ``95``, 0.0001 -> ``99.99``."""
+    level = (1 - alpha) * 100
+    for digits in (1, 2, 3, 4):
+        text = f"{round(level, digits):g}"
+        if 0 < float(text) < 100:
+            return text
+    return f"{level:.6g}"
 
 
 @dataclass(frozen=True)
@@ -84,8 +124,8 @@ def chart_data(
     band point when the status has no analysis time yet.
     """
     return ChartData(
-        _traffic(status, seen),
-        _metrics(status),
+        _traffic(status, seen, now),
+        _metrics(analysis, status),
         _bands(analysis, status, bands or {}, status.last_analysis_time or now),
     )
 
@@ -102,10 +142,16 @@ def passing_band(
     return low, high
 
 
-def _traffic(status: RolloutStatus, seen: Iterable[tuple[str, int, int]]) -> Traffic:
+def _traffic(status: RolloutStatus, seen: Iterable[tuple[str, int, int]], now: str) -> Traffic:
     points = sorted(
         {(h.time, h.canary_weight, h.mirror_weight) for h in status.history} | set(seen)
     )
+    current = (status.canary_weight, status.mirror_weight)
+    if points and points[-1][1:] != current and status.outcome != "promoted":
+        # the weights now (0 % after a rollback), at the phase change that set them
+        last = points[-1][0]
+        time = max(status.last_transition_time or now or last, last)
+        points.append((time, *current))
     return Traffic(
         tuple(p[0] for p in points),
         tuple(p[1] for p in points),
@@ -114,7 +160,22 @@ def _traffic(status: RolloutStatus, seen: Iterable[tuple[str, int, int]]) -> Tra
     )
 
 
-def _metrics(status: RolloutStatus) -> tuple[MetricChart, ...]:
+def metric_label(key: str, analysis: Analysis | None = None) -> str:
+    """A chart title for the check ``key``: ``latency-p99 (ms)`` for an absolute check,
+    ``latency-p99 vs champion (ratio)`` for one relative to the champion (how it compares read
+    from ``analysis``: ratio unless it says difference)."""
+    name, _, against = key.partition("@")
+    if against:
+        how = "ratio"
+        for metric in analysis.metrics if analysis is not None else ():
+            if metric.name == name and metric.relative_to == "champion":
+                how = metric.comparison or "ratio"
+        return f"{name} vs {against} ({how})"
+    unit = unit_of(name)
+    return name if unit == "raw" else f"{name} ({unit})"
+
+
+def _metrics(analysis: Analysis, status: RolloutStatus) -> tuple[MetricChart, ...]:
     series: dict[str, list[tuple[str, CheckRecord]]] = {}
     for record in status.history:
         for check in record.checks:
@@ -136,9 +197,14 @@ def _metrics(status: RolloutStatus) -> tuple[MetricChart, ...]:
                     [c.max for c in checks if c.max is not None],
                     values,
                 ),
+                metric_label(metric, analysis),
             )
         )
-    return tuple(charts)
+    labels = [c.label for c in charts]
+    return tuple(  # labels are titles: never two the same (the key tells them apart)
+        c if labels.count(c.label) == 1 else replace(c, label=f"{c.label} [{c.metric}]")
+        for c in charts
+    )
 
 
 def _bands(
@@ -152,7 +218,12 @@ def _bands(
         if band is None or (points and points[-1][1].requests == band.requests):
             continue  # no counts yet, or no new data since the last look
         last = points[-1][1] if points else None
+        counts = state_counts(state)
         charts[key] = BandChart(
-            key, band_level(analysis, key), (*points, (time, intersect(last, band)))
+            key,
+            band_level(analysis, key),
+            (*points, (time, intersect(last, band))),
+            metric_label(key, analysis),
+            evidence_progress(counts.n0, counts.x0, counts.n1) if counts else None,
         )
     return tuple(charts[key] for key in sorted(charts))

@@ -14,9 +14,11 @@ Rules (Flagger's, plus modelcanary's explicit no-data and sequential handling):
   ``inconclusiveLimit`` consecutive ones, after which the rollout fails as inconclusive;
 * a **waiting** interval (inconclusive only because evidence is still lacking: too little
   challenger traffic, a breach the champion shares, an out-of-range value the sequential
-  test does not confirm) holds the weight without counting towards either limit; only
-  waiting longer than the hold deadline (``progressDeadlineSeconds``, default 600 s) in a
-  row fails the rollout as inconclusive, so missing evidence never promotes;
+  test does not confirm, a threshold check on fewer samples than its kind needs
+  (:mod:`._min_sample`), a sequential metric's one-window fallback to its interval value)
+  holds the weight without counting towards either limit; only waiting longer than the
+  hold deadline (``progressDeadlineSeconds``, default 600 s) in a row fails the rollout as
+  inconclusive, so missing evidence never promotes;
 * a **passing** interval advances to the next step (and resets the inconclusive streak);
 * a mirror interval whose challenger was sent under 90 % of its copies (at least 20 asked
   for: it could not keep up or was unreachable) cannot pass: its would-be passes are
@@ -26,12 +28,13 @@ Rules (Flagger's, plus modelcanary's explicit no-data and sequential handling):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ..spec._analysis import Analysis
 from ..spec._base import Model, parse_duration
 from ..spec._catalogue import SEQUENTIAL_METRICS
+from ..spec._metric_spec import MetricSpec
 from ..spec._status import AnalysisRecord, Phase
 from ._checks import CheckResult, Verdict, metric_key, threshold_check
 from ._drift_pool import PredictionPool, drift_check
@@ -39,12 +42,14 @@ from ._judges import (
     DEFAULT_ALPHA,
     SequentialState,
     evaluate_sequential,
+    open_restart,
     select_judge,
     sequential_check,
     update_sequential,
 )
 from ._kayenta import SCORE_JUDGE, kayenta_checks
 from ._measurements import IntervalData
+from ._min_sample import hold_small_sample
 from ._mirror_coverage import coverage_hold
 from ._warmup import started_at, warmup_checks, warmup_left, warmup_message
 
@@ -152,6 +157,7 @@ def analyse_interval(
                 metric.alpha or shared_alpha(analysis),
                 update=not batches_checked,
             )
+            seq_state[key] = open_restart(seq_state[key])  # fresh tests from the next interval
             checks.append(result)
         elif metric.is_builtin and metric.name == "prediction-drift":
             result, pool = drift_check(metric, data, pools.pop(key, None), analysis.no_data)
@@ -159,7 +165,10 @@ def analyse_interval(
                 pools[key] = pool
             checks.append(result)
         else:
-            checks.append(threshold_check(metric, data, analysis.no_data))
+            result = hold_small_sample(
+                metric, data, threshold_check(metric, data, analysis.no_data)
+            )
+            checks.append(governed_by_sequential(metric, result, seq_state.get(key), analysis))
     if kayenta_metrics:
         checks += kayenta_checks(kayenta_metrics, data, analysis)
     checks = coverage_hold(checks, data.mirror_coverage)  # never a pass on copies not seen
@@ -205,6 +214,28 @@ def analyse_interval(
     return IntervalResult(verdict, action, checks, new_state, message, decisive, failing)
 
 
+def governed_by_sequential(
+    metric: MetricSpec, check: CheckResult, state: SequentialState | None, analysis: Analysis
+) -> CheckResult:
+    """A metric the sequential judge has been judging (it has a test state and a band) that
+    falls back to its interval value for one window (e.g. the champion's latencies are missing
+    from it) waits instead of failing on that value: only its sequential test may fail it, so
+    the verdict never contradicts the test's p-value and band shown beside it."""
+    if check.verdict != "fail" or state is None or metric.judge is not None:
+        return check
+    alpha = metric.alpha or shared_alpha(analysis)
+    evidence = evaluate_sequential(metric, state, alpha)
+    if evidence is not None and evidence[0]:
+        return check
+    p_value = evidence[2] if evidence is not None else 1.0
+    reason = (
+        f"{check.reason} in this interval only, which the sequential test could not use "
+        f"(it judges this metric: always-valid p={p_value:.3g} > alpha {alpha:g}): not enough "
+        f"evidence yet"
+    )
+    return replace(check, verdict="inconclusive", reason=reason, p_value=p_value, waiting=True)
+
+
 def hold_limit(analysis: Analysis, hold_deadline_s: float = DEFAULT_HOLD_DEADLINE_S) -> int:
     """Intervals a step may wait for evidence in a row: the deadline over the interval."""
     interval = parse_duration(analysis.interval)
@@ -228,11 +259,11 @@ def _held_message(
 
 
 def shared_alpha(analysis: Analysis) -> float:
-    """Default alpha of one sequential metric: the rollout's 0.05 budget, shared.
+    """Default alpha of one sequential metric: the rollout's 0.01 budget, shared.
 
     Metrics that set ``alpha`` keep it; the others split :data:`DEFAULT_ALPHA` evenly
-    (Bonferroni), so the false-rollback rate of the whole rollout stays at most 0.05 however
-    many sequential metrics it checks.
+    (Bonferroni), so the false-rollback rate of the whole rollout stays at most 0.01 however
+    many sequential metrics it checks (restarted tests included, :mod:`._restarts`).
     """
     shared = [
         m

@@ -112,6 +112,36 @@ def unit_evidence(metric: MetricSpec, state: ClusteredState) -> list[tuple[str, 
     return out
 
 
+def within_unit_noise(metric: MetricSpec, data: IntervalData) -> str | None:
+    """Why an absolute SLO breach of this window is within the challenger's per-user noise
+    (``z=1.2 < 2.33 over 9 user buckets``), or None (not keyed, too few users, or clear).
+
+    With sticky users the window's value describes the users the challenger happens to
+    serve (a few heavy, slow ones move its p99), and waiting for more evidence gathers none:
+    the same users stay. So a breach whose size is within the unit-level noise of the
+    window (cluster-robust variance, ``MIN_UNITS`` buckets at least) is not held against the
+    step; the unit-level sequential tests still judge the challenger.
+    """
+    from scipy.stats import norm
+
+    from ._clustered import MIN_UNITS, SMALL_SAMPLE_LEVEL
+    from ._judges import _slo_null
+
+    p_slo = _slo_null(metric) if metric.relative_to is None else None
+    rows = _rows(metric, data.challenger.units)
+    if p_slo is None or rows is None or not len(rows[0]):
+        return None
+    n, b = bucket_sums(rows[0], _slo_bad(metric, rows))
+    rate, variance, used = rate_and_variance(n, b)
+    if used < MIN_UNITS or variance <= 0:
+        return None
+    z = (rate - p_slo) / variance**0.5
+    limit = float(norm.ppf(1 - SMALL_SAMPLE_LEVEL))
+    if z >= limit:
+        return None
+    return f"z={z:.2g} < {limit:.3g} over {used} user buckets"
+
+
 def _rows(metric: MetricSpec, units: UnitRequests | None) -> Rows | None:
     """(bucket, failed, latency) per request the metric can use (latency metrics: known ones)."""
     import numpy as np

@@ -16,7 +16,7 @@ The sequential judge runs, on cumulative data since the rollout started:
 
 ``alpha`` is split evenly between the two tests, so the metric's false-rollback rate is at
 most ``alpha`` (see :mod:`modelcanary.analysis._sequential`); metrics without their own
-``alpha`` share the rollout's 0.05 (:func:`~modelcanary.analysis._interval.shared_alpha`).
+``alpha`` share the rollout's 0.01 (:func:`~modelcanary.analysis._interval.shared_alpha`).
 A rejection is decisive: the rollout rolls back at once. Otherwise the interval's value
 inside the range passes and outside it waits (holds the step). With data keyed by user or
 session the tests are unit-level (:mod:`modelcanary.analysis._judge_units`).
@@ -33,13 +33,14 @@ from ..spec._metric_spec import MetricSpec, NoDataPolicy
 from ._checks import CheckResult, fmt, in_range, threshold_check
 from ._clustered import ClusteredState
 from ._measurements import Counts, IntervalData, NoData, Samples, VersionData
+from ._restarts import Restart, fed, opened, restart_p_values, restart_weight
 from ._sequential import GaussianState, MixtureState, OddsMixture, update_gaussian
 from ._sli import sli_value
 
 if TYPE_CHECKING:
     from ._measurements import FloatArray
 
-DEFAULT_ALPHA = 0.05
+DEFAULT_ALPHA = 0.01
 """Default false-rollback budget of a rollout's sequential judge (shared by its metrics)."""
 _MIXTURE = OddsMixture()
 
@@ -61,6 +62,11 @@ class SequentialState(Model):
     clustered: ClusteredState | None = None
     """Unit-level tests (data keyed by user or session): used instead of the request-level
     ones once present (see :mod:`modelcanary.analysis._clustered`)."""
+    restarts: list[Restart] = []
+    """The SLO test and comparison restarted at the start of recent intervals (a fault that
+    starts late, :mod:`modelcanary.analysis._restarts`)."""
+    restarts_made: int = 0
+    """Restarts opened so far (the next one's index is this plus one)."""
 
 
 def select_judge(metric: MetricSpec, data: IntervalData) -> str:
@@ -113,6 +119,8 @@ def sequential_check(
     A breach the champion shares in the same window is reported as an environment incident;
     a challenger that served no requests yet is waiting too (low traffic, not missing data).
     """
+    from ._judge_units import has_units, within_unit_noise
+
     alpha = alpha or metric.alpha or DEFAULT_ALPHA
     point = threshold_check(metric, data, no_data, judge="sequential")
     if _raw(metric, data.challenger) is None:
@@ -132,6 +140,13 @@ def sequential_check(
     if point.verdict != "fail":
         reason = f"{point.reason}; sequential p={p_adj:.3g} (alpha {alpha:g})"
         return replace(point, reason=reason, p_value=p_adj), new_state
+    noise = within_unit_noise(metric, data) if has_units(data) else None
+    if noise is not None:
+        reason = (
+            f"{point.reason} on the users this window served, within their per-user noise "
+            f"({noise}); the sequential tests show no fault (p={p_adj:.3g} > alpha {alpha:g})"
+        )
+        return replace(point, verdict="pass", reason=reason, p_value=p_adj), new_state
     shared = _shared_breach(metric, data)
     if shared is not None:
         why = (
@@ -199,12 +214,15 @@ def update_sequential(
     slo, comp, diff, pairs = state.slo, state.champion, state.difference, state.pairs
     slo_p0 = _slo_null(metric) if metric.relative_to is None else None
     incidents = state.incidents
+    slo_batch: tuple[int, int, float] | None = None
+    comparison_batch: tuple[int, int, float] | None = None
     if slo_p0 is not None:
         if champ is not None and _champion_breaches(metric, champ, slo_p0):
             incidents += 1  # time-matched: the champion breached in this very window too
         else:
             events, trials = _bad_events(metric, chal)
             slo = _MIXTURE.update(slo or _MIXTURE.start(), events, trials, slo_p0)
+            slo_batch = (events, trials, slo_p0)
     if champ is not None:
         n0, e0, n1, e1 = _pair_counts(metric, chal, champ)
         pairs = GaussianState(
@@ -226,8 +244,29 @@ def update_sequential(
             if n1 > 0 and n0 > 0 and e0 + e1 > 0:
                 p0 = r0 * n1 / (r0 * n1 + n0)
                 comp = _MIXTURE.update(comp or _MIXTURE.start(), e1, e0 + e1, p0)
-    return SequentialState(
-        slo=slo, champion=comp, difference=diff, pairs=pairs, incidents=incidents
+                comparison_batch = (e1, e0 + e1, p0)
+    return state.model_copy(
+        update={
+            "slo": slo,
+            "champion": comp,
+            "difference": diff,
+            "pairs": pairs,
+            "incidents": incidents,
+            "restarts": fed(state.restarts, slo_batch, comparison_batch),
+        }
+    )
+
+
+def open_restart(state: SequentialState) -> SequentialState:
+    """Start fresh copies of the request-level tests from the next batch on (called at the
+    end of each judged interval; :mod:`modelcanary.analysis._restarts`)."""
+    if state.clustered is not None or (state.slo is None and state.champion is None):
+        return state
+    return state.model_copy(
+        update={
+            "restarts": opened(state.restarts, state.restarts_made),
+            "restarts_made": state.restarts_made + 1,
+        }
     )
 
 
@@ -270,6 +309,11 @@ def evaluate_sequential(
         evidence.append(
             (_comparison_words(metric, state.champion), OddsMixture.p_value(state.champion))
         )
+    # the tests from the first look spend FIRST_WEIGHT of alpha, the restarts the rest
+    evidence = [(words, p / restart_weight(0)) for words, p in evidence]
+    for kind, index, test, p in restart_p_values(state.restarts):
+        words = _slo_words(metric, test) if kind == "slo" else _comparison_words(metric, test)
+        evidence.append((f"{words}, since restart {index} (a fresh test from a later interval)", p))
     if not evidence:
         return None
     words, p = min(evidence, key=lambda e: e[1])
@@ -284,19 +328,20 @@ def sequential_tests(metric: MetricSpec) -> int:
 
 
 def comparison_alpha(metric: MetricSpec, alpha: float) -> float:
-    """The part of the metric's ``alpha`` the champion comparison spends: the level of its
-    always-valid confidence band (:mod:`modelcanary.analysis._bands`)."""
-    return alpha / sequential_tests(metric)
+    """The part of the metric's ``alpha`` the champion comparison from the first look spends
+    (its Bonferroni share, times the first tests' weight beside the restarted ones): the
+    level of its always-valid confidence band (:mod:`modelcanary.analysis._bands`)."""
+    return alpha / sequential_tests(metric) * restart_weight(0)
 
 
 def _raw(metric: MetricSpec, side: VersionData) -> Counts | FloatArray | None:
-    """Per-request data the sequential tests use: counts for rates, latency samples."""
-    import numpy as np
+    """Per-request data the sequential tests use: counts for rates; latency samples, or
+    an exact histogram's bucketed latencies (:mod:`modelcanary.analysis._histogram`)."""
+    from ._histogram import latency_evidence
 
     if metric.name in LATENCY_METRICS:
-        if isinstance(side.latencies, Samples) and len(side.latencies.values):
-            return side.latencies.values[~np.isnan(side.latencies.values)]
-        return None
+        latencies = latency_evidence(side)
+        return latencies if latencies is not None and len(latencies) else None
     if isinstance(side.counts, Counts) and side.counts.total > 0:
         return side.counts
     return None
@@ -319,14 +364,15 @@ def _slo_null(metric: MetricSpec) -> float | None:
 
 
 def _bad_events(metric: MetricSpec, data: Counts | FloatArray) -> tuple[int, int]:
-    """(bad events, trials): errors per request, or requests slower than the SLO max."""
-    import numpy as np
+    """(bad events, trials): errors per request, or requests slower than the SLO max (on
+    bucketed latencies: whole buckets above the largest bound <= max, conservatively)."""
+    from ._histogram import slow_requests
 
     if isinstance(data, Counts):
         return data.errors, data.total
     rng = metric.effective_range()
     assert rng is not None and rng.max is not None
-    return int(np.sum(data > rng.max)), len(data)
+    return slow_requests(data, rng.max)
 
 
 def _difference_margin(metric: MetricSpec) -> float:

@@ -94,10 +94,19 @@ class LatencyHistogram:
     bounds: tuple[float, ...]
     cumulative: tuple[float, ...]
     side: Side = "challenger"
+    exact: bool = field(default=False, compare=False)
+    """True when the counts are whole requests: the buckets' counter values at the window's
+    two edges subtracted (not an extrapolated ``increase()``), so consecutive windows tile
+    and the sequential latency tests may count them as requests
+    (:mod:`modelcanary.analysis._histogram`). Provenance, not data: equality ignores it."""
 
     def __post_init__(self) -> None:
         if len(self.bounds) != len(self.cumulative) or not self.bounds:
             raise ValueError("a histogram needs one cumulative count per bucket bound")
+        if self.exact and not all(
+            math.isfinite(c) and c >= 0 and c == int(c) for c in self.cumulative
+        ):
+            raise ValueError("exact bucket counts must be whole numbers of requests")
         if any(b2 <= b1 for b1, b2 in zip(self.bounds, self.bounds[1:], strict=False)):
             raise ValueError("bucket bounds must increase")
         if any(c2 < c1 for c1, c2 in zip(self.cumulative, self.cumulative[1:], strict=False)):

@@ -24,6 +24,7 @@ from typing import Literal
 
 from ..spec._plan import StepPlan
 from ._judges import DEFAULT_ALPHA
+from ._restarts import restart_weight
 from ._sequential import MixtureState, OddsMixture
 
 
@@ -107,7 +108,7 @@ def estimate_power(
                 if slo is not None and n1:
                     own = mixture.update(own, e1, n1, slo)
                 p = min(OddsMixture.p_value(comp), OddsMixture.p_value(own))
-                if p * tests <= alpha:
+                if p * tests <= alpha * restart_weight(0):  # the first-look share
                     break
             else:
                 continue

@@ -1,7 +1,8 @@
 """Request logs for the backtest: rows checked one by one, and the span they may cover.
 
 A log is one row per request: ``timestamp`` (seconds), ``version`` (champion|challenger),
-``latency_ms``, ``status`` (HTTP code), optional ``prediction`` and ``request_id``. Every
+``latency_ms``, ``status`` (HTTP code), optional ``prediction``, ``request_id`` and ``unit``
+(the user or session key: with it the backtest judges per user, as the runtime does). Every
 value is checked as it is read, so bad data is a :class:`~modelcanary.errors.SpecError`
 naming the row, the column and the fix - never a crash or a silent NaN later. The span of
 the timestamps is bounded too (:func:`window_count`): one millisecond value among seconds
@@ -31,8 +32,10 @@ MAX_ISSUES = 10
 """Bad rows listed in one error; the rest are counted."""
 HINT = (
     "columns: timestamp (s), version (champion|challenger), latency_ms, status, "
-    "[prediction], [request_id]"
+    "[prediction], [request_id], [unit]"
 )
+MAX_UNIT_CHARS = 200
+"""Longest accepted unit key (a user or session id)."""
 _VERSIONS: dict[str, Side] = {
     "champion": "champion",
     "primary": "champion",
@@ -53,6 +56,9 @@ class Request:
     request_id: str | None = None
     row: int = field(default=0, compare=False)
     """1-based row of the log it came from (0: not read from a log)."""
+    unit: str | None = None
+    """The user or session the request belongs to (``unit`` column: the affinity cookie's
+    value, or the header ``analysis.unitKey`` names): with it the judges test per unit."""
 
 
 class BadValue(ValueError):
@@ -182,7 +188,21 @@ def _request(row: Any, index: int) -> Request:
         _prediction(row.get("prediction")),
         None if _blank(row.get("request_id")) else str(row["request_id"]),
         index,
+        _unit(row.get("unit")),
     )
+
+
+def _unit(raw: Any) -> str | None:
+    """A unit key (user or session id) or None when blank."""
+    if _blank(raw):
+        return None
+    text = str(raw).strip()
+    if len(text) > MAX_UNIT_CHARS:
+        raise BadValue(
+            f"unit {_show(raw)} is longer than {MAX_UNIT_CHARS} characters",
+            "give the user or session id (or a hash of it), or leave it blank",
+        )
+    return text
 
 
 def _prediction(raw: Any) -> float | str | None:

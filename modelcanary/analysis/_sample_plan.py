@@ -4,7 +4,8 @@
 challenger requests does the shipped sequential champion comparison need to reject with
 probability ``power``?". It simulates the same test the judges run
 (:class:`modelcanary.analysis._sequential.OddsMixture` on the conditional binomial of bad
-events, rejecting at ``alpha / tests``) on a stream of batches and takes the ``power``
+events, rejecting at ``alpha * 0.75 / tests``, the share the tests from the first look
+spend) on a stream of batches and takes the ``power``
 quantile of the challenger requests seen at rejection: exact for the shipped test up to
 simulation noise (``runs`` rollouts), not a normal approximation.
 
@@ -27,6 +28,7 @@ does not have.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from typing import Any, Literal
 
 from ..spec._plan import StepPlan
 from ._judges import DEFAULT_ALPHA
+from ._restarts import restart_weight
 from ._sequential import OddsMixture
 
 Metric = Literal["error-rate", "latency"]
@@ -119,7 +122,7 @@ def samples_to_detect(
     rng = np.random.default_rng(seed)
     champ_batch = max(1, round(batch * (1 - share) / share))
     null_share = batch / (batch + champ_batch)
-    level = alpha / tests
+    level = alpha * restart_weight(0) / tests  # the judges' first-look share of alpha
     stops: list[float] = []
     for _ in range(runs):
         state, seen = mixture.start(), 0
@@ -244,3 +247,42 @@ def _unit_keys(log: Any, unit: str, count: int) -> list[str]:
     if len(keys) != count or not any(keys):
         return []
     return keys
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a sequential metric's challenger sample is toward catching ``effect``."""
+
+    seen: int
+    """Challenger requests judged so far."""
+    needed: float | None
+    """Requests the test needs at the traffic's current share to catch ``effect`` with
+    ``power`` (None: more than the simulation's cap, or no champion baseline yet)."""
+    effect: float
+    power: float
+
+
+def _rounded(value: float) -> float:
+    """Two significant digits: keys of the cache (the need barely moves between looks)."""
+    return float(f"{value:.2g}")
+
+
+@functools.lru_cache(maxsize=256)
+def _needed(baseline: float, effect: float, share: float, power: float) -> float | None:
+    return samples_to_detect(baseline, effect, share, power=power, runs=150, batch=25, cap=200_000)
+
+
+def evidence_progress(
+    n0: int, x0: int, n1: int, *, effect: float = 2.0, power: float = 0.8
+) -> Progress:
+    """The widget's "n of ~N needed" for a metric with ``n0`` champion requests (``x0`` bad
+    events) and ``n1`` challenger requests: N from the champion's observed rate (half-count
+    floor, so a clean champion still gives a baseline) at the current traffic share."""
+    if n0 <= 0 or n1 <= 0:
+        return Progress(max(0, n1), None, effect, power)
+    baseline = min(0.5, (x0 + 0.5) / (n0 + 1.0))
+    share = min(0.95, max(0.01, n1 / (n0 + n1)))
+    if baseline * effect >= 1:
+        return Progress(n1, None, effect, power)
+    needed = _needed(_rounded(baseline), effect, round(share, 2), power)
+    return Progress(n1, needed, effect, power)

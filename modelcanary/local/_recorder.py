@@ -268,8 +268,8 @@ class Recorder:
         yield from tail
 
     def rows(self, start: float = float("-inf"), end: float = float("inf")) -> list[Request]:
-        """Records with ``start <= timestamp < end``, oldest first."""
-        return [Request(*row[:6]) for row in self._rows(start, end)]
+        """Records with ``start <= timestamp < end``, oldest first (with their unit keys)."""
+        return [Request(*row[:6], unit=row[7] or None) for row in self._rows(start, end)]
 
     def interval_data(self, window: Window) -> IntervalData:
         """Measurements of both versions in ``window`` (mirrored pairs matched by request id).
@@ -310,24 +310,26 @@ class Recorder:
             return self._count
 
     def write_csv(self, path: str | Path, rows: Iterable[Request] | None = None) -> int:
-        """Write a request log ``modelcanary backtest --data`` reads; returns the row count."""
+        """Write a request log ``modelcanary backtest --data`` reads; returns the row count.
+
+        Requests keyed by user (session affinity, ``analysis.unitKey``) carry their key in the
+        ``unit`` column, so the backtest judges them per user as the runtime did."""
         selected = list(self.rows() if rows is None else rows)
+        columns = ["timestamp", "version", "latency_ms", "status", "prediction", "request_id"]
+        keyed = any(r.unit for r in selected)
         with Path(path).open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(
-                ["timestamp", "version", "latency_ms", "status", "prediction", "request_id"]
-            )
+            writer.writerow([*columns, "unit"] if keyed else columns)
             for r in selected:
-                writer.writerow(
-                    [
-                        f"{r.timestamp:.6f}",
-                        r.version,
-                        f"{r.latency_ms:.3f}",
-                        r.status,
-                        "" if r.prediction is None else r.prediction,
-                        r.request_id or "",
-                    ]
-                )
+                line = [
+                    f"{r.timestamp:.6f}",
+                    r.version,
+                    f"{r.latency_ms:.3f}",
+                    r.status,
+                    "" if r.prediction is None else r.prediction,
+                    r.request_id or "",
+                ]
+                writer.writerow([*line, r.unit or ""] if keyed else line)
         return len(selected)
 
 

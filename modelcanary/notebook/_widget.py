@@ -14,22 +14,35 @@ feed (the local run's status read at most 4 times a second; in a cluster, a watc
 ModelRollout resource) and only touches the widgets when something changed; it stops once the
 rollout is decided. Widget value updates from a thread are safe enough in ipykernel (each is
 one comm message).
+
+Start-up: a source may say what it is doing before the rollout runs (``startup_log()``: model
+servers starting, the router's address; ``startup_error()``: why it could not start); the
+widget shows those lines above the charts, so it can be displayed before any server is up.
+
+Size: plotly's widget front-end draws a figure when its view is made, before the view is in
+the page, so plotly sized it at its 700 px default (half the output). The figures are
+``responsive`` and a hidden :mod:`~modelcanary.notebook._resize` widget in the view makes
+plotly re-measure once the view is in the page and after a chart is added: every chart takes
+the output's full width. Date ticks get bottom room (``automargin``) and the legends sit above
+the plots, clear of them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from copy import deepcopy
 from datetime import UTC, datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 from ..analysis._bands import Band
-from ..analysis._chartdata import BandChart, ChartData, MetricChart, chart_data
+from ..analysis._chartdata import BandChart, ChartData, MetricChart, chart_data, metric_label
 from ..errors import ModelCanaryError, SpecError, SpecIssue
 from ..spec import CheckRecord, RolloutStatus
 from ..spec._html import VERDICT_COLORS, checks_table, last_checked, phase_badge, verdict_span
+from ._resize import CONFIG, resizer
 
 if TYPE_CHECKING:
     from ._source import StatusFeed, StatusSource
@@ -46,6 +59,10 @@ BUTTONS: dict[str, tuple[str, str]] = {
 """Manual action -> (button label, ipywidgets button style)."""
 BAND_COLORS = ("#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457")
 """One colour per metric in the confidence-band chart."""
+MARGIN = {"t": 40, "b": 40, "l": 50, "r": 10}
+"""Figure margins: ``automargin`` grows the bottom one when two-line date ticks need it."""
+LEGEND = {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"}
+"""Legends above the plot, right-aligned (below it they covered the date ticks)."""
 BAND_WORDS = {
     "worse": "challenger worse than the champion",
     "better": "challenger better than the champion",
@@ -78,6 +95,18 @@ def _sync(fig: Any) -> None:
     fig._widget_layout = deepcopy(fig._layout_obj._props)
 
 
+def _figure(go: Any, **layout: Any) -> Any:
+    """A FigureWidget that takes the full width of the output (see the module docstring) and
+    labels its time axis readably."""
+    fig = go.FigureWidget()
+    fig.update_layout(
+        margin=MARGIN, legend=LEGEND, xaxis={"automargin": True}, yaxis={"automargin": True}
+    )
+    fig.update_layout(**layout)
+    fig._config = {**fig._config, **CONFIG}  # re-measure on resize (see _resize)
+    return fig
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -99,8 +128,16 @@ class RunWidget:
             f"<code>{escape(challenger)}</code></div>"
         )
         self.badge = widgets.HTML()
+        self.startup = widgets.HTML()
+        """What the source did before the rollout ran (servers starting, the router's
+        address) and why it could not start, if so."""
         self.summary = widgets.HTML()
-        self.weights = go.FigureWidget()
+        self.weights = _figure(
+            go,
+            title="Traffic",
+            height=280,
+            yaxis={"range": [-5, 105], "title": "%"},
+        )
         for name, color, dash in (
             ("champion %", "#2e7d32", "solid"),
             ("challenger %", "#1565c0", "solid"),
@@ -113,12 +150,6 @@ class RunWidget:
                 mode="lines+markers",
                 line={"shape": "hv", "color": color, "dash": dash},
             )
-        self.weights.update_layout(
-            title="Traffic",
-            height=260,
-            margin={"t": 40, "b": 30, "l": 40, "r": 10},
-            yaxis={"range": [-5, 105], "title": "%"},
-        )
         self.metrics: dict[str, Any] = {}
         self.metric_box = widgets.VBox([])
         self.band_box = widgets.VBox([])
@@ -134,9 +165,12 @@ class RunWidget:
             )
             button.on_click(self._clicker(kind))
             self.buttons[kind] = button
+        self.resizer = resizer()
+        """Hidden: makes plotly fit the charts to the output's width (see ``_resize``)."""
         self.view = widgets.VBox(
             [
                 widgets.HBox([self.title, self.badge]),
+                self.startup,
                 self.summary,
                 self.weights,
                 self.metric_box,
@@ -145,8 +179,12 @@ class RunWidget:
                 self.verdict,
                 widgets.HBox(list(self.buttons.values())),
                 self.feedback,
-            ]
+                self.resizer,
+            ],
+            layout=widgets.Layout(width="100%"),
         )
+        self.on_final: Callable[[], None] | None = None
+        """Called once the widget drew the decided state (the run's static fallback then)."""
         self.phase = ""
         self.updates = 0
         self._seen: list[tuple[str, int, int]] = []
@@ -202,6 +240,11 @@ class RunWidget:
                 self.refresh(force=True)
             except Exception:
                 log.exception("widget refresh failed")
+        if self.on_final is not None and self.run.done:
+            try:
+                self.on_final()
+            except Exception:
+                log.exception("publishing the final state failed")
 
     def _clicker(self, kind: str) -> Any:
         def click(_button: Any) -> None:
@@ -224,7 +267,9 @@ class RunWidget:
             status = self.run.status()
         done = self.run.done
         last = status.history[-1].time if status.history else None
+        startup = _startup(self.run)
         key = (
+            startup,
             status.phase,
             status.canary_weight,
             status.mirror_weight,
@@ -240,9 +285,23 @@ class RunWidget:
             if key == self._key and not force:
                 return False
             self._key = key
+            self._draw_startup(*startup)
             self._draw(status, done)
             self.updates += 1
         return True
+
+    def _draw_startup(self, lines: tuple[str, ...], error: str) -> None:
+        if not lines and not error:
+            self.startup.value = ""
+            return
+        items = "".join(f"<li>{escape(line)}</li>" for line in lines)
+        failed = (
+            f"<p style='color:#c62828'><b>start-up failed:</b> {escape(error)}</p>" if error else ""
+        )
+        self.startup.value = (
+            f"<div class='mc-startup' style='font-size:0.9em;color:#424242'>"
+            f"<ul style='margin:2px 0'>{items}</ul>{failed}</div>"
+        )
 
     def _draw(self, status: RolloutStatus, done: bool) -> None:
         self.phase = status.phase
@@ -289,24 +348,24 @@ class RunWidget:
         for chart in data.metrics:
             fig = self.metrics.get(chart.metric)
             if fig is None:
-                fig = self._metric_figure(chart.metric)
+                fig = self._metric_figure(chart.label or chart.metric)
                 self.metrics[chart.metric] = fig
                 added = True
             self._fill_metric(fig, chart)
         if added:
             self.metric_box.children = tuple(self.metrics.values())
+            self.resizer.tick += 1  # the new charts' views: fit them once attached
 
-    def _metric_figure(self, metric: str) -> Any:
-        fig = self._go.FigureWidget()
+    def _metric_figure(self, title: str) -> Any:
+        fig = _figure(self._go, title=title, height=240)
         fig.add_scatter(x=[], y=[], name="challenger", mode="lines+markers")
         fig.add_scatter(
-            x=[], y=[], name="champion", mode="lines", line={"dash": "dash", "color": "#9e9e9e"}
-        )
-        fig.update_layout(
-            title=metric,
-            height=220,
-            margin={"t": 40, "b": 30, "l": 40, "r": 10},
-            legend={"orientation": "h", "y": -0.25},
+            x=[],
+            y=[],
+            name="champion",
+            mode="lines",
+            line={"dash": "dash", "color": "#9e9e9e"},
+            visible=False,  # shown once the check compares with the champion (no empty entry)
         )
         return fig
 
@@ -347,6 +406,8 @@ class RunWidget:
             value.text = [f"{v}: {r}" for v, r in zip(chart.verdicts, chart.reasons, strict=True)]
             value.hovertemplate = "%{y}<br>%{text}<extra></extra>"
             champion.x, champion.y = list(chart.times), list(chart.champion_values)
+            champion.visible = chart.has_champion  # hidden: no line, no legend entry
+            fig.layout.showlegend = chart.has_champion  # one trace left: no legend
         _sync(fig)
 
     # -- sequential confidence bands ------------------------------------------------
@@ -358,12 +419,10 @@ class RunWidget:
             self._plot_bands()
 
     def _band_figure(self) -> Any:
-        fig = self._go.FigureWidget()
-        fig.update_layout(
+        fig = _figure(
+            self._go,
             title="challenger - champion: always-valid band",
-            height=260,
-            margin={"t": 40, "b": 30, "l": 50, "r": 10},
-            legend={"orientation": "h", "y": -0.25},
+            height=280,
             yaxis={"title": "bad-event rate diff. (pts)", "zeroline": True},
             shapes=[
                 {
@@ -384,11 +443,12 @@ class RunWidget:
         if self.bands is None:
             self.bands = self._band_figure()
             self.band_box.children = (self.bands,)
+            self.resizer.tick += 1
         fig = self.bands
         for i, key in enumerate(sorted(self._band_charts)):
             if not any(trace.legendgroup == key for trace in fig.data):
                 color = BAND_COLORS[i % len(BAND_COLORS)]
-                level = f"{(1 - self._band_charts[key].alpha) * 100:g}"
+                level = f"{self._band_charts[key].level} %"
                 fig.add_scatter(
                     x=[],
                     y=[],
@@ -406,7 +466,7 @@ class RunWidget:
                     fill="tonexty",
                     fillcolor=_rgba(color, 0.25),
                     legendgroup=key,
-                    name=f"{key} band",
+                    name=f"{self._band_charts[key].label or key} band",
                     hoverinfo="skip",
                 )
                 fig.add_scatter(
@@ -415,7 +475,7 @@ class RunWidget:
                     mode="lines+markers",
                     line={"color": color},
                     legendgroup=key,
-                    name=f"{key} difference",
+                    name=f"{self._band_charts[key].label or key} difference",
                     hovertemplate="%{y:.3g} pts<br>%{text}<extra>" + level + "</extra>",
                 )
         last = [s[-1][1] for s in self.band_series.values()]
@@ -443,17 +503,18 @@ class RunWidget:
                 if check.p_value is not None:
                     latest[check.metric] = check
         items = []
+        analysis = self.run.rollout.spec.analysis
         for metric in sorted(set(latest) | set(self._band_charts)):
-            parts = [f"<b>{escape(metric)}</b>:"]
+            parts = [f"<b>{escape(metric_label(metric, analysis))}</b>:"]
             chart = self._band_charts.get(metric)
             if chart is not None:
                 band = chart.points[-1][1]
-                level = (1 - chart.alpha) * 100
                 parts.append(
                     f"challenger - champion {band.estimate * 100:+.3g} pts, "
-                    f"{level:g} % band [{band.low * 100:+.3g}, {band.high * 100:+.3g}] pts "
+                    f"{chart.level} % band [{band.low * 100:+.3g}, {band.high * 100:+.3g}] pts "
                     f"({band.requests} requests): {BAND_WORDS[band.verdict]};"
                 )
+                parts.append(evidence_text(chart))
             tested = latest.get(metric)
             if tested is not None:
                 parts.append(
@@ -484,7 +545,32 @@ class RunWidget:
         self.verdict.value = f"<div class='mc-verdict'>{head}{message}{body}</div>"
 
 
+def _startup(run: Any) -> tuple[tuple[str, ...], str]:
+    """The source's start-up lines and error ("" if none); sources without them: none."""
+    log_of = getattr(run, "startup_log", None)
+    error_of = getattr(run, "startup_error", None)
+    lines = tuple(log_of()) if callable(log_of) else ()
+    error = error_of() if callable(error_of) else None
+    return lines, str(error) if error else ""
+
+
 def _rgba(color: str, alpha: float) -> str:
     """``#rrggbb`` as ``rgba(r, g, b, alpha)``."""
     r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def evidence_text(chart: BandChart) -> str:
+    """``evidence 1,240 of ~5,200 challenger requests to catch 2x the champion's rate (80 %
+    power);`` (empty without a progress figure)."""
+    progress = chart.progress
+    if progress is None:
+        return ""
+    if progress.needed is None:
+        return f"evidence: {progress.seen:,} challenger requests;"
+    share = min(100, round(100 * progress.seen / progress.needed))
+    return (
+        f"evidence {progress.seen:,} of ~{progress.needed:,.0f} challenger requests "
+        f"({share} %) to catch {progress.effect:g}x the champion's rate with "
+        f"{progress.power:.0%} power;"
+    )

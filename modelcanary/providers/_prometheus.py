@@ -3,9 +3,11 @@
 Built-in SLIs come from the series of the rollout's *series scheme* (:mod:`.schemes`): the
 local router's ``modelcanary_router_*``, the model servers' ``modelcanary_model_*`` by pod, or
 a mesh's own metrics (Istio, Linkerd, NGINX...), chosen per rollout (see docs/providers.md).
-One instant query per measurement, ``increase(x[<window>])`` evaluated at the window's end,
-so counts, latency buckets and prediction counts are those of the window and the analysis
-computes every SLI from them exactly as it does for the embedded provider. Custom queries
+One instant query per measurement evaluated at the window's end: ``increase(x[<window>])``
+for request and prediction counts; for latency buckets the counters' exact change since
+the window's start (``promql.delta_by``: whole requests, adjacent windows tile), so the
+sequential latency tests can count them (:mod:`modelcanary.analysis._histogram`). The
+analysis computes every SLI from them exactly as it does for the embedded provider. Custom queries
 are Flagger-style templates run as instant queries.
 """
 
@@ -33,7 +35,7 @@ from ..errors import PermanentProviderError, SpecError, SpecIssue
 from ..spec import MetricProviderSpec, MetricSpec, ModelRollout
 from . import _promql as promql
 from . import _vectors as vectors
-from ._context import ProviderContext, ProviderFactory
+from ._context import ProviderContext, ProviderFactory, backend_options
 from ._httpapi import HTTPProvider, http_options, render_query, spec_address, spec_secret
 from ._promapi import HINTS, PrometheusAPI
 from ._schemes import SCHEME_NAMES, Matchers, Scheme, router_scheme, scheme_for, scheme_named
@@ -149,19 +151,22 @@ class PrometheusProvider(HTTPProvider):
         by: tuple[str, ...],
         rng: str,
         extra: Matchers = (),
+        *,
+        exact: bool = False,
     ) -> str:
-        """``count_by`` of ``metric`` per version and ``by``: one ``version``-labelled count
-        per side (matchers plus ``extra``) for schemes that tell the versions apart by their
-        matchers."""
+        """``count_by`` (``delta_by`` when ``exact``) of ``metric`` per version and ``by``:
+        one ``version``-labelled count per side (matchers plus ``extra``) for schemes that
+        tell the versions apart by their matchers."""
+        count = promql.delta_by if exact else promql.count_by
         if scheme.sides is None:
             match = {self.rollout_label: rollout.name}
             if self.namespace_label:
                 match[self.namespace_label] = rollout.metadata.namespace or "default"
-            return promql.count_by(metric, match, ("version", *by), rng)
+            return count(metric, match, ("version", *by), rng)
         parts = []
         for side, matchers in scheme.matchers(rollout).items():
             sel = promql.matchers((m.label, m.op, m.value) for m in (*matchers, *extra))
-            parts.append(promql.with_label(promql.count_by(metric, sel, by, rng), "version", side))
+            parts.append(promql.with_label(count(metric, sel, by, rng), "version", side))
         return " or ".join(parts)
 
     def _explain(self, value: _Gap, scheme: Scheme, rollout: ModelRollout, metric: str) -> _Gap:
@@ -184,7 +189,9 @@ class PrometheusProvider(HTTPProvider):
         requests = self.api.vector(
             self.grouped(scheme, rollout, scheme.requests, by, rng, scheme.requests_match), at
         )
-        latency = self.api.vector(self.grouped(scheme, rollout, scheme.latency, ("le",), rng), at)
+        latency = self.api.vector(
+            self.grouped(scheme, rollout, scheme.latency, ("le",), rng, exact=True), at
+        )
         preds = self._predictions(scheme, rollout, rng, at)
         series = self._series(scheme, rollout, window)
         sides = {
@@ -198,7 +205,7 @@ class PrometheusProvider(HTTPProvider):
                 ),
                 self._explain(
                     vectors.latency_histogram(
-                        vectors.cumulative(latency, side), side, scheme.latency_ms
+                        vectors.cumulative(latency, side), side, scheme.latency_ms, exact=True
                     ),
                     scheme,
                     rollout,
@@ -282,7 +289,7 @@ def api_factory(name: str) -> ProviderFactory:
             f"a {name} provider needs an address",
             "e.g. address: http://prometheus.monitoring:9090",
         )
-        options = {k: v for k, v in ctx.options.items() if k != "timeout"}
+        options = backend_options(ctx)
         return PrometheusProvider(
             address, secret=spec_secret(spec, ctx), name=name, **http_options(spec, ctx), **options
         )

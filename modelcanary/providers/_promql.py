@@ -1,9 +1,10 @@
 """PromQL text: the queries behind the built-in SLIs and the custom-query template renderer.
 
 Every built-in query is an instant query evaluated at the window's end over a range equal
-to the window (``increase(x[<window>])``, see :func:`count_by`), so the numbers are the
-window's counts, not per-second rates: ratios (error rate, quantiles) are then scale-free
-and throughput is the count divided by the window, as in the embedded provider.
+to the window (``increase(x[<window>])``, see :func:`count_by`; latency buckets: the exact
+counter change, :func:`delta_by`), so the numbers are the window's counts, not per-second
+rates: ratios (error rate, quantiles) are then scale-free and throughput is the count
+divided by the window, as in the embedded provider.
 """
 
 from __future__ import annotations
@@ -78,6 +79,35 @@ def count_by(metric: str, labels: Mapping[str, str] | str, by: tuple[str, ...], 
     )
 
 
+LOOKBACK = "5m"
+"""How far back :func:`delta_by` looks for a counter's last sample at each window edge
+(Prometheus' default lookback delta)."""
+
+
+def delta_by(metric: str, labels: Mapping[str, str] | str, by: tuple[str, ...], window: str) -> str:
+    """A counter's exact change over ``window`` per group: raw values, no extrapolation.
+
+    Each series' last sample at or before the evaluation time minus its last sample at or
+    before ``window`` earlier, so the result is a whole number of events and consecutive
+    windows tile: every event is counted in exactly one window (one scrape interval late
+    at most). ``increase()`` instead extrapolates to the window's edges (fractional counts;
+    two adjacent windows can both count the same events), which the sequential tests must
+    not read as requests. ``last_over_time(m[5m])`` rather than ``m``: a failed scrape
+    writes staleness markers, and a series that looked absent at the start would count its
+    lifetime total. A series with no sample in the 5 minutes before the start (born in the
+    window) or that went down (a reset) counts its current value::
+
+        last = last_over_time(m[5m])
+        sum by (g) (((last - last_over_time(m[5m] offset w)) >= 0) or last)
+
+    ``labels`` is a mapping of equality matchers or a ready selector (:func:`matchers`).
+    """
+    sel = f"{metric}{labels if isinstance(labels, str) else selector(labels)}"
+    last = f"last_over_time({sel}[{LOOKBACK}])"
+    before = f"last_over_time({sel}[{LOOKBACK}] offset {window})"
+    return f"sum by ({', '.join(by)}) ((({last} - {before}) >= 0) or {last})"
+
+
 def render(query: str, values: Mapping[str, str], variables: Mapping[str, str]) -> str:
     """Fill ``{{ name }}`` and ``{{ variables.X }}`` placeholders (Flagger's template syntax).
 
@@ -109,6 +139,7 @@ def render(query: str, values: Mapping[str, str], variables: Mapping[str, str]) 
 __all__ = [
     "TEMPLATE_VARIABLES",
     "count_by",
+    "delta_by",
     "duration",
     "matchers",
     "quote",

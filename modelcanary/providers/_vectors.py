@@ -119,16 +119,20 @@ def _monotone(buckets: Mapping[float, float]) -> tuple[tuple[float, ...], tuple[
 
 
 def latency_histogram(
-    buckets: Mapping[float, float], side: Side, to_ms: float = 1000.0
+    buckets: Mapping[float, float], side: Side, to_ms: float = 1000.0, *, exact: bool = False
 ) -> LatencyHistogram | NoData:
     """Latency buckets (``to_ms`` milliseconds per unit: 1000 for seconds) -> a histogram in
-    milliseconds (NoData when empty)."""
+    milliseconds (NoData when empty). ``exact``: the buckets are raw counter changes
+    (``promql.delta_by``), rounded to whole requests and marked as counts for the
+    sequential latency tests."""
     if not buckets:
         return NoData(f"no {side} latency buckets in the window", side)
     bounds, cum = _monotone(buckets)
     if cum[-1] <= 0:
         return NoData(f"no {side} latencies in the window", side)
-    return LatencyHistogram(tuple(b * to_ms for b in bounds), cum, side)
+    if exact:
+        cum = tuple(float(round(c)) for c in cum)
+    return LatencyHistogram(tuple(b * to_ms for b in bounds), cum, side, exact=exact)
 
 
 def label_counts(rows: Iterable[Row], side: Side) -> dict[str, float]:

@@ -12,6 +12,7 @@ from modelcanary.analysis import (
     analyse_interval,
     version_data,
 )
+from modelcanary.analysis._judges import DEFAULT_ALPHA
 from modelcanary.spec import Analysis
 
 
@@ -124,4 +125,4 @@ def test_a_sequential_check_fails_only_with_a_p_value_within_alpha() -> None:
             for check in result.checks:
                 if check.judge != "sequential" or check.p_value is None:
                     continue
-                assert (check.verdict == "fail") == (check.p_value <= 0.05 / 3 / 1), check
+                assert (check.verdict == "fail") == (check.p_value <= DEFAULT_ALPHA / 3), check

@@ -67,7 +67,8 @@ def test_report_and_widget_draw_the_same_chart_data(tiny: TinyModels) -> None:
     assert list(widget.metrics["error-rate"].data[0].y) == list(drawn.data[0].y)
 
     # the traffic: the report's points are the widget's (it adds the ones it saw live)
-    assert list(report.weights_figure(data).data[0].y) == list(widget.weights.data[1].y)
+    (challenger,) = (t for t in report.weights_figure(data).data if t.name == "challenger %")
+    assert list(challenger.y) == list(widget.weights.data[1].y)
 
     # the confidence band: one look, the same band, at the judge's champion-comparison level
     (band,) = data.bands
@@ -80,12 +81,32 @@ def test_report_and_widget_draw_the_same_chart_data(tiny: TinyModels) -> None:
     assert widget.band_series == {"error-rate": list(band.points)}
     figure = report.band_figure(data)
     assert figure is not None and list(figure.data[0].y) == [band.points[-1][1].estimate * 100]
-    level = f"{(1 - alpha) * 100:g}"
+    level = band.level
     hover = widget.bands.data[2].hovertemplate
-    assert f"<extra>{level}</extra>" in hover  # HEAD said 1 - alpha here (unsplit)
+    assert f"<extra>{level} %</extra>" in hover  # HEAD said 1 - alpha here (unsplit)
     assert f"{level} % band" in widget.pvalues.value
 
 
 def test_report_and_widget_use_the_one_chart_data_function() -> None:
     assert vars(report)["chart_data"] is chart_data
     assert vars(widget_module)["chart_data"] is chart_data
+
+
+def test_the_widget_shows_the_evidence_toward_the_needed_sample(tiny: TinyModels) -> None:
+    spec = rollout(tiny, "nb-evidence", [30, 60])
+    status = _status()  # champion 2000 requests, 20 errors; challenger 500 requests
+    (band,) = chart_data(spec.spec.analysis, status).bands
+    progress = band.progress
+    assert progress is not None and progress.seen == 500
+    assert progress.needed is not None and progress.needed > 500  # not enough yet at 1 %
+    from modelcanary.analysis import samples_to_detect
+
+    share = round(500 / 2500, 2)
+    baseline = float(f"{20.5 / 2001:.2g}")
+    assert progress.needed == samples_to_detect(
+        baseline, 2.0, share, runs=150, batch=25, cap=200_000
+    )
+    widget = RunWidget(FixedRun(spec, status, done=True))  # type: ignore[arg-type]
+    shown = widget.pvalues.value
+    assert f"evidence 500 of ~{progress.needed:,.0f} challenger requests" in shown
+    assert "to catch 2x the champion's rate with 80% power" in shown

@@ -183,6 +183,9 @@ def test_istio_promql_text() -> None:
             f"sum by ({by}) ((increase({s}[1m]) and {s} offset 1m) "
             f"or (last_over_time({s}[1m]) unless {s} offset 1m))"
         )
+        if by == "le":  # latency buckets: exact counter changes (promql.delta_by)
+            last, before = f"last_over_time({s}[5m])", f"last_over_time({s}[5m] offset 1m)"
+            count = f"sum by (le) ((({last} - {before}) >= 0) or {last})"
         return f'label_replace({count}, "version", "{label}", "", "")'
 
     assert p.sent == [
