@@ -129,6 +129,9 @@ JS_FACTS = """(() => {
     loading_widget: all.includes('Loading widget'),
     error_displaying: all.includes('Error displaying widget'),
     text_fallback: all.includes('<NotebookRun '),
+    output_width: root ? Math.round(root.getBoundingClientRect().width) : 0,
+    plot_widths: root ? [...root.querySelectorAll('.js-plotly-plot')]
+      .map(p => Math.round(p.querySelector('.main-svg').getBoundingClientRect().width)) : [],
   };
 })()"""
 

@@ -61,15 +61,20 @@ def run(code: str, r: Rollout | None = None) -> Any:
         return eval(code, {"nan": math.nan, "inf": math.inf, **names})
 
 
-def test_issue_example_builds_an_ab_rollout_with_a_shadow_phase() -> None:
-    with pytest.warns(UserWarning, match=r"ab_test\(\) replaces the canary plan.*canary\(\)"):
+def test_issue_example_builds_a_chain_shadow_canary_ab() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         r = example()
     spec = r.build()
     assert isinstance(spec, ModelRollout)
     a = spec.spec.analysis
-    assert (a.strategy, a.iterations, a.step_weights, a.interval) == ("ab", 10, None, "1m")
-    assert (a.mirror, a.mirror_weight, a.shadow and a.shadow.iterations) == (True, 100, 3)
-    assert a.match and a.match[0].to_dict() == {"headers": {"x-cohort": {"exact": "beta"}}}
+    assert (a.strategy, a.iterations, a.step_weights, a.interval) == ("steps", None, None, "1m")
+    assert [s.kind for s in a.steps or []] == ["shadow"] + ["canary"] * 4 + ["ab"]
+    shadow, *canary, ab = a.steps or []
+    assert (shadow.mirror_weight, shadow.iterations) == (100, 3)
+    assert [s.weight for s in canary] == [5, 10, 25, 50]
+    assert ab.iterations == 10
+    assert ab.match and ab.match[0].to_dict() == {"headers": {"x-cohort": {"exact": "beta"}}}
     assert spec.spec.champion and spec.spec.champion.model_uri == "models:/fraud@champion"
     assert spec.spec.challenger and spec.spec.challenger.model_uri == "models:/fraud/4"
     got = [(m.name, m.relative_to, m.threshold_range) for m in a.metrics]
@@ -82,32 +87,37 @@ def test_issue_example_builds_an_ab_rollout_with_a_shadow_phase() -> None:
     assert parse_rollout_yaml(r.to_yaml()) == spec
 
 
-def test_interval_threshold_and_shadow_survive_a_plan_replacement() -> None:
+def test_interval_threshold_and_shadow_survive_chaining_another_plan() -> None:
     r = base().shadow(percent=50, iterations=2).canary(steps=[10], interval="2m", threshold=3)
-    with pytest.warns(UserWarning, match="blue_green"):
-        a = r.blue_green(iterations=4).build().spec.analysis
-    assert (a.strategy, a.interval, a.threshold, a.step_weights) == ("bluegreen", "2m", 3, None)
-    assert (a.mirror_weight, a.shadow and a.shadow.iterations) == (50, 2)
+    a = r.blue_green(iterations=4).build().spec.analysis
+    assert (a.strategy, a.interval, a.threshold, a.step_weights) == ("steps", "2m", 3, None)
+    steps = a.steps or []
+    assert [(s.kind, s.weight, s.mirror_weight, s.iterations) for s in steps] == [
+        ("canary", 10, None, 1),  # base() called canary first: the call order is kept
+        ("shadow", 0, 50, 2),
+        ("step", 0, None, 4),
+    ]
 
 
 @pytest.mark.parametrize(
-    ("first", "second", "words", "strategy"),
+    ("first", "second", "kinds"),
     [
-        ("r.canary(steps=[5])", "r.ab_test(header='h', value='v')", "ab_test() replaces the", "ab"),
-        ("r.ab_test(header='h', regex='v')", "r.blue_green()", "blue_green() repl", "bluegreen"),
-        ("r.blue_green()", "r.steps(step(5, '1m'))", "steps() replaces the bluegreen", "steps"),
-        ("r.steps(step(5, '1m'))", "r.canary(step=10)", "canary() replaces the steps", "canary"),
+        ("r.canary(steps=[5])", "r.ab_test(header='h', value='v')", "canary ab"),
+        ("r.ab_test(header='h', regex='v')", "r.blue_green()", "ab step"),
+        ("r.blue_green()", "r.steps(step(5, '1m'))", "step canary"),
+        ("r.steps(step(5, '1m'))", "r.canary(step=10)", "canary " * 11),
     ],
 )  # fmt: skip
-def test_a_later_plan_replaces_an_earlier_one_with_a_warning(
-    first: str, second: str, words: str, strategy: str
+def test_a_later_plan_of_another_kind_is_chained_after_without_a_warning(
+    first: str, second: str, kinds: str
 ) -> None:
     r = run(first, versions())
-    with pytest.warns(UserWarning) as record:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         r = eval(second, {"r": r, "step": step})
-    assert len(record) == 1 and words in str(record[0].message)
-    assert record[0].filename == "<string>"  # points at the caller's line, not the builder
-    assert r.build().spec.analysis.strategy == strategy
+    a = r.build().spec.analysis
+    assert a.strategy == "steps"
+    assert [s.kind for s in a.steps or []] == kinds.split()
 
 
 def test_same_kind_of_plan_replaces_silently() -> None:
@@ -296,7 +306,7 @@ def test_modifiers_set_fields_and_return_new_objects() -> None:
         ("r.ab_test()", "spec.analysis.match", "at least one"),
         ("r.ab_test(colour='red')", "spec.analysis.match", "colour"),
         ("r.ab_test(header='h', regex='(')", "spec.analysis.match[0].headers.h.regex", "compile"),
-        ("r.ab_test(body_field='in.country', value='FR').router('istio').build()",
+        ("Rollout('x').ab_test(body_field='in.country', value='FR').router('istio').build()",
          "spec.analysis.match[0].body", "istio"),
         ("r.blue_green(mirror_weight=5)", "spec.analysis.mirrorWeight", "mirror"),
         ("r.shadow(percent=101)", "spec.analysis.mirrorWeight", "100"),
@@ -428,9 +438,11 @@ def test_repr_summarises_versions_plan_and_slos() -> None:
         "Rollout('fraud': models:/fraud@champion -> models:/fraud/4, "
         "canary [5, 10, 25, 50] every 1m, 4 SLOs)"
     )
-    with pytest.warns(UserWarning):
-        shown = repr(example())
-    assert "shadow 100% for 3 intervals, then A/B on header x-cohort=beta for 10 intervals" in shown
+    shown = repr(example())
+    assert (
+        "steps shadow 100% for 3 intervals, 5%, 10%, 25%, 50%, "
+        "A/B on header x-cohort=beta for 10 intervals every 1m"
+    ) in shown
     assert repr(Rollout("x", namespace="ml")) == "Rollout('ml/x': ? -> ?, no traffic plan, 0 SLOs)"
     target = repr(run("Rollout('api').target('api').blue_green(3).gate('ok', 'http://g/')"))
     assert "Deployment/api (current) -> Deployment/api (new revision), blue/green" in target

@@ -1,8 +1,9 @@
-"""Traffic plans: canary weights, A/B matches, blue/green and custom steps, as spec fragments.
+"""Traffic plans (shadow, canary weights, A/B matches, blue/green, custom steps) as fragments.
 
-A rollout has exactly one traffic plan; a shadow (mirror-only) phase can come before it.
 Each plan is kept as a partial :class:`~modelcanary.spec.Analysis` holding only the plan's
-own fields, validated when it is made so errors carry their ``spec.analysis...`` path.
+own fields, validated when it is made so errors carry their ``spec.analysis...`` path. How
+several plans of one rollout combine (one plan with a shadow phase, or an ordered chain of
+stages) is :mod:`._chain`'s job.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from modelcanary.spec import Analysis, MatchCondition, Step, StringMatch
 
 from ._util import as_list, drop_none, fail, validated
 
-PlanKind = Literal["canary", "ab", "bluegreen", "steps"]
+PlanKind = Literal["shadow", "canary", "ab", "bluegreen", "steps"]
 PLAN_METHODS: dict[str, str] = {
+    "shadow": "shadow()",
     "canary": "canary()",
     "ab": "ab_test()",
     "bluegreen": "blue_green()",
     "steps": "steps()",
 }
-"""The builder method that sets each kind of plan (used in replacement warnings)."""
+"""The builder method that sets each kind of plan (used in messages)."""
 
 _ANALYSIS = ("spec", "analysis")
 MATCH_OPTIONS = frozenset(
@@ -40,7 +42,7 @@ class Plan(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)  # validators made on first use
 
     kind: PlanKind
-    """canary, ab, bluegreen or steps."""
+    """shadow, canary, ab, bluegreen or steps."""
     settings: Analysis
     """A partial Analysis: only the plan's fields are set."""
 
@@ -50,17 +52,38 @@ def _plan(kind: PlanKind, **fields: Any) -> Plan:
 
 
 def step(
-    weight: int,
+    weight: int = 0,
     duration: str | None = None,
     *,
+    iterations: int | None = None,
     pause: bool = False,
     mirror_weight: int | None = None,
+    match: Any = None,
+    header: str | None = None,
+    value: str | None = None,
 ) -> Step:
-    """One custom step: hold ``weight`` percent for ``duration``, or ``pause`` for approval."""
+    """One custom step: hold ``weight`` percent for ``duration`` or ``iterations`` passing
+    intervals, or ``pause`` for approval; ``mirror_weight`` alone is a shadow step, and
+    ``match=[...]`` (or ``header=``/``value=``) an A/B step routing only matching requests."""
+    cond = match_condition(header=header, value=value)
+    extra = [] if match is None else as_list(match, "step.match", "[{'headers': {...}}]")
+    conditions = ([cond] if cond else []) + [
+        c.to_dict() if isinstance(c, MatchCondition) else c for c in extra
+    ]
     data = drop_none(
-        weight=weight, duration=duration, pause=pause or None, mirrorWeight=mirror_weight
+        weight=weight or None,
+        duration=duration,
+        iterations=iterations,
+        pause=pause or None,
+        mirrorWeight=mirror_weight,
+        match=conditions or None,
     )
     return validated(Step, data, ("step",))
+
+
+def shadow_plan(percent: int, iterations: int) -> Plan:
+    """A mirror-only phase: ``percent`` of requests copied to the challenger for N intervals."""
+    return _plan("shadow", mirror=True, mirrorWeight=percent, shadow={"iterations": iterations})
 
 
 def canary_plan(
@@ -224,12 +247,7 @@ def describe_plan(analysis: Analysis) -> str:
         return prefix + "no traffic plan"
     kind = analysis.strategy
     if kind == "steps":
-        text = "steps " + ", ".join(
-            f"{s.weight}%"
-            + (f" for {s.duration}" if s.duration else "")
-            + (" + pause" if s.pause else "")
-            for s in analysis.steps or []
-        )
+        text = "steps " + ", ".join(describe_step(s) for s in analysis.steps or [])
     elif kind == "ab":
         text = f"A/B on {describe_match(analysis.match or [])} for {analysis.iterations} intervals"
     elif kind == "bluegreen":
@@ -238,6 +256,23 @@ def describe_plan(analysis: Analysis) -> str:
     else:
         text = f"canary {analysis.weights()}"
     return f"{prefix}{text} every {analysis.interval}"
+
+
+def describe_step(s: Step) -> str:
+    """``shadow 100%``, ``20%``, ``A/B on header x-cohort=beta``, with how long it is held."""
+    if s.kind == "ab":
+        text = f"A/B on {describe_match(s.match or [])}"
+    elif s.kind == "shadow":
+        text = f"shadow {s.mirror_weight}%"
+    elif s.kind == "step":
+        text = "hold"
+    else:
+        text = f"{s.weight}%" + (f" (mirror {s.mirror_weight}%)" if s.mirror_weight else "")
+    if s.duration:
+        text += f" for {s.duration}"
+    elif s.iterations and s.iterations > 1:
+        text += f" for {s.iterations} intervals"
+    return text + (" + pause" if s.pause else "")
 
 
 def describe_match(conditions: list[MatchCondition]) -> str:

@@ -10,12 +10,13 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from modelcanary.spec import Analysis, Metadata, ModelVersion, Step, parse_duration
+from modelcanary.spec import Metadata, ModelVersion, Step, parse_duration
 
 from . import _parts as parts
 from . import _plans as plans
 from ._checks import RolloutChecks
-from ._state import ANALYSIS_PATH, RolloutState
+from ._cohorts import cohorts_data
+from ._state import RolloutState
 from ._util import drop_none, fail, set_fields, validated
 
 
@@ -76,9 +77,8 @@ class Rollout(RolloutChecks):
         return self._spec(service=parts.service(set_fields(old) if old else {}, **opts))
 
     def shadow(self, percent: int = 100, iterations: int = 1) -> Rollout:
-        """Mirror ``percent`` of requests to the challenger for N intervals before the plan."""
-        data = {"mirror": True, "mirrorWeight": percent, "shadow": {"iterations": iterations}}
-        return self.model_copy(update={"shadow_phase": validated(Analysis, data, ANALYSIS_PATH)})
+        """Mirror ``percent`` of requests to the challenger for N intervals (a shadow stage)."""
+        return self._with_plan(plans.shadow_plan(percent, iterations), None, None)
 
     def canary(
         self,
@@ -144,8 +144,15 @@ class Rollout(RolloutChecks):
         dataset: str | None = None,
         concurrency: int | None = None,
         headers: Mapping[str, str] | None = None,
+        cohorts: Any = None,
     ) -> Rollout:
-        """Local runtime: generate traffic (replaying ``requests`` JSONL or a ``dataset``)."""
+        """Local runtime: generate traffic (replaying ``requests`` JSONL or a ``dataset``).
+
+        ``headers`` go with every request; ``cohorts`` with a share of them, so an A/B stage
+        sends some requests to each version: ``cohorts=0.2`` (20 % satisfy the first
+        ``ab_test`` condition), ``{"beta": 0.2}`` (the condition whose value is ``beta``),
+        ``{"x-cohort=beta": 0.2}`` (that header; ``"cookie: type=insider"`` a cookie).
+        """
         data = drop_none(
             rps=rps,
             duration=duration,
@@ -153,6 +160,7 @@ class Rollout(RolloutChecks):
             dataset=dataset,
             concurrency=concurrency,
             headers=None if headers is None else dict(headers),
+            cohorts=None if cohorts is None else cohorts_data(cohorts),
         )
         return self._spec(load=data)
 

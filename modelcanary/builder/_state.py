@@ -17,17 +17,22 @@ from modelcanary.errors import SpecError
 from modelcanary.spec import (
     Alert,
     Analysis,
+    LoadWarning,
     Metadata,
     MetricSpec,
     ModelRollout,
     RolloutSpec,
+    SpecWarning,
     Webhook,
+    load_warnings,
     parse_rollout,
+    spec_warnings,
     to_yaml,
 )
 
+from ._chain import chained, plan_fields
 from ._html import rollout_html, rollout_summary
-from ._plans import PLAN_METHODS, Plan
+from ._plans import Plan
 from ._util import drop_none, merged, set_fields, validated
 
 ANALYSIS_PATH = ("spec", "analysis")
@@ -44,10 +49,9 @@ class RolloutState(BaseModel):
     """Partial RolloutSpec: versions, router, service, load, flags (its analysis is unused)."""
     options: Analysis
     """Partial Analysis: interval, threshold, noData and other plan-independent settings."""
-    plan: Plan | None = None
-    """The one traffic plan (canary, A/B, blue/green or steps)."""
-    shadow_phase: Analysis | None = None
-    """Partial Analysis of the mirror-only phase (mirror, mirrorWeight, shadow)."""
+    plans: tuple[Plan, ...] = ()
+    """The traffic plans in call order (shadow, canary, A/B, blue/green, steps): one plan, or
+    an ordered chain of stages (see :mod:`._chain`)."""
     metric_specs: tuple[MetricSpec, ...] = ()
     webhook_specs: tuple[Webhook, ...] = ()
     alert_specs: tuple[Alert, ...] = ()
@@ -67,24 +71,13 @@ class RolloutState(BaseModel):
         return self.model_copy(update={"options": merged(self.options, updates, ANALYSIS_PATH)})
 
     def _with_plan(self, plan: Plan, interval: str | None, threshold: int | None) -> Self:
-        """A copy with ``plan`` as THE traffic plan; warns when it replaces another kind."""
+        """A copy with ``plan`` added to the chain (or updating the plan of its kind)."""
         new = self._options(interval=interval, threshold=threshold)
-        old = self.plan
-        if old is not None and old.kind != plan.kind:
-            warnings.warn(
-                f"{PLAN_METHODS[plan.kind]} replaces the {old.kind} plan set by "
-                f"{PLAN_METHODS[old.kind]}: a rollout has one traffic plan "
-                "(the shadow phase, interval and checks are kept)",
-                UserWarning,
-                stacklevel=3,
-            )
-        return new.model_copy(update={"plan": plan})
+        return new.model_copy(update={"plans": chained(self.plans, plan)})
 
     def draft(self) -> ModelRollout:
         """The resource as built so far, NOT validated (for display); use :meth:`build`."""
-        fields = set_fields(self.options)
-        for partial in (self.plan.settings if self.plan else None, self.shadow_phase):
-            fields |= set_fields(partial) if partial is not None else {}
+        fields = set_fields(self.options) | plan_fields(self.plans)
         analysis = Analysis.model_construct(
             **fields,
             metrics=list(self.metric_specs),
@@ -95,16 +88,34 @@ class RolloutState(BaseModel):
         return ModelRollout.model_construct(metadata=self.meta, spec=spec)
 
     def build(self) -> ModelRollout:
-        """The validated ModelRollout; SpecError lists every problem with its field path."""
-        return parse_rollout(self.draft().to_dict())
+        """The validated ModelRollout; SpecError lists every problem with its field path.
+
+        Warns (:class:`~modelcanary.spec.LoadWarning`) about each stage the
+        local load cannot feed (see :meth:`load_warnings`)."""
+        return self._validated(stacklevel=3)
+
+    def _validated(self, stacklevel: int) -> ModelRollout:
+        """``build()``; its load warnings point ``stacklevel`` frames up (the user's line)."""
+        rollout = parse_rollout(self.draft().to_dict())
+        loads = {str(issue) for issue in load_warnings(rollout)}
+        for issue in spec_warnings(rollout):
+            kind = LoadWarning if str(issue) in loads else SpecWarning
+            warnings.warn(str(issue), kind, stacklevel=stacklevel)
+        return rollout
+
+    def load_warnings(self) -> list[str]:
+        """Stages the local load (``load()``) cannot feed, with the field and the fix: an A/B
+        match that no request (or every request) satisfies, a weight too small for the rate,
+        a stage that starts after ``duration``. Empty without ``load()``."""
+        return [str(issue) for issue in load_warnings(parse_rollout(self.draft().to_dict()))]
 
     def to_dict(self) -> dict[str, Any]:
         """The validated resource as plain data (YAML field names)."""
-        return self.build().to_dict()
+        return self._validated(stacklevel=3).to_dict()
 
     def to_yaml(self) -> str:
         """The validated resource as YAML, ready for ``kubectl apply`` or ``modelcanary run``."""
-        return to_yaml(self.build())
+        return to_yaml(self._validated(stacklevel=3))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({rollout_summary(self.draft())})"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from .._files import load
-from ._common import guarded, out_console
+from ..spec._warnings import spec_warnings
+from ._common import err_console, guarded, out_console
 
 
 def register(app: typer.Typer) -> None:
@@ -30,3 +32,5 @@ def validate(
             + (f", weights {plan}" if plan else "")
             + (f", {analysis.iterations} iteration(s)" if analysis.iterations else "")
         )
+    for warning in spec_warnings(rollout):  # valid, but may not do what is meant (stderr)
+        err_console.print(f"[yellow]warning[/]: {escape(str(warning))}")

@@ -72,12 +72,31 @@ def analysis_to_flagger(
 
 
 def _steps(analysis: Analysis, notes: Notes) -> list[int]:
-    """Custom steps as stepWeights: each weight is held for one interval."""
+    """Custom steps as stepWeights: each weight is held for one interval.
+
+    Flagger has no ordered stages of different kinds: an A/B step (``match``) inside a plan
+    cannot be written, so it is refused; shadow steps and pauses are dropped with a note.
+    """
     steps = analysis.steps or []
-    plain = all(s.duration is not None and not s.pause and s.mirror_weight is None for s in steps)
+    plain = all(
+        (s.duration is not None or s.iterations == 1)
+        and not s.pause
+        and s.mirror_weight is None
+        and not s.match
+        for s in steps
+    )
     weights: list[int] = []
     for i, step in enumerate(steps):
         path = f"{BASE}.steps[{i}]"
+        if step.match:
+            notes.issue(
+                f"{path}.match",
+                "is an A/B step inside a plan of steps: Flagger has no ordered stages of "
+                "different kinds (its A/B test is a whole plan: iterations + match)",
+                "convert a rollout whose analysis is one A/B test (iterations + match, "
+                "optionally mirror: true), or keep this rollout in modelcanary",
+            )
+            continue
         if step.weight == 0 or (weights and step.weight <= weights[-1]):
             notes.add(path, f"dropped: weight {step.weight}; Flagger stepWeights rise above 0")
             continue
@@ -86,15 +105,17 @@ def _steps(analysis: Analysis, notes: Notes) -> list[int]:
             notes.add(f"{path}.pause", "dropped: use a confirm-traffic-increase webhook to gate")
         if step.mirror_weight is not None:
             notes.add(f"{path}.mirrorWeight", "dropped: Flagger mirrors only before shifting")
-    durations = ", ".join(s.duration or "pause" for s in steps)
+    held = ", ".join(
+        s.duration or (f"{s.iterations} intervals" if s.iterations else "pause") for s in steps
+    )
     kind = "plain weight+duration steps" if plain else "steps (pauses/mirrors dropped)"
     notes.add(
         f"{BASE}.steps",
         f"{kind} became stepWeights {weights}: each weight is held for "
         f"one interval ({analysis.interval}) instead of its duration "
-        f"({durations})",
+        f"({held})",
     )
-    if not weights:
+    if not weights and not any(s.match for s in steps):
         notes.issue(
             f"{BASE}.steps",
             "has no weight above 0",

@@ -2,7 +2,8 @@
 
 A :class:`Follower` creates or patches the model's ModelRollout (``mlflow_cluster``), then
 follows it with the Kubernetes watch API (``ClusterRollouts.watch``): each status the operator
-writes is logged to the version's MLflow run as it comes (``RunLog``), and once the operator
+writes is logged to the version's MLflow run as it comes (``RunLog``) and each change of it
+to the hook's log (``ProgressLog``: stage, intervals, waits, verdict), and once the operator
 has decided, the verdict is written to the registry: once. A version that has a verdict is left
 alone, the champion alias is moved only when it does not point to the version already, and a
 restarted hook re-attaches (``attach``) from what is stored: the resource's annotations and
@@ -41,6 +42,7 @@ from ._mlflow_policy import (
     template_for,
     version_tags,
 )
+from ._mlflow_progress import ProgressLog
 from ._mlflow_runs import RunLog, stamp_millis
 
 log = logging.getLogger("modelcanary.mlflow")
@@ -64,8 +66,11 @@ class Follower:
         own: OwnChanges,
         *,
         attach_only: bool = False,
+        progress: ProgressLog | None = None,
     ) -> None:
         self.target = target
+        self.progress = progress or ProgressLog(name, version)
+        """Logs each change of the status the operator writes (stage, intervals, verdict)."""
         self.client = client
         self.name = name
         self.version = version
@@ -246,6 +251,8 @@ class Follower:
             and status.outcome is not None
             and millis(status.last_transition_time) > since
         )
+        if decided or not status.phase.traits.decided:  # not an earlier run's verdict
+            self.progress.observe(view)
         return since, view if decided else None
 
     # -- verdicts -------------------------------------------------------------------------

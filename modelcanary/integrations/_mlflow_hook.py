@@ -41,6 +41,7 @@ from ._mlflow_policy import (
     set_tag,
     version_tags,
 )
+from ._mlflow_progress import ProgressLog, stage_of
 from ._mlflow_register import WEBHOOK_EVENTS, register_webhook
 
 __all__ = ["WEBHOOK_EVENTS", "RegistryHook", "register_webhook"]
@@ -64,6 +65,8 @@ class _Active:
     cancelled: str | None = None
     thread: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    progress: ProgressLog | None = None
+    """Logs the rollout's changes (stage, intervals, waits, verdict) as they happen."""
 
     def abort(self, reason: str) -> None:
         with self.lock:
@@ -72,6 +75,9 @@ class _Active:
                 self.run.act("abort", reason)
 
     def started(self, run: Any) -> None:
+        """A local run started: follow its ticks (progress lines), abort it if cancelled."""
+        if self.progress is not None:
+            self.progress.follow(run)
         with self.lock:
             self.run = run
             if self.cancelled is not None:
@@ -202,8 +208,9 @@ class RegistryHook:
 
     def status(self) -> dict[str, Any]:
         """What the hook is doing, as JSON data (``GET /status`` on the receiver): the
-        rollouts in flight (model, version, since, phase and weight when local) and the last
-        verdicts."""
+        rollouts in flight (model, version, since, and where each is: phase, challenger and
+        mirror weight, message, last interval; in cluster mode as the operator last wrote it)
+        and the last verdicts."""
         with self._lock:
             active = sorted(self._active.items())
         rollouts = []
@@ -216,8 +223,9 @@ class RegistryHook:
             }
             current = getattr(item.run, "status", None)
             if callable(current):  # a local run: its live status
-                found = current()
-                entry |= {"phase": str(found.phase), "canaryWeight": found.canary_weight}
+                entry |= stage_of(current())
+            elif item.progress is not None:  # cluster: the last status the operator wrote
+                entry |= item.progress.summary()
             rollouts.append(entry)
         outcomes = [
             {"model": o.name, "version": o.version, "outcome": o.outcome, "message": o.message}
@@ -298,11 +306,17 @@ class RegistryHook:
         self, name: str, version: str, previous: _Active | None, *, attach_only: bool = False
     ) -> None:
         """Start the rollout of ``name`` v``version`` in a thread (after ``previous`` ends)."""
-        item = _Active(version)
+        item = _Active(version, progress=ProgressLog(name, version))
         target = self._work
         if self.cluster is not None:
             item.run = Follower(
-                self.cluster, self.client, name, version, self.own, attach_only=attach_only
+                self.cluster,
+                self.client,
+                name,
+                version,
+                self.own,
+                attach_only=attach_only,
+                progress=item.progress,
             )
             target = self._follow
         item.thread = threading.Thread(

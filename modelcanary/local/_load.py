@@ -4,20 +4,29 @@ Payloads come from a JSONL file (one request body per line), from the rows of a 
 parquet dataset (each row becomes a ``dataframe_split`` body), or from Python objects. Requests
 are scheduled on a fixed timetable (``i / rps`` after the start); when the concurrency bound is
 reached they wait, and the achieved rate says so honestly.
+
+Cohorts (``spec.load.cohorts``): request ``i`` falls in a cohort by a hash of ``(seed, i)``, so
+a share of 0.2 is 20 % of requests, spread evenly over the payloads (never tied to one payload
+of the rotation) and the same on every run; a cohort's requests carry its headers (cookies in a
+``cookie`` header) and query parameters. The load has no simulated users, so the draw is per
+request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from ..errors import SpecError, SpecIssue
+from ..spec._load import CohortRequest, request_headers
 
 
 @dataclass
@@ -30,6 +39,8 @@ class LoadStats:
     started: float = 0.0
     finished: float | None = None
     latencies_ms: list[float] = field(default_factory=list)
+    cohort_sent: list[int] = field(default_factory=list)
+    """Requests sent in each cohort (same order as the generator's ``cohorts``)."""
 
     @property
     def achieved_rps(self) -> float:
@@ -108,6 +119,8 @@ class LoadGenerator:
         concurrency: int = 8,
         duration: float | None = None,
         headers: Mapping[str, str] | None = None,
+        cohorts: Sequence[CohortRequest] = (),
+        seed: int = 0,
         timeout: float = 10.0,
         keep_latencies: int = 100_000,
     ) -> None:
@@ -116,7 +129,14 @@ class LoadGenerator:
         if not self.bodies:
             raise ValueError("no payloads to send")
         self.rps, self.concurrency, self.duration = rps, concurrency, duration
-        self.headers = {"content-type": "application/json", **(headers or {})}
+        self.headers = {"content-type": "application/json", **request_headers(headers, None)}
+        self.cohorts = list(cohorts)
+        self.seed = seed
+        self._targets = [(url, self.headers)] + [
+            (_with_query(url, c.query), self.headers | request_headers(headers, c))
+            for c in self.cohorts
+        ]
+        self._bounds = list(itertools.accumulate(c.share for c in self.cohorts))
         self.timeout = timeout
         self.keep_latencies = keep_latencies
         self.stats = LoadStats()
@@ -125,7 +145,7 @@ class LoadGenerator:
 
     def start(self) -> LoadGenerator:
         """Start sending; returns at once."""
-        self.stats = LoadStats(started=time.monotonic())
+        self.stats = LoadStats(started=time.monotonic(), cohort_sent=[0] * len(self.cohorts))
         self._thread = threading.Thread(
             target=lambda: asyncio.run(self._main()), name="modelcanary-load", daemon=True
         )
@@ -169,7 +189,10 @@ class LoadGenerator:
                     continue
                 await slots.acquire()
                 body = self.bodies[i % len(self.bodies)]
-                task = asyncio.create_task(self._send(client, body, slots))
+                target = self.cohort_of(i)
+                if target:
+                    self.stats.cohort_sent[target - 1] += 1
+                task = asyncio.create_task(self._send(client, body, slots, *self._targets[target]))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
                 i += 1
@@ -177,11 +200,25 @@ class LoadGenerator:
                 await asyncio.wait(tasks, timeout=self.timeout)
         self.stats.finished = time.monotonic()
 
-    async def _send(self, client: Any, body: bytes, slots: asyncio.Semaphore) -> None:
+    def cohort_of(self, i: int) -> int:
+        """Request ``i``'s cohort: 1 + its index in ``cohorts``, or 0 for none."""
+        if not self._bounds:
+            return 0
+        draw = _unit(self.seed, i)
+        return next((n + 1 for n, bound in enumerate(self._bounds) if draw < bound), 0)
+
+    async def _send(
+        self,
+        client: Any,
+        body: bytes,
+        slots: asyncio.Semaphore,
+        url: str,
+        headers: Mapping[str, str],
+    ) -> None:
         self.stats.sent += 1
         began = time.perf_counter()
         try:
-            reply = await client.post(self.url, content=body, headers=self.headers)
+            reply = await client.post(url, content=body, headers=headers)
             ok = reply.status_code < 500
         except Exception:  # connection errors, timeouts: counted, never raised
             ok = False
@@ -193,3 +230,20 @@ class LoadGenerator:
             self.stats.errors += 1
         if len(self.stats.latencies_ms) < self.keep_latencies:
             self.stats.latencies_ms.append((time.perf_counter() - began) * 1000)
+
+
+def _with_query(url: str, query: Mapping[str, str]) -> str:
+    if not query:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(query)}"
+
+
+_MASK = (1 << 64) - 1
+
+
+def _unit(seed: int, i: int) -> float:
+    """A uniform draw in [0, 1) fixed by ``(seed, i)`` (splitmix64: cheap, well mixed)."""
+    z = (seed * 0x9E3779B97F4A7C15 + (i + 1) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return (z ^ (z >> 31)) / 2**64

@@ -95,7 +95,8 @@ class LocalRun:
         self.error: BaseException | None = None
         self.problems: list[str] = []
         self.findings: list[str] = []
-        """What the run noticed that the analysis does not judge (low mirror coverage)."""
+        """What the run noticed that the analysis does not judge (low mirror coverage, stages
+        the load cannot reach: ``spec.load`` warnings)."""
         self._coverage_since = time.time()
         self._drops: dict[str, int] = {}
         self._short_of_copies = False
@@ -286,7 +287,15 @@ class LocalRun:
                 )
             )
         from ..spec import parse_duration
+        from ..spec._load import resolve_cohorts
+        from ..spec._load_reach import load_warnings
 
+        cohorts, issues = resolve_cohorts(load.cohorts, self.rollout.spec.analysis)
+        if issues:
+            raise SpecError(issues)
+        for warning in load_warnings(self.rollout):  # what the load cannot reach, said once
+            self.findings.append(str(warning))
+            log.warning("rollout %s: %s", self.name, warning)
         self.load = LoadGenerator(
             f"{self.url}/invocations",
             payloads,
@@ -294,6 +303,7 @@ class LocalRun:
             concurrency=load.concurrency,
             duration=parse_duration(load.duration) if load.duration else None,
             headers=load.headers,
+            cohorts=cohorts,
         ).start()
 
 

@@ -10,13 +10,19 @@ Readiness tells starting from dying. A version that never answered ``/ping`` is 
 machine waits, up to ``progressDeadlineSeconds``); a challenger that answered once and now
 refuses connections (the process is gone: nothing listens on its port) or whose child process
 exited has *failed*: ``Readiness.challenger_failed`` says so and the machine rolls back at
-once instead of waiting for a deadline meant for start-up. A ping that times out is not a
-failure (a busy server may answer late): it is "not ready", as before.
+once instead of waiting for a deadline meant for start-up.
+
+A challenger that answered once and now *hangs* (accepts connections, answers nothing) has
+failed too, once its ``/ping`` timed out on :data:`HUNG_PROBES` probes in a row spanning at
+least one analysis interval: one timed-out ping is only "not ready" (a busy server may answer
+late, a pause may pass), and a server that answers a ping now and then starts the count again.
+A version that never answered keeps the start-up deadline however long it stays silent.
 """
 
 from __future__ import annotations
 
 import errno
+import socket
 import threading
 import time
 import urllib.error
@@ -27,7 +33,13 @@ from typing import Any, Protocol
 
 from ..errors import WorkloadError
 from ..rollout._observations import Readiness
-from ..spec import ModelRollout, ModelVersion
+from ..spec import ModelRollout, ModelVersion, parse_duration
+
+HUNG_PROBES = 3
+"""Timed-out ``/ping`` probes in a row (and at least one analysis interval of them) after
+which a challenger that answered before counts as hung: with the default 2 s probe timeout,
+6 s of silence, longer than a GC pause or a burst of load, and short of an interval of
+traffic lost at the usual intervals."""
 
 
 class ServerHandle(Protocol):
@@ -52,6 +64,10 @@ class _Side:
     handle: ServerHandle | None = None
     answered_at: float | None = None
     """Wall time it last answered ``/ping`` (None: never, it is still starting)."""
+    silent_since: float | None = None
+    """Wall time the first of the ``/ping`` probes that timed out in a row was sent."""
+    timeouts: int = 0
+    """``/ping`` probes that timed out in a row (0 once one answers or fails otherwise)."""
 
     def stop(self) -> None:
         if self.handle is not None:
@@ -113,7 +129,8 @@ class LocalWorkloads:
         message = f"{' and '.join(missing)} not answering /ping" if missing else ""
         failed = ""
         if challenger is not None and challenger.answered_at is not None and not challenger_ok:
-            failed = _failure(challenger, challenger_why)
+            interval = parse_duration(rollout.spec.analysis.interval)
+            failed = _failure(challenger, challenger_why, interval)
         return Readiness(champion_ok, challenger_ok, source, message, challenger_failed=failed)
 
     def scale_challenger(self, rollout: ModelRollout, replicas: int) -> None:
@@ -170,7 +187,20 @@ class LocalWorkloads:
 
     def _probe(self, side: _Side) -> str:
         """ "" when ``side`` answers ``/ping`` with 200, else why not: ``gone`` (its process
-        exited, or it refuses connections), or another reason (starting, slow, erroring)."""
+        exited, or it refuses connections), ``timeout`` (counted in ``side.timeouts``), or
+        another reason (an error status, a bad answer)."""
+        sent = time.time()
+        why = self._ping(side)
+        if why.startswith("timeout: "):
+            if side.timeouts == 0:
+                side.silent_since = sent
+            side.timeouts += 1
+        else:
+            side.timeouts, side.silent_since = 0, None
+        return why
+
+    def _ping(self, side: _Side) -> str:
+        """One probe; a timed-out one says ``timeout: ...`` (it answers nothing, or too late)."""
         alive = getattr(side.handle, "alive", None)
         if callable(alive) and not alive():
             return "gone: its process exited"
@@ -184,6 +214,8 @@ class LocalWorkloads:
             return f"/ping answered {exc.code}"
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(reason, (TimeoutError, socket.timeout)):
+                return f"timeout: /ping timed out after {self.probe_timeout:g} s"
             if isinstance(reason, OSError) and reason.errno in _GONE:
                 return f"gone: {reason.strerror or reason} ({side.url})"
             return f"/ping failed: {reason}"
@@ -193,9 +225,18 @@ _GONE = {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNR
 """Connect errors that mean nothing serves the port any more (not a slow server)."""
 
 
-def _failure(side: _Side, why: str) -> str:
-    """The ``challenger_failed`` text for a challenger that answered before and is gone now."""
-    if not why.startswith("gone: "):
-        return ""  # slow or erroring: not ready, not dead
+def _failure(side: _Side, why: str, interval: float) -> str:
+    """The ``challenger_failed`` text for a challenger that answered before and is gone or
+    hung now ("" when it is only slow or erroring: not ready, not dead)."""
     since = time.strftime("%H:%M:%S", time.localtime(side.answered_at or 0))
-    return f"it stopped answering while taking traffic ({why[6:]}; last answer at {since})"
+    if why.startswith("gone: "):
+        return f"it stopped answering while taking traffic ({why[6:]}; last answer at {since})"
+    if not why.startswith("timeout: ") or side.silent_since is None:
+        return ""
+    silent = time.time() - side.silent_since
+    if side.timeouts < HUNG_PROBES or silent < interval:
+        return ""  # a pause, or a busy server that may still answer: wait
+    return (
+        f"it stopped answering while taking traffic (/ping timed out for {silent:.1f} s, "
+        f"{side.timeouts} probes in a row; last answer at {since})"
+    )

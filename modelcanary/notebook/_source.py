@@ -11,11 +11,22 @@ decided and that another thread can ``close()``:
   the ModelRollout resource (Kubernetes watch API), one item per version the operator writes.
 
 A source without ``follow`` (a fixed status in the tests) is polled with :class:`PollFeed`.
+
+How a run shows in a notebook (:class:`LiveDisplay`): one output whose mimebundle holds the
+live widget's view (``application/vnd.jupyter.widget-view+json``) and a static ``text/html``
+rendering. Each display gets a display id; once the rollout is decided, the output is
+updated in place (``update_display``) so its ``text/html`` is the *final* state (outcome,
+last checks, every chart, from :func:`modelcanary._report.fragment`) next to the widget view.
+A frontend that has the widget's model (the kernel is alive: JupyterLab re-attaches after a
+reload) draws the widget; one without it (nbviewer, GitHub, an HTML export, VS Code without
+the kernel) shows the final charts. Before the verdict the ``text/html`` is the status as of
+the display.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -105,6 +116,12 @@ class LiveDisplay:
 
     _widget: RunWidget | None = None
     poll_hz: float = 4.0
+    fallback_plotlyjs: str | bool = "cdn"
+    """Where the decided run's static charts load plotly.js from: "cdn" (a small notebook;
+    the viewer needs the internet) or "inline" (about 4 MB per output, works offline)."""
+    _display_ids: list[str] | None = None
+    _final_sent_by: frozenset[str] | None = None
+    _display_lock = threading.Lock()
 
     @property
     def rollout(self) -> ModelRollout:  # pragma: no cover - implemented by the runs
@@ -162,22 +179,56 @@ class LiveDisplay:
             from ._widget import RunWidget
 
             self._widget = RunWidget(self, poll_hz=self.poll_hz)  # type: ignore[arg-type]
+            self._widget.on_final = self._publish_final
             self._widget.start()
         return self._widget
 
+    def _final(self, status: RolloutStatus) -> bool:
+        """True once the rollout is decided (the source says done, or the status has an
+        outcome)."""
+        return bool(getattr(self, "done", False)) or status.outcome is not None
+
+    def static_html(self) -> str:
+        """What the output shows without the live widget: the final state (outcome, checks,
+        every chart) once decided, else the status as of now."""
+        status = self.status()
+        if not self._final(status):
+            return status_html(status)
+        from .._report import fragment
+
+        return fragment(self.rollout, status, self.fallback_plotlyjs)
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = self.widget().view._repr_mimebundle_(**kwargs)
-        if isinstance(bundle, dict):  # a static fallback where widgets do not render
-            bundle.setdefault("text/html", status_html(self.status()))
+        if isinstance(bundle, dict):  # a static rendering where the widget cannot render
+            bundle["text/html"] = self.static_html()
         return bundle
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
-        display(self._repr_mimebundle_(), raw=True)  # type: ignore[no-untyped-call]
+        display_id = uuid.uuid4().hex
+        with self._display_lock:
+            self._display_ids = [*(self._display_ids or []), display_id]
+        display(self._repr_mimebundle_(), raw=True, display_id=display_id)  # type: ignore[no-untyped-call]
 
-    def _repr_html_(self) -> str:
-        return status_html(self.status())
+    def _publish_final(self, by: str = "widget") -> None:
+        """Once decided: update every output showing this run in place, so the notebook keeps
+        the final charts next to the widget view (see the module docstring). At most once per
+        caller (``by``): the widget's thread (its updates reach the cell that displayed the
+        run) and ``wait()`` (whose updates also reach a client that only listens to the cell
+        being run, e.g. nbclient)."""
+        with self._display_lock:
+            sent = self._final_sent_by or frozenset()
+            if by in sent or not self._display_ids or not self._final(self.status()):
+                return
+            self._final_sent_by = sent | {by}
+            ids = list(self._display_ids)
+        from IPython.display import update_display
+
+        bundle = self._repr_mimebundle_()
+        for display_id in ids:
+            update_display(bundle, raw=True, display_id=display_id)  # type: ignore[no-untyped-call]
 
 
 __all__ = ["LiveDisplay", "PollFeed", "Pollable", "StatusFeed", "StatusSource", "feed_of"]

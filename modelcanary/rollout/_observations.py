@@ -46,7 +46,8 @@ class Readiness:
     message: str = ""
     challenger_failed: str = ""
     """Why the challenger failed after it was ready (its process exited, nothing listens any
-    more): a failure, not a start-up wait, so an analysing rollout rolls back at once."""
+    more, or it hangs: its health check timed out again and again for at least an analysis
+    interval): a failure, not a start-up wait, so an analysing rollout rolls back at once."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from ._analysis import (
     Webhook,
 )
 from ._base import Duration, Model, format_duration, parse_duration
+from ._load_reach import LoadWarning, load_warnings
 from ._metric_spec import (
     BUILTIN_METRICS,
     PROVIDER_TYPES,
@@ -36,6 +37,7 @@ from ._rollout import (
     API_VERSION,
     KIND,
     PLURAL,
+    LoadCohort,
     LoadSpec,
     Metadata,
     ModelRollout,
@@ -46,6 +48,7 @@ from ._status import PHASES, AnalysisRecord, CheckRecord, Condition, RolloutStat
 from ._traffic import CAPABILITIES, Capabilities, Routes, capabilities, providers_with
 from ._validate import load_documents, parse_rollout, parse_rollout_yaml, to_yaml
 from ._versions import ModelVersion, ResourceRequirements, ServingTemplate, TargetRef
+from ._warnings import SpecWarning, spec_warnings
 
 __all__ = [
     "API_GROUP",
@@ -69,7 +72,9 @@ __all__ = [
     "Condition",
     "Duration",
     "GatewayRef",
+    "LoadCohort",
     "LoadSpec",
+    "LoadWarning",
     "MatchCondition",
     "Metadata",
     "MetricProviderSpec",
@@ -91,6 +96,7 @@ __all__ = [
     "ServingTemplate",
     "SessionAffinity",
     "Shadow",
+    "SpecWarning",
     "Stage",
     "Step",
     "StepPlan",
@@ -102,12 +108,14 @@ __all__ = [
     "capabilities",
     "format_duration",
     "load_documents",
+    "load_warnings",
     "names",
     "parse_duration",
     "parse_rollout",
     "parse_rollout_yaml",
     "promotion_weights",
     "providers_with",
+    "spec_warnings",
     "stages",
     "to_yaml",
 ]

@@ -182,23 +182,57 @@ class SessionAffinity(SpecModel):
     """Cookie Partitioned attribute."""
 
 
-class Step(SpecModel):
-    """A custom phase: hold a challenger weight for a duration, or pause for approval."""
+class UnitKey(SpecModel):
+    """Where a request's randomisation unit (its user or session) is read from."""
 
-    weight: int = Field(ge=0, le=100)
-    """Challenger traffic percent during this step."""
+    header: Token
+    """HTTP request header holding the user or session id (e.g. ``x-user-id``): requests with the same value are one unit, and the analysis judges per unit (see docs/analysis.md, "Sticky sessions")."""
+
+
+class Step(SpecModel):
+    """One stage of an ordered plan (Argo Rollouts' steps): canary, shadow, A/B or a pause.
+
+    A step holds a canary weight, a mirror-only (shadow) phase, an A/B phase routing matching
+    requests, or waits for approval. Kinds, read from the fields (the stage's ``kind`` in the plan, the status and the CLI):
+    ``match`` given: **ab**; ``weight`` above 0: **canary** (mirroring too when
+    ``mirrorWeight`` is set); weight 0 with ``mirrorWeight``: **shadow**; otherwise a plain
+    **step** (hold or pause with no live challenger traffic).
+    """
+
+    weight: int = Field(default=0, ge=0, le=100)
+    """Challenger traffic percent during this step (default 0; must be 0 with ``match``: an A/B step routes only the matching requests)."""
     duration: Duration | None = None
     """How long to hold (analysis runs every interval meanwhile)."""
+    iterations: int | None = Field(default=None, ge=1, le=MAX_ITERATIONS)
+    """Passing analysis intervals to hold this step (instead of ``duration``; at most 10000)."""
     pause: bool = False
     """Wait for a manual approval before leaving this step."""
     mirror_weight: int | None = Field(default=None, ge=0, le=100)
-    """Percent of champion traffic mirrored to the challenger during this step."""
+    """Percent of champion traffic mirrored to the challenger during this step (with weight 0: a shadow step)."""
+    match: list[MatchCondition] | None = Field(default=None, min_length=1)
+    """A/B step: requests matching any condition go to the challenger, the others to the champion (same schema as ``analysis.match``; needs a router that can match)."""
 
     @model_validator(mode="after")
     def _has_end(self) -> Step:
-        if self.duration is None and not self.pause:
-            raise ValueError("a step needs a duration (e.g. '5m') or pause: true")
+        if self.duration is None and self.iterations is None and not self.pause:
+            raise ValueError(
+                "a step needs a duration (e.g. '5m'), iterations (e.g. 3) or pause: true"
+            )
+        if self.duration is not None and self.iterations is not None:
+            raise ValueError(
+                "duration and iterations cannot both be set; keep iterations (passing "
+                "intervals) or duration (time held)"
+            )
         return self
+
+    @property
+    def kind(self) -> str:
+        """``ab``, ``canary``, ``shadow`` or ``step`` (see the class docstring)."""
+        if self.match:
+            return "ab"
+        if self.weight > 0:
+            return "canary"
+        return "shadow" if self.mirror_weight else "step"
 
 
 class Shadow(SpecModel):
@@ -239,6 +273,8 @@ class Analysis(SpecModel):
     """Percent of challenger replicas that must be ready."""
     session_affinity: SessionAffinity | None = None
     """Sticky canary sessions (cookie)."""
+    unit_key: UnitKey | None = None
+    """The user key of each request (``{header: x-user-id}``): requests with the same key are one unit and the analysis tests per user instead of per request (request logs carry the key in their ``unit`` column). The local router reads only the affinity cookie for now."""
     metrics: list[MetricSpec] = Field(default_factory=list)
     """SLIs checked at every interval."""
     webhooks: list[Webhook] = Field(default_factory=list)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
+from ._plan import stages
 from ._status import AnalysisRecord, CheckRecord, RolloutStatus
 
 if TYPE_CHECKING:
@@ -117,10 +118,12 @@ def rollout_html(rollout: ModelRollout) -> str:
         if spec.challenger
         else (f"targetRef {spec.target_ref.name}" if spec.target_ref else "-")
     )
-    plan = analysis.weights() or [s.weight for s in analysis.steps or []]
+    plan = analysis.weights()
+    steps = ", ".join(s.describe() for s in stages(analysis)) if analysis.steps else ""
     strategy = (
         analysis.strategy
         + (f" {plan}" if plan else "")
+        + (f" ({steps})" if steps else "")
         + (f", {analysis.iterations} iterations" if analysis.iterations else "")
     )
     slos = "".join(

@@ -87,6 +87,8 @@ ProviderType = Literal[
     "influxdb",
     "opentelemetry",
     "kayenta",
+    "keptn",
+    "externalmetrics",
     "victoriametrics",
     "thanos",
     "mimir",
@@ -119,7 +121,7 @@ class MetricProviderSpec(SpecModel):
     """Where a custom query runs (Flagger's MetricTemplate ``provider``)."""
 
     type: ProviderType = "prometheus"
-    """Backend: embedded, prometheus, datadog, cloudwatch, stackdriver, newrelic, graphite, influxdb, opentelemetry, kayenta, or a Prometheus-API store: victoriametrics, thanos, mimir."""
+    """Backend: embedded, prometheus, datadog, cloudwatch, stackdriver, newrelic, graphite, influxdb, opentelemetry, kayenta, keptn and externalmetrics (Kubernetes APIs: operator only), or a Prometheus-API store: victoriametrics, thanos, mimir."""
     address: str | None = None
     """Backend address, e.g. ``http://prometheus.monitoring:9090`` (http, https, or otlp+http(s) for opentelemetry)."""
     secret_ref: SecretRef | None = None
@@ -186,7 +188,7 @@ class MetricSpec(SpecModel):
     judge: Judge | None = None
     """How the check decides: threshold (Flagger), mann-whitney (Kayenta) or sequential (anytime-valid test; default for error-rate and latency with a champion baseline)."""
     alpha: float | None = Field(default=None, gt=0, lt=1)
-    """False-alarm rate of the sequential judge (default: the rollout's 0.05, shared by sequential metrics without their own alpha)."""
+    """False-alarm rate of the sequential judge (default: the rollout's 0.01, shared by sequential metrics without their own alpha)."""
     method: DriftMethod | None = None
     """prediction-drift only: psi, ks, js or wasserstein (default psi)."""
     tolerance: float | None = Field(default=None, ge=0)

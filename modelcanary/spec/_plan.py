@@ -10,7 +10,10 @@ is what ships. Derived from ``spec.analysis`` only; pure, no I/O.
 - A/B: one stage of ``iterations`` intervals routing matching requests to the challenger;
 - blue/green: one stage of ``iterations`` intervals with no live traffic, mirrored when
   ``mirror`` is set (a shadow stage before it only when ``shadow`` is given);
-- custom steps: one stage per step, held for its duration or until approved.
+- custom steps (Argo Rollouts' steps, or a builder chain such as shadow -> canary -> A/B):
+  one stage per step, held for its ``iterations``, its duration or until approved; its kind
+  says what it does: ``shadow`` (weight 0, mirrored), ``canary`` (a weight), ``ab`` (match
+  conditions) or ``step`` (no live challenger traffic, e.g. a pause).
 
 A canary without weights has no stages: such a spec is refused by the rules
 ("has no traffic plan"), and :meth:`StepPlan.from_analysis` refuses it the same way.
@@ -38,7 +41,7 @@ class Stage:
     """One stage of the plan: what traffic the challenger gets and when the stage is done."""
 
     kind: str
-    """shadow, canary, ab, bluegreen or step."""
+    """shadow, canary, ab, bluegreen or step (custom steps take shadow, canary, ab or step)."""
     weight: int = 0
     """Challenger traffic percent."""
     mirror_weight: int = 0
@@ -63,14 +66,18 @@ class Stage:
         )
 
     def describe(self) -> str:
-        """Short text, e.g. ``canary 25%`` or ``shadow (mirror 100%)``."""
+        """Short text: ``canary 25%``, ``shadow (mirror 100%)``, ``A/B (matching requests)``."""
+        mirror = f" (mirror {self.mirror_weight}%)" if self.mirror_weight else ""
+        held = " + pause" if self.pause else ""
         if self.kind == "shadow":
-            return f"shadow (mirror {self.mirror_weight}%)"
+            return f"shadow (mirror {self.mirror_weight}%){held}"
         if self.kind == "ab":
-            return "A/B (matching requests)"
+            return f"A/B (matching requests){mirror}{held}"
         if self.kind == "bluegreen":
-            return "blue/green" + (f" (mirror {self.mirror_weight}%)" if self.mirror_weight else "")
-        return f"{self.kind} {self.weight}%"
+            return f"blue/green{mirror}"
+        if self.kind == "step":
+            return f"hold 0%{held}"
+        return f"{self.kind} {self.weight}%{mirror}{held}"
 
 
 def mirror_percent(analysis: Analysis) -> int:
@@ -100,12 +107,14 @@ def stages(analysis: Analysis) -> list[Stage]:
         interval = parse_duration(analysis.interval)
         for step in analysis.steps or []:
             seconds = parse_duration(step.duration) if step.duration else 0.0
+            held = max(1, math.ceil(seconds / interval)) if seconds else 1
             plan.append(
                 Stage(
-                    "step",
-                    weight=step.weight,
+                    step.kind,
+                    weight=0 if step.match else step.weight,
                     mirror_weight=step.mirror_weight or 0,
-                    intervals=max(1, math.ceil(seconds / interval)) if seconds else 1,
+                    match=tuple(step.match or ()),
+                    intervals=step.iterations or held,
                     duration=seconds,
                     pause=step.pause,
                 )
@@ -140,7 +149,8 @@ class StepPlan:
     def from_analysis(cls, analysis: Analysis) -> StepPlan:
         """The plan the state machine walks for ``analysis``; SpecError if it has none."""
         plan = stages(analysis)
-        if not any(s.kind != "shadow" for s in plan):
+        # a lone shadow stage is a canary without weights; custom steps may all mirror
+        if not plan or (analysis.strategy != "steps" and all(s.kind == "shadow" for s in plan)):
             raise SpecError(SpecIssue("spec.analysis", "has no traffic plan", NO_PLAN_FIX))
         return cls(tuple(plan), parse_duration(analysis.interval))
 

@@ -51,6 +51,26 @@ class Metadata(SpecModel):
     """Set by the API server."""
 
 
+class LoadCohort(SpecModel):
+    """A share of the load's requests that carries an A/B cohort's header, cookie or query value."""
+
+    share: float = Field(gt=0, le=1)
+    """Fraction of all requests in this cohort, e.g. ``0.2`` (cohorts' shares add up to at most 1)."""
+    match: int | None = Field(default=None, ge=0, le=99)
+    """Send requests satisfying this ``analysis.match`` condition (index; custom steps: their conditions in order). Default ``0`` when neither ``value`` nor ``headers`` is given."""
+    value: str | None = None
+    """Send requests satisfying the match condition one of whose parts has this value (e.g. ``beta`` for ``x-cohort: {exact: beta}``)."""
+    headers: dict[Token, HeaderValue] | None = None
+    """Send exactly these headers (a cookie: ``{cookie: type=insider}``) instead of values derived from a match condition."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LoadCohort:
+        given = [k for k in ("match", "value", "headers") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of match, value, headers (got {', '.join(given)})")
+        return self
+
+
 class LoadSpec(SpecModel):
     """Built-in load generator of the local runtime."""
 
@@ -66,6 +86,8 @@ class LoadSpec(SpecModel):
     """CSV or parquet file; each row becomes a ``dataframe_split`` payload."""
     headers: dict[Token, HeaderValue] | None = None
     """Headers sent with every request (e.g. to exercise A/B matches); names are RFC 9110 tokens, values printable ASCII."""
+    cohorts: list[LoadCohort] | None = Field(default=None, max_length=100)
+    """A/B cohorts: the share of requests that satisfy an ``analysis.match`` condition (e.g. ``[{share: 0.2}]``: 20 % match the first), so both versions get traffic in an A/B stage."""
 
 
 class RolloutSpec(SpecModel):

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING
 
 from ..errors import SpecError, SpecIssue
 from ._catalogue import BUILTIN_METRICS, FRACTION_METRICS, SEQUENTIAL_METRICS
+from ._load_reach import load_issues
 from ._metric_spec import MetricSpec
+from ._rules_steps import check_steps
 from ._rules_values import check_values
 from ._service import BODY_MATCH_PROVIDERS, MIRROR_PROVIDERS, SESSION_AFFINITY_PROVIDERS
 from ._traffic import capabilities, providers_with
@@ -27,10 +29,12 @@ def check_rules(rollout: ModelRollout) -> None:
     issues: list[SpecIssue] = []
     issues += _versions(rollout)
     issues += _strategy(rollout.spec.analysis, rollout.spec.router.provider)
+    issues += check_steps(rollout.spec.analysis, rollout.spec.router.provider)
     issues += _metrics(rollout)
     issues += _provider(rollout)
     issues += _unique_names(rollout)
     issues += check_values(rollout)
+    issues += load_issues(rollout)
     if issues:
         raise SpecError(issues)
 
@@ -139,7 +143,7 @@ def _strategy(analysis: Analysis, provider: str) -> list[SpecIssue]:
                 "lower stepWeight or raise maxWeight",
             )
         )
-    if analysis.match and not analysis.iterations:
+    if analysis.match and not analysis.iterations and not analysis.steps:
         out.append(
             SpecIssue(
                 f"{base}.match",
@@ -150,12 +154,13 @@ def _strategy(analysis: Analysis, provider: str) -> list[SpecIssue]:
     out += _mirror(analysis, provider)
     out += _match(analysis, provider)
     if analysis.session_affinity is not None:
-        if analysis.strategy != "canary":
+        weighted = any(s.kind == "canary" for s in analysis.steps or [])
+        if analysis.strategy != "canary" and not weighted:
             out.append(
                 SpecIssue(
                     f"{base}.sessionAffinity",
-                    "only applies to a weighted canary",
-                    "use stepWeight/stepWeights, or remove sessionAffinity",
+                    "only applies to a weighted canary (or canary steps)",
+                    "use stepWeight/stepWeights or steps with a weight, or remove sessionAffinity",
                 )
             )
         if provider not in SESSION_AFFINITY_PROVIDERS:

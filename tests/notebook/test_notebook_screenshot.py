@@ -104,6 +104,9 @@ def test_live_widget_in_jupyterlab_renders_updates_and_its_abort_button_works(
     assert not facts["loading_widget"] and not facts["error_displaying"]
     assert not facts["text_fallback"]
     assert facts["plots"] == 4  # traffic, error-rate vs champion, latency-p99, confidence band
+    # every chart as wide as the output (plotly drew widget charts at its 700 px default)
+    assert facts["output_width"] > 900
+    assert all(w >= facts["output_width"] - 40 for w in facts["plot_widths"]), facts
     assert facts["main_svg"] >= 4 and facts["traces"] >= 10
     assert [b["label"] for b in facts["buttons"]] == BUTTONS
     assert all(b["disabled"] for b in facts["buttons"])  # decided: the buttons are off

@@ -53,6 +53,7 @@ def _server_pids(run: object) -> list[int]:
 
 def test_servers_and_router_are_released_after_the_verdict(tiny: TinyModels) -> None:
     with run_local(rollout(tiny, "nb-release", [50]), payloads=tiny.payloads) as run:
+        run.wait_started(120)  # run_local returns before the servers are up
         pids, url = _server_pids(run), run.url
         assert len(pids) == 2 and all(_alive(p) for p in pids)
         assert _listening(url)
@@ -78,7 +79,7 @@ def test_servers_and_router_are_released_after_the_verdict(tiny: TinyModels) -> 
 def test_keep_serving_keeps_them_until_close(tiny: TinyModels) -> None:
     run = run_local(rollout(tiny, "nb-keep", [50]), payloads=tiny.payloads, keep_serving=True)
     try:
-        url = run.url
+        url = run.wait_started(120).url
         assert run.wait(120).phase.traits.decided
         time.sleep(2.0)  # longer than a release takes (it is checked every 1.2 s at most)
         pids = _server_pids(run)  # a promotion already stopped the old champion's server

@@ -1,0 +1,46 @@
+"""Everything a valid rollout may still get wrong, in one list: the warnings of ``validate``,
+the builder's ``build()`` and the local runtime's findings.
+
+- the local load cannot feed a stage (:func:`modelcanary.spec._load_reach.load_warnings`);
+- a latency SLO's ``max`` is not a histogram bucket bound while the SLIs come from Prometheus
+  (:func:`modelcanary.spec._bucket_bounds.bucket_bound_warnings`);
+- the analysis has webhooks but no metrics: nothing but the gates judges the challenger
+  (allowed, as Flagger allows it, e.g. a load test plus an acceptance test).
+"""
+
+from __future__ import annotations
+
+from ..errors import SpecIssue
+from ._bucket_bounds import bucket_bound_warnings
+from ._load_reach import load_warnings
+from ._rollout import ModelRollout
+
+
+class SpecWarning(UserWarning):
+    """A valid rollout that may not do what its author expects (the builder warns)."""
+
+
+WEBHOOKS_ONLY = (
+    "is empty: only the webhooks judge the challenger (no SLI is checked, a failing model "
+    "is promoted unless a gate or rollback webhook refuses it)"
+)
+
+
+def spec_warnings(rollout: ModelRollout) -> list[SpecIssue]:
+    """Every warning about a valid ``rollout``, each with the field and the fix."""
+    out = list(load_warnings(rollout))
+    out += [
+        SpecIssue(path, text.split("; fix: ")[0], text.partition("; fix: ")[2])
+        for path, text in bucket_bound_warnings(rollout)
+    ]
+    analysis = rollout.spec.analysis
+    if not analysis.metrics and analysis.webhooks and not rollout.spec.skip_analysis:
+        out.append(
+            SpecIssue(
+                "spec.analysis.metrics",
+                WEBHOOKS_ONLY,
+                "add a metric, e.g. {name: error-rate, thresholdRange: {max: 0.01}}, or keep "
+                "it so if the webhooks are your checks",
+            )
+        )
+    return out
