@@ -315,7 +315,8 @@ def _advance(tick: Tick) -> None:
     if nxt >= len(tick.plan):
         tick.to_promotion(f"analysis passed ({status.iterations} intervals)")
         return
-    if tick.plan[nxt].weight > stage.weight and not tick.gate_open("confirm-traffic-increase"):
+    more = tick.plan[nxt].weight > stage.weight or (bool(tick.plan[nxt].match) and not stage.match)
+    if more and not tick.gate_open("confirm-traffic-increase"):  # an A/B stage gives live traffic
         tick.update(message=tick.gate_reason("confirm-traffic-increase"))
         return
     tick.enter_stage(nxt)

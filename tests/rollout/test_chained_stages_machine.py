@@ -37,3 +37,25 @@ def test_each_stage_of_a_chain_is_routed_in_order_then_promoted() -> None:
     assert run.status is not None
     history = [(h.canary_weight, h.mirror_weight) for h in run.status.history]
     assert history == [(0, 100), (0, 100), (20, 0), (0, 0), (0, 0)]
+
+
+def test_entering_an_ab_stage_asks_the_traffic_increase_gate() -> None:
+    steps = [{"mirrorWeight": 100, "iterations": 1}, {"match": BETA, "iterations": 1}]
+    run = Run(
+        rollout(
+            stepWeights=None,
+            steps=steps,
+            webhooks=[
+                {"name": "more", "type": "confirm-traffic-increase", "url": "http://gate.test/"}
+            ],
+        )
+    )
+    run.tick()
+    for _ in range(3):
+        run.tick(data=data(), gates={"confirm-traffic-increase": False})
+    assert run.status is not None and "confirm-traffic-increase" in run.status.message
+    routed = [c.routes for t in run.ticks for c in t if isinstance(c, SetRoutes)]
+    assert all(not r.match for r in routed)  # the A/B stage was not entered while closed
+    run.tick(data=data(), gates={"confirm-traffic-increase": True})
+    routed = [c.routes for t in run.ticks for c in t if isinstance(c, SetRoutes)]
+    assert routed[-1].match and routed[-1].match[0].to_dict() == BETA[0]
