@@ -62,7 +62,9 @@ def test_faulty_challenger_is_rolled_back_early_without_hurting_champion(models:
         rows = run.recorder.rows()
     assert status.phase == "Failed" and status.outcome == "rolled_back", status.message
     assert "error-rate" in status.message
-    assert status.iterations <= 3  # caught at the first weights, never reached 60 %
+    # caught at the first weights, never reached 60 %: held intervals (too few challenger
+    # requests for a 1 % SLO at 8 per interval) count as iterations since alpha is 0.01
+    assert status.iterations <= 5
     assert max(h.canary_weight for h in status.history) <= 40
     assert all(r.status == 200 for r in rows if r.version == "champion")
     assert any(r.status >= 500 for r in rows if r.version == "challenger")
