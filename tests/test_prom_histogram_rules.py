@@ -116,12 +116,14 @@ def _rollout(max_ms: float, provider: str = "prometheus") -> ModelRollout:
 
 def test_validation_warns_when_an_slo_max_is_not_a_bucket_bound() -> None:
     assert bucket_bound_warnings(_rollout(250)) == []
-    [(path, text)] = bucket_bound_warnings(_rollout(200))
+    [issue] = bucket_bound_warnings(_rollout(200))
+    path, text = issue.path, str(issue)
     assert path == "spec.analysis.metrics[1].thresholdRange.max"
     assert "200 ms is not a latency bucket bound" in text
     assert "requests slower than 100 ms count as slow" in text
     assert "1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000 ms" in text
-    [(_, low)] = bucket_bound_warnings(_rollout(0.5, "victoriametrics"))
+    [low_issue] = bucket_bound_warnings(_rollout(0.5, "victoriametrics"))
+    low = str(low_issue)
     assert "every request counts as slow" in low
     assert bucket_bound_warnings(_rollout(200, "datadog")) == []  # not histogram buckets
 

@@ -26,9 +26,9 @@ from modelcanary.spec import (
     Webhook,
     load_warnings,
     parse_rollout,
-    spec_warnings,
     to_yaml,
 )
+from modelcanary.spec._warnings import other_warnings
 
 from ._chain import chained, plan_fields
 from ._html import rollout_html, rollout_summary
@@ -97,10 +97,10 @@ class RolloutState(BaseModel):
     def _validated(self, stacklevel: int) -> ModelRollout:
         """``build()``; its load warnings point ``stacklevel`` frames up (the user's line)."""
         rollout = parse_rollout(self.draft().to_dict())
-        loads = {str(issue) for issue in load_warnings(rollout)}
-        for issue in spec_warnings(rollout):
-            kind = LoadWarning if str(issue) in loads else SpecWarning
-            warnings.warn(str(issue), kind, stacklevel=stacklevel)
+        for issue in load_warnings(rollout):
+            warnings.warn(str(issue), LoadWarning, stacklevel=stacklevel)
+        for issue in other_warnings(rollout):
+            warnings.warn(str(issue), SpecWarning, stacklevel=stacklevel)
         return rollout
 
     def load_warnings(self) -> list[str]:

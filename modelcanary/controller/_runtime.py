@@ -193,18 +193,19 @@ class OperatorRuntime:
         """
         key = (namespace, name)
         with self._lock(key):
-            if key in self._reverting and not by_revert:  # the delete handler's: hands off
-                gone = self.engine.store.get(name, namespace) is None
-                if gone:
-                    self.forget(name, namespace)
-                    with self._guard:
-                        self._reverting.discard(key)
-                return TickResult(name, namespace, missing=gone)
-            result = self.engine.tick(name, namespace)
+            handed_off = key in self._reverting and not by_revert  # the delete handler's
+            if handed_off:
+                result = TickResult(
+                    name, namespace, missing=self.engine.store.get(name, namespace) is None
+                )
+            else:
+                result = self.engine.tick(name, namespace)
             if result.missing:
                 self.forget(name, namespace)
                 with self._guard:
                     self._reverting.discard(key)
+                return result
+            if handed_off:
                 return result
             current = self._current(name, namespace)
             status = current.status if current is not None else None

@@ -10,6 +10,7 @@ lists them and finds the metrics that break the rule, so ``validate`` and the pl
 
 from __future__ import annotations
 
+from ..errors import SpecIssue
 from ._catalogue import LATENCY_METRICS
 from ._rollout import ModelRollout
 
@@ -29,15 +30,15 @@ def format_bounds(bounds: tuple[float, ...] = LATENCY_BUCKETS_MS) -> str:
     return ", ".join(f"{b:g}" for b in bounds) + " ms"
 
 
-def bucket_bound_warnings(rollout: ModelRollout) -> list[tuple[str, str]]:
-    """``(field path, warning)`` for each built-in latency SLO whose absolute ``max`` is not a
-    bucket bound while the rollout's built-in SLIs come from a Prometheus-compatible
+def bucket_bound_warnings(rollout: ModelRollout) -> list[SpecIssue]:
+    """A warning (field path, what, fix) for each built-in latency SLO whose absolute ``max``
+    is not a bucket bound while the rollout's built-in SLIs come from a Prometheus-compatible
     provider. Not an error: the rollout still works, but the straddling bucket's requests
     all count as slow, so a healthy challenger near the SLO can be rolled back."""
     provider = rollout.spec.metrics_provider
     if provider is None or provider.type not in PROMETHEUS_TYPES:
         return []
-    out: list[tuple[str, str]] = []
+    out: list[SpecIssue] = []
     for i, metric in enumerate(rollout.spec.analysis.metrics):
         if not metric.is_builtin or metric.name not in LATENCY_METRICS:
             continue
@@ -53,11 +54,11 @@ def bucket_bound_warnings(rollout: ModelRollout) -> list[tuple[str, str]]:
             else "every request counts as slow (max is below the first bucket)"
         )
         out.append(
-            (
+            SpecIssue(
                 f"spec.analysis.metrics[{i}].thresholdRange.max",
                 f"{metric.name} max {rng.max:g} ms is not a latency bucket bound: with "
-                f"{provider.type} the sequential test reads buckets, so {counted}; fix: use "
-                f"one of the bounds {format_bounds()}",
+                f"{provider.type} the sequential test reads buckets, so {counted}",
+                f"use one of the bounds {format_bounds()}",
             )
         )
     return out

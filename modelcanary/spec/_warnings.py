@@ -28,11 +28,12 @@ WEBHOOKS_ONLY = (
 
 def spec_warnings(rollout: ModelRollout) -> list[SpecIssue]:
     """Every warning about a valid ``rollout``, each with the field and the fix."""
-    out = list(load_warnings(rollout))
-    out += [
-        SpecIssue(path, text.split("; fix: ")[0], text.partition("; fix: ")[2])
-        for path, text in bucket_bound_warnings(rollout)
-    ]
+    return load_warnings(rollout) + other_warnings(rollout)
+
+
+def other_warnings(rollout: ModelRollout) -> list[SpecIssue]:
+    """The warnings that are not about the local load (:class:`SpecWarning` in the builder)."""
+    out = bucket_bound_warnings(rollout)
     analysis = rollout.spec.analysis
     if not analysis.metrics and analysis.webhooks and not rollout.spec.skip_analysis:
         out.append(
