@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # numpy is imported by the functions that compute, not with t
     import numpy as np
     from numpy.typing import NDArray
 
+    from ._llm_records import LLMExchange
+
     FloatArray: TypeAlias = NDArray[np.float64]
     BoolArray: TypeAlias = NDArray[np.bool_]
     IntArray: TypeAlias = NDArray[np.int64]
@@ -276,6 +278,9 @@ class IntervalData:
     mirror_coverage: MirrorCoverage | None = None
     """Mirror copies asked for and dropped in this window (None: the provider cannot tell).
     Below 90 % of at least 20 copies, the challenger's checks cannot pass this interval."""
+    llm: tuple[LLMExchange, ...] | None = None
+    """The window's LLM exchanges of both versions (``protocol: openai``; None: not an LLM
+    rollout or the provider cannot see requests). LLM SLIs are computed from them."""
 
 
 def scalar(value: float | None, side: Side = "challenger") -> Scalar | NoData:
