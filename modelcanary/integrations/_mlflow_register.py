@@ -216,8 +216,10 @@ def _failed_delivery(result: Any, url: str) -> tuple[str, str]:
 
 
 _RETRIED = re.compile(
-    r"API request to (?P<url>\S+) failed with exception .*too many (?P<code>\d{3}) error responses"
+    r"API request to (?:endpoint )?(?P<url>\S+) failed with (?:exception .*too many "
+    r"(?P<code>\d{3}) error responses|error code (?P<status>\d{3}) != 200)"
 )
+"""urllib3's retry report (MLflow < 3.18) or MLflow's own status report (3.18 and later)."""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -225,7 +227,15 @@ def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "message", "") or exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
     retried = _RETRIED.search(line)
-    if retried:  # urllib3's retry report, said plainly
+    if retried:  # the status, said plainly
         url = retried.group("url").split("?")[0]
-        return f"{url} answered HTTP {retried.group('code')}"
+        return f"{url} answered HTTP {retried.group('code') or retried.group('status')}"
+    code = getattr(exc, "error_code", None)
+    status = getattr(exc, "get_http_status_code", None)
+    if isinstance(code, str) and callable(status) and line.startswith(code):
+        # a JSON error from the server (RestException): ``INTERNAL_ERROR: <message>``
+        detail = line[len(code) :].lstrip(": ").strip()
+        return f"the server answered HTTP {status()} ({code}{': ' + detail if detail else ''})"[
+            :400
+        ]
     return line[:400]

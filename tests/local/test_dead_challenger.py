@@ -74,8 +74,10 @@ def test_a_challenger_that_dies_mid_rollout_is_rolled_back_within_one_interval()
         if r.version == "challenger" and r.status >= 500 and r.request_id not in champion_ids
     ]
     assert stats is not None and stats.errors == len(lost) <= 4  # at most one per connection
-    retried = [r for r in rows if r.version == "challenger" and r.status >= 500 and r not in lost]
-    assert retried  # the calls refused after the death were answered by the champion
+    # any call the challenger refused after its death (none when the rollback came first,
+    # as it does under load) was answered by the champion: its request id has a champion row
+    refused = [r for r in rows if r.version == "challenger" and r.status >= 500 and r not in lost]
+    assert all(r.request_id in champion_ids for r in refused)
 
 
 def test_the_machine_rolls_back_a_failed_challenger_instead_of_waiting() -> None:
