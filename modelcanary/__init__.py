@@ -33,7 +33,7 @@ if TYPE_CHECKING:
         run_local,
         sample_plan,
     )
-    from .spec import ModelRollout
+    from .spec import ModelRollout, Pricing
 
 __version__ = "0.1.0"
 
@@ -51,6 +51,7 @@ _NAMES: dict[str, str] = {
     "compare_predictions": ".notebook",
     "compare_llm": ".notebook",
     "ModelRollout": ".spec",
+    "Pricing": ".spec",
     "SpecError": ".errors",
     "ModelCanaryError": ".errors",
 }
@@ -62,6 +63,7 @@ _MODULES: dict[str, str] = {"mlflow": ".integrations._mlflow_api"}
 __all__ = [
     "ModelCanaryError",
     "ModelRollout",
+    "Pricing",
     "Rollout",
     "SpecError",
     "__version__",

@@ -679,7 +679,7 @@ def test_to_flagger_errors() -> None:
     assert err.value.path == "spec.targetRef.kind" and "Deployment" in err.value.hint
 
 
-@pytest.mark.parametrize("provider", ["kubernetes", "knative", "mesh-of-my-own"])
+@pytest.mark.parametrize("provider", ["mesh-of-my-own"])
 def test_from_flagger_unrepresentable_provider(shared_dir: Path, provider: str) -> None:
     canary = example(shared_dir, "istio-canary.yaml")
     canary["spec"]["provider"] = provider

@@ -230,7 +230,6 @@ CASES: list[tuple[str, list[tuple[str, Any]], str, str]] = [
         "not supported by provider linkerd",
     ),
     # metrics
-    ("no-metrics", [("spec.analysis.metrics", [])], "spec.analysis.metrics", "skipAnalysis"),
     (
         "unknown-metric",
         [("spec.analysis.metrics", [{"name": "error_rate", "thresholdRange": {"max": 0.01}}])],

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from ..spec._base import Model
 from ..spec._catalogue import LATENCY_METRICS, LATENCY_QUANTILES, SEQUENTIAL_METRICS
+from ..spec._llm import DEFAULT_MARGIN
 from ..spec._metric_spec import MetricSpec, NoDataPolicy
 from ._checks import CheckResult, fmt, in_range, threshold_check
 from ._clustered import ClusteredState
@@ -36,6 +37,14 @@ from ._measurements import Counts, IntervalData, NoData, Samples, VersionData
 from ._restarts import Restart, fed, opened, restart_p_values, restart_weight
 from ._sequential import GaussianState, MixtureState, OddsMixture, update_gaussian
 from ._sli import sli_value
+from ._winrate import (
+    WinRateState,
+    feed_judged,
+    inferiority_p_value,
+    judged_by,
+    win_rate_check,
+    win_rate_verdict,
+)
 
 if TYPE_CHECKING:
     from ._measurements import FloatArray
@@ -67,6 +76,13 @@ class SequentialState(Model):
     starts late, :mod:`modelcanary.analysis._restarts`)."""
     restarts_made: int = 0
     """Restarts opened so far (the next one's index is this plus one)."""
+    win_rate: WinRateState | None = None
+    """``win-rate`` only: the non-inferiority test on judged answer pairs
+    (:mod:`modelcanary.analysis._winrate`; it runs from the start, without restarts)."""
+
+
+WIN_RATE = "win-rate"
+"""The metric judged by the sequential win-rate test on judged answer pairs."""
 
 
 def select_judge(metric: MetricSpec, data: IntervalData) -> str:
@@ -78,8 +94,12 @@ def select_judge(metric: MetricSpec, data: IntervalData) -> str:
     """
     if metric.judge is not None:
         return metric.judge
+    if metric.is_builtin and metric.name == WIN_RATE:
+        return "sequential"  # judged pairs or not: missing pairs never pass (win_rate_check)
     if not (metric.is_builtin and metric.name in SEQUENTIAL_METRICS):
         return "threshold"
+    if metric.error_class is not None:
+        return "threshold"  # one class of LLM errors: the per-request tests count them all
     if metric.name in data.challenger.values or metric.name in data.champion.values:
         return "threshold"
     if _raw(metric, data.champion) is None:
@@ -122,6 +142,10 @@ def sequential_check(
     from ._judge_units import has_units, within_unit_noise
 
     alpha = alpha or metric.alpha or DEFAULT_ALPHA
+    if metric.name == WIN_RATE:
+        old = (state or SequentialState()).win_rate
+        result, win_rate = win_rate_check(metric, data.judged, old, no_data, alpha)
+        return result, (state or SequentialState()).model_copy(update={"win_rate": win_rate})
     point = threshold_check(metric, data, no_data, judge="sequential")
     if _raw(metric, data.challenger) is None:
         if _raw(metric, data.champion) is not None and _no_requests(metric, data.challenger):
@@ -205,6 +229,13 @@ def update_sequential(
     from ._judge_units import has_units, update_units
 
     state = state or SequentialState()
+    if metric.name == WIN_RATE:
+        if not data.judged:
+            return state
+        margin = metric.margin if metric.margin is not None else DEFAULT_MARGIN
+        judged = judged_by(metric, data.judged)
+        win_rate = feed_judged(state.win_rate or WinRateState(), judged, margin)
+        return state.model_copy(update={"win_rate": win_rate})
     if state.clustered is not None or has_units(data):
         return update_units(metric, data, state)
     chal = _raw(metric, data.challenger)
@@ -293,6 +324,13 @@ def evaluate_sequential(
     """
     from ._judge_units import unit_evidence
 
+    if metric.name == WIN_RATE:
+        if state.win_rate is None or not state.win_rate.pairs:
+            return None
+        p_adj = min(1.0, 2 * inferiority_p_value(state.win_rate))  # alpha/2 each way
+        rate = state.win_rate.win_rate or 0.0
+        words = f"challenger's answers worse than the champion's (win rate {rate:.2f})"
+        return win_rate_verdict(state.win_rate, alpha) == "fail", words, p_adj
     evidence: list[tuple[str, float]] = []
     if state.clustered is not None:
         evidence = unit_evidence(metric, state.clustered)

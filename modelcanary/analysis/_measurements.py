@@ -19,7 +19,9 @@ if TYPE_CHECKING:  # numpy is imported by the functions that compute, not with t
     import numpy as np
     from numpy.typing import NDArray
 
+    from ..spec._llm import Pricing
     from ._llm_records import LLMExchange
+    from ._shadow_eval import JudgedPair
 
     FloatArray: TypeAlias = NDArray[np.float64]
     BoolArray: TypeAlias = NDArray[np.bool_]
@@ -281,6 +283,12 @@ class IntervalData:
     llm: tuple[LLMExchange, ...] | None = None
     """The window's LLM exchanges of both versions (``protocol: openai``; None: not an LLM
     rollout or the provider cannot see requests). LLM SLIs are computed from them."""
+    judged: tuple[JudgedPair, ...] | None = None
+    """Answer pairs judged in this window (shadow evaluation, ``win-rate``; None: no judging
+    worker). The win-rate test counts each pair once even when windows overlap."""
+    pricing: Mapping[Side, Pricing] | None = None
+    """Each version's ``pricing`` from the spec (``cost-per-1k-requests``; the engine adds it
+    to what the provider measured). None or a missing side: not priced."""
 
 
 def scalar(value: float | None, side: Side = "challenger") -> Scalar | NoData:

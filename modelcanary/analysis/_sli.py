@@ -3,9 +3,10 @@
 Units and quantiles are the catalogue's (:mod:`modelcanary.spec._catalogue`): ``error-rate`` and
 ``prediction-agreement`` are fractions 0-1, ``request-success-rate`` is a percent 0-100,
 latencies are milliseconds, ``throughput`` is requests per second, and ``prediction-drift`` is
-the unitless statistic of its method. Every function returns a number
-or :class:`NoData`; bad input a provider should never send raises ``ValueError`` (the check
-turns it into an ``error`` verdict).
+the unitless statistic of its method; the LLM SLIs are computed from the window's LLM
+exchanges by :mod:`._llm_sli` (unless a provider supplied the value). Every function returns
+a number or :class:`NoData`; bad input a provider should never send raises ``ValueError``
+(the check turns it into an ``error`` verdict).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..spec._catalogue import LATENCY_QUANTILES as LATENCY_QUANTILES
+from ..spec._catalogue import TOKEN_LATENCY_QUANTILES
 from ..spec._metric_spec import MetricSpec
 from ._drift import DriftMethod, drift
+from ._llm_sli import is_llm_sli, llm_sli_value
 from ._measurements import (
     Counts,
     IntervalData,
@@ -181,6 +184,8 @@ def _sli_value(metric: MetricSpec, data: IntervalData, side: VersionData) -> flo
         return _from_value(given, metric)
     if not metric.is_builtin:
         return NoData(f"provider returned nothing for {metric.name}", side.side)
+    if is_llm_sli(metric):
+        return llm_sli_value(metric, data, side.side)
     name = metric.name
     if name == "error-rate":
         return error_rate(side.counts)
@@ -216,5 +221,5 @@ def _from_value(value: Scalar | Samples | NoData, metric: MetricSpec) -> float |
     finite = value.values[~np.isnan(value.values)]
     if len(finite) == 0:
         return NoData("no samples", value.side)
-    q = LATENCY_QUANTILES.get(metric.name)
+    q = LATENCY_QUANTILES.get(metric.name, TOKEN_LATENCY_QUANTILES.get(metric.name))
     return quantile(finite, q) if q is not None else float(np.mean(finite))

@@ -26,8 +26,14 @@ neither test rejects at ``alpha / 2`` each.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 from ..spec._base import Model
+from ..spec._llm import DEFAULT_MARGIN
+from ..spec._metric_spec import MetricSpec, NoDataPolicy
+from ._checks import CheckResult, Verdict, metric_key
+from ._shadow_eval import JudgedPair
 
 BET_FRACTIONS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9)
 """Bets of the mixture, as fractions of the largest bet the null allows."""
@@ -45,6 +51,12 @@ class WinRateState(Model):
     """Largest log mixture capital against H0 ``mu >= m0`` so far."""
     max_log_noninferior: float = 0.0
     """Largest log mixture capital against H0 ``mu <= m0`` so far."""
+    errors: int = 0
+    """Pairs whose judge failed: spent from the judge budget, never counted as a win."""
+    fed_until: float | None = None
+    """``judged_at`` of the newest judged pair fed (windows that overlap feed none twice)."""
+    fed_ids: list[str] = []
+    """Request ids of the pairs fed at exactly ``fed_until``."""
 
     @property
     def pairs(self) -> int:
@@ -90,12 +102,12 @@ def update_win_rate(
     if not 0 <= margin < 0.5:
         raise ValueError(f"margin {margin} must be in [0, 0.5)")
     m0 = 0.5 - margin
-    new = WinRateState(
-        wins=state.wins + wins,
-        ties=state.ties + ties,
-        losses=state.losses + losses,
-        max_log_inferior=state.max_log_inferior,
-        max_log_noninferior=state.max_log_noninferior,
+    new = state.model_copy(
+        update={
+            "wins": state.wins + wins,
+            "ties": state.ties + ties,
+            "losses": state.losses + losses,
+        }
     )
     inferior = _log_capital(new.wins, new.ties, new.losses, m0, inferior=True)
     noninferior = _log_capital(new.wins, new.ties, new.losses, m0, inferior=False)
@@ -148,3 +160,130 @@ def win_rate_band(state: WinRateState, alpha: float = 0.05) -> tuple[float, floa
         rate = state.win_rate or 0.0
         return (rate, rate)
     return (min(inside) - 0.001 if min(inside) > 0.001 else 0.0, max(inside) + 0.001)
+
+
+# -- the win-rate metric's judge (a sequential check over the judged pairs of each window) ---
+
+
+def feed_judged(state: WinRateState, judged: Iterable[JudgedPair], margin: float) -> WinRateState:
+    """Add the judged pairs not fed yet (after the ``(judged_at, request_id)`` watermark, so
+    overlapping windows and batches never count a pair twice); ``error`` outcomes are counted
+    as spent budget, never as a win."""
+    seen = set(state.fed_ids)
+    new = [
+        p
+        for p in judged
+        if state.fed_until is None
+        or p.judged_at > state.fed_until
+        or (p.judged_at == state.fed_until and p.request_id not in seen)
+    ]
+    if not new:
+        return state
+    counts = {"win": 0, "tie": 0, "loss": 0, "error": 0}
+    for pair in new:
+        counts[pair.outcome] += 1
+    top = max(p.judged_at for p in new)
+    ids = [p.request_id for p in new if p.judged_at == top]
+    if state.fed_until == top:
+        ids = [*state.fed_ids, *ids]
+    state = update_win_rate(
+        state, wins=counts["win"], ties=counts["tie"], losses=counts["loss"], margin=margin
+    )
+    return state.model_copy(
+        update={"errors": state.errors + counts["error"], "fed_until": top, "fed_ids": ids}
+    )
+
+
+def judged_by(metric: MetricSpec, judged: Iterable[JudgedPair] | None) -> list[JudgedPair]:
+    """The pairs judged by the metric's ``evaluator`` (default ``reference``): a window may
+    carry the pairs of several win-rate metrics."""
+    evaluator = metric.evaluator or "reference"
+    return [p for p in judged or () if p.evaluator == evaluator]
+
+
+def win_rate_check(
+    metric: MetricSpec,
+    judged: Sequence[JudgedPair] | None,
+    state: WinRateState | None,
+    no_data: NoDataPolicy,
+    alpha: float,
+) -> tuple[CheckResult, WinRateState]:
+    """The ``win-rate`` metric's check: the sequential non-inferiority test on all pairs
+    judged since the rollout started.
+
+    ``fail`` (decisive: roll back now) when the challenger is shown worse than the champion
+    by more than the margin; ``pass`` only once non-inferiority is shown; otherwise waiting
+    for more pairs (holds the step, bounded by the hold deadline). When the judge budget is
+    spent before either is shown - or the runtime judges no answers at all - the metric's
+    ``noData`` policy decides, except that missing quality evidence never passes (``skip``
+    holds as inconclusive).
+    """
+    margin = metric.margin if metric.margin is not None else DEFAULT_MARGIN
+    state = feed_judged(state or WinRateState(), judged_by(metric, judged), margin)
+    key = metric_key(metric)
+    verdict = win_rate_verdict(state, alpha)
+    p_fail, p_pass = inferiority_p_value(state), noninferiority_p_value(state)
+    words = _words(state, alpha, margin)
+    details = {
+        "wins": float(state.wins),
+        "ties": float(state.ties),
+        "losses": float(state.losses),
+        "errors": float(state.errors),
+        "margin": margin,
+    }
+    base = CheckResult(
+        metric.name,
+        key,
+        "inconclusive",
+        "",
+        value=state.win_rate,
+        min=0.5 - margin,
+        judge="sequential",
+        details=details,
+    )
+    if verdict == "fail":
+        reason = (
+            f"{key}: challenger's answers are worse than the champion's by more than the "
+            f"margin {margin:g} - {words}; always-valid p={p_fail:.3g} <= alpha/2"
+        )
+        return replace(base, verdict="fail", reason=reason, decisive=True, p_value=p_fail), state
+    if verdict == "pass":
+        reason = f"{key}: non-inferior (not worse than margin {margin:g}) - {words}"
+        return replace(base, verdict="pass", reason=reason, p_value=p_pass), state
+    spent = state.pairs + state.errors
+    budget = metric.judge_budget
+    if judged is None and not spent:
+        why = "the runtime judges no answers (no judged pairs in this window)"
+        return _no_quality(base, metric, no_data, why), state
+    if budget is not None and spent >= budget:
+        why = f"judge budget of {budget} pairs spent before a decision ({words})"
+        return _no_quality(base, metric, no_data, why), state
+    left = f", {budget - spent} of the judge budget left" if budget is not None else ""
+    reason = f"{key}: {words}{left}: not enough evidence yet"
+    return replace(base, reason=reason, p_value=min(p_fail, p_pass), waiting=True), state
+
+
+def _no_quality(
+    base: CheckResult, metric: MetricSpec, no_data: NoDataPolicy, why: str
+) -> CheckResult:
+    """Missing quality evidence: ``fail`` fails the interval, anything else is inconclusive
+    (counts toward inconclusiveLimit) - never a pass."""
+    policy = metric.no_data or no_data
+    verdict: Verdict = "fail" if policy == "fail" else "inconclusive"
+    held = "" if policy != "skip" else " (skip cannot pass a quality gate: held inconclusive)"
+    reason = f"{base.key}: no decision ({why}); noData={policy}{held}"
+    return replace(base, verdict=verdict, reason=reason)
+
+
+def _words(state: WinRateState, alpha: float, margin: float) -> str:
+    """``win rate 0.31 [0.22, 0.41] on 80 pairs (20 wins, 10 ties, 50 losses, 1 judge error)``."""
+    if not state.pairs:
+        errors = f" ({state.errors} judge errors)" if state.errors else ""
+        return f"no judged pairs yet{errors}"
+    band = win_rate_band(state, alpha)
+    shown = f" [{band[0]:.2f}, {band[1]:.2f}]" if band else ""
+    errors = f", {state.errors} judge error(s)" if state.errors else ""
+    return (
+        f"win rate {state.win_rate:.2f}{shown} vs {0.5 - margin:.2f} on {state.pairs} pairs "
+        f"({state.wins} wins, {state.ties} ties, {state.losses} losses{errors})"
+    )

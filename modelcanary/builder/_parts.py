@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from modelcanary.spec import ModelVersion
+from modelcanary.spec import ModelVersion, Pricing
 from modelcanary.spec._versions import version_from
 
-from ._util import as_list, drop_none, fail
+from ._util import as_list, drop_none, fail, validated
 
 SERVICE_OPTIONS = (
     "name",
@@ -34,9 +34,19 @@ def version(
     side: str,
     source: str | ModelVersion | None,
     image: str | None,
+    url: str | None = None,
     **opts: Any,
 ) -> Any:
-    """A champion/challenger: a ``http(s)://`` source is a url, any other string a modelUri."""
+    """A champion/challenger: a ``http(s)://`` source is a url, any other string a modelUri;
+    ``url=`` names the url explicitly (not with a positional source)."""
+    if url is not None:
+        if source is not None:
+            fail(
+                f"spec.{side}.url",
+                "cannot be combined with a positional source",
+                f"write {side}(url='http://...') or {side}('http://...'), not both",
+            )
+        return {"url": url} | drop_none(image=image, **opts)
     if isinstance(source, ModelVersion):
         if image is not None:
             fail(
@@ -53,6 +63,17 @@ def version(
         )
     data: dict[str, Any] = dict(version_from(source)) if source is not None else {}
     return data | drop_none(image=image, **opts)
+
+
+def llm_options(side: str, protocol: str | None, pricing: Any) -> dict[str, Any]:
+    """``protocol`` and ``pricing`` of a version (YAML names), validated at ``spec.<side>``."""
+    out: dict[str, Any] = drop_none(protocol=protocol)
+    if isinstance(pricing, Mapping):  # python names (input_per_1k) -> YAML names in errors
+        aliases = {n: f.alias or n for n, f in Pricing.model_fields.items()}
+        pricing = {aliases.get(k, k): v for k, v in pricing.items()}
+    if pricing is not None:
+        out["pricing"] = validated(Pricing, pricing, ("spec", side, "pricing")).to_dict()
+    return out
 
 
 def _gateway_ref(ref: Any) -> Any:

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from modelcanary.spec import Metadata, ModelVersion, Step, parse_duration
+from modelcanary.spec import Metadata, ModelVersion, Pricing, Step, parse_duration
 
 from . import _parts as parts
 from . import _plans as plans
@@ -36,29 +36,39 @@ class Rollout(RolloutChecks):
         self,
         source: str | ModelVersion | None = None,
         *,
+        url: str | None = None,
         image: str | None = None,
         name: str | None = None,
         env: Mapping[str, str] | None = None,
         resources: Mapping[str, Any] | None = None,
         serving: Mapping[str, Any] | None = None,
+        protocol: str | None = None,
+        pricing: Mapping[str, float] | Pricing | None = None,
     ) -> Rollout:
-        """The version serving now: ``models:/...`` URI, ``http(s)://`` URL or ``image=``."""
+        """The version serving now: ``models:/...`` URI, ``http(s)://`` URL (or ``url=``) or
+        ``image=``. An OpenAI-compatible server: ``url=..., protocol="openai"``, with its
+        ``pricing={"input_per_1k": ..., "output_per_1k": ...}`` for the cost SLIs."""
         opts = {"name": name, "env": env, "resources": resources, "serving": serving}
-        return self._spec(champion=parts.version("champion", source, image, **opts))
+        version = parts.version("champion", source, image, url, **opts)
+        return self._spec(champion=version | parts.llm_options("champion", protocol, pricing))
 
     def challenger(
         self,
         source: str | ModelVersion | None = None,
         *,
+        url: str | None = None,
         image: str | None = None,
         name: str | None = None,
         env: Mapping[str, str] | None = None,
         resources: Mapping[str, Any] | None = None,
         serving: Mapping[str, Any] | None = None,
+        protocol: str | None = None,
+        pricing: Mapping[str, float] | Pricing | None = None,
     ) -> Rollout:
         """The version under test (same forms as :meth:`champion`)."""
         opts = {"name": name, "env": env, "resources": resources, "serving": serving}
-        return self._spec(challenger=parts.version("challenger", source, image, **opts))
+        version = parts.version("challenger", source, image, url, **opts)
+        return self._spec(challenger=version | parts.llm_options("challenger", protocol, pricing))
 
     def target(
         self, name: str, *, kind: str = "Deployment", api_version: str = "apps/v1"
@@ -130,6 +140,18 @@ class Rollout(RolloutChecks):
         """Blue/green: test the challenger for N intervals, then switch all traffic at once."""
         plan = plans.blue_green_plan(iterations, mirror, mirror_weight)
         return self._with_plan(plan, interval, threshold)
+
+    def mirror_budget(
+        self,
+        max_prompts: int | None = None,
+        *,
+        max_tokens: int | None = None,
+        max_cost: float | None = None,
+    ) -> Rollout:
+        """Spend cap on prompts mirrored to an OpenAI-compatible challenger for the whole
+        rollout: most prompts, tokens (prompt + output) or cost at its ``pricing``."""
+        budget = drop_none(maxPrompts=max_prompts, maxTokens=max_tokens, maxCost=max_cost)
+        return self._options(mirrorBudget=budget)
 
     def steps(self, *items: Step | Mapping[str, Any]) -> Rollout:
         """Custom steps: ``steps(mc.step(5, "5m"), mc.step(50, pause=True))`` or dicts."""

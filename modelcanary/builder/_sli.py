@@ -226,6 +226,8 @@ def kpi(
     return custom(name, query, provider=provider, variables=variables, template=template, unit=unit)
 
 
+from . import _llm as llm  # noqa: E402 - mc.sli.llm.*; _llm builds on SLI above
+
 __all__ = [
     "LATENCY_PERCENTILES",
     "SLI",
@@ -235,6 +237,7 @@ __all__ = [
     "error_rate",
     "kpi",
     "latency",
+    "llm",
     "request_duration",
     "success_rate",
     "throughput",

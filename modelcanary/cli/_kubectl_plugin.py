@@ -10,6 +10,8 @@ kubectl runs any ``kubectl-<name>`` on the ``PATH`` as ``kubectl <name>``, as Ar
   3 otherwise), ``history NAME``: the same output as ``modelcanary status|history --cluster``;
 - ``promote|abort|retry|approve|pause|resume NAME``: the manual-action annotation the operator
   applies at its next tick.
+- ``rollback NAME --to VERSION``: a fast, analysed rollout back to a version that served as
+  champion (``modelcanary rollback --cluster``, :mod:`._rollback_cmd`).
 
 kubectl's conventions: ``-n/--namespace`` (default: the namespace of the kubeconfig context,
 else ``default``), ``--context``, ``--kubeconfig`` (default ``$KUBECONFIG``, else
@@ -40,7 +42,7 @@ app = typer.Typer(
     name="kubectl modelcanary",
     help="Inspect and steer modelcanary ModelRollouts in a cluster (a kubectl plugin, as "
     "`kubectl argo rollouts`): get, status, history, promote, abort, retry, approve, pause, "
-    "resume.",
+    "resume, rollback.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -248,6 +250,48 @@ def history(
     """One line per analysis interval: time, weight, mirror, verdict, message."""
     ns = target(name, namespace, kubeconfig, context)
     cluster_cmd.cluster_history(name, ns, as_json, kubeconfig, context)
+
+
+@app.command(
+    "rollback",
+    help="Roll back to an earlier version: a fast, analysed rollout with that version (one "
+    "that served as champion) as the challenger against the current champion: one analysis "
+    "interval, then a direct switch. The operator starts it at its next tick; `history` shows "
+    "who asked.",
+)
+@guarded
+def rollback(
+    name: str = NAME,
+    to: str = typer.Option(
+        ...,
+        "--to",
+        help="The version: its full source (models:/fraud/4, an image) or its version number, "
+        "tag or alias (4, v4).",
+        show_default=False,
+    ),
+    namespace: str | None = NAMESPACE,
+    kubeconfig: str | None = KUBECONFIG,
+    context: str | None = CONTEXT,
+    reason: str = typer.Option("", "--reason", help="Why (kept in the history entry)."),
+    by: str | None = typer.Option(None, "--by", help="Who asks (default: your login name)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the rolled-back ModelRollout (YAML); change nothing."
+    ),
+) -> None:
+    """Roll back to an earlier version (fast, analysed)."""
+    from ._rollback_cmd import cluster_rollback
+
+    ns = target(name, namespace, kubeconfig, context)
+    cluster_rollback(
+        name=name,
+        to=to,
+        namespace=ns,
+        reason=reason,
+        by=by,
+        dry_run=dry_run,
+        kubeconfig=kubeconfig,
+        context=context,
+    )
 
 
 def _action(kind: str) -> None:

@@ -18,6 +18,7 @@ from . import _mlflow_cmd as mlflow_cmd
 from . import _operator_cmd as operator_cmd
 from . import _otlp_cmd as otlp_cmd
 from . import _render_cmd as render_cmd
+from . import _rollback_cmd as rollback_cmd
 from . import _run_cmd as run_cmd
 from . import _serve_cmd as serve_cmd
 from . import _validate_cmd as validate_cmd
@@ -40,6 +41,7 @@ COMMAND_MODULES = [
     run_cmd,
     control_cmd,
     cluster_cmd,  # after control_cmd: adds a cluster mode to status/history/actions
+    rollback_cmd,
     operator_cmd,
     demo_cmd,
     serve_cmd,

@@ -40,6 +40,8 @@ FLAGGER_TO_ROUTER: dict[str, str] = {
     "contour": "contour",
     "skipper": "skipper",
     "traefik": "traefik",
+    "kubernetes": "kubernetes",
+    "knative": "knative",
 }
 """Flagger ``spec.provider`` values and the modelcanary router that drives the same mesh."""
 
@@ -56,14 +58,12 @@ ROUTER_TO_FLAGGER: dict[str, str] = {
     "contour": "contour",
     "skipper": "skipper",
     "traefik": "traefik",
+    "kubernetes": "kubernetes",
+    "knative": "knative",
 }
 """modelcanary router providers and the Flagger provider written for them."""
 
-UNREPRESENTABLE_FLAGGER_PROVIDERS: dict[str, str] = {
-    "kubernetes": "blue/green of plain Kubernetes Services without a mesh or ingress: "
-    "modelcanary always drives a traffic router",
-    "knative": "Knative revisions split traffic themselves: modelcanary has no Knative router",
-}
+UNREPRESENTABLE_FLAGGER_PROVIDERS: dict[str, str] = {}
 
 ALERT_TYPES_IN: dict[str, str] = {
     "slack": "slack",

@@ -208,6 +208,7 @@ def _service(rollout: ModelRollout, notes: Notes) -> dict[str, Any]:
         return {"service": {"port": 80}}
     out = dump(service)
     out["port"] = service.port
+    _outlier_codes(out.get("trafficPolicy"), notes)
     target = rollout.spec.target_ref
     if "name" not in out and target is not None and target.name != rollout.name:
         out["name"] = rollout.name
@@ -239,6 +240,22 @@ def _service(rollout: ModelRollout, notes: Notes) -> dict[str, Any]:
         result["ingressRef"] = ref
         notes.add("spec.service.ingressRef", "written as spec.ingressRef (Flagger's place)")
     return result
+
+
+def _outlier_codes(policy: dict[str, Any] | None, notes: Notes) -> None:
+    """Istio's ``outlierDetectionHttpErrorCodes`` is not in Flagger's Canary schema (its API
+    server would prune it silently): dropped here, with a note."""
+    blocks = [("", (policy or {}).get("outlierDetection"))]
+    ports = (policy or {}).get("portLevelSettings")
+    for i, port in enumerate(ports if isinstance(ports, list) else ()):
+        if isinstance(port, dict):
+            blocks.append((f".portLevelSettings[{i}]", port.get("outlierDetection")))
+    for where, block in blocks:
+        if isinstance(block, dict) and block.pop("outlierDetectionHttpErrorCodes", None):
+            notes.add(
+                f"spec.service.trafficPolicy{where}.outlierDetection.outlierDetectionHttpErrorCodes",
+                "dropped: not in Flagger's Canary schema (its DestinationRules count 5xx errors)",
+            )
 
 
 def _metadata(rollout: ModelRollout) -> dict[str, Any]:

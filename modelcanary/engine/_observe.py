@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from ..analysis._llm_sli import version_prices
 from ..analysis._measurements import IntervalData, Window
 from ..errors import ProviderError
 from ..ports import MetricProvider
@@ -49,4 +50,7 @@ def collect(
     if custom:
         values = {**data.challenger.values, **custom}
         data = replace(data, challenger=replace(data.challenger, values=values))  # type: ignore[arg-type]
+    prices = version_prices(rollout)
+    if prices and data.pricing is None:
+        data = replace(data, pricing=prices)  # the versions' prices: cost-per-1k-requests
     return data, None

@@ -16,9 +16,16 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._openai import ChatAnswer, OpenAIChat
-    from ._pairwise import PAIRWISE_PROMPT, PairwiseJudge, PairwiseVerdict
+    from ._pairwise import PAIRWISE_PROMPT, PairwiseJudge, PairwiseOutcome, PairwiseVerdict
 
-__all__ = ["PAIRWISE_PROMPT", "ChatAnswer", "OpenAIChat", "PairwiseJudge", "PairwiseVerdict"]
+__all__ = [
+    "PAIRWISE_PROMPT",
+    "ChatAnswer",
+    "OpenAIChat",
+    "PairwiseJudge",
+    "PairwiseOutcome",
+    "PairwiseVerdict",
+]
 
 if not TYPE_CHECKING:
     __getattr__, __dir__ = lazy_exports(
@@ -28,6 +35,7 @@ if not TYPE_CHECKING:
             "OpenAIChat": "._openai",
             "PAIRWISE_PROMPT": "._pairwise",
             "PairwiseJudge": "._pairwise",
+            "PairwiseOutcome": "._pairwise",
             "PairwiseVerdict": "._pairwise",
         },
     )

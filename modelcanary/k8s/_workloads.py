@@ -53,6 +53,7 @@ from ._deployments import (
     template_hash,
 )
 from ._hpa import KubeAutoscalers
+from ._knative import is_knative_ref, ksvc_ready, ksvc_revision
 from ._kserve import KIND as ISVC_KIND
 from ._kserve import isvc_ready, isvc_revision
 from ._objects import ROLLOUT_LABEL, KubeObjectStore
@@ -98,6 +99,9 @@ class KubeWorkloads:
         analysis = rollout.spec.analysis
         if _is_isvc(rollout):
             isvc = self._target(rollout)
+            if is_knative_ref(rollout.spec.target_ref):  # Knative: revisions by name
+                old_ok, new_ok, why = ksvc_ready(isvc)
+                return Readiness(old_ok, new_ok, ksvc_revision(isvc), why)
             old_ok, new_ok, why = isvc_ready(isvc)
             return Readiness(old_ok, new_ok, isvc_revision(isvc), why)
         primary = self._deployment(n.namespace, n.primary_workload)
@@ -193,10 +197,10 @@ class KubeWorkloads:
         ref = rollout.spec.target_ref
         assert ref is not None
         n = names(rollout)
-        if ref.kind not in ("Deployment", ISVC_KIND):
+        if ref.kind not in ("Deployment", ISVC_KIND) and not is_knative_ref(ref):
             raise WorkloadError(
                 f"spec.targetRef.kind: {ref.kind} is not supported by the Kubernetes workloads "
-                f"(fix: target a Deployment or a KServe {ISVC_KIND})"
+                f"(fix: target a Deployment, a KServe {ISVC_KIND} or a Knative Service)"
             )
         found = self.client.get(Ref(ref.api_version, ref.kind, n.namespace, ref.name))
         if found is None:
@@ -357,8 +361,9 @@ def _container_ports(deployment: KubeObject) -> int | None:
 
 
 def _is_isvc(rollout: ModelRollout) -> bool:
+    """KServe or Knative: the platform runs both revisions, nothing is created or scaled."""
     ref = rollout.spec.target_ref
-    return ref is not None and ref.kind == ISVC_KIND
+    return ref is not None and (ref.kind == ISVC_KIND or is_knative_ref(ref))
 
 
 def _idle(phase: str | None) -> bool:

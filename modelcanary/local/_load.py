@@ -10,6 +10,11 @@ a share of 0.2 is 20 % of requests, spread evenly over the payloads (never tied 
 of the rotation) and the same on every run; a cohort's requests carry its headers (cookies in a
 ``cookie`` header) and query parameters. The load has no simulated users, so the draw is per
 request.
+
+A payload may also be a :class:`LoadRequest`: its own path on the router (OpenAI
+``/v1/chat/completions`` ...), extra headers, a request-id prefix and whether the answer
+streams; a streamed answer is read to its end, as a client does. LLM load records
+(OpenAI request bodies) become such requests in :mod:`._load_llm`.
 """
 
 from __future__ import annotations
@@ -23,10 +28,26 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from ..errors import SpecError, SpecIssue
 from ..spec._load import CohortRequest, request_headers
+
+
+@dataclass(frozen=True)
+class LoadRequest:
+    """One request of the load's rotation, when it is more than an ``/invocations`` body."""
+
+    body: bytes
+    path: str | None = None
+    """Path on the router (``/v1/chat/completions``) instead of the generator URL's path."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Extra headers of this request (after the load's and its cohort's)."""
+    stream: bool = False
+    """The answer streams (Server-Sent Events): read it to the end."""
+    id_prefix: str | None = None
+    """Send ``x-request-id: {id_prefix}{n}`` (``n`` counts the requests sent), so what the
+    router recorded under that id can be traced back to this request."""
 
 
 @dataclass
@@ -113,7 +134,7 @@ class LoadGenerator:
     def __init__(
         self,
         url: str,
-        payloads: Iterable[bytes | Mapping[str, Any]],
+        payloads: Iterable[bytes | LoadRequest | Mapping[str, Any]],
         *,
         rps: float = 20.0,
         concurrency: int = 8,
@@ -125,9 +146,10 @@ class LoadGenerator:
         keep_latencies: int = 100_000,
     ) -> None:
         self.url = url
-        self.bodies = [p if isinstance(p, bytes) else json.dumps(p).encode() for p in payloads]
-        if not self.bodies:
+        self.requests = [_as_request(p) for p in payloads]
+        if not self.requests:
             raise ValueError("no payloads to send")
+        self.bodies = [r.body for r in self.requests]
         self.rps, self.concurrency, self.duration = rps, concurrency, duration
         self.headers = {"content-type": "application/json", **request_headers(headers, None)}
         self.cohorts = list(cohorts)
@@ -188,11 +210,15 @@ class LoadGenerator:
                     await asyncio.sleep(min(delay, 0.1))
                     continue
                 await slots.acquire()
-                body = self.bodies[i % len(self.bodies)]
+                request = self.requests[i % len(self.requests)]
                 target = self.cohort_of(i)
                 if target:
                     self.stats.cohort_sent[target - 1] += 1
-                task = asyncio.create_task(self._send(client, body, slots, *self._targets[target]))
+                url, headers = self._targets[target]
+                if request.path is not None or request.headers or request.id_prefix:
+                    url, headers = _for_request(request, url, headers, i)
+                send = self._send(client, request.body, slots, url, headers, request.stream)
+                task = asyncio.create_task(send)
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
                 i += 1
@@ -214,11 +240,17 @@ class LoadGenerator:
         slots: asyncio.Semaphore,
         url: str,
         headers: Mapping[str, str],
+        stream: bool = False,
     ) -> None:
         self.stats.sent += 1
         began = time.perf_counter()
         try:
-            reply = await client.post(url, content=body, headers=headers)
+            if stream:  # a client reads a streamed answer to its end
+                async with client.stream("POST", url, content=body, headers=headers) as reply:
+                    async for _ in reply.aiter_raw():
+                        pass
+            else:
+                reply = await client.post(url, content=body, headers=headers)
             ok = reply.status_code < 500
         except Exception:  # connection errors, timeouts: counted, never raised
             ok = False
@@ -230,6 +262,27 @@ class LoadGenerator:
             self.stats.errors += 1
         if len(self.stats.latencies_ms) < self.keep_latencies:
             self.stats.latencies_ms.append((time.perf_counter() - began) * 1000)
+
+
+def _as_request(payload: bytes | LoadRequest | Mapping[str, Any]) -> LoadRequest:
+    if isinstance(payload, LoadRequest):
+        return payload
+    return LoadRequest(payload if isinstance(payload, bytes) else json.dumps(payload).encode())
+
+
+def _for_request(
+    request: LoadRequest, url: str, headers: Mapping[str, str], i: int
+) -> tuple[str, dict[str, str]]:
+    """The URL and headers of request ``i``: the request's own path on the generator URL's
+    origin (the cohort's query kept), plus its headers and request id."""
+    if request.path is not None:
+        parts = urlsplit(url)
+        query = f"?{parts.query}" if parts.query else ""
+        url = f"{parts.scheme}://{parts.netloc}{request.path}{query}"
+    out = {**headers, **{k.lower(): v for k, v in request.headers.items()}}
+    if request.id_prefix:
+        out["x-request-id"] = f"{request.id_prefix}{i}"
+    return url, out
 
 
 def _with_query(url: str, query: Mapping[str, str]) -> str:

@@ -17,6 +17,11 @@ Beside the rows it keeps per-second counts of mirror copies: how many the mirror
 for (eligible) and how many were dropped (queue or buffer full, challenger's breaker open), so
 the mirror coverage of any window can be reported (:meth:`Recorder.mirror_coverage`).
 
+Beside it, ``llm`` (an :class:`LLMLog`, same retention) keeps the router's chat/completions
+exchanges; once it has any, :meth:`Recorder.interval_data` gives the window's exchanges of
+both versions in ``IntervalData.llm`` (the LLM SLIs, win rates and costs are computed from
+them).
+
 Each row may carry a unit key: the user or session the request belongs to (the router's
 session-affinity cookie value). Once any row has one, :meth:`Recorder.interval_data` gives
 both versions ``VersionData.units`` so the analysis judges per user, not per request.
@@ -38,6 +43,7 @@ from typing import Any
 from ..analysis._backtest import Request, interval_data
 from ..analysis._measurements import IntervalData, Side, UnitRequests, Window
 from ..analysis._measurements import MirrorCoverage as MirrorCoverage  # re-exported
+from ._llm_log import MAX_LLM_RECORDS, LLMLog
 
 CHUNK_ROWS = 2048
 """Rows per sealed chunk: the unit in which memory is freed (and the bound's slack)."""
@@ -115,9 +121,16 @@ class _Chunk:
 class Recorder:
     """Thread-safe, time-ordered request records, bounded in rows and in age."""
 
-    def __init__(self, retention_seconds: float = 3600.0, max_records: int = 2_000_000) -> None:
+    def __init__(
+        self,
+        retention_seconds: float = 3600.0,
+        max_records: int = 2_000_000,
+        max_llm_records: int = MAX_LLM_RECORDS,
+    ) -> None:
         if max_records < 1 or not retention_seconds > 0:
             raise ValueError("Recorder needs max_records >= 1 and retention_seconds > 0")
+        self.llm = LLMLog(retention_seconds, max_llm_records)
+        """The LLM exchanges the router records (bounded like the rows)."""
         self.retention_seconds = retention_seconds
         self.max_records = max_records
         self._chunks: deque[_Chunk] = deque()
@@ -272,7 +285,8 @@ class Recorder:
         return [Request(*row[:6], unit=row[7] or None) for row in self._rows(start, end)]
 
     def interval_data(self, window: Window) -> IntervalData:
-        """Measurements of both versions in ``window`` (mirrored pairs matched by request id).
+        """Measurements of both versions in ``window`` (mirrored pairs matched by request id;
+        ``llm``: the window's LLM exchanges, once the router recorded any).
 
         Once any request was recorded with a unit key (session affinity), both versions also
         get ``units``: one row per request (key, failed, latency), an empty key for a request
@@ -281,6 +295,8 @@ class Recorder:
         rows = list(self._rows(window.start, window.end))
         mirrored = any(row[6] for row in rows)
         data = interval_data(window, [Request(*row[:6]) for row in rows], mirrored)
+        if self.llm.total:  # an LLM rollout: its exchanges, even none in this window
+            data = replace(data, llm=tuple(self.llm.llm_exchanges(window)))
         if not self._keyed:
             return data
         return replace(

@@ -8,8 +8,13 @@ returns at once; ``wait()`` blocks until the rollout is decided; ``close()`` (or
 Findings (``LocalRun.findings``, also logged): after each tick the share of mirror copies the
 challenger was actually sent is checked; below ``COVERAGE_FINDING`` (with at least
 ``MIN_COPIES`` asked for) the run says so once per episode, with why (queue full: it cannot
-keep up; breaker open: it is unreachable), because the challenger's SLIs then describe only
-the copies it answered.
+keep up; breaker open: it is unreachable; mirror budget spent), because the challenger's SLIs
+then describe only the copies it answered.
+
+LLM versions (``protocol: openai``): the router records every chat/completions exchange in
+the recorder's ``llm`` log, which the embedded provider hands to the analysis
+(``IntervalData.llm``), and stops mirroring once ``spec.analysis.mirrorBudget`` is spent
+(priced with the challenger's ``pricing``; ``LocalRun.mirror_spend``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from ..errors import ModelCanaryError, SpecError, SpecIssue
 from ..ports import Clock, MetricProvider
 from ..spec import ModelRollout, RolloutStatus
 from ._load import LoadGenerator, LoadStats, payloads_from_file
+from ._proxy.budget import MirrorBudget
 from ._recorder import MirrorCoverage, Recorder
 from ._workloads import LocalWorkloads, StartServer
 
@@ -120,6 +126,8 @@ class LocalRun:
                 host=host,
                 port=port,
                 recorder=self.recorder,
+                openai=any(v.is_llm for v in self._versions()),
+                mirror_budget=mirror_budget(self.rollout),
             )
             self.router.start()
             self.engine = Engine(
@@ -226,7 +234,19 @@ class LocalRun:
         """Mirror copies asked for and dropped since ``since`` (epoch seconds; default: all)."""
         return self.recorder.mirror_coverage(Window(since or 0.0, time.time() + 1.0))
 
+    def mirror_spend(self) -> dict[str, float]:
+        """What mirroring cost so far: ``{"prompts", "tokens", "cost"}`` (see mirrorBudget)."""
+        router = self.router
+        if router is None:
+            return {"prompts": 0, "tokens": 0, "cost": 0.0}
+        spend: dict[str, float] = router.mirror_spend
+        return spend
+
     # -- helpers ------------------------------------------------------------------------
+    def _versions(self) -> list[Any]:
+        spec = self.rollout.spec
+        return [v for v in (spec.champion, spec.challenger) if v is not None]
+
     def _check_mirror_coverage(self) -> None:
         """Report, once per episode, a challenger that was sent too few mirror copies."""
         now = time.time()
@@ -243,7 +263,9 @@ class LocalRun:
         if self._short_of_copies:
             return
         self._short_of_copies = True
-        if new.get("breaker", 0) > new.get("saturated", 0):
+        if new.get("budget", 0) > max(new.get("breaker", 0), new.get("saturated", 0)):
+            why = "the mirror budget (spec.analysis.mirrorBudget) is spent"
+        elif new.get("breaker", 0) > new.get("saturated", 0):
             why = "its connect breaker is open: the challenger is unreachable"
         else:
             why = "the mirror queue was full: the challenger cannot keep up with the traffic"
@@ -305,6 +327,24 @@ class LocalRun:
             headers=load.headers,
             cohorts=cohorts,
         ).start()
+
+
+def mirror_budget(rollout: ModelRollout) -> MirrorBudget | None:
+    """The router's spend cap from ``spec.analysis.mirrorBudget``, priced with the
+    challenger's ``pricing`` (no pricing: the cost cap never binds, only prompts and tokens)."""
+    spec = rollout.spec
+    budget = spec.analysis.mirror_budget
+    if budget is None:
+        return None
+    challenger = spec.challenger
+    pricing = challenger.pricing if challenger is not None else None
+    return MirrorBudget(
+        max_prompts=budget.max_prompts,
+        max_tokens=budget.max_tokens,
+        max_cost=budget.max_cost,
+        input_per_1k=pricing.input_per_1k if pricing is not None else 0.0,
+        output_per_1k=pricing.output_per_1k if pricing is not None else 0.0,
+    )
 
 
 def _listen(listen: str | None) -> tuple[str, int]:

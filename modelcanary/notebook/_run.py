@@ -24,6 +24,8 @@ import threading
 import time
 from typing import Any
 
+from ..analysis._llm_records import LLMExchange
+from ..analysis._measurements import Window
 from ..local._runtime import LocalRun
 from ..spec import ModelRollout, Phase, RolloutStatus
 from ._history import HISTORY_COLUMNS, history_frame, history_rows
@@ -181,6 +183,11 @@ class NotebookRun(LiveDisplay):
     def act(self, kind: str, reason: str = "") -> None:
         """approve, pause, resume, abort, retry or promote (applied at the next tick)."""
         self.local.act(kind, reason or f"{kind} from the notebook")
+
+    def llm_exchanges(self, window: Window) -> list[LLMExchange]:
+        """The chat/completions exchanges the router recorded in ``window`` (an LLM rollout;
+        kept after the router is released, with the status): the widget's LLM view."""
+        return self.local.recorder.llm.llm_exchanges(window)
 
     def follow(self) -> PollFeed:
         """The widget's feed: the in-memory status, read at most ``poll_hz`` times a second."""

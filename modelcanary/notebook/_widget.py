@@ -4,9 +4,11 @@ Layout (top to bottom): title and phase badge; champion/challenger/mirror weight
 one chart per SLI with its passing band and a marker per interval coloured by verdict (a cross
 on failures); where the sequential judge is used, its always-valid confidence band of the
 challenger-vs-champion difference over time (:mod:`modelcanary.analysis._bands`) with the
-tests' p-values; the last verdict with each check's reason; and Approve / Pause / Resume /
-Abort / Promote now buttons that call the source's ``act``. Every series comes from
-:func:`modelcanary.analysis._chartdata.chart_data`, the function the HTML report draws from too.
+tests' p-values; for LLM rollouts, TTFT and TPOT by prompt-length bucket, the win-rate band
+and the spend on mirrored prompts (:mod:`~modelcanary.notebook._llm_view`); the last verdict
+with each check's reason; and Approve / Pause / Resume / Abort / Promote now buttons that call
+the source's ``act``. Every series comes from :func:`modelcanary.analysis._chartdata.chart_data`,
+the function the HTML report draws from too.
 
 One widget for both runtimes: it draws a :class:`~modelcanary.notebook._source.StatusSource`
 (a local ``NotebookRun`` or a cluster's ``ClusterRun``). A daemon thread follows the source's
@@ -42,6 +44,7 @@ from ..analysis._chartdata import BandChart, ChartData, MetricChart, chart_data,
 from ..errors import ModelCanaryError, SpecError, SpecIssue
 from ..spec import CheckRecord, RolloutStatus
 from ..spec._html import VERDICT_COLORS, checks_table, last_checked, phase_badge, verdict_span
+from ._llm_view import LLMView, llm_inputs
 from ._resize import CONFIG, resizer
 
 if TYPE_CHECKING:
@@ -155,6 +158,8 @@ class RunWidget:
         self.band_box = widgets.VBox([])
         self.bands: Any = None  # the band FigureWidget, made when the first band comes
         self._band_charts: dict[str, BandChart] = {}
+        self.llm = LLMView(widgets, go, _figure, _sync)
+        """TTFT/TPOT by prompt length, win-rate band, spend (LLM rollouts only)."""
         self.pvalues = widgets.HTML()
         self.verdict = widgets.HTML()
         self.feedback = widgets.HTML()
@@ -175,6 +180,7 @@ class RunWidget:
                 self.weights,
                 self.metric_box,
                 self.band_box,
+                self.llm.box,
                 self.pvalues,
                 self.verdict,
                 widgets.HBox(list(self.buttons.values())),
@@ -332,6 +338,9 @@ class RunWidget:
         _sync(self.weights)
         self._draw_metrics(data)
         self._draw_bands(data)
+        self.llm.update(llm_inputs(self.run, status))
+        if self.llm.added:
+            self.resizer.tick += 1
         self._draw_pvalues(status)
         self._draw_verdict(status)
         decided = done or status.outcome is not None  # outcome: set when Succeeded/Failed

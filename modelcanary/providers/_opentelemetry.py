@@ -12,7 +12,8 @@
 
 Built-in SLIs come from series named like the router's metrics (``modelcanary_router_*``,
 OTLP sums and histograms with attributes ``rollout``, ``version``, ``status``, ``mirrored``,
-``label``); custom queries use the small language of :mod:`.otlp_query`.
+``label``), or for LLM rollouts from the GenAI semantic conventions' series
+(:mod:`.otlp_genai`); custom queries use the small language of :mod:`.otlp_query`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from ._context import ProviderContext
 from ._credentials import authorization
 from ._httpapi import Endpoint, Headers, http_options, render_query, safe_address, spec_secret
 from ._online import OnlineCheck
+from ._otlp_genai import NAMES as GENAI_NAMES
+from ._otlp_genai import genai_collect, reads_genai
 from ._otlp_receiver import SERIES_PATH
 from ._otlp_store import Series, default_store, histogram_increase, increase
 from ._prometheus import api_factory
@@ -116,11 +119,15 @@ class OpenTelemetryProvider(OnlineCheck):
         prefix: str = PREFIX,
         rollout_label: str = "rollout",
         namespace_label: str | None = None,
+        scheme: str = "auto",
     ) -> None:
         self.source: SeriesSource = source if source is not None else default_store()
         self.prefix = prefix
         self.rollout_label = rollout_label
         self.namespace_label = namespace_label
+        self.scheme = scheme
+        """``otel-genai``: the GenAI semantic conventions' series for every rollout
+        (:mod:`.otlp_genai`); ``auto``: for LLM routers and annotated rollouts only."""
 
     def __repr__(self) -> str:
         return f"OpenTelemetryProvider({self.source!r})"
@@ -151,6 +158,9 @@ class OpenTelemetryProvider(OnlineCheck):
         """Both versions' counts, latency and prediction histograms from the router's series."""
         if window.seconds <= 0:
             return vectors.empty_window(window)
+        if reads_genai(rollout, self.scheme):
+            found = self.source.series(GENAI_NAMES, window.start, window.end)
+            return genai_collect(found, rollout, window)
         p, start, end = self.prefix, window.start, window.end
         names = [
             f"{p}_requests_total",
@@ -209,7 +219,7 @@ def factory(spec: MetricProviderSpec, ctx: ProviderContext) -> MetricProvider:
     """The provider for ``type: opentelemetry`` (see the module docstring for the address)."""
     opts = {
         k: ctx.options[k]
-        for k in ("prefix", "rollout_label", "namespace_label")
+        for k in ("prefix", "rollout_label", "namespace_label", "scheme")
         if k in ctx.options
     }
     if not spec.address:

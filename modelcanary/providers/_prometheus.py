@@ -8,7 +8,9 @@ for request and prediction counts; for latency buckets the counters' exact chang
 the window's start (``promql.delta_by``: whole requests, adjacent windows tile), so the
 sequential latency tests can count them (:mod:`modelcanary.analysis._histogram`). The
 analysis computes every SLI from them exactly as it does for the embedded provider. Custom queries
-are Flagger-style templates run as instant queries.
+are Flagger-style templates run as instant queries. With the ``vllm`` scheme the LLM SLIs
+(ttft-*, tpot-*, output-tokens-per-second, cost-per-1k-requests) come from vLLM's histograms
+and token counters as provider values (:mod:`._vllm`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from . import _vectors as vectors
 from ._context import ProviderContext, ProviderFactory, backend_options
 from ._httpapi import HTTPProvider, http_options, render_query, spec_address, spec_secret
 from ._promapi import HINTS, PrometheusAPI
-from ._schemes import SCHEME_NAMES, Matchers, Scheme, router_scheme, scheme_for, scheme_named
+from ._schemes import SCHEME_NAMES, VLLM, Matchers, Scheme, router_scheme, scheme_for, scheme_named
+from ._vllm import llm_values
 
 PREFIX = "modelcanary_router"
 """Metric name prefix of the local router's series (the ``router`` scheme)."""
@@ -194,6 +197,7 @@ class PrometheusProvider(HTTPProvider):
         )
         preds = self._predictions(scheme, rollout, rng, at)
         series = self._series(scheme, rollout, window)
+        llm = llm_values(self, scheme, rollout, rng, at) if scheme == VLLM else {}
         sides = {
             side: VersionData(
                 side,
@@ -212,7 +216,7 @@ class PrometheusProvider(HTTPProvider):
                     scheme.latency,
                 ),
                 preds[side],
-                {},
+                llm.get(side, {}),
                 series.get(side, {}),
             )
             for side in vectors.SIDES

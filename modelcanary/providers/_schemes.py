@@ -17,7 +17,9 @@ and builds each version's label matchers from the rollout's object names
 :func:`scheme_for` picks one per rollout: ``router.provider: local`` -> ``router``; explicit
 champion/challenger model versions -> ``modelcanary-model``; ``targetRef`` -> the router
 provider's mesh scheme, ``modelcanary-model`` for routers without one (gatewayapi, kserve,
-apisix, skipper). The rollout annotation ``modelcanary.io/metrics-scheme`` overrides it.
+apisix, skipper, kubernetes: Flagger's HTTP observer for the last); ``vllm``
+(:mod:`._vllm`) for the LLM routers (inference-pool, inference-model-rewrite, kserve-llm).
+The rollout annotation ``modelcanary.io/metrics-scheme`` overrides it.
 """
 
 from __future__ import annotations
@@ -30,9 +32,18 @@ from ..analysis._measurements import Side
 from ..errors import PermanentProviderError
 from ..spec import ModelRollout
 from ..spec._naming import Names, names
+from ._knative_queries import (
+    KNATIVE_LATENCY,
+    KNATIVE_LATENCY_MS,
+    KNATIVE_NOTE,
+    KNATIVE_REQUESTS,
+    KNATIVE_STATUS_LABEL,
+    knative_sides,
+)
+from ._vllm import VLLM_LATENCY, VLLM_NOTE, VLLM_OK, VLLM_REQUESTS, VLLM_STATUS_LABEL, vllm_sides
 
 Op = Literal["=", "!=", "=~", "!~"]
-ErrorRule = Literal["5xx", "failure"]
+ErrorRule = Literal["5xx", "failure", "finish"]
 SCHEME_ANNOTATION = "modelcanary.io/metrics-scheme"
 """Rollout annotation naming the scheme to use instead of the automatic choice."""
 POD_SUFFIX = "-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"
@@ -64,7 +75,8 @@ class Scheme:
     status_label: str
     """Label holding the outcome of a request."""
     error: ErrorRule
-    """``5xx``: the status is >= 500 or not a number; ``failure``: the label says failure."""
+    """``5xx``: the status is >= 500 or not a number; ``failure``: the label says failure;
+    ``finish``: a vLLM finish reason other than ``stop`` and ``length``."""
     latency_ms: float
     """Milliseconds per unit of the latency buckets' ``le`` (1000 for seconds, 1 for ms)."""
     sides: SideMatchers | None
@@ -84,6 +96,8 @@ class Scheme:
         """Whether a request with this outcome label counts as an error."""
         if self.error == "failure":
             return status == "failure"
+        if self.error == "finish":
+            return status not in VLLM_OK
         try:
             return int(status or "") >= 500
         except ValueError:
@@ -252,7 +266,29 @@ MESH_SCHEMES: dict[str, Scheme] = {
 }
 """Router provider -> the scheme of its own metrics (Flagger's observers)."""
 MESH_SCHEMES["smi"] = MESH_SCHEMES["linkerd"]
-FALLBACK_ROUTERS = frozenset({"gatewayapi", "kserve", "apisix", "skipper"})
+MESH_SCHEMES["knative"] = Scheme(  # revisions of a Knative Service: _knative_queries.py
+    "knative",
+    KNATIVE_REQUESTS,
+    KNATIVE_LATENCY,
+    KNATIVE_STATUS_LABEL,
+    "5xx",
+    KNATIVE_LATENCY_MS,
+    knative_sides,
+    note=KNATIVE_NOTE,
+)
+VLLM = Scheme(  # vLLM servers, the LLM routers' default: _vllm.py
+    "vllm",
+    VLLM_REQUESTS,
+    VLLM_LATENCY,
+    VLLM_STATUS_LABEL,
+    "finish",
+    1000.0,
+    vllm_sides,
+    note=VLLM_NOTE,
+)
+for _llm_router in ("inference-pool", "inference-model-rewrite", "kserve-llm"):
+    MESH_SCHEMES[_llm_router] = VLLM
+FALLBACK_ROUTERS = frozenset({"gatewayapi", "kserve", "apisix", "skipper", "kubernetes"})
 """Routers without a mesh scheme: their rollouts read the model servers' series."""
 
 
@@ -317,6 +353,7 @@ __all__ = [
     "MODEL",
     "SCHEME_ANNOTATION",
     "SCHEME_NAMES",
+    "VLLM",
     "Matcher",
     "Matchers",
     "Scheme",

@@ -23,6 +23,7 @@ from ._commands import (
     Severity,
 )
 from ._observations import Observations, hook_types
+from ._rollback import champions_after_promotion, rollback_entry
 from ._times import format_time
 
 
@@ -129,6 +130,9 @@ class Tick:
             champion=spec.champion.source if spec.champion else None,
             challenger=spec.challenger.source if spec.challenger else revision,
         )
+        if (entry := rollback_entry(self.rollout, self.status.history)) is not None:
+            self.record(entry)  # `modelcanary rollback`: who asked for which version
+            message = f"{entry.message}; {message}"
         self.emit(EnsureChallenger())
         self.set_routes(Routes())
         self.phase(Phase.PROGRESSING, message)
@@ -170,7 +174,10 @@ class Tick:
         """Finalising: scale the challenger down; the rollout succeeded."""
         self.emit(ScaleChallenger(0), RunWebhooks("post-rollout", "promoted"))
         self.update(
-            last_promoted_spec=self.status.last_applied_spec, approved=False, outcome="promoted"
+            last_promoted_spec=self.status.last_applied_spec,
+            approved=False,
+            outcome="promoted",
+            champions=champions_after_promotion(self.rollout, self.status),
         )
         self.phase(Phase.SUCCEEDED, "challenger promoted")
         self.notify("RolloutSucceeded", "info", f"promotion of {self.status.challenger} complete")

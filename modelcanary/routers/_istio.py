@@ -4,7 +4,8 @@
 ``<canary>``), session-affinity routes pinning cookie holders, then the weighted route to the
 ``<primary>``/``<canary>`` hosts with ``mirror`` + ``mirrorPercentage``. Flagger's service
 fields apply to every route: ``match`` (prepended), ``retries``, ``timeout``, ``corsPolicy``,
-``headers``, ``rewrite``. DestinationRules ``<primary>``/``<canary>`` carry ``trafficPolicy``.
+``headers``, ``rewrite``. DestinationRules ``<primary>``/``<canary>`` carry ``trafficPolicy``
+(as Flagger: both get the same copy, ``outlierDetection`` included, checked by the spec).
 """
 
 from __future__ import annotations

@@ -19,8 +19,12 @@ from ._base import ObjectRouter
 from ._contour import ContourRouter
 from ._gatewayapi import GatewayAPIRouter
 from ._gloo import GlooRouter
+from ._inference_gateway import InferenceModelRewriteRouter, InferencePoolRouter
 from ._istio import IstioRouter
+from ._knative import KnativeRouter
 from ._kserve import KServeRouter
+from ._kserve_llm import KServeLLMRouter
+from ._kubernetes import KubernetesRouter
 from ._kuma import KumaRouter
 from ._nginx import NginxRouter
 from ._skipper import SkipperRouter
@@ -41,10 +45,15 @@ ROUTERS: Registry[type[ObjectRouter]] = Registry(
             KumaRouter,
             SkipperRouter,
             TraefikRouter,
+            KnativeRouter,
             ApisixRouter,
             ContourRouter,
             GlooRouter,
             AppMeshRouter,
+            KubernetesRouter,
+            InferencePoolRouter,
+            InferenceModelRewriteRouter,
+            KServeLLMRouter,
         )
     },
 )

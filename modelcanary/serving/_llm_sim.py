@@ -105,7 +105,7 @@ class LLMSimulator:
         self._e2e = Histogram(E2E_BUCKETS)
         self._prompt_tokens = 0
         self._generation_tokens = 0
-        self._finished: dict[str, int] = {"stop": 0, "length": 0}
+        self._finished: dict[str, int] = {"stop": 0, "length": 0, "error": 0}
         self._status: dict[int, int] = {200: 0}
 
     # -- draws ------------------------------------------------------------------------------
@@ -153,6 +153,8 @@ class LLMSimulator:
         """Count one request (TTFT and token figures only for answered ones)."""
         with self._lock:
             self._status[status] = self._status.get(status, 0) + 1
+            if status >= 500:  # vLLM counts a request its engine failed as finished "error"
+                self._finished["error"] += 1
             if status != 200:
                 return
             self._ttft.observe(ttft)

@@ -4,7 +4,8 @@ Tasks are short questions with one reference answer each (arithmetic, capitals, 
 unit conversions), so a deterministic judge can score answers by normalised exact match and
 a rollout can be judged on answer quality without any real model. The simulator answers a
 known task correctly with probability ``quality`` and with a plausible wrong answer otherwise;
-an unknown prompt gets filler text of a drawn length.
+an unknown prompt gets filler text of a drawn length. Shown modelcanary's pairwise judge
+prompt, it acts as the LLM judge (:func:`judge_reply`), so a third simulator can judge two.
 
 Tokens are approximated as words and punctuation runs (``\\w+|[^\\w\\s]+``): about 1.3 per
 English word against BPE tokenizers, a documented approximation used only where a response
@@ -19,6 +20,12 @@ from dataclasses import dataclass
 
 _TOKEN = re.compile(r"\w+|[^\w\s]+")
 _SPACE = re.compile(r"\s+")
+_JUDGE_PROMPT = re.compile(
+    r"Question:\n(?P<q>.*?)\n(?:\nReference answer:\n(?P<ref>.*?)\n)?\nAnswer A:\n(?P<a>.*?)"
+    r"\n\nAnswer B:\n(?P<b>.*?)\n\nReply with one word",
+    re.DOTALL,
+)
+"""modelcanary's pairwise judge prompt (``modelcanary.evaluators.PAIRWISE_PROMPT``)."""
 
 REFUSAL = "I'm sorry, but I can't help with that request."
 """What a refusal says (the refusal detector matches its opening)."""
@@ -112,8 +119,33 @@ def task_for(prompt: str) -> Task | None:
     return _BY_PROMPT.get(prompt.strip())
 
 
+def judge_reply(prompt: str, rng: random.Random, *, quality: float) -> str | None:
+    """The simulator as a pairwise LLM judge: for modelcanary's pairwise prompt (question,
+    optional reference, answers A and B), ``A``/``B`` for the answer equal to the reference
+    (the prompt's, else the task's), ``TIE`` when both or neither are; right with
+    probability ``quality``, a random choice otherwise. None for any other prompt."""
+    parts = _JUDGE_PROMPT.search(prompt)
+    if parts is None:
+        return None
+    task = task_for(parts["q"])
+    reference = parts["ref"] if parts["ref"] is not None else task.reference if task else None
+    if rng.random() >= quality:
+        return f"{rng.choice(('A', 'B', 'TIE'))}\nA guess."
+    if reference is None:
+        return "TIE\nNothing to check the answers against."
+    a_ok = normalise(parts["a"]) == normalise(reference)
+    b_ok = normalise(parts["b"]) == normalise(reference)
+    if a_ok == b_ok:
+        return "TIE\nBoth answers are right." if a_ok else "TIE\nBoth answers are wrong."
+    return "A\nAnswer A is right." if a_ok else "B\nAnswer B is right."
+
+
 def answer(prompt: str, rng: random.Random, *, quality: float, mean_tokens: int) -> str:
-    """The simulated answer: a task's reference with probability ``quality``, else filler."""
+    """The simulated answer: a task's reference with probability ``quality``, else a wrong
+    one; a pairwise judge prompt gets a verdict (:func:`judge_reply`); anything else filler."""
+    verdict = judge_reply(prompt, rng, quality=quality)
+    if verdict is not None:
+        return verdict
     task = task_for(prompt)
     if task is not None:
         return task.reference if rng.random() < quality else wrong_answer(task, rng)

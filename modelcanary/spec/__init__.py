@@ -19,6 +19,7 @@ from ._analysis import (
     Webhook,
 )
 from ._base import Duration, Model, format_duration, parse_duration
+from ._llm import MirrorBudget, Pricing
 from ._load_reach import LoadWarning, load_warnings
 from ._metric_spec import (
     BUILTIN_METRICS,
@@ -79,12 +80,14 @@ __all__ = [
     "Metadata",
     "MetricProviderSpec",
     "MetricSpec",
+    "MirrorBudget",
     "Model",
     "ModelRollout",
     "ModelVersion",
     "Names",
     "ObjectRef",
     "Phase",
+    "Pricing",
     "ResourceRequirements",
     "Retries",
     "RolloutSpec",

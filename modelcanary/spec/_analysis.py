@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ._base import Duration, Model, Severity, SpecModel
+from ._llm import MirrorBudget
 from ._metric_spec import MetricSpec, NoDataPolicy, SecretRef
 from ._wire import CookieDomain, CookiePath, LabelKey, LabelValue, ProxyUrl, Token, check_url
 
@@ -265,6 +266,8 @@ class Analysis(SpecModel):
     """Percent of requests mirrored (default 100 when mirror is on)."""
     shadow: Shadow | None = None
     """A mirror-only phase of N intervals before traffic shifting."""
+    mirror_budget: MirrorBudget | None = None
+    """Spend cap on mirrored prompts for the whole rollout (LLM versions): ``{maxPrompts, maxTokens, maxCost}``; once reached, no more copies are sent."""
     match: list[MatchCondition] | None = None
     """A/B routing: requests matching any condition go to the challenger."""
     primary_ready_threshold: int = Field(default=100, ge=0, le=100)

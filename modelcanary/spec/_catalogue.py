@@ -23,12 +23,16 @@ from ._units import Unit
 Direction = Literal["lower", "higher"]
 """Which way is better: ``lower`` (errors, latency, drift) or ``higher`` (success, agreement)."""
 JudgeName = Literal["threshold", "mann-whitney", "sequential"]
-Source = Literal["requests", "latency", "predictions", "pairs"]
+Source = Literal["requests", "latency", "predictions", "pairs", "llm"]
 """What an SLI is computed from: request counts, latency samples or histogram buckets,
-prediction distributions of each version, or predictions paired by request id."""
+prediction distributions of each version, predictions paired by request id, or the LLM
+exchanges of OpenAI-compatible versions (``IntervalData.llm``; ``protocol: openai``)."""
 
 ALL_JUDGES: frozenset[JudgeName] = frozenset({"threshold", "mann-whitney", "sequential"})
 _NOT_SEQUENTIAL: frozenset[JudgeName] = frozenset({"threshold", "mann-whitney"})
+_WIN_RATE_JUDGES: frozenset[JudgeName] = frozenset({"threshold", "sequential"})
+"""win-rate: its sequential judge is the betting non-inferiority test on judged answer pairs
+(:mod:`modelcanary.analysis._winrate`), not the per-request tests of the other SLIs."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,8 @@ class SLIFacts:
     computed from (``requests``, ``latency``, ``predictions``); None: the embedded provider
     only (it needs predictions paired by request id)."""
     quantile: float | None = None
-    """Latency SLIs: the quantile measured (Flagger's request-duration is the p99)."""
+    """Latency SLIs (request latency, TTFT, TPOT): the quantile measured (Flagger's
+    request-duration is the p99)."""
     flagger: str | None = None
     """Flagger's built-in SLI with the same meaning: itself for Flagger's own SLIs, the
     approximation used when converting to Flagger, None when Flagger has none."""
@@ -67,6 +72,25 @@ def _latency(name: str, quantile: float, description: str, flagger: str | None) 
     return SLIFacts(
         name, description, "ms", "lower", ALL_JUDGES, "latency", "latency", quantile, flagger
     )
+
+
+def _llm(
+    name: str, description: str, unit: Unit, direction: Direction, quantile: float | None = None
+) -> SLIFacts:
+    judges = _WIN_RATE_JUDGES if name == "win-rate" else _NOT_SEQUENTIAL
+    return SLIFacts(name, description, unit, direction, judges, "llm", None, quantile)
+
+
+def _token_latency(kind: str, percentile: int, what: str) -> SLIFacts:
+    description = (
+        f"{_ORDINAL[percentile]} {what} in milliseconds, stratified by prompt-length bucket (LLM)"
+    )
+    return _llm(f"{kind}-p{percentile}", description, "ms", "lower", percentile / 100)
+
+
+_ORDINAL = {50: "median", 95: "95th percentile", 99: "99th percentile"}
+_TTFT = "time to first token"
+_TPOT = "time per output token after the first"
 
 
 _ROWS: tuple[SLIFacts, ...] = (
@@ -122,6 +146,39 @@ _ROWS: tuple[SLIFacts, ...] = (
         "pairs",
         None,
     ),
+    *(_token_latency("ttft", p, _TTFT) for p in (50, 95, 99)),
+    *(_token_latency("tpot", p, _TPOT) for p in (50, 95, 99)),
+    _llm(
+        "output-tokens-per-second",
+        "median output tokens per second of a streamed answer, after its first token (LLM)",
+        "raw",
+        "higher",
+    ),
+    _llm(
+        "cost-per-1k-requests",
+        "cost of 1000 requests at the version's pricing, from its token counts (LLM)",
+        "raw",
+        "lower",
+    ),
+    _llm("refusal-rate", "fraction of answers that are refusals, 0-1 (LLM)", "fraction", "lower"),
+    _llm(
+        "json-valid-rate",
+        "fraction of answers that parse as JSON, 0-1 (LLM structured outputs)",
+        "fraction",
+        "higher",
+    ),
+    _llm(
+        "output-length-drift",
+        "distance between champion and challenger output-length distributions (LLM)",
+        "raw",
+        "lower",
+    ),
+    _llm(
+        "win-rate",
+        "challenger's wins plus half its ties over judged answer pairs, 0-1 (LLM)",
+        "fraction",
+        "higher",
+    ),
 )
 
 CATALOGUE: Mapping[str, SLIFacts] = MappingProxyType({row.name: row for row in _ROWS})
@@ -158,20 +215,33 @@ BUILTIN_METRICS: Mapping[str, str] = MappingProxyType({r.name: r.description for
 """Built-in SLI names and what they measure (with units)."""
 LATENCY_METRICS = names_where(source="latency")
 """Latency SLIs (milliseconds; per-request samples or histogram buckets)."""
+DRIFT_METRICS = frozenset(row.name for row in _ROWS if row.name.endswith("-drift"))
+"""Distances between the two versions' distributions (a ``method``: psi, ks, js, wasserstein):
+prediction-drift and output-length-drift."""
+LLM_METRICS = names_where(source="llm")
+"""SLIs computed from the LLM exchanges of OpenAI-compatible versions (``protocol: openai``)."""
+TOKEN_LATENCY_QUANTILES: Mapping[str, float] = MappingProxyType(
+    {r.name: r.quantile for r in _ROWS if r.source == "llm" and r.quantile is not None}
+)
+"""Quantile measured by each token-latency SLI (ttft-pNN, tpot-pNN), stratified by prompt
+length; not :data:`LATENCY_QUANTILES`, which the request-latency judges read."""
 PAIRED_METRICS = frozenset(r.name for r in _ROWS if r.paired)
 """SLIs that compare both versions' predictions and therefore need mirrored or split traffic."""
 FRACTION_METRICS = names_where(unit="fraction")
 """SLIs whose thresholds are fractions 0-1."""
-SEQUENTIAL_METRICS = frozenset(r.name for r in _ROWS if "sequential" in r.judges)
-"""SLIs the sequential judge can decide (per-request counts or latencies)."""
+SEQUENTIAL_METRICS = frozenset(
+    r.name for r in _ROWS if "sequential" in r.judges and r.source != "llm"
+)
+"""SLIs the per-request sequential tests can decide (counts or latencies); ``win-rate``'s
+sequential judge is its own test on judged pairs."""
 RATE_METRICS = SEQUENTIAL_METRICS - LATENCY_METRICS
 """Rates of per-request outcomes (error-rate, request-success-rate): from request counts."""
 HIGHER_IS_BETTER = names_where(direction="higher")
 """SLIs where a higher challenger value is better (success, agreement, throughput)."""
 LATENCY_QUANTILES: Mapping[str, float] = MappingProxyType(
-    {r.name: r.quantile for r in _ROWS if r.quantile is not None}
+    {r.name: r.quantile for r in _ROWS if r.source == "latency" and r.quantile is not None}
 )
-"""Quantile measured by each latency SLI."""
+"""Quantile measured by each request-latency SLI."""
 FLAGGER_BUILTINS = frozenset(r.name for r in _ROWS if r.flagger == r.name)
 """Flagger's own built-in SLIs (modelcanary computes them too)."""
 FLAGGER_EQUIVALENTS: Mapping[str, str] = MappingProxyType(

@@ -20,8 +20,9 @@ from pydantic_core import CoreSchema
 from ._base import Duration, MaybeEmpty, SpecModel
 from ._catalogue import BUILTIN_METRICS as BUILTIN_METRICS  # re-exported: older imports
 from ._catalogue import threshold_bound, unit_of
+from ._llm import ErrorClassName, EvaluatorName
 from ._units import Unit, UnitError, bound
-from ._wire import EnvName, HeaderValue, Token
+from ._wire import EnvName, HeaderValue, HttpUrl, Token
 
 BOUND_PATTERN = (
     r"^ *[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)? *"
@@ -166,7 +167,7 @@ class MetricSpec(SpecModel):
     multiline_fields = frozenset({"query"})
 
     name: str = Field(min_length=1)
-    """A built-in SLI (error-rate, request-success-rate, request-duration, latency-p50/p90/p95/p99, throughput, prediction-drift, prediction-agreement) or any name with a ``query``/``templateRef``."""
+    """A built-in SLI (error-rate, request-success-rate, request-duration, latency-p50/p90/p95/p99, throughput, prediction-drift, prediction-agreement; LLM: ttft-p50/p95/p99, tpot-p50/p95/p99, output-tokens-per-second, cost-per-1k-requests, refusal-rate, json-valid-rate, output-length-drift, win-rate) or any name with a ``query``/``templateRef``."""
     interval: Duration | None = None
     """Window the SLI is computed over (default: the analysis interval)."""
     threshold_range: ThresholdRange | None = None
@@ -190,7 +191,7 @@ class MetricSpec(SpecModel):
     alpha: float | None = Field(default=None, gt=0, lt=1)
     """False-alarm rate of the sequential judge (default: the rollout's 0.01, shared by sequential metrics without their own alpha)."""
     method: DriftMethod | None = None
-    """prediction-drift only: psi, ks, js or wasserstein (default psi)."""
+    """prediction-drift and output-length-drift only: psi, ks, js or wasserstein (default psi)."""
     tolerance: float | None = Field(default=None, ge=0)
     """prediction-agreement only: numeric predictions within this distance agree (labels: exact match)."""
     no_data: NoDataPolicy | None = None
@@ -207,6 +208,22 @@ class MetricSpec(SpecModel):
     """mann-whitney: smallest challenger/champion ratio still passing (e.g. 0.9 = -10 %)."""
     outlier_factor: float | None = Field(default=None, gt=0)
     """mann-whitney: drop values beyond this many IQRs outside the quartiles before testing (Kayenta's outlier removal; e.g. 3)."""
+    error_class: ErrorClassName | None = None
+    """error-rate of an OpenAI-compatible version only: count only this class of error (rate-limit, context-length, timeout, content-filter, server, client)."""
+    prompt_buckets: list[Annotated[int, Field(ge=1)]] | None = Field(
+        default=None, min_length=1, max_length=32
+    )
+    """ttft-* and tpot-* only: prompt-length bucket edges in tokens (default [128, 512, 2048]); the value is stratified by these buckets so a version that got longer prompts is not blamed."""
+    evaluator: EvaluatorName | None = None
+    """win-rate only: how answers are judged: reference (against each request's reference answer), pairwise (an LLM judge at evaluatorUrl) or a deterministic judge (exact, normalised, contains, json, regex, refusal, length)."""
+    evaluator_url: HttpUrl | None = None
+    """win-rate with evaluator pairwise: base URL of the OpenAI-compatible judge, e.g. ``http://127.0.0.1:8000/v1``."""
+    evaluator_model: str | None = None
+    """win-rate with evaluator pairwise: model name sent to the judge."""
+    margin: float | None = Field(default=None, ge=0, lt=0.5)
+    """win-rate only: non-inferiority margin: the challenger passes unless its win rate is below 0.5 - margin (default 0.05)."""
+    judge_budget: int | None = Field(default=None, ge=1)
+    """win-rate only: most answer pairs judged during the rollout (LLM-as-judge calls cost money)."""
 
     _range: ThresholdRange | None = PrivateAttr(default=None)
 

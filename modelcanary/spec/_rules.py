@@ -11,9 +11,10 @@ import difflib
 from typing import TYPE_CHECKING
 
 from ..errors import SpecError, SpecIssue
-from ._catalogue import BUILTIN_METRICS, FRACTION_METRICS, SEQUENTIAL_METRICS
+from ._catalogue import BUILTIN_METRICS, DRIFT_METRICS, FRACTION_METRICS, SEQUENTIAL_METRICS
 from ._load_reach import load_issues
 from ._metric_spec import MetricSpec
+from ._rules_llm import check_llm
 from ._rules_steps import check_steps
 from ._rules_values import check_values
 from ._service import BODY_MATCH_PROVIDERS, MIRROR_PROVIDERS, SESSION_AFFINITY_PROVIDERS
@@ -34,6 +35,7 @@ def check_rules(rollout: ModelRollout) -> None:
     issues += _provider(rollout)
     issues += _unique_names(rollout)
     issues += check_values(rollout)
+    issues += check_llm(rollout)
     issues += load_issues(rollout)
     if issues:
         raise SpecError(issues)
@@ -250,16 +252,7 @@ def _match(analysis: Analysis, provider: str) -> list[SpecIssue]:
 
 def _metrics(rollout: ModelRollout) -> list[SpecIssue]:
     analysis = rollout.spec.analysis
-    out: list[SpecIssue] = []
-    if not analysis.metrics and not analysis.webhooks and not rollout.spec.skip_analysis:
-        out.append(
-            SpecIssue(
-                "spec.analysis.metrics",
-                "is empty: nothing would be checked",
-                "add a metric, e.g. {name: error-rate, thresholdRange: {max: 0.01}}, "
-                "or set spec.skipAnalysis: true",
-            )
-        )
+    out: list[SpecIssue] = []  # no metrics at all is valid, with a warning (spec/_warnings.py)
     for i, metric in enumerate(analysis.metrics):
         out += _metric(metric, f"spec.analysis.metrics[{i}]")
     return out
@@ -295,7 +288,11 @@ def _metric(m: MetricSpec, path: str) -> list[SpecIssue]:
             )
         )
     has_effect = m.allowed_increase is not None or m.allowed_decrease is not None
-    if m.effective_range() is None and not (m.judge == "mann-whitney" and has_effect):
+    # win-rate's sequential judge tests non-inferiority by its margin: no range needed
+    by_margin = m.name == "win-rate" and not custom and m.judge in (None, "sequential")
+    if m.effective_range() is None and not (
+        (m.judge == "mann-whitney" and has_effect) or by_margin
+    ):
         out.append(
             SpecIssue(
                 f"{path}.thresholdRange",
@@ -324,8 +321,14 @@ def _metric(m: MetricSpec, path: str) -> list[SpecIssue]:
                         "write 99 for 99%",
                     )
                 )
-    if m.method is not None and m.name != "prediction-drift":
-        out.append(SpecIssue(f"{path}.method", "only applies to prediction-drift", "remove method"))
+    if m.method is not None and m.name not in DRIFT_METRICS:
+        out.append(
+            SpecIssue(
+                f"{path}.method",
+                "only applies to prediction-drift and output-length-drift",
+                "remove method",
+            )
+        )
     if m.tolerance is not None and m.name != "prediction-agreement":
         out.append(
             SpecIssue(
@@ -338,12 +341,13 @@ def _metric(m: MetricSpec, path: str) -> list[SpecIssue]:
                 f"{path}.comparison", "needs relativeTo: champion", "add relativeTo: champion"
             )
         )
-    if m.judge == "sequential" and (custom or m.name not in SEQUENTIAL_METRICS):
+    if m.judge == "sequential" and (custom or m.name not in SEQUENTIAL_METRICS | {"win-rate"}):
         out.append(
             SpecIssue(
                 f"{path}.judge",
                 "the sequential judge needs per-request data",
-                "use it with error-rate, request-success-rate or a latency SLI",
+                "use it with error-rate, request-success-rate, a request-latency SLI "
+                "(latency-pNN, request-duration) or win-rate",
             )
         )
     if m.alpha is not None and m.judge not in (None, "sequential"):

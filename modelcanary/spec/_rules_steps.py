@@ -9,7 +9,10 @@ shadow -> canary -> A/B). What it routes is read from its fields (see :class:`St
 - every part of its match conditions must be one the router can route on, read from the one
   capability table (:data:`~modelcanary.spec._traffic.CAPABILITIES`): a router without header
   matching is refused here, before any traffic moves, not at the first A/B stage;
-- ``analysis.match`` is the A/B field of a Flagger-style plan and is not used by steps.
+- ``analysis.match`` is the A/B field of a Flagger-style plan and is not used by steps;
+- a router that cannot split traffic (``split`` false in the table, e.g. ``kubernetes``, which
+  switches a Service's selector) takes no weight between 0 and 100 anywhere in the plan:
+  ``stepWeight``/``stepWeights``, a step's ``weight``, ``stepWeightPromotion``.
 """
 
 from __future__ import annotations
@@ -47,6 +50,40 @@ def check_steps(analysis: Analysis, provider: str) -> list[SpecIssue]:
                 )
             )
         out += match_issues(step.match or [], f"{path}.match", provider)
+    return out + switch_issues(analysis, provider)
+
+
+def switch_issues(analysis: Analysis, provider: str) -> list[SpecIssue]:
+    """Every weight strictly between 0 and 100 in the plan of a provider that cannot split."""
+    if capabilities(provider).split:
+        return []
+    base = "spec.analysis"
+    fix = (
+        "use a blue/green plan (iterations: 10, without stepWeight/stepWeights), or a mesh or "
+        "ingress provider that splits traffic (e.g. istio, linkerd, nginx, gatewayapi)"
+    )
+    why = f"provider {provider} sends all traffic to one version (0 or 100%)"
+    found: list[tuple[str, int]] = []
+    if analysis.step_weight and analysis.step_weight < 100:
+        found.append(("stepWeight", analysis.step_weight))
+    for i, weight in enumerate(analysis.step_weights or []):
+        if 0 < weight < 100:
+            found.append((f"stepWeights[{i}]", weight))
+    for i, step in enumerate(analysis.steps or []):
+        if 0 < step.weight < 100:
+            found.append((f"steps[{i}].weight", step.weight))
+    out = [
+        SpecIssue(f"{base}.{field}", f"{why}: it cannot send {weight}% to the challenger", fix)
+        for field, weight in found
+    ]
+    if analysis.step_weight_promotion:
+        out.append(
+            SpecIssue(
+                f"{base}.stepWeightPromotion",
+                f"{why}: traffic cannot move back by steps",
+                "remove stepWeightPromotion (the switch back is one step)",
+            )
+        )
     return out
 
 

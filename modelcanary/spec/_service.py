@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
+from pydantic.alias_generators import to_camel
 
-from ._base import Duration, SpecModel
+from ._base import Duration, SpecModel, parse_duration
+from ._inference_routing import InferenceRouting
 from ._traffic import providers_with
 from ._wire import ListenAddress, check_header_value, check_token
 
@@ -25,6 +27,11 @@ RouterProvider = Literal[
     "contour",
     "skipper",
     "traefik",
+    "kubernetes",
+    "knative",
+    "inference-pool",
+    "inference-model-rewrite",
+    "kserve-llm",
 ]
 ROUTER_PROVIDERS: tuple[str, ...] = RouterProvider.__args__  # type: ignore[attr-defined]
 
@@ -40,9 +47,11 @@ class RouterSpec(SpecModel):
     """Which traffic router shifts and mirrors requests."""
 
     provider: RouterProvider = "local"
-    """``local`` (embedded router on 127.0.0.1) or a mesh/ingress: istio, gatewayapi, nginx, linkerd, smi, kserve, appmesh, apisix, kuma, gloo, contour, skipper, traefik."""
+    """``local`` (embedded router on 127.0.0.1) or a mesh/ingress: istio, gatewayapi, nginx, linkerd, smi, kserve, appmesh, apisix, kuma, gloo, contour, skipper, traefik, knative; kubernetes (blue/green of plain Services); for LLMs inference-pool, inference-model-rewrite, kserve-llm."""
     listen: ListenAddress | None = None
     """Local router only: ``host:port`` to listen on, port 1-65535 (default ``127.0.0.1`` and a free port)."""
+    inference: InferenceRouting | None = None
+    """inference-pool, inference-model-rewrite and kserve-llm: the LLM objects to weight (names default from the rollout's)."""
 
 
 class ObjectRef(SpecModel):
@@ -86,6 +95,68 @@ class Retries(SpecModel):
     """Conditions that trigger a retry, e.g. ``gateway-error,connect-failure``."""
 
 
+UINT32 = 4294967295
+"""Largest count Istio's outlier detection takes (``uint32`` in its API)."""
+EjectionCount = Annotated[int, Field(ge=0, le=UINT32)]
+
+
+class OutlierDetection(SpecModel):
+    """Istio's ``trafficPolicy.outlierDetection`` (Flagger copies it to both DestinationRules).
+
+    Field names are Istio's. Envoy ejects a host of the champion's or the challenger's pool
+    after these errors; checked here so a typo or an out-of-range value is refused when the
+    rollout is read, not by the API server when the DestinationRule is applied.
+    """
+
+    consecutive_errors: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    """Deprecated by Istio (use consecutive5xxErrors): 5xx errors before a host is ejected."""
+    consecutive_5xx_errors: EjectionCount | None = Field(default=None, alias="consecutive5xxErrors")
+    """5xx responses (and connection errors) in a row before a host is ejected (Istio default 5; 0 turns this check off)."""
+    consecutive_gateway_errors: EjectionCount | None = None
+    """Gateway errors (502, 503, 504) in a row before a host is ejected (default off)."""
+    consecutive_local_origin_failures: EjectionCount | None = None
+    """Locally originated failures (connect timeouts, resets) in a row before a host is ejected; takes effect only with splitExternalLocalOriginErrors."""
+    split_external_local_origin_errors: bool | None = None
+    """Count locally originated failures apart from upstream 5xx responses."""
+    interval: Duration | None = None
+    """Time between ejection sweeps, at least 1ms (Istio default 10s)."""
+    base_ejection_time: Duration | None = None
+    """Minimum ejection time, at least 1ms; grows with each ejection of a host (Istio default 30s)."""
+    max_ejection_percent: int | None = Field(default=None, ge=0, le=100)
+    """Most hosts of a pool ejected at once, 0-100 percent (Istio default 10)."""
+    min_health_percent: int | None = Field(default=None, ge=0, le=100)
+    """Outlier detection applies while at least this percent of a pool's hosts are healthy (0-100)."""
+    outlier_detection_http_error_codes: list[Annotated[int, Field(ge=100, le=599)]] | None = None
+    """HTTP status codes counted as errors (100-599; Istio default 5xx)."""
+
+    @field_validator("interval", "base_ejection_time")
+    @classmethod
+    def _at_least_a_millisecond(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value) < 0.001:
+            raise ValueError(f"{value!r} is shorter than 1ms, Istio's minimum; give e.g. '10s'")
+        return value
+
+
+def _outlier_detection(where: str, value: Any) -> None:
+    """Check one ``outlierDetection`` block; ValueError naming the field and the fix."""
+    from pydantic import ValidationError
+
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"{where} is not a mapping; give fields such as consecutive5xxErrors: 5, interval: "
+            "10s, baseEjectionTime: 30s, maxEjectionPercent: 50"
+        )
+    try:
+        OutlierDetection.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        known = ", ".join(f.alias or to_camel(n) for n, f in OutlierDetection.model_fields.items())
+        hint = f" (known fields: {known})" if first["type"] == "extra_forbidden" else ""
+        text = str(first["msg"]).removeprefix("Value error, ")
+        raise ValueError(f"{where}.{field}: {text}{hint}") from None
+
+
 PortNumber = Annotated[int, Field(ge=1, le=65535)]
 PortName = Annotated[str, Field(max_length=15, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 _HEADER_OPS = ("set", "add")
@@ -123,7 +194,7 @@ class ServiceSpec(SpecModel):
     rewrite: dict[str, Any] | None = None
     """Apex route rewrite (Istio HTTPRewrite), kept as given."""
     traffic_policy: dict[str, Any] | None = None
-    """Istio DestinationRule traffic policy, kept as given."""
+    """Istio DestinationRule traffic policy, kept as given and copied to both DestinationRules; its ``outlierDetection`` (and each ``portLevelSettings[].outlierDetection``) is checked against Istio's fields and ranges."""
     cors_policy: dict[str, Any] | None = None
     """Istio CORS policy, kept as given."""
     apex: dict[str, Any] | None = None
@@ -164,6 +235,20 @@ class ServiceSpec(SpecModel):
             removed = ops.get("remove")
             for name in removed if isinstance(removed, list) else ():
                 _header(f"{direction}.remove", name, "")
+        return value
+
+    @field_validator("traffic_policy")
+    @classmethod
+    def _outlier_detection(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``outlierDetection`` as Istio takes it (kept as given once checked)."""
+        if value and "outlierDetection" in value:
+            _outlier_detection("outlierDetection", value["outlierDetection"])
+        ports = (value or {}).get("portLevelSettings")
+        for i, port in enumerate(ports if isinstance(ports, list) else ()):
+            if isinstance(port, dict) and "outlierDetection" in port:
+                _outlier_detection(
+                    f"portLevelSettings[{i}].outlierDetection", port["outlierDetection"]
+                )
         return value
 
 

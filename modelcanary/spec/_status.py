@@ -46,6 +46,8 @@ Outcome = Literal[
 
 HISTORY_LIMIT = 100
 """Analysis records kept in ``status.history`` (oldest dropped first)."""
+CHAMPIONS_LIMIT = 20
+"""Versions kept in ``status.champions`` (oldest dropped first)."""
 
 
 class Condition(Model):
@@ -105,6 +107,12 @@ class AnalysisRecord(Model):
     """Each metric's result."""
     message: str = ""
     """Summary of the interval."""
+    kind: Literal["rollback"] | None = None
+    """None: an analysis interval; ``rollback``: a person asked to roll back to an earlier version (``modelcanary rollback NAME --to VERSION``): no checks, verdict ``skipped``, the analysed rollout back to ``version`` follows."""
+    version: str | None = None
+    """Rollback entries: the version rolled back to (its source: modelUri, image or url)."""
+    requested_by: str | None = None
+    """Rollback entries: who asked (their login name, or ``--by``)."""
 
 
 OneShotHook = Literal["post-rollout"]
@@ -263,6 +271,8 @@ class RolloutStatus(Model):
     """Source of the version serving as champion."""
     challenger: str | None = None
     """Source of the version under test."""
+    champions: list[str] | None = Field(default=None, max_length=CHAMPIONS_LIMIT)
+    """Versions that served as champion, oldest first (at most 20): each rollout's champion and each promoted challenger. ``modelcanary rollback NAME --to VERSION`` names one of them."""
     conditions: list[Condition] = Field(default_factory=list)
     """Kubernetes-style conditions."""
     history: list[AnalysisRecord] = Field(default_factory=list, max_length=HISTORY_LIMIT)
@@ -306,6 +316,7 @@ class RolloutStatus(Model):
 
 
 __all__ = [
+    "CHAMPIONS_LIMIT",
     "HISTORY_LIMIT",
     "PHASES",
     "AnalysisRecord",

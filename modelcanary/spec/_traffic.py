@@ -99,10 +99,13 @@ class Capabilities:
     """Pin users to a version with a cookie."""
     one_cookie: bool = False
     """Cookies become one regex on the cookie header, matched once: one cookie per condition."""
+    split: bool = True
+    """Any challenger weight 0-100; False: all traffic on one version (0 or 100 %), e.g. the
+    ``kubernetes`` provider switching a Service's selector."""
 
     def describe(self) -> str:
         """E.g. ``weights, mirror, A/B match on headers/cookies``."""
-        parts = ["weights"]
+        parts = ["weights" if self.split else "an all-or-nothing switch (0 or 100%)"]
         if self.mirror:
             parts.append("mirror")
         if self.match:
@@ -136,6 +139,12 @@ CAPABILITIES: Mapping[str, Capabilities] = MappingProxyType(
         "contour": Capabilities(mirror=True, match=_MESH, one_cookie=True),
         "skipper": Capabilities(),
         "traefik": Capabilities(),
+        "kubernetes": Capabilities(split=False),  # routers/_kubernetes.py: the apex selector
+        "knative": Capabilities(),  # routers/_knative.py: spec.traffic of a Knative Service
+        # LLM routers (routers/_inference_gateway.py, _kserve_llm.py)
+        "inference-pool": Capabilities(match=_MESH, session_affinity=True),
+        "inference-model-rewrite": Capabilities(),
+        "kserve-llm": Capabilities(),
     }
 )
 """Every ``spec.router.provider`` (``ROUTER_PROVIDERS``) and what it can do: the spec rules and

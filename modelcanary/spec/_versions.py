@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 
 from ._base import MAX_INT32, MaybeEmpty, SpecModel
+from ._llm import Pricing, VersionProtocol
 from ._wire import EnvName, HttpUrl
 
 _MODEL_URI = re.compile(
@@ -51,7 +52,7 @@ class ModelVersion(SpecModel):
     multiline_fields = frozenset({"env"})
 
     url: HttpUrl | None = None
-    """An existing HTTP model endpoint (MLflow scoring protocol), e.g. ``http://127.0.0.1:5001``."""
+    """An existing HTTP model endpoint, e.g. ``http://127.0.0.1:5001`` (MLflow scoring protocol, or OpenAI-compatible with ``protocol: openai``)."""
     model_uri: str | None = None
     """An MLflow model: ``models:/fraud@champion``, ``models:/fraud/4``, ``runs:/<id>/model`` or a local model directory."""
     image: str | None = None
@@ -64,6 +65,10 @@ class ModelVersion(SpecModel):
     """Extra environment variables for this version's server."""
     resources: ResourceRequirements | None = None
     """Compute resources for this version's server."""
+    protocol: VersionProtocol | None = None
+    """How the router talks to this version: ``mlflow`` (MLflow scoring protocol, the default) or ``openai`` (OpenAI-compatible chat/completions, streamed or not; needed by the LLM SLIs)."""
+    pricing: Pricing | None = None
+    """Price per 1000 tokens (``{inputPer1k: 0.0005, outputPer1k: 0.0015}``), for ``cost-per-1k-requests`` and ``mirrorBudget.maxCost``."""
 
     @field_validator("model_uri")
     @classmethod
@@ -85,6 +90,11 @@ class ModelVersion(SpecModel):
                 "modelUri: models:/fraud@champion"
             )
         return self
+
+    @property
+    def is_llm(self) -> bool:
+        """True for an OpenAI-compatible version (``protocol: openai``)."""
+        return self.protocol == "openai"
 
     @property
     def source(self) -> str:

@@ -174,6 +174,7 @@ DELETABLE_GROUPS = {
     "specs.smi-spec.io",
     "policy.linkerd.io",
     "serving.kserve.io",
+    "serving.knative.dev",
     "appmesh.k8s.aws",
     "apisix.apache.org",
     "kuma.io",
@@ -181,6 +182,7 @@ DELETABLE_GROUPS = {
     "gloo.solo.io",
     "projectcontour.io",
     "traefik.io",
+    "llm-d.ai",
 }
 """Only router objects are ever deleted (revert on deletion); workloads never are."""
 

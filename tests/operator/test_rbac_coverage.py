@@ -121,19 +121,22 @@ def test_plural() -> None:
 def test_router_rules_cover_the_router(provider: str) -> None:
     rollout = _rollout(provider)
     router = ROUTERS[provider](MemoryObjectStore([]))
-    allowed = grants(rbac_source()["routers"][provider])
+    own_rules = rbac_source()["routers"][provider]
+    # no rules of its own (kubernetes): core's cover its objects, which it never deletes
+    allowed = grants(own_rules or rbac_source()["core"])
+    verbs = ("get", "create", "patch", "delete") if own_rules else ("get", "create", "patch")
     owned = router.owned(rollout)
     assert owned
     for api_version, kind, _, _ in owned:
         group = api_version.split("/")[0] if "/" in api_version else ""
-        for verb in ("get", "create", "patch", "delete"):
+        for verb in verbs:
             assert (group, plural(kind), verb) in allowed, f"{provider}: {verb} {kind}"
     for api_version, kind, _, _ in router.inputs(rollout):
         group = api_version.split("/")[0] if "/" in api_version else ""
         assert (group, plural(kind), "get") in allowed, f"{provider}: get {kind}"
     groups = {g for g, _, _ in allowed}
     used = {k[0].split("/")[0] for k in owned + router.inputs(rollout)}
-    assert groups <= used, f"{provider} grants unused groups {groups - used}"
+    assert not own_rules or groups <= used, f"{provider} grants unused groups {groups - used}"
 
 
 def _allowed(objects: list[Obj], wanted: set[Grant], namespace: str | None) -> set[Grant]:

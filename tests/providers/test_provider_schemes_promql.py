@@ -22,6 +22,7 @@ from modelcanary.providers._schemes import (
 )
 from modelcanary.spec import ModelRollout, parse_rollout
 from modelcanary.spec._service import ROUTER_PROVIDERS
+from modelcanary.spec._traffic import capabilities
 
 NEEDS = {
     "nginx": {"service": {"ingressRef": {"name": "fraud-web"}}},
@@ -58,7 +59,8 @@ def rollout(
                 "analysis": {
                     "interval": "1m",
                     "threshold": 2,
-                    "stepWeights": [10],
+                    # a router that cannot split (kubernetes) runs blue/green
+                    **({"stepWeights": [10]} if capabilities(router).split else {"iterations": 2}),
                     "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.01}}],
                 },
             },
@@ -80,7 +82,8 @@ def test_explicit_versions_in_a_cluster_read_the_model_servers() -> None:
 
 @pytest.mark.parametrize("router", [r for r in ROUTER_PROVIDERS if r != "local"])
 def test_target_ref_reads_the_routers_mesh_metrics(router: str) -> None:
-    expected = {"smi": "linkerd"}.get(router, router)
+    llm = dict.fromkeys(("inference-pool", "inference-model-rewrite", "kserve-llm"), "vllm")
+    expected = {"smi": "linkerd", **llm}.get(router, router)
     if router in FALLBACK_ROUTERS:
         expected = "modelcanary-model"
     assert scheme_for(rollout(router)).name == expected

@@ -97,6 +97,58 @@ INFERENCE_SERVICE: dict[str, Any] = {
     },
 }
 
+
+KNATIVE_SERVICE: dict[str, Any] = {
+    "apiVersion": "serving.knative.dev/v1",
+    "kind": "Service",
+    "metadata": {"name": "fraud", "namespace": NAMESPACE, "generation": 1},
+    "spec": {"template": {"spec": {"containers": [{"image": "ghcr.io/acme/fraud:2"}]}}},
+    "status": {
+        "observedGeneration": 1,
+        "latestCreatedRevisionName": "fraud-00002",
+        "latestReadyRevisionName": "fraud-00002",
+    },
+}
+
+
+def llm_inference_service(name: str) -> dict[str, Any]:
+    """A KServe LLMInferenceService of the kserve-llm router's tests (``fraud-primary``...)."""
+    return {
+        "apiVersion": "serving.kserve.io/v1alpha2",
+        "kind": "LLMInferenceService",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "model": {"uri": f"hf://acme/{name}", "name": "acme/assistant"},
+            "replicas": 1,
+            "router": {"gateway": {}, "route": {}, "scheduler": {}},
+        },
+    }
+
+
+def service(name: str, selects: str) -> dict[str, Any]:
+    """A ClusterIP Service ``name`` selecting ``app: <selects>`` (as the workloads make them)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "labels": {"app": name, "app.kubernetes.io/managed-by": "modelcanary"},
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {"app": selects},
+            "ports": [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}],
+        },
+    }
+
+
+SERVICES = [  # the kubernetes router switches the apex between the other two's selectors
+    service("fraud", "fraud-primary"),
+    service("fraud-primary", "fraud-primary"),
+    service("fraud-canary", "fraud"),
+]
+
 MATCH = (
     MatchCondition.model_validate({"headers": {"x-cohort": {"exact": "beta"}}}),
     MatchCondition.model_validate({"cookies": {"canary": {"exact": "always"}}}),
@@ -127,7 +179,8 @@ def rollout(
     if provider != "istio":  # Istio-only fields are rejected nowhere, but keep objects lean
         for key in ("gateways", "corsPolicy", "headers", "trafficPolicy", "match"):
             service.pop(key)
-    plan = analysis or {"stepWeights": [10, 50]}
+    split = ROUTERS[provider].features.split  # else blue/green: all traffic on one version
+    plan = analysis or ({"stepWeights": [10, 50]} if split else {"iterations": 3})
     doc = {
         "apiVersion": "modelcanary.io/v1alpha1",
         "kind": "ModelRollout",
@@ -153,7 +206,10 @@ def store_for(provider: str) -> MemoryObjectStore:
         "nginx": [INGRESS],
         "skipper": [INGRESS],
         "kserve": [INFERENCE_SERVICE],
+        "knative": [KNATIVE_SERVICE],
         "apisix": [APISIX_ROUTE],
+        "kubernetes": SERVICES,
+        "kserve-llm": [llm_inference_service(f"fraud-{side}") for side in ("primary", "canary")],
     }.get(provider, [])
     return MemoryObjectStore(copy.deepcopy(inputs))
 
@@ -161,12 +217,11 @@ def store_for(provider: str) -> MemoryObjectStore:
 def strategies(provider: str) -> dict[str, Routes]:
     """Routes of every strategy ``provider`` supports (canary, blue/green, A/B, mirror...)."""
     features = ROUTERS[provider].features
-    cases = {
-        "initial": Routes(),
-        "canary-10": Routes(champion_weight=90, challenger_weight=10),
-        "canary-55": Routes(champion_weight=45, challenger_weight=55),
-        "bluegreen-switch": Routes(champion_weight=0, challenger_weight=100),
-    }
+    cases = {"initial": Routes()}
+    if features.split:
+        cases["canary-10"] = Routes(champion_weight=90, challenger_weight=10)
+        cases["canary-55"] = Routes(champion_weight=45, challenger_weight=55)
+    cases["bluegreen-switch"] = Routes(champion_weight=0, challenger_weight=100)
     if features.mirror:
         cases["shadow"] = Routes(mirror_weight=100)
         cases["canary-mirror"] = Routes(champion_weight=80, challenger_weight=20, mirror_weight=30)

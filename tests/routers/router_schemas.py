@@ -29,6 +29,7 @@ CRD_FILES = {
     "split.smi-spec.io/v1alpha3": HERE / "crds" / "smi-trafficsplit-v1alpha3.yaml",
     "specs.smi-spec.io": HERE / "crds" / "smi-httproutegroup-v1alpha3.yaml",
     "serving.kserve.io": HERE / "crds" / "kserve-inferenceservice-excerpt.yaml",
+    "serving.knative.dev": VENDORED / "knative-serving-services.yaml",
     "kuma.io": HERE / "crds" / "kuma-meshhttproute-excerpt.yaml",
     "traefik.io": HERE / "crds" / "traefik-traefikservice-excerpt.yaml",
     "apisix.apache.org": HERE / "crds" / "apisix-apisixroute-excerpt.yaml",
@@ -36,6 +37,9 @@ CRD_FILES = {
     "gateway.solo.io": HERE / "crds" / "gloo-routetable-upstream-excerpt.yaml",
     "gloo.solo.io": HERE / "crds" / "gloo-routetable-upstream-excerpt.yaml",
     "appmesh.k8s.aws": HERE / "crds" / "appmesh-excerpt.yaml",
+    "serving.kserve.io/v1alpha2": VENDORED / "kserve-llminferenceservices.yaml",
+    "inference.networking.k8s.io": VENDORED / "gateway-api-inference-extension-inferencepools.yaml",
+    "llm-d.ai": VENDORED / "llm-d-inferencemodelrewrites.yaml",
 }
 CORE_GROUPS = ("networking.k8s.io", "v1", "apps")
 

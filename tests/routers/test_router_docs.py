@@ -44,7 +44,7 @@ def test_istio_example_is_the_rendered_object() -> None:
 
 def test_the_provider_table_says_what_the_capability_table_says() -> None:
     """The mirror, A/B match and session affinity columns agree with ``spec.traffic``."""
-    rows = re.findall(r"^\| `(\w+)` \|(.*)\|\s*$", DOC.read_text(encoding="utf-8"), flags=re.M)
+    rows = re.findall(r"^\| `([\w-]+)` \|(.*)\|\s*$", DOC.read_text(encoding="utf-8"), flags=re.M)
     documented = {
         name: [c.strip() for c in cells.split("|")] for name, cells in rows if name in CAPABILITIES
     }

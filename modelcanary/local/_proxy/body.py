@@ -57,6 +57,72 @@ class ChunkScanner:
             pos = end
 
 
+class ChunkDecoder:
+    """Decodes a chunked body incrementally into its payload as bytes arrive (streaming).
+
+    ``feed`` returns the payload bytes found in ``data`` (nothing is kept but a partial size
+    line or chunk-ending CRLF), so a streamed answer of any length costs no memory;
+    ``done`` is set once the last chunk and the trailers were read (bytes after it are
+    ignored). A malformed body raises ``HttpError(502)``.
+    """
+
+    __slots__ = ("done", "left", "line", "state")
+
+    _SIZE, _DATA, _END, _TRAILER = 0, 1, 2, 3
+
+    def __init__(self) -> None:
+        self.line = bytearray()
+        self.left = 0
+        self.state = self._SIZE
+        self.done = False
+
+    def feed(self, data: bytes) -> bytes:
+        """The payload bytes in ``data`` (possibly empty)."""
+        out: list[bytes] = []
+        pos, size = 0, len(data)
+        line = self.line
+        while pos < size and not self.done:
+            state = self.state
+            if state == self._DATA:
+                take = min(self.left, size - pos)
+                out.append(data[pos : pos + take])
+                pos += take
+                self.left -= take
+                if not self.left:
+                    self.state = self._END
+            elif state == self._END:
+                piece = data[pos : pos + 2 - len(line)]
+                line += piece
+                pos += len(piece)
+                if len(line) == 2:
+                    if line != CRLF:
+                        raise HttpError(502, "upstream chunk not followed by CRLF")
+                    line.clear()
+                    self.state = self._SIZE
+            else:
+                eol = data.find(b"\n", pos)
+                if eol < 0:
+                    line += data[pos:]
+                    if len(line) > 8192:
+                        raise HttpError(502, "upstream chunk header or trailer line too long")
+                    break
+                line += data[pos : eol + 1]
+                pos = eol + 1
+                if not line.endswith(CRLF):
+                    raise HttpError(502, "upstream chunk line not ended by CRLF")
+                text = bytes(line[:-2])
+                line.clear()
+                if state == self._TRAILER:
+                    self.done = not text
+                    continue
+                try:
+                    self.left = _chunk_size(text)
+                except HttpError:
+                    raise HttpError(502, "bad upstream chunk size") from None
+                self.state = self._DATA if self.left else self._TRAILER
+        return out[0] if len(out) == 1 else b"".join(out)
+
+
 def _chunk_size(line: bytes | bytearray) -> int:
     text = bytes(line).split(b";", 1)[0].strip()
     if not text or len(text) > 16 or text.strip(b"0123456789abcdefABCDEF"):

@@ -3,7 +3,15 @@
 Requests are parsed as bytes arrive (``Content-Length`` or chunked bodies, de-chunked before
 forwarding), routed with the current ``RouteTable``, forwarded on a pooled upstream
 connection, and answered with the upstream's response (plus ``x-modelcanary-version`` and
-any affinity cookie). Pipelined requests are served in order, one at a time. The connection
+any affinity cookie). Pipelined requests are served in order, one at a time. A streamed
+answer (Server-Sent Events, any chunked body) is written as each piece arrives, re-framed
+as chunks (or, to a client whose connection closes after it, delimited by the close), so the
+client sees the first token when the router does; a stream cut off upstream is cut off to
+the client too (the connection is aborted: a truncated answer never looks complete).
+
+Requests to ``/v1/chat/completions`` and ``/v1/completions`` (any POST when the router is
+told the versions speak ``protocol: openai``) are also read by an ``LLMTracker`` as they
+pass, which records one ``LLMExchange`` per call (``_llm_parse``). The connection
 object itself is the primary call's ``Exchange``: no per-request callback objects.
 
 Every connection is bounded by ``RouterLimits`` (``router_limits``): head and body size,
@@ -24,18 +32,33 @@ import asyncio
 import time
 from typing import cast
 
+from ...analysis._measurements import Side
+from .._llm_parse import LLMTracker, is_llm_target, parse_request
 from .body import ChunkScanner, dechunk, error_body, simple_response
-from .forward import CLOSE_LINE, MIRROR_LINE, PAUSE_AT, RESERVED, VERSION_LINES, ProxyState
-from .http11 import CHUNKED, CRLF, HEAD_END, HttpError, RequestHead, ResponseHead
+from .forward import (
+    CLOSE_LINE,
+    MIRROR_LINE,
+    PAUSE_AT,
+    RESERVED,
+    VERSION_LINES,
+    ProxyState,
+    keep,
+)
+from .http11 import CHUNKED, CRLF, HEAD_END, LENGTH, HttpError, RequestHead, ResponseHead
 from .limits import EVICTED, IDLE, LINGERING, READING
 from .matching import RequestView
 from .table import CHALLENGER, CHAMPION
-from .upstream import FAILED
+from .upstream import FAILED, StreamSource
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _JOIN_LIMIT = 64 * 1024  # bodies up to this size are joined with the head into one write
 _RETRY = b"\r\nretry-after: 1"
 _IDLE, _READING, _BUSY = 0, 1, 2
+_RAW, _CHUNKS = 1, 2
+"""How a streamed answer is written: as it comes (a length, or the close, ends it), or
+re-framed as chunks."""
+_LAST_CHUNK = b"0\r\n\r\n"
+_SIDES: tuple[Side, Side] = ("champion", "challenger")
 
 
 class ClientConnection(asyncio.Protocol):
@@ -50,20 +73,25 @@ class ClientConnection(asyncio.Protocol):
         "cookie_lines",
         "head_only",
         "held",
+        "llm",
         "paused",
         "pending",
         "phase",
+        "preview",
         "request",
         "request_id",
         "retry",
         "scanner",
         "searched",
         "sent",
+        "source",
         "started",
         "state",
+        "status",
         "transport",
         "unit",
         "version",
+        "writing",
     )
 
     def __init__(self, state: ProxyState) -> None:
@@ -86,6 +114,13 @@ class ClientConnection(asyncio.Protocol):
         copied until then)."""
         self.busy = self.closed = self.paused = self.continued = False
         self.head_only = self.close_after = False
+        self.llm: LLMTracker | None = None
+        """Reads the answer of a chat/completions call (None for other calls)."""
+        self.source: StreamSource | None = None
+        """The upstream connection of the answer being streamed (None when not streaming)."""
+        self.writing = self.status = 0
+        """How the streamed answer is written (``_RAW``, ``_CHUNKS``); its status."""
+        self.preview: bytearray | None = None
 
     # -- asyncio callbacks -------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -99,6 +134,8 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pending = None
+        if self.source is not None:  # a stream paused for this client: read it to its end
+            self.source.resume()
         self.state.clients.gone(self)
         self._account()
 
@@ -132,9 +169,13 @@ class ClientConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.paused = True
+        if self.source is not None:  # a stream: stop reading it until the client catches up
+            self.source.pause()
 
     def resume_writing(self) -> None:
         self.paused = False
+        if self.source is not None:
+            self.source.resume()
         self._resume()
         self._account()
         self._settle()
@@ -296,9 +337,18 @@ class ClientConnection(asyncio.Protocol):
         data = b"".join((head, id_line, HEAD_END, body))
         self.busy, self.version, self.request_id = True, version, request_id
         self.unit = unit
+        llm = None
+        if state.llm_log is not None and (
+            (state.openai and request.method == b"POST")
+            or (b"completions" in target and is_llm_target(target))
+        ):
+            llm = parse_request(body, request.reference, time.time())
         self.cookie_lines, self.close_after = cookie_lines, request.close
         self.head_only = head_only = request.method == b"HEAD"
         self.started = now = time.perf_counter()
+        if llm is not None:
+            rid, key = request_id.decode("latin-1"), unit.decode("latin-1") or None
+            self.llm = LLMTracker(llm, _SIDES[version], False, rid, key, now)
         self.sent = len(data)
         if version == CHALLENGER:
             self.retry = (request, data, len(head), len(body))
@@ -314,12 +364,12 @@ class ClientConnection(asyncio.Protocol):
             if other is not upstream:
                 head = request.forward_head(other.prefix, other.host_header, len(body))
             data = b"".join((head, id_line, MIRROR_LINE, HEAD_END, body))
-            state.mirror(data, request_id, head_only, unit)
+            state.mirror(data, request_id, head_only, unit, llm)
 
     # -- Exchange: the upstream's answer ------------------------------------------------
     def on_response(self, response: ResponseHead, body: bytes) -> None:
         """Write the upstream's answer to the client, then record it."""
-        seconds = time.perf_counter() - self.started
+        now = time.perf_counter()
         chunked = response.framing == CHUNKED
         transport = self.transport
         if not self.closed and transport is not None:
@@ -334,28 +384,99 @@ class ClientConnection(asyncio.Protocol):
                 transport.write(b"".join((head, extra, HEAD_END)))
                 transport.write(out)
         self.state.observe(
-            self.version, False, response.status, seconds, body, chunked, self.request_id, self.unit
-        )
+            self.version, False, response.status, now - self.started, body, chunked,
+            self.request_id, self.unit,
+        )  # fmt: skip
+        llm = self.llm
+        if llm is not None:
+            llm.begin(response.status, response.event_stream)
+            llm.feed(dechunk(body) if chunked else body, now)
+            self.state.record_llm(llm.end(now), llm.request)
+        self._done()
+
+    def on_head(self, response: ResponseHead, source: StreamSource) -> None:
+        """A streamed answer starts: write its head now, its body as it comes."""
+        self.source, self.status = source, response.status
+        if self.llm is not None:
+            self.llm.begin(response.status, response.event_stream)
+        elif 200 <= response.status < 300:
+            self.preview = bytearray()  # for the prediction, bounded
+        raw = self.close_after or response.framing == LENGTH
+        self.writing = _RAW if raw else _CHUNKS
+        transport = self.transport
+        if not self.closed and transport is not None:
+            head = response.stream_head(not raw)
+            extra = VERSION_LINES[self.version] + self.cookie_lines
+            if self.close_after:
+                extra += CLOSE_LINE
+            transport.write(b"".join((head, extra, HEAD_END)))
+        if self.paused:  # the client's buffer was full already
+            source.pause()
+
+    def on_body(self, data: bytes) -> None:
+        """Forward the next piece of a streamed answer at once."""
+        transport = self.transport
+        if not self.closed and transport is not None:
+            if self.writing == _CHUNKS:
+                transport.write(b"%x\r\n%s\r\n" % (len(data), data))
+            else:
+                transport.write(data)
+        if self.llm is not None:
+            self.llm.feed(data, time.perf_counter())
+        elif self.preview is not None:
+            keep(self, data)
+
+    def on_end(self) -> None:
+        """The streamed answer is complete: end it, record it."""
+        now = time.perf_counter()
+        transport = self.transport
+        if self.writing == _CHUNKS and not self.closed and transport is not None:
+            transport.write(_LAST_CHUNK)
+        preview, self.preview, self.source = self.preview, None, None
+        self.state.observe(
+            self.version, False, self.status, now - self.started,
+            bytes(preview) if preview is not None else b"", False, self.request_id, self.unit,
+        )  # fmt: skip
+        llm = self.llm
+        if llm is not None:
+            self.state.record_llm(llm.end(now), llm.request)
         self._done()
 
     def on_failure(self, status: int, message: str, cause: int = FAILED) -> None:
         """Answer 502/503/504 for an upstream that failed or timed out, then record it; a
-        challenger call that never reached the challenger goes to the champion instead."""
-        seconds = time.perf_counter() - self.started
+        challenger call that never reached the challenger goes to the champion instead; a
+        stream cut off after its head is cut off to the client (connection aborted)."""
+        now = time.perf_counter()
+        seconds = now - self.started
+        llm = self.llm
         if cause != FAILED and self.version == CHALLENGER and self._to_champion():
             self.state.observe(
                 CHALLENGER, False, status, seconds, b"", False, self.request_id, self.unit
             )
+            if llm is not None:  # the champion answers: a new tracker, the same request
+                self.state.record_llm(llm.failed(status, now), llm.request)
+                self.llm = LLMTracker(
+                    llm.request, "champion", False, llm.request_id, llm.unit, self.started
+                )
             return
-        if not self.closed and self.transport is not None:
+        transport = self.transport
+        if self.source is not None:  # the head went out: the client must see the cut
+            self.source = self.preview = None
+            self.close_after = True
+            if not self.closed and transport is not None:
+                self.closed = True
+                transport.abort()
+        elif not self.closed and transport is not None:
             extra = VERSION_LINES[self.version]
             reply = simple_response(
                 status, error_body(status, message), close=self.close_after, extra=extra
             )
-            self.transport.write(reply)
+            transport.write(reply)
         self.state.observe(
             self.version, False, status, seconds, b"", False, self.request_id, self.unit
         )
+        if llm is not None:
+            self.state.record_llm(llm.failed(status, now), llm.request)
         self._done()
 
     def _to_champion(self) -> bool:
@@ -376,7 +497,8 @@ class ClientConnection(asyncio.Protocol):
         return True
 
     def _done(self) -> None:
-        self.retry = None
+        self.retry = self.llm = None
+        self.writing = 0
         self.busy = False
         self.sent = 0
         if self.close_after:

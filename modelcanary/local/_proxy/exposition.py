@@ -11,7 +11,8 @@ Names are a contract with the metric providers; do not rename them:
 * ``modelcanary_router_mirror_eligible_total{rollout}``: copies the mirror weight asked for
   (coverage = 1 - dropped / eligible)
 * ``modelcanary_router_mirror_dropped_by_reason_total{rollout,reason}``: ``saturated`` (queue,
-  concurrency or buffer full: the challenger cannot keep up) or ``breaker`` (it is unreachable)
+  concurrency or buffer full: the challenger cannot keep up), ``breaker`` (it is unreachable)
+  or ``budget`` (the mirror spend cap is reached)
 * ``modelcanary_router_breaker_open{rollout,version}``: 1 while a connect breaker is open
 * ``modelcanary_router_retried_total{rollout}``: challenger calls answered by the champion
   because the challenger never received them (connection failed or breaker open)
@@ -129,13 +130,13 @@ class RouterMetrics:
         """Mirror copies dropped, every reason."""
         self.mirror_eligible = 0
         """Mirror copies the mirror weight asked for."""
-        self.mirror_drop_reasons = {"breaker": 0, "saturated": 0}
+        self.mirror_drop_reasons = {"breaker": 0, "saturated": 0, "budget": 0}
         """Drops by reason (fixed keys: other threads copy it while the loop counts)."""
         self.retried = 0
         """Challenger calls retried on the champion."""
 
     def drop_mirror(self, reason: str) -> None:
-        """Count one mirror copy dropped for ``reason`` (``saturated`` or ``breaker``)."""
+        """Count one mirror copy dropped for ``reason`` (``saturated``, ``breaker``, ``budget``)."""
         self.mirror_dropped += 1
         self.mirror_drop_reasons[reason] = self.mirror_drop_reasons.get(reason, 0) + 1
 

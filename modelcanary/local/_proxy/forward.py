@@ -22,12 +22,15 @@ import time
 from collections.abc import Callable
 from typing import Literal, Protocol
 
+from ...analysis._llm_records import LLMExchange
+from .._llm_parse import LLMRequest, LLMTracker
 from .body import dechunk, error_body
+from .budget import MirrorSpend
 from .exposition import RouterMetrics, first_prediction
 from .http11 import CHUNKED, HttpError, ResponseHead
 from .limits import ConnectionTable, RouterLimits
 from .table import CHALLENGER, VERSIONS, RouteTable, new_draw
-from .upstream import FAILED, SHED, Upstream
+from .upstream import FAILED, SHED, StreamSource, Upstream
 
 RESERVED = b"/_modelcanary/"
 MIRROR_LINE = b"\r\nx-modelcanary-mirrored: true"
@@ -35,6 +38,11 @@ VERSION_LINES = (b"\r\nx-modelcanary-version: champion", b"\r\nx-modelcanary-ver
 CLOSE_LINE = b"\r\nconnection: close"
 PAUSE_AT = 256 * 1024
 """Pipelined bytes buffered while a request is in flight before reading pauses."""
+MAX_PREVIEW = 1 << 20
+"""Bytes of a streamed (chunked) answer kept to read its prediction from; past this the
+call is recorded without a prediction (the bytes themselves are all forwarded)."""
+_Mirror = tuple[bytes, bytes, bool, bytes, LLMRequest | None]
+"""A queued mirror copy: request bytes, request id, HEAD, unit key, LLM request (or None)."""
 
 
 class RecordSink(Protocol):
@@ -59,6 +67,14 @@ class RecordSink(Protocol):
         ...
 
 
+class LLMSink(Protocol):
+    """Where LLM exchanges go (``modelcanary.local._llm_log.LLMLog``)."""
+
+    def add(self, exchange: LLMExchange) -> None:
+        """Keep one exchange."""
+        ...
+
+
 class ProxyState:
     """Everything the connections of one router share (used on the router's loop only)."""
 
@@ -74,6 +90,9 @@ class ProxyState:
         mirror_concurrency: int,
         mirror_queue: int,
         limits: RouterLimits,
+        llm_log: LLMSink | None = None,
+        spend: MirrorSpend | None = None,
+        openai: bool = False,
     ) -> None:
         self.extra_metrics: list[Callable[[], str]] = []
         self.rollout = rollout
@@ -86,9 +105,15 @@ class ProxyState:
         self.timeout, self.mirror_timeout = timeout, mirror_timeout
         self.mirror_concurrency, self.mirror_queue_size = mirror_concurrency, mirror_queue
         self.mirror_inflight = 0
-        self.mirror_queue: collections.deque[tuple[bytes, bytes, bool, bytes]] = collections.deque()
+        self.mirror_queue: collections.deque[_Mirror] = collections.deque()
         self.mirror_counts = [0, 0]
         """Mirror copies eligible and dropped since the recorder was last told."""
+        self.llm_log = llm_log
+        """Where chat/completions exchanges are recorded (None: not recorded)."""
+        self.openai = openai
+        """Every POST is an OpenAI completion call (``protocol: openai``), whatever its path."""
+        self.spend = spend or MirrorSpend()
+        """Mirror spend so far, against the mirror budget."""
         self.limits = limits
         self.clients = ConnectionTable(limits)
         """Client connections by state: timeouts, the connection cap, shutdown."""
@@ -146,6 +171,14 @@ class ProxyState:
             unit.decode("latin-1") if unit else None,
         )
 
+    def record_llm(self, exchange: LLMExchange, request: LLMRequest) -> None:
+        """Keep one LLM exchange; a mirrored one's tokens count against the mirror budget."""
+        if self.stopping or self.llm_log is None:
+            return
+        self.llm_log.add(exchange)
+        if exchange.mirrored:
+            self.spend.settle(request.prompt_tokens, exchange.prompt_tokens, exchange.output_tokens)
+
     def want_mirror(self) -> bool:
         """Count a copy the mirror weight asked for; False (dropped, counted) when it cannot
         go: the challenger's breaker is open, or calls and queue are full."""
@@ -153,6 +186,9 @@ class ProxyState:
             return False
         self.metrics.mirror_eligible += 1
         self.mirror_counts[0] += 1
+        if self.spend.budget is not None and self.spend.exhausted(len(self.mirror_queue)):
+            self.drop_mirror("budget")
+            return False
         if self.backends[CHALLENGER].breaker.blocked(time.perf_counter()):
             self.drop_mirror("breaker")
             return False
@@ -165,12 +201,17 @@ class ProxyState:
         return True
 
     def drop_mirror(self, reason: str) -> None:
-        """One eligible copy is not sent (``saturated`` or ``breaker``)."""
+        """One eligible copy is not sent (``saturated``, ``breaker`` or ``budget``)."""
         self.metrics.drop_mirror(reason)
         self.mirror_counts[1] += 1
 
     def mirror(
-        self, data: bytes, request_id: bytes, head_only: bool = False, unit: bytes = b""
+        self,
+        data: bytes,
+        request_id: bytes,
+        head_only: bool = False,
+        unit: bytes = b"",
+        llm: LLMRequest | None = None,
     ) -> None:
         """Send a copy ``want_mirror`` admitted now, later (queued) or never (dropped)."""
         size = len(data)
@@ -180,14 +221,16 @@ class ProxyState:
             self.drop_mirror("saturated")  # a copy never costs the primary path memory
         elif self.mirror_inflight < self.mirror_concurrency:
             self.buffered += size
-            self._start_mirror(data, request_id, head_only, unit)
+            self._start_mirror(data, request_id, head_only, unit, llm)
         elif len(self.mirror_queue) < self.mirror_queue_size:
             self.buffered += size
-            self.mirror_queue.append((data, request_id, head_only, unit))
+            self.mirror_queue.append((data, request_id, head_only, unit, llm))
         else:
             self.drop_mirror("saturated")
 
-    def _start_mirror(self, data: bytes, request_id: bytes, head_only: bool, unit: bytes) -> None:
+    def _start_mirror(
+        self, data: bytes, request_id: bytes, head_only: bool, unit: bytes, llm: LLMRequest | None
+    ) -> None:
         now = time.perf_counter()
         challenger = self.backends[CHALLENGER]
         if challenger.breaker.blocked(now):  # opened while the copy was queued
@@ -195,7 +238,12 @@ class ProxyState:
             self.drop_mirror("breaker")
             return
         self.mirror_inflight += 1
-        exchange = MirrorExchange(self, request_id, now, len(data), unit)
+        self.spend.sent(llm.prompt_tokens if llm is not None else 0)
+        tracker = None
+        if llm is not None and self.llm_log is not None:
+            rid, key = request_id.decode("latin-1"), unit.decode("latin-1") or None
+            tracker = LLMTracker(llm, "challenger", True, rid, key, now)
+        exchange = MirrorExchange(self, request_id, now, len(data), unit, tracker)
         # a HEAD copy's answer has no body, whatever its Content-Length says
         challenger.request(exchange, data, head_only, now + self.mirror_timeout)
 
@@ -260,31 +308,94 @@ class ProxyState:
 class MirrorExchange:
     """One mirror call: its answer is recorded, never sent to a client."""
 
-    __slots__ = ("request_id", "size", "started", "state", "unit")
+    __slots__ = ("llm", "preview", "request_id", "size", "started", "state", "status", "unit")
 
     def __init__(
-        self, state: ProxyState, request_id: bytes, started: float, size: int, unit: bytes = b""
+        self,
+        state: ProxyState,
+        request_id: bytes,
+        started: float,
+        size: int,
+        unit: bytes = b"",
+        llm: LLMTracker | None = None,
     ) -> None:
         self.state, self.request_id, self.started, self.size = state, request_id, started, size
-        self.unit = unit
+        self.unit, self.llm = unit, llm
+        self.status = 0
+        self.preview: bytearray | None = None
 
     def on_response(self, response: ResponseHead, body: bytes) -> None:
         """Record the mirrored answer."""
-        seconds = time.perf_counter() - self.started
-        self.state.mirror_done(self.size)
+        now = time.perf_counter()
+        state = self.state
+        state.mirror_done(self.size)
         chunked = response.framing == CHUNKED
-        self.state.observe(
-            CHALLENGER, True, response.status, seconds, body, chunked, self.request_id, self.unit
-        )
+        state.observe(
+            CHALLENGER, True, response.status, now - self.started, body, chunked,
+            self.request_id, self.unit,
+        )  # fmt: skip
+        llm = self.llm
+        if llm is not None:
+            llm.begin(response.status, response.event_stream)
+            llm.feed(dechunk(body) if chunked else body, now)
+            state.record_llm(llm.end(now), llm.request)
+
+    def on_head(self, response: ResponseHead, source: StreamSource) -> None:
+        """A streamed answer starts (read as it passes, bounded, and dropped)."""
+        self.status = response.status
+        if self.llm is not None:
+            self.llm.begin(response.status, response.event_stream)
+        elif 200 <= response.status < 300:
+            self.preview = bytearray()
+
+    def on_body(self, data: bytes) -> None:
+        """Bytes of a streamed answer."""
+        if self.llm is not None:
+            self.llm.feed(data, time.perf_counter())
+        else:
+            keep(self, data)
+
+    def on_end(self) -> None:
+        """The streamed answer ended: record it."""
+        now = time.perf_counter()
+        state = self.state
+        state.mirror_done(self.size)
+        body = bytes(self.preview) if self.preview is not None else b""
+        state.observe(
+            CHALLENGER, True, self.status, now - self.started, body, False, self.request_id,
+            self.unit,
+        )  # fmt: skip
+        if self.llm is not None:
+            state.record_llm(self.llm.end(now), self.llm.request)
 
     def on_failure(self, status: int, message: str, cause: int = FAILED) -> None:
         """Record the mirror's failure (the client never sees it); a copy the breaker refused
         was never sent: it is counted as dropped, not recorded."""
-        seconds = time.perf_counter() - self.started
-        self.state.mirror_done(self.size)
+        now = time.perf_counter()
+        state = self.state
+        state.mirror_done(self.size)
+        llm = self.llm
         if cause == SHED:
-            self.state.drop_mirror("breaker")
+            state.spend.unsent(llm.request.prompt_tokens if llm is not None else 0)
+            state.drop_mirror("breaker")
             return
-        self.state.observe(
-            CHALLENGER, True, status, seconds, b"", False, self.request_id, self.unit
+        state.observe(
+            CHALLENGER, True, status, now - self.started, b"", False, self.request_id, self.unit
         )
+        if llm is not None:
+            state.record_llm(llm.failed(status, now), llm.request)
+
+
+class _Previewed(Protocol):
+    preview: bytearray | None
+
+
+def keep(exchange: _Previewed, data: bytes) -> None:
+    """Keep a streamed answer's first ``MAX_PREVIEW`` bytes for its prediction (past that,
+    none: the prediction is then not recorded)."""
+    preview = exchange.preview
+    if preview is not None:
+        if len(preview) + len(data) > MAX_PREVIEW:
+            exchange.preview = None
+        else:
+            preview += data

@@ -26,6 +26,8 @@ MAX_HEAD = 64 * 1024
 """Largest upstream response head accepted (bytes); requests: ``RouterLimits.max_head``."""
 MAX_BODY = 64 * 1024 * 1024
 """Largest upstream response body accepted (bytes); requests: ``RouterLimits.max_body``."""
+REFERENCE_NAME = b"x-modelcanary-reference"
+"""``analysis._llm_records.REFERENCE_HEADER``: stripped from every forwarded request."""
 MAX_REQUEST_ID = 128
 """Default longest client ``x-request-id`` kept (``RouterLimits.max_request_id``)."""
 
@@ -75,6 +77,7 @@ _KEY = _keys(
     b"cookie",
     b"host",
     b"transfer-encoding",
+    b"x-modelcanary-reference",
 )
 _REQUEST_HOP = re.compile(
     rb"\r\n(?:connection|keep-alive|proxy-connection|te|trailer|transfer-encoding|upgrade"
@@ -151,6 +154,7 @@ class RequestHead:
         "head",
         "method",
         "rebuild",
+        "reference",
         "request_id",
         "target",
     )
@@ -185,6 +189,14 @@ class RequestHead:
         if self.has_host and lower.find(host, pos + 6) >= 0:
             raise HttpError(400, "several Host headers")
         self.rebuild = self.close or _REQUEST_HOP.search(lower) is not None
+        self.reference: bytes | None = None
+        """The ``x-modelcanary-reference`` value (the load record's reference answer), which
+        is never forwarded: a model must not see the answer it is judged against."""
+        reference_key = _KEY[REFERENCE_NAME]
+        if lower.find(reference_key) >= 0:
+            self.reference = _first_value(head, lower, reference_key)
+            self.rebuild = True
+            self.drop = self.drop | {REFERENCE_NAME}
         rid = self.request_id
         if rid is not None and (
             len(rid) > max_request_id or _VISIBLE.fullmatch(rid) is None or lower.count(id_key) > 1
@@ -255,7 +267,16 @@ class RequestHead:
 class ResponseHead:
     """A parsed upstream response head and how its body is framed."""
 
-    __slots__ = ("close", "framing", "head", "length", "rebuild", "status")
+    __slots__ = (
+        "close",
+        "event_stream",
+        "framing",
+        "head",
+        "length",
+        "rebuild",
+        "status",
+        "streamed",
+    )
 
     def __init__(self, head: bytes, head_only: bool) -> None:
         line = _STATUS_LINE.match(head)
@@ -294,6 +315,11 @@ class ResponseHead:
             self.framing = LENGTH
         else:
             self.framing, self.close = UNTIL_CLOSE, True
+        framing = self.framing
+        self.event_stream = framing != NO_BODY and lower.find(b"text/event-stream") >= 0
+        """A body of Server-Sent Events."""
+        self.streamed = framing == CHUNKED or self.event_stream
+        """Forwarded as it arrives (event streams, chunked bodies), not buffered whole."""
 
     def client_head(self, body_length: int, dechunk: bool) -> bytes:
         """The head to send to our client (HTTP/1.1 status line, hop-by-hop lines removed).
@@ -317,6 +343,22 @@ class ResponseHead:
             kept.append(b"content-length: %d" % body_length)
         elif self.length >= 0:
             kept.append(b"content-length: %d" % self.length)
+        return CRLF.join(kept)
+
+    def stream_head(self, chunked: bool) -> bytes:
+        """The head of a streamed answer: a LENGTH body keeps its length; any other goes
+        ``chunked`` (re-framed by the router) or, for a client whose connection closes after
+        it (``chunked`` False), delimited by the close."""
+        if self.framing == LENGTH:
+            return self.client_head(self.length, False)
+        lines = self.head.split(CRLF)
+        kept = [b"HTTP/1.1 " + lines[0][9:]]
+        for line in lines[1:]:
+            name = line[: line.find(b":")].strip().lower()
+            if name not in HOP_BY_HOP and name != b"content-length":
+                kept.append(line)
+        if chunked:
+            kept.append(b"transfer-encoding: chunked")
         return CRLF.join(kept)
 
 

@@ -31,8 +31,9 @@ from ...errors import RouterError
 from ...spec import ModelRollout
 from ...spec._traffic import Capabilities, Routes, capabilities
 from .breaker import ConnectBreaker
+from .budget import MirrorBudget, MirrorSpend
 from .client import ClientConnection
-from .forward import ProxyState, RecordSink
+from .forward import LLMSink, ProxyState, RecordSink
 from .limits import LINGERING, RouterLimits
 from .table import RouteTable
 from .upstream import Upstream
@@ -63,11 +64,25 @@ class LocalRouter:
         mirror_concurrency: int = 64,
         mirror_queue: int = 256,
         limits: RouterLimits | None = None,
+        llm_log: LLMSink | None = None,
+        mirror_budget: MirrorBudget | None = None,
+        openai: bool = False,
     ) -> None:
+        # ``llm_log``: where chat/completions exchanges go (default: the recorder's ``llm``
+        # log, which its ``interval_data`` reads); ``mirror_budget``: the spend cap on mirror
+        # copies; ``openai``: every POST is an OpenAI call (``protocol: openai``), any path.
         if recorder is None:
             from .._recorder import Recorder  # numpy-backed: imported only when needed
 
             recorder = Recorder()
+        if llm_log is None:
+            llm_log = getattr(recorder, "llm", None)
+        if llm_log is None:
+            from .._llm_log import LLMLog
+
+            llm_log = LLMLog()
+        self.llm_log = llm_log
+        """Where the router records LLM exchanges."""
         self.rollout = rollout
         self.host, self.port = host, port
         self.recorder = recorder
@@ -84,6 +99,9 @@ class LocalRouter:
             mirror_concurrency=mirror_concurrency,
             mirror_queue=mirror_queue,
             limits=self.limits,
+            llm_log=llm_log,
+            spend=MirrorSpend(mirror_budget),
+            openai=openai,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
@@ -305,8 +323,28 @@ class LocalRouter:
 
     @property
     def mirror_drops(self) -> dict[str, int]:
-        """Dropped mirror copies by reason: ``saturated`` and ``breaker``."""
-        return dict(self._state.metrics.mirror_drop_reasons)
+        """Dropped mirror copies by reason: ``saturated``, ``breaker`` and, when a mirror
+        budget was ever set (or spent), ``budget``."""
+        drops = dict(self._state.metrics.mirror_drop_reasons)
+        if self._state.spend.budget is None and not drops.get("budget"):
+            drops.pop("budget", None)
+        return drops
+
+    @property
+    def mirror_spend(self) -> dict[str, float]:
+        """What mirroring has cost so far: ``{"prompts", "tokens", "cost"}`` (copies sent,
+        their prompt plus output tokens, their cost at the budget's pricing)."""
+        spend = self._state.spend
+        return self._call(spend.as_dict)  # type: ignore[no-any-return]
+
+    @property
+    def mirror_budget(self) -> MirrorBudget | None:
+        """The spend cap on mirror copies (None: none)."""
+        return self._state.spend.budget
+
+    def set_mirror_budget(self, budget: MirrorBudget | None) -> None:
+        """Change the spend cap (what was spent so far still counts)."""
+        self._state.spend.budget = budget
 
     @property
     def retried(self) -> int:

@@ -2,7 +2,12 @@
 
 Connections are asyncio Protocols (no stream objects, no task per request): a request is
 written, the response head and body are parsed as bytes arrive, and the waiting
-``Exchange`` is called back with the whole response. Idle connections are reused LIFO; a
+``Exchange`` is called back with the whole response, or, for a streamed answer (Server-Sent
+Events, any chunked body), with its head at once and its payload as each read brings it
+(``on_head``, ``on_body``..., ``on_end``): nothing of a stream is held, and while the
+client cannot take more (its transport's buffer is full) reading from the server pauses.
+A streamed call's deadline moves forward with every read: ``timeout`` bounds the silence
+between two pieces of an answer, not the whole of a long one. Idle connections are reused LIFO; a
 reused connection that dies before answering (the server closed it while idle) is retried
 once on a fresh connection. Deadlines are enforced by ``expire``, which the router calls on
 a coarse timer, so no timer is armed per request.
@@ -31,7 +36,7 @@ from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 from ...errors import RouterError
-from .body import ChunkScanner
+from .body import ChunkDecoder, ChunkScanner
 from .breaker import ConnectBreaker
 from .http11 import (
     CHUNKED,
@@ -56,11 +61,35 @@ _URL_PART = re.compile(r"[\x21-\x7e]*")
 """Backend netloc and path prefix go into the Host header and the request line: visible ASCII."""
 
 
+class StreamSource(Protocol):
+    """The connection a streamed answer comes from: its reading can be paused."""
+
+    def pause(self) -> None:
+        """Stop reading until ``resume`` (the client's buffer is full)."""
+        ...
+
+    def resume(self) -> None:
+        """Read again."""
+        ...
+
+
 class Exchange(Protocol):
     """Who waits for an upstream response (a client connection or a mirror call)."""
 
     def on_response(self, response: ResponseHead, body: bytes) -> None:
         """The complete response (``body`` still chunk-framed when ``framing == CHUNKED``)."""
+        ...
+
+    def on_head(self, response: ResponseHead, source: StreamSource) -> None:
+        """A streamed response (``response.streamed``) starts: its head."""
+        ...
+
+    def on_body(self, data: bytes) -> None:
+        """The next payload bytes of a streamed response (de-chunked)."""
+        ...
+
+    def on_end(self) -> None:
+        """The streamed response is complete (a failure afterwards is ``on_failure``)."""
         ...
 
     def on_failure(self, status: int, message: str, cause: int = FAILED) -> None:
@@ -82,12 +111,17 @@ class UpstreamConnection(asyncio.Protocol):
         "closed",
         "data",
         "deadline",
+        "decoder",
         "exchange",
         "head_only",
+        "left",
+        "paused",
         "received",
         "response",
         "reused",
         "scanner",
+        "span",
+        "streaming",
         "transport",
         "upstream",
     )
@@ -101,8 +135,12 @@ class UpstreamConnection(asyncio.Protocol):
         self.scanner: ChunkScanner | None = None
         self.data = b""
         self.body_start = 0
-        self.deadline = 0.0
+        self.deadline = self.span = 0.0
         self.head_only = self.reused = self.received = self.closed = False
+        self.streaming = self.paused = False
+        self.decoder: ChunkDecoder | None = None
+        self.left = -1
+        """Payload bytes still to come of a streamed LENGTH body (-1: not counted)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # any loop's TCP transport
@@ -116,6 +154,7 @@ class UpstreamConnection(asyncio.Protocol):
             deadline,
         )
         self.received = False
+        self.span = deadline - time.perf_counter()
         assert self.transport is not None
         self.transport.write(data)
 
@@ -124,6 +163,9 @@ class UpstreamConnection(asyncio.Protocol):
             self.abort()
             return
         self.received = True
+        if self.streaming:
+            self._stream(data)
+            return
         buf = self.buf
         view: bytes | bytearray = data
         if buf:
@@ -144,6 +186,9 @@ class UpstreamConnection(asyncio.Protocol):
                 self.fail(TRANSPORT_ERROR_STATUS, str(exc))
                 return
             self.response, self.body_start = response, end + 4
+            if response.streamed:
+                self._start_stream(response, bytes(view[end + 4 :]))
+                return
         start = self.body_start
         framing = response.framing
         if framing == LENGTH:
@@ -175,10 +220,81 @@ class UpstreamConnection(asyncio.Protocol):
         if len(self.buf) > limit + self.body_start:
             self.fail(TRANSPORT_ERROR_STATUS, "upstream response too large")
 
-    def _finish(self, response: ResponseHead, body: bytes) -> None:
+    # -- streamed answers --------------------------------------------------------------
+    def _start_stream(self, response: ResponseHead, rest: bytes) -> None:
         exchange = self.exchange
         assert exchange is not None
+        self.streaming = True
+        self.buf.clear()
+        framing = response.framing
+        if framing == CHUNKED:
+            self.decoder = ChunkDecoder()
+        self.left = response.length if framing == LENGTH else -1
+        exchange.on_head(response, self)
+        if rest:
+            self._stream(rest)
+        elif self.left == 0:
+            self._end()
+
+    def _stream(self, data: bytes) -> None:
+        exchange = self.exchange
+        assert exchange is not None
+        now = time.perf_counter()
+        self.deadline = now + self.span  # a live stream is not timed out
+        self.upstream.answered = now
+        decoder = self.decoder
+        if decoder is not None:
+            try:
+                payload = decoder.feed(data)
+            except HttpError as exc:
+                self.fail(TRANSPORT_ERROR_STATUS, str(exc))
+                return
+            if payload:
+                exchange.on_body(payload)
+            if decoder.done:
+                self._end()
+        elif self.left < 0:  # until the server closes the connection
+            exchange.on_body(data)
+        else:
+            if len(data) > self.left:
+                data = data[: self.left]
+            self.left -= len(data)
+            exchange.on_body(data)
+            if not self.left:
+                self._end()
+
+    def _end(self) -> None:
+        """The streamed answer is complete."""
+        exchange = self.exchange
+        assert exchange is not None and self.response is not None
+        if self.paused and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        self._release(self.response)
+        exchange.on_end()
+
+    def pause(self) -> None:
+        """Stop reading the streamed answer (the client's buffer is full)."""
+        if not self.paused and not self.closed and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        """Read the streamed answer again."""
+        if self.paused and not self.closed and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def _finish(self, response: ResponseHead, body: bytes) -> None:
+        exchange = self.exchange
+        self._release(response)
+        assert exchange is not None
+        exchange.on_response(response, body)
+
+    def _release(self, response: ResponseHead) -> None:
+        """The call is over: the connection goes back to the pool (or closes)."""
         self.exchange, self.response, self.scanner, self.data = None, None, None, b""
+        self.streaming, self.decoder, self.left = False, None, -1
         self.body_start = 0
         self.buf.clear()
         upstream = self.upstream
@@ -190,7 +306,6 @@ class UpstreamConnection(asyncio.Protocol):
             self.abort()
         else:
             upstream.release(self)
-        exchange.on_response(response, body)
 
     def fail(self, status: int, message: str) -> None:
         """Drop the connection and report ``status`` to the waiting exchange, if any."""
@@ -221,7 +336,11 @@ class UpstreamConnection(asyncio.Protocol):
         self.exchange = None
         response = self.response
         if response is not None and response.framing == UNTIL_CLOSE:
-            exchange.on_response(response, bytes(self.buf[self.body_start :]))
+            if self.streaming:  # the close ends the streamed answer
+                self.streaming = False
+                exchange.on_end()
+            else:
+                exchange.on_response(response, bytes(self.buf[self.body_start :]))
         elif self.reused and not self.received:
             upstream.request(exchange, self.data, self.head_only, self.deadline, fresh=True)
         else:

@@ -1,0 +1,244 @@
+"""vLLM's Prometheus series: the ``vllm`` series scheme and the LLM SLIs read from them.
+
+vLLM's OpenAI-compatible server exports (prefix ``vllm:``, label ``model_name``):
+
+- ``vllm:request_success_total{finished_reason}``: finished requests (``stop``, ``length``;
+  ``abort`` and ``error`` are failures): the scheme's request counter, so ``error-rate``,
+  ``request-success-rate`` and ``throughput`` come out of the usual count path;
+- ``vllm:e2e_request_latency_seconds``: the scheme's request latency (``latency-p99``...);
+- ``vllm:time_to_first_token_seconds``: ``ttft-p50|p95|p99``;
+- ``vllm:time_per_output_token_seconds`` (vLLM < 0.11; ``vllm:inter_token_latency_seconds``
+  after it, read when the first has no series): ``tpot-p50|p95|p99``;
+- the same histogram's count over its sum: ``output-tokens-per-second``, the mean decode
+  speed of a request (tokens after the first per second), so a version taking 10 % of the
+  traffic is not slower for producing fewer tokens in total;
+- ``vllm:prompt_tokens_total`` / ``vllm:generation_tokens_total``: the mean tokens in and out
+  of a finished request, which with the versions' ``pricing`` give ``cost-per-1k-requests``.
+
+The versions are told apart by Kubernetes pod (namespace and ``pod`` of the champion's and the
+challenger's workloads, as the ``modelcanary-model`` scheme), except for the
+``inference-model-rewrite`` router, where both versions run in the same pool and are told
+apart by namespace and ``model_name`` (the rewrite's champion and challenger model names; vLLM
+labels a LoRA adapter's requests with its base model's name, so an adapter rollout needs
+distinct served model names). The quantiles are read from the histograms' buckets over the window
+(``promql.delta_by``); unlike the router's exchanges they are not stratified by prompt length
+(vLLM's histograms carry no prompt length). SLIs vLLM's series cannot give (refusal-rate,
+json-valid-rate, win-rate, error-rate by ``errorClass``...) are left to the exchanges, which a
+cluster provider does not have: NoData, never a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
+
+from ..analysis._measurements import NoData, Scalar, Side, Value
+from ..analysis._sli import latency_quantile
+from ..spec import ModelRollout
+from ..spec._catalogue import TOKEN_LATENCY_QUANTILES
+from ..spec._naming import Names
+from . import _vectors as vectors
+
+if TYPE_CHECKING:
+    from ._schemes import Matchers, Scheme
+
+VLLM_REQUESTS = "vllm:request_success_total"
+VLLM_LATENCY = "vllm:e2e_request_latency_seconds_bucket"
+VLLM_STATUS_LABEL = "finished_reason"
+VLLM_OK = frozenset({"stop", "length"})
+"""Finish reasons of a request answered in full; any other (abort, error) is a failure."""
+TTFT = "vllm:time_to_first_token_seconds"
+TPOT = "vllm:time_per_output_token_seconds"
+ITL = "vllm:inter_token_latency_seconds"
+PROMPT_TOKENS = "vllm:prompt_tokens_total"
+GENERATION_TOKENS = "vllm:generation_tokens_total"
+VLLM_NOTE = "vLLM servers (vllm:* series) by Kubernetes namespace and pod, or by model_name"
+VLLM_METRICS = frozenset(
+    {*TOKEN_LATENCY_QUANTILES, "output-tokens-per-second", "cost-per-1k-requests"}
+)
+"""The LLM SLIs the vllm scheme answers from vLLM's series."""
+POD_SUFFIX = "-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"
+
+
+class VectorAPI(Protocol):
+    """Instant queries (``_promapi.PrometheusAPI``)."""
+
+    def vector(self, query: str, at: float) -> list[vectors.Row]:
+        """The instant vector of ``query`` at ``at``."""
+        ...
+
+
+class PromQLReader(Protocol):
+    """What the vLLM SLIs need of the Prometheus provider: its API and per-version counts."""
+
+    @property
+    def api(self) -> VectorAPI:
+        """The provider's Prometheus HTTP API."""
+        ...
+
+    def grouped(
+        self,
+        scheme: Scheme,
+        rollout: ModelRollout,
+        metric: str,
+        by: tuple[str, ...],
+        rng: str,
+        extra: Matchers = (),
+        *,
+        exact: bool = False,
+    ) -> str:
+        """A ``version``-labelled count of ``metric`` per version and ``by`` over ``rng``."""
+        ...
+
+
+def vllm_sides(n: Names, rollout: ModelRollout) -> dict[Side, Matchers]:
+    """Each version's matchers (``_schemes.SideMatchers``): its pods, or its model name
+    behind an ``inference-model-rewrite`` router."""
+    from ._schemes import Matcher  # _schemes imports this module: resolved at call time
+
+    router = rollout.spec.router
+    if router.provider == "inference-model-rewrite":
+        config = router.inference
+        model = (config.model if config else None) or n.base
+        champion = (config.champion_model if config else None) or f"{model}-primary"
+        challenger = (config.challenger_model if config else None) or f"{model}-canary"
+        return {
+            "champion": (Matcher("namespace", n.namespace), Matcher("model_name", champion)),
+            "challenger": (Matcher("namespace", n.namespace), Matcher("model_name", challenger)),
+        }
+    return {
+        "champion": (
+            Matcher("namespace", n.namespace),
+            Matcher("pod", f"{n.primary_workload}{POD_SUFFIX}", "=~"),
+        ),
+        "challenger": (
+            Matcher("namespace", n.namespace),
+            Matcher("pod", f"{n.challenger_workload}{POD_SUFFIX}", "=~"),
+        ),
+    }
+
+
+def wanted(rollout: ModelRollout) -> set[str]:
+    """The built-in LLM SLIs of ``rollout`` that vLLM's series answer."""
+    return {
+        m.name
+        for m in rollout.spec.analysis.metrics
+        if m.is_builtin and m.name in VLLM_METRICS and m.error_class is None
+    }
+
+
+def llm_values(
+    provider: PromQLReader, scheme: Scheme, rollout: ModelRollout, rng: str, at: float
+) -> dict[Side, dict[str, Value]]:
+    """Each version's values of the LLM SLIs the rollout asks for (``VersionData.values``)."""
+    names = wanted(rollout)
+    out: dict[Side, dict[str, Value]] = {side: {} for side in vectors.SIDES}
+    if not names:
+        return out
+
+    def buckets(metric: str) -> list[vectors.Row]:
+        return provider.api.vector(
+            provider.grouped(scheme, rollout, f"{metric}_bucket", ("le",), rng, exact=True), at
+        )
+
+    if any(n.startswith("ttft-") for n in names):
+        _quantiles(out, names, "ttft-", buckets(TTFT), TTFT)
+    if any(n.startswith("tpot-") for n in names) or "output-tokens-per-second" in names:
+        rows, used = buckets(TPOT), TPOT
+        if not any(vectors.cumulative(rows, side) for side in vectors.SIDES):
+            rows, used = buckets(ITL), ITL  # vLLM >= 0.11 names it inter-token latency
+        _quantiles(out, names, "tpot-", rows, used)
+        if "output-tokens-per-second" in names:
+            _speed(out, provider, scheme, rollout, rng, at, used)
+    if "cost-per-1k-requests" in names:
+        _tokens(out, provider, scheme, rollout, rng, at)
+    return out
+
+
+def _quantiles(
+    out: dict[Side, dict[str, Value]],
+    names: set[str],
+    prefix: str,
+    rows: list[vectors.Row],
+    metric: str,
+) -> None:
+    for side in vectors.SIDES:
+        histogram = vectors.latency_histogram(vectors.cumulative(rows, side), side, 1000.0)
+        for name in sorted(n for n in names if n.startswith(prefix)):
+            value = latency_quantile(histogram, TOKEN_LATENCY_QUANTILES[name])
+            out[side][name] = (
+                NoData(f"no {side} {metric} observations in the window", side)
+                if isinstance(value, NoData)
+                else Scalar(value, side)
+            )
+
+
+def _sums(
+    provider: PromQLReader,
+    scheme: Scheme,
+    rollout: ModelRollout,
+    rng: str,
+    at: float,
+    metric: str,
+) -> dict[Side, float]:
+    """Each version's change of counter ``metric`` over the window (absent: no series)."""
+    rows = provider.api.vector(provider.grouped(scheme, rollout, metric, (), rng), at)
+    found: dict[Side, float] = {}
+    for side in vectors.SIDES:
+        values = [value for labels, value in rows if labels.get("version") == side]
+        if values:
+            found[side] = sum(values)
+    return found
+
+
+def _speed(
+    out: dict[Side, dict[str, Value]],
+    provider: PromQLReader,
+    scheme: Scheme,
+    rollout: ModelRollout,
+    rng: str,
+    at: float,
+    metric: str,
+) -> None:
+    """Output tokens per second: the time-per-output-token histogram's count over its sum."""
+    counts = _sums(provider, scheme, rollout, rng, at, f"{metric}_count")
+    seconds = _sums(provider, scheme, rollout, rng, at, f"{metric}_sum")
+    for side in vectors.SIDES:
+        n, total = counts.get(side, 0.0), seconds.get(side, 0.0)
+        out[side]["output-tokens-per-second"] = (
+            Scalar(n / total, side)
+            if n > 0 and total > 0
+            else NoData(f"no {side} {metric} observations in the window", side)
+        )
+
+
+def _tokens(
+    out: dict[Side, dict[str, Value]],
+    provider: PromQLReader,
+    scheme: Scheme,
+    rollout: ModelRollout,
+    rng: str,
+    at: float,
+) -> None:
+    """``cost-per-1k-requests`` at the versions' prices, from the mean tokens per request."""
+    from ..spec._llm import Pricing
+
+    requests = _sums(provider, scheme, rollout, rng, at, VLLM_REQUESTS)
+    prompt = _sums(provider, scheme, rollout, rng, at, PROMPT_TOKENS)
+    generated = _sums(provider, scheme, rollout, rng, at, GENERATION_TOKENS)
+    prices: Mapping[Side, Pricing | None] = {
+        "champion": rollout.spec.champion.pricing if rollout.spec.champion else None,
+        "challenger": rollout.spec.challenger.pricing if rollout.spec.challenger else None,
+    }
+    for side in vectors.SIDES:
+        price, n = prices[side], requests.get(side, 0.0)
+        if price is None:
+            out[side]["cost-per-1k-requests"] = NoData(f"the {side} has no pricing", side)
+        elif n <= 0:
+            out[side]["cost-per-1k-requests"] = NoData(f"no {side} requests in the window", side)
+        else:
+            cost = (
+                prompt.get(side, 0.0) * price.input_per_1k
+                + generated.get(side, 0.0) * price.output_per_1k
+            ) / 1000.0
+            out[side]["cost-per-1k-requests"] = Scalar(1000.0 * cost / n, side)

@@ -1,0 +1,180 @@
+"""Knative Serving: the ``spec.traffic`` block of a Knative Service, revision against revision.
+
+Knative splits traffic between the Revisions of one Service itself (``serving.knative.dev/v1``,
+also KServe's serverless mode). This router does not own the Service (``targetRef`` of kind
+Service and apiVersion ``serving.knative.dev/v1``, else the rollout's service name): it writes
+two traffic targets into the existing object, as Flagger's knative router does, plus tags:
+
+- the champion revision, pinned (``revisionName``, ``latestRevision: false``), tag ``primary``;
+- the latest revision (``latestRevision: true``: the challenger), tag ``canary``, so the
+  challenger is reachable on its own at ``canary-<service>.<namespace>.<domain>`` at any
+  weight (Knative's tag URLs), as Flagger's ``-canary`` Service is.
+
+The champion revision is recorded on the Service (``modelcanary.io/champion-revision``). The
+first write pins ``status.latestReadyRevisionName`` (or Flagger's
+``flagger.app/primary-revision`` of a Service Flagger managed); once the rollout is promoted
+(``status.promoted``) the pin moves to the challenger revision (``status.lastAppliedSpec``,
+the Knative workloads' revision name), so traffic shifts back onto the promoted revision.
+
+The routes in force are read from ``status.traffic`` once Knative has reconciled the
+Service's generation (``status.observedGeneration``), else from ``spec.traffic``. Finalize
+leaves the Service in place, everything pinned on the champion. Knative can neither mirror
+nor match headers.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import RouterError
+from ..ports import KubeObject
+from ..spec import ModelRollout
+from ..spec._traffic import Routes
+from ._base import ObjectRouter, disown, require_input, weighted_routes
+from ._memory import Key
+
+API = "serving.knative.dev/v1"
+GROUP = "serving.knative.dev"
+KIND = "Service"
+CHAMPION_ANNOTATION = "modelcanary.io/champion-revision"
+"""On the Service: the revision the champion traffic target pins."""
+FLAGGER_ANNOTATION = "flagger.app/primary-revision"
+"""Flagger's pin, honoured on a Service Flagger managed before."""
+CHAMPION_TAG = "primary"
+CHALLENGER_TAG = "canary"
+
+
+def is_knative_service(api_version: str | None, kind: str | None) -> bool:
+    """Whether ``apiVersion``/``kind`` name a Knative Service (not a core v1 Service)."""
+    return kind == KIND and (api_version or "").split("/")[0] == GROUP
+
+
+class KnativeRouter(ObjectRouter):
+    """Two traffic targets (pinned champion, latest challenger) on an existing Knative Service."""
+
+    provider = "knative"
+
+    def _svc_key(self, rollout: ModelRollout) -> Key:
+        target = rollout.spec.target_ref
+        if target is not None and is_knative_service(target.api_version, target.kind):
+            return self.key(rollout, target.api_version or API, KIND, target.name)
+        return self.key(rollout, API, KIND, self.names(rollout).apex)
+
+    def inputs(self, rollout: ModelRollout) -> list[Key]:
+        """The Knative Service (as it is: the traffic block is written into its spec)."""
+        return [self._svc_key(rollout)]
+
+    def owned(self, rollout: ModelRollout) -> list[Key]:
+        """The same Service (adopted: never deleted)."""
+        return [self._svc_key(rollout)]
+
+    def render_objects(
+        self, rollout: ModelRollout, routes: Routes, inputs: Mapping[Key, KubeObject | None]
+    ) -> list[KubeObject]:
+        """The Service with its ``spec.traffic`` replaced by the champion/challenger targets."""
+        key = self._svc_key(rollout)
+        svc = require_input(self, inputs, key)
+        spec = copy.deepcopy(svc.get("spec") or {})
+        if not isinstance(spec.get("template"), dict):
+            raise RouterError(
+                f"knative: Service {key[2]}/{key[3]} has no spec.template; "
+                "targetRef must name a Knative Service (serving.knative.dev/v1)"
+            )
+        champion = champion_revision(rollout, svc)
+        spec["traffic"] = [
+            {
+                "revisionName": champion,
+                "latestRevision": False,
+                "percent": routes.champion_weight,
+                "tag": CHAMPION_TAG,
+            },
+            {"latestRevision": True, "percent": routes.challenger_weight, "tag": CHALLENGER_TAG},
+        ]
+        obj = self.new_object(rollout, key[0], KIND, key[3], spec)
+        disown(obj["metadata"])  # the user's object: the rollout does not own it
+        obj["metadata"]["annotations"] = {CHAMPION_ANNOTATION: champion}
+        return [obj]
+
+    def parse(self, rollout: ModelRollout, stored: Mapping[Key, KubeObject]) -> Routes:
+        """The split Knative serves: ``status.traffic`` when it is of the current generation,
+        else ``spec.traffic`` (no traffic block: Knative sends everything to the latest)."""
+        key = self._svc_key(rollout)
+        svc = stored.get(key) or {}
+        targets = served_traffic(svc)
+        if targets is None:
+            targets = (svc.get("spec") or {}).get("traffic")
+        if not targets:
+            return Routes(champion_weight=0, challenger_weight=100)
+        pinned = _annotations(svc).get(CHAMPION_ANNOTATION)
+        weights = {"champion": 0, "challenger": 0}
+        for i, target in enumerate(targets):
+            percent = target.get("percent") or 0
+            if type(percent) is not int or not 0 <= percent <= 100:
+                raise RouterError(
+                    f"knative: Service {key[2]}/{key[3]} traffic[{i}].percent {percent!r} "
+                    "is not a percent"
+                )
+            weights[_side(target, pinned)] += percent
+        return weighted_routes(
+            weights,
+            "challenger",
+            f"knative: Service {key[2]}/{key[3]} routes no traffic (every percent is 0)",
+        )
+
+
+def _annotations(obj: KubeObject) -> dict[str, Any]:
+    return dict((obj.get("metadata") or {}).get("annotations") or {})
+
+
+def _side(target: Mapping[str, Any], pinned: str | None) -> str:
+    """``champion`` or ``challenger``: by the tag this router writes, else by what the entry
+    routes to (a pinned revision other than the latest is the champion's)."""
+    tag = target.get("tag")
+    if tag == CHAMPION_TAG:
+        return "champion"
+    if tag == CHALLENGER_TAG or target.get("latestRevision") is True:
+        return "challenger"
+    name = target.get("revisionName")
+    return "champion" if name is not None and (pinned is None or name == pinned) else "challenger"
+
+
+def served_traffic(svc: KubeObject) -> list[dict[str, Any]] | None:
+    """``status.traffic`` when Knative has reconciled the current spec (observedGeneration
+    equal to ``metadata.generation``), else None: the split it really serves."""
+    status = svc.get("status") or {}
+    generation = (svc.get("metadata") or {}).get("generation")
+    traffic = status.get("traffic")
+    if traffic is None or generation is None or status.get("observedGeneration") != generation:
+        return None
+    return list(traffic)
+
+
+def champion_revision(rollout: ModelRollout, svc: KubeObject) -> str:
+    """The revision the champion target pins (see the module docstring), or a RouterError
+    when the Service has none ready yet."""
+    meta = svc.get("metadata") or {}
+    name = str(meta.get("name", "?"))
+    status = svc.get("status") or {}
+    state = rollout.status
+    if state is not None and state.promoted:
+        promoted = state.last_applied_spec
+        if promoted and promoted.startswith(f"{name}-"):
+            return promoted  # a Knative revision name (they are prefixed by the Service's)
+        ready = status.get("latestReadyRevisionName")
+        if ready:
+            return str(ready)
+    annotations = _annotations(svc)
+    pinned = annotations.get(CHAMPION_ANNOTATION) or annotations.get(FLAGGER_ANNOTATION)
+    if pinned:
+        return str(pinned)
+    ready = status.get("latestReadyRevisionName")
+    if not ready:
+        raise RouterError(
+            f"knative: Service {meta.get('namespace', '?')}/{name} has no ready revision yet "
+            "(status.latestReadyRevisionName is empty): the champion revision to pin is "
+            "unknown; wait until Knative reports the Service Ready, or name it in the "
+            f"annotation {CHAMPION_ANNOTATION} on the Service"
+        )
+    return str(ready)

@@ -1,0 +1,51 @@
+"""``spec.router.inference``: the LLM objects the inference routers weight.
+
+Three cluster routers serve LLM rollouts (routers/_inference_gateway.py, routers/_kserve_llm.py):
+
+- ``inference-pool``: an HTTPRoute whose weighted backendRefs are two ``InferencePool``s
+  (Gateway API Inference Extension), for base-model or model-server upgrades;
+- ``inference-model-rewrite``: an ``InferenceModelRewrite`` (llm-d) that rewrites the model name
+  clients send to the champion's or the challenger's model name, by weight, within one pool:
+  LoRA-adapter and model-name rollouts with no new pods;
+- ``kserve-llm``: two KServe ``LLMInferenceService``s in one weighted route group.
+
+Every field has a default from the rollout's names (spec/_naming.py), so a rollout following
+the ``<base>-primary`` / ``<base>-canary`` convention needs none of them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from ._base import SpecModel
+
+if TYPE_CHECKING:
+    from ._rollout import ModelRollout
+
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class InferenceRouting(SpecModel):
+    """Names of the LLM objects the inference routers weight (every one optional)."""
+
+    champion: str | None = Field(default=None, max_length=253)
+    """Champion InferencePool or LLMInferenceService (default ``<base>-primary``)."""
+    challenger: str | None = Field(default=None, max_length=253)
+    """Challenger InferencePool or LLMInferenceService (default ``<base>-canary``)."""
+    pool: str | None = Field(default=None, max_length=253)
+    """inference-model-rewrite: the InferencePool serving both models (default ``<base>``)."""
+    model: str | None = None
+    """inference-model-rewrite: the model name clients send (default ``<base>``)."""
+    champion_model: str | None = None
+    """inference-model-rewrite: champion model or LoRA name (default ``<model>-primary``)."""
+    challenger_model: str | None = None
+    """inference-model-rewrite: challenger model or LoRA name (default ``<model>-canary``)."""
+    group: str | None = Field(default=None, max_length=63, pattern=_DNS_LABEL)
+    """kserve-llm: the route group both LLMInferenceServices join (default ``<base>``)."""
+
+
+def inference_routing(rollout: ModelRollout) -> InferenceRouting:
+    """``spec.router.inference``, or all defaults when it is not given."""
+    return rollout.spec.router.inference or InferenceRouting()

@@ -1,0 +1,210 @@
+"""Gateway API Inference Extension routers: HTTPRoute weights between InferencePools and the
+llm-d InferenceModelRewrite, rendered against the vendored CRDs and driven by the real engine
+through a rollout to promotion and to rollback on the kmock API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kube_fixtures import KubeApi, kube_api
+from llm_router_kube import llm_rollout_doc, run_rollout, stored
+from router_cases import MATCH, rollout
+from router_schemas import assert_valid, problems
+
+from modelcanary.errors import RouterError
+from modelcanary.k8s._client import KubeClient
+from modelcanary.rollout._commands import Routes
+from modelcanary.routers import ROUTERS, MemoryObjectStore
+from modelcanary.spec import parse_rollout
+
+POOL = {"group": "inference.networking.k8s.io", "kind": "InferencePool"}
+REWRITE = ("llm-d.ai/v1alpha2", "InferenceModelRewrite")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[KubeApi]:
+    with kube_api() as api:
+        yield api
+
+
+@pytest.fixture()
+def client(cluster: KubeApi) -> Iterator[KubeClient]:
+    yield KubeClient(cluster.api_client, timeout=10)
+    cluster.reset()
+
+
+def _with_inference(provider: str, **inference: Any) -> Any:
+    doc = rollout(provider).to_dict()
+    doc["spec"]["router"]["inference"] = inference
+    return parse_rollout(doc)
+
+
+def test_http_route_weights_two_inference_pools() -> None:
+    ro = rollout("inference-pool")
+    routes = Routes(champion_weight=70, challenger_weight=30, match=MATCH)
+    (route,) = ROUTERS["inference-pool"](MemoryObjectStore()).render(ro, routes)
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1" and route["kind"] == "HTTPRoute"
+    ab, split = route["spec"]["rules"]
+    assert split["backendRefs"] == [
+        {**POOL, "name": "fraud-primary", "weight": 70},
+        {**POOL, "name": "fraud-canary", "weight": 30},
+    ]
+    assert ab["backendRefs"] == [{**POOL, "name": "fraud-canary", "weight": 100}]
+    assert route["spec"]["parentRefs"] == [
+        {"name": "public", "namespace": "infra", "sectionName": "http"}
+    ]
+    assert_valid([route])
+
+
+def test_pool_names_come_from_router_inference() -> None:
+    ro = _with_inference("inference-pool", champion="llama-3-1-pool", challenger="llama-3-3-pool")
+    router = ROUTERS["inference-pool"](MemoryObjectStore())
+    (route,) = router.render(ro, Routes(champion_weight=90, challenger_weight=10))
+    assert [(r["name"], r["weight"]) for r in route["spec"]["rules"][-1]["backendRefs"]] == [
+        ("llama-3-1-pool", 90),
+        ("llama-3-3-pool", 10),
+    ]
+
+
+def test_a_service_of_the_same_name_is_not_a_pool() -> None:
+    """Parsing reads InferencePool backendRefs only: a Service named like a pool is ignored."""
+    store = MemoryObjectStore()
+    router = ROUTERS["inference-pool"](store)
+    ro = rollout("inference-pool")
+    router.set_routes(ro, Routes(champion_weight=60, challenger_weight=40))
+    (route,) = list(store)
+    route["metadata"]["annotations"].clear()
+    for ref in route["spec"]["rules"][-1]["backendRefs"]:
+        if ref["name"] == "fraud-canary":
+            del ref["group"], ref["kind"]  # now a Service backend
+    store.edit(route)
+    assert router.get_routes(ro) == Routes()
+
+
+def test_inference_pool_refuses_mirroring_and_needs_gateways() -> None:
+    router = ROUTERS["inference-pool"](MemoryObjectStore())
+    with pytest.raises(RouterError, match="inference-pool cannot mirror"):
+        router.render(rollout("inference-pool"), Routes(mirror_weight=50))
+    doc = rollout("inference-pool").to_dict()
+    del doc["spec"]["service"]["gatewayRefs"]
+    with pytest.raises(RouterError, match=r"inference-pool needs spec.service.gatewayRefs"):
+        router.render(parse_rollout(doc), Routes())
+
+
+def test_model_rewrite_weights_two_model_names() -> None:
+    ro = _with_inference(
+        "inference-model-rewrite",
+        pool="llama-3-8b",
+        model="support-assistant",
+        championModel="support-lora-v1",
+        challengerModel="support-lora-v2",
+    )
+    router = ROUTERS["inference-model-rewrite"](MemoryObjectStore())
+    (rewrite,) = router.render(ro, Routes(champion_weight=80, challenger_weight=20))
+    assert (rewrite["apiVersion"], rewrite["kind"]) == REWRITE
+    assert rewrite["metadata"]["name"] == "fraud"
+    assert rewrite["spec"] == {
+        "poolRef": {**POOL, "name": "llama-3-8b"},
+        "rules": [
+            {
+                "matches": [{"model": {"type": "Exact", "value": "support-assistant"}}],
+                "targets": [
+                    {"modelRewrite": "support-lora-v1", "weight": 80},
+                    {"modelRewrite": "support-lora-v2", "weight": 20},
+                ],
+            }
+        ],
+    }
+    assert_valid([rewrite])
+
+
+def test_model_rewrite_leaves_a_version_at_zero_out() -> None:
+    """The CRD's weights start at 1: a 0 % version is no target, and parsing reads it back."""
+    store = MemoryObjectStore()
+    router = ROUTERS["inference-model-rewrite"](store)
+    ro = rollout("inference-model-rewrite")
+    router.set_routes(ro, Routes())
+    (rewrite,) = list(store)
+    assert rewrite["spec"]["rules"][0]["targets"] == [
+        {"modelRewrite": "fraud-primary", "weight": 100}
+    ]
+    assert_valid([rewrite])
+    bad = {**rewrite, "spec": {**rewrite["spec"], "rules": [{"targets": [{"weight": 0}]}]}}
+    assert problems(bad)  # the schema really checks weights and modelRewrite
+    router.set_routes(ro, Routes(champion_weight=0, challenger_weight=100))
+    (rewrite,) = list(store)
+    assert rewrite["spec"]["rules"][0]["targets"] == [
+        {"modelRewrite": "fraud-canary", "weight": 100}
+    ]
+    rewrite["metadata"]["annotations"].clear()  # what the object alone says
+    store.edit(rewrite)
+    assert router.get_routes(ro) == Routes(champion_weight=0, challenger_weight=100)
+
+
+def test_model_rewrite_needs_two_model_names() -> None:
+    ro = _with_inference("inference-model-rewrite", championModel="m", challengerModel="m")
+    with pytest.raises(RouterError, match=r"championModel and challengerModel"):
+        ROUTERS["inference-model-rewrite"](MemoryObjectStore()).render(ro, Routes())
+
+
+def _pool_weight(kube: KubeApi) -> int | None:
+    routes = stored(kube, "gateway.networking.k8s.io/v1", "HTTPRoute")
+    if not routes:
+        return None
+    refs = routes[0]["spec"]["rules"][-1]["backendRefs"]
+    assert all(r["kind"] == "InferencePool" for r in refs)
+    return next(int(r["weight"]) for r in refs if r["name"] == "assistant-canary")
+
+
+def _rewrite_weight(kube: KubeApi) -> int | None:
+    rewrites = stored(kube, *REWRITE)
+    if not rewrites:
+        return None
+    targets = rewrites[0]["spec"]["rules"][0]["targets"]
+    return next((int(t["weight"]) for t in targets if t["modelRewrite"] == "assistant-v2"), 0)
+
+
+REWRITE_CONFIG = {
+    "inference": {
+        "pool": "llama-3-8b",
+        "championModel": "assistant-v1",
+        "challengerModel": "assistant-v2",
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("provider", "router", "observe"),
+    [
+        ("inference-pool", {}, _pool_weight),
+        ("inference-model-rewrite", REWRITE_CONFIG, _rewrite_weight),
+    ],
+)
+@pytest.mark.parametrize(
+    ("error_rate", "phase", "weights"),
+    [(0.0, "Succeeded", [0, 10, 50, 0]), (0.5, "Failed", [0, 10, 0])],
+)
+def test_rollout_on_kube(
+    cluster: KubeApi,
+    client: KubeClient,
+    provider: str,
+    router: dict[str, Any],
+    observe: Any,
+    error_rate: float,
+    phase: str,
+    weights: list[int],
+) -> None:
+    """Promotion walks the weights 10 -> 50 -> champion; a faulty challenger is rolled back
+    at 10 %. The objects end with everything on the champion, the new revision promoted or not."""
+    doc = llm_rollout_doc(provider, **router)
+    seen = run_rollout(cluster, client, doc, error_rate=error_rate, observe=observe, until=phase)
+    assert seen == weights
+    status = cluster.get("modelcanary.io/v1alpha1", "ModelRollout", "default", "assistant")
+    assert status["status"]["phase"] == phase
+    primary = cluster.get("apps/v1", "Deployment", "default", "assistant-primary")
+    image = primary["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == (
+        "vllm/vllm-openai:v0.9.1" if phase == "Succeeded" else "vllm/vllm-openai:v0.9.0"
+    )

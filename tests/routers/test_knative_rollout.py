@@ -1,0 +1,225 @@
+"""A Knative rollout end to end against the kmock API server: the real engine, the Kubernetes
+workloads and status store, the knative router through RouterSet on a KubeObjectStore, and
+tests/kube_knative.py reconciling the Knative Service (Revisions, status.traffic) between
+ticks as Knative Serving would. Metrics follow the split Knative reports it serves."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from kube_fixtures import KubeApi, kube
+from kube_knative import API, KIND, KnativeController, knative_service, new_image
+from router_schemas import assert_valid
+
+from modelcanary.analysis import IntervalData, NoData, Scalar, Window, version_data
+from modelcanary.engine import Engine, ManualClock
+from modelcanary.k8s._client import KubeClient
+from modelcanary.k8s._objects import KubeObjectStore
+from modelcanary.k8s._status import KubeStatusStore
+from modelcanary.k8s._workloads import KubeWorkloads
+from modelcanary.ports import WebhookPayload, WebhookResult
+from modelcanary.routers import RouterSet
+from modelcanary.spec import MetricSpec, ModelRollout, Webhook, parse_rollout
+
+__all__ = ["kube"]
+
+MR = ("modelcanary.io/v1alpha1", "ModelRollout")
+
+
+@pytest.fixture()
+def client(kube: KubeApi) -> Iterator[KubeClient]:
+    yield KubeClient(kube.api_client, timeout=10)
+    kube.reset()
+
+
+class Metrics:
+    """Challenger requests in proportion to the weight the router reads back (status.traffic
+    once Knative reconciled it); challenger errors at ``error_rate``."""
+
+    name = "knative-fake"
+
+    def __init__(self, routers: RouterSet, error_rate: float) -> None:
+        self.routers, self.error_rate = routers, error_rate
+
+    def is_online(self) -> bool:
+        return True
+
+    def backends(self, rollout: ModelRollout) -> list[Metrics]:
+        return [self]
+
+    def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
+        weight = self.routers.get_routes(rollout).challenger_weight
+        rng = np.random.default_rng(int(window.end))
+        n = int(600 * weight / 100)
+        challenger = version_data(
+            "challenger", latencies_ms=rng.normal(50, 5, n), errors=rng.random(n) < self.error_rate
+        )
+        champion = version_data(
+            "champion", latencies_ms=rng.normal(50, 5, 600), errors=np.zeros(600, bool)
+        )
+        return IntervalData(window, challenger, champion)
+
+    def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
+        return NoData("no custom metrics here")
+
+
+class Hooks:
+    def run(self, hook: Webhook, payload: WebhookPayload) -> WebhookResult:
+        return WebhookResult(hook.name, hook.type, True, 200)
+
+
+def rollout_doc(**spec: Any) -> dict[str, Any]:
+    doc = parse_rollout(
+        {
+            "apiVersion": "modelcanary.io/v1alpha1",
+            "kind": "ModelRollout",
+            "metadata": {"name": "podinfo", "namespace": "default"},
+            "spec": {
+                "targetRef": {"apiVersion": API, "kind": KIND, "name": "podinfo"},
+                "router": {"provider": "knative"},
+                "service": {"port": 80},
+                "analysis": {
+                    "interval": "30s",
+                    "threshold": 2,
+                    "stepWeights": [10, 50],
+                    "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.05}}],
+                },
+                **spec,
+            },
+        }
+    ).to_dict()
+    return doc
+
+
+class Run:
+    """The engine, the emulated Knative controller and a manual clock, tick by tick."""
+
+    def __init__(self, kube: KubeApi, client: KubeClient, error_rate: float, **spec: Any) -> None:
+        self.kube = kube
+        self.knative = KnativeController(kube, broken_images={"ghcr.io/acme/podinfo:broken"})
+        kube.create(knative_service())
+        self.knative.reconcile()  # revision podinfo-00001 created
+        self.knative.reconcile()  # ... and ready
+        kube.create(rollout_doc(**spec))
+        self.routers = RouterSet(KubeObjectStore(client))
+        self.clock = ManualClock()
+        self.engine = Engine(
+            store=KubeStatusStore(client),
+            workloads=KubeWorkloads(client),
+            router=self.routers,
+            metrics=Metrics(self.routers, error_rate),
+            webhooks=Hooks(),
+            clock=self.clock,
+        )
+        self.served: list[dict[str, int]] = []
+        """status.traffic of every tick: revision -> percent Knative serves."""
+
+    def drive(self, until: set[str]) -> list[str]:
+        phases: list[str] = []
+        for _ in range(60):
+            result = self.engine.tick("podinfo", "default")
+            if not phases or phases[-1] != result.phase:
+                phases.append(result.phase)
+            self.knative.reconcile()
+            self.served.append(served(self.svc()))
+            if result.phase in until:
+                return phases
+            self.clock.advance(30)
+        raise AssertionError(f"never reached {until}: {phases}")
+
+    def svc(self) -> dict[str, Any]:
+        obj = self.kube.get(API, KIND, "default", "podinfo")
+        assert obj is not None
+        return obj
+
+    def status(self) -> dict[str, Any]:
+        obj = self.kube.get(*MR, "default", "podinfo")
+        assert obj is not None
+        return dict(obj["status"])
+
+
+def served(svc: dict[str, Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for target in (svc.get("status") or {}).get("traffic") or []:
+        name = target["revisionName"]
+        out[name] = out.get(name, 0) + target["percent"]
+    return out
+
+
+def pinned(svc: dict[str, Any], champion: str, challenger_weight: int) -> list[dict[str, Any]]:
+    """The traffic block the router writes."""
+    return [
+        {
+            "revisionName": champion,
+            "latestRevision": False,
+            "percent": 100 - challenger_weight,
+            "tag": "primary",
+        },
+        {"latestRevision": True, "percent": challenger_weight, "tag": "canary"},
+    ]
+
+
+def test_a_new_revision_is_analysed_on_its_traffic_share_and_promoted(
+    kube: KubeApi, client: KubeClient
+) -> None:
+    run = Run(kube, client, error_rate=0.0)
+    assert run.drive({"Initialized"})[-1] == "Initialized"
+    svc = run.svc()
+    assert svc["spec"]["traffic"] == pinned(svc, "podinfo-00001", 0)
+    assert svc["metadata"]["annotations"]["modelcanary.io/champion-revision"] == "podinfo-00001"
+    assert "ownerReferences" not in svc["metadata"]  # the user's Service: adopted, not owned
+    assert_valid([svc])
+
+    new_image(kube, "ghcr.io/stefanprodan/podinfo:6.0.1")
+    phases = run.drive({"Succeeded"})
+    assert "Progressing" in phases and phases[-1] == "Succeeded"
+    # Knative really served the steps: 10 % then 50 % on the new revision, the rest pinned
+    assert {"podinfo-00001": 90, "podinfo-00002": 10} in run.served
+    assert {"podinfo-00001": 50, "podinfo-00002": 50} in run.served
+    svc = run.svc()
+    assert svc["spec"]["traffic"] == pinned(svc, "podinfo-00002", 0)
+    assert svc["metadata"]["annotations"]["modelcanary.io/champion-revision"] == "podinfo-00002"
+    assert run.served[-1] == {"podinfo-00002": 100}
+    tags = {t.get("tag"): t.get("url") for t in svc["status"]["traffic"]}
+    assert tags["canary"] == "http://canary-podinfo.default.example.com"
+    status = run.status()
+    assert status["lastPromotedSpec"] == status["lastAppliedSpec"] == "podinfo-00002"
+    assert_valid([svc])
+    # the template the user wrote is untouched: the router writes the traffic block only
+    assert svc["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":6.0.1")
+
+
+def test_a_bad_revision_is_rolled_back_to_the_pinned_champion(
+    kube: KubeApi, client: KubeClient
+) -> None:
+    run = Run(kube, client, error_rate=0.5)
+    run.drive({"Initialized"})
+    new_image(kube, "ghcr.io/stefanprodan/podinfo:6.0.2-faulty")
+    phases = run.drive({"Failed"})
+    assert phases[-1] == "Failed"
+    assert {"podinfo-00001": 90, "podinfo-00002": 10} in run.served
+    svc = run.svc()
+    assert svc["spec"]["traffic"] == pinned(svc, "podinfo-00001", 0)
+    assert run.served[-1] == {"podinfo-00001": 100, "podinfo-00002": 0}
+    status = run.status()
+    assert status["lastPromotedSpec"] == "podinfo-00001"
+    assert status["lastAppliedSpec"] == "podinfo-00002"
+    assert "error-rate" in status["message"] or "rolled back" in status["message"]
+
+
+def test_a_revision_that_never_gets_ready_gets_no_traffic_and_fails_the_deadline(
+    kube: KubeApi, client: KubeClient
+) -> None:
+    run = Run(kube, client, error_rate=0.0, progressDeadlineSeconds=120)
+    run.drive({"Initialized"})
+    new_image(kube, "ghcr.io/acme/podinfo:broken")
+    phases = run.drive({"Failed"})
+    assert phases[-1] == "Failed"
+    assert all(s == {"podinfo-00001": 100} for s in run.served)  # not one request to 00002
+    status = run.status()
+    assert "podinfo-00002 is not ready" in status["message"]
+    assert "Container failed to start" in status["message"]  # Knative's own reason, passed on
+    assert run.svc()["spec"]["traffic"][0]["revisionName"] == "podinfo-00001"
