@@ -153,8 +153,8 @@ def stream_overhead(concurrency: int, requests: int) -> dict[str, Any]:
         _wait_listening(sim_port)
         router = _spawn(["--router", str(router_port), f"http://127.0.0.1:{sim_port}"])
         _wait_listening(router_port)
-        asyncio.run(_load(sim_port, min(concurrency, 8), 16))  # warm both paths up
-        asyncio.run(_load(router_port, min(concurrency, 8), 16))
+        asyncio.run(_load(sim_port, concurrency, concurrency))  # warm both paths up (the
+        asyncio.run(_load(router_port, concurrency, concurrency))  # router's pool included)
         runs: dict[str, dict[str, Any]] = {
             "direct": {"ttfts": [], "speeds": [], "failed": 0},
             "router": {"ttfts": [], "speeds": [], "failed": 0},

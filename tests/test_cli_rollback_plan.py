@@ -190,3 +190,23 @@ def test_a_malformed_annotation_is_ignored() -> None:
     ro = _rollout({"stepWeights": [10]})
     meta = ro.metadata.model_copy(update={"annotations": {ROLLBACK: "{not json"}})
     assert rollback_entry(ro.model_copy(update={"metadata": meta}), []) is None
+
+
+def test_the_cluster_patch_drops_what_the_plan_drops() -> None:
+    from modelcanary.controller._rollback import merge_patch, rollback_patch
+    from modelcanary.ports import Stored
+
+    assert merge_patch({"a": 1, "b": {"c": 2, "d": 3}}, {"b": {"c": 2, "d": 4}, "e": [1]}) == {
+        "a": None,
+        "b": {"d": 4},
+        "e": [1],
+    }
+    ro = _rollout({"stepWeights": [5, 50], "stepWeightPromotion": 10, "warmup": "1m"})
+    new, _ = plan_rollback(ro, "0.9", "dan", "", NOW)
+    patch = rollback_patch(Stored(ro, "42", False), new, "ml")
+    assert patch["metadata"]["resourceVersion"] == "42"
+    assert set(patch["metadata"]["annotations"]) == {ROLLBACK}
+    assert patch["spec"]["analysis"]["stepWeightPromotion"] is None
+    assert patch["spec"]["analysis"]["warmup"] is None
+    assert patch["spec"]["analysis"]["stepWeights"] == [50]
+    assert patch["spec"]["challenger"]["image"] == "registry.example/fraud:0.9"

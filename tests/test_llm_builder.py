@@ -90,6 +90,14 @@ def test_sdk_and_yaml_give_the_same_rollout() -> None:
     assert parse_rollout_yaml(to_yaml(sdk)) == sdk
 
 
+def test_llm_checks_show_their_class_and_evaluator() -> None:
+    assert repr(llm.error_rate(error_class="timeout") < "1%") == "SLI(error-rate[timeout] <= 1%)"
+    shown = repr(llm.win_rate("exact", margin=0.1))
+    assert shown == "SLI(win-rate (evaluator exact, margin 0.1))"
+    relative = repr(llm.ttft(p=95).relative_to_champion() <= "+10%")
+    assert relative == "SLI(ttft-p95 / champion <= 1.1x)"
+
+
 def test_llm_builders_are_immutable() -> None:
     r = base()
     before = r.draft().to_dict()

@@ -263,7 +263,8 @@ def shared_alpha(analysis: Analysis) -> float:
 
     Metrics that set ``alpha`` keep it; the others split :data:`DEFAULT_ALPHA` evenly
     (Bonferroni), so the false-rollback rate of the whole rollout stays at most 0.01 however
-    many sequential metrics it checks (restarted tests included, :mod:`._restarts`).
+    many sequential metrics it checks (restarted tests included, :mod:`._restarts`; the
+    ``win-rate`` non-inferiority test on judged pairs counts as one of them).
     """
     shared = [
         m
@@ -271,7 +272,7 @@ def shared_alpha(analysis: Analysis) -> float:
         if m.alpha is None
         and m.judge in (None, "sequential")
         and m.is_builtin
-        and m.name in SEQUENTIAL_METRICS
+        and (m.name in SEQUENTIAL_METRICS or m.name == "win-rate")
     ]
     return DEFAULT_ALPHA / max(1, len(shared))
 

@@ -20,6 +20,10 @@ most ``alpha`` (see :mod:`modelcanary.analysis._sequential`); metrics without th
 A rejection is decisive: the rollout rolls back at once. Otherwise the interval's value
 inside the range passes and outside it waits (holds the step). With data keyed by user or
 session the tests are unit-level (:mod:`modelcanary.analysis._judge_units`).
+
+``win-rate`` (LLM answer quality) has its own sequential test: the betting non-inferiority
+test on the judged answer pairs of ``IntervalData.judged`` (:mod:`._winrate`), kept in
+:attr:`SequentialState.win_rate` and fed, looked at and carried like the others.
 """
 
 from __future__ import annotations

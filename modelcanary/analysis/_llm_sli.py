@@ -4,8 +4,9 @@ A version's exchanges are all it answered, served or mirrored: during a shadow s
 challenger's are the mirrored copies, as the request-level SLIs count its mirrored requests.
 Every function returns a number or :class:`NoData` (never a pass on missing data):
 
-- ``ttft-pNN`` / ``tpot-pNN``: quantile of time to first token / per output token,
-  **stratified by prompt length** (direct standardisation): the quantile is taken per
+- ``ttft-pNN`` / ``tpot-pNN``: quantile of time to first token / per output token over the
+  streamed answers (all answers when the window has no stream: then TTFT is the whole
+  latency), **stratified by prompt length** (direct standardisation): the quantile is taken per
   prompt-length bucket, and a version's value is the average of its bucket quantiles weighted
   by the pooled (both versions') share of each bucket; buckets one version lacks are dropped
   and the weights renormalised. So a version that got longer prompts is not blamed for them;
@@ -66,7 +67,7 @@ def llm_sli_value(metric: MetricSpec, data: IntervalData, side: Side) -> float |
         field = _ttft if name.startswith("ttft") else _tpot
         edges = tuple(metric.prompt_buckets or PROMPT_BUCKETS)
         q = TOKEN_LATENCY_QUANTILES[name]
-        return stratified_quantile(data.llm, side, field, q, edges)
+        return stratified_quantile(_timed(data.llm), side, field, q, edges)
     if name == "error-rate":
         return class_error_rate(mine, metric.error_class or "", side)
     if name == "output-tokens-per-second":
@@ -82,6 +83,14 @@ def llm_sli_value(metric: MetricSpec, data: IntervalData, side: Side) -> float |
     if name == "output-length-drift":
         return output_length_drift(data.llm, metric.method or "psi")
     raise ValueError(f"no LLM SLI named {name!r}")  # pragma: no cover - rules reject it
+
+
+def _timed(exchanges: Sequence[LLMExchange]) -> Sequence[LLMExchange]:
+    """The exchanges whose first token was timed: the streamed ones when the window has any
+    (a blocking answer's "first token" is its whole latency, another quantity, which would
+    blame the version that got more blocking requests), else all of them."""
+    streamed = [e for e in exchanges if e.stream]
+    return streamed or exchanges
 
 
 def _ttft(e: LLMExchange) -> float | None:

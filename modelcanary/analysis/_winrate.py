@@ -21,6 +21,11 @@ of wins, ties and losses, so the state is three counts and the two running maxim
 
 :func:`win_rate_band` is the matching always-valid confidence interval: the win rates ``m``
 neither test rejects at ``alpha / 2`` each.
+
+:func:`win_rate_check` is the ``win-rate`` metric's check on the judged pairs of each window
+(:class:`~._shadow_eval.JudgedPair`): fed once each (a watermark), judge errors counted apart
+(budget spent, never a win), ``fail`` decisive, ``pass`` only once non-inferiority is shown,
+and missing evidence (budget spent, nothing judged) never a pass.
 """
 
 from __future__ import annotations

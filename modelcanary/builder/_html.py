@@ -38,12 +38,14 @@ def describe_check(metric: MetricSpec) -> str:
     """A check as a formula, e.g. ``latency-p99 <= 250ms`` or ``latency-p99 <= 1.1x champion``."""
     unit: str = METRIC_UNITS.get(metric.name, "raw") if metric.query is None else "raw"
     subject = metric.name
+    if metric.error_class is not None:
+        subject = f"{metric.name}[{metric.error_class}]"
     if metric.relative_to is not None:
         if metric.comparison == "difference":
-            subject = f"{metric.name} - champion"
+            subject = f"{subject} - champion"
         else:
             unit = "ratio"
-            subject = f"{metric.name} / champion"
+            subject = f"{subject} / champion"
     rng = metric.effective_range()
     if rng is None:
         rule = subject
@@ -54,6 +56,8 @@ def describe_check(metric: MetricSpec) -> str:
     else:
         rule = f"{subject} >= {show(rng.min or 0.0, unit)}"
     extras = [
+        f"evaluator {metric.evaluator}" if metric.evaluator else "",
+        f"margin {metric.margin:g}" if metric.margin is not None else "",
         f"judge {metric.judge}" if metric.judge else "",
         f"over {metric.interval}" if metric.interval else "",
         "critical" if metric.critical else "",

@@ -69,7 +69,7 @@ def requester(by: str | None) -> str:
         return "unknown"
 
 
-def describe(before: ModelRollout, after: ModelRollout) -> str:
+def describe(after: ModelRollout) -> str:
     """One line saying what the rollback does."""
     assert after.spec.challenger is not None and after.spec.champion is not None
     plan = stages(after.spec.analysis)
@@ -133,7 +133,7 @@ def rollback(
             return
         if runner is not None and runner.alive:
             raise typer.Exit(already_running(workdir, namespace, name, runner))
-        err_console.print(escape(describe(stored.rollout, new)))
+        err_console.print(escape(describe(new)))
         code = start_detached(new, workdir, runner.options if runner else RunOptions())
     raise typer.Exit(code)
 
@@ -162,7 +162,7 @@ def cluster_rollback(
         typer.echo(yaml.safe_dump(committable(new, namespace), sort_keys=False), nl=False)
         return
     request_rollback(stored, new, namespace, kubeconfig, context)
-    err_console.print(escape(describe(stored.rollout, new)))
+    err_console.print(escape(describe(new)))
     out_console.print(
         f"modelrollout {escape(namespace)}/{escape(name)} rolling back; the operator starts it "
         f"at its next tick (follow it: modelcanary watch {escape(name)} -n {escape(namespace)})"

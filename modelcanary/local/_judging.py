@@ -11,7 +11,8 @@ LLM-as-judge (two calls per pair, positions swapped) on up to ``concurrency`` pa
 - **Budget**: at most ``budget`` pairs are judged per rollout (a metric's ``judgeBudget``);
   later pairs are counted as ``over_budget`` and not judged. A pair is charged when queued.
 - **Bounded**: a full queue drops the pair (counted in ``dropped``) instead of blocking the
-  router's log; judgements kept are bounded by ``keep``.
+  router's log; the newest ``keep`` judgements are kept (each at most ~2.5 kB: answers,
+  reference and reason are cut), far more than an analysis interval judges.
 - **Failures**: a judge that raises or cannot answer gives an ``error`` outcome with why;
   it spends budget and is never counted as a win.
 
@@ -78,7 +79,7 @@ class JudgingWorker:
         options: Mapping[str, Any] | None = None,
         poll_s: float = 1.0,
         lookback_s: float = 120.0,
-        keep: int = 100_000,
+        keep: int = 20_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if evaluator == "pairwise" and judge is None:
@@ -124,8 +125,9 @@ class JudgingWorker:
                 self._queue.put_nowait(None)
             except queue.Full:
                 break
-        for thread in self._threads:
-            thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:  # one deadline for all (a judge call may be slow)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def __enter__(self) -> JudgingWorker:
         return self.start()

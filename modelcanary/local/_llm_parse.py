@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -141,6 +142,7 @@ class LLMTracker:
         "last",
         "line",
         "mirrored",
+        "pending",
         "request",
         "request_id",
         "side",
@@ -177,6 +179,8 @@ class LLMTracker:
         self.usage: tuple[int, int] | None = None
         self.error = ""
         self.done = False
+        self.pending: list[tuple[bytes, float]] = []
+        """Pieces kept by ``later`` and not read yet, with their arrival times."""
 
     # -- input ----------------------------------------------------------------------------
     def begin(self, status: int, event_stream: bool) -> None:
@@ -209,6 +213,23 @@ class LLMTracker:
                 text = data[pos:eol]
             pos = eol + 1
             self._line(text.rstrip(b"\r"), now)
+
+    def later(
+        self, data: bytes, now: float, call_soon: Callable[[Callable[[], None]], object]
+    ) -> None:
+        """``feed`` on the loop's next turn, once every piece that arrived with this one was
+        forwarded (parsing never delays another stream's piece; ``now`` is kept, so the
+        times are those of arrival). ``end`` and ``failed`` read what is still pending."""
+        pending = self.pending
+        pending.append((data, now))
+        if len(pending) == 1:
+            call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Read the pieces ``later`` kept."""
+        pending, self.pending = self.pending, []
+        for data, now in pending:
+            self.feed(data, now)
 
     def _line(self, text: bytes, now: float) -> None:
         if not text:
@@ -272,6 +293,8 @@ class LLMTracker:
     # -- output ---------------------------------------------------------------------------
     def end(self, now: float) -> LLMExchange:
         """The answer ended normally (whole body read, or the stream's last chunk)."""
+        if self.pending:
+            self.flush()
         if self.line and not self.streamed:
             body = bytes(self.line)
             self.line.clear()
@@ -293,6 +316,8 @@ class LLMTracker:
 
     def failed(self, status: int, now: float) -> LLMExchange:
         """No answer, or an answer cut off (``status``: the router's 502/503/504)."""
+        if self.pending:
+            self.flush()
         if self.status and self.status < 400:  # the head came, then the stream broke
             if self.streamed:
                 self.feed(b"\n\n", now)

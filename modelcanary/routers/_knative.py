@@ -3,7 +3,8 @@
 Knative splits traffic between the Revisions of one Service itself (``serving.knative.dev/v1``,
 also KServe's serverless mode). This router does not own the Service (``targetRef`` of kind
 Service and apiVersion ``serving.knative.dev/v1``, else the rollout's service name): it writes
-two traffic targets into the existing object, as Flagger's knative router does, plus tags:
+two traffic targets into the existing object's ``spec.traffic`` (nothing else of its spec: the
+template stays the user's), as Flagger's knative router does, plus tags:
 
 - the champion revision, pinned (``revisionName``, ``latestRevision: false``), tag ``primary``;
 - the latest revision (``latestRevision: true``: the challenger), tag ``canary``, so the
@@ -24,7 +25,6 @@ nor match headers.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -73,16 +73,13 @@ class KnativeRouter(ObjectRouter):
     def render_objects(
         self, rollout: ModelRollout, routes: Routes, inputs: Mapping[Key, KubeObject | None]
     ) -> list[KubeObject]:
-        """The Service with its ``spec.traffic`` replaced by the champion/challenger targets."""
+        """The Service's ``spec.traffic`` (champion/challenger targets) and nothing else of its
+        spec: applied as a merge patch, it never writes back a stale ``spec.template`` over a
+        change the user (or GitOps) made meanwhile, which would undo their new revision."""
         key = self._svc_key(rollout)
         svc = require_input(self, inputs, key)
-        spec = copy.deepcopy(svc.get("spec") or {})
-        if not isinstance(spec.get("template"), dict):
-            raise RouterError(
-                f"knative: Service {key[2]}/{key[3]} has no spec.template; "
-                "targetRef must name a Knative Service (serving.knative.dev/v1)"
-            )
         champion = champion_revision(rollout, svc)
+        spec: KubeObject = {}
         spec["traffic"] = [
             {
                 "revisionName": champion,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from ..errors import SpecIssue
 from ._base import SpecModel
 
 if TYPE_CHECKING:
@@ -49,3 +50,66 @@ class InferenceRouting(SpecModel):
 def inference_routing(rollout: ModelRollout) -> InferenceRouting:
     """``spec.router.inference``, or all defaults when it is not given."""
     return rollout.spec.router.inference or InferenceRouting()
+
+
+_USED_BY = {
+    "champion": ("inference-pool", "kserve-llm"),
+    "challenger": ("inference-pool", "kserve-llm"),
+    "pool": ("inference-model-rewrite",),
+    "model": ("inference-model-rewrite",),
+    "champion_model": ("inference-model-rewrite",),
+    "challenger_model": ("inference-model-rewrite",),
+    "group": ("kserve-llm",),
+}
+LLM_ROUTERS = ("inference-pool", "inference-model-rewrite", "kserve-llm")
+
+
+def check_inference_routing(rollout: ModelRollout) -> list[SpecIssue]:
+    """Cross-field rules of the LLM routers: ``spec.router.inference`` fields only with the
+    provider that reads them, two distinct model names, gateways for ``inference-pool``."""
+    spec = rollout.spec
+    provider = spec.router.provider
+    config = spec.router.inference
+    out: list[SpecIssue] = []
+    if provider == "inference-pool" and not (spec.service and spec.service.gateway_refs):
+        out.append(
+            SpecIssue(
+                "spec.service.gatewayRefs",
+                "is required with provider inference-pool (the HTTPRoute's parent Gateways)",
+                "add gatewayRefs: [{name: inference-gateway, namespace: gateway-ns}]",
+            )
+        )
+    if config is None:
+        return out
+    if provider not in LLM_ROUTERS:
+        return [
+            *out,
+            SpecIssue(
+                "spec.router.inference",
+                f"is not used by provider {provider}",
+                f"remove it, or use one of {', '.join(LLM_ROUTERS)}",
+            ),
+        ]
+    for field, providers in _USED_BY.items():
+        if getattr(config, field) is not None and provider not in providers:
+            alias = InferenceRouting.model_fields[field].alias or field
+            out.append(
+                SpecIssue(
+                    f"spec.router.inference.{alias}",
+                    f"is not used by provider {provider}",
+                    f"remove it (it applies to {' and '.join(providers)})",
+                )
+            )
+    if (
+        provider == "inference-model-rewrite"
+        and config.champion_model is not None
+        and config.champion_model == config.challenger_model
+    ):
+        out.append(
+            SpecIssue(
+                "spec.router.inference.challengerModel",
+                f"is the champion's model too ({config.champion_model!r})",
+                "give the challenger the model or LoRA name it serves under",
+            )
+        )
+    return out

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 
 from ..errors import SpecError, SpecIssue
 from ._catalogue import BUILTIN_METRICS, DRIFT_METRICS, FRACTION_METRICS, SEQUENTIAL_METRICS
+from ._inference_routing import check_inference_routing
 from ._load_reach import load_issues
 from ._metric_spec import MetricSpec
+from ._rules_knative import check_knative
 from ._rules_llm import check_llm
 from ._rules_steps import check_steps
 from ._rules_values import check_values
@@ -33,6 +35,8 @@ def check_rules(rollout: ModelRollout) -> None:
     issues += check_steps(rollout.spec.analysis, rollout.spec.router.provider)
     issues += _metrics(rollout)
     issues += _provider(rollout)
+    issues += check_knative(rollout)
+    issues += check_inference_routing(rollout)
     issues += _unique_names(rollout)
     issues += check_values(rollout)
     issues += check_llm(rollout)

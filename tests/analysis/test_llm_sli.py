@@ -162,6 +162,16 @@ def test_no_shared_bucket_and_no_exchanges_are_no_data() -> None:
     assert check.verdict == "fail" and "no data" in check.reason  # never a pass on no data
 
 
+def test_ttft_is_measured_on_streams_when_the_window_has_any() -> None:
+    # the challenger got the blocking requests: their "first token" is the whole answer
+    rows = [ex("champion", ttft_ms=100.0) for _ in range(10)]
+    rows += [ex("challenger", ttft_ms=100.0) for _ in range(5)]
+    rows += [ex("challenger", stream=False, ttft_ms=3000.0, tpot_ms=None) for _ in range(20)]
+    assert value("ttft-p95", data(rows)) == 100.0
+    blocking = [e for e in rows if not e.stream] + [ex("champion", stream=False, ttft_ms=2000.0)]
+    assert value("ttft-p95", data(blocking)) == 3000.0  # no stream at all: the whole latency
+
+
 def test_mirrored_copies_are_the_challengers_exchanges() -> None:
     shadow = [ex("champion", ttft_ms=100.0, request_id=f"r{i}") for i in range(5)]
     shadow += [ex("challenger", ttft_ms=250.0, mirrored=True, request_id=f"r{i}") for i in range(5)]

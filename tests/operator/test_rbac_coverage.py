@@ -72,7 +72,7 @@ def plural(kind: str) -> str:
 def _rollout(provider: str) -> ModelRollout:
     service: dict[str, Any] = {"port": 80}
     target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "m"}
-    if provider == "gatewayapi":
+    if provider in ("gatewayapi", "inference-pool"):
         service["gatewayRefs"] = [{"name": "gw"}]
     if provider in ("nginx", "skipper"):
         service["ingressRef"] = {"name": "m"}

@@ -217,3 +217,24 @@ def test_a_target_ref_rollout_cannot_roll_back_to_a_version(
     result = _plugin(config, "rollback", "podinfo", "--to", "1")
     assert result.exit_code == 2, result.output
     assert "kubectl rollout undo deployment/podinfo" in " ".join(result.output.split())
+
+
+def test_a_rollout_changed_since_read_is_not_overwritten(
+    kube: KubeApi, promoted: Operator, config: str
+) -> None:
+    """The patch carries the resourceVersion read: a stale read writes nothing (409)."""
+    from datetime import UTC, datetime
+
+    from modelcanary.controller._cluster import stored_from
+    from modelcanary.controller._rollback import request_rollback
+    from modelcanary.errors import ConflictError
+    from modelcanary.rollout._rollback import plan_rollback
+
+    promoted.until(lambda s: s.get("phase") in ("Succeeded", "Failed"), "decided")
+    stored = stored_from(_stored(kube))
+    new, _ = plan_rollback(stored.rollout, "2", "erin", "", datetime.now(UTC))
+    kube.patch(ROLLOUT_API, "ModelRollout", NS, NAME, {"metadata": {"labels": {"team": "x"}}})
+    before = _stored(kube)
+    with pytest.raises(ConflictError, match="changed while the rollback was prepared"):
+        request_rollback(stored, new, NS, kubeconfig=config)
+    assert _stored(kube)["spec"] == before["spec"]

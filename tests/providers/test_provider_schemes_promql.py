@@ -27,6 +27,7 @@ from modelcanary.spec._traffic import capabilities
 NEEDS = {
     "nginx": {"service": {"ingressRef": {"name": "fraud-web"}}},
     "gatewayapi": {"service": {"gatewayRefs": [{"name": "gw"}]}},
+    "inference-pool": {"service": {"gatewayRefs": [{"name": "gw"}]}},
 }
 
 

@@ -4,16 +4,20 @@ through a rollout to promotion and to rollback on the kmock API."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kube_fixtures import KubeApi, kube_api
 from llm_router_kube import llm_rollout_doc, run_rollout, stored
 from router_cases import MATCH, rollout
 from router_schemas import assert_valid, problems
 
-from modelcanary.errors import RouterError
+from modelcanary.errors import RouterError, SpecError
 from modelcanary.k8s._client import KubeClient
 from modelcanary.rollout._commands import Routes
 from modelcanary.routers import ROUTERS, MemoryObjectStore
@@ -87,10 +91,12 @@ def test_inference_pool_refuses_mirroring_and_needs_gateways() -> None:
     router = ROUTERS["inference-pool"](MemoryObjectStore())
     with pytest.raises(RouterError, match="inference-pool cannot mirror"):
         router.render(rollout("inference-pool"), Routes(mirror_weight=50))
-    doc = rollout("inference-pool").to_dict()
-    del doc["spec"]["service"]["gatewayRefs"]
+    ro = rollout("inference-pool")  # the spec rules refuse it; an unvalidated spec too
+    assert ro.spec.service is not None
+    service = ro.spec.service.model_copy(update={"gateway_refs": None})
+    ro = ro.model_copy(update={"spec": ro.spec.model_copy(update={"service": service})})
     with pytest.raises(RouterError, match=r"inference-pool needs spec.service.gatewayRefs"):
-        router.render(parse_rollout(doc), Routes())
+        router.render(ro, Routes())
 
 
 def test_model_rewrite_weights_two_model_names() -> None:
@@ -144,7 +150,8 @@ def test_model_rewrite_leaves_a_version_at_zero_out() -> None:
 
 
 def test_model_rewrite_needs_two_model_names() -> None:
-    ro = _with_inference("inference-model-rewrite", championModel="m", challengerModel="m")
+    """Defaults can collide too (model ``m-primary`` named as the challenger)."""
+    ro = _with_inference("inference-model-rewrite", model="m", challengerModel="m-primary")
     with pytest.raises(RouterError, match=r"championModel and challengerModel"):
         ROUTERS["inference-model-rewrite"](MemoryObjectStore()).render(ro, Routes())
 
@@ -208,3 +215,51 @@ def test_rollout_on_kube(
     assert image == (
         "vllm/vllm-openai:v0.9.1" if phase == "Succeeded" else "vllm/vllm-openai:v0.9.0"
     )
+
+
+@pytest.mark.parametrize(
+    ("provider", "inference", "drop_gateways", "path", "message"),
+    [
+        ("inference-pool", None, True, "spec.service.gatewayRefs", "required with provider"),
+        ("istio", {"pool": "p"}, False, "spec.router.inference", "not used by provider istio"),
+        ("inference-pool", {"group": "g"}, False, "spec.router.inference.group", "not used"),
+        ("kserve-llm", {"championModel": "a"}, False, "inference.championModel", "not used"),
+        (
+            "inference-model-rewrite",
+            {"championModel": "m", "challengerModel": "m"},
+            False,
+            "spec.router.inference.challengerModel",
+            "the champion's model too",
+        ),
+    ],
+)
+def test_inference_fields_are_checked_with_the_field_path(
+    provider: str, inference: dict[str, str] | None, drop_gateways: bool, path: str, message: str
+) -> None:
+    """Bad input is a SpecError naming the field and the fix (before any object is written)."""
+    doc = rollout(provider).to_dict()
+    if inference is not None:
+        doc["spec"]["router"]["inference"] = inference
+    if drop_gateways:
+        del doc["spec"]["service"]["gatewayRefs"]
+    with pytest.raises(SpecError) as caught:
+        parse_rollout(doc)
+    (issue,) = [i for i in caught.value.issues if path in i.path]
+    assert message in issue.message and issue.hint
+
+
+def test_cli_render_rejects_a_bad_inference_field(tmp_path: Path) -> None:
+    """The command line prints the problem and exits 2, no traceback."""
+    doc = rollout("istio").to_dict()
+    doc["spec"]["router"]["inference"] = {"pool": "p"}
+    spec = tmp_path / "rollout.yaml"
+    spec.write_text(yaml.safe_dump(doc))
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "modelcanary"), "validate", str(spec)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "spec.router.inference" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr

@@ -181,3 +181,17 @@ def test_primary_cookie_and_backend_timeout_render_valid(provider: str) -> None:
     if provider == "gatewayapi":
         split = objects[0]["spec"]["rules"][-1]
         assert split["timeouts"] == {"request": "30s", "backendRequest": "1500ms"}
+
+
+def test_the_documented_destination_rule_is_the_rendered_one() -> None:
+    """docs/routers.md's outlier-detection example is what the router writes."""
+    text = (DATA.parent.parent / "docs" / "routers.md").read_text(encoding="utf-8")
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, flags=re.S)]
+    documented = next(
+        b for b in blocks if b.get("kind") == "DestinationRule" and "trafficPolicy" in b["spec"]
+    )
+    rendered = ROUTERS["istio"](MemoryObjectStore()).render(
+        _istio(documented["spec"]["trafficPolicy"]), Routes()
+    )[1]
+    assert rendered["metadata"]["name"] == documented["metadata"]["name"]
+    assert rendered["spec"] == documented["spec"]

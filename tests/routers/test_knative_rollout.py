@@ -21,6 +21,7 @@ from modelcanary.k8s._objects import KubeObjectStore
 from modelcanary.k8s._status import KubeStatusStore
 from modelcanary.k8s._workloads import KubeWorkloads
 from modelcanary.ports import WebhookPayload, WebhookResult
+from modelcanary.rollout import Routes
 from modelcanary.routers import RouterSet
 from modelcanary.spec import MetricSpec, ModelRollout, Webhook, parse_rollout
 
@@ -223,3 +224,40 @@ def test_a_revision_that_never_gets_ready_gets_no_traffic_and_fails_the_deadline
     assert "podinfo-00002 is not ready" in status["message"]
     assert "Container failed to start" in status["message"]  # Knative's own reason, passed on
     assert run.svc()["spec"]["traffic"][0]["revisionName"] == "podinfo-00001"
+
+
+class RacingStore(KubeObjectStore):
+    """A KubeObjectStore on which the user changes the Service's image right after the router
+    read it (a GitOps sync landing while the operator shifts traffic)."""
+
+    def __init__(self, client: KubeClient, kube: KubeApi) -> None:
+        super().__init__(client)
+        self.kube, self.raced = kube, False
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> Any:
+        found = super().get(api_version, kind, namespace, name)
+        if kind == KIND and not self.raced:
+            self.raced = True
+            new_image(self.kube, "ghcr.io/stefanprodan/podinfo:6.0.9")
+        return found
+
+
+def test_a_template_change_made_while_the_router_writes_is_not_undone(
+    kube: KubeApi, client: KubeClient
+) -> None:
+    kube.create(knative_service())
+    knative = KnativeController(kube)
+    knative.reconcile()
+    knative.reconcile()
+    ro = parse_rollout(rollout_doc())
+    store = RacingStore(client, kube)
+    RouterSet(store).set_routes(ro, Routes(champion_weight=90, challenger_weight=10))
+    assert store.raced
+    svc = kube.get(API, KIND, "default", "podinfo")
+    assert svc is not None
+    assert svc["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":6.0.9")
+    assert [t["percent"] for t in svc["spec"]["traffic"]] == [90, 10]
+    knative.reconcile()  # the user's change is a new revision, not yet ready: 00001 serves
+    svc = kube.get(API, KIND, "default", "podinfo") or {}
+    assert svc["status"]["latestCreatedRevisionName"] == "podinfo-00002"
+    assert served(svc) == {"podinfo-00001": 100}

@@ -114,7 +114,8 @@ def test_traffic_block_pins_the_champion_and_weights_the_latest() -> None:
         {"revisionName": "podinfo-00001", "latestRevision": False, "percent": 70, "tag": "primary"},
         {"latestRevision": True, "percent": 30, "tag": "canary"},
     ]
-    assert svc["spec"]["template"] == ksvc()["spec"]["template"]  # the user's template kept
+    (rendered,) = ROUTERS["knative"](store).render(rollout(), Routes())
+    assert set(rendered["spec"]) == {"traffic"}  # the template stays the user's: never written
     assert svc["metadata"]["annotations"]["modelcanary.io/champion-revision"] == "podinfo-00001"
     assert_valid([svc])
     broken = copy.deepcopy(svc)
@@ -197,10 +198,12 @@ def test_a_service_knative_never_made_ready_is_a_clear_error() -> None:
     with pytest.raises(RouterError, match=r"Service test/other .* does not exist; create it"):
         ro = rollout(targetRef={"apiVersion": API, "kind": KIND, "name": "other"})
         ROUTERS["knative"](store).set_routes(ro, Routes())
-    plain = copy.deepcopy(ksvc())
-    del plain["spec"]["template"]
-    with pytest.raises(RouterError, match=r"no spec.template"):
-        ROUTERS["knative"](MemoryObjectStore([plain])).set_routes(rollout(), Routes())
+    pinned = ksvc()
+    del pinned["status"]
+    pinned["metadata"]["annotations"] = {"modelcanary.io/champion-revision": "podinfo-00004"}
+    store = MemoryObjectStore([pinned])
+    ROUTERS["knative"](store).set_routes(rollout(), Routes())  # the fix the message names
+    assert written(store)["spec"]["traffic"][0]["revisionName"] == "podinfo-00004"
 
 
 def test_header_matches_and_mirroring_are_refused_before_anything_is_written() -> None:

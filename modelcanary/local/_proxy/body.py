@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from http import HTTPStatus
 
 from .http11 import CRLF, HttpError
+
+_HEX = re.compile(rb"[0-9a-fA-F]{1,16}")
 
 _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 
@@ -83,6 +86,16 @@ class ChunkDecoder:
         line = self.line
         while pos < size and not self.done:
             state = self.state
+            if state == self._SIZE and not line:  # the usual case: whole chunks in one read
+                eol = data.find(b"\r\n", pos)
+                if 0 <= eol - pos <= 16:
+                    text = data[pos:eol]
+                    left = int(text, 16) if _HEX.fullmatch(text) else -1
+                    end = eol + 2 + left
+                    if left > 0 and data[end : end + 2] == CRLF:
+                        out.append(data[eol + 2 : end])
+                        pos = end + 2
+                        continue
             if state == self._DATA:
                 take = min(self.left, size - pos)
                 out.append(data[pos : pos + take])

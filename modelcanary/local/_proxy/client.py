@@ -421,8 +421,8 @@ class ClientConnection(asyncio.Protocol):
                 transport.write(b"%x\r\n%s\r\n" % (len(data), data))
             else:
                 transport.write(data)
-        if self.llm is not None:
-            self.llm.feed(data, time.perf_counter())
+        if self.llm is not None:  # read once the pieces that came with this one are out
+            self.llm.later(data, time.perf_counter(), asyncio.get_running_loop().call_soon)
         elif self.preview is not None:
             keep(self, data)
 

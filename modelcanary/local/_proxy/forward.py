@@ -15,6 +15,7 @@ coverage.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import secrets
@@ -350,8 +351,8 @@ class MirrorExchange:
 
     def on_body(self, data: bytes) -> None:
         """Bytes of a streamed answer."""
-        if self.llm is not None:
-            self.llm.feed(data, time.perf_counter())
+        if self.llm is not None:  # read after the served streams' pieces are forwarded
+            self.llm.later(data, time.perf_counter(), asyncio.get_running_loop().call_soon)
         else:
             keep(self, data)
 
