@@ -7,6 +7,7 @@ expects one issue at an exact path, or a valid spec with the expected values.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from spec_cases import set_path
 from modelcanary.analysis._answer_judges import JUDGES
 from modelcanary.analysis._llm_records import ERROR_CLASSES
 from modelcanary.errors import SpecError
-from modelcanary.spec import ModelRollout, parse_rollout, parse_rollout_yaml, to_yaml
+from modelcanary.spec import parse_rollout, parse_rollout_yaml, to_yaml
 from modelcanary.spec._catalogue import (
     CATALOGUE,
     LATENCY_QUANTILES,
@@ -319,6 +320,15 @@ BAD: list[tuple[str, dict[str, Any], str, str, str]] = [
         "add pricing: {inputPer1k",
     ),
     (
+        "drift relative to the champion",
+        _metric(
+            {"name": "output-length-drift", "relativeTo": "champion", "thresholdRange": {"max": 1}}
+        ),
+        f"{M0}.relativeTo",
+        "output-length-drift already compares the challenger with the champion",
+        "remove relativeTo",
+    ),
+    (
         "method on refusal-rate",
         _metric({"name": "refusal-rate", "method": "ks", "thresholdRange": {"max": 0.1}}),
         f"{M0}.method",
@@ -376,6 +386,19 @@ def test_bad_llm_values_are_refused_at_their_field(path: str, value: Any, where:
     assert all(message for _, message, _ in found)
 
 
+def test_two_error_rates_say_why_they_collide() -> None:
+    doc = llm_doc(
+        {"name": "error-rate", "thresholdRange": {"max": 0.05}},
+        {"name": "error-rate", "errorClass": "timeout", "thresholdRange": {"max": 0.01}},
+    )
+    path, message, fix = only_issue(doc)
+    assert (path, message) == (
+        "spec.analysis.metrics[1].name",
+        "'error-rate' is already used by metrics[0]",
+    )
+    assert "one error-rate per comparison" in fix
+
+
 def test_mann_whitney_on_an_llm_sli_is_left_to_a_provider_with_series() -> None:
     doc = _metric({"name": "ttft-p95", "judge": "mann-whitney", "thresholdRange": {"max": 1}})
     doc = set_path(doc, "spec.router", {"provider": "istio"})
@@ -431,5 +454,12 @@ def test_the_crd_carries_the_llm_fields() -> None:
     assert metric["errorClass"]["enum"] == list(ERROR_CLASSES)
 
 
-def test_model_rollout_type_is_exported() -> None:
-    assert ModelRollout.__name__ == "ModelRollout"
+def test_the_docs_list_every_llm_sli() -> None:
+    """docs/spec.md's SLI table and docs/llm.md's name every LLM SLI (written by hand)."""
+    docs = Path(__file__).parents[1] / "docs"
+    spec_table = docs.joinpath("spec.md").read_text().split("## SLIs and units", 1)[1]
+    llm_table = docs.joinpath("llm.md").read_text().split("## SLIs", 1)[1]
+    for name in LLM_METRICS:
+        family = name.rsplit("-p", 1)[0] if name in TOKEN_LATENCY_QUANTILES else name
+        assert f"`{name}`" in spec_table or f"`{family}-p50" in spec_table, name
+        assert f"`{family}" in llm_table, name

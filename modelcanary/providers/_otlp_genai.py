@@ -21,8 +21,9 @@ when present). Series of neither version are left out. What these series cannot 
 rate, win rate...) stays NoData.
 
 A rollout reads these series when the provider's option ``scheme`` is ``otel-genai``, when its
-``modelcanary.io/metrics-scheme`` annotation says ``otel-genai``, or when its router is one of
-the LLM routers (inference-pool, inference-model-rewrite, kserve-llm).
+``modelcanary.io/metrics-scheme`` annotation says ``otel-genai``, when its router is one of
+the LLM routers (inference-pool, inference-model-rewrite, kserve-llm), or when a cluster
+router fronts two explicit ``protocol: openai`` versions.
 """
 
 from __future__ import annotations
@@ -66,7 +67,10 @@ def reads_genai(rollout: ModelRollout, scheme: str = "auto") -> bool:
         return wanted == GENAI_SCHEME
     if scheme != "auto":
         return scheme == GENAI_SCHEME
-    return rollout.spec.router.provider in LLM_ROUTERS
+    provider = rollout.spec.router.provider
+    versions = (rollout.spec.champion, rollout.spec.challenger)
+    llm_versions = all(v is not None and v.is_llm for v in versions)
+    return provider in LLM_ROUTERS or (provider != "local" and llm_versions)
 
 
 def side_of(rollout: ModelRollout, attributes: Mapping[str, str]) -> Side | None:

@@ -15,7 +15,8 @@ and builds each version's label matchers from the rollout's object names
   observers, for both versions instead of the canary only.
 
 :func:`scheme_for` picks one per rollout: ``router.provider: local`` -> ``router``; explicit
-champion/challenger model versions -> ``modelcanary-model``; ``targetRef`` -> the router
+champion/challenger model versions -> ``modelcanary-model`` (``vllm`` when both say
+``protocol: openai``); ``targetRef`` -> the router
 provider's mesh scheme, ``modelcanary-model`` for routers without one (gatewayapi, kserve,
 apisix, skipper, kubernetes: Flagger's HTTP observer for the last); ``vllm``
 (:mod:`._vllm`) for the LLM routers (inference-pool, inference-model-rewrite, kserve-llm).
@@ -343,8 +344,15 @@ def scheme_for(rollout: ModelRollout, router: Scheme | None = None) -> Scheme:
     if provider == "local":
         return router or router_scheme()
     if rollout.spec.target_ref is None:
-        return MODEL
+        return VLLM if llm_versions(rollout) else MODEL
     return MESH_SCHEMES.get(provider, MODEL)
+
+
+def llm_versions(rollout: ModelRollout) -> bool:
+    """Both versions are OpenAI-compatible servers (``protocol: openai``): in a cluster the
+    operator runs them as given (a vLLM image), so their series are vLLM's."""
+    versions = (rollout.spec.champion, rollout.spec.challenger)
+    return all(v is not None and v.is_llm for v in versions)
 
 
 __all__ = [

@@ -431,11 +431,14 @@ def _unique_names(rollout: ModelRollout) -> list[SpecIssue]:
         seen: dict[tuple[str, str], int] = {}
         for i, key in enumerate(keys):
             if key in seen:
+                hint = "give each a unique name"
+                if field == "metrics" and key[0] == "error-rate":  # errorClass: same metric key
+                    hint = "check one error-rate per comparison (an errorClass one or all errors)"
                 out.append(
                     SpecIssue(
                         f"spec.analysis.{field}[{i}].name",
                         f"{key[0]!r} is already used by {field}[{seen[key]}]",
-                        "give each a unique name",
+                        hint,
                     )
                 )
             seen.setdefault(key, i)

@@ -3,6 +3,8 @@
 - A bound on a built-in SLI must be a value the SLI can take: latencies, throughput, drift
   and the challenger/champion *ratio* are never negative, so ``max: -1`` would fail every
   interval (and ``min: -1`` checks nothing) - a typo, reported instead of run.
+- A drift (prediction-drift, output-length-drift) is not compared with the champion: it
+  already compares the two versions, and both have the same value (the ratio is always 1).
 - Metric backend addresses get that check too (http, https, or otlp+http(s)). It runs here,
   on the whole rollout, rather than on ``MetricProviderSpec`` itself, so that a provider built
   directly in Python still reaches its factory, which explains a bad address in its own terms.
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import SpecIssue
+from ._catalogue import DRIFT_METRICS
 from ._metric_spec import BUILTIN_METRICS, MetricSpec
 from ._wire import check_provider_url
 
@@ -37,6 +40,15 @@ def check_values(rollout: ModelRollout) -> list[SpecIssue]:
 
 def _signs(m: MetricSpec, path: str) -> list[SpecIssue]:
     custom = m.query is not None or m.template_ref is not None
+    if m.relative_to is not None and m.name in DRIFT_METRICS and not custom:
+        return [
+            SpecIssue(
+                f"{path}.relativeTo",
+                f"{m.name} already compares the challenger with the champion (both versions "
+                "have the same value, so the comparison is always 1)",
+                "remove relativeTo and bound the drift itself, e.g. thresholdRange: {max: 0.2}",
+            )
+        ]
     if custom or m.name not in BUILTIN_METRICS or m.comparison == "difference":
         return []  # a custom query, or challenger - champion, can be negative
     rng = m.effective_range()

@@ -81,6 +81,8 @@ def _rollout(provider: str) -> ModelRollout:
         extra["routeRef"] = {"name": "m"}
     if provider == "gloo":
         extra["upstreamRef"] = {"name": "m"}
+    if provider == "knative":
+        target = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "m"}
     if provider == "kserve":
         target = {
             "apiVersion": "serving.kserve.io/v1beta1",

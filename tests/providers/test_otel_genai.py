@@ -163,6 +163,14 @@ def test_which_rollouts_read_the_genai_series(receiver: tuple[OTLPStore, str]) -
     annotated = _rollout("istio", annotations={"modelcanary.io/metrics-scheme": "otel-genai"})
     assert reads_genai(annotated)
     assert reads_genai(_rollout("istio"), "otel-genai")
+    openai = {"url": "http://a:8000", "protocol": "openai"}
+    spec = {"champion": openai, "challenger": {**openai, "url": "http://b:8000"}}
+    for router, expected in (("istio", True), ("local", False)):
+        doc = _rollout("istio").to_dict()
+        del doc["spec"]["targetRef"]
+        doc["spec"] |= spec
+        doc["spec"]["router"]["provider"] = router
+        assert reads_genai(parse_rollout(doc)) is expected
     # a non-LLM rollout keeps reading the router's series: none here, so no requests
     data = OpenTelemetryProvider(receiver[0]).collect(_rollout("istio"), WINDOW)
     assert isinstance(data.challenger.counts, NoData)

@@ -98,6 +98,7 @@ INFERENCE_SERVICE: dict[str, Any] = {
 }
 
 
+KNATIVE_REF = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "fraud"}
 KNATIVE_SERVICE: dict[str, Any] = {
     "apiVersion": "serving.knative.dev/v1",
     "kind": "Service",
@@ -186,7 +187,7 @@ def rollout(
         "kind": "ModelRollout",
         "metadata": {"name": "fraud", "namespace": NAMESPACE, **({"uid": uid} if uid else {})},
         "spec": {
-            "targetRef": target or {"name": "fraud"},
+            "targetRef": target or (KNATIVE_REF if provider == "knative" else {"name": "fraud"}),
             "router": {"provider": provider},
             "service": service,
             **({"routeRef": {"name": "fraud"}} if provider == "apisix" else {}),

@@ -261,5 +261,5 @@ def test_cli_render_rejects_a_bad_inference_field(tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 2, result.stderr
-    assert "spec.router.inference" in result.stderr + result.stdout
+    assert "spec.router.inference: is not used by provider istio" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr

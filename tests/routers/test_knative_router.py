@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 import yaml
+from cli_runs import cli
 from router_schemas import assert_valid, problems
 
 from modelcanary.convert import from_flagger, to_flagger
-from modelcanary.errors import RouterError
+from modelcanary.errors import RouterError, SpecError
 from modelcanary.k8s._knative import ksvc_ready, ksvc_revision
 from modelcanary.rollout._commands import Routes
 from modelcanary.routers import ROUTERS, MemoryObjectStore, RouterSet
@@ -275,3 +276,55 @@ def test_doc_example_is_the_rendered_service() -> None:
     assert documented["spec"] == rendered["spec"]
     notes = rendered["metadata"]["annotations"]
     assert documented["metadata"]["annotations"].items() <= notes.items()
+
+
+@pytest.mark.parametrize(
+    ("spec", "path", "words"),
+    [
+        (
+            {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"}},
+            "spec.targetRef",
+            "apps/v1 Deployment is not a Knative Service",
+        ),
+        (
+            {
+                "champion": {"modelUri": "models:/fraud/1"},
+                "challenger": {"modelUri": "models:/fraud/2"},
+            },
+            "spec.targetRef",
+            "is required with provider knative",
+        ),
+        (
+            {"router": {"provider": "istio"}},
+            "spec.router.provider",
+            "istio cannot split traffic between the revisions",
+        ),
+    ],
+)
+def test_a_rollout_the_knative_router_cannot_run_is_refused(
+    tmp_path: Path, spec: dict[str, Any], path: str, words: str
+) -> None:
+    doc: dict[str, Any] = {
+        "apiVersion": "modelcanary.io/v1alpha1",
+        "kind": "ModelRollout",
+        "metadata": {"name": "podinfo", "namespace": "test"},
+        "spec": {
+            "targetRef": {"apiVersion": API, "kind": KIND, "name": "podinfo"},
+            "router": {"provider": "knative"},
+            "analysis": {
+                "stepWeights": [10],
+                "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.01}}],
+            },
+        },
+    }
+    if "champion" in spec:
+        del doc["spec"]["targetRef"]
+    doc["spec"].update(spec)
+    with pytest.raises(SpecError) as err:
+        parse_rollout(doc)
+    (issue,) = [i for i in err.value.issues if i.path == path]
+    assert words in issue.message and "knative" in issue.hint  # the fix is named
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(doc))
+    done = cli(tmp_path, "validate", "r.yaml")
+    assert done.returncode == 2 and path in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr

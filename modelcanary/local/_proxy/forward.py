@@ -10,7 +10,10 @@ connect breaker is open it is dropped before it is even built (reason ``breaker`
 challenger costs the champion's path one comparison per request. Every copy the mirror weight
 asks for is counted as eligible and every drop in ``modelcanary_router_mirror_dropped_total``;
 both go to the recorder every timer tick (``count_mirrors``), which gives a window's mirror
-coverage.
+coverage. Once the mirror budget (``MirrorSpend``: prompts, tokens, cost) is spent, every
+copy is dropped, reason ``budget``. Chat/completions calls, served and mirrored, also give
+one ``LLMExchange`` each to the LLM log (``record_llm``); a mirrored one's tokens and cost
+are added to the spend.
 """
 
 from __future__ import annotations
