@@ -140,12 +140,46 @@ class ObjectStore(Protocol):
 
     def apply(self, obj: KubeObject) -> KubeObject:
         """Create ``obj``, or patch the existing one so its labels, annotations and spec match
-        (drift correction); returns the object as stored."""
+        (drift correction); returns the object as stored.
+
+        The patch is a JSON merge patch (RFC 7386) with ``kubectl apply``'s three-way
+        removals (:func:`removals` of the content last applied): fields ``obj`` does not name
+        are left as they are, so a router that writes one field of a user's object (KServe's
+        ``canaryTrafficPercent``, Knative's ``traffic``) never writes back the rest of it."""
         ...
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         """Delete the object; an object already gone is not an error."""
         ...
+
+
+def removals(previous: Any, desired: Any) -> dict[str, Any]:
+    """A merge patch of ``None`` for every key of ``previous`` no longer in ``desired``."""
+    if not isinstance(previous, dict) or not isinstance(desired, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for key, old in previous.items():
+        if key not in desired:
+            out[key] = None
+        else:
+            nested = removals(old, desired[key])
+            if nested:
+                out[key] = nested
+    return out
+
+
+def merge_patched(target: Any, patch: Any) -> Any:
+    """``target`` with the JSON merge patch ``patch`` applied (RFC 7386; neither is changed):
+    dicts merge key by key, ``None`` removes a key, anything else (lists too) replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patched(out.get(key), value)
+    return out
 
 
 @runtime_checkable

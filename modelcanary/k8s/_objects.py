@@ -24,7 +24,7 @@ import json
 from typing import Any
 
 from ..errors import ConflictError
-from ..ports import KubeObject
+from ..ports import KubeObject, removals
 from ..spec import ModelRollout
 from ._client import KubeClient, KubeNotFound, Ref
 
@@ -65,21 +65,6 @@ def contains(stored: Any, desired: Any) -> bool:
             and all(contains(s, d) for s, d in zip(stored, desired, strict=True))
         )
     return bool(stored == desired)
-
-
-def removals(previous: Any, desired: Any) -> dict[str, Any]:
-    """A merge patch of ``None`` for every key of ``previous`` no longer in ``desired``."""
-    if not isinstance(previous, dict) or not isinstance(desired, dict):
-        return {}
-    out: dict[str, Any] = {}
-    for key, old in previous.items():
-        if key not in desired:
-            out[key] = None
-        else:
-            nested = removals(old, desired[key])
-            if nested:
-                out[key] = nested
-    return out
 
 
 def merge(patch: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

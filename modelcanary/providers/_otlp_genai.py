@@ -43,13 +43,13 @@ from ..analysis._measurements import (
 from ..analysis._sli import latency_quantile
 from ..spec import ModelRollout
 from ..spec._catalogue import TOKEN_LATENCY_QUANTILES
+from ..spec._inference_routing import LLM_ROUTERS, rewrite_models
 from ..spec._naming import names
 from . import _vectors as vectors
 from ._otlp_store import Series, histogram_increase
 
 GENAI_SCHEME = "otel-genai"
 SCHEME_ANNOTATION = "modelcanary.io/metrics-scheme"
-LLM_ROUTERS = frozenset({"inference-pool", "inference-model-rewrite", "kserve-llm"})
 DURATION = "gen_ai.server.request.duration"
 TTFT = "gen_ai.server.time_to_first_token"
 TPOT = "gen_ai.server.time_per_output_token"
@@ -76,14 +76,9 @@ def reads_genai(rollout: ModelRollout, scheme: str = "auto") -> bool:
 def side_of(rollout: ModelRollout, attributes: Mapping[str, str]) -> Side | None:
     """The version a series belongs to (None: neither)."""
     n = names(rollout)
-    router = rollout.spec.router
-    if router.provider == "inference-model-rewrite":
-        config = router.inference
-        model = (config.model if config else None) or n.base
-        wanted = {
-            "champion": (config.champion_model if config else None) or f"{model}-primary",
-            "challenger": (config.challenger_model if config else None) or f"{model}-canary",
-        }
+    if rollout.spec.router.provider == "inference-model-rewrite":
+        _, champion, challenger = rewrite_models(rollout)
+        wanted = {"champion": champion, "challenger": challenger}
         found = attributes.get("gen_ai.response.model")
     else:
         namespace = attributes.get("k8s.namespace.name")

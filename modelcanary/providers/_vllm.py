@@ -36,6 +36,7 @@ from ..analysis._measurements import NoData, Scalar, Side, Value
 from ..analysis._sli import latency_quantile
 from ..spec import ModelRollout
 from ..spec._catalogue import TOKEN_LATENCY_QUANTILES
+from ..spec._inference_routing import rewrite_models
 from ..spec._naming import Names
 from . import _vectors as vectors
 
@@ -96,12 +97,8 @@ def vllm_sides(n: Names, rollout: ModelRollout) -> dict[Side, Matchers]:
     behind an ``inference-model-rewrite`` router."""
     from ._schemes import Matcher  # _schemes imports this module: resolved at call time
 
-    router = rollout.spec.router
-    if router.provider == "inference-model-rewrite":
-        config = router.inference
-        model = (config.model if config else None) or n.base
-        champion = (config.champion_model if config else None) or f"{model}-primary"
-        challenger = (config.challenger_model if config else None) or f"{model}-canary"
+    if rollout.spec.router.provider == "inference-model-rewrite":
+        _, champion, challenger = rewrite_models(rollout)
         return {
             "champion": (Matcher("namespace", n.namespace), Matcher("model_name", champion)),
             "challenger": (Matcher("namespace", n.namespace), Matcher("model_name", challenger)),

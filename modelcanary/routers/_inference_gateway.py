@@ -9,11 +9,12 @@ picker chooses the model server of an ``InferencePool``):
   HTTPRoute is the gatewayapi router's (A/B header, cookie and query matches, sticky sessions),
   with pools in place of Services. No mirroring: the inference gateways do not mirror to a pool.
 - ``inference-model-rewrite`` writes an ``InferenceModelRewrite`` (``llm-d.ai/v1alpha2``, as
-  llm-d's router defines it) on one pool: requests whose OpenAI ``model`` is the client-facing
-  name are rewritten to the champion's or the challenger's model name by weight. LoRA-adapter
-  and model-name rollouts need no new pods: both names are served by the same pool. The CRD
-  allows weights 1..1000000, so a version at 0 % is left out of ``targets`` (a lone target takes
-  everything).
+  llm-d's router defines it, or ``inference.networking.x-k8s.io/v1alpha2``, the Inference
+  Extension's up to v1.5, with ``rewriteApiVersion``) on one pool: requests whose OpenAI
+  ``model`` is the client-facing name are rewritten to the champion's or the challenger's
+  model name by weight. LoRA-adapter and model-name rollouts need no new pods: both names are
+  served by the same pool. The CRD allows weights 1..1000000, so a version at 0 % is left out
+  of ``targets`` (a lone target takes everything).
 
 Object names come from ``spec.router.inference`` (spec/_inference_routing.py), defaulting to
 the rollout's names: pools ``<base>-primary``/``<base>-canary``, rewrite ``<base>`` on pool
@@ -29,7 +30,7 @@ from typing import Any
 from ..errors import RouterError
 from ..ports import KubeObject
 from ..spec import ModelRollout
-from ..spec._inference_routing import inference_routing
+from ..spec._inference_routing import inference_routing, rewrite_models
 from ..spec._naming import Names
 from ..spec._traffic import Routes
 from ._base import ObjectRouter, weighted_routes
@@ -39,6 +40,7 @@ from ._memory import Key
 POOL_GROUP = "inference.networking.k8s.io"
 POOL_KIND = "InferencePool"
 REWRITE_API = "llm-d.ai/v1alpha2"
+"""Default InferenceModelRewrite API (``spec.router.inference.rewriteApiVersion``)."""
 REWRITE_KIND = "InferenceModelRewrite"
 
 
@@ -108,17 +110,16 @@ class InferenceModelRewriteRouter(ObjectRouter):
 
     def models(self, rollout: ModelRollout) -> tuple[str, str, str]:
         """(client-facing model, champion model, challenger model)."""
-        config = inference_routing(rollout)
-        model = config.model or self.names(rollout).base
-        return (
-            model,
-            config.champion_model or f"{model}-primary",
-            config.challenger_model or f"{model}-canary",
-        )
+        return rewrite_models(rollout)
+
+    def api_version(self, rollout: ModelRollout) -> str:
+        """llm-d's API, or the Inference Extension's (v1.5 and before) when the spec says so."""
+        return inference_routing(rollout).rewrite_api_version or REWRITE_API
 
     def owned(self, rollout: ModelRollout) -> list[Key]:
         """The InferenceModelRewrite ``<apex>``."""
-        return [self.key(rollout, REWRITE_API, REWRITE_KIND, self.names(rollout).apex)]
+        api = self.api_version(rollout)
+        return [self.key(rollout, api, REWRITE_KIND, self.names(rollout).apex)]
 
     def check(self, rollout: ModelRollout, routes: Routes) -> None:
         """Also: the two model names differ (else no split could be told apart)."""
@@ -154,7 +155,7 @@ class InferenceModelRewriteRouter(ObjectRouter):
                 {"matches": [{"model": {"type": "Exact", "value": model}}], "targets": targets}
             ],
         }
-        return [self.new_object(rollout, REWRITE_API, REWRITE_KIND, n.apex, spec)]
+        return [self.new_object(rollout, self.api_version(rollout), REWRITE_KIND, n.apex, spec)]
 
     def parse(self, rollout: ModelRollout, stored: Mapping[Key, KubeObject]) -> Routes:
         """Weights of the targets of the rule matching the client model (a target's weight

@@ -3,9 +3,11 @@
 ``apply`` follows the port's contract as the Kubernetes adapter (``kubectl apply`` style): it
 creates a missing object, or patches an existing one so its labels and annotations include the
 given ones, a label/annotation applied before but no longer given is removed (others' keys
-stay), and its content (``spec``...) equals the given one (drift correction); other metadata
-and the status stay. Objects are deep-copied in and out, so a caller never edits the store by
-accident.
+stay), and its content (``spec``...) is JSON-merge-patched with the given one plus the removal
+of what was applied before and is no longer given (three-way, as ``kubectl apply``): fields
+never given (a user's predictor under KServe's percent) stay, as on a real API server; other
+metadata and the status stay. Objects are deep-copied in and out, so a caller never edits the
+store by accident.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import copy
 from collections.abc import Iterator
 
 from ..errors import RouterError
-from ..ports import KubeObject
+from ..ports import KubeObject, merge_patched, removals
 
 Key = tuple[str, str, str, str]
 """(apiVersion, kind, namespace, name)."""
@@ -36,9 +38,11 @@ class MemoryObjectStore:
         self._objects: dict[Key, KubeObject] = {}
         self._applied: dict[Key, dict[str, set[str]]] = {}
         """Label/annotation keys last applied per object (what a later apply may remove)."""
+        self._content: dict[Key, dict[str, object]] = {}
+        """Content (``spec``...) last applied per object (what a later apply may remove)."""
         self._generation = 0
-        for obj in objects or []:
-            self.apply(obj)
+        for obj in objects or []:  # there before us: another client's (nothing we applied)
+            self.edit(obj)
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> KubeObject | None:
         """A copy of the object, or None."""
@@ -65,10 +69,11 @@ class MemoryObjectStore:
                 meta[field] = {**kept, **given}
                 if not meta[field]:
                     del meta[field]
-            for field, value in new.items():
-                if field not in ("metadata", "status", "apiVersion", "kind"):
-                    merged[field] = value
-            new = merged
+            content = _content(new)
+            gone = removals(self._content.get(key, {}), content)
+            patched = merge_patched(_content(merged), _with(content, gone))
+            new = {k: v for k, v in merged.items() if k in _NOT_CONTENT} | patched
+        self._content[key] = copy.deepcopy(_content(obj))
         self._applied[key] = {
             field: set(obj.get("metadata", {}).get(field) or {})
             for field in ("labels", "annotations")
@@ -82,6 +87,7 @@ class MemoryObjectStore:
         """Delete the object (already gone: nothing to do)."""
         self._objects.pop((api_version, kind, namespace, name), None)
         self._applied.pop((api_version, kind, namespace, name), None)
+        self._content.pop((api_version, kind, namespace, name), None)
 
     # -- other writers and introspection (tests, render) ------------------------------------
     def edit(self, obj: KubeObject) -> None:
@@ -102,3 +108,22 @@ class MemoryObjectStore:
     def keys(self) -> list[Key]:
         """Keys of the stored objects, in insertion order."""
         return list(self._objects)
+
+
+_NOT_CONTENT = ("metadata", "status", "apiVersion", "kind")
+
+
+def _content(obj: KubeObject) -> dict[str, object]:
+    return {k: v for k, v in obj.items() if k not in _NOT_CONTENT}
+
+
+def _with(patch: dict[str, object], gone: dict[str, object]) -> dict[str, object]:
+    """``patch`` plus the removals in ``gone`` (a removal never overrides a given value)."""
+    out = dict(patch)
+    for key, value in gone.items():
+        given = out.get(key)
+        if key not in out:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(given, dict):
+            out[key] = _with(given, value)
+    return out

@@ -15,7 +15,7 @@ the ``<base>-primary`` / ``<base>-canary`` convention needs none of them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from ._rollout import ModelRollout
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+REWRITE_APIS = ("llm-d.ai/v1alpha2", "inference.networking.x-k8s.io/v1alpha2")
+"""InferenceModelRewrite API versions: llm-d-router's (default), and the Gateway API Inference
+Extension's up to its v1.5 release (the same schema)."""
+RewriteApiVersion = Literal["llm-d.ai/v1alpha2", "inference.networking.x-k8s.io/v1alpha2"]
 
 
 class InferenceRouting(SpecModel):
@@ -45,11 +49,27 @@ class InferenceRouting(SpecModel):
     """inference-model-rewrite: challenger model or LoRA name (default ``<model>-canary``)."""
     group: str | None = Field(default=None, max_length=63, pattern=_DNS_LABEL)
     """kserve-llm: the route group both LLMInferenceServices join (default ``<base>``)."""
+    rewrite_api_version: RewriteApiVersion | None = None
+    """inference-model-rewrite: ``llm-d.ai/v1alpha2`` (default) or the Inference Extension's."""
 
 
 def inference_routing(rollout: ModelRollout) -> InferenceRouting:
     """``spec.router.inference``, or all defaults when it is not given."""
     return rollout.spec.router.inference or InferenceRouting()
+
+
+def rewrite_models(rollout: ModelRollout) -> tuple[str, str, str]:
+    """(client-facing model, champion model, challenger model) of an inference-model-rewrite
+    rollout, defaults filled: what the router writes and what the metric providers match."""
+    from ._naming import names  # _naming imports the rollout model, which imports this file
+
+    config = inference_routing(rollout)
+    model = config.model or names(rollout).base
+    return (
+        model,
+        config.champion_model or f"{model}-primary",
+        config.challenger_model or f"{model}-canary",
+    )
 
 
 _USED_BY = {
@@ -60,6 +80,7 @@ _USED_BY = {
     "champion_model": ("inference-model-rewrite",),
     "challenger_model": ("inference-model-rewrite",),
     "group": ("kserve-llm",),
+    "rewrite_api_version": ("inference-model-rewrite",),
 }
 LLM_ROUTERS = ("inference-pool", "inference-model-rewrite", "kserve-llm")
 

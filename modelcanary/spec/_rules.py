@@ -432,7 +432,8 @@ def _unique_names(rollout: ModelRollout) -> list[SpecIssue]:
         for i, key in enumerate(keys):
             if key in seen:
                 hint = "give each a unique name"
-                if field == "metrics" and key[0] == "error-rate":  # errorClass: same metric key
+                both = (analysis.metrics[j] for j in (i, seen[key])) if field == "metrics" else ()
+                if any(m.error_class for m in both):  # one metric key per name and comparison
                     hint = "check one error-rate per comparison (an errorClass one or all errors)"
                 out.append(
                     SpecIssue(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
 import pytest
 
@@ -98,7 +99,7 @@ def test_the_chunk_decoder_gives_the_payload_whatever_the_reads() -> None:
 
 
 def _stream(texts: list[str], usage: bool) -> bytes:
-    events = [{"choices": [{"index": 0, "delta": {"role": "assistant"}}]}]
+    events: list[dict[str, Any]] = [{"choices": [{"index": 0, "delta": {"role": "assistant"}}]}]
     events += [{"choices": [{"index": 0, "delta": {"content": t}}]} for t in texts]
     events.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]})
     if usage:

@@ -19,9 +19,10 @@ from llm_stream_fixtures import (
     sim_finished,
     wait_for,
 )
-from router_fixtures import router, settle
+from router_fixtures import dead_url, router, settle
 
 from modelcanary.analysis._llm_records import approx_tokens
+from modelcanary.rollout._commands import Routes
 
 
 def _content(line: str) -> str:
@@ -142,7 +143,7 @@ def test_a_stream_cut_off_upstream_is_cut_off_to_the_client_and_recorded_as_time
         conn.shutdown(socket.SHUT_RDWR)  # no last chunk, no [DONE]
 
     with raw_upstream(script) as up, router(up.url, up.url) as r, httpx.Client() as client:
-        seen = []
+        seen: list[str] = []
         with (
             pytest.raises(httpx.RemoteProtocolError),
             client.stream("POST", r.url + "/v1/chat/completions", json=chat()) as answer,
@@ -209,3 +210,19 @@ def test_streams_keep_the_connection_alive_and_http10_clients_get_a_close_delimi
         assert payload.endswith(b"data: [DONE]\n\n")  # raw events, no chunk framing
         settle(r)
         assert len(exchanges(r)) == 3 and all(e.ok for e in exchanges(r))
+
+
+def test_a_call_the_dead_challenger_never_got_is_recorded_for_both_versions() -> None:
+    with (
+        sim(ttft_ms=1, tokens_per_second=1000) as model,
+        router(model.url, dead_url(), Routes(0, 100)) as r,
+        httpx.Client(timeout=30) as client,
+    ):
+        with client.stream("POST", r.url + "/v1/chat/completions", json=chat()) as answer:
+            text = "".join(_content(x) for x in answer.iter_lines())
+        assert answer.headers["x-modelcanary-version"] == "champion" and text
+        settle(r)
+        failed, served = sorted(exchanges(r), key=lambda e: e.side == "champion")
+        assert (failed.side, failed.status, failed.error_class) == ("challenger", 502, "server")
+        assert served.side == "champion" and served.ok and served.answer == text
+        assert failed.request_id == served.request_id

@@ -183,6 +183,7 @@ DELETABLE_GROUPS = {
     "projectcontour.io",
     "traefik.io",
     "llm-d.ai",
+    "inference.networking.x-k8s.io",
 }
 """Only router objects are ever deleted (revert on deletion); workloads never are."""
 

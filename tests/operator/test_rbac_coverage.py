@@ -128,6 +128,11 @@ def test_router_rules_cover_the_router(provider: str) -> None:
     allowed = grants(own_rules or rbac_source()["core"])
     verbs = ("get", "create", "patch", "delete") if own_rules else ("get", "create", "patch")
     owned = router.owned(rollout)
+    if provider == "inference-model-rewrite":  # llm-d's API or the Inference Extension's
+        doc = rollout.to_dict()
+        x_k8s = "inference.networking.x-k8s.io/v1alpha2"
+        doc["spec"]["router"]["inference"] = {"rewriteApiVersion": x_k8s}
+        owned = owned + router.owned(parse_rollout(doc))
     assert owned
     for api_version, kind, _, _ in owned:
         group = api_version.split("/")[0] if "/" in api_version else ""

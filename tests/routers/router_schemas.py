@@ -40,6 +40,8 @@ CRD_FILES = {
     "serving.kserve.io/v1alpha2": VENDORED / "kserve-llminferenceservices.yaml",
     "inference.networking.k8s.io": VENDORED / "gateway-api-inference-extension-inferencepools.yaml",
     "llm-d.ai": VENDORED / "llm-d-inferencemodelrewrites.yaml",
+    "inference.networking.x-k8s.io": VENDORED
+    / "gateway-api-inference-extension-inferencemodelrewrites.yaml",
 }
 CORE_GROUPS = ("networking.k8s.io", "v1", "apps")
 

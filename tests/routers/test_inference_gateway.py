@@ -25,6 +25,8 @@ from modelcanary.spec import parse_rollout
 
 POOL = {"group": "inference.networking.k8s.io", "kind": "InferencePool"}
 REWRITE = ("llm-d.ai/v1alpha2", "InferenceModelRewrite")
+X_K8S = "inference.networking.x-k8s.io/v1alpha2"
+"""The Inference Extension's InferenceModelRewrite API (its releases up to v1.5)."""
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +167,24 @@ def _pool_weight(kube: KubeApi) -> int | None:
     return next(int(r["weight"]) for r in refs if r["name"] == "assistant-canary")
 
 
+def test_model_rewrite_in_the_inference_extensions_api() -> None:
+    """rewriteApiVersion picks the Inference Extension's API; the object validates against
+    its own CRD and reads back the same."""
+    ro = _with_inference("inference-model-rewrite", rewriteApiVersion=X_K8S)
+    store = MemoryObjectStore()
+    router = ROUTERS["inference-model-rewrite"](store)
+    routes = Routes(champion_weight=70, challenger_weight=30)
+    router.set_routes(ro, routes)
+    (rewrite,) = list(store)
+    assert rewrite["apiVersion"] == X_K8S and rewrite["kind"] == "InferenceModelRewrite"
+    assert_valid([rewrite])
+    assert router.get_routes(ro) == routes
+    router.finalize(ro)
+    assert not list(store)
+
+
 def _rewrite_weight(kube: KubeApi) -> int | None:
-    rewrites = stored(kube, *REWRITE)
+    rewrites = stored(kube, *REWRITE) + stored(kube, X_K8S, "InferenceModelRewrite")
     if not rewrites:
         return None
     targets = rewrites[0]["spec"]["rules"][0]["targets"]
@@ -187,6 +205,11 @@ REWRITE_CONFIG = {
     [
         ("inference-pool", {}, _pool_weight),
         ("inference-model-rewrite", REWRITE_CONFIG, _rewrite_weight),
+        (
+            "inference-model-rewrite",
+            {"inference": {**REWRITE_CONFIG["inference"], "rewriteApiVersion": X_K8S}},
+            _rewrite_weight,
+        ),
     ],
 )
 @pytest.mark.parametrize(
@@ -224,6 +247,7 @@ def test_rollout_on_kube(
         ("istio", {"pool": "p"}, False, "spec.router.inference", "not used by provider istio"),
         ("inference-pool", {"group": "g"}, False, "spec.router.inference.group", "not used"),
         ("kserve-llm", {"championModel": "a"}, False, "inference.championModel", "not used"),
+        ("kserve-llm", {"rewriteApiVersion": X_K8S}, False, "rewriteApiVersion", "not used"),
         (
             "inference-model-rewrite",
             {"championModel": "m", "challengerModel": "m"},
@@ -263,3 +287,20 @@ def test_cli_render_rejects_a_bad_inference_field(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     assert "spec.router.inference: is not used by provider istio" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_the_llm_page_cluster_example_is_a_valid_rollout() -> None:
+    """docs/llm.md's Cluster example parses and renders the rewrite the page describes."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "llm.md").read_text()
+    section = page.split("\n## Cluster\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    doc = {"kind": "ModelRollout", "metadata": {"name": "assistant", "namespace": "ml"}}
+    ro = parse_rollout({**doc, **yaml.safe_load(block)})
+    router = ROUTERS["inference-model-rewrite"](MemoryObjectStore())
+    (rewrite,) = router.render(ro, Routes(champion_weight=90, challenger_weight=10))
+    assert rewrite["spec"]["poolRef"]["name"] == "llama-3-8b"
+    assert [t["modelRewrite"] for t in rewrite["spec"]["rules"][0]["targets"]] == [
+        "support-lora-v1",
+        "support-lora-v2",
+    ]
+    assert_valid([rewrite])

@@ -146,9 +146,8 @@ def test_kserve_patches_percent_and_keeps_the_predictor() -> None:
     (isvc,) = ROUTERS["kserve"](store_for("kserve")).render(
         rollout("kserve"), Routes(champion_weight=70, challenger_weight=30)
     )
-    predictor = isvc["spec"]["predictor"]
-    assert predictor["canaryTrafficPercent"] == 30
-    assert predictor["model"]["storageUri"] == "s3://models/fraud/2"
+    # only the percent is written: a merge patch never writes back a stale predictor
+    assert isvc["spec"] == {"predictor": {"canaryTrafficPercent": 30}}
     assert isvc["metadata"]["annotations"]["serving.kserve.io/enable-tag-routing"] == "true"
     assert "ownerReferences" not in isvc["metadata"]
     assert "modelcanary.io/rollout" not in isvc["metadata"]["labels"]
@@ -159,6 +158,40 @@ def test_kserve_patches_percent_and_keeps_the_predictor() -> None:
         stored is not None and stored["metadata"]["annotations"]["modelcanary.io/adopted"] == "true"
     )
     assert "ownerReferences" not in stored["metadata"]
+    assert stored["spec"]["predictor"]["model"]["storageUri"] == "s3://models/fraud/2"
+
+
+def test_kserve_keeps_a_model_change_made_between_read_and_write() -> None:
+    """A user (or GitOps) moves the model to v3 after the router read the InferenceService:
+    the router's write is the percent alone, so v3 stays (the whole spec copied put v2 back)."""
+    store = store_for("kserve")
+    router = ROUTERS["kserve"](store)
+    weights = Routes(champion_weight=70, challenger_weight=30)
+    (isvc,) = router.render(rollout("kserve"), weights)  # read happens here
+    current = store.get("serving.kserve.io/v1beta1", "InferenceService", "ml", "fraud")
+    assert current is not None
+    current["spec"]["predictor"]["model"]["storageUri"] = "s3://models/fraud/3"
+    store.edit(current)  # the change lands between the read and the write
+    store.apply(isvc)
+    stored = store.get("serving.kserve.io/v1beta1", "InferenceService", "ml", "fraud")
+    assert stored is not None
+    assert stored["spec"]["predictor"]["model"]["storageUri"] == "s3://models/fraud/3"
+    assert stored["spec"]["predictor"]["canaryTrafficPercent"] == 30
+
+
+def test_memory_store_removes_only_what_it_applied_before() -> None:
+    """Three-way removals, as ``kubectl apply``: a field applied before and no longer given
+    goes; a field someone else set stays."""
+    store = MemoryObjectStore()
+    base = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}
+    store.apply(base | {"data": {"a": "1", "b": "2"}})
+    other = store.get("v1", "ConfigMap", "default", "c")
+    assert other is not None
+    other["data"]["z"] = "theirs"
+    store.edit(other)
+    store.apply(base | {"data": {"a": "1"}})
+    stored = store.get("v1", "ConfigMap", "default", "c")
+    assert stored is not None and stored["data"] == {"a": "1", "z": "theirs"}
 
 
 def test_owner_reference_when_the_rollout_has_a_uid() -> None:

@@ -33,8 +33,9 @@ from .budget import MirrorSpend
 from .exposition import RouterMetrics, first_prediction
 from .http11 import CHUNKED, HttpError, ResponseHead
 from .limits import ConnectionTable, RouterLimits
+from .pool import Upstream
 from .table import CHALLENGER, VERSIONS, RouteTable, new_draw
-from .upstream import FAILED, SHED, StreamSource, Upstream
+from .upstream import FAILED, SHED, StreamSource
 
 RESERVED = b"/_modelcanary/"
 MIRROR_LINE = b"\r\nx-modelcanary-mirrored: true"

@@ -35,8 +35,8 @@ from .budget import MirrorBudget, MirrorSpend
 from .client import ClientConnection
 from .forward import LLMSink, ProxyState, RecordSink
 from .limits import LINGERING, RouterLimits
+from .pool import Upstream
 from .table import RouteTable
-from .upstream import Upstream
 
 EXPIRE_EVERY = 0.05
 """Seconds between two deadline checks of in-flight upstream calls."""
