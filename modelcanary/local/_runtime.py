@@ -23,7 +23,7 @@ import atexit
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..analysis._measurements import Window
@@ -40,7 +40,9 @@ from ..engine._runner import run_until_done
 from ..errors import ModelCanaryError, SpecError, SpecIssue
 from ..ports import Clock, MetricProvider
 from ..spec import ModelRollout, RolloutStatus
-from ._load import LoadGenerator, LoadStats, payloads_from_file
+from ._judging import JudgedIntervals, start_judging
+from ._load import LoadGenerator, LoadRequest, LoadStats, payloads_from_file
+from ._load_llm import LLMLoad, llm_load_for
 from ._proxy.budget import MirrorBudget
 from ._recorder import MirrorCoverage, Recorder
 from ._workloads import LocalWorkloads, StartServer
@@ -61,7 +63,7 @@ class LocalRun:
         *,
         tracking_uri: str | None = None,
         start_server: StartServer | None = None,
-        payloads: list[bytes] | None = None,
+        payloads: Sequence[bytes | LoadRequest] | None = None,
         clock: Clock | None = None,
         on_tick: Callable[[TickResult], None] | None = None,
         store: MemoryStatusStore | FileStatusStore | None = None,
@@ -94,6 +96,10 @@ class LocalRun:
         self.engine: Engine | None = None
         self.load: LoadGenerator | None = None
         self._payloads = payloads
+        self.llm_load: LLMLoad | None = None
+        """The LLM load's records (``protocol: openai`` versions): prompts for the judges."""
+        self.judging: JudgedIntervals | None = None
+        """The ``win-rate`` judges at work (None: the rollout has no such metric)."""
         self._stop = threading.Event()
         self._wake = threading.Event()
         """Set by ``act`` and ``close``: the engine ticks now instead of at the next interval."""
@@ -189,6 +195,8 @@ class LocalRun:
         self._wake.set()
         if self.load is not None:
             self.load.stop()
+        if self.judging is not None:
+            self.judging.stop()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=10)
         if self.router is not None:
@@ -288,7 +296,11 @@ class LocalRun:
         from ..providers._dispatch import MetricDispatch
         from ..providers._embedded import EmbeddedProvider
 
-        metrics = MetricDispatch(default=EmbeddedProvider(self.recorder))
+        source: Any = self.recorder
+        workers = start_judging(self.rollout, self.recorder.llm, self._prompt_of)
+        if workers:  # win-rate: the recorder's data plus the pairs judged in each window
+            self.judging = source = JudgedIntervals(self.recorder, workers)
+        metrics = MetricDispatch(default=EmbeddedProvider(source))
         metrics.for_rollout(self.rollout)
         return metrics
 
@@ -296,8 +308,15 @@ class LocalRun:
         load = self.rollout.spec.load
         if load is None:
             return
+        url = f"{self.url}/invocations"
+        payloads: Sequence[bytes | LoadRequest]
         if self._payloads is not None:
             payloads = self._payloads
+        elif any(v.is_llm for v in self._versions()):
+            # OpenAI request bodies (JSONL), each sent to its own path with its reference
+            # header; the simulator's task set when the spec names no file
+            self.llm_load = llm_load_for(load.requests)
+            payloads = self.llm_load.requests()
         elif load.requests or load.dataset:
             payloads = payloads_from_file(load.requests or load.dataset or "")
         else:
@@ -319,7 +338,7 @@ class LocalRun:
             self.findings.append(str(warning))
             log.warning("rollout %s: %s", self.name, warning)
         self.load = LoadGenerator(
-            f"{self.url}/invocations",
+            url,
             payloads,
             rps=load.rps,
             concurrency=load.concurrency,
@@ -327,6 +346,10 @@ class LocalRun:
             headers=load.headers,
             cohorts=cohorts,
         ).start()
+
+    def _prompt_of(self, request_id: str) -> str | None:
+        """The question a request of the LLM load asked (for the pairwise judge)."""
+        return self.llm_load.prompt_of(request_id) if self.llm_load is not None else None
 
 
 def mirror_budget(rollout: ModelRollout) -> MirrorBudget | None:
