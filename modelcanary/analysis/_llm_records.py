@@ -45,6 +45,8 @@ MAX_ANSWER_CHARS = 4096
 """Answer text kept per exchange (longer answers are cut; token counts are not)."""
 MAX_REFERENCE_CHARS = 2048
 """Reference text carried per request."""
+MAX_PROMPT_CHARS = 4096
+"""Prompt text kept per exchange (what a pairwise judge is shown as the question)."""
 
 PROMPT_BUCKETS: tuple[int, ...] = (128, 512, 2048)
 """Default prompt-length bucket edges in tokens: [0,128), [128,512), [512,2048), [2048,inf).
@@ -99,6 +101,9 @@ class LLMExchange:
     finish_reason: str | None = None
     reference: str | None = None
     unit: str | None = None
+    prompt: str = ""
+    """The request's prompt text (chat messages or ``prompt`` joined, at most
+    :data:`MAX_PROMPT_CHARS`): the question an LLM judge is shown, for any client's traffic."""
 
     @property
     def ok(self) -> bool:

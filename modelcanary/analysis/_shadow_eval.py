@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ..spec._llm import EVALUATORS
+from ..spec._llm import EVALUATORS, REFERENCE_EVALUATORS
 from ._answer_judges import judge_answer, pairwise
 from ._llm_records import LLMExchange
 
@@ -38,7 +38,6 @@ REFERENCE_JUDGE = "normalised"
 """What the ``reference`` evaluator compares answers with the reference by."""
 KEPT_CHARS = 500
 """Characters of each answer (and reason) kept in a :class:`JudgedPair`."""
-_NEEDS_REFERENCE = frozenset({"reference", "exact", "normalised", "contains", "length"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +53,8 @@ class AnswerPair:
     reference: str | None = None
     mirrored: bool = True
     """True: both answered the same request; False: paired by arrival (served traffic)."""
+    prompt: str = ""
+    """The question (the champion's request's prompt text, as the router recorded it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,7 @@ class JudgedPair:
 
 def needs_mirror(evaluator: str) -> bool:
     """True when the evaluator can only compare answers to the same request."""
-    return evaluator not in _NEEDS_REFERENCE
+    return evaluator not in REFERENCE_EVALUATORS
 
 
 def cut(text: str | None, limit: int = KEPT_CHARS) -> str:
@@ -171,7 +172,15 @@ class Pairing:
                 self._pending.pop(other.request_id, None)  # used here: not for a mirror pair
             champ, chal = (ex, other) if ex.side == "champion" else (other, ex)
             out.append(
-                AnswerPair(chal.request_id, chal.timestamp, champ.answer, chal.answer, None, False)
+                AnswerPair(
+                    chal.request_id,
+                    chal.timestamp,
+                    champ.answer,
+                    chal.answer,
+                    None,
+                    False,
+                    champ.prompt,
+                )
             )
             # by arrival each answer keeps its own reference: read back with references()
             self._refs[chal.request_id] = (champ.reference, chal.reference)
@@ -208,6 +217,7 @@ def _mirror_pair(a: LLMExchange, b: LLMExchange) -> AnswerPair:
         chal.answer,
         champ.reference or chal.reference,
         True,
+        champ.prompt or chal.prompt,
     )
 
 

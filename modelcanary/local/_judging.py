@@ -231,8 +231,10 @@ class JudgingWorker:
                     pair, self.evaluator, self.clock(), references=references, options=self.options
                 )
             assert self.judge is not None
-            question = (self.prompt_of(pair.request_id) if self.prompt_of else None) or (
-                _NO_QUESTION
+            question = (
+                pair.prompt
+                or (self.prompt_of(pair.request_id) if self.prompt_of else None)
+                or _NO_QUESTION
             )
             verdict = self.judge.compare(
                 question,

@@ -25,6 +25,7 @@ from urllib.parse import unquote
 
 from ..analysis._llm_records import (
     MAX_ANSWER_CHARS,
+    MAX_PROMPT_CHARS,
     MAX_REFERENCE_CHARS,
     ErrorClass,
     LLMExchange,
@@ -62,6 +63,7 @@ class LLMRequest:
     stream: bool
     prompt_tokens: int
     reference: str | None
+    prompt: str = ""
 
 
 def parse_request(body: bytes, reference: bytes | None, timestamp: float) -> LLMRequest:
@@ -75,10 +77,11 @@ def parse_request(body: bytes, reference: bytes | None, timestamp: float) -> LLM
     except ValueError:
         payload = None
     if not isinstance(payload, dict):
-        return LLMRequest(timestamp, False, approx_tokens(body.decode(errors="replace")), ref)
-    return LLMRequest(
-        timestamp, payload.get("stream") is True, approx_tokens(prompt_text(payload)), ref
-    )
+        text = body.decode(errors="replace")
+        return LLMRequest(timestamp, False, approx_tokens(text), ref, text[:MAX_PROMPT_CHARS])
+    text = prompt_text(payload)
+    stream = payload.get("stream") is True
+    return LLMRequest(timestamp, stream, approx_tokens(text), ref, text[:MAX_PROMPT_CHARS])
 
 
 def prompt_text(payload: dict[str, Any]) -> str:
@@ -360,4 +363,5 @@ class LLMTracker:
             finish_reason=self.finish_reason,
             reference=request.reference,
             unit=self.unit,
+            prompt=request.prompt,
         )
