@@ -30,6 +30,7 @@ from html import escape
 from typing import Any
 
 from ..analysis._bands import sequential_states
+from ..analysis._chartdata import level_text
 from ..analysis._checks import metric_key
 from ..analysis._interval import shared_alpha
 from ..analysis._llm_chart import QUANTILES, LLMSummary, Spend, WinRate, llm_summary
@@ -146,7 +147,7 @@ def win_rate_text(view: WinRate) -> str:
     color = VERDICT_COLORS.get(view.verdict, "#000")
     rate = "-" if view.rate is None else f"{view.rate:.1%}"
     band = (
-        f"{1 - view.alpha:.0%} band [{view.band[0]:.1%}, {view.band[1]:.1%}]"
+        f"{level_text(view.alpha)}% band [{view.band[0]:.1%}, {view.band[1]:.1%}]"
         if view.band
         else "no band yet"
     )

@@ -41,7 +41,15 @@ from ._knative_queries import (
     KNATIVE_STATUS_LABEL,
     knative_sides,
 )
-from ._vllm import VLLM_LATENCY, VLLM_NOTE, VLLM_OK, VLLM_REQUESTS, VLLM_STATUS_LABEL, vllm_sides
+from ._vllm import (
+    TTFT,
+    VLLM_LATENCY,
+    VLLM_NOTE,
+    VLLM_OK,
+    VLLM_REQUESTS,
+    VLLM_STATUS_LABEL,
+    vllm_sides,
+)
 
 Op = Literal["=", "!=", "=~", "!~"]
 ErrorRule = Literal["5xx", "failure", "finish"]
@@ -90,6 +98,9 @@ class Scheme:
     """Extra matchers of the request series only (e.g. ``le="+Inf"``)."""
     common: Matchers = ()
     """Matchers of every series (e.g. Istio's ``reporter="destination"``)."""
+    tokens: str | None = None
+    """Time-to-first-token histogram buckets of an LLM server (its token-latency and token
+    counter series are named beside it); None when the servers are not LLM servers."""
     note: str = field(default="", compare=False)
     """What the scheme reads, for documentation and NoData reasons."""
 
@@ -285,6 +296,7 @@ VLLM = Scheme(  # vLLM servers, the LLM routers' default: _vllm.py
     "finish",
     1000.0,
     vllm_sides,
+    tokens=f"{TTFT}_bucket",
     note=VLLM_NOTE,
 )
 for _llm_router in ("inference-pool", "inference-model-rewrite", "kserve-llm"):

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..analysis._measurements import NoData, Scalar, Side, Value
 from ..analysis._sli import latency_quantile
 from ..spec import ModelRollout
-from ..spec._catalogue import TOKEN_LATENCY_QUANTILES
+from ..spec._catalogue import TOKEN_LATENCY_QUANTILES, TOKEN_SERIES_METRICS
 from ..spec._inference_routing import rewrite_models
 from ..spec._naming import Names
 from . import _vectors as vectors
@@ -54,9 +54,7 @@ ITL = "vllm:inter_token_latency_seconds"
 PROMPT_TOKENS = "vllm:prompt_tokens_total"
 GENERATION_TOKENS = "vllm:generation_tokens_total"
 VLLM_NOTE = "vLLM servers (vllm:* series) by Kubernetes namespace and pod, or by model_name"
-VLLM_METRICS = frozenset(
-    {*TOKEN_LATENCY_QUANTILES, "output-tokens-per-second", "cost-per-1k-requests"}
-)
+VLLM_METRICS = TOKEN_SERIES_METRICS
 """The LLM SLIs the vllm scheme answers from vLLM's series."""
 POD_SUFFIX = "-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"
 

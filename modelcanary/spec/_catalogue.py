@@ -52,9 +52,10 @@ class SLIFacts:
     source: Source
     """What it is computed from (see :data:`Source`)."""
     scheme_series: str | None
-    """Attribute of ``providers.schemes.Scheme`` naming the Prometheus-family series it is
-    computed from (``requests``, ``latency``, ``predictions``); None: the embedded provider
-    only (it needs predictions paired by request id)."""
+    """The Prometheus-family series it is computed from (``requests``, ``latency``,
+    ``predictions``; ``tokens``: an LLM server's token histograms and counters, as vLLM and
+    OpenTelemetry GenAI export them); None: the embedded provider only (it needs predictions
+    paired by request id, or answers)."""
     quantile: float | None = None
     """Latency SLIs (request latency, TTFT, TPOT): the quantile measured (Flagger's
     request-duration is the p99)."""
@@ -75,17 +76,22 @@ def _latency(name: str, quantile: float, description: str, flagger: str | None) 
 
 
 def _llm(
-    name: str, description: str, unit: Unit, direction: Direction, quantile: float | None = None
+    name: str,
+    description: str,
+    unit: Unit,
+    direction: Direction,
+    quantile: float | None = None,
+    series: str | None = None,
 ) -> SLIFacts:
     judges = _WIN_RATE_JUDGES if name == "win-rate" else _NOT_SEQUENTIAL
-    return SLIFacts(name, description, unit, direction, judges, "llm", None, quantile)
+    return SLIFacts(name, description, unit, direction, judges, "llm", series, quantile)
 
 
 def _token_latency(kind: str, percentile: int, what: str) -> SLIFacts:
     description = (
         f"{_ORDINAL[percentile]} {what} in milliseconds, stratified by prompt-length bucket (LLM)"
     )
-    return _llm(f"{kind}-p{percentile}", description, "ms", "lower", percentile / 100)
+    return _llm(f"{kind}-p{percentile}", description, "ms", "lower", percentile / 100, "tokens")
 
 
 _ORDINAL = {50: "median", 95: "95th percentile", 99: "99th percentile"}
@@ -153,12 +159,14 @@ _ROWS: tuple[SLIFacts, ...] = (
         "median output tokens per second of a streamed answer, after its first token (LLM)",
         "raw",
         "higher",
+        series="tokens",
     ),
     _llm(
         "cost-per-1k-requests",
         "cost of 1000 requests at the version's pricing, from its token counts (LLM)",
         "raw",
         "lower",
+        series="tokens",
     ),
     _llm("refusal-rate", "fraction of answers that are refusals, 0-1 (LLM)", "fraction", "lower"),
     _llm(
@@ -220,6 +228,9 @@ DRIFT_METRICS = frozenset(row.name for row in _ROWS if row.name.endswith("-drift
 prediction-drift and output-length-drift."""
 LLM_METRICS = names_where(source="llm")
 """SLIs computed from the LLM exchanges of OpenAI-compatible versions (``protocol: openai``)."""
+TOKEN_SERIES_METRICS = names_where(source="llm", scheme_series="tokens")
+"""LLM SLIs an LLM server's own metrics answer in a cluster (vLLM, OpenTelemetry GenAI): token
+latencies, output speed and cost; answer-based ones (refusals, win rate...) need the router."""
 TOKEN_LATENCY_QUANTILES: Mapping[str, float] = MappingProxyType(
     {r.name: r.quantile for r in _ROWS if r.source == "llm" and r.quantile is not None}
 )

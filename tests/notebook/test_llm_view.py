@@ -13,7 +13,7 @@ from modelcanary.analysis._llm_chart import bucket_label, llm_summary, quantile
 from modelcanary.analysis._llm_records import LLMExchange, LLMSource
 from modelcanary.analysis._measurements import Side, Window
 from modelcanary.analysis._winrate import WinRateState, update_win_rate
-from modelcanary.notebook._llm_view import spend_text, stored_win_rates
+from modelcanary.notebook._llm_view import spend_text, stored_win_rates, win_rate_text
 from modelcanary.notebook._widget import RunWidget
 from modelcanary.spec._llm import MirrorBudget, Pricing
 from modelcanary.spec._status import RolloutStatus
@@ -124,6 +124,9 @@ def test_win_rate_band_and_verdict_of_a_worse_challenger() -> None:
     assert view.pairs == 400 and view.rate == pytest.approx(0.35)
     assert view.band is not None and view.band[0] < 0.35 < view.band[1] < 0.45
     assert view.floor == pytest.approx(0.45) and view.verdict == "fail"
+    # the level as people read it, never rounded to 100 %
+    shared = llm_summary([], win_rates={"win-rate": (_losing(), 0.05, 0.005)}).win_rates[0]
+    assert "99.5% band" in win_rate_text(shared)
     assert not summary.empty
     assert llm_summary([]).empty
 
