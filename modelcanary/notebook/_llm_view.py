@@ -17,8 +17,9 @@ or win-rate states; hidden (no children) otherwise. The numbers come from
 Where the data comes from (:func:`llm_inputs`): the source's ``llm_exchanges(window)`` when it
 is an :class:`~modelcanary.analysis._llm_records.LLMSource` (the local runtime's router records
 every exchange), the win-rate states the analysis keeps in the status, and the prices and caps
-in the spec. The exchanges go with the router once the rollout is decided: the view then keeps
-the last charts it drew.
+in the spec; the buckets are the ``promptBuckets`` of the rollout's first TTFT/TPOT metric that
+sets them (else the default edges). A source that no longer has its exchanges (one that drops
+them after the verdict) leaves the view with the last charts it drew.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ..analysis._chartdata import level_text
 from ..analysis._checks import metric_key
 from ..analysis._interval import shared_alpha
 from ..analysis._llm_chart import QUANTILES, LLMSummary, Spend, WinRate, llm_summary
-from ..analysis._llm_records import LLMExchange, LLMSource
+from ..analysis._llm_records import PROMPT_BUCKETS, LLMExchange, LLMSource
 from ..analysis._measurements import Side, Window
 from ..analysis._winrate import WinRateState
 from ..spec import RolloutStatus
@@ -108,6 +109,15 @@ def stored_win_rates(analysis_state: Mapping[str, Any] | None) -> dict[str, WinR
     }
 
 
+def edges_of(rollout: Any) -> tuple[int, ...]:
+    """The prompt-length bucket edges the latency SLIs use: the first ``ttft-*``/``tpot-*``
+    metric's ``promptBuckets``, else the default."""
+    for metric in rollout.spec.analysis.metrics:
+        if metric.name.startswith(("ttft-", "tpot-")) and metric.prompt_buckets:
+            return tuple(metric.prompt_buckets)
+    return PROMPT_BUCKETS
+
+
 def llm_inputs(run: Any, status: RolloutStatus) -> LLMSummary | None:
     """What the view draws for ``run`` at ``status``; None when the rollout is not an LLM one
     and has no LLM data."""
@@ -117,6 +127,7 @@ def llm_inputs(run: Any, status: RolloutStatus) -> LLMSummary | None:
         return None
     return llm_summary(
         exchanges,
+        edges=edges_of(run.rollout),
         pricing=run.rollout.spec.challenger.pricing if run.rollout.spec.challenger else None,
         budget=budget_of(run.rollout),
         win_rates=win_rates,

@@ -8,6 +8,8 @@ import pytest
 from notebook_fixtures import FixedRun
 
 import modelcanary as mc
+from modelcanary.analysis._chartdata import level_text
+from modelcanary.analysis._interval import shared_alpha
 from modelcanary.analysis._judges import SequentialState
 from modelcanary.analysis._llm_chart import bucket_label, llm_summary, quantile
 from modelcanary.analysis._llm_records import LLMExchange, LLMSource
@@ -221,9 +223,12 @@ def test_widget_draws_latency_by_bucket_win_rate_band_and_spend() -> None:
     assert sorted(s.x0 for s in view.win_rate.layout.shapes) == pytest.approx([0.4, 0.5])
     assert "fail" in view.text.value and "2,000 judged pairs" in view.text.value
     assert "floor 40%" in view.text.value
-    # the band at the judge's own alpha (the rollout's 0.01): the one its verdict used
-    assert view.summary is not None and view.summary.win_rates[0].alpha == 0.01
-    assert "99% band" in view.text.value
+    # the band at the alpha the judge used (the rollout's 0.01 shared by its sequential
+    # metrics): the band of its verdict
+    alpha = shared_alpha(run.rollout.spec.analysis)
+    assert alpha <= 0.01 and view.summary is not None
+    assert view.summary.win_rates[0].alpha == alpha
+    assert f"{level_text(alpha)}% band" in view.text.value
     assert "spend so far: 10 of 100 mirrored prompts, 600 tokens, cost 0.5" in view.text.value
     # the view's traces were synced: a view created later starts from the drawn figure
     assert list(view.ttft._widget_data[0]["y"]) == list(champion.y)
@@ -249,3 +254,17 @@ def test_llm_rollout_shows_the_view_before_any_exchange() -> None:
     view = widget.llm
     assert view.box.children and view.summary is not None and view.summary.empty
     assert list(view.ttft.data[0].x) == [] and "0 of 100 mirrored prompts" in view.text.value
+
+
+def test_buckets_follow_the_latency_slis_prompt_buckets() -> None:
+    spec = _spec()
+    inner = spec.spec
+    ttft = inner.analysis.metrics[0].model_copy(
+        update={"name": "ttft-p95", "prompt_buckets": [50, 500]}
+    )
+    analysis = inner.analysis.model_copy(update={"metrics": [*inner.analysis.metrics, ttft]})
+    spec = spec.model_copy(update={"spec": inner.model_copy(update={"analysis": analysis})})
+    run = LLMRun(_traffic(), RolloutStatus(phase="Progressing"))
+    run.rollout = spec
+    widget = RunWidget(run)
+    assert list(widget.llm.ttft.data[0].x) == ["<50", ">=500"]  # 40 and 600 prompt tokens

@@ -60,7 +60,11 @@ def test_notebook_05_rolls_back_the_worse_challenger_and_promotes_the_better() -
     assert "mirrored prompts" in text
     # the better one: promoted
     assert "Succeeded promoted" in text
-    assert "'verdict': 'pass'" in text  # compare_llm offline
+    # compare_llm offline: the same verdicts on the task set
+    assert "fast_but_worse {" in text and "better {" in text
+    fast = text.split("fast_but_worse {", 1)[1].split("}", 1)[0]
+    good = text.split("better {", 1)[1].split("}", 1)[0]
+    assert "'verdict': 'fail'" in fast and "'verdict': 'pass'" in good
     assert "simulators stopped" in text
     # the live widget with its LLM view (saved widget state: the figures' titles)
     assert WIDGET_VIEW in text
