@@ -6,11 +6,18 @@ healthy and faulty challengers. Same SLOs for every judge: error rate <= 1 % (Fl
 request-success-rate >= 99 %), latency p99 <= 250 ms (request-duration), prediction drift
 PSI <= 0.2. Judges:
 
-* ``modelcanary``: :func:`modelcanary.analysis.analyse_interval`, no judge set (defaults:
-  sequential error rate and latency with the champion as baseline, threshold drift), looking
-  at its anytime-valid tests every 5 s (:func:`check_batch`), acting in the tick it decides.
-* ``modelcanary_per_interval``: what the controller ships (``rollout/_machine.py`` analyses
-  once per tick): the same analysis, once per interval.
+* ``modelcanary``: what the local runtime ships: :func:`modelcanary.analysis.analyse_interval`,
+  no judge set (defaults: sequential error rate and latency with the champion as baseline,
+  threshold drift), with the engine's looks between intervals every
+  ``modelcanary.local._runtime.LOOK_INTERVAL_S`` (5 s): each look feeds the traffic since the
+  last one to the anytime-valid tests (:func:`check_batch`, as ``rollout/_looks.py`` does) and
+  rolls back when one rejects; the interval tick feeds the rest of the interval, then analyses
+  it with ``batches_checked=True`` (tests/engine/test_batch_looks.py checks that the engine
+  feeds every request exactly once, crashes included).
+* ``modelcanary_operator``: the same with the operator's look interval
+  (``modelcanary.controller._runtime.LOOK_INTERVAL_S``, 15 s; fewer with many rollouts).
+* ``modelcanary_per_interval``: the same analysis once per interval, without looks (what both
+  runtimes shipped before the engine looked between intervals; ``look_interval=0``).
 * ``flagger_t1`` / ``flagger_t5``: Flagger's scheduler with ``threshold`` 1 and 5 (code
   default 1; its docs use 5, 10 and 2): each tick first rolls back when ``failedChecks >=
   threshold``, else computes every metric over the last **1m** (Flagger's default metric
@@ -45,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -69,9 +77,11 @@ from modelcanary.analysis import (
 from modelcanary.analysis._bands import current_band
 from modelcanary.analysis._judges import DEFAULT_ALPHA
 from modelcanary.analysis._restarts import restart_weight
+from modelcanary.controller._runtime import LOOK_INTERVAL_S as OPERATOR_LOOK_S
+from modelcanary.local._runtime import LOOK_INTERVAL_S as LOCAL_LOOK_S
 from modelcanary.spec import Analysis
 
-BATCH_S = 5.0
+BATCH_S = LOCAL_LOOK_S
 BAND_LEVEL = DEFAULT_ALPHA / 2 / 2 * restart_weight(0)
 """The bands' alpha: each metric's share of the rollout's budget (two sequential metrics),
 half of it for the comparison, of which the tests from the first look spend FIRST_WEIGHT."""
@@ -79,13 +89,15 @@ SLO_ERROR, SLO_P99_MS, SLO_PSI = 0.01, 250.0, 0.2
 REL_ERROR_DIFF, REL_P99_RATIO = 0.005, 1.2
 JUDGES = (
     "modelcanary",
+    "modelcanary_operator",
     "modelcanary_per_interval",
     "flagger_t1",
     "flagger_t5",
     "flagger_rel_t1",
     "flagger_rel_t5",
 )
-FLAGGERS = JUDGES[2:]
+MODELCANARY = JUDGES[:3]
+FLAGGERS = JUDGES[3:]
 
 
 @dataclass(frozen=True)
@@ -136,15 +148,17 @@ class BandWatch:
 
 
 def run_modelcanary(sc: Scenario, seed: int, spec: Analysis, batch_s: float) -> Outcome:
-    """The default modelcanary analysis, acting in the tick it decides (batches: 5 s looks)."""
+    """The default modelcanary analysis as the engine runs it: a look every ``batch_s``
+    seconds between interval ticks (0: none), each fed the traffic since the last look; the
+    tick feeds the rest and analyses the interval; acting in the look or tick it decides."""
     state, stage, served = AnalysisState(), 0, 0
     watch = BandWatch(spec)
-    batches = int(INTERVAL // batch_s) if batch_s > 0 else 0
+    batches = math.ceil(INTERVAL / batch_s - 1e-9) if batch_s > 0 else 0
     for tick in range(sc.max_ticks):
         w = traffic(sc, seed, tick, *sc.plan[stage])
         start = tick * INTERVAL
         for b in range(batches):
-            lo, hi = start + b * batch_s, start + (b + 1) * batch_s
+            lo, hi = start + b * batch_s, min(start + (b + 1) * batch_s, start + INTERVAL)
             quick = check_batch(spec, w.data(lo, hi), state)
             state = quick.state
             watch.look(state)
@@ -253,7 +267,7 @@ def goal_misses(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
     faults = [r for r in rows if r["kind"] == "fault" and not r["in_slo"]]
     base = next(r for r in healthy if r["name"] == "healthy")
     out: dict[str, list[str]] = {}
-    for judge in JUDGES[:2]:
+    for judge in MODELCANARY:
         out[f"{judge}: false rollback <= 1% in every healthy scenario"] = [
             f"{r['name']}: {r[judge]['false_rollback_rate']:.1%} "
             f"({r[judge]['inconclusive_rate']:.1%} inconclusive) vs 1%"
@@ -300,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     n_healthy = args.healthy or (400 if args.full else 100)
     n_faulty = args.faulty or (100 if args.full else 40)
     judges: dict[str, Callable[[Scenario, int], Outcome]] = {
-        "modelcanary": lambda sc, s: run_modelcanary(sc, s, _spec(sc), BATCH_S),
+        "modelcanary": lambda sc, s: run_modelcanary(sc, s, _spec(sc), LOCAL_LOOK_S),
+        "modelcanary_operator": lambda sc, s: run_modelcanary(sc, s, _spec(sc), OPERATOR_LOOK_S),
         "modelcanary_per_interval": lambda sc, s: run_modelcanary(sc, s, _spec(sc), 0.0),
         "flagger_t1": lambda sc, s: run_flagger(sc, s, 1),
         "flagger_t5": lambda sc, s: run_flagger(sc, s, 5),
@@ -315,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds = range(1000 * i, 1000 * i + (n_healthy if sc.kind == "healthy" else n_faulty))
         row: dict[str, Any] = {"name": sc.name, "kind": sc.kind, "in_slo": sc.in_slo}
         for name, run in judges.items():
-            row[name] = summarise(sc, [run(sc, s) for s in seeds], band=name in JUDGES[:2])
+            row[name] = summarise(sc, [run(sc, s) for s in seeds], band=name in MODELCANARY)
         rows.append(row)
         _print_row(row)
     misses = goal_misses(rows) if len(rows) == len(SCENARIOS) else {}
@@ -332,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                 "interval_s": INTERVAL,
                 "flagger_window_s": 60.0,
                 "batch_s": BATCH_S,
+                "look_s": {"local": LOCAL_LOOK_S, "operator": OPERATOR_LOOK_S},
                 "default_plan": DEFAULT_PLAN,
                 "slo": {"error_rate_max": SLO_ERROR, "p99_max_ms": SLO_P99_MS, "psi_max": SLO_PSI},
                 "relative_template": {

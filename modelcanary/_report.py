@@ -12,18 +12,38 @@ without the widget's live model shows).
 Every chart takes the page's full width, with room for two-line date ticks (``automargin``)
 and its legend above it; a metric's champion line (and legend entry) exists only when its check
 compared with the champion.
+
+An LLM rollout (``protocol: openai``, or win-rate states in the status) also gets the widget's
+LLM view, from the same numbers (:func:`~modelcanary.analysis._llm_inputs.llm_view_summary`):
+TTFT and TPOT by prompt-length bucket (bars: p50, whisker to p95; and a table with the p99 and
+the counts, readable where no JavaScript runs, e.g. GitHub), the win-rate always-valid band
+against the non-inferiority floor, and the spend on mirrored prompts against the
+``mirrorBudget`` caps. The latency and the spend come from the router's ``exchanges`` (the
+local runtime records them); without them (a cluster run) the section says so and shows the
+win rates the status keeps.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
+from html import escape
 from pathlib import Path
 from typing import Any
 
 from .analysis._chartdata import ChartData, chart_data
+from .analysis._llm_chart import LLMSummary
+from .analysis._llm_inputs import llm_view_summary
+from .analysis._llm_records import LLMExchange
+from .analysis._llm_text import SIDE_COLORS, latency_table, summary_html
 from .errors import SpecError, SpecIssue
 from .spec import ModelRollout, RolloutStatus
 from .spec._html import VERDICT_COLORS, checks_table, last_checked, phase_badge
+
+NOT_RECORDED = (
+    "Latency by prompt length and the mirror spend are not recorded here (the local "
+    "runtime's router records every exchange; in a cluster, see the LLM server's metrics)."
+)
 
 LAYOUT: dict[str, Any] = {
     "autosize": True,
@@ -146,6 +166,117 @@ def figures(rollout: ModelRollout, status: RolloutStatus) -> list[Any]:
     return [weights_figure(data), *metric_figures(data), *([band] if band else [])]
 
 
+# -- the LLM view ---------------------------------------------------------------------------
+def latency_figure(summary: LLMSummary, field: str, title: str) -> Any:
+    """Champion next to challenger per prompt-length bucket: p50 bars, whiskers to p95."""
+    go = _plotly()
+    fig = go.Figure(layout=LAYOUT)
+    labels = [bucket.label for bucket in summary.buckets]
+    for side, color in SIDE_COLORS.items():
+        values = [getattr(bucket.side(side), field) for bucket in summary.buckets]
+        fig.add_bar(
+            x=labels,
+            y=[None if v is None else v[0] for v in values],
+            name=side,
+            marker={"color": color},
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [0 if v is None else v[1] - v[0] for v in values],
+                "arrayminus": [0] * len(values),
+            },
+        )
+    fig.update_layout(
+        title=title,
+        height=260,
+        barmode="group",
+        xaxis={"title": "prompt tokens", "type": "category"},
+        yaxis={"title": "ms (p50, whisker to p95)"},
+    )
+    return fig
+
+
+def win_rate_figure(summary: LLMSummary) -> Any | None:
+    """Each win-rate metric's always-valid band and rate, the even line and the floor."""
+    views = [v for v in summary.win_rates if v.band is not None]
+    if not views:
+        return None
+    go = _plotly()
+    fig = go.Figure(layout=LAYOUT)
+    for view in views:
+        assert view.band is not None
+        color = VERDICT_COLORS.get(view.verdict, "#000")
+        fig.add_scatter(
+            x=list(view.band),
+            y=[view.metric, view.metric],
+            mode="lines",
+            line={"width": 12, "color": color},
+            opacity=0.4,
+            name=f"{view.metric} band",
+        )
+        fig.add_scatter(
+            x=[view.rate],
+            y=[view.metric],
+            mode="markers",
+            marker={"size": 12, "color": color},
+            name=f"{view.metric} win rate",
+        )
+    floor = views[0].floor
+    fig.add_vline(x=0.5, line_dash="dot", line_color="#424242", annotation_text="even")
+    fig.add_vline(
+        x=floor, line_dash="dash", line_color="#424242", annotation_text=f"floor {floor:.0%}"
+    )
+    fig.update_layout(
+        title="challenger win rate: always-valid band",
+        height=200,
+        showlegend=False,
+        xaxis={"range": [0, 1], "tickformat": ".0%", "title": "win rate (ties count half)"},
+        yaxis={"type": "category"},
+    )
+    return fig
+
+
+def llm_parts(
+    rollout: ModelRollout, status: RolloutStatus, exchanges: Sequence[LLMExchange] | None
+) -> tuple[list[Any], str] | None:
+    """The LLM view's figures and text (None: not an LLM rollout). ``exchanges``: the
+    router's, both versions (None: not recorded; the win rates of the status only)."""
+    summary = llm_view_summary(rollout, status, exchanges or ())
+    if summary is None:
+        return None
+    figs: list[Any] = []
+    text = ""
+    if summary.buckets:
+        figs += [
+            latency_figure(summary, "ttft", "time to first token by prompt length"),
+            latency_figure(summary, "tpot", "time per output token by prompt length"),
+        ]
+        text = latency_table(summary)
+    band = win_rate_figure(summary)
+    figs += [band] if band is not None else []
+    text += summary_html(summary, spend=exchanges is not None)
+    if exchanges is None:
+        text += f"<p><i>{escape(NOT_RECORDED)}</i></p>"
+    return figs, text
+
+
+def _llm_section(
+    rollout: ModelRollout,
+    status: RolloutStatus,
+    exchanges: Sequence[LLMExchange] | None,
+    plotlyjs: str | bool,
+    heading: str,
+) -> str:
+    """The LLM view as HTML (plotly.js from ``plotlyjs`` with its first chart); "" when the
+    rollout is not an LLM one."""
+    parts = llm_parts(rollout, status, exchanges)
+    if parts is None:
+        return ""
+    figs, text = parts
+    charts = "".join(_charts_html(figs, plotlyjs))
+    return f"<div class='mc-llm-view'>{heading}{charts}{text}</div>"
+
+
 def _charts_html(figs: list[Any], plotlyjs: str | bool) -> list[str]:
     """Each figure as a full-width div; plotly.js (``plotlyjs``) with the first only."""
     return [
@@ -159,13 +290,23 @@ def _charts_html(figs: list[Any], plotlyjs: str | bool) -> list[str]:
     ]
 
 
-def fragment(rollout: ModelRollout, status: RolloutStatus, plotlyjs: str | bool = "cdn") -> str:
+def fragment(
+    rollout: ModelRollout,
+    status: RolloutStatus,
+    plotlyjs: str | bool = "cdn",
+    exchanges: Sequence[LLMExchange] | None = None,
+) -> str:
     """The decided rollout as an HTML fragment for a notebook output: the outcome, the last
     interval's checks and the charts (plotly.js from ``plotlyjs``: "cdn" keeps a notebook
-    small; "inline" works offline at about 4 MB)."""
+    small; "inline" works offline at about 4 MB); an LLM rollout's LLM view after them
+    (``exchanges``: the router's, see the module docstring)."""
     last = last_checked(list(status.history))
     checks = checks_table(last) if last is not None else ""
-    charts = "".join(_charts_html(figures(rollout, status), plotlyjs))
+    figs = figures(rollout, status)
+    charts = "".join(_charts_html(figs, plotlyjs))
+    llm = _llm_section(
+        rollout, status, exchanges, False if figs else plotlyjs, "<h4 style='margin:4px 0'>LLM</h4>"
+    )
     return (
         f"<div class='mc-static' style='width:100%'>"
         f"<h3 style='margin:4px 0'>Rollout {html.escape(rollout.name)} "
@@ -174,14 +315,21 @@ def fragment(rollout: ModelRollout, status: RolloutStatus, plotlyjs: str | bool 
         f"{html.escape(status.message)}</p>"
         f"<p>{status.iterations} analysis interval(s), {status.failed_checks} failed "
         f"check(s); final traffic: challenger {status.canary_weight} %, mirror "
-        f"{status.mirror_weight} %</p>{checks}{charts}</div>"
+        f"{status.mirror_weight} %</p>{checks}{charts}{llm}</div>"
     )
 
 
-def render(rollout: ModelRollout, status: RolloutStatus) -> str:
-    """The report as one HTML page."""
+def render(
+    rollout: ModelRollout,
+    status: RolloutStatus,
+    exchanges: Sequence[LLMExchange] | None = None,
+) -> str:
+    """The report as one HTML page (an LLM rollout's LLM view from ``exchanges``, the
+    router's; see the module docstring)."""
     history = list(status.history)
-    parts = _charts_html(figures(rollout, status), "inline")
+    figs = figures(rollout, status)
+    parts = _charts_html(figs, "inline")
+    llm = _llm_section(rollout, status, exchanges, False if figs else "inline", "<h2>LLM</h2>")
     spec = rollout.spec
     champion = spec.champion.source if spec.champion else "-"
     challenger = spec.challenger.source if spec.challenger else status.challenger or "-"
@@ -205,12 +353,19 @@ challenger <code>{html.escape(challenger)}</code>,
 strategy {html.escape(spec.analysis.strategy)}, {status.iterations} analysis interval(s),
 {status.failed_checks} failed check(s)</p>
 {"".join(parts) or "<p>No analysis was recorded.</p>"}
+{llm}
 <h2>History</h2><table><tr><th>time</th><th>weight</th><th>mirror</th><th>verdict</th>
 <th>why</th></tr>{rows}</table></body></html>"""
 
 
-def write(path: str | Path, rollout: ModelRollout, status: RolloutStatus) -> Path:
-    """Write the report; returns its path."""
+def write(
+    path: str | Path,
+    rollout: ModelRollout,
+    status: RolloutStatus,
+    exchanges: Sequence[LLMExchange] | None = None,
+) -> Path:
+    """Write the report (``exchanges``: an LLM rollout's, for its LLM view); returns its
+    path."""
     file = Path(path)
-    file.write_text(render(rollout, status), encoding="utf-8")
+    file.write_text(render(rollout, status, exchanges), encoding="utf-8")
     return file

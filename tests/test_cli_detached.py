@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cli_runs import cli, local_rollout_file, status_json
+from polling import until
 
 from modelcanary.cli._run_cmd import Runner, read_runner
 
@@ -64,14 +65,8 @@ def _rollout(tmp: Path, models: Models, name: str, challenger: str, steps: list[
     )
 
 
-def _until(check: Any, what: str, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+def _until(check: Callable[[], Any], what: str, timeout: float = 120) -> Any:
+    return until(check, what, timeout)
 
 
 def _ended(workdir: Path, name: str, pid: int) -> Runner:

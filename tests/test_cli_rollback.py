@@ -6,13 +6,14 @@ tests/operator/test_rollback_to_version.py."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from cli_runs import cli, local_rollout_file, status_json
+from polling import until
 
 from modelcanary.cli._runner import read_runner
 
@@ -33,14 +34,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {"v1": str(root / "v1"), "v2": str(root / "v2"), "rows": str(root / "rows.csv")}
 
 
-def _until(check: Any, what: str, timeout: float = 180) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+def _until(check: Callable[[], Any], what: str, timeout: float = 180) -> Any:
+    return until(check, what, timeout)
 
 
 def test_rollback_after_a_local_promotion(tmp_path: Path, models: dict[str, str]) -> None:

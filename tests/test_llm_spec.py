@@ -386,17 +386,19 @@ def test_bad_llm_values_are_refused_at_their_field(path: str, value: Any, where:
     assert all(message for _, message, _ in found)
 
 
-def test_two_error_rates_say_why_they_collide() -> None:
+def test_two_error_rates_of_one_class_say_why_they_collide() -> None:
+    """An errorClass error rate and the all-errors one are two checks (metric keys
+    ``error-rate[timeout]`` and ``error-rate``); the same class twice collides."""
     doc = llm_doc(
-        {"name": "error-rate", "thresholdRange": {"max": 0.05}},
+        {"name": "error-rate", "errorClass": "timeout", "thresholdRange": {"max": 0.05}},
         {"name": "error-rate", "errorClass": "timeout", "thresholdRange": {"max": 0.01}},
     )
     path, message, fix = only_issue(doc)
     assert (path, message) == (
         "spec.analysis.metrics[1].name",
-        "'error-rate' is already used by metrics[0]",
+        "'error-rate[timeout]' is already used by metrics[0]",
     )
-    assert "one error-rate per comparison" in fix
+    assert "errorClass once per comparison" in fix
 
 
 def test_mann_whitney_on_an_llm_sli_is_left_to_a_provider_with_series() -> None:

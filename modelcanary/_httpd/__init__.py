@@ -19,7 +19,8 @@ of modelcanary that takes request bodies builds on this module instead, which ad
   unexpected exception is one warning line and a 500, never a traceback on stderr.
 
 Standard library only: any layer may import it. ``checks`` (limits, host names, the 4xx
-exception), ``server`` (the cap, the deadline reader, the background thread), ``handler``.
+exception), ``server`` (the cap, the deadline reader, the background thread), ``handler``,
+``service`` (the start/stop/``with`` protocol of a service or a child process, a URL).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 from .checks import HostPolicy, HTTPProblem, Limits, clip, host_name, is_loopback, loads_json
 from .handler import Handler
 from .server import BackgroundServer, Server
+from .service import Service, Stoppable, http_url
 
 __all__ = [
     "BackgroundServer",
@@ -35,8 +37,11 @@ __all__ = [
     "HostPolicy",
     "Limits",
     "Server",
+    "Service",
+    "Stoppable",
     "clip",
     "host_name",
+    "http_url",
     "is_loopback",
     "loads_json",
 ]

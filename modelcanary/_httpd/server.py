@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .checks import HeadersTooLarge, Limits, client_name
+from .service import http_url
 
 if TYPE_CHECKING:
     from .handler import Handler
@@ -172,8 +173,7 @@ class BackgroundServer:
     @property
     def url(self) -> str:
         """``http://host:port`` of the bound address."""
-        host = str(self.server.server_address[0])
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        return http_url(str(self.server.server_address[0]), self.port)
 
     def start(self) -> None:
         """Serve in a daemon thread (idempotent)."""

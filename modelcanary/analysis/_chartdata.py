@@ -32,6 +32,7 @@ from ..spec._analysis import Analysis
 from ..spec._catalogue import unit_of
 from ..spec._status import CheckRecord, RolloutStatus
 from ._bands import Band, band_level, current_band, intersect, sequential_states, state_counts
+from ._checks import metric_key
 from ._sample_plan import Progress, evidence_progress
 
 
@@ -168,10 +169,10 @@ def metric_label(key: str, analysis: Analysis | None = None) -> str:
     if against:
         how = "ratio"
         for metric in analysis.metrics if analysis is not None else ():
-            if metric.name == name and metric.relative_to == "champion":
+            if metric_key(metric) == key:
                 how = metric.comparison or "ratio"
         return f"{name} vs {against} ({how})"
-    unit = unit_of(name)
+    unit = unit_of(name.partition("[")[0])  # error-rate[rate-limit]: error-rate's unit
     return name if unit == "raw" else f"{name} ({unit})"
 
 

@@ -16,6 +16,7 @@ from typing import Literal
 
 from ..spec._catalogue import CATALOGUE
 from ..spec._metric_spec import MetricSpec, NoDataPolicy, ThresholdRange
+from ..spec._rules_keys import metric_identity
 from ..spec._status import CheckRecord
 from ..spec._units import REASON_SUFFIX
 from ._measurements import IntervalData, NoData
@@ -41,7 +42,8 @@ class CheckResult:
     metric: str
     """Metric name."""
     key: str
-    """Unique key of the metric in the analysis (``name`` or ``name@champion``)."""
+    """Unique key of the metric in the analysis (:func:`metric_key`: ``name``,
+    ``name@champion``, ``name[errorClass]``)."""
     verdict: Verdict
     """pass, fail, inconclusive, error or skipped."""
     reason: str
@@ -96,8 +98,10 @@ class CheckResult:
 
 
 def metric_key(metric: MetricSpec) -> str:
-    """``error-rate`` or ``error-rate@champion`` (a metric may be checked both ways)."""
-    return f"{metric.name}@champion" if metric.relative_to else metric.name
+    """The metric's identity in the analysis: ``error-rate`` or ``error-rate@champion`` (a
+    metric may be checked both ways), ``error-rate[rate-limit]`` for the error rate of one
+    ``errorClass`` (checked next to the rate of all errors, with its own bound)."""
+    return metric_identity(metric)  # the spec's duplicate rule: one check per key
 
 
 def fmt(value: float | None, metric: str = "") -> str:

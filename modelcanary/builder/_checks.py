@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any, Self
 
 from modelcanary.spec import Alert, MetricSpec, Webhook
+from modelcanary.spec._rules_keys import metric_identity as metric_key
 from modelcanary.spec._validate import format_path
 
 from . import _parts as parts
@@ -24,10 +25,12 @@ class RolloutChecks(RolloutState):
     def slo(self, *checks: SLI | MetricSpec | Mapping[str, Any]) -> Self:
         """Add checks: ``slo(mc.sli.error_rate() < "1%", mc.sli.latency(p=99) < "250ms")``.
 
-        A check whose metric name an earlier ``slo()`` call already used replaces that check
-        in place (tuning a bound in a notebook: ``r.slo(mc.sli.latency(p=99) < "300ms")``);
-        the same name twice in one call is an error, as in the spec. ``without_slo(name)``
-        removes one."""
+        A check whose metric an earlier ``slo()`` call already checked replaces that check in
+        place (tuning a bound in a notebook: ``r.slo(mc.sli.latency(p=99) < "300ms")``); the
+        metric is its key (as ``modelcanary.analysis.metric_key`` says): name, comparison with
+        the champion and ``errorClass``, so ``error_rate(error_class="rate-limit")`` and
+        ``error_rate()`` are two checks. The same key twice in one call is an error, as in the
+        spec. ``without_slo(name)`` removes one."""
         if not checks:
             fail(
                 "spec.analysis.metrics",
@@ -48,27 +51,33 @@ class RolloutChecks(RolloutState):
                     "compare an SLI with <, <=, >, >= or .between(), e.g. sli.error_rate() < '1%'",
                 )
         kept = list(self.metric_specs)
-        earlier = {spec.name: i for i, spec in enumerate(kept)}
+        earlier = {metric_key(spec): i for i, spec in enumerate(kept)}
         replaced: set[str] = set()
         for spec in new:
-            if spec.name in earlier and spec.name not in replaced:
-                kept[earlier[spec.name]] = spec
-                replaced.add(spec.name)
+            key = metric_key(spec)
+            if key in earlier and key not in replaced:
+                kept[earlier[key]] = spec
+                replaced.add(key)
             else:  # new, or a second one in this call: validation reports the duplicate
                 kept.append(spec)
         return self.model_copy(update={"metric_specs": tuple(kept)})
 
     def without_slo(self, name: str) -> Self:
-        """The rollout without the check on metric ``name`` (SpecError listing the names when
-        there is none)."""
-        names = [spec.name for spec in self.metric_specs]
-        if name not in names:
+        """The rollout without the checks on metric ``name`` (every comparison and errorClass
+        of it), or without the one check of metric key ``name`` (``error-rate[rate-limit]``,
+        ``latency-p99@champion``); SpecError listing the keys when there is none."""
+        keys = [metric_key(spec) for spec in self.metric_specs]
+        if name not in keys and not any(spec.name == name for spec in self.metric_specs):
             fail(
                 "spec.analysis.metrics",
                 f"no check on {name!r}",
-                f"use one of: {', '.join(names) or '(none yet: add one with slo())'}",
+                f"use one of: {', '.join(keys) or '(none yet: add one with slo())'}",
             )
-        kept = tuple(spec for spec in self.metric_specs if spec.name != name)
+        kept = tuple(
+            spec
+            for spec, key in zip(self.metric_specs, keys, strict=True)
+            if spec.name != name and key != name
+        )
         return self.model_copy(update={"metric_specs": kept})
 
     def analysis(

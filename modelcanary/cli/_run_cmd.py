@@ -23,6 +23,7 @@ runner has exited from that copy (see :mod:`modelcanary.cli._runner`).
 from __future__ import annotations
 
 import json
+import math
 import signal
 import threading
 import time
@@ -67,6 +68,7 @@ from ._runner import (
 )
 
 if TYPE_CHECKING:
+    from ..analysis._llm_records import LLMExchange
     from ..engine import FileStatusStore
     from ..local._runtime import LocalRun
 
@@ -155,6 +157,7 @@ def run(
     namespace = rollout.metadata.namespace or "default"
     with _stop_signals() as settled, store.claim(rollout.name, namespace):
         record = record_runner(workdir, rollout, options, detached_log)
+        exchanges: list[LLMExchange] | None = None
         try:
             try:
                 try:
@@ -168,11 +171,12 @@ def run(
                     settled.set()  # decided: a signal now must not interrupt the clean-up
                 finally:
                     handle.close()
+                exchanges = _llm_exchanges(handle)
             except KeyboardInterrupt:  # stopped while the servers were starting
                 status = _abort_unstarted(store, rollout)
         finally:
             record_exit(workdir, rollout, record, code)
-    _finish(rollout, status, report, json_out)
+    _finish(rollout, status, report, json_out, exchanges)
     raise typer.Exit(code)
 
 
@@ -307,7 +311,11 @@ def _timed_out(rollout: ModelRollout, handle: LocalRun, timeout: float) -> Rollo
 
 
 def _finish(
-    rollout: ModelRollout, status: RolloutStatus, report: Path | None, json_out: Path | None
+    rollout: ModelRollout,
+    status: RolloutStatus,
+    report: Path | None,
+    json_out: Path | None,
+    exchanges: list[LLMExchange] | None = None,
 ) -> None:
     style = "green" if status.outcome == "promoted" else "red"
     out_console.print(
@@ -319,7 +327,16 @@ def _finish(
     if report is not None:
         from .._report import write
 
-        err_console.print(f"report written to {escape(str(write(report, rollout, status)))}")
+        written = write(report, rollout, status, exchanges)
+        err_console.print(f"report written to {escape(str(written))}")
+
+
+def _llm_exchanges(handle: LocalRun) -> list[LLMExchange] | None:
+    """An LLM rollout's recorded exchanges, for the report's LLM view (None: not an LLM one)."""
+    from ..analysis import Window
+
+    log = handle.recorder.llm
+    return log.llm_exchanges(Window(-math.inf, math.inf)) if log.total else None
 
 
 def _view(rollout: ModelRollout, status: RolloutStatus, handle: object) -> Group:

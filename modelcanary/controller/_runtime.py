@@ -47,6 +47,13 @@ WAITING_DELAY = 1.0
 (``status.waitingSince``), whatever its analysis interval."""
 SPEC_ERROR_ATTEMPTS = 5
 """Reads and conditional writes ``report_spec_error`` tries before giving up (conflicts)."""
+LOOK_INTERVAL_S = 15.0
+"""Seconds between a rollout's looks between intervals (``Engine.look_interval``; a typical
+scrape interval: looking faster at Prometheus data sees nothing new). A look reads the
+remembered status (no API call) and writes nothing unless it rolls back."""
+LOOK_BUDGET = 20.0
+"""Looks per second this process makes at most over all its rollouts: with many rollouts each
+looks less often (1,000 rollouts: every 50 s), so metric queries stay bounded."""
 
 
 class EventSink(Protocol):
@@ -86,6 +93,10 @@ class OperatorRuntime:
     _seen: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
     _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
+    look_budget: float = LOOK_BUDGET
+    """Looks per second over all rollouts (see :data:`LOOK_BUDGET`)."""
+    _looking: set[tuple[str, str]] = field(default_factory=set)
+    """Rollouts whose next due time is a look between intervals, not a tick."""
     _reverting: set[tuple[str, str]] = field(default_factory=set)
     """Deleted rollouts whose revert has begun: never ticked again (a tick in flight could
     otherwise undo the revert, e.g. scale the target it just scaled up back to idle)."""
@@ -140,6 +151,7 @@ class OperatorRuntime:
             self._seen[key] = seen
         if changed:
             self._due[key] = 0.0
+            self._looking.discard(key)  # an edit or action: a full tick, not a look
         return changed
 
     def drive(self, name: str, namespace: str, uid: str | None = None) -> bool:
@@ -182,6 +194,7 @@ class OperatorRuntime:
             self._due.pop((namespace, name), None)
             self._locks.pop((namespace, name), None)
             self._seen.pop((namespace, name), None)
+            self._looking.discard((namespace, name))
         if isinstance(self.engine.store, QuietStatusStore):
             self.engine.store.forget(name, namespace)
 
@@ -198,6 +211,9 @@ class OperatorRuntime:
                 result = TickResult(
                     name, namespace, missing=self.engine.store.get(name, namespace) is None
                 )
+            elif key in self._looking:
+                self._looking.discard(key)
+                result = self.engine.look(name, namespace)  # between intervals
             else:
                 result = self.engine.tick(name, namespace)
             if result.missing:
@@ -244,6 +260,14 @@ class OperatorRuntime:
         delay = next_delay(rollout, rollout.status, self.engine.clock.now())
         if rollout.status.waiting_since:  # waiting for a workload: look again in a second
             return min(WAITING_DELAY, delay)
+        look = self.engine.look_delay(rollout, rollout.status)
+        key = (namespace, name)
+        if look is not None:
+            look = max(look, len(self._due) / self.look_budget)  # bounded over all rollouts
+            if look < delay:
+                self._looking.add(key)
+                return look
+        self._looking.discard(key)
         return delay
 
     def _current(self, name: str, namespace: str) -> ModelRollout | None:
@@ -515,6 +539,8 @@ def build_runtime(
         metrics=metrics,
         webhooks=webhooks if webhooks is not None else HttpWebhookRunner(secret_reader=secrets),
         clock=clock if clock is not None else SystemClock(),
+        look_interval=LOOK_INTERVAL_S,
+        save_looks=False,  # a look writes only when it rolls back: the API budget holds
     )
 
     def patch_status(name: str, namespace: str, fields: dict[str, Any]) -> None:

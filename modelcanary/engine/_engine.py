@@ -52,11 +52,12 @@ from ..rollout import (
     step,
 )
 from ..rollout._converge import converge
+from ..rollout._looks import can_look, looked, watermark
 from ..spec import ModelRollout, RolloutStatus
 from ..spec._phases import Phase
 from . import _effects as effects
 from ._actions import action_from
-from ._observe import collect, offline_providers
+from ._observe import collect, collect_window, offline_providers
 from ._self_metrics import EngineMetrics
 
 log = logging.getLogger("modelcanary.engine")
@@ -111,6 +112,15 @@ class Engine:
     """Ids of pending effects this engine delivered whose status is not yet cleared."""
     _conflicted: dict[Key, tuple[ModelRollout, RolloutStatus, Gates]] = field(default_factory=dict)
     """Gate answers of a tick that lost the status write (reused, not asked again)."""
+    look_interval: float = 0.0
+    """Seconds between two looks between intervals (:meth:`look`); 0: no looks."""
+    save_looks: bool = True
+    """Write the status after every look (the tests' state and the watermark). False: a look
+    writes only when it rolls back; its state is kept in memory until the interval tick writes
+    it (a restarted engine feeds the traffic since the stored watermark in one batch)."""
+    _looks: dict[Key, tuple[str | None, RolloutStatus]] = field(default_factory=dict)
+    """Unsaved look results (``save_looks=False``): the stored version they build on, and the
+    status with the tests' state after the looks."""
 
     def notifications(self, rollout: ModelRollout) -> NotificationDelivery:
         """The rollout's notification router (rebuilt when its alerts change)."""
@@ -145,32 +155,65 @@ class Engine:
             self._converge(rollout, status)
             self._settled.add(key)
         stored, status = self._deliver_pending(stored, result)
+        status = self._unsaved_looks(key, stored, status)
         now = self.clock.now()
         reuse = self._reuse(key, rollout, status)
         obs = self.observe(rollout, status, now, stored.deleted, reuse)
         new_status, commands = step(rollout, status, obs, now)
         result.phase_before, result.phase = status.phase, new_status.phase
-        tick_id = uuid.uuid4().hex[:16]
-        intent = effects.with_pending(new_status, tick_id, commands)
+        self._looks.pop(key, None)  # the tick writes what the looks fed (or re-reads it)
         try:
-            version = self.store.save_status(name, namespace, intent, stored.version)
+            self._commit(stored, new_status, commands, result)
         except ConflictError:
             self._conflicted[key] = (rollout, status, (obs.gates, obs.gate_messages))
             raise
+        self.self_metrics.observe(
+            rollout, new_status, result.commands, time.perf_counter() - started
+        )
+        return result
+
+    def _commit(
+        self, stored: Stored, new_status: RolloutStatus, commands: list[Command], result: TickResult
+    ) -> None:
+        """Write ``new_status`` with its one-shot effects pending (version precondition:
+        ConflictError when it lost), execute ``commands``, then clear the delivered effects."""
+        rollout = stored.rollout
+        name, namespace = rollout.name, _ns(rollout)
+        tick_id = uuid.uuid4().hex[:16]
+        intent = effects.with_pending(new_status, tick_id, commands)
+        version = self.store.save_status(name, namespace, intent, stored.version)
         result.commands += commands
         try:
             result.problems += self.execute(rollout, new_status, commands, tick_id)
         except BaseException:
-            self._settled.discard(key)  # the world is behind the status: converge next tick
+            self._settled.discard((namespace, name))  # the world is behind: converge next tick
             raise
         result.version = version
         if intent is not new_status:
             owed = effects.pending_of(intent)
             result.version = self._clear(name, namespace, new_status, version, owed)
-        self.self_metrics.observe(
-            rollout, new_status, result.commands, time.perf_counter() - started
-        )
-        return result
+
+    # -- looks between intervals ------------------------------------------------------------
+    def look(self, name: str, namespace: str = "default") -> TickResult:
+        """Feed the traffic since the last look to the sequential tests (:mod:`._look`)."""
+        from ._look import look_once
+
+        return look_once(self, name, namespace)
+
+    def look_delay(self, rollout: ModelRollout, status: RolloutStatus) -> float | None:
+        """Seconds until the rollout's next look, or None when it makes none now."""
+        if self.look_interval <= 0 or not can_look(rollout, status):
+            return None
+        return self.look_interval
+
+    def _unsaved_looks(self, key: Key, stored: Stored, status: RolloutStatus) -> RolloutStatus:
+        """The status after this engine's unsaved looks, when they build on the stored version
+        (else the stored status: another writer came between, its watermark is the truth)."""
+        kept = self._looks.get(key)
+        if kept is None or kept[0] != stored.version:
+            self._looks.pop(key, None)
+            return status
+        return kept[1]
 
     def _converge(self, rollout: ModelRollout, status: RolloutStatus) -> None:
         """Bring routes and workloads to what ``status`` says (routes only when they differ)."""
@@ -263,9 +306,14 @@ class Engine:
         offline = None
         if status.phase == Phase.INITIALIZING:
             offline = offline_providers(self.metrics, rollout)
-        data, error = None, None
+        data, error, look = None, None, None
         if analysis_due(rollout, status, now):
             data, error = collect(self.metrics, rollout, status, now)
+            mark = watermark(status)
+            if data is not None and looked(status) and mark is not None:
+                # the looks fed the tests up to the watermark: the rest of the interval
+                look, error = collect_window(self.metrics, rollout, mark, now)
+                data = data if look is not None else None
         return Observations(
             readiness=readiness,
             data=data,
@@ -274,6 +322,7 @@ class Engine:
             action=action_from(rollout),
             provider_error=error,
             providers_offline=offline,
+            look=look,
         )
 
     def _gates(

@@ -38,12 +38,24 @@ def collect(
 ) -> tuple[IntervalData | None, str | None]:
     """The measurements of the window since the last analysis, or why the backend failed."""
     start = parse_time(status.last_analysis_time) if status.last_analysis_time else now
+    return collect_window(metrics, rollout, start, now)
+
+
+def collect_window(
+    metrics: MetricProvider,
+    rollout: ModelRollout,
+    start: datetime,
+    now: datetime,
+    custom_queries: bool = True,
+) -> tuple[IntervalData | None, str | None]:
+    """The measurements of ``[start, now]``, or why the backend failed. ``custom_queries``:
+    also run the custom metrics' queries (a look feeds only the sequential tests: no)."""
     window = Window(start.timestamp(), now.timestamp())
     try:
         data = metrics.collect(rollout, window)
         custom: dict[str, object] = {}
         for metric in rollout.spec.analysis.metrics:
-            if not metric.is_builtin:
+            if custom_queries and not metric.is_builtin:
                 custom[metric.name] = metrics.query(metric, rollout, window)
     except ProviderError as exc:
         return None, str(exc)

@@ -76,15 +76,49 @@ def run_until_done(
             return result
         if result.changed:
             continue
+        looked = _wait(engine, name, namespace, result, stop, wake)
+        if looked is not None:
+            result = looked
+            if on_tick is not None and looked.changed:
+                on_tick(looked)
+            if looked.missing or (looked.phase is not None and looked.phase.traits.final):
+                return looked
+    return result
+
+
+def _wait(
+    engine: Engine,
+    name: str,
+    namespace: str,
+    result: TickResult,
+    stop: threading.Event | None,
+    wake: threading.Event | None,
+) -> TickResult | None:
+    """Wait for the next tick, looking between intervals every ``engine.look_interval``
+    seconds meanwhile; returns the look that decided (or found the rollout gone), if one did.
+
+    Ends early (the caller ticks at once) when ``stop`` or ``wake`` is set, or the stored
+    rollout is written by someone else (an action)."""
+    version = result.version
+    while True:
         stamp = engine.store.stamp(name, namespace)
         stored = engine.store.get(name, namespace)
         if stored is None or stored.rollout.status is None:
-            return result
-        if result.version is not None and stored.version != result.version:
-            continue  # written since the tick (an action): tick again now
-        delay = next_delay(stored.rollout, stored.rollout.status, engine.clock.now())
-        _pause(engine, name, namespace, delay, stamp, stop, wake)
-    return result
+            return None
+        if version is not None and stored.version != version:
+            return None  # written since the tick (an action): tick again now
+        status = stored.rollout.status
+        delay = next_delay(stored.rollout, status, engine.clock.now())
+        look = engine.look_delay(stored.rollout, status)
+        if look is None or look >= delay:
+            _pause(engine, name, namespace, delay, stamp, stop, wake)
+            return None
+        if _pause(engine, name, namespace, look, stamp, stop, wake):
+            return None
+        looked = engine.look(name, namespace)
+        if looked.missing or looked.changed:
+            return looked
+        version = looked.version
 
 
 def _pause(
@@ -95,16 +129,18 @@ def _pause(
     stamp: Hashable | None,
     stop: threading.Event | None,
     wake: threading.Event | None,
-) -> None:
+) -> bool:
     """Wait ``seconds``, or less: until ``stop`` or ``wake`` is set, or the stored rollout's
-    fingerprint moves from ``stamp`` (None: do not watch). A manual clock just advances."""
+    fingerprint moves from ``stamp`` (None: do not watch); True when it ended early. A manual
+    clock just advances."""
     if not isinstance(engine.clock, SystemClock):
         engine.clock.sleep(seconds)
-        return
+        return stop is not None and stop.is_set()
     bell = wake if wake is not None else threading.Event()
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
         if bell.wait(min(POLL, left)) or (stop is not None and stop.is_set()):
-            return
+            return True
         if stamp is not None and engine.store.stamp(name, namespace) != stamp:
-            return
+            return True
+    return False

@@ -33,7 +33,6 @@ import logging
 import re
 import threading
 from collections.abc import Iterable
-from types import TracebackType
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -43,7 +42,9 @@ from .._httpd import (
     HostPolicy,
     HTTPProblem,
     Limits,
+    Service,
     clip,
+    http_url,
     is_loopback,
     loads_json,
 )
@@ -123,7 +124,7 @@ class _Handler(Handler):
         self.reply(status, text.encode("utf-8"))
 
 
-class GateServer:
+class GateServer(Service):
     """Flagger-loadtester-compatible gate/task HTTP service on a background thread.
 
     ``token``: bearer token of the mutating endpoints and ``/`` (required unless ``host`` is a
@@ -166,8 +167,7 @@ class GateServer:
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8090`` (the real port once started with port 0)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return http_url(self.host, self.port)
 
     def start(self) -> None:
         """Bind and serve in a daemon thread; raises ``OSError`` when the address is unusable."""
@@ -201,18 +201,6 @@ class GateServer:
         self.tasks.stop()  # kill tasks: blocked bash requests answer 500
         http.close()  # idle keep-alive connections too
         log.info("gate service stopped")
-
-    def __enter__(self) -> GateServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- request handling (plain method, so it is testable without sockets) ---
 

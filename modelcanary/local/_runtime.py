@@ -49,6 +49,10 @@ from ._workloads import LocalWorkloads, StartServer
 
 log = logging.getLogger("modelcanary.local")
 
+LOOK_INTERVAL_S = 5.0
+"""Default seconds between two looks between intervals (``Engine.look_interval``): the
+sequential tests see the router's records every 5 s, so a clear regression rolls back within
+seconds, not at the end of the interval."""
 COVERAGE_FINDING = MIN_COVERAGE
 """Mirror coverage (copies sent / copies asked for) below which a tick reports a finding
 (the analysis's own bound: one home for both)."""
@@ -68,11 +72,13 @@ class LocalRun:
         on_tick: Callable[[TickResult], None] | None = None,
         store: MemoryStatusStore | FileStatusStore | None = None,
         recorder: Recorder | None = None,
+        look_interval: float = LOOK_INTERVAL_S,
     ) -> None:
         # ``store``: where the status lives (default: memory). A FileStatusStore lets other
         # processes (``modelcanary status``, ``abort``...) read and steer this rollout.
         # ``recorder``: where the router records requests; its ``max_records`` and
         # ``retention_seconds`` bound the memory a run can take (default: 2 million rows).
+        # ``look_interval``: seconds between looks between intervals (0: none).
         if rollout.spec.router.provider != "local":
             raise SpecError(
                 SpecIssue(
@@ -92,6 +98,7 @@ class LocalRun:
         )
         self.clock = clock or SystemClock()
         self.on_tick = on_tick
+        self.look_interval = look_interval
         self.router: Any = None
         self.engine: Engine | None = None
         self.load: LoadGenerator | None = None
@@ -143,6 +150,7 @@ class LocalRun:
                 metrics=self._metrics(),
                 webhooks=HttpWebhookRunner(),
                 clock=self.clock,
+                look_interval=self.look_interval,
             )
             self.router.add_metrics(self.engine.self_metrics.render)
             self._start_load()

@@ -112,7 +112,9 @@ class ClusterRun(LiveDisplay):
 
     def wait(self, timeout: float | None = None) -> RolloutStatus:
         """Block until decided, following a watch on the resource (or ``timeout`` seconds; then
-        the status as it is). The widget shows the final state."""
+        the status as it is). The widget shows the final state, and every output that
+        displayed this run is updated in place to the final static HTML (outcome, checks,
+        charts), so a reloaded notebook, nbviewer or an HTML export shows the result."""
         watch = self.rollouts.watch(self.name, self.namespace, timeout)
         try:
             for stored in watch:
@@ -130,6 +132,8 @@ class ClusterRun(LiveDisplay):
             if self.decided(status):
                 self._widget.stop()
             self._widget.refresh(force=True, status=status)
+        if self.decided(status):  # as the local run: every output of it shows the final state
+            self._publish_final(by="wait")
         return status
 
     def metrics(self, sli: Any, window: str | float = "30m", **options: Any) -> Any:

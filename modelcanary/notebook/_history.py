@@ -9,12 +9,17 @@ unit, named in its ``unit`` column: a ratio or difference check is shown in the 
 (value the challenger's, champion_value the champion's, min and max the bounds this interval
 applied: ratio bounds times the champion's value, or the champion's value plus the
 difference bounds), which keeps ``min <= value <= max`` the test that passed or failed.
+
+The ``metric`` column is the check's metric key: two checks of one SLI are two rows of one
+interval (``error-rate`` and ``error-rate[rate-limit]``, ``latency-p99`` and
+``latency-p99@champion``), each in the SLI's unit.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..analysis._checks import metric_key
 from ..spec import AnalysisRecord, CheckRecord, RolloutStatus
 from ..spec._analysis import Analysis
 from ..spec._catalogue import unit_of
@@ -86,7 +91,8 @@ def history_frame(status: RolloutStatus, rollout: Any = None) -> Any:
 
 
 def _comparisons(source: Any) -> dict[str, str]:
-    """``metric@champion`` -> ``ratio`` or ``difference``, from the rollout's analysis."""
+    """``metric@champion`` (the metric key) -> ``ratio`` or ``difference``, from the rollout's
+    analysis."""
     if source is None:
         return {}
     spec = getattr(source, "spec", source)
@@ -94,15 +100,22 @@ def _comparisons(source: Any) -> dict[str, str]:
     if not isinstance(analysis, Analysis):
         return {}
     return {
-        f"{m.name}@champion": m.comparison or "ratio"
+        metric_key(m): m.comparison or "ratio"
         for m in analysis.metrics
         if m.relative_to == "champion"
     }
 
 
+def sli_name(key: str) -> str:
+    """The SLI of a check's metric key: ``error-rate`` for ``error-rate[rate-limit]@champion``
+    (its unit and the name its reason line starts with)."""
+    return key.partition("@")[0].partition("[")[0]
+
+
 def _numbers(check: CheckRecord, comparisons: dict[str, str]) -> dict[str, Any]:
     """value, champion_value, min, max and their one unit for one check."""
-    name, _, against = check.metric.partition("@")
+    against = check.metric.partition("@")[2]
+    name = sli_name(check.metric)
     numbers: dict[str, Any] = {
         "value": check.value,
         "champion_value": check.champion_value,
@@ -137,7 +150,7 @@ def _numbers(check: CheckRecord, comparisons: dict[str, str]) -> dict[str, Any]:
 
 def _said(check: CheckRecord) -> str:
     """The comparison a relative check's reason names (``latency-p99 difference 3ms ...``)."""
-    name = check.metric.partition("@")[0]
+    name = sli_name(check.metric)
     return "difference" if check.reason.startswith(f"{name} difference ") else "ratio"
 
 

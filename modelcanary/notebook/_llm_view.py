@@ -19,42 +19,58 @@ is an :class:`~modelcanary.analysis._llm_records.LLMSource` (the local runtime's
 every exchange), the win-rate states the analysis keeps in the status, and the prices and caps
 in the spec; the buckets are the ``promptBuckets`` of the rollout's first TTFT/TPOT metric that
 sets them (else the default edges). A source that no longer has its exchanges (one that drops
-them after the verdict) leaves the view with the last charts it drew.
+them after the verdict) leaves the view with the last charts it drew. The static report of the
+decided rollout (:func:`modelcanary._report.fragment`, ``report()``) draws the same summary
+(:mod:`modelcanary.analysis._llm_inputs`) with the same text lines.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
-from html import escape
 from typing import Any
 
-from ..analysis._bands import sequential_states
-from ..analysis._chartdata import level_text
-from ..analysis._checks import metric_key
-from ..analysis._interval import shared_alpha
-from ..analysis._llm_chart import QUANTILES, LLMSummary, Spend, WinRate, llm_summary
-from ..analysis._llm_records import PROMPT_BUCKETS, LLMExchange, LLMSource
-from ..analysis._measurements import Side, Window
-from ..analysis._winrate import WinRateState
+from ..analysis._llm_chart import QUANTILES, LLMSummary
+from ..analysis._llm_inputs import (
+    budget_of,
+    edges_of,
+    is_llm,
+    llm_view_summary,
+    stored_win_rates,
+    win_rates_of,
+)
+from ..analysis._llm_records import LLMExchange, LLMSource
+from ..analysis._llm_text import (
+    SIDE_COLORS,
+    VERDICT_WORDS,
+    ms,
+    spend_text,
+    summary_html,
+    win_rate_text,
+)
+from ..analysis._measurements import Window
 from ..spec import RolloutStatus
 from ..spec._html import VERDICT_COLORS
-from ..spec._llm import DEFAULT_MARGIN
 
-SIDE_COLORS: dict[Side, str] = {"champion": "#2e7d32", "challenger": "#1565c0"}
-"""Bar colour of each version (as in the traffic chart)."""
-VERDICT_WORDS = {
-    "fail": "worse than the champion by more than the margin",
-    "pass": "not worse than the champion (within the margin)",
-    "inconclusive": "not decided yet",
-}
-
-
-def is_llm(rollout: Any) -> bool:
-    """True when a version of the rollout declares ``protocol: openai``."""
-    spec = rollout.spec
-    return any(v is not None and v.is_llm for v in (spec.champion, spec.challenger))
+__all__ = [
+    "SIDE_COLORS",
+    "VERDICT_WORDS",
+    "LLMView",
+    "budget_of",
+    "edges_of",
+    "exchanges_of",
+    "is_llm",
+    "llm_inputs",
+    "spend_text",
+    "stored_win_rates",
+    "summary_html",
+    "win_rate_text",
+    "win_rates_of",
+]
+"""The view, and (re-exported) the inputs it shares with the static report
+(:mod:`modelcanary.analysis._llm_inputs`) and the text lines it shares with it
+(:mod:`modelcanary.analysis._llm_text`)."""
 
 
 def exchanges_of(run: Any) -> list[LLMExchange]:
@@ -66,115 +82,11 @@ def exchanges_of(run: Any) -> list[LLMExchange]:
     return list(run.llm_exchanges(Window(0.0, math.inf)))
 
 
-def budget_of(rollout: Any) -> dict[str, float | int | None]:
-    """``spec.analysis.mirrorBudget`` as ``max_prompts`` / ``max_tokens`` / ``max_cost``."""
-    budget = rollout.spec.analysis.mirror_budget
-    if budget is None:
-        return {}
-    return {
-        "max_prompts": budget.max_prompts,
-        "max_tokens": budget.max_tokens,
-        "max_cost": budget.max_cost,
-    }
-
-
-def win_rates_of(
-    rollout: Any, status: RolloutStatus
-) -> dict[str, tuple[WinRateState, float, float]]:
-    """Each ``win-rate`` metric's state (kept by the sequential judge in the status), margin
-    (the metric's, else the default) and alpha (the one the judge used: the metric's, else
-    the rollout's shared budget)."""
-    analysis = rollout.spec.analysis
-    params = {
-        metric_key(metric): (
-            metric.margin if metric.margin is not None else DEFAULT_MARGIN,
-            metric.alpha or shared_alpha(analysis),
-        )
-        for metric in analysis.metrics
-    }
-    default = (DEFAULT_MARGIN, shared_alpha(analysis))
-    return {
-        key: (state, *params.get(key, default))
-        for key, state in stored_win_rates(status.analysis_state).items()
-    }
-
-
-def stored_win_rates(analysis_state: Mapping[str, Any] | None) -> dict[str, WinRateState]:
-    """The win-rate tests in ``status.analysis_state`` (metric key -> state): the sequential
-    states that carry one."""
-    return {
-        key: state.win_rate
-        for key, state in sequential_states(analysis_state).items()
-        if state.win_rate is not None
-    }
-
-
-def edges_of(rollout: Any) -> tuple[int, ...]:
-    """The prompt-length bucket edges the latency SLIs use: the first ``ttft-*``/``tpot-*``
-    metric's ``promptBuckets``, else the default."""
-    for metric in rollout.spec.analysis.metrics:
-        if metric.name.startswith(("ttft-", "tpot-")) and metric.prompt_buckets:
-            return tuple(metric.prompt_buckets)
-    return PROMPT_BUCKETS
-
-
 def llm_inputs(run: Any, status: RolloutStatus) -> LLMSummary | None:
     """What the view draws for ``run`` at ``status``; None when the rollout is not an LLM one
-    and has no LLM data."""
-    exchanges = exchanges_of(run)
-    win_rates = win_rates_of(run.rollout, status)
-    if not exchanges and not win_rates and not is_llm(run.rollout):
-        return None
-    return llm_summary(
-        exchanges,
-        edges=edges_of(run.rollout),
-        pricing=run.rollout.spec.challenger.pricing if run.rollout.spec.challenger else None,
-        budget=budget_of(run.rollout),
-        win_rates=win_rates,
-    )
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g} ms"
-
-
-def spend_text(spend: Spend) -> str:
-    """``spend so far: 120 of 500 mirrored prompts, 35,200 tokens, $0.042 of $1``."""
-    prompts = f"{spend.prompts:,}" + (
-        f" of {spend.max_prompts:,}" if spend.max_prompts is not None else ""
-    )
-    tokens = f"{spend.tokens:,}" + (
-        f" of {spend.max_tokens:,}" if spend.max_tokens is not None else ""
-    )
-    parts = [f"{prompts} mirrored prompts", f"{tokens} tokens"]
-    if spend.cost is not None:
-        cost = f"{spend.cost:.4g}" + (f" of {spend.max_cost:g}" if spend.max_cost else "")
-        parts.append(f"cost {cost}")
-    return "spend so far: " + ", ".join(parts)
-
-
-def win_rate_text(view: WinRate) -> str:
-    """One metric's pairs, rate, band and verdict, as HTML."""
-    color = VERDICT_COLORS.get(view.verdict, "#000")
-    rate = "-" if view.rate is None else f"{view.rate:.1%}"
-    band = (
-        f"{level_text(view.alpha)}% band [{view.band[0]:.1%}, {view.band[1]:.1%}]"
-        if view.band
-        else "no band yet"
-    )
-    return (
-        f"<b>{escape(view.metric)}</b>: {rate} over {view.pairs:,} judged pairs "
-        f"({view.wins} wins, {view.ties} ties, {view.losses} losses), {band}, floor "
-        f"{view.floor:.0%}: <b style='color:{color}'>{escape(view.verdict)}</b> "
-        f"({escape(VERDICT_WORDS.get(view.verdict, view.verdict))})"
-    )
-
-
-def summary_html(summary: LLMSummary) -> str:
-    """The text part of the view: win-rate lines and the spend."""
-    items = [f"<li>{win_rate_text(view)}</li>" for view in summary.win_rates]
-    items.append(f"<li>{escape(spend_text(summary.spend))}</li>")
-    return f"<div class='mc-llm'>LLM:<ul style='margin:2px 0'>{''.join(items)}</ul></div>"
+    and has no LLM data (:func:`~modelcanary.analysis._llm_inputs.llm_view_summary`, as the
+    static report)."""
+    return llm_view_summary(run.rollout, status, exchanges_of(run))
 
 
 class LLMView:
@@ -254,7 +166,7 @@ class LLMView:
                 trace.text = [
                     f"{side} {s.requests} requests ({s.errors} errors): "
                     + ", ".join(
-                        f"p{q} {_ms(None if v is None else v[i])}" for i, q in enumerate(QUANTILES)
+                        f"p{q} {ms(None if v is None else v[i])}" for i, q in enumerate(QUANTILES)
                     )
                     for s, v in zip(stats, values, strict=True)
                 ]

@@ -20,8 +20,10 @@ keeps them up until ``close()``, e.g. to send your own requests to the promoted 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from ..analysis._llm_records import LLMExchange
@@ -188,6 +190,26 @@ class NotebookRun(LiveDisplay):
         """The chat/completions exchanges the router recorded in ``window`` (an LLM rollout;
         kept after the router is released, with the status): the widget's LLM view."""
         return self.local.recorder.llm.llm_exchanges(window)
+
+    def report(self, path: str | Path = "rollout-report.html") -> Path:
+        """Write the self-contained HTML report (plotly inlined; an LLM rollout's LLM view
+        from the router's exchanges); returns its path."""
+        from .._report import write
+
+        return write(path, self.rollout, self.status(), self._all_exchanges())
+
+    def static_html(self) -> str:
+        """What the output shows without the live widget (see ``LiveDisplay``); an LLM
+        rollout's decided output also has the LLM view, from the router's exchanges."""
+        status = self.status()
+        if not self._final(status):
+            return super().static_html()
+        from .._report import fragment
+
+        return fragment(self.rollout, status, self.fallback_plotlyjs, self._all_exchanges())
+
+    def _all_exchanges(self) -> list[LLMExchange]:
+        return self.llm_exchanges(Window(0.0, math.inf))
 
     def follow(self) -> PollFeed:
         """The widget's feed: the in-memory status, read at most ``poll_hz`` times a second."""

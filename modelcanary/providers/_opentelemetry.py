@@ -38,7 +38,7 @@ from ._online import OnlineCheck
 from ._otlp_genai import NAMES as GENAI_NAMES
 from ._otlp_genai import genai_collect, reads_genai
 from ._otlp_receiver import SERIES_PATH
-from ._otlp_store import Series, default_store, histogram_increase, increase
+from ._otlp_store import Series, default_store, increase, seconds_increase
 from ._prometheus import api_factory
 
 PREFIX = "modelcanary_router"
@@ -202,16 +202,9 @@ def _bucket_rows(found: Sequence[Series], name: str, start: float, end: float) -
     for s in found:
         if s.name != name or s.kind != "histogram":
             continue
-        delta = histogram_increase(s, start, end)
-        if delta is None:
-            continue
-        bounds, counts, _, _ = delta
-        scale = 0.001 if s.unit == "ms" else 1.0
-        running = 0.0
-        for bound, count in zip((*bounds, math.inf), counts, strict=True):
-            running += count
-            le = "+Inf" if math.isinf(bound) else repr(bound * scale)
-            out.append(({**s.attributes, "le": le}, running))
+        delta = seconds_increase(s, start, end)
+        if delta is not None:
+            out += vectors.le_rows(s.attributes, delta[0], delta[1])
     return out
 
 

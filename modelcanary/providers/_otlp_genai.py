@@ -28,7 +28,6 @@ router fronts two explicit ``protocol: openai`` versions.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 from ..analysis._measurements import (
@@ -46,7 +45,7 @@ from ..spec._catalogue import TOKEN_LATENCY_QUANTILES
 from ..spec._inference_routing import LLM_ROUTERS, rewrite_models
 from ..spec._naming import names
 from . import _vectors as vectors
-from ._otlp_store import Series, histogram_increase
+from ._otlp_store import Series, seconds_increase
 
 GENAI_SCHEME = "otel-genai"
 SCHEME_ANNOTATION = "modelcanary.io/metrics-scheme"
@@ -102,12 +101,9 @@ def _deltas(
         side = side_of(rollout, s.attributes) if s.name == name else None
         if side is None or s.kind != "histogram":
             continue
-        delta = histogram_increase(s, start, end)
-        if delta is None:
-            continue
-        bounds, counts, count, total = delta
-        scale = 0.001 if s.unit == "ms" else 1.0
-        out.append((side, s.attributes, tuple(b * scale for b in bounds), counts, count, total))
+        delta = seconds_increase(s, start, end)
+        if delta is not None:
+            out.append((side, s.attributes, *delta))
     return out
 
 
@@ -115,11 +111,7 @@ def _bucket_rows(deltas: Sequence[Delta]) -> list[vectors.Row]:
     """Cumulative ``le`` rows labelled with ``version`` (bounds in seconds)."""
     rows: list[vectors.Row] = []
     for side, _, bounds, counts, _, _ in deltas:
-        running = 0.0
-        for bound, count in zip((*bounds, math.inf), counts, strict=True):
-            running += count
-            le = "+Inf" if math.isinf(bound) else repr(bound)
-            rows.append(({"version": side, "le": le}, running))
+        rows += vectors.le_rows({"version": side}, bounds, counts)
     return rows
 
 

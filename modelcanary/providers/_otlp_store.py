@@ -404,6 +404,16 @@ def default_store() -> OTLPStore:
     return _DEFAULT
 
 
+def seconds_increase(series: Series, start: float, end: float) -> HistogramDelta | None:
+    """:func:`histogram_increase` with the bucket bounds in seconds (a series in ``ms`` is
+    scaled; the count and sum are as stored)."""
+    delta = histogram_increase(series, start, end)
+    if delta is None or series.unit != "ms":
+        return delta
+    bounds, counts, count, total = delta
+    return tuple(b * 0.001 for b in bounds), counts, count, total
+
+
 __all__ = [
     "HistogramDelta",
     "OTLPDecodeError",
@@ -414,5 +424,6 @@ __all__ = [
     "default_store",
     "histogram_increase",
     "increase",
+    "seconds_increase",
     "values_in",
 ]

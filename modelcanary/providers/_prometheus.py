@@ -197,7 +197,11 @@ class PrometheusProvider(HTTPProvider):
         )
         preds = self._predictions(scheme, rollout, rng, at)
         series = self._series(scheme, rollout, window)
-        llm = llm_values(self, scheme, rollout, rng, at) if scheme == VLLM else {}
+
+        def grouped(metric: str, by: tuple[str, ...], exact: bool) -> str:
+            return self.grouped(scheme, rollout, metric, by, rng, exact=exact)
+
+        llm = llm_values(self.api, grouped, rollout, at) if scheme == VLLM else {}
         sides = {
             side: VersionData(
                 side,

@@ -102,6 +102,19 @@ def _le(labels: Mapping[str, str]) -> float | None:
         return None
 
 
+def le_rows(
+    labels: Mapping[str, str], bounds: Sequence[float], counts: Sequence[float]
+) -> list[Row]:
+    """A histogram's per-bucket ``counts`` (one more than its upper ``bounds``: the ``+Inf``
+    bucket last) as Prometheus-style cumulative rows, ``labels`` plus ``le``."""
+    rows: list[Row] = []
+    running = 0.0
+    for bound, count in zip((*bounds, math.inf), counts, strict=True):
+        running += count
+        rows.append(({**labels, "le": "+Inf" if math.isinf(bound) else repr(bound)}, running))
+    return rows
+
+
 def cumulative(rows: Iterable[Row], side: Side) -> dict[float, float]:
     """``le`` bound -> cumulative count of one version (rows grouped by version and le)."""
     out: dict[float, float] = {}

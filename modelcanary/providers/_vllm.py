@@ -29,7 +29,8 @@ cluster provider does not have: NoData, never a pass.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ..analysis._measurements import NoData, Scalar, Side, Value
@@ -41,7 +42,9 @@ from ..spec._naming import Names
 from . import _vectors as vectors
 
 if TYPE_CHECKING:
-    from ._schemes import Matchers, Scheme
+    from ._schemes import Matchers
+
+Rows = list[vectors.Row]
 
 VLLM_REQUESTS = "vllm:request_success_total"
 VLLM_LATENCY = "vllm:e2e_request_latency_seconds_bucket"
@@ -62,32 +65,15 @@ POD_SUFFIX = "-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"
 class VectorAPI(Protocol):
     """Instant queries (``_promapi.PrometheusAPI``)."""
 
-    def vector(self, query: str, at: float) -> list[vectors.Row]:
+    def vector(self, query: str, at: float) -> Rows:
         """The instant vector of ``query`` at ``at``."""
         ...
 
 
-class PromQLReader(Protocol):
-    """What the vLLM SLIs need of the Prometheus provider: its API and per-version counts."""
-
-    @property
-    def api(self) -> VectorAPI:
-        """The provider's Prometheus HTTP API."""
-        ...
-
-    def grouped(
-        self,
-        scheme: Scheme,
-        rollout: ModelRollout,
-        metric: str,
-        by: tuple[str, ...],
-        rng: str,
-        extra: Matchers = (),
-        *,
-        exact: bool = False,
-    ) -> str:
-        """A ``version``-labelled count of ``metric`` per version and ``by`` over ``rng``."""
-        ...
+Grouped = Callable[[str, tuple[str, ...], bool], str]
+"""``(metric, by, exact)`` -> the query of a ``version``-labelled count of ``metric`` per
+version and ``by`` over the window (the Prometheus provider's ``grouped``, for one scheme,
+rollout and range; ``exact``: ``delta_by``, not ``count_by``)."""
 
 
 def vllm_sides(n: Names, rollout: ModelRollout) -> dict[Side, Matchers]:
@@ -122,19 +108,43 @@ def wanted(rollout: ModelRollout) -> set[str]:
     }
 
 
+@dataclass(frozen=True)
+class _Window:
+    """The queries of one window: the API, the grouped query of the scheme and rollout whose
+    versions they count, and the evaluation time."""
+
+    api: VectorAPI
+    grouped: Grouped
+    at: float
+
+    def rows(self, metric: str, by: tuple[str, ...] = (), *, exact: bool = False) -> Rows:
+        """The ``version``-labelled counts of ``metric`` per ``by`` over the window."""
+        return self.api.vector(self.grouped(metric, by, exact), self.at)
+
+    def sums(self, metric: str) -> dict[Side, float]:
+        """Each version's change of counter ``metric`` over the window (absent: no series)."""
+        rows = self.rows(metric)
+        found: dict[Side, float] = {}
+        for side in vectors.SIDES:
+            values = [value for labels, value in rows if labels.get("version") == side]
+            if values:
+                found[side] = sum(values)
+        return found
+
+
 def llm_values(
-    provider: PromQLReader, scheme: Scheme, rollout: ModelRollout, rng: str, at: float
+    api: VectorAPI, grouped: Grouped, rollout: ModelRollout, at: float
 ) -> dict[Side, dict[str, Value]]:
-    """Each version's values of the LLM SLIs the rollout asks for (``VersionData.values``)."""
+    """Each version's values of the LLM SLIs the rollout asks for (``VersionData.values``),
+    from the instant vectors at ``at`` of the ``grouped`` queries."""
     names = wanted(rollout)
     out: dict[Side, dict[str, Value]] = {side: {} for side in vectors.SIDES}
     if not names:
         return out
+    window = _Window(api, grouped, at)
 
-    def buckets(metric: str) -> list[vectors.Row]:
-        return provider.api.vector(
-            provider.grouped(scheme, rollout, f"{metric}_bucket", ("le",), rng, exact=True), at
-        )
+    def buckets(metric: str) -> Rows:
+        return window.rows(f"{metric}_bucket", ("le",), exact=True)
 
     if any(n.startswith("ttft-") for n in names):
         _quantiles(out, names, "ttft-", buckets(TTFT), TTFT)
@@ -144,83 +154,46 @@ def llm_values(
             rows, used = buckets(ITL), ITL  # vLLM >= 0.11 names it inter-token latency
         _quantiles(out, names, "tpot-", rows, used)
         if "output-tokens-per-second" in names:
-            _speed(out, provider, scheme, rollout, rng, at, used)
+            _speed(out, window, used)
     if "cost-per-1k-requests" in names:
-        _tokens(out, provider, scheme, rollout, rng, at)
+        _tokens(out, window, rollout)
     return out
 
 
+def _no_observations(side: Side, metric: str) -> NoData:
+    return NoData(f"no {side} {metric} observations in the window", side)
+
+
 def _quantiles(
-    out: dict[Side, dict[str, Value]],
-    names: set[str],
-    prefix: str,
-    rows: list[vectors.Row],
-    metric: str,
+    out: dict[Side, dict[str, Value]], names: set[str], prefix: str, rows: Rows, metric: str
 ) -> None:
     for side in vectors.SIDES:
         histogram = vectors.latency_histogram(vectors.cumulative(rows, side), side, 1000.0)
         for name in sorted(n for n in names if n.startswith(prefix)):
             value = latency_quantile(histogram, TOKEN_LATENCY_QUANTILES[name])
             out[side][name] = (
-                NoData(f"no {side} {metric} observations in the window", side)
-                if isinstance(value, NoData)
-                else Scalar(value, side)
+                _no_observations(side, metric) if isinstance(value, NoData) else Scalar(value, side)
             )
 
 
-def _sums(
-    provider: PromQLReader,
-    scheme: Scheme,
-    rollout: ModelRollout,
-    rng: str,
-    at: float,
-    metric: str,
-) -> dict[Side, float]:
-    """Each version's change of counter ``metric`` over the window (absent: no series)."""
-    rows = provider.api.vector(provider.grouped(scheme, rollout, metric, (), rng), at)
-    found: dict[Side, float] = {}
-    for side in vectors.SIDES:
-        values = [value for labels, value in rows if labels.get("version") == side]
-        if values:
-            found[side] = sum(values)
-    return found
-
-
-def _speed(
-    out: dict[Side, dict[str, Value]],
-    provider: PromQLReader,
-    scheme: Scheme,
-    rollout: ModelRollout,
-    rng: str,
-    at: float,
-    metric: str,
-) -> None:
+def _speed(out: dict[Side, dict[str, Value]], window: _Window, metric: str) -> None:
     """Output tokens per second: the time-per-output-token histogram's count over its sum."""
-    counts = _sums(provider, scheme, rollout, rng, at, f"{metric}_count")
-    seconds = _sums(provider, scheme, rollout, rng, at, f"{metric}_sum")
+    counts = window.sums(f"{metric}_count")
+    seconds = window.sums(f"{metric}_sum")
     for side in vectors.SIDES:
         n, total = counts.get(side, 0.0), seconds.get(side, 0.0)
         out[side]["output-tokens-per-second"] = (
-            Scalar(n / total, side)
-            if n > 0 and total > 0
-            else NoData(f"no {side} {metric} observations in the window", side)
+            Scalar(n / total, side) if n > 0 and total > 0 else _no_observations(side, metric)
         )
 
 
-def _tokens(
-    out: dict[Side, dict[str, Value]],
-    provider: PromQLReader,
-    scheme: Scheme,
-    rollout: ModelRollout,
-    rng: str,
-    at: float,
-) -> None:
+def _tokens(out: dict[Side, dict[str, Value]], window: _Window, rollout: ModelRollout) -> None:
     """``cost-per-1k-requests`` at the versions' prices, from the mean tokens per request."""
     from ..spec._llm import Pricing
 
-    requests = _sums(provider, scheme, rollout, rng, at, VLLM_REQUESTS)
-    prompt = _sums(provider, scheme, rollout, rng, at, PROMPT_TOKENS)
-    generated = _sums(provider, scheme, rollout, rng, at, GENERATION_TOKENS)
+    requests = window.sums(VLLM_REQUESTS)
+    prompt = window.sums(PROMPT_TOKENS)
+    generated = window.sums(GENERATION_TOKENS)
     prices: Mapping[Side, Pricing | None] = {
         "champion": rollout.spec.champion.pricing if rollout.spec.champion else None,
         "challenger": rollout.spec.challenger.pricing if rollout.spec.challenger else None,

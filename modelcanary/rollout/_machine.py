@@ -21,6 +21,7 @@ from ..spec._phases import Action, Phase
 from ..spec._rollout import ModelRollout
 from ..spec._status import AnalysisRecord, Outcome, RolloutStatus
 from ._commands import Command, EnsureChallenger, RecordAnalysis, Routes, SetRoutes
+from ._looks import fold_look, look
 from ._observations import ManualAction, Observations, hook_types, revision
 from ._times import seconds_between
 from ._transitions import Tick
@@ -35,6 +36,9 @@ def step(
         return tick.status, []
     if obs.deleted:
         tick.terminate()
+        return tick.status, tick.commands
+    if obs.look is not None and obs.data is None:
+        look(tick)  # a look between intervals: sequential tests only, rollback only
         return tick.status, tick.commands
     action = obs.action
     if action is not None and action.id != tick.status.last_action and _apply_action(tick, action):
@@ -234,8 +238,16 @@ def _analyse(tick: Tick, act: bool = True) -> IntervalResult | None:
             "inconclusive_checks": status.inconclusive_checks,
         }
     )
+    if tick.obs.look is not None:
+        state = fold_look(tick, state)  # the traffic since the last look, not seen yet
     deadline = tick.rollout.spec.progress_deadline_seconds
-    result = analyse_interval(tick.analysis, data, state, hold_deadline_s=deadline)
+    result = analyse_interval(
+        tick.analysis,
+        data,
+        state,
+        batches_checked=tick.obs.look is not None,
+        hold_deadline_s=deadline,
+    )
     if "rollout" in hook_types(tick.rollout) and not tick.obs.gates.get("rollout", False):
         result = _with_webhook_failure(tick, result, state)
     new = result.state

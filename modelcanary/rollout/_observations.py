@@ -77,6 +77,10 @@ class Observations:
     """The metrics backend failed this interval (counted apart from failures, never a pass)."""
     providers_offline: str | None = None
     """At initialisation: which metrics providers fail ``is_online()`` (holds Initializing)."""
+    look: IntervalData | None = None
+    """Measurements since the last look (:mod:`._looks`): alone, a look between intervals
+    (sequential tests only, rollback only); beside ``data``, the rest of the interval the
+    looks have not fed yet."""
 
 
 def revision(rollout: ModelRollout, readiness: Readiness | None) -> str:

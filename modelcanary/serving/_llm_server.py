@@ -14,10 +14,9 @@ import signal
 import threading
 import time
 import uuid
-from types import TracebackType
 from typing import Any
 
-from .._httpd import BackgroundServer, Handler, HTTPProblem, Limits
+from .._httpd import BackgroundServer, Handler, HTTPProblem, Limits, Service
 from ._exposition import CONTENT_TYPE
 from ._llm_sim import Completion, LLMSimConfig, LLMSimulator, parse_completion
 from ._llm_tasks import count_tokens, pieces
@@ -178,7 +177,7 @@ class _LLMHandler(Handler):
         self.wfile.flush()
 
 
-class LLMSimServer:
+class LLMSimServer(Service):
     """The simulator on a port: ``start()`` binds and serves, ``stop()`` releases it."""
 
     def __init__(self, config: LLMSimConfig, *, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -212,17 +211,6 @@ class LLMSimServer:
         http, self._http = self._http, None
         if http is not None:
             http.close()
-
-    def __enter__(self) -> LLMSimServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def serve_llm_sim_until_stopped(config: LLMSimConfig, *, host: str, port: int) -> int:

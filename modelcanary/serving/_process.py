@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from pathlib import Path
-from types import TracebackType
 from typing import TypeVar
 
+from .._httpd import Stoppable
 from ..errors import SpecError, SpecIssue, WorkloadError
 from ._faults import Faults
 
@@ -32,7 +32,7 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 T = TypeVar("T")
 
 
-class ServerProcess:
+class ServerProcess(Stoppable):
     """A running model-server child process: ``url``, ``pid``, ``stop()``, context manager."""
 
     def __init__(
@@ -84,17 +84,6 @@ class ServerProcess:
                 self.popen.wait()
         if self._own_log:
             self.log_path.unlink(missing_ok=True)
-
-    def __enter__(self) -> ServerProcess:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"ServerProcess({self.model_uri!r}, url={self.url!r}, pid={self.pid})"

@@ -19,9 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from types import TracebackType
 
-from .._httpd import BackgroundServer, Limits
+from .._httpd import BackgroundServer, Limits, Service, http_url
 from ..errors import SpecError, SpecIssue
 from ._exposition import ServerMetrics
 from ._faults import FaultInjector, Faults
@@ -44,7 +43,7 @@ DRAIN_SECONDS = 2.0
 """How long ``stop()`` lets requests in flight finish before closing their connections."""
 
 
-class ModelServer:
+class ModelServer(Service):
     """Serve one model: ``start()`` binds, loads the model and returns once it is ready."""
 
     def __init__(
@@ -87,8 +86,7 @@ class ModelServer:
     @property
     def url(self) -> str:
         """``http://HOST:PORT`` of the running server."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return http_url(self.host, self.port)
 
     def bind(self) -> None:
         """Open the socket and answer requests (``/ping`` says 503 until the model is loaded)."""
@@ -152,17 +150,6 @@ class ModelServer:
             self.idle.wait_for(lambda: self.busy == 0, timeout=DRAIN_SECONDS)
         self.ready = self.draining = False
         httpd.close()
-
-    def __enter__(self) -> ModelServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def invoke(self, body: bytes, content_type: str | None, started: float | None = None) -> Reply:
         """Answer one scoring request: faults, parse/predict, metrics (duration from ``started``,

@@ -15,6 +15,7 @@ from ._catalogue import BUILTIN_METRICS, DRIFT_METRICS, FRACTION_METRICS, SEQUEN
 from ._inference_routing import check_inference_routing
 from ._load_reach import load_issues
 from ._metric_spec import MetricSpec
+from ._rules_keys import metric_identity
 from ._rules_knative import check_knative
 from ._rules_llm import check_llm
 from ._rules_steps import check_steps
@@ -421,24 +422,28 @@ def _provider(rollout: ModelRollout) -> list[SpecIssue]:
 def _unique_names(rollout: ModelRollout) -> list[SpecIssue]:
     analysis = rollout.spec.analysis
     out: list[SpecIssue] = []
-    groups: list[tuple[str, list[tuple[str, str]]]] = [
-        # a metric is identified by its name and whether it compares with the champion
-        ("metrics", [(m.name, m.relative_to or "") for m in analysis.metrics]),
-        ("webhooks", [(w.name, "") for w in analysis.webhooks]),
-        ("alerts", [(a.name, "") for a in analysis.alerts]),
+    groups: list[tuple[str, list[str]]] = [
+        # a metric is identified by its name, whether it compares with the champion and the
+        # errorClass it counts (the analysis' metric key: error-rate[rate-limit]@champion)
+        ("metrics", [metric_identity(m) for m in analysis.metrics]),
+        ("webhooks", [w.name for w in analysis.webhooks]),
+        ("alerts", [a.name for a in analysis.alerts]),
     ]
     for field, keys in groups:
-        seen: dict[tuple[str, str], int] = {}
+        seen: dict[str, int] = {}
         for i, key in enumerate(keys):
             if key in seen:
+                name = key.partition("@")[0]
                 hint = "give each a unique name"
-                both = (analysis.metrics[j] for j in (i, seen[key])) if field == "metrics" else ()
-                if any(m.error_class for m in both):  # one metric key per name and comparison
-                    hint = "check one error-rate per comparison (an errorClass one or all errors)"
+                if "[" in name:  # an errorClass
+                    hint = (
+                        "check each errorClass once per comparison (another errorClass, or "
+                        "no errorClass for all errors, is a separate check)"
+                    )
                 out.append(
                     SpecIssue(
                         f"spec.analysis.{field}[{i}].name",
-                        f"{key[0]!r} is already used by {field}[{seen[key]}]",
+                        f"{name!r} is already used by {field}[{seen[key]}]",
                         hint,
                     )
                 )

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import kopf
 import pytest
+from polling import until
 from prom_api_fake import PromAPI
 
 from modelcanary.controller._operator import OperatorOptions, operator
@@ -104,14 +104,7 @@ def wait_for(
     check: Callable[[], Any], what: str, timeout: float = 30.0, interval: float = 0.1
 ) -> Any:
     """Poll ``check`` until it returns something truthy (the test's outcome, not a timing)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return until(check, what, timeout, interval)
 
 
 def rollout_doc(

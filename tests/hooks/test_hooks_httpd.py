@@ -164,3 +164,18 @@ def test_host_policy() -> None:
     assert not policy.allows("evil.example")
     assert HostPolicy.build("gate.internal").allows("gate.internal")
     assert HostPolicy.build("::1", ["*"]).allows("anything.example")
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8080"),
+        ("::1", "http://[::1]:8080"),
+        ("[::1]", "http://[::1]:8080"),  # as users write it: was http://[[::1]]:8080
+        ("localhost", "http://localhost:8080"),
+    ],
+)
+def test_http_url_brackets_an_ipv6_literal_once(host: str, url: str) -> None:
+    from modelcanary._httpd.service import http_url
+
+    assert http_url(host, 8080) == url

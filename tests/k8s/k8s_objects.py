@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import kubernetes_validate
+from kube_rollout_fixtures import app_deployment, http_container
 
 from modelcanary.spec import ModelRollout, parse_rollout
 
@@ -94,11 +95,7 @@ def deployment(
     secret: str | None = None,
 ) -> dict[str, Any]:
     """A podinfo-like Deployment selecting ``app: <name>`` (optionally using config)."""
-    container: dict[str, Any] = {
-        "name": "podinfod",
-        "image": image,
-        "ports": [{"name": "http", "containerPort": 9898, "protocol": "TCP"}],
-    }
+    container = http_container("podinfod", image, 9898)
     volumes: list[dict[str, Any]] = []
     if config_map:
         container["envFrom"] = [{"configMapRef": {"name": config_map}}]
@@ -114,17 +111,7 @@ def deployment(
     pod_spec: dict[str, Any] = {"containers": [container]}
     if volumes:
         pod_spec["volumes"] = volumes
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "default", "labels": {"app": name}},
-        "spec": {
-            "replicas": replicas,
-            "progressDeadlineSeconds": 60,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec},
-        },
-    }
+    return app_deployment(name, pod_spec, replicas)
 
 
 def ready_status(replicas: int, *, ready: int | None = None, generation: int = 1) -> dict[str, Any]:

@@ -6,21 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-from k8s_objects import deployment, ready_status, target_rollout, template_patch, validate
+from k8s_objects import deployment, target_rollout, template_patch, validate
 from kube_fixtures import KubeApi
+from kube_rollout_fixtures import APPS, RouteMetrics, kube_engine, kubelet
 
-from modelcanary.analysis import IntervalData, NoData, Scalar, Window, version_data
+from modelcanary.analysis import Window
 from modelcanary.engine import Engine, ManualClock
 from modelcanary.k8s._client import KubeClient
 from modelcanary.k8s._events import KubeEvents
 from modelcanary.k8s._status import KubeStatusStore
-from modelcanary.k8s._workloads import KubeWorkloads
-from modelcanary.ports import WebhookPayload, WebhookResult
 from modelcanary.rollout import Routes
-from modelcanary.spec import MetricSpec, ModelRollout, Webhook
-
-APPS = "apps/v1"
+from modelcanary.spec import ModelRollout
 
 
 class Router:
@@ -42,50 +38,11 @@ class Router:
         self.routes = Routes()
 
 
-class Metrics:
-    name = "fake"
+class Metrics(RouteMetrics):
+    """At least one challenger request an interval, even at weight 0."""
 
-    def __init__(self, router: Router, error_rate: float) -> None:
-        self.router = router
-        self.error_rate = error_rate
-
-    def is_online(self) -> bool:
-        return True
-
-    def backends(self, rollout: ModelRollout) -> list[Metrics]:
-        return [self]
-
-    def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
-        rng = np.random.default_rng(int(window.end))
-        n = max(1, int(600 * self.router.routes.challenger_weight / 100))
-        chal = version_data(
-            "challenger", latencies_ms=rng.normal(50, 5, n), errors=rng.random(n) < self.error_rate
-        )
-        champ = version_data(
-            "champion", latencies_ms=rng.normal(50, 5, 600), errors=np.zeros(600, bool)
-        )
-        return IntervalData(window, chal, champ)
-
-    def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
-        return NoData("no custom metrics here")
-
-
-class Hooks:
-    def run(self, hook: Webhook, payload: WebhookPayload) -> WebhookResult:
-        return WebhookResult(hook.name, hook.type, True, 200)
-
-
-def kubelet(kube: KubeApi) -> None:
-    """Every Deployment's status catches up with its spec (all replicas ready)."""
-    for obj in kube.list(APPS, "Deployment", "default"):
-        replicas = obj["spec"].get("replicas", 1)
-        kube.patch(
-            APPS,
-            "Deployment",
-            "default",
-            obj["metadata"]["name"],
-            ready_status(replicas, generation=obj["metadata"]["generation"]),
-        )
+    def requests(self, routes: Routes, window: Window) -> tuple[int, int]:
+        return max(1, int(600 * routes.challenger_weight / 100)), 600
 
 
 def drive(kube: KubeApi, engine: Engine, clock: ManualClock, until: set[str]) -> list[str]:
@@ -108,14 +65,7 @@ def setup(
     doc: dict[str, Any] = target_rollout().to_dict()
     kube.create(doc)
     router, clock = Router(), ManualClock()
-    engine = Engine(
-        store=KubeStatusStore(client),
-        workloads=KubeWorkloads(client),
-        router=router,
-        metrics=Metrics(router, error_rate),
-        webhooks=Hooks(),
-        clock=clock,
-    )
+    engine = kube_engine(client, router, Metrics(router, error_rate), clock=clock)
     return engine, router, clock
 
 

@@ -1,19 +1,13 @@
 """Fixtures of the kubectl plugin tests: a kmock API with the namespaces ``default`` and ``ml``
-(``kube``); the controller tests' helpers (Prometheus-API server, kubelet, rollout documents)
-are reused from ``tests/controller/controller_fixtures.py`` rather than copied."""
+(``kube``, from kubectl_cluster.py, shared with the operator's rollback test); the controller
+tests' helpers (Prometheus-API server, kubelet, rollout documents) are reused from
+``tests/controller/controller_fixtures.py`` rather than copied."""
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "controller"))
 
-from kube_fixtures import KubeApi, kube_api
+from kubectl_cluster import kube
 
-
-@pytest.fixture(scope="module")
-def kube() -> Iterator[KubeApi]:
-    with kube_api(namespaces=("default", "ml")) as api:
-        yield api
+__all__ = ["kube"]

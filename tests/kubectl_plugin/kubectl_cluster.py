@@ -6,22 +6,40 @@ controller tests' kubelet marking Deployments ready.
 HPA scaling it, a ModelRollout with ``autoscalerRef``) in namespace ``ml`` and lets the operator
 take the rollout to ``Progressing`` at 30%: the champion Deployment, its ConfigMap and HPA
 copies, three Services, the Istio DestinationRules and VirtualService all exist by then.
+
+Fixtures (import them into a test module and re-export through ``__all__``): ``kube``, the
+mock API with the namespaces ``default`` and ``ml``; ``config``, a kubeconfig on it whose
+context's namespace is ``ml``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from controller_fixtures import ROLLOUT_API, Kubelet, PromAPI, deployment, rollout_doc
-from kube_fixtures import KubeApi
+from kube_fixtures import KubeApi, kube_api
 
 from modelcanary.controller._runtime import OperatorRuntime, build_runtime
 from modelcanary.engine import ManualClock
 
 NS = "ml"
+
+
+@pytest.fixture(scope="module")
+def kube() -> Iterator[KubeApi]:
+    """The mock API with the namespaces ``default`` and ``ml``, one per test module."""
+    with kube_api(namespaces=("default", NS)) as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def config(kube: KubeApi, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A kubeconfig on ``kube`` whose current context's namespace is ``ml``."""
+    return str(kubeconfig(kube, tmp_path_factory.mktemp("kubeconfig")))
 
 
 class Operator:
@@ -107,6 +125,35 @@ def launch(kube: KubeApi, prom: PromAPI, name: str) -> Operator:
     )
     operator.until(lambda s: s.get("phase") == "Progressing" and s.get("canaryWeight") == 30, "30%")
     return operator
+
+
+def versions_doc(prom: PromAPI, champion: str, **analysis: Any) -> dict[str, Any]:
+    """ModelRollout ``fraud`` in ``ml`` as stored: model version ``champion`` against
+    ``models:/fraud/2`` behind Istio, steps 20 and 40 of one minute, judged on ``prom``'s
+    ``errors_query{rollout='fraud'}`` (at most 0.05); ``analysis`` adds to the analysis."""
+    return {
+        "apiVersion": ROLLOUT_API,
+        "kind": "ModelRollout",
+        "metadata": {"name": "fraud", "namespace": NS},
+        "spec": {
+            "champion": {"modelUri": champion},
+            "challenger": {"modelUri": "models:/fraud/2"},
+            "router": {"provider": "istio"},
+            "metricsProvider": {"type": "prometheus", "address": prom.url},
+            "analysis": {
+                "interval": "1m",
+                "stepWeights": [20, 40],
+                **analysis,
+                "metrics": [
+                    {
+                        "name": "errors",
+                        "query": "errors_query{rollout='fraud'}",
+                        "thresholdRange": {"max": 0.05},
+                    }
+                ],
+            },
+        },
+    }
 
 
 def _in_ml(obj: dict[str, Any]) -> dict[str, Any]:

@@ -16,29 +16,19 @@ from typing import Any
 
 import pytest
 import yaml
-from controller_fixtures import ROLLOUT_API, PromAPI
+from controller_fixtures import ROLLOUT_API, PromAPI, prom
 from kube_fixtures import KubeApi
-from kubectl_cluster import NS, Operator, kubeconfig, launch
+from kubectl_cluster import NS, Operator, config, launch, versions_doc
 from typer.testing import CliRunner
 
 from modelcanary.cli._kubectl_plugin import app
 from modelcanary.cli._kubectl_tree import build
 from modelcanary.k8s import KubeClient, KubeObjectStore, KubeStatusStore, Ref
 
+__all__ = ["config", "prom"]
+
 runner = CliRunner()
 BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="module")
-def prom() -> Iterator[PromAPI]:
-    server = PromAPI()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def config(kube: KubeApi, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(kubeconfig(kube, tmp_path_factory.mktemp("kubeconfig")))
 
 
 @pytest.fixture(scope="module")
@@ -125,28 +115,7 @@ def test_get_of_a_model_versions_rollout(
     kube: KubeApi, prom: PromAPI, config: str, podinfo: Operator
 ) -> None:
     """Champion and challenger model versions: both Deployments are the operator's."""
-    doc = {
-        "apiVersion": ROLLOUT_API,
-        "kind": "ModelRollout",
-        "metadata": {"name": "fraud", "namespace": NS},
-        "spec": {
-            "champion": {"modelUri": "models:/fraud@champion"},
-            "challenger": {"modelUri": "models:/fraud/2"},
-            "router": {"provider": "istio"},
-            "metricsProvider": {"type": "prometheus", "address": prom.url},
-            "analysis": {
-                "interval": "1m",
-                "stepWeights": [20, 40],
-                "metrics": [
-                    {
-                        "name": "errors",
-                        "query": "errors_query{rollout='fraud'}",
-                        "thresholdRange": {"max": 0.05},
-                    }
-                ],
-            },
-        },
-    }
+    doc = versions_doc(prom, "models:/fraud@champion")
     prom.values["rollout='fraud'"] = 0.0
     kube.create(doc)
     Operator(kube, "fraud").until(lambda s: s.get("canaryWeight") == 20, "20%")

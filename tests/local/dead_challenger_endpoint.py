@@ -12,34 +12,21 @@ request at a time deterministic: no connection is accepted by the dying process.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-SCRIPT = r"""
-import json, os, sys, threading, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from endpoint_process import HANDLER, SERVE, endpoint_process
 
-after, port, name, prediction = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+SCRIPT = (
+    HANDLER
+    + r"""
+after, bind_port, name, prediction = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 delay = float(sys.argv[5])
 lock, served = threading.Lock(), [0]
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def answer(self, body):
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        self.wfile.flush()
-
+class Handler(JsonHandler):
     def do_GET(self):
         self.answer(b'{"status": "ok"}')
 
@@ -52,13 +39,9 @@ class Handler(BaseHTTPRequestHandler):
             if after and served[0] >= after:
                 self.server.socket.close()  # new connections are refused from now on
                 os._exit(0)  # the kernel resets every connection: unread requests are lost
-
-
-server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-server.daemon_threads = True
-print(server.server_address[1], flush=True)
-server.serve_forever()
 """
+    + SERVE
+)
 
 
 @dataclass
@@ -81,17 +64,5 @@ def endpoint(
     """Serve on 127.0.0.1 until the block ends (or until ``after`` answers); ``delay``
     seconds per ``/invocations`` answer, one at a time (``/ping`` is never slow)."""
     args = [str(after), str(port), name, str(prediction), str(delay)]
-    process = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, *args],
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert process.stdout is not None
-        bound = int(process.stdout.readline())
+    with endpoint_process(SCRIPT, *args) as (bound, process):
         yield Endpoint(f"http://127.0.0.1:{bound}", bound, process)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
-        if process.stdout is not None:
-            process.stdout.close()

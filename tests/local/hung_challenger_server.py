@@ -13,36 +13,23 @@ that answers late now and then, never a hang). The process is killed when the bl
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-SCRIPT = r"""
-import json, sys, threading, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from endpoint_process import HANDLER, SERVE, endpoint_process
 
-after, slow_ping = int(sys.argv[1]), float(sys.argv[2])
+SCRIPT = (
+    HANDLER
+    + r"""
+after, slow_ping, bind_port = int(sys.argv[1]), float(sys.argv[2]), 0
 lock, served, pings = threading.Lock(), [0], [0]
 hung = threading.Event()
 if after == 0:
     hung.set()
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def answer(self, body):
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        self.wfile.flush()
-
+class Handler(JsonHandler):
     def hang(self):
         while True:  # read, never answered: the client waits for its own timeout
             time.sleep(3600)
@@ -70,13 +57,9 @@ class Handler(BaseHTTPRequestHandler):
         if not serve:
             self.hang()
         self.answer(json.dumps({"predictions": [0.5], "server": "hung"}).encode())
-
-
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-server.daemon_threads = True
-print(server.server_address[1], flush=True)
-server.serve_forever()
 """
+    + SERVE
+)
 
 
 @dataclass
@@ -90,15 +73,5 @@ class HungEndpoint:
 @contextmanager
 def hung_endpoint(after: int, slow_ping: float = 0.0) -> Iterator[HungEndpoint]:
     """Serve on 127.0.0.1 until the block ends; hang after ``after`` answers (see above)."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, str(after), str(slow_ping)], stdout=subprocess.PIPE
-    )
-    try:
-        assert process.stdout is not None
-        port = int(process.stdout.readline())
+    with endpoint_process(SCRIPT, str(after), str(slow_ping)) as (port, process):
         yield HungEndpoint(f"http://127.0.0.1:{port}", process)
-    finally:
-        process.kill()
-        process.wait(10)
-        if process.stdout is not None:
-            process.stdout.close()

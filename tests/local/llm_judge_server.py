@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from quiet_http import QuietHandler
+
 _PARTS = re.compile(
     r"Question:\n(?P<q>.*?)\n(?:\nReference answer:\n(?P<ref>.*?)\n)?\nAnswer A:\n(?P<a>.*?)\n\n"
     r"Answer B:\n(?P<b>.*?)\n\nReply",
@@ -59,14 +61,9 @@ class Judge:
 
 
 def _handler(judge: Judge) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            body = self.json_body()
             prompt = body["messages"][-1]["content"]
             with judge.lock:
                 judge.prompts.append(prompt)

@@ -9,12 +9,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import pytest
+from quiet_http import QuietHandler
 
 from modelcanary.analysis._llm_records import MAX_REFERENCE_CHARS, REFERENCE_HEADER
 from modelcanary.errors import SpecError
@@ -32,14 +33,9 @@ def _capture() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     seen: list[dict[str, Any]] = []
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            body = self.json_body()
             with lock:
                 seen.append(
                     {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},

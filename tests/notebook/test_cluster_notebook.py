@@ -8,20 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-import ipykernel  # noqa: F401 - the kernel the notebook runs on
-import nbclient
-import nbformat
 import pytest
 from cluster_fixtures import NS, ROLLOUT_API, PodPrometheus, model_servers, pod_prometheus
 from controller_fixtures import OperatorThread
 from kube_fixtures import KubeApi
+from notebook_exec import NOTEBOOKS, WIDGET_VIEW, committed_clean, execute, outputs
 from notebook_fixtures import save_models
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "04-cluster.ipynb"
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+NOTEBOOK = NOTEBOOKS / "04-cluster.ipynb"
 
 
 @pytest.fixture(scope="module")
@@ -35,25 +30,8 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodPromethe
         yield server
 
 
-def _outputs(book: Any) -> str:
-    parts = []
-    for cell in book.cells:
-        for out in cell.get("outputs", []):
-            parts.append(out.get("text", ""))
-            parts.append(out.get("evalue", ""))
-            for mime, data in out.get("data", {}).items():
-                parts.append(mime)
-                parts.append(data if isinstance(data, str) else json.dumps(data))
-    return "\n".join(parts)
-
-
 def test_notebook_is_committed_without_outputs() -> None:
-    book = nbformat.read(NOTEBOOK, as_version=4)
-    nbformat.validate(book)
-    for cell in book.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None
-    assert "widgets" not in book.metadata
+    book = committed_clean(NOTEBOOK)
     sources = "\n".join(cell.source for cell in book.cells)
     assert 'run = mc.cluster(namespace="ml").submit(rollout)' in sources
     assert "status = run.wait()" in sources
@@ -70,16 +48,8 @@ def test_cluster_notebook_submits_watches_charts_and_aborts(
     monkeypatch.setenv("KUBECONFIG", kubeconfig)  # the kernel's "current context"
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setenv("PROMETHEUS_URL", prometheus.url)
-    book = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(
-        book,
-        timeout=240,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
-        store_widget_state=True,
-    )
-    client.execute()
-    text = _outputs(book)
+    book = execute(NOTEBOOK, timeout=240)
+    text = outputs(book, errors=True)
 
     assert "Succeeded promoted" in text  # run.wait() after the first submit
     assert "Failed aborted" in text and "aborted by user" in text  # the widget's Abort

@@ -4,7 +4,6 @@ the live widget and its buttons), decided by the real operator."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from cluster_fixtures import NS, ROLLOUT_API, fraud, stored
 from controller_fixtures import OperatorThread, PromAPI
 from kube_fixtures import KubeApi
+from polling import until
 
 import modelcanary as mc
 from modelcanary.errors import SpecError
@@ -24,13 +24,7 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def _until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return until(check, what, timeout, interval=0.05)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from typing import Any
 
 from cluster_fixtures import NS, ROLLOUT_API, fraud
 from kube_fixtures import KubeApi
+from polling import until
 
 import modelcanary as mc
 from modelcanary.controller._cluster import resource
@@ -21,13 +22,7 @@ from modelcanary.notebook._widget import RunWidget
 
 
 def _until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    return until(check, what, timeout, interval=0.02)
 
 
 def _record(weight: int, second: int) -> dict[str, Any]:

@@ -5,53 +5,19 @@ rate, a better one promoted, the widget's LLM view drawn, ``mc.compare_llm`` off
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
-import ipykernel  # noqa: F401 - the kernel the notebook runs on
-import nbclient
-import nbformat
+from notebook_exec import NOTEBOOKS, WIDGET_VIEW, committed_clean, execute, outputs
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "05-llm-rollout.ipynb"
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-def _execute() -> Any:
-    book = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(
-        book,
-        timeout=300,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
-        store_widget_state=True,
-    )
-    client.execute()
-    return book
-
-
-def _outputs(book: Any) -> str:
-    parts = []
-    for cell in book.cells:
-        for out in cell.get("outputs", []):
-            parts.append(out.get("text", ""))
-            for mime, data in out.get("data", {}).items():
-                parts.append(mime)
-                parts.append(data if isinstance(data, str) else json.dumps(data))
-    return "\n".join(parts)
+NOTEBOOK = NOTEBOOKS / "05-llm-rollout.ipynb"
 
 
 def test_notebook_05_is_committed_without_outputs() -> None:
-    book = nbformat.read(NOTEBOOK, as_version=4)
-    nbformat.validate(book)
-    for cell in book.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None
-    assert "widgets" not in book.metadata
+    committed_clean(NOTEBOOK)
 
 
 def test_notebook_05_rolls_back_the_worse_challenger_and_promotes_the_better() -> None:
-    book = _execute()
-    text = _outputs(book)
+    book = execute(NOTEBOOK, timeout=300)
+    text = outputs(book)
     # the fast challenger: rolled back on win rate (the notebook asserts the outcome too)
     assert "Failed rolled_back" in text
     assert "worse than the champion's by more than the margin" in text

@@ -3,53 +3,22 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-import ipykernel  # noqa: F401 - the kernel the notebooks run on
-import nbclient
-import nbformat
 import pytest
-
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+from notebook_exec import NOTEBOOKS, WIDGET_VIEW, committed_clean, outputs
+from notebook_exec import execute as execute_path
 
 
 def execute(name: str, timeout: int = 180) -> Any:
-    book = nbformat.read(NOTEBOOKS / name, as_version=4)
-    client = nbclient.NotebookClient(
-        book,
-        timeout=timeout,
-        kernel_name="python3",  # jupyter_client starts it with this interpreter (the venv)
-        resources={"metadata": {"path": str(NOTEBOOKS)}},
-        store_widget_state=True,
-    )
-    client.execute()
-    return book
-
-
-def outputs(book: Any) -> str:
-    """Every output's text, html and mime types, as one searchable string."""
-    parts = []
-    for cell in book.cells:
-        for out in cell.get("outputs", []):
-            parts.append(out.get("text", ""))
-            for mime, data in out.get("data", {}).items():
-                parts.append(mime)
-                parts.append(data if isinstance(data, str) else json.dumps(data))
-    return "\n".join(parts)
+    return execute_path(NOTEBOOKS / name, timeout)
 
 
 @pytest.mark.parametrize(
     "name", ["01-quickstart.ipynb", "02-mlflow-promotion.ipynb", "03-tune-slos-with-backtest.ipynb"]
 )
 def test_notebooks_are_committed_without_outputs(name: str) -> None:
-    book = nbformat.read(NOTEBOOKS / name, as_version=4)
-    nbformat.validate(book)
-    for cell in book.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, name
-    assert "widgets" not in book.metadata
+    committed_clean(NOTEBOOKS / name)
 
 
 def test_quickstart_runs_and_shows_the_live_widget() -> None:

@@ -6,13 +6,13 @@ to the widget view. Real model servers, router and engine on loopback."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from notebook_fixtures import TinyModels, rollout, save_models
+from polling import until
 
 from modelcanary.errors import WorkloadError
 from modelcanary.notebook import run_local
@@ -27,13 +27,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
 
 
 def _until(check: Callable[[], Any], what: str, timeout: float = 240) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting until {what}")
+    return until(check, what, timeout, interval=0.05)
 
 
 def test_the_widget_shows_at_once_and_tells_the_start_up(tiny: TinyModels) -> None:

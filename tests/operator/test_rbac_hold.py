@@ -9,12 +9,12 @@ deletion (an uninstall); kept through a namespace deletion until the last rollou
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from kube_fixtures import KubeApi, kube_api
+from polling import until as poll_until
 from rbac_authz import Guard
 
 from modelcanary.controller._rbac_hold import HOLD, RbacHold, namespace_terminating
@@ -35,13 +35,7 @@ def kube() -> Iterator[KubeApi]:
 
 
 def until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return poll_until(check, what, timeout, interval=0.05)
 
 
 def rbac_objects() -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,58 +18,16 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent / "controller"), str(HERE.parent / "kubectl_plugin")]
 
 from cli_runs import cli  # noqa: E402
-from controller_fixtures import ROLLOUT_API, PromAPI, rollout_doc  # noqa: E402
-from kube_fixtures import KubeApi, kube_api  # noqa: E402
-from kubectl_cluster import NS, Operator, kubeconfig  # noqa: E402
+from controller_fixtures import ROLLOUT_API, PromAPI, prom, rollout_doc  # noqa: E402
+from kube_fixtures import KubeApi  # noqa: E402
+from kubectl_cluster import NS, Operator, config, kube, versions_doc  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from modelcanary.cli._kubectl_plugin import app as plugin_app  # noqa: E402
 
+__all__ = ["config", "kube", "prom"]
+
 NAME = "fraud"
-
-
-@pytest.fixture(scope="module")
-def kube() -> Iterator[KubeApi]:
-    with kube_api(namespaces=("default", NS)) as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-def prom() -> Iterator[PromAPI]:
-    server = PromAPI()
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="module")
-def config(kube: KubeApi, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(kubeconfig(kube, tmp_path_factory.mktemp("rollback-kubeconfig")))
-
-
-def _versions_doc(prom: PromAPI) -> dict[str, Any]:
-    return {
-        "apiVersion": ROLLOUT_API,
-        "kind": "ModelRollout",
-        "metadata": {"name": NAME, "namespace": NS},
-        "spec": {
-            "champion": {"modelUri": "models:/fraud/1"},
-            "challenger": {"modelUri": "models:/fraud/2"},
-            "router": {"provider": "istio"},
-            "metricsProvider": {"type": "prometheus", "address": prom.url},
-            "analysis": {
-                "interval": "1m",
-                "stepWeights": [20, 40],
-                "stepWeightPromotion": 20,
-                "metrics": [
-                    {
-                        "name": "errors",
-                        "query": f"errors_query{{rollout='{NAME}'}}",
-                        "thresholdRange": {"max": 0.05},
-                    }
-                ],
-            },
-        },
-    }
 
 
 def _stored(kube: KubeApi, name: str = NAME) -> dict[str, Any]:
@@ -94,7 +51,7 @@ def _plugin(config: str, *args: str) -> Any:
 def promoted(kube: KubeApi, prom: PromAPI) -> Operator:
     """``fraud`` rolled out from models:/fraud/1 to models:/fraud/2 and promoted."""
     prom.values[f"rollout='{NAME}'"] = 0.0
-    kube.create(_versions_doc(prom))
+    kube.create(versions_doc(prom, "models:/fraud/1", stepWeightPromotion=20))
     operator = Operator(kube, NAME)
     operator.until(lambda s: s.get("phase") == "Progressing", "Progressing")
     return operator

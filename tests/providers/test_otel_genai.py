@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from llm_provider_rollouts import gateway_rollout, priced_rollout, sli_values
 from otlp_fixtures import histogram_metric, post, request, running_receiver
 
 from modelcanary.analysis import NoData, Window
-from modelcanary.analysis._measurements import Counts, IntervalData, Scalar
-from modelcanary.analysis._sli import sli_value
+from modelcanary.analysis._measurements import Counts, Scalar
 from modelcanary.providers._opentelemetry import OpenTelemetryProvider, RemoteSeries
 from modelcanary.providers._otlp_genai import reads_genai
 from modelcanary.providers._otlp_store import OTLPStore
@@ -101,32 +101,8 @@ def receiver() -> Iterator[tuple[OTLPStore, str]]:
         yield store, url
 
 
-def _rollout(provider: str = "inference-pool", **extra: Any) -> ModelRollout:
-    return parse_rollout(
-        {
-            "metadata": {"name": "assistant", "namespace": "ml", **extra},
-            "spec": {
-                "targetRef": {"name": "assistant"},
-                "router": {"provider": provider},
-                "service": {"port": 8000, "gatewayRefs": [{"name": "inference-gateway"}]},
-                "analysis": {
-                    "interval": "1m",
-                    "stepWeights": [10],
-                    "metrics": [
-                        {"name": m, "thresholdRange": {"max": 1 if "rate" in m else 1000}}
-                        for m in METRICS
-                    ],
-                },
-            },
-        }
-    )
-
-
-def _values(data: IntervalData, rollout: ModelRollout) -> dict[str, dict[str, float | NoData]]:
-    return {
-        side.side: {m.name: sli_value(m, data, side) for m in rollout.spec.analysis.metrics}
-        for side in (data.champion, data.challenger)
-    }
+def _rollout(provider: str = "inference-pool", **metadata: Any) -> ModelRollout:
+    return gateway_rollout(METRICS, provider, step_weights=[10], **metadata)
 
 
 def test_genai_series_give_the_llm_slis(receiver: tuple[OTLPStore, str]) -> None:
@@ -134,7 +110,7 @@ def test_genai_series_give_the_llm_slis(receiver: tuple[OTLPStore, str]) -> None
     data = OpenTelemetryProvider(receiver[0]).collect(rollout, WINDOW)
     assert data.champion.counts == Counts(100, 0, "champion")
     assert data.challenger.counts == Counts(100, 10, "challenger")  # "other" left out
-    values = _values(data, rollout)
+    values = sli_values(data, rollout)
     champ, chal = values["champion"], values["challenger"]
     assert champ["ttft-p50"] == pytest.approx(25.0)  # half of the first bucket (50 ms)
     assert chal["ttft-p50"] == pytest.approx(175.0)  # middle of 100-250 ms
@@ -199,32 +175,14 @@ def test_model_rewrite_versions_are_told_apart_by_response_model() -> None:
         }
         rollout = parse_rollout(doc)
         data = OpenTelemetryProvider(store).collect(rollout, WINDOW)
-    values = _values(data, rollout)
+    values = sli_values(data, rollout)
     assert values["champion"]["ttft-p50"] == pytest.approx(25.0)
     assert values["challenger"]["ttft-p50"] == pytest.approx(175.0)
     assert data.challenger.counts == Counts(100, 0, "challenger")
 
 
 def test_cost_per_1k_requests_from_token_usage() -> None:
-    pricing = {"inputPer1k": 0.5, "outputPer1k": 1.5}
-    rollout = parse_rollout(
-        {
-            "metadata": {
-                "name": "assistant",
-                "namespace": "ml",
-                "annotations": {"modelcanary.io/metrics-scheme": "otel-genai"},
-            },
-            "spec": {
-                "champion": {"url": "http://a:8000", "protocol": "openai", "pricing": pricing},
-                "challenger": {"url": "http://b:8000", "protocol": "openai", "pricing": pricing},
-                "analysis": {
-                    "interval": "1m",
-                    "stepWeights": [10],
-                    "metrics": [{"name": "cost-per-1k-requests", "thresholdRange": {"max": 1e6}}],
-                },
-            },
-        }
-    )
+    rollout = priced_rollout("otel-genai", "ml", 1e6)
     with running_receiver() as (store, url):
         for deployment, (inputs, outputs) in (
             ("assistant-primary", (5000.0, 2000.0)),

@@ -12,14 +12,13 @@ first scrape that saw it, so counts and quantiles are exact.
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from prom_fixtures import Exporter, Prometheus, wait_until
+from prom_fixtures import Exporter, Prometheus
+from prom_scenario import Scenario, hand_quantile, seeded_scenario
 
-from modelcanary.analysis._measurements import Counts, LatencyHistogram, NoData, Window
+from modelcanary.analysis._measurements import Counts, LatencyHistogram, NoData
 from modelcanary.analysis._sli import sli_value
 from modelcanary.providers import PrometheusProvider
 from modelcanary.providers._schemes import scheme_for
@@ -90,35 +89,9 @@ def _seed(exporter: Exporter, n: int) -> None:
     exporter.count(MARKER, {"suite": "knative"}, n)
 
 
-def _stamps(prometheus: Prometheus, value: float) -> list[float]:
-    rows = prometheus.query(f'{MARKER}{{suite="knative"}}[1m]')
-    values = rows[0]["values"] if rows else []
-    return [float(t) for t, v in values if float(v) == value]
-
-
-@dataclass(frozen=True)
-class Scenario:
-    prometheus: Prometheus
-    window: Window
-
-
 @pytest.fixture(scope="module")
 def scenario(prometheus: Prometheus, exporter: Exporter) -> Scenario:
-    start = time.time() - 1.0
-    with exporter.batch():
-        _seed(exporter, 0)
-    wait_until(lambda: len(_stamps(prometheus, 0.0)) >= 2, what="two scrapes of the zeros")
-    with exporter.batch():
-        _seed(exporter, 1)
-    end = wait_until(lambda: min(_stamps(prometheus, 1.0), default=0.0), what="traffic")
-    return Scenario(prometheus, Window(start, end))
-
-
-def _hand_quantile(q: float, cumulative: list[int]) -> float:
-    rank = q * cumulative[-1]
-    i = next(i for i, c in enumerate(cumulative) if c >= rank)
-    lower, below = (0.0, 0.0) if i == 0 else (BOUNDS_MS[i - 1], cumulative[i - 1])
-    return lower + (BOUNDS_MS[i] - lower) * (rank - below) / (cumulative[i] - below)
+    return seeded_scenario(prometheus, exporter, _seed, MARKER, "knative")
 
 
 CUMULATIVE = {
@@ -138,7 +111,7 @@ def test_revisions_of_the_status_are_the_two_versions(scenario: Scenario) -> Non
         hist = version.latencies
         assert isinstance(hist, LatencyHistogram) and hist.bounds[:3] == (5.0, 10.0, 20.0)
         for metric, q in (("latency-p50", 0.5), ("request-duration", 0.99)):
-            hand = _hand_quantile(q, CUMULATIVE[side])
+            hand = hand_quantile(q, BOUNDS_MS, CUMULATIVE[side])
             assert sli_value(MetricSpec(name=metric), data, version) == pytest.approx(hand)
 
 

@@ -12,14 +12,14 @@ and quantiles are exact.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pytest
-from prom_fixtures import Exporter, Prometheus, wait_until
+from prom_fixtures import Exporter, Prometheus
+from prom_scenario import Scenario, hand_quantile, seeded_scenario
 
 from modelcanary.analysis._measurements import (
     Counts,
@@ -361,39 +361,9 @@ def _seed(exporter: Exporter, n: int) -> None:
     exporter.count(MARKER, {"suite": "schemes"}, n)
 
 
-def _marker_stamps(prometheus: Prometheus, value: float | None) -> list[float]:
-    rows = prometheus.query(f'{MARKER}{{suite="schemes"}}[1m]')
-    return [
-        float(t)
-        for t, v in (rows[0]["values"] if rows else [])
-        if value is None or float(v) == value
-    ]
-
-
-@dataclass(frozen=True)
-class Scenario:
-    prometheus: Prometheus
-    window: Window
-
-
 @pytest.fixture(scope="module")
 def scenario(prometheus: Prometheus, exporter: Exporter) -> Scenario:
-    start = time.time() - 1.0
-    with exporter.batch():
-        _seed(exporter, 0)
-    wait_until(lambda: len(_marker_stamps(prometheus, 0.0)) >= 2, what="two scrapes of the zeros")
-    with exporter.batch():
-        _seed(exporter, 1)
-    end = wait_until(lambda: min(_marker_stamps(prometheus, 1.0), default=0.0), what="traffic")
-    return Scenario(prometheus, Window(start, end))
-
-
-def _hand_quantile(q: float, bounds: Sequence[float], cumulative: Sequence[float]) -> float:
-    """Prometheus' histogram_quantile, written out for the test."""
-    rank = q * cumulative[-1]
-    i = next(i for i, c in enumerate(cumulative) if c >= rank)
-    lower, below = (0.0, 0.0) if i == 0 else (bounds[i - 1], cumulative[i - 1])
-    return lower + (bounds[i] - lower) * (rank - below) / (cumulative[i] - below)
+    return seeded_scenario(prometheus, exporter, _seed, MARKER, "schemes")
 
 
 BOUNDS_MS = [5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0]
@@ -426,7 +396,7 @@ def test_counts_and_latency_per_scheme(scenario: Scenario, name: str) -> None:
             100 if side == "champion" else 40
         )
         for metric, q in (("latency-p50", 0.5), ("latency-p90", 0.9), ("request-duration", 0.99)):
-            hand = _hand_quantile(q, BOUNDS_MS, CUMULATIVE[side])
+            hand = hand_quantile(q, BOUNDS_MS, CUMULATIVE[side])
             assert sli_value(MetricSpec(name=metric), data, version) == pytest.approx(hand)
     assert data.mirrored is None  # no mirrored label outside the local router
     if name != "modelcanary-model":
@@ -438,9 +408,9 @@ def test_counts_and_latency_per_scheme(scenario: Scenario, name: str) -> None:
 
 def test_hand_quantiles() -> None:
     """The expected values above, by hand: p50 inside the first bucket, p99 in (250, 500]."""
-    assert _hand_quantile(0.5, BOUNDS_MS, CUMULATIVE["champion"]) == pytest.approx(50 / 60 * 5)
-    assert _hand_quantile(0.99, BOUNDS_MS, CUMULATIVE["champion"]) == pytest.approx(475.0)
-    assert _hand_quantile(0.99, BOUNDS_MS, CUMULATIVE["challenger"]) == pytest.approx(95.0)
+    assert hand_quantile(0.5, BOUNDS_MS, CUMULATIVE["champion"]) == pytest.approx(50 / 60 * 5)
+    assert hand_quantile(0.99, BOUNDS_MS, CUMULATIVE["champion"]) == pytest.approx(475.0)
+    assert hand_quantile(0.99, BOUNDS_MS, CUMULATIVE["challenger"]) == pytest.approx(95.0)
 
 
 def test_model_servers_give_predictions_and_drift(scenario: Scenario) -> None:
@@ -496,6 +466,6 @@ def test_series_per_step_for_a_mesh_scheme(scenario: Scenario) -> None:
     assert len(rate) == 6 and rate[-1] == pytest.approx(0.1)  # the last step saw the traffic
     assert chal["throughput"].values[-1] == pytest.approx(40 / 2.0)
     p50 = chal["latency-p50"].values  # milliseconds: Istio's unit kept
-    assert np.nanmax(p50) == pytest.approx(_hand_quantile(0.5, BOUNDS_MS, CUMULATIVE["challenger"]))
+    assert np.nanmax(p50) == pytest.approx(hand_quantile(0.5, BOUNDS_MS, CUMULATIVE["challenger"]))
     linkerd = p.collect(CASES["linkerd"].rollout, window).champion.series
     assert linkerd["error-rate"].values[-1] == pytest.approx(0.1)  # classification="failure"

@@ -23,11 +23,11 @@ from typing import Any
 
 import httpx
 import pytest
+from llm_provider_rollouts import gateway_rollout, priced_rollout, sli_values
 from prom_fixtures import PROMETHEUS, Prometheus, wait_until
 
 from modelcanary.analysis import NoData, Window
-from modelcanary.analysis._measurements import IntervalData, Scalar
-from modelcanary.analysis._sli import sli_value
+from modelcanary.analysis._measurements import Scalar
 from modelcanary.providers._prometheus import PrometheusProvider
 from modelcanary.serving import LLMSimConfig, LLMSimServer
 from modelcanary.spec import ModelRollout, parse_rollout
@@ -144,33 +144,8 @@ def scenario() -> Iterator[Scenario]:
             prometheus.stop()
 
 
-def _rollout(provider: str = "inference-pool", **spec: Any) -> ModelRollout:
-    return parse_rollout(
-        {
-            "metadata": {"name": "assistant", "namespace": "ml"},
-            "spec": {
-                "targetRef": {"name": "assistant"},
-                "router": {"provider": provider},
-                "service": {"port": 8000, "gatewayRefs": [{"name": "inference-gateway"}]},
-                "analysis": {
-                    "interval": "1m",
-                    "stepWeights": [10, 50],
-                    "metrics": [
-                        {"name": m, "thresholdRange": {"max": 1 if "rate" in m else 1000}}
-                        for m in METRICS
-                    ],
-                },
-                **spec,
-            },
-        }
-    )
-
-
-def _values(data: IntervalData, rollout: ModelRollout) -> dict[str, dict[str, float | NoData]]:
-    return {
-        side.side: {m.name: sli_value(m, data, side) for m in rollout.spec.analysis.metrics}
-        for side in (data.champion, data.challenger)
-    }
+def _rollout(provider: str = "inference-pool") -> ModelRollout:
+    return gateway_rollout(METRICS, provider, step_weights=[10, 50])
 
 
 def test_vllm_slis_tell_a_slow_failing_challenger_apart(scenario: Scenario) -> None:
@@ -178,7 +153,7 @@ def test_vllm_slis_tell_a_slow_failing_challenger_apart(scenario: Scenario) -> N
     with PrometheusProvider(scenario.prometheus.url) as provider:
         assert provider.scheme_of(rollout).name == "vllm"
         data = provider.collect(rollout, scenario.window)
-    values = _values(data, rollout)
+    values = sli_values(data, rollout)
     champ, chal = values["champion"], values["challenger"]
     # TTFT: ~40 ms vs ~200 ms (vLLM's buckets 40/60 ms and 100/250 ms; bounds leave room
     # for a loaded machine's late wake-ups)
@@ -209,26 +184,7 @@ def test_vllm_slis_tell_a_slow_failing_challenger_apart(scenario: Scenario) -> N
 def test_cost_per_1k_requests_from_token_counters(scenario: Scenario) -> None:
     """With explicit priced versions and the scheme forced by annotation, cost comes from
     vLLM's prompt and generation token counters."""
-    pricing = {"inputPer1k": 0.5, "outputPer1k": 1.5}
-    rollout = parse_rollout(
-        {
-            "metadata": {
-                "name": "assistant",
-                "namespace": "priced",
-                "annotations": {"modelcanary.io/metrics-scheme": "vllm"},
-            },
-            "spec": {
-                "champion": {"url": "http://a:8000", "protocol": "openai", "pricing": pricing},
-                "challenger": {"url": "http://b:8000", "protocol": "openai", "pricing": pricing},
-                "router": {"provider": "local"},
-                "analysis": {
-                    "interval": "1m",
-                    "stepWeights": [10],
-                    "metrics": [{"name": "cost-per-1k-requests", "thresholdRange": {"max": 1000}}],
-                },
-            },
-        }
-    )
+    rollout = priced_rollout("vllm", "priced", 1000, router={"provider": "local"})
     with PrometheusProvider(scenario.prometheus.url) as provider:
         assert provider.scheme_of(rollout).name == "vllm"
         data = provider.collect(rollout, scenario.window)
@@ -261,7 +217,7 @@ def test_model_rewrite_rollouts_tell_versions_apart_by_model_name(scenario: Scen
     rollout = parse_rollout(doc)
     with PrometheusProvider(scenario.prometheus.url) as provider:
         data = provider.collect(rollout, scenario.window)
-    values = _values(data, rollout)
+    values = sli_values(data, rollout)
     assert values["challenger"]["ttft-p50"] > values["champion"]["ttft-p50"]  # type: ignore[operator]
     assert values["challenger"]["error-rate"] == pytest.approx(scenario.errors / REQUESTS, abs=0.01)
     # a model name no server reports: no data for that version, never a pass
@@ -269,7 +225,7 @@ def test_model_rewrite_rollouts_tell_versions_apart_by_model_name(scenario: Scen
     rollout = parse_rollout(doc)
     with PrometheusProvider(scenario.prometheus.url) as provider:
         data = provider.collect(rollout, scenario.window)
-    missing = _values(data, rollout)["challenger"]
+    missing = sli_values(data, rollout)["challenger"]
     assert isinstance(missing["ttft-p50"], NoData) and isinstance(missing["error-rate"], NoData)
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kube_fixtures import KubeApi, kube_api
+from kube_fixtures import KubeApi, kube
+from kube_rollout_fixtures import client
 from llm_router_kube import llm_rollout_doc, run_rollout, stored
 from router_cases import MATCH, rollout
 from router_schemas import assert_valid, problems
@@ -23,22 +23,12 @@ from modelcanary.rollout._commands import Routes
 from modelcanary.routers import ROUTERS, MemoryObjectStore
 from modelcanary.spec import parse_rollout
 
+__all__ = ["client", "kube"]
+
 POOL = {"group": "inference.networking.k8s.io", "kind": "InferencePool"}
 REWRITE = ("llm-d.ai/v1alpha2", "InferenceModelRewrite")
 X_K8S = "inference.networking.x-k8s.io/v1alpha2"
 """The Inference Extension's InferenceModelRewrite API (its releases up to v1.5)."""
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[KubeApi]:
-    with kube_api() as api:
-        yield api
-
-
-@pytest.fixture()
-def client(cluster: KubeApi) -> Iterator[KubeClient]:
-    yield KubeClient(cluster.api_client, timeout=10)
-    cluster.reset()
 
 
 def _with_inference(provider: str, **inference: Any) -> Any:
@@ -217,7 +207,7 @@ REWRITE_CONFIG = {
     [(0.0, "Succeeded", [0, 10, 50, 0]), (0.5, "Failed", [0, 10, 0])],
 )
 def test_rollout_on_kube(
-    cluster: KubeApi,
+    kube: KubeApi,
     client: KubeClient,
     provider: str,
     router: dict[str, Any],
@@ -229,11 +219,11 @@ def test_rollout_on_kube(
     """Promotion walks the weights 10 -> 50 -> champion; a faulty challenger is rolled back
     at 10 %. The objects end with everything on the champion, the new revision promoted or not."""
     doc = llm_rollout_doc(provider, **router)
-    seen = run_rollout(cluster, client, doc, error_rate=error_rate, observe=observe, until=phase)
+    seen = run_rollout(kube, client, doc, error_rate=error_rate, observe=observe, until=phase)
     assert seen == weights
-    status = cluster.get("modelcanary.io/v1alpha1", "ModelRollout", "default", "assistant")
+    status = kube.get("modelcanary.io/v1alpha1", "ModelRollout", "default", "assistant")
     assert status["status"]["phase"] == phase
-    primary = cluster.get("apps/v1", "Deployment", "default", "assistant-primary")
+    primary = kube.get("apps/v1", "Deployment", "default", "assistant-primary")
     image = primary["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == (
         "vllm/vllm-openai:v0.9.1" if phase == "Succeeded" else "vllm/vllm-openai:v0.9.0"

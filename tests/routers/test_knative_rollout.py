@@ -5,94 +5,30 @@ ticks as Knative Serving would. Metrics follow the split Knative reports it serv
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-import pytest
 from kube_fixtures import KubeApi, kube
 from kube_knative import API, KIND, KnativeController, knative_service, new_image
+from kube_rollout_fixtures import RouteMetrics, client, kube_engine, stored_rollout
 from router_schemas import assert_valid
 
-from modelcanary.analysis import IntervalData, NoData, Scalar, Window, version_data
-from modelcanary.engine import Engine, ManualClock
+from modelcanary.engine import ManualClock
 from modelcanary.k8s._client import KubeClient
 from modelcanary.k8s._objects import KubeObjectStore
-from modelcanary.k8s._status import KubeStatusStore
-from modelcanary.k8s._workloads import KubeWorkloads
-from modelcanary.ports import WebhookPayload, WebhookResult
 from modelcanary.rollout import Routes
 from modelcanary.routers import RouterSet
-from modelcanary.spec import MetricSpec, ModelRollout, Webhook, parse_rollout
+from modelcanary.spec import parse_rollout
 
-__all__ = ["kube"]
+__all__ = ["client", "kube"]
 
 MR = ("modelcanary.io/v1alpha1", "ModelRollout")
 
 
-@pytest.fixture()
-def client(kube: KubeApi) -> Iterator[KubeClient]:
-    yield KubeClient(kube.api_client, timeout=10)
-    kube.reset()
-
-
-class Metrics:
-    """Challenger requests in proportion to the weight the router reads back (status.traffic
-    once Knative reconciled it); challenger errors at ``error_rate``."""
-
-    name = "knative-fake"
-
-    def __init__(self, routers: RouterSet, error_rate: float) -> None:
-        self.routers, self.error_rate = routers, error_rate
-
-    def is_online(self) -> bool:
-        return True
-
-    def backends(self, rollout: ModelRollout) -> list[Metrics]:
-        return [self]
-
-    def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
-        weight = self.routers.get_routes(rollout).challenger_weight
-        rng = np.random.default_rng(int(window.end))
-        n = int(600 * weight / 100)
-        challenger = version_data(
-            "challenger", latencies_ms=rng.normal(50, 5, n), errors=rng.random(n) < self.error_rate
-        )
-        champion = version_data(
-            "champion", latencies_ms=rng.normal(50, 5, 600), errors=np.zeros(600, bool)
-        )
-        return IntervalData(window, challenger, champion)
-
-    def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
-        return NoData("no custom metrics here")
-
-
-class Hooks:
-    def run(self, hook: Webhook, payload: WebhookPayload) -> WebhookResult:
-        return WebhookResult(hook.name, hook.type, True, 200)
-
-
 def rollout_doc(**spec: Any) -> dict[str, Any]:
-    doc = parse_rollout(
-        {
-            "apiVersion": "modelcanary.io/v1alpha1",
-            "kind": "ModelRollout",
-            "metadata": {"name": "podinfo", "namespace": "default"},
-            "spec": {
-                "targetRef": {"apiVersion": API, "kind": KIND, "name": "podinfo"},
-                "router": {"provider": "knative"},
-                "service": {"port": 80},
-                "analysis": {
-                    "interval": "30s",
-                    "threshold": 2,
-                    "stepWeights": [10, 50],
-                    "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.05}}],
-                },
-                **spec,
-            },
-        }
-    ).to_dict()
-    return doc
+    router, service = {"provider": "knative"}, {"port": 80}
+    doc = stored_rollout("podinfo", router, service, (API, KIND), stepWeights=[10, 50])
+    doc["spec"] |= spec
+    return parse_rollout(doc).to_dict()
 
 
 class Run:
@@ -107,14 +43,8 @@ class Run:
         kube.create(rollout_doc(**spec))
         self.routers = RouterSet(KubeObjectStore(client))
         self.clock = ManualClock()
-        self.engine = Engine(
-            store=KubeStatusStore(client),
-            workloads=KubeWorkloads(client),
-            router=self.routers,
-            metrics=Metrics(self.routers, error_rate),
-            webhooks=Hooks(),
-            clock=self.clock,
-        )
+        metrics = RouteMetrics(self.routers, error_rate, name="knative-fake")
+        self.engine = kube_engine(client, self.routers, metrics, clock=self.clock)
         self.served: list[dict[str, int]] = []
         """status.traffic of every tick: revision -> percent Knative serves."""
 

@@ -3,11 +3,11 @@ against the vendored CRD and driven by the real engine to promotion and rollback
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kube_fixtures import KubeApi, kube_api
+from kube_fixtures import KubeApi, kube
+from kube_rollout_fixtures import client
 from llm_router_kube import llm_rollout_doc, run_rollout, stored
 from router_cases import llm_inference_service, rollout, store_for
 from router_schemas import assert_valid, problems
@@ -19,20 +19,10 @@ from modelcanary.routers import ROUTERS, MemoryObjectStore
 from modelcanary.routers._base import ADOPTED_ANNOTATION
 from modelcanary.spec import parse_rollout
 
+__all__ = ["client", "kube"]
+
 API = "serving.kserve.io/v1alpha2"
 KIND = "LLMInferenceService"
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[KubeApi]:
-    with kube_api() as api:
-        yield api
-
-
-@pytest.fixture()
-def client(cluster: KubeApi) -> Iterator[KubeClient]:
-    yield KubeClient(cluster.api_client, timeout=10)
-    cluster.reset()
 
 
 def _route(obj: dict[str, Any]) -> dict[str, Any]:
@@ -146,20 +136,20 @@ def _challenger_weight(kube: KubeApi) -> int | None:
     [(0.0, "Succeeded", [0, 10, 50, 0]), (0.5, "Failed", [0, 10, 0])],
 )
 def test_kserve_llm_rollout_on_kube(
-    cluster: KubeApi, client: KubeClient, error_rate: float, phase: str, weights: list[int]
+    kube: KubeApi, client: KubeClient, error_rate: float, phase: str, weights: list[int]
 ) -> None:
     for name in ("assistant-primary", "assistant-canary"):
         service = llm_inference_service(name)
         service["metadata"]["namespace"] = "default"
-        cluster.create(service)
+        kube.create(service)
     doc = llm_rollout_doc("kserve-llm")
     seen = run_rollout(
-        cluster, client, doc, error_rate=error_rate, observe=_challenger_weight, until=phase
+        kube, client, doc, error_rate=error_rate, observe=_challenger_weight, until=phase
     )
     assert seen == weights
     for name in ("assistant-primary", "assistant-canary"):  # adopted: both still there
-        obj = cluster.get(API, KIND, "default", name)
+        obj = kube.get(API, KIND, "default", name)
         assert obj["spec"]["model"]["uri"] == f"hf://acme/{name}"
         assert _route(obj)["group"] == "assistant"
-    rollout_obj = cluster.get("modelcanary.io/v1alpha1", "ModelRollout", "default", "assistant")
+    rollout_obj = kube.get("modelcanary.io/v1alpha1", "ModelRollout", "default", "assistant")
     assert rollout_obj["status"]["phase"] == phase

@@ -10,147 +10,67 @@ the challenger's pods. Every Service validates against the Kubernetes schema aft
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pytest
-from kube_fixtures import KubeApi, kube_api
+from kube_fixtures import KubeApi, kube
+from kube_rollout_fixtures import (
+    APPS,
+    Hooks,
+    RouteMetrics,
+    app_deployment,
+    client,
+    http_container,
+    kube_engine,
+    kubelet,
+    stored_rollout,
+)
 from router_schemas import assert_valid
 
-from modelcanary.analysis import IntervalData, NoData, Scalar, Window, version_data
-from modelcanary.engine import Engine, ManualClock
+from modelcanary.analysis import Window
+from modelcanary.engine import ManualClock
 from modelcanary.errors import RouterError
 from modelcanary.k8s._client import KubeClient
 from modelcanary.k8s._objects import KubeObjectStore
 from modelcanary.k8s._status import KubeStatusStore
-from modelcanary.k8s._workloads import KubeWorkloads
-from modelcanary.ports import WebhookPayload, WebhookResult
 from modelcanary.rollout import Routes
 from modelcanary.routers import RouterSet
-from modelcanary.spec import MetricSpec, ModelRollout, Webhook
 
-APPS = "apps/v1"
+__all__ = ["client", "kube"]
+
 NAME = "podinfo"
 OLD, NEW = "ghcr.io/stefanprodan/podinfo:6.0.0", "ghcr.io/stefanprodan/podinfo:6.0.1"
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[KubeApi]:
-    with kube_api() as api:
-        yield api
-
-
-@pytest.fixture()
-def client(cluster: KubeApi) -> Iterator[KubeClient]:
-    yield KubeClient(cluster.api_client, timeout=10)
-    cluster.reset()
-
-
 def deployment(image: str = OLD) -> dict[str, Any]:
     """Flagger's podinfo Deployment, selecting ``app: podinfo``."""
-    container = {
-        "name": "podinfod",
-        "image": image,
-        "ports": [{"name": "http", "containerPort": 9898, "protocol": "TCP"}],
-    }
-    return {
-        "apiVersion": APPS,
-        "kind": "Deployment",
-        "metadata": {"name": NAME, "namespace": "default", "labels": {"app": NAME}},
-        "spec": {
-            "replicas": 2,
-            "progressDeadlineSeconds": 60,
-            "selector": {"matchLabels": {"app": NAME}},
-            "template": {
-                "metadata": {"labels": {"app": NAME}},
-                "spec": {"containers": [container]},
-            },
-        },
-    }
+    return app_deployment(NAME, {"containers": [http_container("podinfod", image, 9898)]}, 2)
 
 
 def rollout_doc() -> dict[str, Any]:
     """The blue/green ModelRollout of Flagger's kubernetes-blue-green tutorial, as stored."""
-    return {
-        "apiVersion": "modelcanary.io/v1alpha1",
-        "kind": "ModelRollout",
-        "metadata": {"name": NAME, "namespace": "default"},
-        "spec": {
-            "targetRef": {"apiVersion": APPS, "kind": "Deployment", "name": NAME},
-            "router": {"provider": "kubernetes"},
-            "service": {"port": 9898},
-            "analysis": {
-                "interval": "30s",
-                "threshold": 2,
-                "iterations": 4,
-                "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.05}}],
-                "webhooks": [
-                    {
-                        "name": "load-test",
-                        "url": "http://flagger-loadtester.test/",
-                        "metadata": {"cmd": "hey -z 1m -q 10 http://podinfo-canary.default:9898/"},
-                    }
-                ],
-            },
-        },
+    load_test = {
+        "name": "load-test",
+        "url": "http://flagger-loadtester.test/",
+        "metadata": {"cmd": "hey -z 1m -q 10 http://podinfo-canary.default:9898/"},
     }
+    return stored_rollout(
+        NAME, {"provider": "kubernetes"}, {"port": 9898}, iterations=4, webhooks=[load_test]
+    )
 
 
-class Metrics:
+class Metrics(RouteMetrics):
     """Live traffic split by the apex selector in the cluster, plus the load test that calls
     ``podinfo-canary`` (challenger requests only while it selects the challenger's pods)."""
 
-    name = "cluster-services"
-
     def __init__(self, kube: KubeApi, routers: RouterSet, error_rate: float) -> None:
-        self.kube, self.routers, self.error_rate = kube, routers, error_rate
+        super().__init__(routers, error_rate, name="cluster-services")
+        self.kube = kube
 
-    def is_online(self) -> bool:
-        return True
-
-    def backends(self, rollout: ModelRollout) -> list[Metrics]:
-        return [self]
-
-    def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
-        live = self.routers.get_routes(rollout).challenger_weight
+    def requests(self, routes: Routes, window: Window) -> tuple[int, int]:
         canary = self.kube.get("v1", "Service", "default", f"{NAME}-canary")
         load = 300 if canary["spec"]["selector"] == {"app": NAME} else 0
-        rng = np.random.default_rng(int(window.end))
-        n = int(600 * live / 100) + load
-        challenger = version_data(
-            "challenger", latencies_ms=rng.normal(50, 5, n), errors=rng.random(n) < self.error_rate
-        )
-        champion = version_data(
-            "champion", latencies_ms=rng.normal(50, 5, 600), errors=np.zeros(600, bool)
-        )
-        return IntervalData(window, challenger, champion)
-
-    def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
-        return NoData("no custom metrics here")
-
-
-class Hooks:
-    def __init__(self) -> None:
-        self.ran: list[str] = []
-
-    def run(self, hook: Webhook, payload: WebhookPayload) -> WebhookResult:
-        self.ran.append(hook.name)
-        return WebhookResult(hook.name, hook.type, True, 200)
-
-
-def kubelet(kube: KubeApi) -> None:
-    """Every Deployment's status catches up with its spec (all replicas ready)."""
-    for obj in kube.list(APPS, "Deployment", "default"):
-        replicas = obj["spec"].get("replicas", 1)
-        status = {
-            "observedGeneration": obj["metadata"]["generation"],
-            "replicas": replicas,
-            "updatedReplicas": replicas,
-            "readyReplicas": replicas,
-            "availableReplicas": replicas,
-        }
-        kube.patch(APPS, "Deployment", "default", obj["metadata"]["name"], {"status": status})
+        return int(600 * routes.challenger_weight / 100) + load, 600
 
 
 def apex_selects(kube: KubeApi) -> str:
@@ -172,13 +92,8 @@ def run(
     kube.create(doc)
     routers = RouterSet(KubeObjectStore(client))
     hooks, clock = Hooks(), ManualClock()
-    engine = Engine(
-        store=KubeStatusStore(client),
-        workloads=KubeWorkloads(client),
-        router=routers,
-        metrics=Metrics(kube, routers, error_rate),
-        webhooks=hooks,
-        clock=clock,
+    engine = kube_engine(
+        client, routers, Metrics(kube, routers, error_rate), hooks=hooks, clock=clock
     )
     selects: list[str] = []
     versions: list[str] = []
@@ -218,61 +133,61 @@ def _image_patch(image: str) -> dict[str, Any]:
 
 
 def test_blue_green_promotes_through_the_primary_with_the_apex_on_it(
-    cluster: KubeApi, client: KubeClient
+    kube: KubeApi, client: KubeClient
 ) -> None:
     """The challenger is judged on the load test alone (no live traffic); promotion updates
     the primary Deployment behind an apex that never leaves it, then the target scales to 0."""
-    seen = run(cluster, client, error_rate=0.0, until="Succeeded")
+    seen = run(kube, client, error_rate=0.0, until="Succeeded")
     assert seen["selects"] == ["primary"]
     assert seen["primary_image"] == NEW and seen["challenger_replicas"] == 0
     assert "load-test" in seen["hooks"]
     assert seen["apex_writes"] == 0  # the router and the workloads agree: nothing rewritten
-    status = cluster.get("modelcanary.io/v1alpha1", "ModelRollout", "default", NAME)["status"]
+    status = kube.get("modelcanary.io/v1alpha1", "ModelRollout", "default", NAME)["status"]
     assert (
         status["phase"] == "Succeeded" and status["lastPromotedSpec"] == status["lastAppliedSpec"]
     )
 
 
-def test_blue_green_rolls_a_faulty_challenger_back(cluster: KubeApi, client: KubeClient) -> None:
+def test_blue_green_rolls_a_faulty_challenger_back(kube: KubeApi, client: KubeClient) -> None:
     """Errors seen through ``podinfo-canary`` fail the analysis: the primary keeps the old
     image, the target is scaled to 0, the apex stays on the champion."""
-    seen = run(cluster, client, error_rate=0.5, until="Failed")
+    seen = run(kube, client, error_rate=0.5, until="Failed")
     assert seen["selects"] == ["primary"]
     assert seen["primary_image"] == OLD and seen["challenger_replicas"] == 0
-    status = cluster.get("modelcanary.io/v1alpha1", "ModelRollout", "default", NAME)["status"]
+    status = kube.get("modelcanary.io/v1alpha1", "ModelRollout", "default", NAME)["status"]
     assert status["phase"] == "Failed" and "error-rate" in status["message"]
 
 
-def test_the_switch_moves_the_apex_in_the_cluster(cluster: KubeApi, client: KubeClient) -> None:
+def test_the_switch_moves_the_apex_in_the_cluster(kube: KubeApi, client: KubeClient) -> None:
     """On the real Services the workloads made: all traffic to the challenger selects the
     target's pods, back to the champion selects the primary's; partial weights write nothing;
     finalize leaves the apex (clients call it) on the champion."""
-    run(cluster, client, error_rate=0.0, until="Initialized")
+    run(kube, client, error_rate=0.0, until="Initialized")
     stored = KubeStatusStore(client).get(NAME, "default")
     assert stored is not None
     rollout = stored.rollout
     routers = RouterSet(KubeObjectStore(client))
     routers.set_routes(rollout, Routes(champion_weight=0, challenger_weight=100))
-    assert apex_selects(cluster) == "canary"
+    assert apex_selects(kube) == "canary"
     assert routers.get_routes(rollout) == Routes(champion_weight=0, challenger_weight=100)
-    before = cluster.get("v1", "Service", "default", NAME)
+    before = kube.get("v1", "Service", "default", NAME)
     with pytest.raises(RouterError, match=r"cannot send 30% to the challenger.*iterations"):
         routers.set_routes(rollout, Routes(champion_weight=70, challenger_weight=30))
-    assert cluster.get("v1", "Service", "default", NAME) == before
+    assert kube.get("v1", "Service", "default", NAME) == before
     routers.reconcile(rollout)  # as the workloads and Flagger's Reconcile: the champion
-    assert apex_selects(cluster) == "primary"
+    assert apex_selects(kube) == "primary"
     routers.set_routes(rollout, Routes(champion_weight=0, challenger_weight=100))
     routers.finalize(rollout)
-    apex = cluster.get("v1", "Service", "default", NAME)
-    assert apex is not None and apex_selects(cluster) == "primary"
+    apex = kube.get("v1", "Service", "default", NAME)
+    assert apex is not None and apex_selects(kube) == "primary"
     assert apex["spec"]["ports"][0]["port"] == 9898  # the workloads' ports, kept
 
 
 def test_without_metrics_or_webhooks_only_readiness_judges(
-    cluster: KubeApi, client: KubeClient
+    kube: KubeApi, client: KubeClient
 ) -> None:
     """As Flagger walks a Canary with neither (its FAQ's delegation example): the rollout
     runs its iterations and promotes whatever the challenger's errors; validation warns."""
-    seen = run(cluster, client, error_rate=0.5, until="Succeeded", metrics=[], webhooks=[])
+    seen = run(kube, client, error_rate=0.5, until="Succeeded", metrics=[], webhooks=[])
     assert seen["selects"] == ["primary"] and seen["primary_image"] == NEW
     assert seen["hooks"] == []

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
+from kube_rollout_fixtures import Hooks, RouteMetrics
 from router_schemas import assert_valid
 
-from modelcanary.analysis import IntervalData, NoData, Scalar, Window, version_data
+from modelcanary.analysis import Window
 from modelcanary.engine import Engine, ManualClock, MemoryStatusStore, run_until_done
 from modelcanary.engine._engine import TickResult
-from modelcanary.ports import WebhookPayload, WebhookResult
-from modelcanary.rollout import Readiness
+from modelcanary.rollout import Readiness, Routes
 from modelcanary.routers import MemoryObjectStore, RouterSet
-from modelcanary.spec import MetricSpec, ModelRollout, Webhook, parse_rollout
+from modelcanary.spec import ModelRollout, parse_rollout
 
 VS = ("networking.istio.io/v1", "VirtualService", "ml", "fraud")
 
@@ -39,40 +38,16 @@ class Workloads:
         pass
 
 
-class Metrics:
-    """Challenger requests in proportion to the weight the VirtualService really gives it."""
-
-    name = "mesh"
+class Metrics(RouteMetrics):
+    """Challenger requests in proportion to the weight the VirtualService really gives it
+    (its mirrored share during the shadow stage), 20 requests a second in all."""
 
     def __init__(self, routers: RouterSet, error_rate: float) -> None:
-        self.routers, self.error_rate = routers, error_rate
+        super().__init__(routers, error_rate, name="mesh")
 
-    def is_online(self) -> bool:
-        return True
-
-    def backends(self, rollout: ModelRollout) -> list[Metrics]:
-        return [self]
-
-    def collect(self, rollout: ModelRollout, window: Window) -> IntervalData:
-        routes = self.routers.get_routes(rollout)
-        rng = np.random.default_rng(int(window.end))
+    def requests(self, routes: Routes, window: Window) -> tuple[int, int]:
         total = int(20 * window.seconds)
-        n = int(total * max(routes.challenger_weight, routes.mirror_weight) / 100)
-        challenger = version_data(
-            "challenger", latencies_ms=rng.normal(50, 5, n), errors=rng.random(n) < self.error_rate
-        )
-        champion = version_data(
-            "champion", latencies_ms=rng.normal(50, 5, total), errors=np.zeros(total, bool)
-        )
-        return IntervalData(window, challenger, champion)
-
-    def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
-        return NoData("no custom metrics here")
-
-
-class Hooks:
-    def run(self, hook: Webhook, payload: WebhookPayload) -> WebhookResult:
-        return WebhookResult(hook.name, hook.type, True, 200)
+        return int(total * max(routes.challenger_weight, routes.mirror_weight) / 100), total
 
 
 def _rollout(**analysis: Any) -> ModelRollout:

@@ -9,13 +9,13 @@ import os
 import signal
 import stat
 import subprocess
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cli_runs import EXE, cli, waiting_rollout_file
+from polling import until
 from runtime_fixtures import Models
 
 from modelcanary._files import load
@@ -36,14 +36,8 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def _until(check: Any, what: str, timeout: float = 180) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+def _until(check: Callable[[], Any], what: str, timeout: float = 180) -> Any:
+    return until(check, what, timeout)
 
 
 def _stop(tmp_path: Path, workdir: Path, pid: int) -> None:

@@ -1,13 +1,10 @@
 """Client side of the local router: one asyncio Protocol per client connection.
 
 Requests are parsed as bytes arrive (``Content-Length`` or chunked bodies, de-chunked before
-forwarding), routed with the current ``RouteTable``, forwarded on a pooled upstream
-connection, and answered with the upstream's response (plus ``x-modelcanary-version`` and
-any affinity cookie). Pipelined requests are served in order, one at a time. A streamed
-answer (Server-Sent Events, any chunked body) is written as each piece arrives, re-framed
-as chunks (or, to a client whose connection closes after it, delimited by the close), so the
-client sees the first token when the router does; a stream cut off upstream is cut off to
-the client too (the connection is aborted: a truncated answer never looks complete).
+forwarding), routed with the current ``RouteTable`` and forwarded on a pooled upstream
+connection; the answer is written and recorded by the connection's ``Answering`` half
+(``answer.py``: buffered and streamed answers, the challenger-to-champion retry). Pipelined
+requests are served in order, one at a time.
 
 Requests to ``/v1/chat/completions`` and ``/v1/completions`` (any POST when the router is
 told the versions speak ``protocol: openai``) are also read by an ``LLMTracker`` as they
@@ -18,12 +15,6 @@ Every connection is bounded by ``RouterLimits`` (``router_limits``): head and bo
 time to send a request, time idle, its share of the router's buffered bytes; the
 ``ConnectionTable`` tracks its state so timeouts and the connection cap are enforced by the
 router's timer without a timer per connection.
-
-A challenger call that never reached the challenger (its connection failed: refused,
-unreachable, connect timeout; or its connect breaker refused it) is recorded as a challenger
-error and sent to the champion, whose answer the client gets: a dead challenger never fails
-a client request. Calls the challenger may have received (a reset or a timeout after the
-request was written, an error answer, the stalled-server 503) are not retried.
 """
 
 from __future__ import annotations
@@ -34,65 +25,37 @@ from typing import cast
 
 from ...analysis._measurements import Side
 from .._llm_parse import LLMTracker, is_llm_target, parse_request
+from .answer import Answering
 from .body import ChunkScanner, dechunk, error_body, simple_response
-from .forward import (
-    CLOSE_LINE,
-    MIRROR_LINE,
-    PAUSE_AT,
-    RESERVED,
-    VERSION_LINES,
-    ProxyState,
-    keep,
-)
-from .http11 import CHUNKED, CRLF, HEAD_END, LENGTH, HttpError, RequestHead, ResponseHead
+from .forward import MIRROR_LINE, PAUSE_AT, RESERVED, ProxyState
+from .http11 import CRLF, HEAD_END, HttpError, RequestHead
 from .limits import EVICTED, IDLE, LINGERING, READING
 from .matching import RequestView
 from .table import CHALLENGER, CHAMPION
-from .upstream import FAILED, StreamSource
+from .upstream import StreamSource
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_JOIN_LIMIT = 64 * 1024  # bodies up to this size are joined with the head into one write
 _RETRY = b"\r\nretry-after: 1"
 _IDLE, _READING, _BUSY = 0, 1, 2
-_RAW, _CHUNKS = 1, 2
-"""How a streamed answer is written: as it comes (a length, or the close, ends it), or
-re-framed as chunks."""
-_LAST_CHUNK = b"0\r\n\r\n"
 _SIDES: tuple[Side, Side] = ("champion", "challenger")
 
 
-class ClientConnection(asyncio.Protocol):
-    """Serves one client connection of the router."""
+class ClientConnection(Answering, asyncio.Protocol):
+    """Serves one client connection of the router: reads, routes and forwards its requests
+    (the answers: ``Answering``)."""
 
     __slots__ = (
         "body_start",
         "busy",
-        "close_after",
-        "closed",
         "continued",
-        "cookie_lines",
-        "head_only",
         "held",
-        "llm",
-        "paused",
         "pending",
         "phase",
-        "preview",
         "request",
-        "request_id",
-        "retry",
         "scanner",
         "searched",
-        "sent",
-        "source",
-        "started",
-        "state",
-        "status",
-        "transport",
-        "unit",
-        "version",
-        "writing",
     )
+    """The request side's own state (what both halves use: ``Answering.__slots__``)."""
 
     def __init__(self, state: ProxyState) -> None:
         self.state = state
@@ -119,7 +82,7 @@ class ClientConnection(asyncio.Protocol):
         self.source: StreamSource | None = None
         """The upstream connection of the answer being streamed (None when not streaming)."""
         self.writing = self.status = 0
-        """How the streamed answer is written (``_RAW``, ``_CHUNKS``); its status."""
+        """How the streamed answer is written (``RAW``, ``CHUNKS``); its status."""
         self.preview: bytearray | None = None
 
     # -- asyncio callbacks -------------------------------------------------------------
@@ -365,136 +328,6 @@ class ClientConnection(asyncio.Protocol):
                 head = request.forward_head(other.prefix, other.host_header, len(body))
             data = b"".join((head, id_line, MIRROR_LINE, HEAD_END, body))
             state.mirror(data, request_id, head_only, unit, llm)
-
-    # -- Exchange: the upstream's answer ------------------------------------------------
-    def on_response(self, response: ResponseHead, body: bytes) -> None:
-        """Write the upstream's answer to the client, then record it."""
-        now = time.perf_counter()
-        chunked = response.framing == CHUNKED
-        transport = self.transport
-        if not self.closed and transport is not None:
-            out = dechunk(body) if chunked and self.close_after else body
-            head = response.client_head(len(out), chunked and self.close_after)
-            extra = VERSION_LINES[self.version] + self.cookie_lines
-            if self.close_after:
-                extra += CLOSE_LINE
-            if len(out) <= _JOIN_LIMIT:
-                transport.write(b"".join((head, extra, HEAD_END, out)))
-            else:
-                transport.write(b"".join((head, extra, HEAD_END)))
-                transport.write(out)
-        self.state.observe(
-            self.version, False, response.status, now - self.started, body, chunked,
-            self.request_id, self.unit,
-        )  # fmt: skip
-        llm = self.llm
-        if llm is not None:
-            llm.begin(response.status, response.event_stream)
-            llm.feed(dechunk(body) if chunked else body, now)
-            self.state.record_llm(llm.end(now), llm.request)
-        self._done()
-
-    def on_head(self, response: ResponseHead, source: StreamSource) -> None:
-        """A streamed answer starts: write its head now, its body as it comes."""
-        self.source, self.status = source, response.status
-        if self.llm is not None:
-            self.llm.begin(response.status, response.event_stream)
-        elif 200 <= response.status < 300:
-            self.preview = bytearray()  # for the prediction, bounded
-        raw = self.close_after or response.framing == LENGTH
-        self.writing = _RAW if raw else _CHUNKS
-        transport = self.transport
-        if not self.closed and transport is not None:
-            head = response.stream_head(not raw)
-            extra = VERSION_LINES[self.version] + self.cookie_lines
-            if self.close_after:
-                extra += CLOSE_LINE
-            transport.write(b"".join((head, extra, HEAD_END)))
-        if self.paused:  # the client's buffer was full already
-            source.pause()
-
-    def on_body(self, data: bytes) -> None:
-        """Forward the next piece of a streamed answer at once."""
-        transport = self.transport
-        if not self.closed and transport is not None:
-            if self.writing == _CHUNKS:
-                transport.write(b"%x\r\n%s\r\n" % (len(data), data))
-            else:
-                transport.write(data)
-        if self.llm is not None:  # read once the pieces that came with this one are out
-            self.llm.later(data, time.perf_counter(), asyncio.get_running_loop().call_soon)
-        elif self.preview is not None:
-            keep(self, data)
-
-    def on_end(self) -> None:
-        """The streamed answer is complete: end it, record it."""
-        now = time.perf_counter()
-        transport = self.transport
-        if self.writing == _CHUNKS and not self.closed and transport is not None:
-            transport.write(_LAST_CHUNK)
-        preview, self.preview, self.source = self.preview, None, None
-        self.state.observe(
-            self.version, False, self.status, now - self.started,
-            bytes(preview) if preview is not None else b"", False, self.request_id, self.unit,
-        )  # fmt: skip
-        llm = self.llm
-        if llm is not None:
-            self.state.record_llm(llm.end(now), llm.request)
-        self._done()
-
-    def on_failure(self, status: int, message: str, cause: int = FAILED) -> None:
-        """Answer 502/503/504 for an upstream that failed or timed out, then record it; a
-        challenger call that never reached the challenger goes to the champion instead; a
-        stream cut off after its head is cut off to the client (connection aborted)."""
-        now = time.perf_counter()
-        seconds = now - self.started
-        llm = self.llm
-        if cause != FAILED and self.version == CHALLENGER and self._to_champion():
-            self.state.observe(
-                CHALLENGER, False, status, seconds, b"", False, self.request_id, self.unit
-            )
-            if llm is not None:  # the champion answers: a new tracker, the same request
-                self.state.record_llm(llm.failed(status, now), llm.request)
-                self.llm = LLMTracker(
-                    llm.request, "champion", False, llm.request_id, llm.unit, self.started
-                )
-            return
-        transport = self.transport
-        if self.source is not None:  # the head went out: the client must see the cut
-            self.source = self.preview = None
-            self.close_after = True
-            if not self.closed and transport is not None:
-                self.closed = True
-                transport.abort()
-        elif not self.closed and transport is not None:
-            extra = VERSION_LINES[self.version]
-            reply = simple_response(
-                status, error_body(status, message), close=self.close_after, extra=extra
-            )
-            transport.write(reply)
-        self.state.observe(
-            self.version, False, status, seconds, b"", False, self.request_id, self.unit
-        )
-        if llm is not None:
-            self.state.record_llm(llm.failed(status, now), llm.request)
-        self._done()
-
-    def _to_champion(self) -> bool:
-        """Send the challenger call kept in ``retry`` to the champion (False: cannot)."""
-        state, retry = self.state, self.retry
-        champion = state.backends[CHAMPION]
-        if retry is None or state.stopping or champion is state.backends[CHALLENGER]:
-            return False
-        request, sent, cut, size = retry  # the id line, blank line and body follow the head
-        head = request.forward_head(champion.prefix, champion.host_header, size)
-        data = b"".join((head, memoryview(sent)[cut:]))
-        state.metrics.retried += 1
-        self.retry = None
-        self.version, self.cookie_lines = CHAMPION, b""  # no affinity to a dead challenger
-        self.started = now = time.perf_counter()
-        self.sent = len(data)
-        champion.request(self, data, self.head_only, now + state.timeout)
-        return True
 
     def _done(self) -> None:
         self.retry = self.llm = None

@@ -16,6 +16,15 @@ Names are a contract with the metric providers; do not rename them:
 * ``modelcanary_router_breaker_open{rollout,version}``: 1 while a connect breaker is open
 * ``modelcanary_router_retried_total{rollout}``: challenger calls answered by the champion
   because the challenger never received them (connection failed or breaker open)
+* ``modelcanary_router_mirror_spend_prompts_total{rollout}``,
+  ``modelcanary_router_mirror_spend_tokens_total{rollout}`` (prompt plus output tokens) and
+  ``modelcanary_router_mirror_spend_cost_total{rollout}`` (in the challenger's pricing currency;
+  0 without a ``mirrorBudget``, which carries the prices): what mirroring cost so far (LLM
+  rollouts; see ``budget.py``). Counters never go down: a copy's prompt tokens are estimated
+  when it is sent and corrected to the server's ``usage`` when it ends, so a correction
+  downwards shows once the spend passes the estimate again.
+* ``modelcanary_router_mirror_budget_max_prompts{rollout}``, ``..._max_tokens``,
+  ``..._max_cost``: the ``mirrorBudget`` caps in force (gauges; a cap that is not set is absent)
 
 All updates happen on the router's event-loop thread, so no lock is taken per request.
 """
@@ -25,7 +34,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from ...spec._traffic import Routes
 from .matching import parse_json
@@ -38,6 +47,37 @@ PREFERRED_KEYS = ("prediction", "label", "score", "probability", "value", "outpu
 """Keys tried, in order, when a prediction is an object (then its first scalar value)."""
 
 Prediction = float | str | None
+
+
+class SpendCaps(Protocol):
+    """The mirror budget's caps (``budget.MirrorBudget``; None: not capped)."""
+
+    @property
+    def max_prompts(self) -> int | None: ...
+
+    @property
+    def max_tokens(self) -> int | None: ...
+
+    @property
+    def max_cost(self) -> float | None: ...
+
+
+class SpendReading(Protocol):
+    """What mirroring cost so far (``budget.MirrorSpend``, a sibling module: read by shape)."""
+
+    @property
+    def prompts(self) -> int: ...
+
+    @property
+    def tokens(self) -> int: ...
+
+    @property
+    def cost(self) -> float: ...
+
+    @property
+    def budget(self) -> SpendCaps | None: ...
+
+
 _VERSIONS = ("champion", "challenger")
 _MIRRORED = ("false", "true")
 
@@ -134,6 +174,10 @@ class RouterMetrics:
         """Drops by reason (fixed keys: other threads copy it while the loop counts)."""
         self.retried = 0
         """Challenger calls retried on the champion."""
+        self.spend: SpendReading | None = None
+        """The router's mirror spend (set by the router that owns both; None: not exported)."""
+        self._spend_shown = [0.0, 0.0, 0.0]
+        """Highest prompts, tokens and cost rendered so far (counters never go down)."""
 
     def drop_mirror(self, reason: str) -> None:
         """Count one mirror copy dropped for ``reason`` (``saturated``, ``breaker``, ``budget``)."""
@@ -212,7 +256,40 @@ class RouterMetrics:
         add("# HELP modelcanary_router_retried_total Challenger calls answered by the champion.")
         add("# TYPE modelcanary_router_retried_total counter")
         add(f'modelcanary_router_retried_total{{rollout="{r}"}} {self.retried}')
+        if self.spend is not None:
+            self._spend(out, self.spend)
         return ("\n".join(out) + "\n").encode()
+
+    def _spend(self, out: list[str], spend: SpendReading) -> None:
+        """The mirror spend counters and the budget's caps."""
+        r = self.rollout
+        shown = self._spend_shown
+        now = (float(spend.prompts), float(spend.tokens), float(spend.cost))
+        for i, value in enumerate(now):
+            shown[i] = max(shown[i], value)
+        helps = (
+            ("prompts", "Prompts mirrored to the challenger."),
+            ("tokens", "Prompt and output tokens of the mirrored prompts."),
+            ("cost", "Cost of the mirrored prompts at the challenger's pricing."),
+        )
+        for (what, help_text), value in zip(helps, shown, strict=True):
+            name = f"modelcanary_router_mirror_spend_{what}_total"
+            out.append(f"# HELP {name} {help_text}")
+            out.append(f"# TYPE {name} counter")
+            out.append(f'{name}{{rollout="{r}"}} {_number(value)}')
+        budget = spend.budget
+        caps = (
+            ("prompts", budget.max_prompts if budget is not None else None),
+            ("tokens", budget.max_tokens if budget is not None else None),
+            ("cost", budget.max_cost if budget is not None else None),
+        )
+        for what, cap in caps:
+            if cap is None:
+                continue
+            name = f"modelcanary_router_mirror_budget_max_{what}"
+            out.append(f"# HELP {name} The mirrorBudget cap on mirrored {what}.")
+            out.append(f"# TYPE {name} gauge")
+            out.append(f'{name}{{rollout="{r}"}} {_number(float(cap))}')
 
     def _histograms(
         self, out: list[str], name: str, table: list[list[Histogram]], help_text: str
@@ -233,6 +310,11 @@ class RouterMetrics:
                     out.append(f'{full}_bucket{{{labels},le="{_le(bound)}"}} {total}')
                 out.append(f"{full}_sum{{{labels}}} {hist.sum!r}")
                 out.append(f"{full}_count{{{labels}}} {hist.count}")
+
+
+def _number(value: float) -> str:
+    """A sample value: integers without a fraction, others as Python writes them."""
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def _le(bound: float) -> str:

@@ -18,7 +18,6 @@ are added to the spend.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import json
 import secrets
@@ -34,6 +33,7 @@ from .exposition import RouterMetrics, first_prediction
 from .http11 import CHUNKED, HttpError, ResponseHead
 from .limits import ConnectionTable, RouterLimits
 from .pool import Upstream
+from .reading import begin_stream, read_stream, record_whole
 from .table import CHALLENGER, VERSIONS, RouteTable, new_draw
 from .upstream import FAILED, SHED, StreamSource
 
@@ -43,9 +43,6 @@ VERSION_LINES = (b"\r\nx-modelcanary-version: champion", b"\r\nx-modelcanary-ver
 CLOSE_LINE = b"\r\nconnection: close"
 PAUSE_AT = 256 * 1024
 """Pipelined bytes buffered while a request is in flight before reading pauses."""
-MAX_PREVIEW = 1 << 20
-"""Bytes of a streamed (chunked) answer kept to read its prediction from; past this the
-call is recorded without a prediction (the bytes themselves are all forwarded)."""
 _Mirror = tuple[bytes, bytes, bool, bytes, LLMRequest | None]
 """A queued mirror copy: request bytes, request id, HEAD, unit key, LLM request (or None)."""
 
@@ -339,26 +336,16 @@ class MirrorExchange:
             CHALLENGER, True, response.status, now - self.started, body, chunked,
             self.request_id, self.unit,
         )  # fmt: skip
-        llm = self.llm
-        if llm is not None:
-            llm.begin(response.status, response.event_stream)
-            llm.feed(dechunk(body) if chunked else body, now)
-            state.record_llm(llm.end(now), llm.request)
+        record_whole(state, self.llm, response, body, now)
 
     def on_head(self, response: ResponseHead, source: StreamSource) -> None:
         """A streamed answer starts (read as it passes, bounded, and dropped)."""
         self.status = response.status
-        if self.llm is not None:
-            self.llm.begin(response.status, response.event_stream)
-        elif 200 <= response.status < 300:
-            self.preview = bytearray()
+        begin_stream(self, response)
 
     def on_body(self, data: bytes) -> None:
-        """Bytes of a streamed answer."""
-        if self.llm is not None:  # read after the served streams' pieces are forwarded
-            self.llm.later(data, time.perf_counter(), asyncio.get_running_loop().call_soon)
-        else:
-            keep(self, data)
+        """Bytes of a streamed answer (read after the served streams' pieces are forwarded)."""
+        read_stream(self, data)
 
     def on_end(self) -> None:
         """The streamed answer ended: record it."""
@@ -389,18 +376,3 @@ class MirrorExchange:
         )
         if llm is not None:
             state.record_llm(llm.failed(status, now), llm.request)
-
-
-class _Previewed(Protocol):
-    preview: bytearray | None
-
-
-def keep(exchange: _Previewed, data: bytes) -> None:
-    """Keep a streamed answer's first ``MAX_PREVIEW`` bytes for its prediction (past that,
-    none: the prediction is then not recorded)."""
-    preview = exchange.preview
-    if preview is not None:
-        if len(preview) + len(data) > MAX_PREVIEW:
-            exchange.preview = None
-        else:
-            preview += data

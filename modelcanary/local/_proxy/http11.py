@@ -331,12 +331,7 @@ class ResponseHead:
             if framing == UNTIL_CLOSE:
                 return self.head + b"\r\ncontent-length: %d" % body_length
             return self.head
-        lines = self.head.split(CRLF)
-        kept = [b"HTTP/1.1 " + lines[0][9:]]
-        for line in lines[1:]:
-            name = line[: line.find(b":")].strip().lower()
-            if name not in HOP_BY_HOP and name != b"content-length":
-                kept.append(line)
+        kept = self._end_to_end()
         if framing == CHUNKED and not dechunk:
             kept.append(b"transfer-encoding: chunked")
         elif framing != NO_BODY:
@@ -345,18 +340,24 @@ class ResponseHead:
             kept.append(b"content-length: %d" % self.length)
         return CRLF.join(kept)
 
-    def stream_head(self, chunked: bool) -> bytes:
-        """The head of a streamed answer: a LENGTH body keeps its length; any other goes
-        ``chunked`` (re-framed by the router) or, for a client whose connection closes after
-        it (``chunked`` False), delimited by the close."""
-        if self.framing == LENGTH:
-            return self.client_head(self.length, False)
+    def _end_to_end(self) -> list[bytes]:
+        """The head's lines for our client: the status line as HTTP/1.1, then every header but
+        the hop-by-hop ones and ``content-length`` (the caller adds the framing it sends)."""
         lines = self.head.split(CRLF)
         kept = [b"HTTP/1.1 " + lines[0][9:]]
         for line in lines[1:]:
             name = line[: line.find(b":")].strip().lower()
             if name not in HOP_BY_HOP and name != b"content-length":
                 kept.append(line)
+        return kept
+
+    def stream_head(self, chunked: bool) -> bytes:
+        """The head of a streamed answer: a LENGTH body keeps its length; any other goes
+        ``chunked`` (re-framed by the router) or, for a client whose connection closes after
+        it (``chunked`` False), delimited by the close."""
+        if self.framing == LENGTH:
+            return self.client_head(self.length, False)
+        kept = self._end_to_end()
         if chunked:
             kept.append(b"transfer-encoding: chunked")
         return CRLF.join(kept)

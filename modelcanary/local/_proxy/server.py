@@ -103,6 +103,7 @@ class LocalRouter:
             spend=MirrorSpend(mirror_budget),
             openai=openai,
         )
+        self._state.metrics.spend = self._state.spend  # exported at /_modelcanary/metrics
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
