@@ -207,13 +207,14 @@ class OperatorRuntime:
         key = (namespace, name)
         with self._lock(key):
             handed_off = key in self._reverting and not by_revert  # the delete handler's
+            looking = key in self._looking and not handed_off and not by_revert
+            self._looking.discard(key)
             if handed_off:
                 result = TickResult(
                     name, namespace, missing=self.engine.store.get(name, namespace) is None
                 )
-            elif key in self._looking:
-                self._looking.discard(key)
-                result = self.engine.look(name, namespace)  # between intervals
+            elif looking:  # between intervals: no readiness, gates or workloads, no write
+                result = self.engine.look(name, namespace)
             else:
                 result = self.engine.tick(name, namespace)
             if result.missing:
@@ -225,7 +226,8 @@ class OperatorRuntime:
                 return result
             current = self._current(name, namespace)
             status = current.status if current is not None else None
-            if status is not None and any(c.type in CLEARED for c in status.conditions):
+            cleared = status is not None and any(c.type in CLEARED for c in status.conditions)
+            if cleared and not looking:  # only a tick shows the problem is gone
                 self.clear_conditions(name, namespace)
             self._emit(name, namespace, result)
             idle = result.phase is not None and Phase(result.phase).traits.idle_target

@@ -9,6 +9,9 @@ idempotent ones (routes, workloads) are re-derived from the status by
 :func:`~modelcanary.rollout._converge.converge` on the first tick an engine runs for a rollout and
 after a failed execution. So a killed engine (or a second one, given the same store) continues
 exactly where it stopped, and a crash between the write and the effects loses none of them.
+
+Between ticks, :meth:`Engine.look` feeds the traffic since the last look to the sequential
+tests through the same ``step`` (:mod:`._look`; rollback only, never a promotion).
 """
 
 from __future__ import annotations

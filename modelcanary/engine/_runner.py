@@ -6,6 +6,9 @@ or when the stored rollout changes under it (a manual action written by another 
 as ``modelcanary abort NAME``), checked every :data:`POLL` seconds through the port's
 ``StatusStore.stamp``. So an abort with a 20-minute interval is applied within a second, not at
 the next interval.
+
+With ``engine.look_interval`` set, the wait is cut into looks between intervals
+(:meth:`Engine.look`): a look that rolls back ends the run like a tick would.
 """
 
 from __future__ import annotations

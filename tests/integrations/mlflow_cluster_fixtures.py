@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "controller"))
 
 from controller_fixtures import Kubelet, OperatorThread, PromAPI, forget_requests
 from kube_fixtures import KubeApi, kube_api
+from polling import until as poll_until
 
 from modelcanary.controller._cluster import ClusterRollouts
 from modelcanary.integrations._mlflow_hook import register_webhook
@@ -161,11 +162,4 @@ def alias_history(uri: str) -> Iterator[AliasHistory]:
 
 def until(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
     """Poll ``check`` until it is truthy (a bound, not a timed assertion)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return poll_until(check, what, timeout, interval=0.1)
