@@ -25,9 +25,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..spec._llm import ANSWER_JUDGE_NAMES
+
 Outcome = Literal["win", "tie", "loss"]
-JUDGES = ("exact", "normalised", "contains", "json", "regex", "refusal", "length")
-"""Names of the deterministic judges (a metric's ``evaluator``)."""
+JUDGES = ANSWER_JUDGE_NAMES
+"""Names of the deterministic judges (a metric's ``evaluator``; the spec's list)."""
 REFUSAL_PHRASES = (
     "i'm sorry",
     "i am sorry",

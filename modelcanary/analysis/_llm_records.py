@@ -14,28 +14,17 @@ Pure data: no I/O here. Providers put the exchanges of a window in ``IntervalDat
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
+from ..spec._llm import ERROR_CLASS_NAMES, ErrorClassName
 from ._measurements import Side, Window
 
-ErrorClass = Literal[
-    "rate-limit", "context-length", "timeout", "content-filter", "server", "client"
-]
-"""Why an LLM request failed: 429 (``rate-limit``), prompt too long (``context-length``, a 400
-naming the context length), no answer in time or a stream cut off (``timeout``), refused by a
-content filter (``content-filter``, OpenAI's ``finish_reason: content_filter`` or a 400 saying
-so), any other 5xx or transport failure (``server``), any other 4xx (``client``)."""
-
-ERROR_CLASSES: tuple[ErrorClass, ...] = (
-    "rate-limit",
-    "context-length",
-    "timeout",
-    "content-filter",
-    "server",
-    "client",
-)
+ErrorClass = ErrorClassName
+"""Why an LLM request failed: the spec's ``errorClass`` names (one list, in spec/_llm.py)."""
+ERROR_CLASSES = ERROR_CLASS_NAMES
 
 REFERENCE_HEADER = "x-modelcanary-reference"
 """Header the load generator puts the record's ``reference`` answer in (percent-encoded
@@ -118,3 +107,11 @@ class LLMSource(Protocol):
     def llm_exchanges(self, window: Window) -> list[LLMExchange]:
         """The exchanges whose request arrived inside ``window``, oldest first."""
         ...
+
+
+def all_exchanges(source: object) -> list[LLMExchange]:
+    """Every exchange ``source`` keeps so far, oldest first; [] for a source that keeps none
+    (not an :class:`LLMSource`: a cluster run, an MLflow-protocol rollout)."""
+    if not isinstance(source, LLMSource):
+        return []
+    return list(source.llm_exchanges(Window(0.0, math.inf)))

@@ -23,7 +23,6 @@ runner has exited from that copy (see :mod:`modelcanary.cli._runner`).
 from __future__ import annotations
 
 import json
-import math
 import signal
 import threading
 import time
@@ -42,6 +41,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from .._files import load
+from ..analysis._llm_records import LLMExchange, all_exchanges
 from ..errors import ModelCanaryError, SpecError
 from ..spec import ModelRollout, RolloutStatus
 from ..spec._phases import Action
@@ -68,7 +68,6 @@ from ._runner import (
 )
 
 if TYPE_CHECKING:
-    from ..analysis._llm_records import LLMExchange
     from ..engine import FileStatusStore
     from ..local._runtime import LocalRun
 
@@ -171,7 +170,7 @@ def run(
                     settled.set()  # decided: a signal now must not interrupt the clean-up
                 finally:
                     handle.close()
-                exchanges = _llm_exchanges(handle)
+                exchanges = all_exchanges(handle)  # an LLM rollout's, for the report
             except KeyboardInterrupt:  # stopped while the servers were starting
                 status = _abort_unstarted(store, rollout)
         finally:
@@ -329,14 +328,6 @@ def _finish(
 
         written = write(report, rollout, status, exchanges)
         err_console.print(f"report written to {escape(str(written))}")
-
-
-def _llm_exchanges(handle: LocalRun) -> list[LLMExchange] | None:
-    """An LLM rollout's recorded exchanges, for the report's LLM view (None: not an LLM one)."""
-    from ..analysis import Window
-
-    log = handle.recorder.llm
-    return log.llm_exchanges(Window(-math.inf, math.inf)) if log.total else None
 
 
 def _view(rollout: ModelRollout, status: RolloutStatus, handle: object) -> Group:

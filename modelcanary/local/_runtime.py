@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..analysis._llm_records import LLMExchange
 from ..analysis._measurements import Window
 from ..analysis._mirror_coverage import MIN_COPIES, MIN_COVERAGE
 from ..engine import (
@@ -354,6 +355,11 @@ class LocalRun:
             headers=load.headers,
             cohorts=cohorts,
         ).start()
+
+    def llm_exchanges(self, window: Window) -> list[LLMExchange]:
+        """The chat/completions exchanges the router recorded in ``window`` (kept by the
+        recorder after the router is released): an :class:`LLMSource`."""
+        return self.recorder.llm.llm_exchanges(window)
 
     def _prompt_of(self, request_id: str) -> str | None:
         """The question a request of the LLM load asked (for the pairwise judge)."""

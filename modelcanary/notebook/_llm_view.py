@@ -26,7 +26,6 @@ decided rollout (:func:`modelcanary._report.fragment`, ``report()``) draws the s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -40,7 +39,7 @@ from ..analysis._llm_inputs import (
     stored_win_rates,
     win_rates_of,
 )
-from ..analysis._llm_records import LLMExchange, LLMSource
+from ..analysis._llm_records import all_exchanges
 from ..analysis._llm_text import (
     SIDE_COLORS,
     VERDICT_WORDS,
@@ -49,7 +48,6 @@ from ..analysis._llm_text import (
     summary_html,
     win_rate_text,
 )
-from ..analysis._measurements import Window
 from ..spec import RolloutStatus
 from ..spec._html import VERDICT_COLORS
 
@@ -59,7 +57,6 @@ __all__ = [
     "LLMView",
     "budget_of",
     "edges_of",
-    "exchanges_of",
     "is_llm",
     "llm_inputs",
     "spend_text",
@@ -73,20 +70,11 @@ __all__ = [
 (:mod:`modelcanary.analysis._llm_text`)."""
 
 
-def exchanges_of(run: Any) -> list[LLMExchange]:
-    """All the source's LLM exchanges so far: a source that keeps them is an
-    :class:`~modelcanary.analysis._llm_records.LLMSource` (``llm_exchanges(window)``); other
-    sources have none."""
-    if not isinstance(run, LLMSource):
-        return []
-    return list(run.llm_exchanges(Window(0.0, math.inf)))
-
-
 def llm_inputs(run: Any, status: RolloutStatus) -> LLMSummary | None:
     """What the view draws for ``run`` at ``status``; None when the rollout is not an LLM one
     and has no LLM data (:func:`~modelcanary.analysis._llm_inputs.llm_view_summary`, as the
     static report)."""
-    return llm_view_summary(run.rollout, status, exchanges_of(run))
+    return llm_view_summary(run.rollout, status, all_exchanges(run))
 
 
 class LLMView:

@@ -20,13 +20,12 @@ keeps them up until ``close()``, e.g. to send your own requests to the promoted 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from ..analysis._llm_records import LLMExchange
+from ..analysis._llm_records import LLMExchange, all_exchanges
 from ..analysis._measurements import Window
 from ..local._runtime import LocalRun
 from ..spec import ModelRollout, Phase, RolloutStatus
@@ -189,14 +188,14 @@ class NotebookRun(LiveDisplay):
     def llm_exchanges(self, window: Window) -> list[LLMExchange]:
         """The chat/completions exchanges the router recorded in ``window`` (an LLM rollout;
         kept after the router is released, with the status): the widget's LLM view."""
-        return self.local.recorder.llm.llm_exchanges(window)
+        return self.local.llm_exchanges(window)
 
     def report(self, path: str | Path = "rollout-report.html") -> Path:
         """Write the self-contained HTML report (plotly inlined; an LLM rollout's LLM view
         from the router's exchanges); returns its path."""
         from .._report import write
 
-        return write(path, self.rollout, self.status(), self._all_exchanges())
+        return write(path, self.rollout, self.status(), all_exchanges(self))
 
     def static_html(self) -> str:
         """What the output shows without the live widget (see ``LiveDisplay``); an LLM
@@ -206,10 +205,7 @@ class NotebookRun(LiveDisplay):
             return super().static_html()
         from .._report import fragment
 
-        return fragment(self.rollout, status, self.fallback_plotlyjs, self._all_exchanges())
-
-    def _all_exchanges(self) -> list[LLMExchange]:
-        return self.llm_exchanges(Window(0.0, math.inf))
+        return fragment(self.rollout, status, self.fallback_plotlyjs, all_exchanges(self))
 
     def follow(self) -> PollFeed:
         """The widget's feed: the in-memory status, read at most ``poll_hz`` times a second."""

@@ -26,8 +26,11 @@ when a version says nothing) or ``openai`` (OpenAI-compatible chat/completions).
 ErrorClassName = Literal[
     "rate-limit", "context-length", "timeout", "content-filter", "server", "client"
 ]
-"""Why an LLM request failed (``error-rate``'s ``errorClass``): 429 rate limiting, prompt
-too long, no answer in time, refused by a content filter, other 5xx, other 4xx."""
+"""Why an LLM request failed (``error-rate``'s ``errorClass``; the router's ``LLMExchange``
+class): 429 (``rate-limit``), prompt too long (``context-length``, a 400 naming the context
+length), no answer in time or a stream cut off (``timeout``), refused by a content filter
+(``content-filter``, OpenAI's ``finish_reason: content_filter`` or a 400 saying so), any other
+5xx or transport failure (``server``), any other 4xx (``client``)."""
 ERROR_CLASS_NAMES: tuple[str, ...] = ErrorClassName.__args__  # type: ignore[attr-defined]
 
 AnswerJudgeName = Literal["exact", "normalised", "contains", "json", "regex", "refusal", "length"]
@@ -35,14 +38,14 @@ AnswerJudgeName = Literal["exact", "normalised", "contains", "json", "regex", "r
 ANSWER_JUDGE_NAMES: tuple[str, ...] = AnswerJudgeName.__args__  # type: ignore[attr-defined]
 EvaluatorName = Literal["reference", "pairwise", AnswerJudgeName]
 EVALUATORS: tuple[str, ...] = ("reference", "pairwise", *ANSWER_JUDGE_NAMES)
+"""Every ``win-rate`` evaluator: ``reference`` (each answer against the request's reference),
+``pairwise`` (an LLM judge at ``evaluatorUrl``) or a deterministic judge."""
 REFERENCE_EVALUATORS: frozenset[str] = frozenset(
     {"reference", "exact", "normalised", "contains", "length"}
 )
 """Evaluators that judge each answer against its request's ``reference``: they can pair the
 two versions' served answers by arrival, so they need no mirroring. The others (``pairwise``,
 ``json``, ``regex``, ``refusal``) compare both versions' answers to the same prompt."""
-"""Every ``win-rate`` evaluator: ``reference`` (each answer against the request's reference),
-``pairwise`` (an LLM judge at ``evaluatorUrl``) or a deterministic judge."""
 DEFAULT_MARGIN = 0.05
 """Default non-inferiority margin of ``win-rate``: the challenger may lose by at most this
 much (win rate >= 0.5 - margin)."""
