@@ -1,5 +1,6 @@
 """What every modelcanary service on a background thread or in a child process shares with its
-callers: the ``with`` statement over ``start()`` / ``stop()``, and the URL of a host and port."""
+callers: the ``with`` statement over ``start()`` / ``stop()`` (``close()`` for what holds
+connections, as clients name it), and the URL of a host and port."""
 
 from __future__ import annotations
 
@@ -16,11 +17,17 @@ def http_url(host: str, port: int) -> str:
 
 class Stoppable:
     """With-statement support for what holds a port, a process or connections: ``with x:``
-    stops it on the way out, error or not. Subclasses implement :meth:`stop` (idempotent)."""
+    stops it on the way out, error or not. Subclasses implement :meth:`stop` (idempotent);
+    :meth:`close` is the same call under the name clients use (``httpx.Client.close``)."""
 
     def stop(self) -> None:
-        """Release what is held (stop serving, end the process...)."""
+        """Release what is held (stop serving, end the process, close connection pools...)."""
         raise NotImplementedError
+
+    def close(self) -> None:
+        """The same as :meth:`stop`: the public name of what holds connections rather than a
+        port (``HttpWebhookRunner.close()``, as for an ``httpx.Client``)."""
+        self.stop()
 
     def __enter__(self) -> Self:
         return self

@@ -225,6 +225,8 @@ def _bands(
             band_level(analysis, key),
             (*points, (time, intersect(last, band))),
             metric_label(key, analysis),
-            evidence_progress(counts.n0, counts.x0, counts.n1) if counts else None,
+            evidence_progress(counts.n0, counts.x0, counts.n1, clustered=state.clustered)
+            if counts
+            else None,
         )
     return tuple(charts[key] for key in sorted(charts))

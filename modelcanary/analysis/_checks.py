@@ -104,6 +104,16 @@ def metric_key(metric: MetricSpec) -> str:
     return metric_identity(metric)  # the spec's duplicate rule: one check per key
 
 
+def reason_name(metric: MetricSpec) -> str:
+    """How a value's reason line names its check: ``error-rate``, ``error-rate[rate-limit]``.
+
+    The check's identity (:func:`metric_key`) without ``@champion``, which a comparison's
+    reason says in its own words (``ratio ... vs champion``): two checks of one metric (all
+    errors and one ``errorClass``) never read alike in a reason column."""
+    key = metric_key(metric)
+    return key.removesuffix(f"@{metric.relative_to}") if metric.relative_to else key
+
+
 def fmt(value: float | None, metric: str = "") -> str:
     """A number for a reason line, with the metric's unit."""
     if value is None:
@@ -192,14 +202,14 @@ def threshold_check(
         )
     except ValueError as exc:
         return CheckResult(
-            metric.name, metric_key(metric), "error", f"{metric.name}: {exc}", judge=judge
+            metric.name, metric_key(metric), "error", f"{metric_key(metric)}: {exc}", judge=judge
         )
     if isinstance(value, NoData):
         return no_data_result(metric, policy, f"challenger: {value.reason}", judge)
     if metric.relative_to != "champion":
         ok = in_range(value, rng)
         reason = (
-            f"{metric.name} {fmt(value, metric.name)} "
+            f"{reason_name(metric)} {fmt(value, metric.name)} "
             f"{'within' if ok else 'outside'} {describe_range(rng, metric.name)}"
         )
         return CheckResult(
@@ -219,8 +229,9 @@ def threshold_check(
     ok = in_range(rel, rng)
     unit = metric.name if how == "difference" else ""
     reason = (
-        f"{metric.name} {how} {fmt(rel, unit)} (challenger {fmt(value, metric.name)} vs champion "
-        f"{fmt(champion, metric.name)}) {'within' if ok else 'outside'} {describe_range(rng, unit)}"
+        f"{reason_name(metric)} {how} {fmt(rel, unit)} (challenger {fmt(value, metric.name)} "
+        f"vs champion {fmt(champion, metric.name)}) {'within' if ok else 'outside'} "
+        f"{describe_range(rng, unit)}"
     )
     return CheckResult(
         metric.name,

@@ -32,7 +32,8 @@ scales (:data:`TAUS`):
 A test may reject only once each version it compares has :data:`MIN_UNITS` non-empty
 buckets (a variance from two or three users is no variance). Each keeps the running minimum
 of ``1 / Lambda`` as its always-valid p-value. Bounded state: six lists of :data:`BUCKETS`
-integers per metric.
+integers per metric (plus :class:`CupedSums` when requests carry a pre-period covariate: the
+error-rate comparison is then CUPED-adjusted, :mod:`modelcanary.analysis._cuped`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,23 @@ SMALL_SAMPLE_LEVEL = 0.01
 """Few buckets give a rough variance: it is inflated by ``(t_{K-1} / z)^2`` at this level."""
 
 
+class CupedSums(Model):
+    """Covariate sums of the unit-level comparison (CUPED, :mod:`modelcanary.analysis._cuped`)."""
+
+    m0: list[int] = [0] * BUCKETS
+    """Champion requests with a covariate, per bucket."""
+    x0: list[float] = [0.0] * BUCKETS
+    """Sum of the champion requests' covariates, per bucket."""
+    m1: list[int] = [0] * BUCKETS
+    """Challenger requests with a covariate, per bucket."""
+    x1: list[float] = [0.0] * BUCKETS
+    """Sum of the challenger requests' covariates, per bucket."""
+    moments0: list[float] = [0.0, 0.0, 0.0]
+    """Champion: sum of x^2, sum of x * bad, bad events among requests with a covariate."""
+    moments1: list[float] = [0.0, 0.0, 0.0]
+    """Challenger: the same three sums."""
+
+
 class ClusteredState(Model):
     """Per-bucket cumulative counts of a metric's unit-level tests (JSON-serialisable)."""
 
@@ -77,6 +95,8 @@ class ClusteredState(Model):
     """Always-valid p-value of the champion comparison (running minimum of 1/Lambda)."""
     slo_p: float = 1.0
     """Always-valid p-value of the SLO test."""
+    cuped: CupedSums | None = None
+    """Pre-period covariate sums (None: no request had a covariate, no adjustment)."""
 
 
 def buckets(keys: tuple[str, ...]) -> IntArray:
@@ -85,12 +105,15 @@ def buckets(keys: tuple[str, ...]) -> IntArray:
 
     out = np.empty(len(keys), dtype=np.int64)
     for i, key in enumerate(keys):
-        if key:
-            digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-            out[i] = int.from_bytes(digest, "big") % BUCKETS
-        else:
-            out[i] = i % BUCKETS
+        out[i] = _bucket_of(key) if key else i % BUCKETS
     return out
+
+
+@functools.lru_cache(maxsize=65_536)
+def _bucket_of(key: str) -> int:
+    """A key's bucket (cached: a user's key recurs in every window it sends requests in)."""
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % BUCKETS
 
 
 def bucket_sums(index: IntArray, bad: BoolArray | FloatArray) -> tuple[list[int], list[int]]:

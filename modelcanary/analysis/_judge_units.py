@@ -6,6 +6,11 @@ cookie of each request). The bad events are the request-level tests' own (errors
 slower than the batch's pooled quantile, times the allowed ratio or plus the allowed
 difference; requests slower than the SLO max), so the two paths test the same hypotheses and
 only the variance differs: counted per unit instead of per request.
+
+When the rows carry pre-period covariates (:attr:`UnitRequests.covariates`), the error-rate
+champion comparison is CUPED-adjusted (:mod:`modelcanary.analysis._cuped`); latency
+comparisons (their bad event is relative to each batch's pooled quantile) and the SLO tests
+are not.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from ._clustered import (
     rate_and_variance,
     slo_p,
 )
+from ._cuped import covariate_sums, cuped_comparison_p, fed, variance_ratio
 from ._sequential import GaussianState
 
 if TYPE_CHECKING:
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
     from ._measurements import BoolArray, FloatArray, IntArray, IntervalData, UnitRequests
 
 Rows = tuple["IntArray", "BoolArray", "FloatArray"]
+Sums = tuple[list[int], list[float], list[float]]
 
 
 def has_units(data: IntervalData) -> bool:
@@ -66,7 +73,13 @@ def update_units(metric: MetricSpec, data: IntervalData, state: SequentialState)
             n1=(pairs.n1 if pairs else 0) + sum(n1),
             x1=(pairs.x1 if pairs else 0) + int(ref1.sum()),
         )
-        p_now = comparison_p(clustered, r0, margin)
+        cuped = _covariate_batch(metric, data, chal, champ, bad1, bad0)
+        if cuped is not None:
+            clustered = clustered.model_copy(
+                update={"cuped": fed(clustered.cuped, cuped[0], cuped[1])}
+            )
+        p_cuped = cuped_comparison_p(clustered, r0, margin)
+        p_now = comparison_p(clustered, r0, margin) if p_cuped is None else p_cuped
         clustered = clustered.model_copy(
             update={"comparison_p": min(clustered.comparison_p, p_now)}
         )
@@ -102,10 +115,12 @@ def unit_evidence(metric: MetricSpec, state: ClusteredState) -> list[tuple[str, 
     if sum(state.n1) and sum(state.n0):
         p1, _, k1 = rate_and_variance(state.n1, state.b1)
         p0, _, k0 = rate_and_variance(state.n0, state.b0)
+        ratio = variance_ratio(state, *_null(metric))
+        how = "" if ratio is None else f", CUPED rho = {(1 - ratio) ** 0.5:.2f}"
         out.append(
             (
                 f"challenger has more {what} than the champion per user ({p1:.3%} vs "
-                f"{p0:.3%} over {k1} vs {k0} user buckets; unit-level mSPRT)",
+                f"{p0:.3%} over {k1} vs {k0} user buckets; unit-level mSPRT{how})",
                 state.comparison_p,
             )
         )
@@ -140,6 +155,35 @@ def within_unit_noise(metric: MetricSpec, data: IntervalData) -> str | None:
     if z >= limit:
         return None
     return f"z={z:.2g} < {limit:.3g} over {used} user buckets"
+
+
+def _covariate_batch(
+    metric: MetricSpec,
+    data: IntervalData,
+    chal: Rows,
+    champ: Rows,
+    bad1: BoolArray,
+    bad0: BoolArray,
+) -> tuple[Sums, Sums] | None:
+    """(champion, challenger) covariate sums of one batch of the error-rate comparison, or
+    None (a latency metric, or no covariate on either side)."""
+    import numpy as np
+
+    if metric.name in LATENCY_METRICS:
+        return None
+    x1, x0 = data.challenger.units, data.champion.units
+    if x1 is None or x0 is None or (x1.covariates is None and x0.covariates is None):
+        return None
+
+    def column(units: UnitRequests) -> FloatArray:
+        if units.covariates is None:
+            return np.full(len(units), np.nan)
+        return units.covariates
+
+    return (
+        covariate_sums(champ[0], bad0, column(x0)),
+        covariate_sums(chal[0], bad1, column(x1)),
+    )
 
 
 def _rows(metric: MetricSpec, units: UnitRequests | None) -> Rows | None:

@@ -188,12 +188,19 @@ class UnitRequests:
     per unit instead (see :mod:`modelcanary.analysis._clustered`). Rows are aligned: one key,
     one failed flag and one latency (ms, NaN when unknown) per request; an empty key is a
     request of its own (an independent unit).
+
+    ``covariates`` (optional, aligned too): each request's pre-period covariate, the error rate
+    its unit had on the champion before the challenger served any traffic (the pre-period
+    mean for a unit not seen then; NaN for a request without one, e.g. from before the
+    pre-period ended). Given it, the error-rate champion comparison is CUPED-adjusted
+    (:mod:`modelcanary.analysis._cuped`). It must not depend on anything after assignment.
     """
 
     keys: tuple[str, ...]
     errors: BoolArray
     latencies: FloatArray
     side: Side = "challenger"
+    covariates: FloatArray | None = None
 
     def __post_init__(self) -> None:
         import numpy as np
@@ -209,6 +216,16 @@ class UnitRequests:
         object.__setattr__(self, "keys", keys)
         object.__setattr__(self, "errors", errors)
         object.__setattr__(self, "latencies", latencies)
+        if self.covariates is not None:
+            covariates = np.asarray(self.covariates, dtype=np.float64).ravel()
+            if len(covariates) != len(keys):
+                raise ValueError(
+                    f"unit rows need one covariate per request when covariates are given "
+                    f"(got {len(covariates)} covariates for {len(keys)} requests; NaN: none)"
+                )
+            if np.isinf(covariates).any():
+                raise ValueError("unit covariates must be finite numbers (NaN: none)")
+            object.__setattr__(self, "covariates", covariates)
 
     def __len__(self) -> int:
         return len(self.keys)

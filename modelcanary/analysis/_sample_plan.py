@@ -20,10 +20,21 @@ the baseline bad-event rate and, when requests carry a unit key (user or session
 *design effect* of correlated units ``1 + (m - 1) * ICC`` (``m`` requests per unit on
 average, ``ICC`` the intra-unit correlation of bad events, one-way ANOVA estimator). The
 shipped judges use cluster-robust variance over units, so correlated users need that many
-times more requests; the needed sample is multiplied by it. A CUPED-style reduction (a
-pre-period covariate regressed out of each unit's metric) is *not* applied: the shipped
-judges do not adjust by pre-period covariates, and a plan must not promise power the judge
-does not have.
+times more requests; the needed sample is multiplied by it.
+
+**CUPED.** The unit-level error-rate comparison regresses each request's pre-period
+covariate (its user's error rate on the champion before the challenger served traffic) out
+of both versions' rates (:mod:`modelcanary.analysis._cuped`), which removes the persistent
+part of the users' differences. :func:`pre_period` measures how much: it splits the log in
+two halves by time, takes each unit's first-half rate as the covariate of its second-half
+requests (the first-half mean for a unit new in the second half) and computes the judge's
+own variance reduction on the second half, ``rho^2 = 1 - V_adjusted / V_unadjusted`` (the
+cluster-robust variance of the users' totals, ``theta`` the request-level slope as in the
+judge). A half-length covariate is noisier than the whole pre-period the judge uses, so
+``rho`` is if anything understated. :func:`samples_to_detect` multiplies the needed sample by
+``max(1, design_effect * (1 - rho^2))`` for ``error-rate`` (the judge adjusts no latency
+comparison, and never goes below the binomial variance of independent requests by more
+than the covariate's request-level fit, which the ``1`` conservatively ignores).
 """
 
 from __future__ import annotations
@@ -32,12 +43,16 @@ import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..spec._plan import StepPlan
+from ._cuped import cuped_rho
 from ._judges import DEFAULT_ALPHA
 from ._restarts import restart_weight
 from ._sequential import OddsMixture
+
+if TYPE_CHECKING:
+    from ._clustered import ClusteredState
 
 Metric = Literal["error-rate", "latency"]
 
@@ -54,6 +69,18 @@ class PrePeriod:
     """Distinct unit keys (0: requests carry none, treated as independent)."""
     design_effect: float
     """Variance inflation of correlated units, ``1 + (m - 1) * ICC`` (1.0 without units)."""
+    rho: float = 0.0
+    """CUPED: ``sqrt(1 - V_adjusted / V_unadjusted)`` of the unit-level comparison with the
+    unit's earlier rate as covariate, measured across the log's two halves (0 without units)."""
+
+    @property
+    def variance_factor(self) -> float:
+        """What the needed sample is multiplied by: ``max(1, design_effect * (1 - rho^2))``."""
+        return variance_factor(self.design_effect, self.rho)
+
+    def describe(self) -> str:
+        """``unit design effect 3.1, with CUPED (rho = 0.62)`` (how the plan was sized)."""
+        return describe_variance(self.design_effect, self.rho)
 
 
 @dataclass(frozen=True)
@@ -101,6 +128,7 @@ def samples_to_detect(
     tests: int = 1,
     power: float = 0.8,
     design_effect: float = 1.0,
+    cuped_rho: float = 0.0,
     batch: int = 50,
     runs: int = 300,
     cap: int = 2_000_000,
@@ -111,7 +139,9 @@ def samples_to_detect(
     ``share`` is the challenger's fraction of the requests both versions see (0.2 at a 20 %
     canary; 0.5 for a full mirror). ``tests`` is how many sequential tests share the metric's
     ``alpha`` (2 with an SLO test, as the judges split it). None when fewer than ``power`` of
-    the simulated streams reject within ``cap`` challenger requests.
+    the simulated streams reject within ``cap`` challenger requests. ``design_effect`` and
+    ``cuped_rho`` (from :func:`pre_period`) scale the simulated need by
+    ``max(1, design_effect * (1 - cuped_rho^2))`` (CUPED: ``error-rate`` only, as the judge).
     """
     import numpy as np
 
@@ -138,7 +168,27 @@ def samples_to_detect(
     if len(stops) < power * runs:
         return None
     needed = float(np.quantile(np.array(stops, dtype=float), power * runs / len(stops)))
-    return float(math.ceil(needed * max(1.0, design_effect)))
+    rho = cuped_rho if metric == "error-rate" else 0.0
+    return float(math.ceil(needed * variance_factor(design_effect, rho)))
+
+
+def variance_factor(design_effect: float, rho: float) -> float:
+    """``max(1, design_effect * (1 - rho^2))``: the unit-level variance over the binomial one
+    after CUPED (``rho`` 0: none)."""
+    if not 0 <= rho < 1:
+        raise ValueError(f"cuped_rho {rho} must be in [0, 1)")
+    return max(1.0, design_effect * (1.0 - rho * rho))
+
+
+def describe_variance(design_effect: float, rho: float) -> str:
+    """``unit design effect 3.1, with CUPED (rho = 0.62)``; ``independent requests`` when
+    neither applies."""
+    parts = []
+    if design_effect > 1:
+        parts.append(f"unit design effect {design_effect:.2g}")
+    if rho > 0:
+        parts.append(f"with CUPED (rho = {rho:.2f})")
+    return ", ".join(parts) or "independent requests"
 
 
 def sample_plan(
@@ -211,7 +261,9 @@ def pre_period(log: Any, unit: str = "unit") -> PrePeriod:
     groups: dict[str, list[float]] = {}
     for key, value in zip(units, bad, strict=True):
         groups.setdefault(key, []).append(value)
-    return PrePeriod(baseline, len(bad), len(groups), design_effect_of(groups.values()))
+    order = sorted(range(len(champion)), key=lambda j: requests[champion[j]].timestamp)
+    rho = cuped_rho([units[j] for j in order], [bad[j] for j in order])
+    return PrePeriod(baseline, len(bad), len(groups), design_effect_of(groups.values()), rho)
 
 
 def design_effect_of(groups: Iterable[list[float]]) -> float:
@@ -260,6 +312,18 @@ class Progress:
     ``power`` (None: more than the simulation's cap, or no champion baseline yet)."""
     effect: float
     power: float
+    design_effect: float = 1.0
+    """The unit-level test's variance over the binomial one (1: requests judged one by one)."""
+    cuped_rho: float = 0.0
+    """The CUPED correlation the judge realises (0: no pre-period covariate)."""
+
+    @property
+    def basis(self) -> str:
+        """`` with CUPED (rho = 0.62)`` (and the design effect) when they shaped ``needed``;
+        empty for requests judged one by one."""
+        if self.design_effect <= 1 and self.cuped_rho <= 0:
+            return ""
+        return " " + describe_variance(self.design_effect, self.cuped_rho)
 
 
 def _rounded(value: float) -> float:
@@ -273,16 +337,36 @@ def _needed(baseline: float, effect: float, share: float, power: float) -> float
 
 
 def evidence_progress(
-    n0: int, x0: int, n1: int, *, effect: float = 2.0, power: float = 0.8
+    n0: int,
+    x0: int,
+    n1: int,
+    *,
+    effect: float = 2.0,
+    power: float = 0.8,
+    clustered: ClusteredState | None = None,
 ) -> Progress:
     """The widget's "n of ~N needed" for a metric with ``n0`` champion requests (``x0`` bad
     events) and ``n1`` challenger requests: N from the champion's observed rate (half-count
-    floor, so a clean champion still gives a baseline) at the current traffic share."""
+    floor, so a clean champion still gives a baseline) at the current traffic share.
+
+    ``clustered``: the metric's unit-level test state, when it judges per user; N is then
+    scaled by the variance that test has, its design effect times what CUPED leaves
+    (``1 - rho^2``, the ratio of the judge's adjusted to unadjusted variance)."""
+    design, rho = 1.0, 0.0
+    if clustered is not None:
+        from ._clustered import design_effects
+        from ._cuped import variance_ratio
+
+        design = max(design_effects(clustered))
+        ratio = variance_ratio(clustered)
+        rho = 0.0 if ratio is None else min(0.99, 1.0 - ratio) ** 0.5
     if n0 <= 0 or n1 <= 0:
-        return Progress(max(0, n1), None, effect, power)
+        return Progress(max(0, n1), None, effect, power, design, rho)
     baseline = min(0.5, (x0 + 0.5) / (n0 + 1.0))
     share = min(0.95, max(0.01, n1 / (n0 + n1)))
     if baseline * effect >= 1:
-        return Progress(n1, None, effect, power)
+        return Progress(n1, None, effect, power, design, rho)
     needed = _needed(_rounded(baseline), effect, round(share, 2), power)
-    return Progress(n1, needed, effect, power)
+    if needed is not None:
+        needed = float(math.ceil(needed * variance_factor(design, rho)))
+    return Progress(n1, needed, effect, power, design, rho)

@@ -167,6 +167,7 @@ class Rollout(RolloutChecks):
         concurrency: int | None = None,
         headers: Mapping[str, str] | None = None,
         cohorts: Any = None,
+        users: int | None = None,
     ) -> Rollout:
         """Local runtime: generate traffic (replaying ``requests`` JSONL or a ``dataset``).
 
@@ -174,6 +175,8 @@ class Rollout(RolloutChecks):
         sends some requests to each version: ``cohorts=0.2`` (20 % satisfy the first
         ``ab_test`` condition), ``{"beta": 0.2}`` (the condition whose value is ``beta``),
         ``{"x-cohort=beta": 0.2}`` (that header; ``"cookie: type=insider"`` a cookie).
+        ``users=200``: the requests come from 200 simulated users, each keeping its cookies
+        and sending its id in the ``unit_key`` header, so the analysis judges per user.
         """
         data = drop_none(
             rps=rps,
@@ -183,6 +186,7 @@ class Rollout(RolloutChecks):
             concurrency=concurrency,
             headers=None if headers is None else dict(headers),
             cohorts=None if cohorts is None else cohorts_data(cohorts),
+            users=users,
         )
         return self._spec(load=data)
 

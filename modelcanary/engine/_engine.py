@@ -19,55 +19,34 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from ..errors import ConflictError, ModelCanaryError, WorkloadError
+from ..errors import ConflictError, ModelCanaryError
 from ..notify import NotificationDelivery
 from ..ports import (
     Clock,
     MetricProvider,
-    Notification,
     StatusStore,
     Stored,
     TrafficRouter,
-    WebhookPayload,
-    WebhookResult,
     WebhookRunner,
     Workloads,
 )
-from ..rollout import (
-    Command,
-    EnsureChallenger,
-    Finalize,
-    Notify,
-    Observations,
-    PromoteChallenger,
-    Readiness,
-    RecordAnalysis,
-    RunWebhooks,
-    ScaleChallenger,
-    SetRoutes,
-    analysis_due,
-    gates_needed,
-    step,
-)
+from ..rollout import Command, SetRoutes, step
 from ..rollout._converge import converge
-from ..rollout._looks import can_look, looked, watermark
+from ..rollout._looks import can_look
 from ..spec import ModelRollout, RolloutStatus
 from ..spec._phases import Phase
 from . import _effects as effects
-from ._actions import action_from
-from ._observe import collect, collect_window, offline_providers
+from ._execute import Executing
+from ._observe import Observing
 from ._self_metrics import EngineMetrics
+from ._webhooks import Gates
 
 log = logging.getLogger("modelcanary.engine")
 
 Key = tuple[str, str]
-Gates = tuple[Mapping[str, bool], Mapping[str, str]]
-"""Gate answers of one tick: webhook type -> passed, and why not."""
 
 
 @dataclass
@@ -95,8 +74,13 @@ class TickResult:
 
 
 @dataclass
-class Engine:
-    """Drives rollouts through the ports; one instance may drive many rollouts."""
+class Engine(Observing, Executing):
+    """Drives rollouts through the ports; one instance may drive many rollouts.
+
+    What a tick observes is gathered by :class:`~._observe.Observing`, its commands are carried
+    out by :class:`~._execute.Executing` (both call webhooks through
+    :class:`~._webhooks.WebhookCalls`); this class holds the ports and runs the tick.
+    """
 
     store: StatusStore
     workloads: Workloads
@@ -124,16 +108,6 @@ class Engine:
     _looks: dict[Key, tuple[str | None, RolloutStatus]] = field(default_factory=dict)
     """Unsaved look results (``save_looks=False``): the stored version they build on, and the
     status with the tests' state after the looks."""
-
-    def notifications(self, rollout: ModelRollout) -> NotificationDelivery:
-        """The rollout's notification router (rebuilt when its alerts change)."""
-        alerts = rollout.spec.analysis.alerts
-        key = (_ns(rollout), rollout.name, repr(alerts))
-        if key not in self._routers:
-            self._routers[key] = NotificationDelivery(
-                alerts, namespace=_ns(rollout), **self.notify_options
-            )
-        return self._routers[key]
 
     # -- one tick -------------------------------------------------------------------------
     def tick(self, name: str, namespace: str = "default") -> TickResult:
@@ -181,7 +155,7 @@ class Engine:
         """Write ``new_status`` with its one-shot effects pending (version precondition:
         ConflictError when it lost), execute ``commands``, then clear the delivered effects."""
         rollout = stored.rollout
-        name, namespace = rollout.name, _ns(rollout)
+        name, namespace = rollout.name, rollout.metadata.namespace or "default"
         tick_id = uuid.uuid4().hex[:16]
         intent = effects.with_pending(new_status, tick_id, commands)
         version = self.store.save_status(name, namespace, intent, stored.version)
@@ -281,173 +255,3 @@ class Engine:
         if kept is None or kept[0].spec != rollout.spec or kept[1] != status:
             return None
         return kept[2]
-
-    # -- observe --------------------------------------------------------------------------
-    def observe(
-        self,
-        rollout: ModelRollout,
-        status: RolloutStatus,
-        now: datetime,
-        deleted: bool = False,
-        reuse: Gates | None = None,
-    ) -> Observations:
-        """Gather readiness, gates, measurements and manual actions for this tick.
-
-        ``reuse``: gate answers already obtained for this very status (a tick that lost its
-        status write): gating webhooks such as ``pre-rollout`` are not called again.
-        """
-        if deleted:
-            return Observations(deleted=True)
-        try:
-            readiness: Readiness | None = self.workloads.readiness(rollout)
-        except WorkloadError as exc:
-            readiness = Readiness(False, False, None, str(exc))
-        if reuse is not None:
-            gates, messages = dict(reuse[0]), dict(reuse[1])
-        else:
-            gates, messages = self._gates(rollout, status)
-        offline = None
-        if status.phase == Phase.INITIALIZING:
-            offline = offline_providers(self.metrics, rollout)
-        data, error, look = None, None, None
-        if analysis_due(rollout, status, now):
-            data, error = collect(self.metrics, rollout, status, now)
-            mark = watermark(status)
-            if data is not None and looked(status) and mark is not None:
-                # the looks fed the tests up to the watermark: the rest of the interval
-                look, error = collect_window(self.metrics, rollout, mark, now)
-                data = data if look is not None else None
-        return Observations(
-            readiness=readiness,
-            data=data,
-            gates=gates,
-            gate_messages=messages,
-            action=action_from(rollout),
-            provider_error=error,
-            providers_offline=offline,
-            look=look,
-        )
-
-    def _gates(
-        self, rollout: ModelRollout, status: RolloutStatus
-    ) -> tuple[dict[str, bool], dict[str, str]]:
-        gates: dict[str, bool] = {}
-        messages: dict[str, str] = {}
-        for kind in sorted(gates_needed(rollout, status)):
-            # Flagger calls gate hooks until the first failure, rollback hooks until a pass
-            first: Literal["failure", "pass"] = "pass" if kind == "rollback" else "failure"
-            results = self.run_webhooks(rollout, status, kind, stop_at_first=first)
-            # a rollback hook that answers 2xx asks for a rollback; every other gate must pass
-            passed = [r.passed for r in results]
-            gates[kind] = any(passed) if kind == "rollback" else all(passed)
-            failing = [f"{r.name}: {r.message}" for r in results if not r.passed]
-            if failing:
-                messages[kind] = "; ".join(failing)
-        return gates, messages
-
-    # -- execute --------------------------------------------------------------------------
-    def execute(
-        self,
-        rollout: ModelRollout,
-        status: RolloutStatus,
-        commands: list[Command],
-        tick_id: str | None = None,
-    ) -> list[str]:
-        """Carry out the commands in order; routing/workload errors propagate.
-
-        With ``tick_id``, a one-shot effect this engine already delivered for that tick (its
-        id is remembered until the status no longer lists it) is skipped.
-        """
-        problems: list[str] = []
-        shots = 0
-        for command in commands:
-            ident = None
-            if tick_id is not None and effects.is_one_shot(command):
-                ident, shots = effects.effect_id(tick_id, shots), shots + 1
-                if ident in self._delivered:
-                    continue
-            if isinstance(command, SetRoutes):
-                self.router.set_routes(rollout, command.routes)
-            elif isinstance(command, EnsureChallenger):
-                self.workloads.ensure(rollout)
-                self.router.reconcile(rollout)
-            elif isinstance(command, ScaleChallenger):
-                self.workloads.scale_challenger(rollout, command.replicas)
-            elif isinstance(command, PromoteChallenger):
-                self.workloads.promote(rollout)
-            elif isinstance(command, Finalize):
-                self.router.finalize(rollout)
-            elif isinstance(command, RunWebhooks):
-                results = self.run_webhooks(rollout, status, command.type)
-                problems += [
-                    f"{r.type} webhook {r.name}: {r.message}" for r in results if not r.passed
-                ]
-            elif isinstance(command, Notify):
-                problems += self._notify(rollout, status, command)
-            elif isinstance(command, RecordAnalysis):
-                log.info(
-                    "%s/%s analysis %s: %s",
-                    _ns(rollout),
-                    rollout.name,
-                    command.verdict,
-                    command.message,
-                )
-            if ident is not None:
-                self._delivered.add(ident)
-        for problem in problems:
-            log.warning("%s/%s: %s", _ns(rollout), rollout.name, problem)
-        return problems
-
-    def run_webhooks(
-        self,
-        rollout: ModelRollout,
-        status: RolloutStatus,
-        kind: str,
-        extra: Mapping[str, str] | None = None,
-        stop_at_first: Literal["failure", "pass"] | None = None,
-    ) -> list[WebhookResult]:
-        """Call the webhooks of ``kind`` in order with Flagger's payload, optionally stopping
-        at the first failure or the first pass."""
-        results = []
-        for hook in rollout.spec.analysis.webhooks:
-            if hook.type != kind:
-                continue
-            payload = WebhookPayload(
-                name=rollout.name,
-                namespace=_ns(rollout),
-                phase=status.phase.value,
-                checksum=status.last_applied_spec or rollout.spec_hash(),
-                type=kind,
-                metadata={**(hook.metadata or {}), **(extra or {})},
-            )
-            result = self.webhooks.run(hook, payload)
-            results.append(result)
-            if stop_at_first == ("pass" if result.passed else "failure"):
-                break
-        return results
-
-    def _notify(self, rollout: ModelRollout, status: RolloutStatus, command: Notify) -> list[str]:
-        problems: list[str] = []
-        stamp = str(int(self.clock.now().timestamp() * 1000))
-        event = {"eventMessage": command.message, "eventType": command.event, "timestamp": stamp}
-        for result in self.run_webhooks(rollout, status, "event", event):
-            if not result.passed:
-                problems.append(f"event webhook {result.name}: {result.message}")
-        if rollout.spec.analysis.alerts:
-            note = Notification(
-                rollout=rollout.name,
-                namespace=_ns(rollout),
-                event=command.event,
-                severity=command.severity,
-                message=command.message,
-                phase=status.phase.value,
-                fields=dict(command.fields),
-            )
-            for delivery in self.notifications(rollout).send(note):
-                if not delivery.ok:
-                    problems.append(f"alert {delivery.alert} ({delivery.type}): {delivery.error}")
-        return problems
-
-
-def _ns(rollout: ModelRollout) -> str:
-    return rollout.metadata.namespace or "default"

@@ -8,6 +8,13 @@ watermark, or rolls back; a rollback is written and executed exactly as a tick's
 (intent first, then the commands). A look never promotes and never writes a status to say
 nothing happened, unless ``Engine.save_looks`` asks for the state to be kept after every look
 (the local runtime: a crash then resumes from the last look).
+
+A rollout whose built-in SLIs come from a backend that answers custom queries only (Datadog,
+CloudWatch, ...: :data:`~modelcanary.spec._provider_caps.SCALAR_ONLY_PROVIDERS`) is never
+looked at: such a look could feed no sequential test. ``can_look`` knows it from
+``spec.metricsProvider`` (so ``Engine.look_delay`` schedules no looks for it);
+:func:`per_request_backend` covers an engine that holds such a backend itself as its one
+metrics port (no dispatcher; the shipped runtimes' defaults are embedded and Prometheus).
 """
 
 from __future__ import annotations
@@ -17,9 +24,11 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import ConflictError
+from ..ports import MetricProvider
 from ..rollout import Observations, analysis_due, step
 from ..rollout._looks import can_look, watermark
 from ..spec import RolloutStatus
+from ..spec._provider_caps import gives_per_request_data
 from . import _effects as effects
 from ._observe import collect_window
 
@@ -33,7 +42,8 @@ def look_once(engine: Engine, name: str, namespace: str) -> TickResult:
     """One look at a rollout; returns what it did (``changed`` when it rolled back).
 
     A look that is not due (no looks configured, not analysing, an interval tick due now, an
-    engine that has not ticked the rollout yet, effects still owed) does nothing. A metrics
+    engine that has not ticked the rollout yet, effects still owed, a backend without
+    per-request data) does nothing. A metrics
     backend error is logged and left to the next tick, which counts it.
     """
     from ._engine import TickResult
@@ -54,6 +64,8 @@ def look_once(engine: Engine, name: str, namespace: str) -> TickResult:
     now = engine.clock.now()
     start = watermark(status)
     if engine.look_interval <= 0 or start is None or not can_look(rollout, status):
+        return result
+    if not per_request_backend(engine.metrics):
         return result
     if analysis_due(rollout, status, now) or now <= start:
         return result
@@ -81,3 +93,12 @@ def look_once(engine: Engine, name: str, namespace: str) -> TickResult:
         engine._looks.pop(key, None)
         result.phase = result.phase_before
     return result
+
+
+def per_request_backend(metrics: MetricProvider) -> bool:
+    """False when the engine's metrics port is itself a backend that answers custom queries
+    only (its ``name`` is its type): no rollout measured by it can be looked at. A dispatcher
+    (``MetricDispatch``) says True: each rollout's own backend is in its spec (``can_look``).
+    Asking ``backends(rollout)`` instead would build providers and resolve Flagger templates
+    (API reads) at every look."""
+    return gives_per_request_data(metrics.name)

@@ -33,10 +33,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from types import TracebackType
 
 import httpx
 
+from .._httpd import Stoppable
 from .._secretref import SecretReader, from_env, read_key, require_reader, where
 from ..errors import GateError, ModelCanaryError, SpecError, SpecIssue
 from ..ports import WebhookPayload, WebhookResult, WebhookRunner
@@ -81,8 +81,11 @@ class _Attempt:
         self.retry_after = retry_after
 
 
-class HttpWebhookRunner:
-    """Calls Flagger-compatible webhooks with httpx (sync); safe to share between threads."""
+class HttpWebhookRunner(Stoppable):
+    """Calls Flagger-compatible webhooks with httpx (sync); safe to share between threads.
+
+    ``close()`` (or leaving ``with HttpWebhookRunner() as runner:``) closes its connection
+    pools; a later call opens new ones."""
 
     def __init__(
         self,
@@ -113,23 +116,12 @@ class HttpWebhookRunner:
                 self._clients[verify] = client
             return client
 
-    def close(self) -> None:
-        """Close the connection pools."""
+    def stop(self) -> None:
+        """Close the connection pools (idempotent); what ``close()`` and ``with`` call."""
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             client.close()
-
-    def __enter__(self) -> HttpWebhookRunner:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def run(self, hook: Webhook, payload: WebhookPayload) -> WebhookResult:
         """POST ``payload`` to ``hook.url`` with timeout and retries; never raises for HTTP."""

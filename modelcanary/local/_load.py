@@ -8,8 +8,16 @@ reached they wait, and the achieved rate says so honestly.
 Cohorts (``spec.load.cohorts``): request ``i`` falls in a cohort by a hash of ``(seed, i)``, so
 a share of 0.2 is 20 % of requests, spread evenly over the payloads (never tied to one payload
 of the rotation) and the same on every run; a cohort's requests carry its headers (cookies in a
-``cookie`` header) and query parameters. The load has no simulated users, so the draw is per
-request.
+``cookie`` header) and query parameters. The cohort draw is per request (a simulated user's
+requests may fall in different cohorts).
+
+Simulated users (``spec.load.users``): request ``i`` belongs to user ``hash(seed, i) mod
+users`` (another hash stream than the cohorts', the same on every run). Each user keeps its
+own cookies (the ``Set-Cookie`` answers it got, e.g. the router's session-affinity cookie), so
+affinity pins each simulated user, not the whole load, and, when the rollout names a unit
+header (``analysis.unitKey.header``), sends its id there (``user-17``): the router then keys
+each request by user and the analysis judges per user. Without ``users`` every request is
+on its own, as before: the client's shared cookie jar applies.
 
 A payload may also be a :class:`LoadRequest`: its own path on the router (OpenAI
 ``/v1/chat/completions`` ...), extra headers, a request-id prefix and whether the answer
@@ -20,6 +28,7 @@ streams; a streamed answer is read to its end, as a client does. LLM load record
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import itertools
 import json
 import threading
@@ -144,6 +153,8 @@ class LoadGenerator:
         seed: int = 0,
         timeout: float = 10.0,
         keep_latencies: int = 100_000,
+        users: int | None = None,
+        unit_header: str | None = None,
     ) -> None:
         self.url = url
         self.requests = [_as_request(p) for p in payloads]
@@ -161,6 +172,14 @@ class LoadGenerator:
         self._bounds = list(itertools.accumulate(c.share for c in self.cohorts))
         self.timeout = timeout
         self.keep_latencies = keep_latencies
+        if users is not None and users < 1:
+            raise ValueError(f"users must be at least 1, got {users}")
+        self.users = users
+        """Simulated users (None: every request on its own)."""
+        self.unit_header = unit_header.lower() if users and unit_header else None
+        """The header each request carries its user's id in (None: not sent)."""
+        self.jars: dict[int, dict[str, str]] = {}
+        """Each simulated user's cookies (name -> value), from the answers it got."""
         self.stats = LoadStats()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -197,7 +216,9 @@ class LoadGenerator:
         )
         slots = asyncio.Semaphore(self.concurrency)
         tasks: set[asyncio.Task[None]] = set()
-        async with httpx.AsyncClient(timeout=self.timeout, limits=limits) as client:
+        # simulated users keep their own cookies: the client's jar must keep none
+        jar = http.cookiejar.CookieJar(_NoCookies()) if self.users else None
+        async with httpx.AsyncClient(timeout=self.timeout, limits=limits, cookies=jar) as client:
             start, i = time.monotonic(), 0
             while not self._stop.is_set():
                 due = start + i / self.rps
@@ -217,7 +238,11 @@ class LoadGenerator:
                 url, headers = self._targets[target]
                 if request.path is not None or request.headers or request.id_prefix:
                     url, headers = _for_request(request, url, headers, i)
-                send = self._send(client, request.body, slots, url, headers, request.stream)
+                user = None
+                if self.users:
+                    user = self.user_of(i)
+                    headers = self._as_user(user, headers)
+                send = self._send(client, request.body, slots, url, headers, request.stream, user)
                 task = asyncio.create_task(send)
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
@@ -233,6 +258,39 @@ class LoadGenerator:
         draw = _unit(self.seed, i)
         return next((n + 1 for n, bound in enumerate(self._bounds) if draw < bound), 0)
 
+    def user_of(self, i: int) -> int:
+        """Request ``i``'s simulated user, ``0 <= user < users`` (0 without users)."""
+        if not self.users:
+            return 0
+        return _mix(self.seed ^ _USER_STREAM, i) % self.users
+
+    def _as_user(self, user: int, headers: Mapping[str, str]) -> dict[str, str]:
+        """``headers`` with ``user``'s id in the unit header and its cookies added."""
+        out = dict(headers)
+        if self.unit_header:
+            out[self.unit_header] = user_id(user)
+        jar = self.jars.get(user)
+        if jar:
+            mine = "; ".join(f"{name}={value}" for name, value in jar.items())
+            given = out.get("cookie")
+            out["cookie"] = f"{given}; {mine}" if given else mine
+        return out
+
+    def _keep_cookies(self, user: int, reply: Any) -> None:
+        """Store the cookies an answer set for ``user`` (expired ones removed)."""
+        lines = reply.headers.get_list("set-cookie")
+        if not lines:
+            return
+        jar = self.jars.setdefault(user, {})
+        for line in lines:
+            name, value, expired = _set_cookie(line)
+            if not name:
+                continue
+            if expired:
+                jar.pop(name, None)
+            else:
+                jar[name] = value
+
     async def _send(
         self,
         client: Any,
@@ -241,6 +299,7 @@ class LoadGenerator:
         url: str,
         headers: Mapping[str, str],
         stream: bool = False,
+        user: int | None = None,
     ) -> None:
         self.stats.sent += 1
         began = time.perf_counter()
@@ -251,6 +310,8 @@ class LoadGenerator:
                         pass
             else:
                 reply = await client.post(url, content=body, headers=headers)
+            if user is not None:
+                self._keep_cookies(user, reply)
             ok = reply.status_code < 500
         except Exception:  # connection errors, timeouts: counted, never raised
             ok = False
@@ -291,12 +352,48 @@ def _with_query(url: str, query: Mapping[str, str]) -> str:
     return f"{url}{'&' if '?' in url else '?'}{urlencode(query)}"
 
 
+def user_id(user: int) -> str:
+    """What simulated user ``user`` sends in the unit header (``user-17``)."""
+    return f"user-{user}"
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """Keeps no cookie in the client's shared jar (simulated users keep their own)."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
+def _set_cookie(line: str) -> tuple[str, str, bool]:
+    """A ``Set-Cookie`` value's name, value and whether it expires the cookie
+    (``Max-Age=0`` or less, or an empty value)."""
+    pair, _, attributes = line.partition(";")
+    name, sep, value = pair.partition("=")
+    if not sep:
+        return "", "", False
+    value = value.strip().strip('"')
+    expired = not value
+    for attribute in attributes.split(";"):
+        key, _, age = attribute.partition("=")
+        age = age.strip()
+        if key.strip().lower() == "max-age" and age.removeprefix("-").isdecimal():
+            expired = expired or int(age) <= 0  # not a number: ignored (RFC 6265 5.2.2)
+    return name.strip(), value, expired
+
+
 _MASK = (1 << 64) - 1
+_USER_STREAM = 0x5DEECE66D
+"""Mixed into the seed for the users' draw, so users and cohorts are independent."""
 
 
-def _unit(seed: int, i: int) -> float:
-    """A uniform draw in [0, 1) fixed by ``(seed, i)`` (splitmix64: cheap, well mixed)."""
+def _mix(seed: int, i: int) -> int:
+    """A 64-bit hash of ``(seed, i)`` (splitmix64: cheap, well mixed)."""
     z = (seed * 0x9E3779B97F4A7C15 + (i + 1) * 0xBF58476D1CE4E5B9) & _MASK
     z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-    return (z ^ (z >> 31)) / 2**64
+    return z ^ (z >> 31)
+
+
+def _unit(seed: int, i: int) -> float:
+    """A uniform draw in [0, 1) fixed by ``(seed, i)``."""
+    return _mix(seed, i) / 2**64

@@ -25,6 +25,13 @@ them).
 Each row may carry a unit key: the user or session the request belongs to (the router's
 session-affinity cookie value). Once any row has one, :meth:`Recorder.interval_data` gives
 both versions ``VersionData.units`` so the analysis judges per user, not per request.
+
+**Pre-period covariates (CUPED).** The champion's requests before the challenger first
+*served* one (the first non-mirrored challenger row, or :meth:`Recorder.end_pre_period`) are
+the pre-period. Once it is over, every window's ``units`` carry each request's covariate: its
+unit's pre-period error rate (:mod:`._covariates`, fixed once computed; NaN for requests
+before the end), and the analysis CUPED-adjusts the error-rate comparison. A mirror phase is
+thus a pre-period; a plan serving challenger traffic from its first step has none.
 """
 
 from __future__ import annotations
@@ -43,6 +50,8 @@ from typing import Any
 from ..analysis._backtest import Request, interval_data
 from ..analysis._measurements import IntervalData, Side, UnitRequests, Window
 from ..analysis._measurements import MirrorCoverage as MirrorCoverage  # re-exported
+from ._covariates import MAX_COVARIATE_UNITS as MAX_COVARIATE_UNITS  # re-exported
+from ._covariates import Covariates, pre_period_rates
 from ._llm_log import MAX_LLM_RECORDS, LLMLog
 
 CHUNK_ROWS = 2048
@@ -146,6 +155,10 @@ class Recorder:
         self._keyed = False
         """Set by the first request with a unit key: from then on every window's data carries
         ``VersionData.units`` (once judged per unit, a metric's tests stay per unit)."""
+        self._pre_end: float | None = None
+        """When the pre-period ended: the first served challenger request, or as given."""
+        self._covariates: Covariates | None = None
+        """Each unit's pre-period error rate (computed once, after the pre-period ended)."""
         self._lock = threading.Lock()
 
     # -- writing ------------------------------------------------------------------------
@@ -169,6 +182,9 @@ class Recorder:
         with self._lock:
             if unit:
                 self._keyed = True
+            served = version == "challenger" and not mirrored and self._covariates is None
+            if served and (self._pre_end is None or timestamp < self._pre_end):
+                self._pre_end = timestamp  # the challenger's first served request
             if timestamp >= self._newest:  # the usual case: in order
                 self._newest = timestamp
                 self._times.append(timestamp)
@@ -182,6 +198,18 @@ class Recorder:
                 self._chunks.append(_Chunk(self._open))
                 self._times, self._open = [], []
                 self._expire()
+
+    def end_pre_period(self, timestamp: float) -> None:
+        """End the champion's pre-period at ``timestamp`` (otherwise: the challenger's first
+        served request). Ignored once the covariates were computed: they never change."""
+        with self._lock:
+            if self._covariates is None:
+                self._pre_end = timestamp
+
+    @property
+    def pre_period_end(self) -> float | None:
+        """When the pre-period ended (None: the challenger has not served a request yet)."""
+        return self._pre_end
 
     def count_mirrors(self, timestamp: float, eligible: int, dropped: int) -> None:
         """Add mirror copies asked for and dropped around ``timestamp`` (per-second counts)."""
@@ -299,11 +327,26 @@ class Recorder:
             data = replace(data, llm=tuple(self.llm.llm_exchanges(window)))
         if not self._keyed:
             return data
+        covariates = self._covariates_for(window)
         return replace(
             data,
-            challenger=replace(data.challenger, units=_units(rows, "challenger")),
-            champion=replace(data.champion, units=_units(rows, "champion")),
+            challenger=replace(data.challenger, units=_units(rows, "challenger", covariates)),
+            champion=replace(data.champion, units=_units(rows, "champion", covariates)),
         )
+
+    def _covariates_for(self, window: Window) -> Covariates | None:
+        """The units' pre-period rates once the pre-period is over and ``window`` reaches past
+        it (computed on first use, then fixed); None before or without pre-period requests."""
+        end = self._pre_end
+        if end is None or window.end <= end:
+            return None
+        if self._covariates is None:
+            parts, tail = self._select(-math.inf, end)
+            found = pre_period_rates(parts, tail, end)
+            with self._lock:
+                if self._covariates is None:
+                    self._covariates = found
+        return None if math.isnan(self._covariates.mean) else self._covariates
 
     def unit_keys(self, start: float = float("-inf"), end: float = float("inf")) -> list[str]:
         """The unit key of each record with ``start <= timestamp < end`` ("" for none)."""
@@ -349,8 +392,9 @@ class Recorder:
         return len(selected)
 
 
-def _units(rows: list[_Row], side: Side) -> UnitRequests:
-    """One version's rows keyed by unit: key, failed (5xx) and latency per request."""
+def _units(rows: list[_Row], side: Side, covariates: Covariates | None = None) -> UnitRequests:
+    """One version's rows keyed by unit: key, failed (5xx) and latency per request, and each
+    request's pre-period covariate once the pre-period is over."""
     import numpy as np
 
     mine = [row for row in rows if row[1] == side]
@@ -359,4 +403,7 @@ def _units(rows: list[_Row], side: Side) -> UnitRequests:
         np.array([row[3] >= 500 for row in mine], dtype=bool),
         np.array([row[2] for row in mine], dtype=np.float64),
         side,
+        None
+        if covariates is None
+        else np.array([covariates.of(row[0], row[7]) for row in mine], dtype=np.float64),
     )

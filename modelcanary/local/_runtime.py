@@ -354,6 +354,8 @@ class LocalRun:
             duration=parse_duration(load.duration) if load.duration else None,
             headers=load.headers,
             cohorts=cohorts,
+            users=load.users,
+            unit_header=unit.header if (unit := self.rollout.spec.analysis.unit_key) else None,
         ).start()
 
     def llm_exchanges(self, window: Window) -> list[LLMExchange]:

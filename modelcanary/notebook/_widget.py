@@ -578,8 +578,9 @@ def evidence_text(chart: BandChart) -> str:
     if progress.needed is None:
         return f"evidence: {progress.seen:,} challenger requests;"
     share = min(100, round(100 * progress.seen / progress.needed))
+    basis = f" ({progress.basis.strip()})" if progress.basis else ""  # per user, CUPED
     return (
         f"evidence {progress.seen:,} of ~{progress.needed:,.0f} challenger requests "
         f"({share} %) to catch {progress.effect:g}x the champion's rate with "
-        f"{progress.power:.0%} power;"
+        f"{progress.power:.0%} power{basis};"
     )

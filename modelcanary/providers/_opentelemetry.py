@@ -38,7 +38,8 @@ from ._online import OnlineCheck
 from ._otlp_genai import NAMES as GENAI_NAMES
 from ._otlp_genai import genai_collect, reads_genai
 from ._otlp_receiver import SERIES_PATH
-from ._otlp_store import Series, default_store, increase, seconds_increase
+from ._otlp_series import Series, increase, seconds_increase
+from ._otlp_store import default_store
 from ._prometheus import api_factory
 
 PREFIX = "modelcanary_router"

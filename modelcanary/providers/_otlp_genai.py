@@ -45,7 +45,7 @@ from ..spec._catalogue import TOKEN_LATENCY_QUANTILES
 from ..spec._inference_routing import LLM_ROUTERS, rewrite_models
 from ..spec._naming import names
 from . import _vectors as vectors
-from ._otlp_store import Series, seconds_increase
+from ._otlp_series import Series, seconds_increase
 
 GENAI_SCHEME = "otel-genai"
 SCHEME_ANNOTATION = "modelcanary.io/metrics-scheme"

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from ..analysis._measurements import LatencyHistogram, NoData
 from ..analysis._sli import histogram_quantile
 from ..errors import PermanentProviderError
-from ._otlp_store import Series, histogram_increase, increase, values_in
+from ._otlp_series import Series, histogram_increase, increase, values_in
 
 FUNCTIONS = {
     "increase": "sum/histogram: observations counted in the window (counter increase)",

@@ -39,7 +39,8 @@ from .._httpd import (
     is_loopback,
     loads_json,
 )
-from ._otlp_store import OTLPDecodeError, OTLPStore
+from ._otlp_decode import OTLPDecodeError
+from ._otlp_store import OTLPStore
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from typing import Any
 from ..analysis._bands import STORED_KEYS, stored_analysis
 from ..analysis._interval import AnalysisState, check_batch
 from ..spec._catalogue import SEQUENTIAL_METRICS
+from ..spec._provider_caps import gives_per_request_data
 from ..spec._rollout import ModelRollout
 from ..spec._status import AnalysisRecord, RolloutStatus
 from ._commands import RecordAnalysis
@@ -41,9 +42,13 @@ the epoch, the windows' clock); absent when no look was made since the last inte
 def can_look(rollout: ModelRollout, status: RolloutStatus) -> bool:
     """True when a look between intervals may decide something for this rollout now: an
     analysing phase past its pre-rollout gate, not suspended or paused, with at least one
-    metric the sequential judge may take (error rates, latencies, win-rate)."""
+    metric the sequential judge may take (error rates, latencies, win-rate), measured by a
+    backend that gives per-request data (not ``spec.metricsProvider`` of a type that answers
+    custom queries only, such as Datadog or CloudWatch: a look there would feed nothing)."""
     spec = rollout.spec
     if not status.phase.traits.analyses or spec.skip_analysis or spec.suspend or status.paused:
+        return False
+    if not gives_per_request_data(spec.metrics_provider):
         return False
     if not status.pre_rollout_done or status.last_analysis_time is None:
         return False

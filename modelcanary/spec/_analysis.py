@@ -277,7 +277,7 @@ class Analysis(SpecModel):
     session_affinity: SessionAffinity | None = None
     """Sticky canary sessions (cookie)."""
     unit_key: UnitKey | None = None
-    """The user key of each request (``{header: x-user-id}``): requests with the same key are one unit and the analysis tests per user instead of per request (request logs carry the key in their ``unit`` column). The local router reads only the affinity cookie for now."""
+    """The user key of each request (``{header: x-user-id}``): requests with the same key are one unit and the analysis tests per user instead of per request (request logs carry the key in their ``unit`` column). The local router reads it (over the affinity cookie); its built-in load sends it with ``load.users``."""
     metrics: list[MetricSpec] = Field(default_factory=list)
     """SLIs checked at every interval."""
     webhooks: list[Webhook] = Field(default_factory=list)

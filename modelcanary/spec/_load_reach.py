@@ -5,7 +5,9 @@ cannot feed fails for a reason the spec does not show: an A/B stage whose match 
 satisfies gives the challenger nothing, so the rollout cannot promote ("no data"); a load that
 always satisfies it leaves the champion nothing to compare with; a 1 % canary step at 2 rps
 and a 10 s interval sees a request in fewer than one interval in five; a load whose
-``duration`` ends before a stage starts leaves that stage without data.
+``duration`` ends before a stage starts leaves that stage without data. And a rollout keyed by
+a user header (``analysis.unitKey``) fed by a load without simulated users (``load.users``)
+sends no such header: every request is its own unit, so nothing is judged per user.
 
 :func:`load_issues` returns what makes the load impossible to send (errors, raised by the
 rules); :func:`load_warnings` what makes a stage unreachable (the builder warns, ``modelcanary
@@ -64,7 +66,7 @@ def load_warnings(rollout: ModelRollout) -> list[SpecIssue]:
     except (ValueError, ModelCanaryError):
         return []  # a plan the rules refuse: they say why
     traffic = _traffic(load, cohorts)
-    out: list[SpecIssue] = []
+    out: list[SpecIssue] = _unkeyed(load, analysis) + _one_jar(load, analysis, plan)
     small: list[tuple[str, str, float]] = []
     start, stop = 0.0, parse_duration(load.duration) if load.duration else None
     for n, stage in enumerate(plan):
@@ -85,6 +87,47 @@ def load_warnings(rollout: ModelRollout) -> list[SpecIssue]:
         start += max(stage.intervals * interval, stage.duration)
     out += _too_few(load.rps, interval, small)
     return out
+
+
+def _unkeyed(load: LoadSpec, analysis: Analysis) -> list[SpecIssue]:
+    """A unit header the load never sends (no simulated users, nor the header itself)."""
+    key = analysis.unit_key
+    if key is None or load.users is not None:
+        return []
+    name = key.header.lower()
+    if any(k.lower() == name for k in (load.headers or {})):
+        return []  # one fixed user: the author's choice
+    if any(name in {k.lower() for k in (c.headers or {})} for c in load.cohorts or ()):
+        return []
+    return [
+        SpecIssue(
+            "spec.load.users",
+            f"analysis.unitKey reads the user from the {key.header} header, but the load "
+            "sends no such header: every request is its own unit and the analysis judges per "
+            "request, not per user",
+            "simulate users: .load(..., users=200) (YAML: load.users: 200); each then sends "
+            f"its id in {key.header} and keeps its own cookies",
+        )
+    ]
+
+
+def _one_jar(load: LoadSpec, analysis: Analysis, plan: list[Stage]) -> list[SpecIssue]:
+    """Session affinity fed by a load without users: its one client keeps one cookie jar."""
+    affinity = analysis.session_affinity
+    if affinity is None or load.users is not None:
+        return []
+    if not any(s.kind == "canary" and 0 < s.weight < 100 for s in plan):
+        return []
+    return [
+        SpecIssue(
+            "spec.load.users",
+            "analysis.sessionAffinity pins each user by a cookie, but the load without users "
+            "is one client with one cookie jar: after its first answer every request carries "
+            "the same affinity cookie and goes to one version",
+            "simulate users: .load(..., users=200) (YAML: load.users: 200); each keeps its "
+            "own cookies",
+        )
+    ]
 
 
 def _traffic(load: LoadSpec, cohorts: list[CohortRequest]) -> list[Traffic]:

@@ -26,6 +26,8 @@ MAX_RPS = 10_000
 """Highest ``load.rps``: the embedded generator is one Python process (use a load tester beyond)."""
 MAX_CONCURRENCY = 1024
 """Highest ``load.concurrency`` (each request in flight holds a connection and a descriptor)."""
+MAX_USERS = 1_000_000
+"""Highest ``load.users`` (the generator keeps each simulated user's cookies in memory)."""
 
 
 class Metadata(SpecModel):
@@ -88,6 +90,8 @@ class LoadSpec(SpecModel):
     """Headers sent with every request (e.g. to exercise A/B matches); names are RFC 9110 tokens, values printable ASCII."""
     cohorts: list[LoadCohort] | None = Field(default=None, max_length=100)
     """A/B cohorts: the share of requests that satisfy an ``analysis.match`` condition (e.g. ``[{share: 0.2}]``: 20 % match the first), so both versions get traffic in an A/B stage."""
+    users: int | None = Field(default=None, ge=1, le=MAX_USERS)
+    """Simulated users (at most 1000000): each request belongs to one (a hash of the request's number, the same on every run), which keeps its own cookies (session affinity pins it) and sends its id (``user-17``) in ``analysis.unitKey.header`` when set, so the analysis judges per user. Default: every request on its own."""
 
 
 class RolloutSpec(SpecModel):

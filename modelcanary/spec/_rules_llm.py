@@ -119,7 +119,7 @@ def _metric(
                     )
                 )
     out += _only_on(m, path)
-    if m.name in LLM_METRICS and m.judge not in (None, "sequential"):  # sequential: _rules
+    if m.name in LLM_METRICS and m.judge not in (None, "sequential"):  # sequential: _rules_metrics
         row = CATALOGUE[m.name]
         if m.judge not in row.judges:
             out.append(

@@ -70,7 +70,8 @@ class ClientConnection(Answering, asyncio.Protocol):
         """Bytes counted in ``state.buffered``; bytes of the request in flight."""
         self.started = 0.0
         self.request_id = self.cookie_lines = self.unit = b""
-        """The request's unit key (its affinity cookie value: the recorder keeps it)."""
+        """The request's unit key (the recorder keeps it): the value of the rollout's unit
+        header (``analysis.unitKey.header``), else of its affinity cookie, else b""."""
         self.retry: tuple[RequestHead, bytes, int, int] | None = None
         """A challenger call's request, the bytes sent, where its head ends and its body
         length: what the champion is sent if the challenger never got it (the body is not
@@ -289,6 +290,8 @@ class ClientConnection(Answering, asyncio.Protocol):
                 cookie_lines += table.stale_cookie_lines(request.cookie)
         if not keyed and request.cookie is not None:
             unit = table.unit(request.cookie)
+        if table.unit_key:  # the rollout's user header names the unit (over the cookie)
+            unit = table.header_unit(request, unit)
         request_id = request.request_id
         id_line = b""
         if request_id is None:

@@ -240,6 +240,14 @@ class RequestHead:
             raise HttpError(501, "unsupported Transfer-Encoding (only chunked)")
         self.content_length, self.framed = -1, True  # chunked: forwarded de-chunked
 
+    def first_header(self, key: bytes) -> bytes | None:
+        """The first value of the header whose ``CRLF name:`` (lower-case) is ``key``, or None.
+
+        Not read at parse time: only a router told to read such a header (the unit header,
+        ``RouteTable.unit_key``) pays for the search."""
+        head = self.head
+        return _first_value(head, head.lower(), key)
+
     @property
     def lines(self) -> list[bytes]:
         """The request line, then the header lines (split on first use)."""

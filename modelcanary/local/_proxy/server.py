@@ -36,7 +36,7 @@ from .client import ClientConnection
 from .forward import LLMSink, ProxyState, RecordSink
 from .limits import LINGERING, RouterLimits
 from .pool import Upstream
-from .table import RouteTable
+from .table import RouteTable, unit_header
 
 EXPIRE_EVERY = 0.05
 """Seconds between two deadline checks of in-flight upstream calls."""
@@ -270,9 +270,10 @@ class LocalRouter:
         self._check(rollout)
 
     def set_routes(self, rollout: ModelRollout, routes: Routes) -> None:
-        """Apply ``routes`` atomically: every later request sees all of them, none half."""
+        """Apply ``routes`` atomically: every later request sees all of them, none half.
+        The rollout's ``analysis.unitKey.header`` (if any) names each request's unit."""
         self._check(rollout)
-        self._state.table = RouteTable(routes)
+        self._state.table = RouteTable(routes, unit_header(rollout))
 
     def get_routes(self, rollout: ModelRollout) -> Routes:
         """The routes in force."""
@@ -282,7 +283,7 @@ class LocalRouter:
     def finalize(self, rollout: ModelRollout) -> None:
         """All traffic to the champion: no split, no match, no mirror."""
         self._check(rollout)
-        self._state.table = RouteTable(Routes())
+        self._state.table = RouteTable(Routes(), unit_header(rollout))
 
     # -- introspection --------------------------------------------------------------------
     @property

@@ -19,6 +19,12 @@ Decision per request (``choose``):
 
 Requests served by the champion are also mirrored with probability ``mirror_weight``/100.
 
+Unit key (what the recorder keeps with each request, so the analysis judges per user): the
+value of the rollout's user header (``spec.analysis.unitKey.header``, given to the table by
+``set_routes``) when the request carries it, else its affinity cookie's value, else none. The
+header only names the unit, it never routes; it is forwarded upstream like any other header,
+and a table without a unit header never looks for it (``unit_key`` is b"").
+
 The table is the router's last line of defence for what it writes into headers: the spec
 validates cookie names, but ``Routes`` can be built from unvalidated objects
 (``model_construct``), so every cookie line is built here, once per table, by
@@ -31,8 +37,10 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import secrets
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ...errors import RouterError
 from ...spec._analysis import SessionAffinity
@@ -40,8 +48,20 @@ from ...spec._patterns import PatternError
 from ...spec._traffic import Routes, set_cookie
 from .matching import RequestView, compile_match, parse_cookies
 
+if TYPE_CHECKING:
+    from ...spec import ModelRollout
+    from .http11 import RequestHead
+
 CHAMPION, CHALLENGER = 0, 1
 VERSIONS = ("champion", "challenger")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+"""An HTTP field name (RFC 9110 token): what a unit header may be called."""
+
+
+def unit_header(rollout: ModelRollout) -> str | None:
+    """The request header naming each request's unit (``spec.analysis.unitKey.header``)."""
+    key = rollout.spec.analysis.unit_key
+    return key.header if key is not None else None
 
 
 def cookie_line(affinity: SessionAffinity, name: str, value: str, max_age: int) -> bytes:
@@ -76,10 +96,17 @@ class RouteTable:
         "pin_parts",
         "routes",
         "sticky",
+        "unit_key",
     )
 
-    def __init__(self, routes: Routes) -> None:
+    def __init__(self, routes: Routes, unit_header: str | None = None) -> None:
         self.routes = routes
+        self.unit_key = b""
+        """``CRLF name:`` of the unit header, lower-case (b"": none, nothing is searched)."""
+        if unit_header:
+            if _HEADER_NAME.fullmatch(unit_header) is None:  # a spec built without validation
+                raise RouterError(f"cannot read the unit header {unit_header!r}: not a token")
+            self.unit_key = b"\r\n" + unit_header.lower().encode("ascii") + b":"
         self.challenger_weight = routes.challenger_weight
         self.mirror_weight = routes.mirror_weight
         try:
@@ -132,6 +159,11 @@ class RouteTable:
         if cookie is None or not self.names[CHALLENGER]:
             return b""
         return self.sticky_version(cookie)[1]
+
+    def header_unit(self, request: RequestHead, unit: bytes) -> bytes:
+        """A request's unit key when the table has a unit header: that header's (first)
+        value if the request carries one, else ``unit`` (its cookie's value, or b"")."""
+        return request.first_header(self.unit_key) or unit
 
     def stale_cookie_lines(self, cookie: bytes | None) -> bytes:
         """``Set-Cookie`` lines expiring affinity cookies of a version that takes no traffic."""
