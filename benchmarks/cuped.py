@@ -19,7 +19,7 @@ reject. ``variance_ratio``: the judge's adjusted over unadjusted variance at the
 (:func:`modelcanary.analysis.pre_period`).
 
 Run: ``python benchmarks/cuped.py [--runs N] [--json FILE]`` (default 300 runs per scenario,
-about 2 minutes on one core).
+about 2.5 minutes on one idle core).
 """
 
 from __future__ import annotations

@@ -317,8 +317,6 @@ def run_notebook(cdp: Cdp, url: str, timeout: float) -> dict[str, Any]:
         if progress["errors"]:
             raise RuntimeError("a notebook cell failed:\n" + "\n".join(progress["errors"]))
         done = progress["executed"] == progress["cells"] and not progress["running"]
-        import datetime as _dt
-        sys.stderr.write(f"DIAG progress {_dt.datetime.utcnow().isoformat()} {progress}\n")
         return progress if done and progress["kernel"] == "idle" else None
 
     result: dict[str, Any] = wait_for(finished, timeout, "every cell to run", 1.0)
@@ -338,18 +336,9 @@ def click(cdp: Cdp, label: str, expect: str, timeout: float) -> None:
     if not box:
         raise RuntimeError(f"no widget button labelled {label!r}")
     x, y = box
-    import datetime as _dt
-    sys.stderr.write(f"DIAG click dispatch {_dt.datetime.utcnow().isoformat()}\n")
     for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
         cdp.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
-    t0 = time.monotonic()
-    sys.stderr.write(f"DIAG click dispatched {_dt.datetime.utcnow().isoformat()}\n")
-    try:
-        wait_for(lambda: expect in (cdp.js(JS_FACTS)["text"] or ""), timeout, f"{expect!r}", 0.5)
-    except TimeoutError:
-        sys.stderr.write(f"DIAG clicked at {box} after {time.monotonic()-t0:.1f}s widget shows:\n{cdp.js(JS_FACTS)['text']}\n")
-        raise
-    sys.stderr.write(f"DIAG outcome after {time.monotonic()-t0:.1f}s\n")
+    wait_for(lambda: expect in (cdp.js(JS_FACTS)["text"] or ""), timeout, f"{expect!r}", 0.5)
 
 
 def capture(cdp: Cdp, png: Path) -> None:
@@ -427,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.wait_text:
                     try:
                         wait_for(
-                            lambda: (sys.stderr.write(f"DIAG text {time.time():.1f} {re.search(r'[0-9]+ interval', cdp.js(JS_FACTS)['text'])}\n"), re.search(args.wait_text, cdp.js(JS_FACTS)["text"]))[1],
+                            lambda: re.search(args.wait_text, cdp.js(JS_FACTS)["text"]),
                             args.timeout,
                             repr(args.wait_text),
                         )
@@ -435,8 +424,6 @@ def main(argv: list[str] | None = None) -> int:
                         capture(cdp, args.out.resolve())  # what it showed instead
                         sys.stderr.write(f"the widget shows:\n{cdp.js(JS_FACTS)['text']}\n")
                         raise
-                import datetime as _dt
-                sys.stderr.write(f"DIAG wait-text matched {_dt.datetime.utcnow().isoformat()} {re.search(r'[0-9]+ interval', cdp.js(JS_FACTS)['text'])}\n")
                 if args.click:
                     click(cdp, args.click, args.expect or "", 60)
                 capture(cdp, args.out.resolve())

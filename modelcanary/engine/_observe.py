@@ -115,7 +115,7 @@ class Observing(WebhookCalls):
             mark = watermark(status)
             if data is not None and looked(status) and mark is not None:
                 # the looks fed the tests up to the watermark: the rest of the interval
-                look, error = collect_window(self.metrics, rollout, mark, now)
+                look, error = collect_window(self.metrics, rollout, mark, now, custom_queries=False)
                 data = data if look is not None else None
         return Observations(
             readiness=readiness,

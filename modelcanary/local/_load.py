@@ -41,6 +41,7 @@ from urllib.parse import urlencode, urlsplit
 
 from ..errors import SpecError, SpecIssue
 from ..spec._load import CohortRequest, request_headers
+from ..spec._traffic import parse_set_cookie
 
 
 @dataclass(frozen=True)
@@ -365,20 +366,14 @@ class _NoCookies(http.cookiejar.DefaultCookiePolicy):
 
 
 def _set_cookie(line: str) -> tuple[str, str, bool]:
-    """A ``Set-Cookie`` value's name, value and whether it expires the cookie
-    (``Max-Age=0`` or less, or an empty value)."""
-    pair, _, attributes = line.partition(";")
-    name, sep, value = pair.partition("=")
-    if not sep:
+    """A ``Set-Cookie`` value's name, value and whether it expires the cookie (a max age of 0
+    or an empty value; attributes read by ``spec.traffic.parse_set_cookie``)."""
+    name, fields = parse_set_cookie(line)
+    _, sep, value = line.split(";", 1)[0].partition("=")
+    if not sep or not name.strip():
         return "", "", False
     value = value.strip().strip('"')
-    expired = not value
-    for attribute in attributes.split(";"):
-        key, _, age = attribute.partition("=")
-        age = age.strip()
-        if key.strip().lower() == "max-age" and age.removeprefix("-").isdecimal():
-            expired = expired or int(age) <= 0  # not a number: ignored (RFC 6265 5.2.2)
-    return name.strip(), value, expired
+    return name.strip(), value, not value or fields.get("max_age") == 0
 
 
 _MASK = (1 << 64) - 1

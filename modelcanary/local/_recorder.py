@@ -26,12 +26,9 @@ Each row may carry a unit key: the user or session the request belongs to (the r
 session-affinity cookie value). Once any row has one, :meth:`Recorder.interval_data` gives
 both versions ``VersionData.units`` so the analysis judges per user, not per request.
 
-**Pre-period covariates (CUPED).** The champion's requests before the challenger first
-*served* one (the first non-mirrored challenger row, or :meth:`Recorder.end_pre_period`) are
-the pre-period. Once it is over, every window's ``units`` carry each request's covariate: its
-unit's pre-period error rate (:mod:`._covariates`, fixed once computed; NaN for requests
-before the end), and the analysis CUPED-adjusts the error-rate comparison. A mirror phase is
-thus a pre-period; a plan serving challenger traffic from its first step has none.
+**Pre-period covariates (CUPED).** Champion requests before the challenger first *served* one
+(or :meth:`Recorder.end_pre_period`) are the pre-period; later windows' ``units`` carry each
+request's unit pre-period error rate (:mod:`._covariates`) and the analysis CUPED-adjusts.
 """
 
 from __future__ import annotations

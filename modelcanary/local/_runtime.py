@@ -144,6 +144,9 @@ class LocalRun:
                 mirror_budget=mirror_budget(self.rollout),
             )
             self.router.start()
+            # the routes in force again, now with the rollout's unit header (unitKey): the
+            # load's first requests are keyed before the engine sets any route
+            self.router.set_routes(self.rollout, self.router.routes)
             self.engine = Engine(
                 store=self.store,
                 workloads=self.workloads,

@@ -200,3 +200,15 @@ def test_the_adjusted_difference_keeps_the_raw_rates() -> None:
     # the adjustment moves the difference by less than the unadjusted noise, never its scale
     assert abs(fit[0] - (p1 - p0)) < 3 * (v1 + v0) ** 0.5
     assert 0 < fit[1] < v1 + v0
+
+
+def test_the_covariate_sums_survive_the_status_round_trip() -> None:
+    from modelcanary.analysis._bands import STORED_KEYS, stored_analysis
+
+    seq = _fed(1, 3)
+    stored = AnalysisState(sequential={"error-rate": seq}).model_dump(
+        mode="json", include=set(STORED_KEYS)
+    )
+    back = stored_analysis(stored).sequential["error-rate"].clustered
+    assert back is not None and seq.clustered is not None
+    assert back.cuped == seq.clustered.cuped and back.cuped is not None

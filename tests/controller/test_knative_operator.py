@@ -63,17 +63,36 @@ def _phase(kube: KubeApi, name: str) -> str | None:
     return rollout_status(kube, name).get("phase")
 
 
+def pinned(kube: KubeApi, name: str, revision: str) -> bool:
+    """Whether the router's two targets pin ``revision`` (100 %, the latest at 0 %) in
+    ``spec.traffic`` and Knative serves that very spec: ``status.traffic`` of the current
+    generation, all of it on ``revision``. Neither the phase nor ``served`` alone says so:
+    the engine stores a tick's status (Initialized, Succeeded) before it writes the routes,
+    and a Service without a traffic block already serves 100 % on its only revision."""
+    svc = kube.get(API, KIND, "default", name) or {}
+    status = svc.get("status") or {}
+    spec = [
+        (t.get("revisionName"), bool(t.get("latestRevision")), t.get("percent", 0))
+        for t in svc.get("spec", {}).get("traffic") or []
+    ]
+    routed = [t for t in status.get("traffic") or [] if t.get("revisionName") == revision]
+    return (
+        spec == [(revision, False, 100), (None, True, 0)]
+        and status.get("observedGeneration") == (svc.get("metadata") or {}).get("generation")
+        and sum(t["percent"] for t in routed) == 100
+    )
+
+
 def test_the_operator_promotes_a_healthy_knative_revision(kube: KubeApi, prom: PromAPI) -> None:
     prom.values["rollout='kgood'"] = 0.01
     kube.create(knative_service("kgood"))
     kube.create(knative_rollout("kgood", prom))
     with knative_serving(kube), OperatorThread(kube.api_client):
         wait_for(lambda: _phase(kube, "kgood") == "Initialized", "Initialized")
-        wait_for(lambda: served(kube, "kgood") == {"kgood-00001": 100}, "pinned champion")
-        assert traffic(kube, "kgood") == [("kgood-00001", False, 100), (None, True, 0)]
+        wait_for(lambda: pinned(kube, "kgood", "kgood-00001"), "champion pinned and served")
         new_image(kube, "ghcr.io/stefanprodan/podinfo:6.0.1", name="kgood")
         wait_for(lambda: _phase(kube, "kgood") == "Succeeded", "Succeeded", timeout=60)
-        wait_for(lambda: served(kube, "kgood") == {"kgood-00002": 100}, "promoted revision")
+        wait_for(lambda: pinned(kube, "kgood", "kgood-00002"), "promoted revision pinned")
     status = rollout_status(kube, "kgood")
     assert status["outcome"] == "promoted"
     assert [h["canaryWeight"] for h in status["history"] if h["verdict"] == "pass"][:2] == [30, 60]
@@ -88,9 +107,10 @@ def test_the_operator_rolls_a_failing_knative_revision_back(kube: KubeApi, prom:
     kube.create(knative_rollout("kbad", prom))
     with knative_serving(kube), OperatorThread(kube.api_client):
         wait_for(lambda: _phase(kube, "kbad") == "Initialized", "Initialized")
+        wait_for(lambda: pinned(kube, "kbad", "kbad-00001"), "champion pinned and served")
         new_image(kube, "ghcr.io/stefanprodan/podinfo:6.0.2", name="kbad")
         wait_for(lambda: _phase(kube, "kbad") == "Failed", "Failed", timeout=60)
-        wait_for(lambda: served(kube, "kbad").get("kbad-00001") == 100, "champion serves all")
+        wait_for(lambda: pinned(kube, "kbad", "kbad-00001"), "champion serves all again")
     status = rollout_status(kube, "kbad")
     assert status["outcome"] == "rolled_back"
     assert status["lastPromotedSpec"] == "kbad-00001"

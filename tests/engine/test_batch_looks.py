@@ -265,3 +265,29 @@ def test_unsaved_looks_write_nothing_until_the_interval() -> None:
         engine.look("fraud", "ml")
     after = store.get("fraud", "ml")
     assert after is not None and after.version == before.version
+
+
+class QueryCountingMetrics(StreamMetrics):
+    """:class:`StreamMetrics` that records the window of every custom query it answers."""
+
+    def __init__(self, world: World, stream: Stream) -> None:
+        super().__init__(world, stream)
+        self.queried: list[Window] = []
+
+    def query(self, metric: MetricSpec, rollout: ModelRollout, window: Window) -> Scalar | NoData:
+        self.queried.append(window)
+        return Scalar(0.0)
+
+
+def test_a_tick_after_looks_runs_each_custom_query_once_over_the_whole_interval() -> None:
+    # the catch-up read after looks feeds only the sequential tests: it must not run the
+    # custom queries a second time over the tail of the interval
+    store, world, clock = MemoryStatusStore(), World(), ManualClock(START)
+    metrics = QueryCountingMetrics(world, Stream(seed=3))
+    kpi = {"name": "kpi", "query": "avg(kpi)", "thresholdRange": {"max": 1}}
+    error_rate = {"name": "error-rate", "thresholdRange": {"max": 0.05}}
+    store.put(make_rollout(interval="60s", stepWeights=[20, 50], metrics=[error_rate, kpi]))
+    result = run_until_done(_engine(store, world, clock, metrics), "fraud", "ml")
+    assert result.phase == Phase.SUCCEEDED
+    assert metrics.queried, "the custom query was never run"
+    assert all(w.seconds >= 59 for w in metrics.queried), [w.seconds for w in metrics.queried]

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import math
 
+import httpx
 import numpy as np
 import pytest
+from router_fixtures import rollout, router, settle, upstream
 
 from modelcanary.analysis import Window
 from modelcanary.local import _covariates
 from modelcanary.local._recorder import Recorder
+from modelcanary.rollout._commands import Routes
+from modelcanary.spec import SessionAffinity
+
+AFFINITY = SessionAffinity.model_validate(
+    {"cookieName": "mc-canary", "primaryCookieName": "mc-primary", "path": "/"}
+)
 
 
 def _pre_period(rec: Recorder) -> None:
@@ -110,3 +118,46 @@ def test_remembered_units_are_capped_to_the_most_active(monkeypatch: pytest.Monk
     assert units is not None and units.covariates is not None
     by_key = dict(zip(units.keys, units.covariates.tolist(), strict=True))
     assert by_key == {"light": pytest.approx(4 / 10), "heavy": 0.0, "middle": 1.0}
+
+
+def test_a_real_router_mirror_phase_is_the_pre_period_of_the_canary() -> None:
+    """Real router and upstreams on loopback: a mirror phase (champion serves, copies go to the
+    challenger), then a 50/50 canary with sticky users; the canary's rows carry each user's
+    error rate from the mirror phase."""
+    with (
+        upstream("champion") as champion,
+        upstream("challenger") as challenger,
+        router(champion.url, challenger.url, Routes(100, 0, 100, session_affinity=AFFINITY)) as r,
+    ):
+        rec: Recorder = r.recorder  # type: ignore[assignment]
+        for user, status in (("alice", 500), ("bob", 200)):
+            champion.status = status  # alice's inputs fail on the champion
+            for _ in range(4):
+                httpx.post(
+                    f"{r.url}/invocations", json={}, headers={"cookie": f"mc-primary={user}"}
+                )
+        settle(r)
+        assert rec.pre_period_end is None  # mirror copies do not end the pre-period
+        champion.status = 200
+        r.set_routes(rollout(), Routes(50, 50, session_affinity=AFFINITY))
+        for _ in range(3):
+            answer = httpx.post(
+                f"{r.url}/invocations", json={}, headers={"cookie": "mc-canary=alice"}
+            )
+            assert answer.headers["x-modelcanary-version"] == "challenger"
+            httpx.post(f"{r.url}/invocations", json={}, headers={"cookie": "mc-primary=bob"})
+        for _ in range(200):  # the mirror copies are sent in the background
+            settle(r)
+            if len(rec) >= 8 + 8 + 6:
+                break
+        data = rec.interval_data(Window(0.0, math.inf))
+    end = rec.pre_period_end
+    assert end is not None
+    chal, champ = data.challenger.units, data.champion.units
+    assert chal is not None and champ is not None
+    assert chal.covariates is not None and champ.covariates is not None
+    served = [(k, x) for k, x in zip(chal.keys, chal.covariates.tolist(), strict=True) if x == x]
+    assert served == [("alice", 1.0)] * 3  # the mirror copies (pre-period) have none
+    assert int(np.isnan(chal.covariates).sum()) == 8
+    later = [x for x in champ.covariates.tolist() if x == x]
+    assert later == [0.0] * 3 and int(np.isnan(champ.covariates).sum()) == 8
