@@ -131,7 +131,8 @@ JS_FACTS = """(() => {
     text_fallback: all.includes('<NotebookRun '),
     output_width: root ? Math.round(root.getBoundingClientRect().width) : 0,
     plot_widths: root ? [...root.querySelectorAll('.js-plotly-plot')]
-      .map(p => Math.round(p.querySelector('.main-svg').getBoundingClientRect().width)) : [],
+      .map(p => p.querySelector('.main-svg'))  // none yet: a chart still being made
+      .map(svg => svg ? Math.round(svg.getBoundingClientRect().width) : 0) : [],
   };
 })()"""
 
@@ -323,22 +324,81 @@ def run_notebook(cdp: Cdp, url: str, timeout: float) -> dict[str, Any]:
     return result
 
 
+JS_BUTTON = """(label => {
+  const b = [...document.querySelectorAll('.jp-OutputArea-output button.widget-button')]
+    .find(b => b.innerText.trim() === label);
+  if (!b) { return null; }
+  b.scrollIntoView({block: 'center'});
+  const r = b.getBoundingClientRect();
+  const x = r.x + r.width / 2, y = r.y + r.height / 2;
+  const hit = document.elementFromPoint(x, y);
+  return {x: x, y: y, disabled: b.disabled, on_target: !!hit && b.contains(hit)};
+})"""
+
+JS_PAINTED = "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
+"""Resolves once the page has painted a frame after the call (layout and plotly done)."""
+
+
+def _frames_sent(cdp: Cdp) -> Iterator[bytes]:
+    """The payload of every websocket frame the page sent so far (Network events)."""
+    for event in cdp.events:
+        if event.get("method") != "Network.webSocketFrameSent":
+            continue
+        frame = event["params"]["response"]
+        data = frame.get("payloadData", "")
+        yield base64.b64decode(data) if frame.get("opcode") == 2 else data.encode()
+
+
+def _clicks_sent(cdp: Cdp) -> int:
+    """Widget button clicks the page sent to the kernel (ipywidgets' ``{"event": "click"}``
+    comm message): proof that a mouse click reached the button's view."""
+    return sum(b'"event":"click"' in payload for payload in _frames_sent(cdp))
+
+
 def click(cdp: Cdp, label: str, expect: str, timeout: float) -> None:
     """Press the widget button labelled ``label`` (mouse events at its centre) and wait until
-    the widget's text contains ``expect``."""
-    box = cdp.js(
-        "(() => { const b = [...document.querySelectorAll('.jp-OutputArea-output "
-        "button.widget-button')]"
-        f".find(b => b.innerText.trim() === {json.dumps(label)});"
-        " if (!b) { return null; } b.scrollIntoView({block: 'center'});"
-        " const r = b.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
-    )
-    if not box:
-        raise RuntimeError(f"no widget button labelled {label!r}")
-    x, y = box
-    for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
-        cdp.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
-    wait_for(lambda: expect in (cdp.js(JS_FACTS)["text"] or ""), timeout, f"{expect!r}", 0.5)
+    the widget's text contains ``expect``.
+
+    A live widget keeps redrawing (a chart added above the buttons moves them), and on a busy
+    machine the page may take seconds to handle an event: the press is made only once the
+    button is the element under the pointer, and made again while the page has not sent the
+    click to the kernel (a press that landed elsewhere). Pressing twice is harmless for the
+    kernel: every action is applied once per rollout state."""
+    deadline = time.monotonic() + timeout
+    before = _clicks_sent(cdp)
+    while _clicks_sent(cdp) == before:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the page sent no click of {label!r} in {timeout:.0f} s")
+        cdp.js(JS_PAINTED, await_promise=True)  # the layout the press will hit
+        spot = cdp.js(f"{JS_BUTTON}({json.dumps(label)})")
+        if not spot:
+            raise RuntimeError(f"no widget button labelled {label!r}")
+        if spot["disabled"]:
+            raise RuntimeError(f"the {label!r} button is disabled: {cdp.js(JS_FACTS)['text']}")
+        if not spot["on_target"]:
+            time.sleep(0.2)  # something covers it (a chart being inserted): look again
+            continue
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            cdp.call(
+                "Input.dispatchMouseEvent",
+                type=kind,
+                x=spot["x"],
+                y=spot["y"],
+                button="left",
+                clickCount=1,
+            )
+        # the release was handled when the call returned; the comm frame follows promptly
+        with contextlib.suppress(TimeoutError):
+            wait_for(lambda: _clicks_sent(cdp) > before, 10, "the click's comm message", 0.2)
+    try:
+        wait_for(
+            lambda: expect in (cdp.js(JS_FACTS)["text"] or ""),
+            max(deadline - time.monotonic(), 60.0),
+            f"{expect!r}",
+        )
+    except TimeoutError:
+        sys.stderr.write(f"the widget shows:\n{cdp.js(JS_FACTS)['text']}\n")
+        raise
 
 
 def capture(cdp: Cdp, png: Path) -> None:
@@ -348,7 +408,7 @@ def capture(cdp: Cdp, png: Path) -> None:
         ".find(o => o.querySelector('.jupyter-widgets'))"
     )
     cdp.js(f"(() => {{ const o = {find}; if (o) {{ o.scrollIntoView({{block: 'start'}}); }} }})()")
-    time.sleep(1.0)  # let the notebook lay out and plotly finish drawing after the scroll
+    cdp.js(JS_PAINTED, await_promise=True)  # laid out and drawn after the scroll
     rect = cdp.js(
         f"(() => {{ const o = {find}; if (!o) {{ return null; }}"
         " const r = o.getBoundingClientRect();"
@@ -386,6 +446,12 @@ def page_log(cdp: Cdp, origin: str) -> tuple[list[str], list[str], list[str]]:
     return urls, [u for u in urls if not u.startswith(local)], errors
 
 
+def shows(facts: dict[str, Any], pattern: str | None, plots: int) -> bool:
+    """True when the widget's text matches ``pattern`` and ``plots`` charts are drawn."""
+    drawn = sum(1 for width in facts["plot_widths"] if width > 0)
+    return bool(re.search(pattern or "", facts["text"] or "")) and drawn >= plots
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("widget.png"), help="PNG to write")
@@ -396,7 +462,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--wait-text", default=None, help="regex the widget's text must match (before --click)"
     )
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds for the cells")
+    parser.add_argument(
+        "--wait-plots", type=int, default=0, help="charts drawn in the widget (before --click)"
+    )
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds for each wait")
     args = parser.parse_args(argv)
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if binary is None:
@@ -413,19 +482,19 @@ def main(argv: list[str] | None = None) -> int:
                 run_notebook(
                     cdp, f"{base}/lab/tree/{args.notebook.name}?token={token}", args.timeout
                 )
-                if args.wait_text:
+                if args.wait_text or args.wait_plots:
                     try:
                         wait_for(
-                            lambda: re.search(args.wait_text, cdp.js(JS_FACTS)["text"]),
+                            lambda: shows(cdp.js(JS_FACTS), args.wait_text, args.wait_plots),
                             args.timeout,
-                            repr(args.wait_text),
+                            f"{args.wait_text!r} and {args.wait_plots} charts drawn",
                         )
                     except TimeoutError:
                         capture(cdp, args.out.resolve())  # what it showed instead
                         sys.stderr.write(f"the widget shows:\n{cdp.js(JS_FACTS)['text']}\n")
                         raise
                 if args.click:
-                    click(cdp, args.click, args.expect or "", 60)
+                    click(cdp, args.click, args.expect or "", args.timeout)
                 capture(cdp, args.out.resolve())
                 facts = cdp.js(JS_FACTS)
                 urls, foreign, errors = page_log(cdp, base)

@@ -326,6 +326,9 @@ def test_modifiers_set_fields_and_return_new_objects() -> None:
         ("r.alert('oncall', channel='#x')", "spec.analysis.alerts", "provider="),
         ("r.alert('oncall', 'pager')", "spec.analysis.alerts[0].provider.type", "'pager'"),
         ("r.no_data('maybe')", "spec.analysis.noData", "'maybe'"),
+        ("r.analysis(unit_key='x user')", "spec.analysis.unitKey.header", "not a valid header"),
+        ("r.session_affinity('a;b')", "spec.analysis.sessionAffinity.cookieName", "not a valid"),
+        ("r.session_affinity('c', max_age=0)", "spec.analysis.sessionAffinity.maxAge", "1"),
         ("r.progress_deadline('soon')", "spec.progressDeadlineSeconds", "duration"),
         ("r.router('envoy')", "spec.router.provider", "'envoy'"),
         ("r.router('nginx').build()", "spec.service.ingressRef", "nginx"),
@@ -567,3 +570,18 @@ def test_the_same_metric_twice_in_one_call_and_an_unknown_removal_are_errors() -
         base().slo(sli.latency(p=99) < "250ms", sli.latency(p=99) < "300ms").build()
     with pytest.raises(SpecError, match="no check on 'nope'"):
         base().without_slo("nope")
+
+
+def test_per_user_judging_and_sticky_sessions_are_set_from_the_builder() -> None:
+    chain = base().analysis(unit_key="x-user-id").session_affinity("canary", max_age=600)
+    built = chain.build()
+    analysis = built.spec.analysis
+    assert analysis.unit_key is not None and analysis.unit_key.header == "x-user-id"
+    affinity = analysis.session_affinity
+    assert affinity is not None and (affinity.cookie_name, affinity.max_age) == ("canary", 600)
+    assert affinity.primary_cookie_name is None
+    again = parse_rollout_yaml(chain.to_yaml()).spec.analysis
+    assert again.unit_key == analysis.unit_key and again.session_affinity == affinity
+    # a later analysis() call without unit_key keeps it (None means "not given")
+    kept = base().analysis(unit_key="x-user-id").analysis(interval="30s").build()
+    assert kept.spec.analysis.unit_key is not None

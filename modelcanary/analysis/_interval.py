@@ -43,6 +43,7 @@ from ._judges import (
     SequentialState,
     evaluate_sequential,
     open_restart,
+    rejection_reason,
     select_judge,
     sequential_check,
     update_sequential,
@@ -305,16 +306,12 @@ def check_batch(
         alpha = metric.alpha or shared_alpha(analysis)
         verdict = evaluate_sequential(metric, seq_state[key], alpha)
         if verdict is not None and verdict[0]:
-            reason = (
-                f"{metric.name}: sequential test rejects - {verdict[1]}; "
-                f"always-valid p={verdict[2]:.3g} <= alpha {alpha:g}"
-            )
             checks.append(
                 CheckResult(
                     metric.name,
                     key,
                     "fail",
-                    reason,
+                    rejection_reason(metric, verdict[1], verdict[2], alpha),
                     judge="sequential",
                     decisive=True,
                     p_value=verdict[2],

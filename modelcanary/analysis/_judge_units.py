@@ -30,6 +30,7 @@ from ._clustered import (
 )
 from ._cuped import covariate_sums, cuped_comparison_p, fed, variance_ratio
 from ._sequential import GaussianState
+from ._sequential_events import _difference_margin, _slo_null, describe_bound
 
 if TYPE_CHECKING:
     from ._judges import SequentialState
@@ -46,8 +47,6 @@ def has_units(data: IntervalData) -> bool:
 
 def update_units(metric: MetricSpec, data: IntervalData, state: SequentialState) -> SequentialState:
     """Feed one batch to the metric's unit-level tests (and the band's request counts)."""
-    from ._judges import _slo_null
-
     chal = _rows(metric, data.challenger.units)
     champ = _rows(metric, data.champion.units)
     if chal is None and champ is None:
@@ -99,8 +98,6 @@ def update_units(metric: MetricSpec, data: IntervalData, state: SequentialState)
 
 def unit_evidence(metric: MetricSpec, state: ClusteredState) -> list[tuple[str, float]]:
     """(what the test says, its always-valid p) for each unit-level test with data."""
-    from ._judges import _slo_null, describe_bound
-
     what = "slow requests" if metric.name in LATENCY_METRICS else "errors"
     out: list[tuple[str, float]] = []
     if sum(state.slo_n) and metric.relative_to is None and _slo_null(metric) is not None:
@@ -140,7 +137,6 @@ def within_unit_noise(metric: MetricSpec, data: IntervalData) -> str | None:
     from scipy.stats import norm
 
     from ._clustered import MIN_UNITS, SMALL_SAMPLE_LEVEL
-    from ._judges import _slo_null
 
     p_slo = _slo_null(metric) if metric.relative_to is None else None
     rows = _rows(metric, data.challenger.units)
@@ -233,8 +229,6 @@ def _slo_bad(metric: MetricSpec, rows: Rows) -> BoolArray:
 
 def _null(metric: MetricSpec) -> tuple[float, float]:
     """(r0, margin) of the comparison's H0 ``p1 <= r0 p0 + margin``."""
-    from ._judges import _difference_margin
-
     rng = metric.effective_range()
     if metric.name in LATENCY_METRICS or rng is None or not metric.relative_to:
         return 1.0, 0.0

@@ -19,7 +19,8 @@ most ``alpha`` (see :mod:`modelcanary.analysis._sequential`); metrics without th
 ``alpha`` share the rollout's 0.01 (:func:`~modelcanary.analysis._interval.shared_alpha`).
 A rejection is decisive: the rollout rolls back at once. Otherwise the interval's value
 inside the range passes and outside it waits (holds the step). With data keyed by user or
-session the tests are unit-level (:mod:`modelcanary.analysis._judge_units`).
+session the tests are unit-level (:mod:`modelcanary.analysis._judge_units`). What a batch
+counts as bad, the nulls and the evidence's words are :mod:`._sequential_events`.
 
 ``win-rate`` (LLM answer quality) has its own sequential test: the betting non-inferiority
 test on the judged answer pairs of ``IntervalData.judged`` (:mod:`._winrate`), kept in
@@ -29,17 +30,29 @@ test on the judged answer pairs of ``IntervalData.judged`` (:mod:`._winrate`), k
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from ..spec._base import Model
-from ..spec._catalogue import LATENCY_METRICS, LATENCY_QUANTILES, SEQUENTIAL_METRICS
+from ..spec._catalogue import LATENCY_METRICS, SEQUENTIAL_METRICS
 from ..spec._llm import DEFAULT_MARGIN
 from ..spec._metric_spec import MetricSpec, NoDataPolicy
-from ._checks import CheckResult, fmt, in_range, threshold_check
+from ._checks import CheckResult, fmt, in_range, reason_name, threshold_check
 from ._clustered import ClusteredState
-from ._measurements import Counts, IntervalData, NoData, Samples, VersionData
+from ._measurements import Counts, IntervalData, NoData
 from ._restarts import Restart, fed, opened, restart_p_values, restart_weight
 from ._sequential import GaussianState, MixtureState, OddsMixture, update_gaussian
+from ._sequential_events import (
+    _bad_events,
+    _champion_breaches,
+    _comparison_batch,
+    _comparison_words,
+    _difference_margin,
+    _no_requests,
+    _pair_counts,
+    _raw,
+    _slo_null,
+    _slo_words,
+    describe_bound,
+)
 from ._sli import sli_value
 from ._winrate import (
     WinRateState,
@@ -49,9 +62,6 @@ from ._winrate import (
     win_rate_check,
     win_rate_verdict,
 )
-
-if TYPE_CHECKING:
-    from ._measurements import FloatArray
 
 DEFAULT_ALPHA = 0.01
 """Default false-rollback budget of a rollout's sequential judge (shared by its metrics)."""
@@ -113,17 +123,6 @@ def select_judge(metric: MetricSpec, data: IntervalData) -> str:
     return "sequential"
 
 
-def _no_requests(metric: MetricSpec, side: VersionData) -> bool:
-    """True when the side served no request in the window (per-request data that is empty),
-    as opposed to a provider gap: low traffic, not missing data."""
-    field = side.latencies if metric.name in LATENCY_METRICS else side.counts
-    if isinstance(field, Counts):
-        return field.total == 0
-    if isinstance(field, Samples):
-        return len(field.values) == 0
-    return isinstance(field, NoData) and field.reason in ("no requests", "no latencies")
-
-
 def sequential_check(
     metric: MetricSpec,
     data: IntervalData,
@@ -159,10 +158,7 @@ def sequential_check(
     verdict = evaluate_sequential(metric, new_state, alpha)
     p_adj = verdict[2] if verdict is not None else 1.0
     if verdict is not None and verdict[0]:
-        reason = (
-            f"{metric.name}: sequential test rejects - {verdict[1]}; "
-            f"always-valid p={p_adj:.3g} <= alpha {alpha:g}"
-        )
+        reason = rejection_reason(metric, verdict[1], p_adj, alpha)
         result = replace(point, verdict="fail", reason=reason, decisive=True, p_value=p_adj)
         return result, new_state
     if point.verdict != "fail":
@@ -178,7 +174,7 @@ def sequential_check(
     shared = _shared_breach(metric, data)
     if shared is not None:
         why = (
-            f"{metric.name}: environment incident - the champion is outside the SLO in the "
+            f"{reason_name(metric)}: environment incident - the champion is outside the SLO in the "
             f"same window ({shared}; challenger {fmt(point.value, metric.name)}), so this is "
             f"not held against the challenger; the sequential tests show no challenger fault "
             f"(p={p_adj:.3g} > alpha {alpha:g})"
@@ -190,6 +186,15 @@ def sequential_check(
         )
     return replace(point, verdict="inconclusive", reason=why, p_value=p_adj, waiting=True), (
         new_state
+    )
+
+
+def rejection_reason(metric: MetricSpec, evidence: str, p_value: float, alpha: float) -> str:
+    """The reason line of a sequential rejection (the interval's check and a batch's look):
+    ``error-rate: sequential test rejects - <evidence>; always-valid p=... <= alpha ...``."""
+    return (
+        f"{reason_name(metric)}: sequential test rejects - {evidence}; "
+        f"always-valid p={p_value:.3g} <= alpha {alpha:g}"
     )
 
 
@@ -305,19 +310,6 @@ def open_restart(state: SequentialState) -> SequentialState:
     )
 
 
-def _champion_breaches(metric: MetricSpec, champ: Counts | FloatArray, p0: float) -> bool:
-    """The champion's own rate of SLO-bad events in this batch is above the SLO's null.
-
-    Such a batch is an environment incident (an upstream outage hits both versions), so the
-    challenger's SLO test skips it. The choice depends on the champion's data only, which
-    is independent of the challenger's outcomes, so the test stays a supermartingale under
-    H0 ("the challenger meets the SLO outside incidents") and keeps its ``alpha``; the
-    champion comparison still sees the batch (it is time-matched by construction).
-    """
-    events, trials = _bad_events(metric, champ)
-    return trials > 0 and events / trials > p0
-
-
 def evaluate_sequential(
     metric: MetricSpec, state: SequentialState, alpha: float
 ) -> tuple[bool, str, float] | None:
@@ -374,126 +366,3 @@ def comparison_alpha(metric: MetricSpec, alpha: float) -> float:
     (its Bonferroni share, times the first tests' weight beside the restarted ones): the
     level of its always-valid confidence band (:mod:`modelcanary.analysis._bands`)."""
     return alpha / sequential_tests(metric) * restart_weight(0)
-
-
-def _raw(metric: MetricSpec, side: VersionData) -> Counts | FloatArray | None:
-    """Per-request data the sequential tests use: counts for rates; latency samples, or
-    an exact histogram's bucketed latencies (:mod:`modelcanary.analysis._histogram`)."""
-    from ._histogram import latency_evidence
-
-    if metric.name in LATENCY_METRICS:
-        latencies = latency_evidence(side)
-        return latencies if latencies is not None and len(latencies) else None
-    if isinstance(side.counts, Counts) and side.counts.total > 0:
-        return side.counts
-    return None
-
-
-def _slo_null(metric: MetricSpec) -> float | None:
-    """Null bad-event probability of the SLO test, or None when it cannot be tested."""
-    rng = metric.effective_range()
-    if rng is None:
-        return None
-    if metric.name == "error-rate" and rng.max is not None:
-        p0 = rng.max
-    elif metric.name == "request-success-rate" and rng.min is not None:
-        p0 = 1.0 - rng.min / 100.0
-    elif metric.name in LATENCY_METRICS and rng.max is not None:
-        p0 = 1.0 - LATENCY_QUANTILES[metric.name]
-    else:
-        return None
-    return p0 if 0 < p0 < 1 else None
-
-
-def _bad_events(metric: MetricSpec, data: Counts | FloatArray) -> tuple[int, int]:
-    """(bad events, trials): errors per request, or requests slower than the SLO max (on
-    bucketed latencies: whole buckets above the largest bound <= max, conservatively)."""
-    from ._histogram import slow_requests
-
-    if isinstance(data, Counts):
-        return data.errors, data.total
-    rng = metric.effective_range()
-    assert rng is not None and rng.max is not None
-    return slow_requests(data, rng.max)
-
-
-def _difference_margin(metric: MetricSpec) -> float:
-    """Allowed error-rate difference (fraction); success-rate ranges are percents."""
-    rng = metric.effective_range()
-    if rng is None:
-        return 0.0
-    if metric.name == "request-success-rate":
-        return -(rng.min or 0.0) / 100.0
-    return rng.max if rng.max is not None else 0.0
-
-
-def _pair_counts(
-    metric: MetricSpec, chal: Counts | FloatArray, champ: Counts | FloatArray
-) -> tuple[int, int, int, int]:
-    """(champion n, champion bad, challenger n, challenger bad) of one batch: errors, or for
-    latency the requests slower than the batch's pooled q-quantile (one reference for both)."""
-    import numpy as np
-
-    if isinstance(chal, Counts) and isinstance(champ, Counts):
-        return champ.total, champ.errors, chal.total, chal.errors
-    assert isinstance(chal, np.ndarray) and isinstance(champ, np.ndarray)
-    q = LATENCY_QUANTILES[metric.name]
-    reference = float(np.quantile(np.concatenate([chal, champ]), q))
-    return len(champ), int(np.sum(champ > reference)), len(chal), int(np.sum(chal > reference))
-
-
-def _comparison_batch(
-    metric: MetricSpec, chal: Counts | FloatArray, champ: Counts | FloatArray
-) -> tuple[int, int, int, int, float]:
-    """(challenger bad, champion bad, challenger n, champion n, null rate ratio r0)."""
-    import numpy as np
-
-    rng = metric.effective_range()
-    ratio_max = None
-    if rng is not None and metric.relative_to and metric.name == "error-rate":
-        ratio_max = rng.max
-    if isinstance(chal, Counts) and isinstance(champ, Counts):
-        r0 = max(1.0, ratio_max) if ratio_max is not None else 1.0
-        return chal.errors, champ.errors, chal.total, champ.total, r0
-    assert isinstance(chal, np.ndarray) and isinstance(champ, np.ndarray)
-    q = LATENCY_QUANTILES[metric.name]
-    reference = float(np.quantile(np.concatenate([chal, champ]), q))
-    limit = reference
-    if metric.relative_to and rng is not None and rng.max is not None:
-        if metric.comparison == "difference":
-            limit = reference + max(0.0, rng.max)
-        else:
-            limit = reference * max(1.0, rng.max)
-    e1 = int(np.sum(chal > limit))
-    e0 = int(np.sum(champ > reference))
-    return e1, e0, len(chal), len(champ), 1.0
-
-
-def _slo_words(metric: MetricSpec, state: MixtureState) -> str:
-    rng = metric.effective_range()
-    assert rng is not None
-    if metric.name in LATENCY_METRICS:
-        q = LATENCY_QUANTILES[metric.name]
-        return (
-            f"p{q * 100:g} above {fmt(rng.max, metric.name)} "
-            f"({state.events}/{state.trials} requests slower)"
-        )
-    bound = describe_bound(metric)
-    return f"{metric.name} outside {bound} ({state.events} errors in {state.trials} requests)"
-
-
-def describe_bound(metric: MetricSpec) -> str:
-    """``max 0.01`` / ``min 99 %`` for reasons."""
-    rng = metric.effective_range()
-    assert rng is not None
-    if rng.max is not None:
-        return f"max {fmt(rng.max, metric.name)}"
-    return f"min {fmt(rng.min, metric.name)}"
-
-
-def _comparison_words(metric: MetricSpec, state: MixtureState) -> str:
-    what = "slow requests" if metric.name in LATENCY_METRICS else "errors"
-    return (
-        f"challenger has more {what} than the champion "
-        f"({state.events} of {state.trials} were the challenger's)"
-    )

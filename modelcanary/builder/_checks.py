@@ -87,15 +87,34 @@ class RolloutChecks(RolloutState):
         threshold: int | None = None,
         inconclusive_limit: int | None = None,
         warmup: str | None = None,
+        unit_key: str | None = None,
     ) -> Self:
         """Plan-independent settings: interval, failures before rollback, inconclusive limit,
-        and a warm-up (``"1m"``: the challenger's first traffic is recorded, not judged)."""
+        a warm-up (``"1m"``: the challenger's first traffic is recorded, not judged) and the
+        request header holding each request's user id (``unit_key="x-user-id"``: the analysis
+        then judges per user, see docs/analysis.md "Sticky sessions")."""
         return self._options(
             interval=interval,
             threshold=threshold,
             inconclusiveLimit=inconclusive_limit,
             warmup=warmup,
+            unitKey=None if unit_key is None else {"header": unit_key},
         )
+
+    def session_affinity(
+        self,
+        cookie_name: str,
+        *,
+        primary_cookie_name: str | None = None,
+        max_age: int | None = None,
+    ) -> Self:
+        """Sticky canary sessions (Flagger's ``sessionAffinity``): a user routed to the
+        challenger gets ``cookie_name`` and stays there (``primary_cookie_name``: a cookie for
+        champion users too); ``max_age`` in seconds (default one day)."""
+        affinity = drop_none(
+            cookieName=cookie_name, primaryCookieName=primary_cookie_name, maxAge=max_age
+        )
+        return self._options(sessionAffinity=affinity)
 
     def no_data(self, policy: str) -> Self:
         """What a check without data counts as: ``fail`` (default), ``skip`` or ``inconclusive``."""

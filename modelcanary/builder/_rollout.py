@@ -176,7 +176,7 @@ class Rollout(RolloutChecks):
         ``ab_test`` condition), ``{"beta": 0.2}`` (the condition whose value is ``beta``),
         ``{"x-cohort=beta": 0.2}`` (that header; ``"cookie: type=insider"`` a cookie).
         ``users=200``: the requests come from 200 simulated users, each keeping its cookies
-        and sending its id in the ``unit_key`` header, so the analysis judges per user.
+        and sending its id in the ``analysis.unitKey`` header, so the analysis judges per user.
         """
         data = drop_none(
             rps=rps,

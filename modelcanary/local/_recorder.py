@@ -6,10 +6,9 @@ row type, so a recorded run and a replayed log are analysed by the same code.
 
 Storage is bounded and costs O(1) per record at any duration: rows are appended to a small
 open chunk and every ``CHUNK_ROWS`` rows the chunk is sealed into compact numpy columns
-(timestamp, latency, status, version and mirror flags, prediction, request id and unit key
-as fixed-width bytes: about 47 bytes a row, 61 with a 16-character unit key, instead of
-~300 for Python objects). Past ``max_records`` the oldest row is dropped by moving an
-offset, and a whole chunk is freed once all its rows are gone; nothing is ever shifted.
+(:mod:`._chunk`: about 47 bytes a row, 61 with a 16-character unit key, instead of ~300
+for Python objects). Past ``max_records`` the oldest row is dropped by moving an offset,
+and a whole chunk is freed once all its rows are gone; nothing is ever shifted.
 Rows older than ``retention_seconds`` before the newest one are dropped the same way.
 Memory is therefore at most ``max_records + CHUNK_ROWS`` rows.
 
@@ -42,11 +41,11 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from ..analysis._backtest import Request, interval_data
 from ..analysis._measurements import IntervalData, Side, UnitRequests, Window
 from ..analysis._measurements import MirrorCoverage as MirrorCoverage  # re-exported
+from ._chunk import Chunk, Row
 from ._covariates import MAX_COVARIATE_UNITS as MAX_COVARIATE_UNITS  # re-exported
 from ._covariates import Covariates, pre_period_rates
 from ._llm_log import MAX_LLM_RECORDS, LLMLog
@@ -61,67 +60,6 @@ TRANSPORT_ERROR_STATUS = 502
 MAX_UNIT_CHARS = 32
 """Unit keys longer than this are stored as a 32-character hash (a client's cookie value
 cannot widen the key column)."""
-
-_Row = tuple[float, Side, float, int, float | str | None, str | None, bool, str]
-_SIDES: tuple[Side, Side] = ("champion", "challenger")
-_CHALLENGER, _MIRRORED = 1, 2
-_NUMBERS = {float, int, type(None)}
-
-
-class _Chunk:
-    """``CHUNK_ROWS`` sealed rows as numpy columns (immutable: an insert builds a new one)."""
-
-    __slots__ = ("flags", "ids", "latency", "predictions", "status", "times", "units")
-
-    def __init__(self, rows: list[_Row]) -> None:
-        import numpy as np  # numpy-backed: imported with the first sealed chunk
-
-        n = len(rows)
-        times, versions, latency, status, predictions, ids, mirrored, units = zip(
-            *rows, strict=True
-        )
-        self.times = np.array(times, dtype=np.float64)
-        self.latency = np.array(latency, dtype=np.float64)
-        self.status = np.array(status, dtype=np.int64).astype(np.int16)
-        challenger = np.fromiter(map("challenger".__eq__, versions), dtype=np.uint8, count=n)
-        self.flags = challenger | (np.array(mirrored, dtype=np.uint8) << 1)
-        if set(map(type, predictions)) <= _NUMBERS:  # None becomes NaN
-            self.predictions: Any = np.array(predictions, dtype=np.float64)
-        else:  # labels: one object per distinct label, shared by every row that has it
-            labels: dict[object, object] = {}
-            self.predictions = np.array(
-                [labels.setdefault(p, p) for p in predictions], dtype=object
-            )
-        self.ids = np.array([i.encode() if i else b"" for i in ids], dtype=np.bytes_)
-        self.units = np.array([u.encode() for u in units], dtype=np.bytes_)
-
-    def __len__(self) -> int:
-        return len(self.times)
-
-    def rows(self, lo: int, hi: int) -> list[_Row]:
-        """Rows ``lo:hi`` as tuples."""
-        flags = self.flags[lo:hi].tolist()
-        predictions = self.predictions[lo:hi].tolist()
-        if self.predictions.dtype.kind == "f":
-            predictions = [None if p != p else p for p in predictions]  # NaN: no prediction
-        ids = [i.decode() or None for i in self.ids[lo:hi].tolist()]
-        return list(
-            zip(
-                self.times[lo:hi].tolist(),
-                [_SIDES[f & _CHALLENGER] for f in flags],
-                self.latency[lo:hi].tolist(),
-                self.status[lo:hi].tolist(),
-                predictions,
-                ids,
-                [bool(f & _MIRRORED) for f in flags],
-                [u.decode() for u in self.units[lo:hi].tolist()],
-                strict=True,
-            )
-        )
-
-    def search(self, value: float) -> int:
-        """Index of the first row at or after ``value``."""
-        return int(self.times.searchsorted(value, "left"))
 
 
 class Recorder:
@@ -139,10 +77,10 @@ class Recorder:
         """The LLM exchanges the router records (bounded like the rows)."""
         self.retention_seconds = retention_seconds
         self.max_records = max_records
-        self._chunks: deque[_Chunk] = deque()
+        self._chunks: deque[Chunk] = deque()
         self._times: list[float] = []
         """Timestamps of the open chunk (sorted)."""
-        self._open: list[_Row] = []
+        self._open: list[Row] = []
         self._head = 0
         """Rows already dropped from the oldest chunk (the first sealed one, else the open)."""
         self._count = 0
@@ -192,7 +130,7 @@ class Recorder:
             if self._count > self.max_records:
                 self._drop_oldest()
             if len(self._times) >= CHUNK_ROWS:
-                self._chunks.append(_Chunk(self._open))
+                self._chunks.append(Chunk(self._open))
                 self._times, self._open = [], []
                 self._expire()
 
@@ -228,7 +166,7 @@ class Recorder:
                 else:
                     buckets.insert(index, [second, eligible, dropped])
 
-    def _insert(self, row: _Row) -> bool:
+    def _insert(self, row: Row) -> bool:
         """Place an out-of-order row (rare: a clock step); False when older than all kept."""
         timestamp = row[0]
         if timestamp < self._newest - self.retention_seconds:
@@ -250,7 +188,7 @@ class Recorder:
                 return False
             rows = chunk.rows(0, len(chunk))
             rows.insert(index, row)
-            chunks[k] = _Chunk(rows)
+            chunks[k] = Chunk(rows)
             return True
         return False
 
@@ -277,7 +215,7 @@ class Recorder:
             buckets.popleft()
 
     # -- reading ------------------------------------------------------------------------
-    def _select(self, start: float, end: float) -> tuple[list[tuple[_Chunk, int, int]], list[_Row]]:
+    def _select(self, start: float, end: float) -> tuple[list[tuple[Chunk, int, int]], list[Row]]:
         """Chunk slices and open rows with ``start <= timestamp < end`` (taken under the lock;
         chunks are immutable, so they are read after it is released)."""
         with self._lock:
@@ -299,7 +237,7 @@ class Recorder:
             tail = self._open[lo:hi] if hi > lo else []
         return parts, tail
 
-    def _rows(self, start: float, end: float) -> Iterator[_Row]:
+    def _rows(self, start: float, end: float) -> Iterator[Row]:
         parts, tail = self._select(start, end)
         for chunk, lo, hi in parts:
             yield from chunk.rows(lo, hi)
@@ -389,7 +327,7 @@ class Recorder:
         return len(selected)
 
 
-def _units(rows: list[_Row], side: Side, covariates: Covariates | None = None) -> UnitRequests:
+def _units(rows: list[Row], side: Side, covariates: Covariates | None = None) -> UnitRequests:
     """One version's rows keyed by unit: key, failed (5xx) and latency per request, and each
     request's pre-period covariate once the pre-period is over."""
     import numpy as np
