@@ -17,7 +17,9 @@ own cookies (the ``Set-Cookie`` answers it got, e.g. the router's session-affini
 affinity pins each simulated user, not the whole load, and, when the rollout names a unit
 header (``analysis.unitKey.header``), sends its id there (``user-17``): the router then keys
 each request by user and the analysis judges per user. Without ``users`` every request is
-on its own, as before: the client's shared cookie jar applies.
+on its own, an anonymous client that keeps no cookie: with session affinity each request is
+then placed by the weight as a new user's would be (one shared cookie jar used to pin the
+whole load to the version of its first answer: 400 of 400 requests to the champion at 50 %).
 
 A payload may also be a :class:`LoadRequest`: its own path on the router (OpenAI
 ``/v1/chat/completions`` ...), extra headers, a request-id prefix and whether the answer
@@ -217,8 +219,9 @@ class LoadGenerator:
         )
         slots = asyncio.Semaphore(self.concurrency)
         tasks: set[asyncio.Task[None]] = set()
-        # simulated users keep their own cookies: the client's jar must keep none
-        jar = http.cookiejar.CookieJar(_NoCookies()) if self.users else None
+        # the client's jar keeps no cookie: simulated users keep their own, and without
+        # users each request is an anonymous client (one jar would pin the whole load)
+        jar = http.cookiejar.CookieJar(_NoCookies())
         async with httpx.AsyncClient(timeout=self.timeout, limits=limits, cookies=jar) as client:
             start, i = time.monotonic(), 0
             while not self._stop.is_set():
@@ -359,7 +362,8 @@ def user_id(user: int) -> str:
 
 
 class _NoCookies(http.cookiejar.DefaultCookiePolicy):
-    """Keeps no cookie in the client's shared jar (simulated users keep their own)."""
+    """Keeps no cookie in the client's shared jar (simulated users keep their own; without
+    users each request is an anonymous client)."""
 
     def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
         return False

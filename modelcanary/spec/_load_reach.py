@@ -66,7 +66,7 @@ def load_warnings(rollout: ModelRollout) -> list[SpecIssue]:
     except (ValueError, ModelCanaryError):
         return []  # a plan the rules refuse: they say why
     traffic = _traffic(load, cohorts)
-    out: list[SpecIssue] = _unkeyed(load, analysis) + _one_jar(load, analysis, plan)
+    out: list[SpecIssue] = _unkeyed(load, analysis)
     small: list[tuple[str, str, float]] = []
     start, stop = 0.0, parse_duration(load.duration) if load.duration else None
     for n, stage in enumerate(plan):
@@ -107,25 +107,6 @@ def _unkeyed(load: LoadSpec, analysis: Analysis) -> list[SpecIssue]:
             "request, not per user",
             "simulate users: .load(..., users=200) (YAML: load.users: 200); each then sends "
             f"its id in {key.header} and keeps its own cookies",
-        )
-    ]
-
-
-def _one_jar(load: LoadSpec, analysis: Analysis, plan: list[Stage]) -> list[SpecIssue]:
-    """Session affinity fed by a load without users: its one client keeps one cookie jar."""
-    affinity = analysis.session_affinity
-    if affinity is None or load.users is not None:
-        return []
-    if not any(s.kind == "canary" and 0 < s.weight < 100 for s in plan):
-        return []
-    return [
-        SpecIssue(
-            "spec.load.users",
-            "analysis.sessionAffinity pins each user by a cookie, but the load without users "
-            "is one client with one cookie jar: after its first answer every request carries "
-            "the same affinity cookie and goes to one version",
-            "simulate users: .load(..., users=200) (YAML: load.users: 200); each keeps its "
-            "own cookies",
         )
     ]
 

@@ -127,9 +127,7 @@ def test_a_unit_header_without_simulated_users_is_a_load_warning() -> None:
     assert load_warnings(_spec({"users": 200}, keyed)) == []
     assert load_warnings(_spec({})) == []  # no unitKey: nothing to say
     sticky = {"sessionAffinity": {"cookieName": "mc-canary"}}
-    (issue,) = load_warnings(_spec({}, sticky))
-    assert issue.path == "spec.load.users" and "one cookie jar" in issue.message
-    assert load_warnings(_spec({"users": 10}, sticky)) == []
+    assert load_warnings(_spec({}, sticky)) == []  # anonymous requests split by the weight
     builder = (
         mc.Rollout("fraud")
         .champion("http://127.0.0.1:1")
@@ -148,3 +146,12 @@ def test_a_unit_header_without_simulated_users_is_a_load_warning() -> None:
 def test_users_is_validated(users: object) -> None:
     with pytest.raises(SpecError, match=r"spec\.load\.users"):
         _spec({"users": users})
+
+
+def test_without_users_session_affinity_splits_anonymous_requests_by_the_weight() -> None:
+    # one shared cookie jar pinned every request to the version of the first answer
+    _, seen, cookies = _run(None, Routes(50, 50, session_affinity=AFFINITY))
+    sides = [entry.split(":", 1)[0] for entry in seen]
+    assert cookies == 0  # no request carried a cookie back
+    share = sides.count("challenger") / len(sides)
+    assert len(sides) > 100 and 0.3 < share < 0.7, (len(sides), share)
