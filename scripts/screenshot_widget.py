@@ -365,7 +365,7 @@ def click(cdp: Cdp, label: str, expect: str, timeout: float) -> None:
     click to the kernel (a press that landed elsewhere). Pressing twice is harmless for the
     kernel: every action is applied once per rollout state."""
     deadline = time.monotonic() + timeout
-    before = _clicks_sent(cdp)
+    before, presses = _clicks_sent(cdp), 0
     while _clicks_sent(cdp) == before:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the page sent no click of {label!r} in {timeout:.0f} s")
@@ -374,6 +374,8 @@ def click(cdp: Cdp, label: str, expect: str, timeout: float) -> None:
         if not spot:
             raise RuntimeError(f"no widget button labelled {label!r}")
         if spot["disabled"]:
+            if presses:  # decided since: by the press, handled after the wait below
+                break
             raise RuntimeError(f"the {label!r} button is disabled: {cdp.js(JS_FACTS)['text']}")
         if not spot["on_target"]:
             time.sleep(0.2)  # something covers it (a chart being inserted): look again
@@ -387,9 +389,13 @@ def click(cdp: Cdp, label: str, expect: str, timeout: float) -> None:
                 button="left",
                 clickCount=1,
             )
-        # the release was handled when the call returned; the comm frame follows promptly
-        with contextlib.suppress(TimeoutError):
-            wait_for(lambda: _clicks_sent(cdp) > before, 10, "the click's comm message", 0.2)
+        presses += 1
+        with contextlib.suppress(TimeoutError):  # else: the press missed, press again
+            wait_for(lambda: _clicks_sent(cdp) > before, 30, "the click's comm message", 0.2)
+    sys.stderr.write(
+        f"pressed {label!r} {presses} time(s); the page sent {_clicks_sent(cdp) - before}"
+        " click(s)\n"
+    )
     try:
         wait_for(
             lambda: expect in (cdp.js(JS_FACTS)["text"] or ""),

@@ -7,19 +7,26 @@ versions is a mirrored pair). It is cut into analysis intervals from its first t
 each interval runs :func:`~modelcanary.analysis._interval.analyse_interval` with the state of
 the previous one, and the plan advances on passing intervals. The result says whether the
 challenger would have been promoted, rolled back or left inconclusive, when, and why.
+
+A log with a ``unit`` column is judged per unit from the interval of its first keyed row on,
+as the local runtime does once it recorded a keyed request, and its rows carry the runtime's
+CUPED covariates (:func:`~modelcanary.analysis._covariates.log_covariates`: each unit's
+champion error rate before the first served challenger request), so a recorded run replays
+to the same verdict.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ..errors import SpecError, SpecIssue
 from ..spec._analysis import Analysis
 from ..spec._plan import StepPlan
 from ._checks import CheckResult
+from ._covariates import Covariates, log_covariates
 from ._interval import AnalysisState, analyse_interval
 from ._measurements import (
     IntervalData,
@@ -115,6 +122,9 @@ def backtest(spec: Any, log: Any, *, max_windows: int = MAX_WINDOWS) -> Backtest
     end = max(r.timestamp for r in requests)
     n_windows = window_count(requests, plan.interval_s, max_windows)
     champion_ids = {r.request_id for r in requests if r.version == "champion" and r.request_id}
+    # the runtime judges per unit from the first keyed request it recorded on
+    first_keyed = min((r.timestamp for r in requests if r.unit), default=math.inf)
+    covariates = log_covariates(requests)
     by_window: dict[int, list[Request]] = {}  # sparse: memory follows the rows, not the span
     for r in requests:
         k = min(n_windows - 1, int((r.timestamp - start) // plan.interval_s))
@@ -136,7 +146,13 @@ def backtest(spec: Any, log: Any, *, max_windows: int = MAX_WINDOWS) -> Backtest
         window = Window(lo, hi)
         stage = plan.stage_after(passes)
         assert stage is not None
-        data = interval_data(window, rows, mirrored=stage.mirror_weight > 0)
+        data = interval_data(
+            window,
+            rows,
+            mirrored=stage.mirror_weight > 0,
+            keyed=first_keyed < hi or (k == n_windows - 1 and first_keyed < math.inf),
+            covariates=covariates,
+        )
         result = analyse_interval(analysis, data, state)
         state = result.state
         n_chal = sum(1 for r in rows if r.version == "challenger")
@@ -185,12 +201,26 @@ def backtest(spec: Any, log: Any, *, max_windows: int = MAX_WINDOWS) -> Backtest
 
 
 def interval_data(
-    window: Window, rows: Sequence[Request], mirrored: bool | None = None
+    window: Window,
+    rows: Sequence[Request],
+    mirrored: bool | None = None,
+    *,
+    keyed: bool | None = None,
+    covariates: Covariates | None = None,
 ) -> IntervalData:
-    """Measurements of one window from its logged requests (both versions, mirrored pairs)."""
+    """Measurements of one window from its logged requests (both versions, mirrored pairs).
+
+    ``keyed``: give both versions unit rows (default: when a row of the window has a unit
+    key); ``covariates``: each unit row's pre-period covariate, once ``window`` reaches past
+    the pre-period's end (as the recorder fills them)."""
+    import numpy as np
+
     sides: dict[Side, VersionData] = {}
     both: tuple[Side, Side] = ("champion", "challenger")
-    keyed = any(r.unit for r in rows)  # a log with user keys: judged per user (all rows)
+    if keyed is None:
+        keyed = any(r.unit for r in rows)  # a log with user keys: judged per user (all rows)
+    if covariates is not None and window.end <= covariates.end:
+        covariates = None  # the window lies in the pre-period: no covariate yet
     for side in both:
         mine = [r for r in rows if r.version == side]
         has_pred = any(r.prediction is not None for r in mine)
@@ -202,6 +232,10 @@ def interval_data(
             series=_rate_series(window, mine),
             units=[r.unit or "" for r in mine] if keyed else None,
         )
+        units = sides[side].units
+        if units is not None and covariates is not None:
+            x = np.array([covariates.of(r.timestamp, r.unit or "") for r in mine], np.float64)
+            sides[side] = replace(sides[side], units=replace(units, covariates=x))
     champ = {r.request_id: r for r in rows if r.version == "champion" and r.request_id}
     pairs = [
         (champ[r.request_id].prediction, r.prediction)

@@ -1,17 +1,25 @@
 """The recorder's pre-period covariates: each unit's error rate on the champion before the
 challenger served traffic (CUPED, :mod:`modelcanary.analysis._cuped`).
 
+A thin adapter: the rule (what the pre-period is, the rates, the mean, the cap) is
+:mod:`modelcanary.analysis._covariates`, which the backtest applies to a request log too, so
+a recorded run and its replayed log give each request the same covariate. Here the
+recorder's rows are read: numpy over the sealed chunks' columns plus the open rows.
+
 Computed once, when the first window past the pre-period's end is read, from the rows the
-recorder still keeps (numpy over the sealed chunks), and fixed from then on: a covariate must
-not depend on anything after assignment. Bounded: at most :data:`MAX_COVARIATE_UNITS` units
-are remembered, those with the most pre-period requests; any other unit gets the mean.
+recorder still keeps, and fixed from then on: a covariate must not depend on anything after
+assignment. Bounded: at most :data:`MAX_COVARIATE_UNITS` units are remembered, those with
+the most pre-period requests; any other unit gets the mean.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, Protocol
+
+from ..analysis._covariates import MAX_COVARIATE_UNITS as MAX_COVARIATE_UNITS  # re-exported
+from ..analysis._covariates import Covariates as Covariates  # re-exported
+from ..analysis._covariates import unit_rates
 
 
 class Columns(Protocol):
@@ -24,29 +32,12 @@ class Columns(Protocol):
     """Unit keys as bytes (``b""``: none)."""
 
 
-MAX_COVARIATE_UNITS = 100_000
-"""Units whose pre-period error rate is remembered (the most active; others get the mean)."""
-
-
-class Covariates:
-    """Units' pre-period champion error rates, the pre-period mean, and when it ended."""
-
-    __slots__ = ("end", "mean", "rates")
-
-    def __init__(self, rates: dict[str, float], mean: float, end: float) -> None:
-        self.rates, self.mean, self.end = rates, mean, end
-
-    def of(self, timestamp: float, unit: str) -> float:
-        """A request's covariate: its unit's rate (the mean if unknown); NaN before the end."""
-        if timestamp < self.end:
-            return math.nan
-        return self.rates.get(unit, self.mean) if unit else self.mean
-
-
 def pre_period_rates(
     parts: Sequence[tuple[Columns, int, int]], tail: Sequence[tuple[Any, ...]], end: float
 ) -> Covariates:
-    """Per-unit error rates of the champion's served requests before ``end`` (NaN mean: none)."""
+    """Per-unit error rates of the champion's served requests before ``end`` (NaN mean: none).
+
+    ``parts``: sealed chunk slices, ``tail``: open rows (the recorder's row tuples)."""
     import numpy as np
 
     units, bad = [], []
@@ -57,14 +48,5 @@ def pre_period_rates(
     rows = [row for row in tail if row[1] == "champion" and not row[6] and row[0] < end]
     units.append(np.array([row[7].encode() for row in rows], dtype=np.bytes_))
     bad.append(np.array([row[3] >= 500 for row in rows], dtype=bool))
-    keys, errors = np.concatenate(units), np.concatenate(bad)
-    if not len(keys):
-        return Covariates({}, math.nan, end)
-    mean = float(errors.mean())
-    keyed = keys != b""
-    names, index = np.unique(keys[keyed], return_inverse=True)
-    n = np.bincount(index, minlength=len(names))
-    b = np.bincount(index, weights=errors[keyed], minlength=len(names))
-    kept = np.argsort(-n, kind="stable")[:MAX_COVARIATE_UNITS]
-    rates = {names[i].decode(): float(b[i] / n[i]) for i in kept.tolist()}
-    return Covariates(rates, mean, end)
+    # the cap is read here, at call time: this module's name is the recorder's setting
+    return unit_rates(np.concatenate(units), np.concatenate(bad), end, MAX_COVARIATE_UNITS)

@@ -3,11 +3,14 @@
 Built-in SLIs come from the series of the rollout's *series scheme* (:mod:`.schemes`): the
 local router's ``modelcanary_router_*``, the model servers' ``modelcanary_model_*`` by pod, or
 a mesh's own metrics (Istio, Linkerd, NGINX...), chosen per rollout (see docs/providers.md).
-One instant query per measurement evaluated at the window's end: ``increase(x[<window>])``
-for request and prediction counts; for latency buckets the counters' exact change since
-the window's start (``promql.delta_by``: whole requests, adjacent windows tile), so the
-sequential latency tests can count them (:mod:`modelcanary.analysis._histogram`). The
-analysis computes every SLI from them exactly as it does for the embedded provider. Custom queries
+One instant query per measurement evaluated at the window's end: request, error, prediction
+and latency-bucket counts are the counters' exact change since the window's start
+(``promql.delta_by``: whole requests, adjacent windows tile, no extrapolated
+``increase()``), so the sequential error-rate and latency tests and the drift noise can
+count them as requests (:mod:`modelcanary.analysis._histogram`). The per-step series of
+mann-whitney stay ``increase()`` over one step (``promql.count_by``): they are rates per
+step, one sample each, not counts of requests. The analysis computes every SLI from them
+exactly as it does for the embedded provider. Custom queries
 are Flagger-style templates run as instant queries. With the ``vllm`` scheme the LLM SLIs
 (ttft-*, tpot-*, output-tokens-per-second, cost-per-1k-requests) come from vLLM's histograms
 and token counters as provider values (:mod:`._vllm`).
@@ -157,9 +160,10 @@ class PrometheusProvider(HTTPProvider):
         *,
         exact: bool = False,
     ) -> str:
-        """``count_by`` (``delta_by`` when ``exact``) of ``metric`` per version and ``by``:
-        one ``version``-labelled count per side (matchers plus ``extra``) for schemes that
-        tell the versions apart by their matchers."""
+        """``count_by`` (``delta_by`` when ``exact``: counts the analysis reads as requests)
+        of ``metric`` per version and ``by``: one ``version``-labelled count per side
+        (matchers plus ``extra``) for schemes that tell the versions apart by their
+        matchers."""
         count = promql.delta_by if exact else promql.count_by
         if scheme.sides is None:
             match = {self.rollout_label: rollout.name}
@@ -190,7 +194,10 @@ class PrometheusProvider(HTTPProvider):
         status = scheme.status_label
         by = (status, "mirrored") if scheme.sides is None else (status,)
         requests = self.api.vector(
-            self.grouped(scheme, rollout, scheme.requests, by, rng, scheme.requests_match), at
+            self.grouped(
+                scheme, rollout, scheme.requests, by, rng, scheme.requests_match, exact=True
+            ),
+            at,
         )
         latency = self.api.vector(
             self.grouped(scheme, rollout, scheme.latency, ("le",), rng, exact=True), at
@@ -245,10 +252,11 @@ class PrometheusProvider(HTTPProvider):
             )
             return {side: NoData(reason, side) for side in vectors.SIDES}
         labels = self.api.vector(
-            self.grouped(scheme, rollout, scheme.predictions, ("label",), rng), at
+            self.grouped(scheme, rollout, scheme.predictions, ("label",), rng, exact=True), at
         )
         buckets = self.api.vector(
-            self.grouped(scheme, rollout, scheme.prediction_buckets, ("le",), rng), at
+            self.grouped(scheme, rollout, scheme.prediction_buckets, ("le",), rng, exact=True),
+            at,
         )
         return vectors.predictions(labels, buckets)
 
@@ -256,7 +264,11 @@ class PrometheusProvider(HTTPProvider):
         self, scheme: Scheme, rollout: ModelRollout, window: Window
     ) -> dict[str, dict[str, Samples]]:
         """Per-step SLI series (Kayenta-style input for mann-whitney), when the window has
-        at least 3 steps of ``max(window / series_points, min_series_step)``."""
+        at least 3 steps of ``max(window / series_points, min_series_step)``.
+
+        ``increase()`` over one step (``count_by``), not exact changes: each step gives one
+        rate (error ratio, requests per second, quantile), a sample of the rank test, never
+        a count of requests; the notebook charts the same queries."""
         if self.series_points <= 0:
             return {}
         step = round(max(window.seconds / self.series_points, self.min_series_step), 3)

@@ -1,10 +1,12 @@
 """PromQL text: the queries behind the built-in SLIs and the custom-query template renderer.
 
 Every built-in query is an instant query evaluated at the window's end over a range equal
-to the window (``increase(x[<window>])``, see :func:`count_by`; latency buckets: the exact
-counter change, :func:`delta_by`), so the numbers are the window's counts, not per-second
-rates: ratios (error rate, quantiles) are then scale-free and throughput is the count
-divided by the window, as in the embedded provider.
+to the window: requests, errors, predictions and latency buckets are the counters' exact
+change over the window (:func:`delta_by`: whole numbers, adjacent windows tile), so the
+numbers are the window's counts, not per-second rates: ratios (error rate, quantiles) are
+then scale-free and throughput is the count divided by the window, as in the embedded
+provider. :func:`count_by` (``increase()``, extrapolated) is left to the per-step rate
+series.
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ def with_label(expr: str, label: str, value: str) -> str:
 
 def count_by(metric: str, labels: Mapping[str, str] | str, by: tuple[str, ...], window: str) -> str:
     """A counter's increase over ``window`` per group, counting series born in the window.
+
+    Extrapolated to the window's edges (fractional; adjacent windows overlap), so only for
+    per-step rates (the mann-whitney series); counts the analysis reads as requests use
+    :func:`delta_by`.
 
     ``increase()`` alone misses a series' first value: a counter created at its first event
     (``status="503"`` the first time a 5xx happens) enters the window at 1, not 0, so its

@@ -5,7 +5,8 @@ Conventions (documented in docs/providers.md):
 
 - a request is an error when its ``status`` label is >= 500 or not a number (as the
   recorder, which records transport failures as 502);
-- counts are the window's ``increase()``, rounded to whole requests;
+- counts are the counters' exact change over the window (``promql.delta_by``; whole
+  requests already, rounded against float noise);
 - histogram buckets are made monotone (as Prometheus' ``histogram_quantile`` does), latency
   bounds go to milliseconds (from seconds unless the series scheme says otherwise);
 - a version with no series or a zero total is ``NoData``, never an exception.

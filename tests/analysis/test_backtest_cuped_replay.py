@@ -1,0 +1,213 @@
+"""The backtest gives a recorded run's requests the runtime's CUPED covariates.
+
+A real local router on loopback (real model servers, real HTTP): a mirror phase (the
+champion serves sticky users, copies go to the challenger), then a canary where half the
+users are pinned to a challenger that fails more. The recorder's windows carry each
+request's unit pre-period error rate; the request log it writes (``write_csv``) is
+backtested: the replay must give every request the same covariate and reach the same
+verdict with the same reason, ``CUPED rho = ...`` included.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from modelcanary.analysis import AnalysisState, Window, analyse_interval
+from modelcanary.analysis._backtest import backtest, interval_data
+from modelcanary.analysis._covariates import log_covariates
+from modelcanary.analysis._measurements import UnitRequests
+from modelcanary.analysis._requestlog import parse_log
+from modelcanary.local._proxy.server import LocalRouter
+from modelcanary.local._recorder import Recorder
+from modelcanary.providers._embedded import EmbeddedProvider
+from modelcanary.rollout._commands import Routes
+from modelcanary.spec import ModelRollout, SessionAffinity, parse_rollout
+
+AFFINITY = SessionAffinity.model_validate(
+    {"cookieName": "mc-canary", "primaryCookieName": "mc-primary", "path": "/"}
+)
+USERS = [f"user-{u:02d}" for u in range(48)]
+RATES = (0.0, 0.1, 0.3, 0.6)
+"""Each user's persistent error rate (user k: ``RATES[k % 4]``) on the champion."""
+PRE, CANARY = 8, 8
+"""Requests per user in the mirror phase and in the canary."""
+
+
+class Model:
+    """A model server failing each user's requests at the user's rate (plus ``extra``),
+    evenly: request n of a user fails when ``floor((n + 1) r)`` exceeds ``floor(n r)``."""
+
+    def __init__(self) -> None:
+        self.extra = 0.0
+        self.seen: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        model = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._answer(200)
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                user = self.headers.get("x-user", "")
+                rate = min(1.0, RATES[USERS.index(user) % len(RATES)] + model.extra)
+                with model.lock:
+                    n = model.seen[user]
+                    model.seen[user] += 1
+                self._answer(500 if math.floor((n + 1) * rate) > math.floor(n * rate) else 200)
+
+            def _answer(self, code: int) -> None:
+                body = json.dumps({"predictions": [0.5]}).encode()
+                self.send_response(code)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@contextmanager
+def _model() -> Iterator[Model]:
+    m = Model()
+    thread = threading.Thread(target=m.server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield m
+    finally:
+        m.server.shutdown()
+        m.server.server_close()
+        thread.join(5)
+
+
+def _rollout() -> ModelRollout:
+    return parse_rollout(
+        {
+            "metadata": {"name": "fraud", "namespace": "ml"},
+            "spec": {
+                "champion": {"modelUri": "models:/fraud@champion"},
+                "challenger": {"modelUri": "models:/fraud/2"},
+                "analysis": {
+                    "interval": "1s",
+                    "threshold": 1,
+                    "stepWeights": list(range(2, 100, 2)),
+                    "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.9}}],
+                },
+            },
+        }
+    )
+
+
+def _wait_for(rec: Recorder, rows: int) -> None:
+    """Until the recorder holds ``rows`` rows (mirror copies are recorded in the background)."""
+    deadline = time.monotonic() + 30.0
+    while len(rec) < rows and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(rec) == rows
+
+
+def _recorded_run(tmp_path: Path) -> tuple[Recorder, Path]:
+    """Drive the mirror phase and the canary through the real router; write the log."""
+    rollout, rec = _rollout(), Recorder()
+    with _model() as champion, _model() as challenger, httpx.Client() as client:
+        router = LocalRouter(champion.url, challenger.url, rollout="fraud", recorder=rec).start()
+        try:
+            router.set_routes(rollout, Routes(100, 0, 100, session_affinity=AFFINITY))
+            for _ in range(PRE):
+                for user in USERS:
+                    client.post(
+                        f"{router.url}/invocations",
+                        json={},
+                        headers={"cookie": f"mc-primary={user}", "x-user": user},
+                    )
+            _wait_for(rec, 2 * PRE * len(USERS))
+            assert rec.pre_period_end is None  # mirror copies do not end the pre-period
+            challenger.extra = 0.3  # the challenger now fails more for every user
+            router.set_routes(rollout, Routes(50, 50, session_affinity=AFFINITY))
+            for _ in range(CANARY):
+                for k, user in enumerate(USERS):
+                    cookie = "mc-canary" if k % 2 else "mc-primary"
+                    answer = client.post(
+                        f"{router.url}/invocations",
+                        json={},
+                        headers={"cookie": f"{cookie}={user}", "x-user": user},
+                    )
+                    side = "challenger" if k % 2 else "champion"
+                    assert answer.headers["x-modelcanary-version"] == side
+            _wait_for(rec, (2 * PRE + CANARY) * len(USERS))
+        finally:
+            router.stop()
+    path = tmp_path / "requests.csv"
+    assert rec.write_csv(path) == (2 * PRE + CANARY) * len(USERS)
+    return rec, path
+
+
+def _same(a: UnitRequests | None, b: UnitRequests | None) -> None:
+    assert a is not None and b is not None
+    assert a.keys == b.keys
+    assert a.covariates is not None and b.covariates is not None
+    assert np.array_equal(a.covariates, b.covariates, equal_nan=True)
+
+
+def test_a_recorded_router_run_backtests_with_the_runtimes_covariates_and_verdict(
+    tmp_path: Path,
+) -> None:
+    rec, path = _recorded_run(tmp_path)
+    requests = parse_log(_csv_rows(path))
+    covariates = log_covariates(requests)
+    assert covariates is not None and rec.pre_period_end is not None
+    assert covariates.end == round(rec.pre_period_end, 6)  # the log keeps microseconds
+    everything = Window(0.0, math.inf)
+    live = rec.interval_data(everything)
+    replayed = interval_data(everything, requests, keyed=True, covariates=covariates)
+    for side in ("champion", "challenger"):
+        _same(getattr(live, side).units, getattr(replayed, side).units)
+    chal = live.challenger.units
+    assert chal is not None and chal.covariates is not None
+    # the canary's challenger requests carry their user's mirror-phase error rate
+    known = chal.covariates[~np.isnan(chal.covariates)]
+    pinned = {math.floor(PRE * r) / PRE for r in RATES[1::2]}  # odd users: the challenger's
+    assert len(known) == CANARY * len(USERS) // 2 and set(known.tolist()) == pinned
+
+    # the runtime: the embedded provider's windows of the recorder, judged one by one
+    rollout = _rollout()
+    result = backtest(rollout, _csv_rows(path))
+    provider, state = EmbeddedProvider(rec), AnalysisState()
+    runtime = []
+    for k, interval in enumerate(result.intervals):
+        last = k == len(result.intervals) - 1  # the replay's last window holds its last row
+        window = Window(interval.window.start, interval.window.end + (1e-3 if last else 0))
+        outcome = analyse_interval(rollout.spec.analysis, provider.collect(rollout, window), state)
+        state = outcome.state
+        runtime.append(outcome)
+        assert outcome.action == interval.action and outcome.message == interval.message
+        assert [c.reason for c in outcome.checks] == [c.reason for c in interval.checks]
+    assert runtime[-1].action == "rollback" and "CUPED rho = " in runtime[-1].message
+    assert result.verdict == "rolled_back"
+    assert "CUPED rho = " in result.reason and result.reason == runtime[-1].message
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))

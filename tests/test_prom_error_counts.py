@@ -1,0 +1,223 @@
+"""Request and error counts from Prometheus are exact counts, with a real Prometheus.
+
+A real Prometheus (1 s scrapes) reads a real LocalRouter in front of two model servers that
+answer 503 on demand. The provider reads ``modelcanary_router_requests_total`` as the
+counters' exact change over the window (``promql.delta_by``), not an extrapolated
+``increase()``: the requests and errors of a window are the whole numbers the router served,
+two adjacent windows add up to the traffic of both (no request counted twice), and the
+sequential error-rate test counts them as trials and bad events. The windows start and end
+between scrapes, where ``increase()`` extrapolates.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "providers"))
+from prom_fixtures import Prometheus, free_port, running_prometheus, wait_until
+
+from modelcanary.analysis import analyse_interval
+from modelcanary.analysis._measurements import Counts, Window
+from modelcanary.local._proxy.server import LocalRouter
+from modelcanary.local._recorder import Recorder
+from modelcanary.providers import EmbeddedProvider, PrometheusProvider
+from modelcanary.providers import _promql as promql
+from modelcanary.spec import ModelRollout, Routes, parse_rollout
+
+ROUTER_PATH = "/_modelcanary/metrics"
+NAME = "errcounts"
+SERIES = f'modelcanary_router_requests_total{{rollout="{NAME}"}}'
+BATCH = (83, 71)  # requests of the two adjacent windows
+CHAMPION_FAILS, CHALLENGER_FAILS = 7, 4  # every 7th / 4th request answers 503
+
+
+def rollout() -> ModelRollout:
+    return parse_rollout(
+        {
+            "metadata": {"name": NAME, "namespace": "ml"},
+            "spec": {
+                "champion": {"modelUri": f"models:/{NAME}@champion"},
+                "challenger": {"modelUri": f"models:/{NAME}/2"},
+                "metricsProvider": {"type": "prometheus", "address": "http://127.0.0.1:9"},
+                "analysis": {
+                    "interval": "30s",
+                    "stepWeights": [50],
+                    "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.05}}],
+                },
+            },
+        }
+    )
+
+
+class Model(ThreadingHTTPServer):
+    """A model server that answers 503 to every ``fail_every``-th request while ``failing``."""
+
+    def __init__(self, name: str, fail_every: int, failing: bool) -> None:
+        model = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                i = int(json.loads(body)["i"])
+                fail = model.failing and i % model.fail_every == 0
+                data = json.dumps({"predictions": [1], "server": model.name}).encode()
+                self.send_response(503 if fail else 200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.daemon_threads = True
+        self.name, self.fail_every, self.failing = name, fail_every, failing
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
+
+
+Tally = Counter[tuple[str, bool]]
+"""Answered requests by (server, failed)."""
+
+
+def counts(tally: Tally, side: str) -> Counts:
+    total = tally[(side, False)] + tally[(side, True)]
+    return Counts(total, tally[(side, True)], side)  # type: ignore[arg-type]
+
+
+def send(client: httpx.Client, first: int, n: int, tally: Tally) -> None:
+    for i in range(first, first + n):
+        response = client.post("/invocations", json={"i": i})
+        tally[(response.json()["server"], response.status_code == 503)] += 1
+
+
+def scraped_at(prometheus: Prometheus, total: int) -> float | None:
+    """Timestamp of the first scrape whose request counters add up to ``total`` (raw
+    samples; every series of one target shares the scrape's timestamp)."""
+    per_scrape: Counter[float] = Counter()
+    for series in prometheus.query(f"{SERIES}[2m]"):
+        for t, v in series["values"]:
+            per_scrape[float(t)] += int(float(v))
+    stamps = [t for t, n in per_scrape.items() if n == total]
+    return min(stamps) if stamps else None
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Two adjacent windows, each with the requests the router answered in it."""
+
+    prometheus: Prometheus
+    router: LocalRouter
+    one: Window
+    two: Window
+    served: tuple[Tally, Tally]
+
+
+@pytest.fixture(scope="module")
+def traffic() -> Iterator[Traffic]:
+    port = free_port()
+    champion = Model("champion", CHAMPION_FAILS, failing=True)
+    challenger = Model("challenger", CHALLENGER_FAILS, failing=False)
+    router = LocalRouter(champion.url, challenger.url, rollout=NAME, recorder=Recorder(), port=port)
+    router.start()
+    try:
+        with running_prometheus({"router": ([f"127.0.0.1:{port}"], ROUTER_PATH)}) as prometheus:
+            router.set_routes(rollout(), Routes(50, 50))
+            with httpx.Client(base_url=router.url, timeout=10) as client:
+                # before the windows: both versions' 200 series and the champion's 503 series
+                # exist (older than the windows: increase() would extrapolate them); the
+                # challenger's 503 series is born in the first window
+                warm, i = Tally(), 0
+                while not (warm[("champion", True)] and warm[("challenger", False)]):
+                    send(client, i, CHAMPION_FAILS, warm)
+                    i += CHAMPION_FAILS
+                sent = sum(warm.values())
+                wait_until(lambda: scraped_at(prometheus, sent), 30, "warm-up scraped")
+                time.sleep(2.3)  # two more scrapes; the window starts between two
+                start = time.time()
+                challenger.failing = True
+                one, two = Tally(), Tally()
+                send(client, i, BATCH[0], one)
+                seen = wait_until(lambda: scraped_at(prometheus, sent + BATCH[0]), 30, "one")
+                mid = seen + 0.5  # between two scrapes
+                time.sleep(max(0.0, mid - time.time()) + 0.1)
+                send(client, i + BATCH[0], BATCH[1], two)
+                wait_until(lambda: scraped_at(prometheus, sent + sum(BATCH)), 30, "two")
+            end = time.time() + 0.5  # past the last scrape
+            yield Traffic(prometheus, router, Window(start, mid), Window(mid, end), (one, two))
+    finally:
+        router.stop()
+        for model in (champion, challenger):
+            model.shutdown()
+            model.server_close()
+
+
+def test_window_counts_are_the_requests_and_errors_served(traffic: Traffic) -> None:
+    provider = PrometheusProvider(traffic.prometheus.url, series_points=0)
+    spec = rollout()
+    for window, tally in zip((traffic.one, traffic.two), traffic.served, strict=True):
+        data = provider.collect(spec, window)
+        for side in ("champion", "challenger"):
+            assert getattr(data, side).counts == counts(tally, side), (window, side)
+        # the query's own values are whole numbers of requests, not extrapolations
+        scheme, rng = provider.scheme_of(spec), promql.duration(window.seconds)
+        by = ("status", "mirrored")
+        rows = provider.api.vector(
+            provider.grouped(scheme, spec, scheme.requests, by, rng, exact=True), window.end
+        )
+        assert rows and all(value == int(value) for _, value in rows)
+    one, two = traffic.served
+    assert counts(one, "challenger").errors > 0 and counts(two, "champion").errors > 0
+
+
+def test_adjacent_windows_add_up_without_double_counting(traffic: Traffic) -> None:
+    provider = PrometheusProvider(traffic.prometheus.url, series_points=0)
+    spec = rollout()
+    both = Window(traffic.one.start, traffic.two.end)
+    whole = provider.collect(spec, both)
+    parts = [provider.collect(spec, w) for w in (traffic.one, traffic.two)]
+    everything = traffic.served[0] + traffic.served[1]
+    truth = EmbeddedProvider(traffic.router.recorder).collect(spec, both)
+    for side in ("champion", "challenger"):
+        total = getattr(whole, side).counts
+        split = [getattr(p, side).counts for p in parts]
+        assert isinstance(total, Counts) and all(isinstance(c, Counts) for c in split)
+        assert total.total == sum(c.total for c in split) == counts(everything, side).total
+        assert total.errors == sum(c.errors for c in split) == counts(everything, side).errors
+        assert total == getattr(truth, side).counts  # the router's own per-request record
+
+
+def test_sequential_error_rate_counts_the_served_requests(traffic: Traffic) -> None:
+    spec = rollout()
+    data = PrometheusProvider(traffic.prometheus.url, series_points=0).collect(spec, traffic.one)
+    champion, challenger = (counts(traffic.served[0], side) for side in ("champion", "challenger"))
+    result = analyse_interval(spec.spec.analysis, data)
+    check = result.checks[0]
+    assert check.judge == "sequential"
+    seq = result.state.sequential[check.key]
+    # the two-sample tests: requests and errors of each version, as served
+    assert seq.pairs is not None
+    assert (seq.pairs.n0, seq.pairs.x0) == (champion.total, champion.errors)
+    assert (seq.pairs.n1, seq.pairs.x1) == (challenger.total, challenger.errors)
+    assert seq.champion is not None  # the challenger's share of the bad events
+    assert (seq.champion.events, seq.champion.trials) == (
+        challenger.errors,
+        challenger.errors + champion.errors,
+    )
+    # both versions fail 1 request in 4 or 7 against max 5 %: an environment incident
+    assert check.verdict != "pass" and "incident" in check.reason
