@@ -6,9 +6,10 @@ The simulation of ``detection.py`` gives both judges exact per-request data. Her
 path is the production one: a real :class:`LocalRouter` in front of two real model servers
 (``ModelServer``, an MLflow iris model, faults injected by the servers themselves), scraped
 by a real Prometheus every **15 s**; the analysis reads the router's series through
-:class:`PrometheusProvider`: counts by ``increase()`` (that is ``rate()`` times the window,
-extrapolated), latency from the histogram buckets as exact counter changes, so the
-sequential latency tests run on bucket counts (:mod:`modelcanary.analysis._histogram`).
+:class:`PrometheusProvider`: request and error counts and the latency histogram buckets as
+exact counter changes (``promql.delta_by``, no extrapolated ``increase()``), so the
+sequential error-rate tests run on whole requests and the sequential latency tests on
+bucket counts (:mod:`modelcanary.analysis._histogram`).
 
 On the same traffic and the same windows an *embedded* judge (the router's recorder:
 exact per-request data, what the simulation models) analyses in the shadow: its verdicts

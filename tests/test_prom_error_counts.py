@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "providers"))
-from prom_fixtures import Prometheus, free_port, running_prometheus, wait_until
+from prom_fixtures import Exporter, Prometheus, free_port, running_prometheus, wait_until
 
 from modelcanary.analysis import analyse_interval
 from modelcanary.analysis._measurements import Counts, Window
@@ -122,6 +122,7 @@ class Traffic:
     """Two adjacent windows, each with the requests the router answered in it."""
 
     prometheus: Prometheus
+    exporter: Exporter
     router: LocalRouter
     one: Window
     two: Window
@@ -135,8 +136,13 @@ def traffic() -> Iterator[Traffic]:
     challenger = Model("challenger", CHALLENGER_FAILS, failing=False)
     router = LocalRouter(champion.url, challenger.url, rollout=NAME, recorder=Recorder(), port=port)
     router.start()
+    exporter = Exporter()
+    jobs = {
+        "router": ([f"127.0.0.1:{port}"], ROUTER_PATH),
+        "synthetic": ([exporter.target], "/metrics"),
+    }
     try:
-        with running_prometheus({"router": ([f"127.0.0.1:{port}"], ROUTER_PATH)}) as prometheus:
+        with running_prometheus(jobs) as prometheus:
             router.set_routes(rollout(), Routes(50, 50))
             with httpx.Client(base_url=router.url, timeout=10) as client:
                 # before the windows: both versions' 200 series and the champion's 503 series
@@ -159,8 +165,12 @@ def traffic() -> Iterator[Traffic]:
                 send(client, i + BATCH[0], BATCH[1], two)
                 wait_until(lambda: scraped_at(prometheus, sent + sum(BATCH)), 30, "two")
             end = time.time() + 0.5  # past the last scrape
-            yield Traffic(prometheus, router, Window(start, mid), Window(mid, end), (one, two))
+            yield Traffic(
+                prometheus, exporter, router, Window(start, mid), Window(mid, end), (one, two)
+            )
     finally:
+        exporter.server.shutdown()
+        exporter.server.server_close()
         router.stop()
         for model in (champion, challenger):
             model.shutdown()
@@ -221,3 +231,49 @@ def test_sequential_error_rate_counts_the_served_requests(traffic: Traffic) -> N
     )
     # both versions fail 1 request in 4 or 7 against max 5 %: an environment incident
     assert check.verdict != "pass" and "incident" in check.reason
+
+
+def _set(exporter: Exporter, status: str, value: float) -> None:
+    """Set the synthetic router's challenger request counter for ``status``."""
+    labels = {"rollout": "restart", "version": "challenger", "status": status, "mirrored": "false"}
+    with exporter.lock:
+        exporter.values[("modelcanary_router_requests_total", tuple(labels.items()))] = value
+
+
+def _sample(prometheus: Prometheus, value: float) -> float | None:
+    rows = prometheus.query('modelcanary_router_requests_total{rollout="restart",status="200"}[2m]')
+    stamps = [float(t) for t, v in rows[0]["values"] if float(v) == value] if rows else []
+    return min(stamps) if stamps else None
+
+
+def test_a_restart_inside_the_window_counts_the_events_before_and_after_it(
+    traffic: Traffic,
+) -> None:
+    """A router restart resets its counters to 0 mid-window: the window counts the events
+    up to the restart plus those after it, never a negative or the new value alone."""
+    prometheus, exporter = traffic.prometheus, traffic.exporter
+    _set(exporter, "200", 500.0)  # a long-lived router: lifetime counts before the window
+    _set(exporter, "503", 40.0)
+    wait_until(lambda: _sample(prometheus, 500.0), 30, "lifetime scraped")
+    time.sleep(1.3)
+    start = time.time()
+    _set(exporter, "200", 530.0)  # 30 requests, 4 errors, then the restart
+    _set(exporter, "503", 44.0)
+    wait_until(lambda: _sample(prometheus, 530.0), 30, "before the restart")
+    time.sleep(1.2)
+    _set(exporter, "200", 12.0)  # restarted from 0: 12 requests, 2 errors since
+    _set(exporter, "503", 2.0)
+    wait_until(lambda: _sample(prometheus, 12.0), 30, "after the restart")
+    end = time.time() + 0.5
+    spec = parse_rollout(
+        {
+            "metadata": {"name": "restart", "namespace": "ml"},
+            "spec": {
+                "champion": {"modelUri": "models:/restart@champion"},
+                "challenger": {"modelUri": "models:/restart/2"},
+                "analysis": {"interval": "30s", "stepWeights": [50], "metrics": []},
+            },
+        }
+    )
+    data = PrometheusProvider(prometheus.url, series_points=0).collect(spec, Window(start, end))
+    assert data.challenger.counts == Counts(30 + 4 + 12 + 2, 4 + 2, "challenger")

@@ -192,6 +192,8 @@ class RunWidget:
         self.on_final: Callable[[], None] | None = None
         """Called once the widget drew the decided state (the run's static fallback then)."""
         self.phase = ""
+        self.decided = ""
+        """The outcome (or final phase) once the drawn status is decided; "" before."""
         self.updates = 0
         self._seen: list[tuple[str, int, int]] = []
         self._key: tuple[Any, ...] | None = None
@@ -254,6 +256,14 @@ class RunWidget:
 
     def _clicker(self, kind: str) -> Any:
         def click(_button: Any) -> None:
+            # a press the page sent before the decided state reached it (a busy page, a slow
+            # link) comes after the verdict: nothing is sent, and the feedback says why
+            if self.run.done or self.decided:
+                self.feedback.value = (
+                    f"<i>{escape(kind)} not sent: the rollout was already decided "
+                    f"({escape(self.decided or 'done')})</i>"
+                )
+                return
             try:
                 self.run.act(kind, f"{kind} from the notebook widget")
             except ModelCanaryError as exc:  # e.g. no RBAC to annotate the resource
@@ -344,6 +354,7 @@ class RunWidget:
         self._draw_pvalues(status)
         self._draw_verdict(status)
         decided = done or status.outcome is not None  # outcome: set when Succeeded/Failed
+        self.decided = (status.outcome or status.phase) if decided else ""
         for button in self.buttons.values():  # off as soon as the status says so, not when
             button.disabled = decided  # the engine's thread has finished its clean-up
 

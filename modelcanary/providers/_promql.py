@@ -100,18 +100,30 @@ def delta_by(metric: str, labels: Mapping[str, str] | str, by: tuple[str, ...], 
     two adjacent windows can both count the same events), which the sequential tests must
     not read as requests. ``last_over_time(m[5m])`` rather than ``m``: a failed scrape
     writes staleness markers, and a series that looked absent at the start would count its
-    lifetime total. A series with no sample in the 5 minutes before the start (born in the
-    window) or that went down (a reset) counts its current value::
+    lifetime total. Three cases per series::
 
-        last = last_over_time(m[5m])
-        sum by (g) (((last - last_over_time(m[5m] offset w)) >= 0) or last)
+        last = last_over_time(m[5m]); before = last_over_time(m[5m] offset w)
+        sum by (g) (
+            ((last - before) >= 0 unless resets(m[w]) > 0)                  # the change
+          or ((last + clamp_min(max_over_time(m[w]) - before, 0)) and resets(m[w]) > 0)
+          or last)                                                         # born, or reset
+
+    A counter reset inside the window (a restart: the counter starts again from 0) counts
+    the events up to its highest sample before the reset plus its value since, so no event
+    is lost or counted twice when the restarted counter stays below its old peak; a series
+    with no sample in the 5 minutes before the start (born in the window, such as
+    ``status="503"`` at the first 5xx) or that went down at the window's first scrape
+    counts its current value. Never negative.
 
     ``labels`` is a mapping of equality matchers or a ready selector (:func:`matchers`).
     """
     sel = f"{metric}{labels if isinstance(labels, str) else selector(labels)}"
     last = f"last_over_time({sel}[{LOOKBACK}])"
     before = f"last_over_time({sel}[{LOOKBACK}] offset {window})"
-    return f"sum by ({', '.join(by)}) ((({last} - {before}) >= 0) or {last})"
+    reset = f"resets({sel}[{window}]) > 0"
+    change = f"(({last} - {before}) >= 0 unless {reset})"
+    restarted = f"(({last} + clamp_min(max_over_time({sel}[{window}]) - {before}, 0)) and {reset})"
+    return f"sum by ({', '.join(by)}) ({change} or {restarted} or {last})"
 
 
 def render(query: str, values: Mapping[str, str], variables: Mapping[str, str]) -> str:

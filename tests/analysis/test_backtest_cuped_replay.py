@@ -37,11 +37,13 @@ from modelcanary.spec import ModelRollout, SessionAffinity, parse_rollout
 AFFINITY = SessionAffinity.model_validate(
     {"cookieName": "mc-canary", "primaryCookieName": "mc-primary", "path": "/"}
 )
-USERS = [f"user-{u:02d}" for u in range(48)]
+USERS = [f"user-{u:02d}" for u in range(96)]
 RATES = (0.0, 0.1, 0.3, 0.6)
 """Each user's persistent error rate (user k: ``RATES[k % 4]``) on the champion."""
-PRE, CANARY = 8, 8
+PRE, CANARY = 6, 16
 """Requests per user in the mirror phase and in the canary."""
+INTERVAL_S, GUARD_S = 1.0, 0.03
+"""The analysis interval, and how far from its boundaries requests are sent."""
 
 
 class Model:
@@ -125,36 +127,55 @@ def _wait_for(rec: Recorder, rows: int) -> None:
     assert len(rec) == rows
 
 
+class Client:
+    """Sends the users' requests through the router, never near a window boundary.
+
+    The replay cuts 1 s windows from the log's first request, and the log keeps timestamps
+    to the microsecond: a request recorded within a microsecond of a boundary could fall on
+    the other side of it when replayed. The boundaries are known once the first request is
+    recorded, so no request is sent within :data:`GUARD_S` of one.
+    """
+
+    def __init__(self, router: LocalRouter, rec: Recorder) -> None:
+        self.url, self.rec, self.http = f"{router.url}/invocations", rec, httpx.Client()
+        self.first: float | None = None
+
+    def post(self, cookie: str, user: str) -> httpx.Response:
+        if self.first is not None:
+            phase = (time.time() - self.first) % INTERVAL_S
+            if phase < GUARD_S or phase > INTERVAL_S - GUARD_S:
+                time.sleep((GUARD_S - phase) % INTERVAL_S + GUARD_S)
+        headers = {"cookie": f"{cookie}={user}", "x-user": user}
+        answer = self.http.post(self.url, json={}, headers=headers)
+        if self.first is None:
+            _wait_for(self.rec, 2)  # the answer and its mirror copy
+            self.first = min(r.timestamp for r in self.rec.rows())
+        return answer
+
+
 def _recorded_run(tmp_path: Path) -> tuple[Recorder, Path]:
     """Drive the mirror phase and the canary through the real router; write the log."""
     rollout, rec = _rollout(), Recorder()
-    with _model() as champion, _model() as challenger, httpx.Client() as client:
+    with _model() as champion, _model() as challenger:
         router = LocalRouter(champion.url, challenger.url, rollout="fraud", recorder=rec).start()
+        client = Client(router, rec)
         try:
             router.set_routes(rollout, Routes(100, 0, 100, session_affinity=AFFINITY))
             for _ in range(PRE):
                 for user in USERS:
-                    client.post(
-                        f"{router.url}/invocations",
-                        json={},
-                        headers={"cookie": f"mc-primary={user}", "x-user": user},
-                    )
+                    client.post("mc-primary", user)
             _wait_for(rec, 2 * PRE * len(USERS))
             assert rec.pre_period_end is None  # mirror copies do not end the pre-period
             challenger.extra = 0.3  # the challenger now fails more for every user
             router.set_routes(rollout, Routes(50, 50, session_affinity=AFFINITY))
             for _ in range(CANARY):
                 for k, user in enumerate(USERS):
-                    cookie = "mc-canary" if k % 2 else "mc-primary"
-                    answer = client.post(
-                        f"{router.url}/invocations",
-                        json={},
-                        headers={"cookie": f"{cookie}={user}", "x-user": user},
-                    )
+                    answer = client.post("mc-canary" if k % 2 else "mc-primary", user)
                     side = "challenger" if k % 2 else "champion"
                     assert answer.headers["x-modelcanary-version"] == side
             _wait_for(rec, (2 * PRE + CANARY) * len(USERS))
         finally:
+            client.http.close()
             router.stop()
     path = tmp_path / "requests.csv"
     assert rec.write_csv(path) == (2 * PRE + CANARY) * len(USERS)
@@ -193,9 +214,12 @@ def test_a_recorded_router_run_backtests_with_the_runtimes_covariates_and_verdic
     result = backtest(rollout, _csv_rows(path))
     provider, state = EmbeddedProvider(rec), AnalysisState()
     runtime = []
+    log_end = max(r.timestamp for r in requests)
     for k, interval in enumerate(result.intervals):
-        last = k == len(result.intervals) - 1  # the replay's last window holds its last row
-        window = Window(interval.window.start, interval.window.end + (1e-3 if last else 0))
+        # the same windows; the first one from before the first row (its logged time may be
+        # rounded up to the microsecond), the log's last one through its last row
+        lo, hi = interval.window.start, interval.window.end
+        window = Window(lo - (1e-3 if k == 0 else 0), hi + (1e-3 if hi >= log_end else 0))
         outcome = analyse_interval(rollout.spec.analysis, provider.collect(rollout, window), state)
         state = outcome.state
         runtime.append(outcome)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from controller_fixtures import PromAPI, rollout_doc
+from ports import closed_url
 
 from modelcanary.analysis._measurements import NoData, Scalar, Window
 from modelcanary.controller._metric_backends import RolloutMetrics
@@ -104,5 +105,5 @@ def test_the_engine_can_ask_which_backends_a_rollout_uses(proms: tuple[PromAPI, 
     assert isinstance(metrics, MetricProvider)  # the engine's one port, nothing more
     [up] = metrics.backends(_rollout(a.url))  # checked with is_online() at initialisation
     assert up.is_online() and up.last_error == ""
-    [down] = metrics.backends(_rollout("http://127.0.0.1:9", "down"))
+    [down] = metrics.backends(_rollout(closed_url(), "down"))
     assert not down.is_online() and down.last_error

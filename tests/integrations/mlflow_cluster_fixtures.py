@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "controller"))
 from controller_fixtures import Kubelet, OperatorThread, PromAPI, forget_requests
 from kube_fixtures import KubeApi, kube_api
 from polling import until as poll_until
+from ports import closed_url
 
 from modelcanary.controller._cluster import ClusterRollouts
 from modelcanary.integrations._mlflow_hook import register_webhook
@@ -34,7 +35,7 @@ from modelcanary.integrations._mlflow_hook_receiver import (
 
 ROLLOUT_API = "modelcanary.io/v1alpha1"
 SECRET = "cluster-test-secret"
-GATE = "http://127.0.0.1:9/closed"
+GATE = closed_url("/closed")
 """A confirm-promotion gate nobody answers (connection refused): closed until approved."""
 
 TEMPLATE = """\

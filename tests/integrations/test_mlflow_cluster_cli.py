@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 from mlflow_cluster_fixtures import Cluster, cluster, operator, template_text, until
+from ports import closed_url
 from typer.testing import CliRunner
 
 from modelcanary.cli._main import app
@@ -89,7 +90,7 @@ def test_the_command_rolls_back_in_the_cluster_and_stops_on_sigterm(
 
 
 def _run(*args: str) -> Any:
-    return runner.invoke(app, ["mlflow-hook", "run", "--tracking-uri", "http://127.0.0.1:9", *args])
+    return runner.invoke(app, ["mlflow-hook", "run", "--tracking-uri", closed_url(), *args])
 
 
 def _local_template(tmp_path: Path) -> str:
@@ -130,7 +131,7 @@ def test_an_unreachable_cluster_is_exit_1_with_a_message(tmp_path: Path) -> None
             {
                 "apiVersion": "v1",
                 "kind": "Config",
-                "clusters": [{"name": "gone", "cluster": {"server": "http://127.0.0.1:9"}}],
+                "clusters": [{"name": "gone", "cluster": {"server": closed_url()}}],
                 "users": [{"name": "u", "user": {"token": "t"}}],
                 "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}],
                 "current-context": "gone",

@@ -19,6 +19,7 @@ import yaml
 from controller_fixtures import ROLLOUT_API, PromAPI, prom
 from kube_fixtures import KubeApi
 from kubectl_cluster import NS, Operator, config, launch, versions_doc
+from ports import closed_url
 from typer.testing import CliRunner
 
 from modelcanary.cli._kubectl_plugin import app
@@ -255,7 +256,7 @@ def test_a_list_the_api_refuses_is_a_note_not_a_failure(kube: KubeApi, podinfo: 
     stored = KubeStatusStore(client).get("podinfo", NS)
     assert stored is not None
     closed = kube.api_client.configuration.__class__()
-    closed.host = "http://127.0.0.1:9"  # the discard port: nothing listens
+    closed.host = closed_url()  # nothing listens
     dead = KubeClient(kube.api_client.__class__(closed), timeout=5)
 
     def lister(api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 from llm_judge_server import judge_server
+from ports import closed_url
 from router_fixtures import router
 
 from modelcanary.analysis import IntervalData, Window
@@ -195,7 +196,7 @@ def test_position_bias_ties_and_judge_failures_are_never_wins(mode: str, outcome
 
 def test_unreachable_judge_is_an_error_outcome() -> None:
     with _mirrored(0.9, 1.0) as setup:
-        judge = PairwiseJudge(OpenAIChat("http://127.0.0.1:9", model="judge", timeout=2))
+        judge = PairwiseJudge(OpenAIChat(closed_url(), model="judge", timeout=2))
         worker = JudgingWorker("pairwise", source=setup.router.llm_log, judge=judge, budget=3)
         with worker:
             worker.poll_s = 0.2

@@ -14,6 +14,7 @@ import pytest
 from cluster_fixtures import PodPrometheus, model_servers, pod_prometheus
 from kube_fixtures import KubeApi
 from notebook_fixtures import TinyModels, save_models
+from ports import closed_url
 
 import modelcanary as mc
 from modelcanary.errors import ModelCanaryError, SpecError
@@ -111,6 +112,6 @@ def test_what_cannot_be_charted_is_a_clear_error(run: ClusterRun) -> None:
         run.metrics("error-rate", window="soon")
     assert "window" in str(window.value)
     with pytest.raises(ModelCanaryError) as down:
-        run.metrics("error-rate", window="1m", prometheus="http://127.0.0.1:9")
-    assert "cannot reach Prometheus at http://127.0.0.1:9" in str(down.value)
+        run.metrics("error-rate", window="1m", prometheus=(closed := closed_url()))
+    assert f"cannot reach Prometheus at {closed}" in str(down.value)
     assert "port-forward" in str(down.value)

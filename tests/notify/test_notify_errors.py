@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import pytest
+from ports import closed_url
 
 from modelcanary.errors import NotifyError, SpecError
 from modelcanary.notify import (
@@ -59,7 +60,7 @@ def test_timeout_is_a_retryable_notify_error(receiver: Any, make: Any) -> None:
 
 def test_unreachable_service_is_a_notify_error(make: Any) -> None:
     with pytest.raises(DeliveryError, match="could not reach") as caught:
-        TeamsNotifier("http://127.0.0.1:9/webhookb2/secret-path-42", timeout=1).notify(make())
+        TeamsNotifier(closed_url("/webhookb2/secret-path-42"), timeout=1).notify(make())
     assert "secret-path-42" not in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 

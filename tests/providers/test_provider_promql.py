@@ -37,6 +37,19 @@ def test_count_by_quotes_labels() -> None:
     )
 
 
+def test_delta_by_is_the_exact_change_with_resets_and_born_series() -> None:
+    query = promql.delta_by("m_total", {"rollout": 'a"b'}, ("version", "status"), "30s")
+    sel = 'm_total{rollout="a\\"b"}'
+    last, before = f"last_over_time({sel}[5m])", f"last_over_time({sel}[5m] offset 30s)"
+    reset = f"resets({sel}[30s]) > 0"
+    assert query == (
+        f"sum by (version, status) ((({last} - {before}) >= 0 unless {reset}) "
+        f"or (({last} + clamp_min(max_over_time({sel}[30s]) - {before}, 0)) and {reset}) "
+        f"or {last})"
+    )
+    assert "increase(" not in query  # no extrapolation
+
+
 def test_render() -> None:
     values = {"namespace": "ml", "target": "fraud", "name": "fraud", "interval": "1m"}
     query = 'rate(x{ns="{{namespace}}",app="{{ target }}",v="{{ variables.v }}"}[{{ interval }}])'

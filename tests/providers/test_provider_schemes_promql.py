@@ -184,13 +184,14 @@ def test_istio_promql_text() -> None:
 
     def side(metric: str, by: str, workload: str, label: str) -> str:
         s = f"{metric}{sel % workload}"
+        # requests and latency buckets: exact counter changes (promql.delta_by)
+        last, before = f"last_over_time({s}[5m])", f"last_over_time({s}[5m] offset 1m)"
+        reset = f"resets({s}[1m]) > 0"
         count = (
-            f"sum by ({by}) ((increase({s}[1m]) and {s} offset 1m) "
-            f"or (last_over_time({s}[1m]) unless {s} offset 1m))"
+            f"sum by ({by}) ((({last} - {before}) >= 0 unless {reset}) "
+            f"or (({last} + clamp_min(max_over_time({s}[1m]) - {before}, 0)) and {reset}) "
+            f"or {last})"
         )
-        if by == "le":  # latency buckets: exact counter changes (promql.delta_by)
-            last, before = f"last_over_time({s}[5m])", f"last_over_time({s}[5m] offset 1m)"
-            count = f"sum by (le) ((({last} - {before}) >= 0) or {last})"
         return f'label_replace({count}, "version", "{label}", "", "")'
 
     assert p.sent == [
@@ -207,7 +208,7 @@ def test_istio_promql_text() -> None:
 def test_router_promql_is_unchanged_and_traefik_counts_the_inf_bucket() -> None:
     p = Recorder(series_points=0)
     p.collect(rollout("local", target=False), Window(0.0, 30.0))
-    assert p.sent[0] == promql.count_by(
+    assert p.sent[0] == promql.delta_by(
         "modelcanary_router_requests_total",
         {"rollout": "fraud-rollout"},
         ("version", "status", "mirrored"),
@@ -217,7 +218,8 @@ def test_router_promql_is_unchanged_and_traefik_counts_the_inf_bucket() -> None:
     p = Recorder(series_points=3, min_series_step=10)
     p.collect(rollout("traefik"), Window(0.0, 30.0))
     requests, latency, series_requests, series_latency = p.sent
-    assert requests.count('le="+Inf"') == 8 and 'le="+Inf"' not in latency
+    # delta_by names the selector 8 times per side, count_by (the per-step series) 4
+    assert requests.count('le="+Inf"') == 16 and 'le="+Inf"' not in latency
     assert "sum by (code)" in requests and "[30s]" in requests
     assert series_requests.count('le="+Inf"') == 8 and "[10s]" in series_requests
     assert 'le="+Inf"' not in series_latency

@@ -179,7 +179,7 @@ def test_collect_counts_router_requests_from_managed_prometheus(
     fake: FakeGoogleMonitoring, google: StackdriverProvider
 ) -> None:
     fake.rows.clear()
-    query = promql.count_by(
+    query = promql.delta_by(
         "modelcanary_router_requests_total",
         {"rollout": "fraud"},
         ("version", "status", "mirrored"),

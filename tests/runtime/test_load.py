@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from ports import closed_url
 
 from modelcanary.errors import SpecError
 from modelcanary.local._load import LoadGenerator, payloads_from_file
@@ -89,9 +90,7 @@ def test_errors_are_counted_not_raised(upstream: Upstream) -> None:
     )
     assert stats.errors > 0 and stats.ok > 0 and stats.errors + stats.ok == stats.sent
     dead = (
-        LoadGenerator(
-            "http://127.0.0.1:9/invocations", [{"x": 1}], rps=20, duration=0.3, timeout=1.0
-        )
+        LoadGenerator(closed_url("/invocations"), [{"x": 1}], rps=20, duration=0.3, timeout=1.0)
         .start()
         .wait()
     )
