@@ -17,8 +17,8 @@
 Usage::
 
     python scripts/screenshot_widget.py --out widget.png [--facts widget.json]
-        [--notebook NB.ipynb] [--wait-text "[3-9] interval"] [--click Abort --expect aborted]
-        [--timeout 300]
+        [--notebook NB.ipynb] [--wait-text "[3-9] interval"] [--wait-plots 4]
+        [--click Abort --expect aborted] [--timeout 300]
 
 Prints the PNG path; exit 0 when the widget rendered (charts and buttons), 1 when it did not,
 2 on bad usage (no chromium). Needs ``jupyterlab`` (the dev extra) and ``/usr/bin/chromium``
@@ -407,6 +407,12 @@ def click(cdp: Cdp, label: str, expect: str, timeout: float) -> None:
         raise
 
 
+def full_width(facts: dict[str, Any]) -> bool:
+    """True when every chart is drawn as wide as the widget's output (within 40 px)."""
+    widths, output = facts["plot_widths"], facts["output_width"]
+    return bool(widths) and all(w >= output - 40 for w in widths)
+
+
 def capture(cdp: Cdp, png: Path) -> None:
     """Screenshot the widget's output area (or the whole page when there is none)."""
     find = (
@@ -415,6 +421,10 @@ def capture(cdp: Cdp, png: Path) -> None:
     )
     cdp.js(f"(() => {{ const o = {find}; if (o) {{ o.scrollIntoView({{block: 'start'}}); }} }})()")
     cdp.js(JS_PAINTED, await_promise=True)  # laid out and drawn after the scroll
+    # a chart redrawn at plotly's 700 px default is widened by the widget's resize event a
+    # moment later (seconds on a loaded machine); if one never is, the facts say so
+    with contextlib.suppress(TimeoutError):
+        wait_for(lambda: full_width(cdp.js(JS_FACTS)), 60, "every chart at full width")
     rect = cdp.js(
         f"(() => {{ const o = {find}; if (!o) {{ return null; }}"
         " const r = o.getBoundingClientRect();"

@@ -22,8 +22,9 @@ both versions in ``IntervalData.llm`` (the LLM SLIs, win rates and costs are com
 them).
 
 Each row may carry a unit key: the user or session the request belongs to (the value of the
-rollout's ``analysis.unitKey`` header, else the router's session-affinity cookie value). Once any row has one, :meth:`Recorder.interval_data` gives
-both versions ``VersionData.units`` so the analysis judges per user, not per request.
+rollout's ``analysis.unitKey`` header, else the router's session-affinity cookie value). Once
+any row has one, :meth:`Recorder.interval_data` gives both versions ``VersionData.units`` so
+the analysis judges per user, not per request.
 
 **Pre-period covariates (CUPED).** Champion requests before the challenger first *served* one
 (or :meth:`Recorder.end_pre_period`) are the pre-period; later windows' ``units`` carry each
@@ -109,7 +110,8 @@ class Recorder:
         unit: str | None = None,
     ) -> None:
         """Add one request (``mirrored``: a copy sent to the challenger, answer discarded;
-        ``unit``: the user or session key of the request: its unit header or affinity cookie value)."""
+        ``unit``: the user or session key of the request: its unit header or affinity
+        cookie value)."""
         if unit and len(unit) > MAX_UNIT_CHARS:
             unit = hashlib.blake2b(unit.encode(), digest_size=MAX_UNIT_CHARS // 2).hexdigest()
         # a tuple of atoms, not an object: the garbage collector stops tracking it
@@ -251,9 +253,10 @@ class Recorder:
         """Measurements of both versions in ``window`` (mirrored pairs matched by request id;
         ``llm``: the window's LLM exchanges, once the router recorded any).
 
-        Once any request was recorded with a unit key (a unit header or session affinity), both versions also
-        get ``units``: one row per request (key, failed, latency), an empty key for a request
-        of its own; the sequential judge then tests per user instead of per request.
+        Once any request was recorded with a unit key (a unit header or session affinity),
+        both versions also get ``units``: one row per request (key, failed, latency), an
+        empty key for a request of its own; the sequential judge then tests per user instead
+        of per request.
         """
         rows = list(self._rows(window.start, window.end))
         mirrored = any(row[6] for row in rows)
