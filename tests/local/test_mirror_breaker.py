@@ -10,6 +10,7 @@ eligible, every drop with its reason, in the router's metrics and in the recorde
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -135,4 +136,11 @@ def test_a_local_run_reports_a_challenger_that_cannot_keep_up() -> None:
             coverage = run.mirror_coverage()
             findings = list(run.findings)
     assert "the challenger cannot keep up" in findings[0] and "mirror coverage" in findings[0]
-    assert coverage.eligible > 0 and coverage.ratio is not None and coverage.ratio < 0.9
+    # the finding judges one tick's window; the run's total also counts the copies delivered
+    # before the queue filled (a loaded machine sends fewer requests: ~0.90 seen), so the
+    # coverage below 90 % is the finding's own window's, and the total shows copies dropped
+    shown = re.search(r"mirror coverage \d+%: (\d+) of (\d+) copies dropped", findings[0])
+    assert shown is not None, findings[0]
+    dropped, eligible = (int(g) for g in shown.groups())
+    assert 0 < dropped <= eligible and (eligible - dropped) / eligible < 0.9
+    assert coverage.eligible >= eligible and coverage.dropped >= dropped > 0
