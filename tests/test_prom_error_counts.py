@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "providers"))
 from prom_fixtures import Exporter, Prometheus, free_port, running_prometheus, wait_until
+from scripted_model import scripted_model
 
 from modelcanary.analysis import analyse_interval
 from modelcanary.analysis._measurements import Counts, Window
@@ -61,34 +59,15 @@ def rollout() -> ModelRollout:
     )
 
 
-class Model(ThreadingHTTPServer):
-    """A model server that answers 503 to every ``fail_every``-th request while ``failing``."""
+class EveryNth:
+    """A model's script: 503 to every ``every``-th request (the body's ``i``) while ``failing``."""
 
-    def __init__(self, name: str, fail_every: int, failing: bool) -> None:
-        model = self
+    def __init__(self, every: int, failing: bool) -> None:
+        self.every, self.failing = every, failing
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                i = int(json.loads(body)["i"])
-                fail = model.failing and i % model.fail_every == 0
-                data = json.dumps({"predictions": [1], "server": model.name}).encode()
-                self.send_response(503 if fail else 200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.daemon_threads = True
-        self.name, self.fail_every, self.failing = name, fail_every, failing
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
-        threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True).start()
+    def __call__(self, headers: Mapping[str, str], body: bytes) -> int:
+        i = int(json.loads(body)["i"])
+        return 503 if self.failing and i % self.every == 0 else 200
 
 
 Tally = Counter[tuple[str, bool]]
@@ -103,7 +82,7 @@ def counts(tally: Tally, side: str) -> Counts:
 def send(client: httpx.Client, first: int, n: int, tally: Tally) -> None:
     for i in range(first, first + n):
         response = client.post("/invocations", json={"i": i})
-        tally[(response.json()["server"], response.status_code == 503)] += 1
+        tally[(response.headers["x-modelcanary-version"], response.status_code == 503)] += 1
 
 
 def scraped_at(prometheus: Prometheus, total: int) -> float | None:
@@ -132,9 +111,16 @@ class Traffic:
 @pytest.fixture(scope="module")
 def traffic() -> Iterator[Traffic]:
     port = free_port()
-    champion = Model("champion", CHAMPION_FAILS, failing=True)
-    challenger = Model("challenger", CHALLENGER_FAILS, failing=False)
-    router = LocalRouter(champion.url, challenger.url, rollout=NAME, recorder=Recorder(), port=port)
+    failing = EveryNth(CHALLENGER_FAILS, failing=False)
+    with (
+        scripted_model(EveryNth(CHAMPION_FAILS, failing=True)) as champion,
+        scripted_model(failing) as challenger,
+    ):
+        yield from _traffic(port, champion.url, challenger.url, failing)
+
+
+def _traffic(port: int, champion: str, challenger: str, failing: EveryNth) -> Iterator[Traffic]:
+    router = LocalRouter(champion, challenger, rollout=NAME, recorder=Recorder(), port=port)
     router.start()
     exporter = Exporter()
     jobs = {
@@ -156,7 +142,7 @@ def traffic() -> Iterator[Traffic]:
                 wait_until(lambda: scraped_at(prometheus, sent), 30, "warm-up scraped")
                 time.sleep(2.3)  # two more scrapes; the window starts between two
                 start = time.time()
-                challenger.failing = True
+                failing.failing = True
                 one, two = Tally(), Tally()
                 send(client, i, BATCH[0], one)
                 seen = wait_until(lambda: scraped_at(prometheus, sent + BATCH[0]), 30, "one")
@@ -172,9 +158,6 @@ def traffic() -> Iterator[Traffic]:
         exporter.server.shutdown()
         exporter.server.server_close()
         router.stop()
-        for model in (champion, challenger):
-            model.shutdown()
-            model.server_close()
 
 
 def test_window_counts_are_the_requests_and_errors_served(traffic: Traffic) -> None:

@@ -10,18 +10,16 @@ verdict with the same reason, ``CUPED rho = ...`` included.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 import numpy as np
+from scripted_model import scripted_model
 
 from modelcanary.analysis import AnalysisState, Window, analyse_interval
 from modelcanary.analysis._backtest import backtest, interval_data
@@ -46,59 +44,22 @@ INTERVAL_S, GUARD_S = 1.0, 0.03
 """The analysis interval, and how far from its boundaries requests are sent."""
 
 
-class Model:
-    """A model server failing each user's requests at the user's rate (plus ``extra``),
+class UserRates:
+    """A model's script failing each user's requests at the user's rate (plus ``extra``),
     evenly: request n of a user fails when ``floor((n + 1) r)`` exceeds ``floor(n r)``."""
 
     def __init__(self) -> None:
         self.extra = 0.0
         self.seen: Counter[str] = Counter()
         self.lock = threading.Lock()
-        model = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self._answer(200)
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length") or 0))
-                user = self.headers.get("x-user", "")
-                rate = min(1.0, RATES[USERS.index(user) % len(RATES)] + model.extra)
-                with model.lock:
-                    n = model.seen[user]
-                    model.seen[user] += 1
-                self._answer(500 if math.floor((n + 1) * rate) > math.floor(n * rate) else 200)
-
-            def _answer(self, code: int) -> None:
-                body = json.dumps({"predictions": [0.5]}).encode()
-                self.send_response(code)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-
-@contextmanager
-def _model() -> Iterator[Model]:
-    m = Model()
-    thread = threading.Thread(target=m.server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        yield m
-    finally:
-        m.server.shutdown()
-        m.server.server_close()
-        thread.join(5)
+    def __call__(self, headers: Mapping[str, str], body: bytes) -> int:
+        user = headers.get("x-user", "")
+        rate = min(1.0, RATES[USERS.index(user) % len(RATES)] + self.extra)
+        with self.lock:
+            n = self.seen[user]
+            self.seen[user] += 1
+        return 500 if math.floor((n + 1) * rate) > math.floor(n * rate) else 200
 
 
 def _rollout() -> ModelRollout:
@@ -156,7 +117,8 @@ class Client:
 def _recorded_run(tmp_path: Path) -> tuple[Recorder, Path]:
     """Drive the mirror phase and the canary through the real router; write the log."""
     rollout, rec = _rollout(), Recorder()
-    with _model() as champion, _model() as challenger:
+    challenger_rates = UserRates()
+    with scripted_model(UserRates()) as champion, scripted_model(challenger_rates) as challenger:
         router = LocalRouter(champion.url, challenger.url, rollout="fraud", recorder=rec).start()
         client = Client(router, rec)
         try:
@@ -166,7 +128,7 @@ def _recorded_run(tmp_path: Path) -> tuple[Recorder, Path]:
                     client.post("mc-primary", user)
             _wait_for(rec, 2 * PRE * len(USERS))
             assert rec.pre_period_end is None  # mirror copies do not end the pre-period
-            challenger.extra = 0.3  # the challenger now fails more for every user
+            challenger_rates.extra = 0.3  # the challenger now fails more for every user
             router.set_routes(rollout, Routes(50, 50, session_affinity=AFFINITY))
             for _ in range(CANARY):
                 for k, user in enumerate(USERS):

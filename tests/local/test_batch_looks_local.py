@@ -4,13 +4,12 @@ between intervals, within a few looks, not at the interval's end."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from scripted_model import scripted_model
 
 import modelcanary as mc
 from modelcanary.local._runtime import LocalRun
@@ -20,56 +19,19 @@ PAYLOAD = b'{"inputs": [[1.0, 2.0]]}'
 INTERVAL_S = 60.0
 
 
-class Model:
-    """A model server on 127.0.0.1; once ``failing`` is set, 2 requests in 5 answer 500."""
+class FailsAfterSwitch:
+    """A model's script: once ``failing`` is set, 2 requests in 5 answer 500."""
 
     def __init__(self) -> None:
         self.failing = threading.Event()
         self.served = 0
         self.lock = threading.Lock()
-        model = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _answer(self, code: int, body: bytes) -> None:
-                self.send_response(code)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                self._answer(200, b'{"status": "ok"}')
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length") or 0))
-                with model.lock:
-                    model.served += 1
-                    n = model.served
-                if model.failing.is_set() and n % 5 in (0, 2):
-                    self._answer(500, b'{"error": "model crashed on this input"}')
-                    return
-                self._answer(200, json.dumps({"predictions": [0.5]}).encode())
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-
-@contextmanager
-def model() -> Iterator[Model]:
-    m = Model()
-    thread = threading.Thread(target=m.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield m
-    finally:
-        m.server.shutdown()
-        m.server.server_close()
+    def __call__(self, headers: Mapping[str, str], body: bytes) -> int:
+        with self.lock:
+            self.served += 1
+            n = self.served
+        return 500 if self.failing.is_set() and n % 5 in (0, 2) else 200
 
 
 def _rollout(champion: str, challenger: str) -> ModelRollout:
@@ -89,9 +51,10 @@ def _seconds(stamp: str) -> float:
 
 
 def test_a_challenger_failing_mid_interval_is_rolled_back_by_a_look() -> None:
+    script = FailsAfterSwitch()
     with (
-        model() as champion,
-        model() as challenger,
+        scripted_model(FailsAfterSwitch()) as champion,
+        scripted_model(script) as challenger,
         LocalRun(_rollout(champion.url, challenger.url), payloads=[PAYLOAD]) as run,
     ):
         deadline = time.monotonic() + 60
@@ -102,7 +65,7 @@ def test_a_challenger_failing_mid_interval_is_rolled_back_by_a_look() -> None:
         started = status.last_analysis_time
         assert started is not None
         time.sleep(3.0)  # some healthy traffic first: the fault starts mid-interval
-        challenger.failing.set()
+        script.failing.set()
         fault = time.time()
         final = run.wait(240)  # a generous bound, not a timing target
     assert final.phase == Phase.FAILED, final.message

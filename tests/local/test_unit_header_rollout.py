@@ -10,13 +10,12 @@ healthy challenger.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
 from typing import Any
+
+from scripted_model import Script, scripted_model
 
 from modelcanary.analysis import Window
 from modelcanary.local._runtime import LocalRun
@@ -29,56 +28,19 @@ BAD_USERS = frozenset(f"user-{u}" for u in range(3))
 and the challenger alike."""
 
 
-class Model:
-    """A model server on 127.0.0.1 that fails every other request of a ``BAD_USERS`` user."""
+def _fails_every_other_request_of_a_bad_user() -> Script:
+    """A model's script: every other request of a ``BAD_USERS`` user fails (500)."""
+    seen: Counter[str] = Counter()
+    lock = threading.Lock()
 
-    def __init__(self) -> None:
-        self.seen: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        model = self
+    def status(headers: Mapping[str, str], body: bytes) -> int:
+        user = headers.get("x-user-id", "")
+        with lock:
+            seen[user] += 1
+            n = seen[user]
+        return 500 if user in BAD_USERS and n % 2 == 0 else 200
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _answer(self, code: int, body: bytes) -> None:
-                self.send_response(code)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self) -> None:
-                self._answer(200, b'{"status": "ok"}')
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length") or 0))
-                user = self.headers.get("x-user-id", "")
-                with model.lock:
-                    model.seen[user] += 1
-                    n = model.seen[user]
-                if user in BAD_USERS and n % 2 == 0:
-                    self._answer(500, b'{"error": "this user\'s input breaks the model"}')
-                    return
-                self._answer(200, json.dumps({"predictions": [0.5]}).encode())
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-
-@contextmanager
-def model() -> Iterator[Model]:
-    m = Model()
-    thread = threading.Thread(target=m.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield m
-    finally:
-        m.server.shutdown()
-        m.server.server_close()
+    return status
 
 
 def _rollout(champion: str, challenger: str) -> ModelRollout:
@@ -109,7 +71,10 @@ def _rollout(champion: str, challenger: str) -> ModelRollout:
 
 
 def test_a_header_keyed_rollout_is_judged_per_user_and_promotes_a_healthy_challenger() -> None:
-    with model() as champion, model() as challenger:
+    with (
+        scripted_model(_fails_every_other_request_of_a_bad_user()) as champion,
+        scripted_model(_fails_every_other_request_of_a_bad_user()) as challenger,
+    ):
         rollout = _rollout(champion.url, challenger.url)
         with LocalRun(rollout, payloads=[PAYLOAD], look_interval=1.0) as run:
             status = run.wait(120)  # a bound, not a timing target
