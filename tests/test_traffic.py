@@ -329,3 +329,33 @@ def test_the_former_router_form_is_still_read() -> None:
         "canary",
         StringMatch(exact="always"),
     )
+
+
+@pytest.mark.parametrize(
+    "provider", sorted(p for p, can in CAPABILITIES.items() if "headers" not in can.match)
+)
+def test_a_flagger_style_ab_match_is_refused_on_a_router_that_cannot_route_on_it(
+    provider: str,
+) -> None:
+    # analysis.match is checked against the capability table as steps[].match is: a router
+    # without header routing (knative, kserve, linkerd...) would otherwise accept an A/B plan
+    # it can only realise as weights
+    spec = {
+        "metadata": {"name": "ab", "namespace": "ml"},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"},
+            "router": {"provider": provider},
+            "analysis": {
+                "interval": "1m",
+                "iterations": 5,
+                "match": [{"headers": {"x-cohort": {"exact": "beta"}}}],
+                "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.01}}],
+            },
+        },
+    }
+    with pytest.raises(SpecError) as info:
+        parse_rollout(spec)
+    issues = {i.path: i for i in info.value.issues}
+    issue = issues["spec.analysis.match[0].headers"]
+    assert f"provider {provider} cannot route A/B traffic on headers" in issue.message
+    assert "istio" in issue.hint

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import SpecIssue
+from ._rules_steps import match_issues
 from ._service import BODY_MATCH_PROVIDERS, MIRROR_PROVIDERS, SESSION_AFFINITY_PROVIDERS
 from ._traffic import capabilities, providers_with
 
@@ -192,4 +193,8 @@ def _match(analysis: Analysis, provider: str) -> list[SpecIssue]:
                     f"{can.describe()}",
                 )
             )
-    return out
+    # every other part the router cannot route on (headers on a router without A/B: knative,
+    # kserve, linkerd, traefik...), from the one capability table, as steps[].match is checked
+    said = {issue.path for issue in out}
+    others = match_issues(analysis.match or [], "spec.analysis.match", provider)
+    return out + [issue for issue in others if issue.path not in said]

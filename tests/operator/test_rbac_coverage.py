@@ -28,7 +28,7 @@ from bundle_objects import (
 from rbac_authz import Authorizer, Call, operator_authorizer
 
 from modelcanary.routers import ROUTERS, MemoryObjectStore
-from modelcanary.spec import ModelRollout, parse_rollout
+from modelcanary.spec import ModelRollout, capabilities, parse_rollout
 
 ADAPTERS: set[Grant] = {
     # kopf: watch the resource, its finalizer and bookkeeping annotations; Events
@@ -100,9 +100,13 @@ def _rollout(provider: str) -> ModelRollout:
                 "router": {"provider": provider},
                 "service": service,
                 "analysis": {
-                    # A/B: the routers that own extra objects for matches (SMI) list them too
-                    "iterations": 2,
-                    "match": [{"headers": {"x-ab": {"exact": "1"}}}],
+                    # A/B where the router can route on headers: the routers that own extra
+                    # objects for matches (SMI) list them too; blue/green elsewhere
+                    **(
+                        {"iterations": 2, "match": [{"headers": {"x-ab": {"exact": "1"}}}]}
+                        if "headers" in capabilities(provider).match
+                        else {"iterations": 2}  # blue/green: every router can
+                    ),
                     "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.01}}],
                 },
             },
