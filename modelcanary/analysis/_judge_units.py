@@ -30,7 +30,7 @@ from ._clustered import (
 )
 from ._cuped import covariate_sums, cuped_comparison_p, fed, variance_ratio
 from ._sequential import GaussianState
-from ._sequential_events import _difference_margin, _slo_null, describe_bound
+from ._sequential_events import describe_bound, difference_margin, slo_null
 
 if TYPE_CHECKING:
     from ._judges import SequentialState
@@ -82,7 +82,7 @@ def update_units(metric: MetricSpec, data: IntervalData, state: SequentialState)
         clustered = clustered.model_copy(
             update={"comparison_p": min(clustered.comparison_p, p_now)}
         )
-    p_slo = _slo_null(metric) if metric.relative_to is None else None
+    p_slo = slo_null(metric) if metric.relative_to is None else None
     if p_slo is not None and chal is not None and len(chal[0]):
         if champ is not None and len(champ[0]) and _slo_bad(metric, champ).mean() > p_slo:
             incidents += 1  # the champion breached in this very window too: set aside
@@ -100,7 +100,7 @@ def unit_evidence(metric: MetricSpec, state: ClusteredState) -> list[tuple[str, 
     """(what the test says, its always-valid p) for each unit-level test with data."""
     what = "slow requests" if metric.name in LATENCY_METRICS else "errors"
     out: list[tuple[str, float]] = []
-    if sum(state.slo_n) and metric.relative_to is None and _slo_null(metric) is not None:
+    if sum(state.slo_n) and metric.relative_to is None and slo_null(metric) is not None:
         p1, _, k1 = rate_and_variance(state.slo_n, state.slo_b)
         out.append(
             (
@@ -138,7 +138,7 @@ def within_unit_noise(metric: MetricSpec, data: IntervalData) -> str | None:
 
     from ._clustered import MIN_UNITS, SMALL_SAMPLE_LEVEL
 
-    p_slo = _slo_null(metric) if metric.relative_to is None else None
+    p_slo = slo_null(metric) if metric.relative_to is None else None
     rows = _rows(metric, data.challenger.units)
     if p_slo is None or rows is None or not len(rows[0]):
         return None
@@ -233,7 +233,7 @@ def _null(metric: MetricSpec) -> tuple[float, float]:
     if metric.name in LATENCY_METRICS or rng is None or not metric.relative_to:
         return 1.0, 0.0
     if metric.comparison == "difference":
-        return 1.0, _difference_margin(metric)
+        return 1.0, difference_margin(metric)
     if metric.name == "error-rate" and rng.max is not None:
         return max(1.0, rng.max), 0.0
     return 1.0, 0.0

@@ -41,17 +41,17 @@ from ._measurements import Counts, IntervalData, NoData
 from ._restarts import Restart, fed, opened, restart_p_values, restart_weight
 from ._sequential import GaussianState, MixtureState, OddsMixture, update_gaussian
 from ._sequential_events import (
-    _bad_events,
-    _champion_breaches,
-    _comparison_batch,
-    _comparison_words,
-    _difference_margin,
-    _no_requests,
-    _pair_counts,
-    _raw,
-    _slo_null,
-    _slo_words,
+    bad_events,
+    batch_comparison,
+    champion_breaches,
+    comparison_words,
     describe_bound,
+    difference_margin,
+    no_requests,
+    pair_counts,
+    raw_values,
+    slo_null,
+    slo_words,
 )
 from ._sli import sli_value
 from ._winrate import (
@@ -116,9 +116,9 @@ def select_judge(metric: MetricSpec, data: IntervalData) -> str:
         return "threshold"  # one class of LLM errors: the per-request tests count them all
     if metric.name in data.challenger.values or metric.name in data.champion.values:
         return "threshold"
-    if _raw(metric, data.champion) is None:
+    if raw_values(metric, data.champion) is None:
         return "threshold"
-    if _raw(metric, data.challenger) is None and not _no_requests(metric, data.challenger):
+    if raw_values(metric, data.challenger) is None and not no_requests(metric, data.challenger):
         return "threshold"
     return "sequential"
 
@@ -150,8 +150,8 @@ def sequential_check(
         result, win_rate = win_rate_check(metric, data.judged, old, no_data, alpha)
         return result, (state or SequentialState()).model_copy(update={"win_rate": win_rate})
     point = threshold_check(metric, data, no_data, judge="sequential")
-    if _raw(metric, data.challenger) is None:
-        if _raw(metric, data.champion) is not None and _no_requests(metric, data.challenger):
+    if raw_values(metric, data.challenger) is None:
+        if raw_values(metric, data.champion) is not None and no_requests(metric, data.challenger):
             point = _waiting(metric, "no challenger requests in this window yet", None)
         return point, state or SequentialState()
     new_state = update_sequential(metric, data, state) if update else state or SequentialState()
@@ -247,24 +247,24 @@ def update_sequential(
         return state.model_copy(update={"win_rate": win_rate})
     if state.clustered is not None or has_units(data):
         return update_units(metric, data, state)
-    chal = _raw(metric, data.challenger)
+    chal = raw_values(metric, data.challenger)
     if chal is None:
         return state
-    champ = _raw(metric, data.champion)
+    champ = raw_values(metric, data.champion)
     slo, comp, diff, pairs = state.slo, state.champion, state.difference, state.pairs
-    slo_p0 = _slo_null(metric) if metric.relative_to is None else None
+    slo_p0 = slo_null(metric) if metric.relative_to is None else None
     incidents = state.incidents
     slo_batch: tuple[int, int, float] | None = None
     comparison_batch: tuple[int, int, float] | None = None
     if slo_p0 is not None:
-        if champ is not None and _champion_breaches(metric, champ, slo_p0):
+        if champ is not None and champion_breaches(metric, champ, slo_p0):
             incidents += 1  # time-matched: the champion breached in this very window too
         else:
-            events, trials = _bad_events(metric, chal)
+            events, trials = bad_events(metric, chal)
             slo = _MIXTURE.update(slo or _MIXTURE.start(), events, trials, slo_p0)
             slo_batch = (events, trials, slo_p0)
     if champ is not None:
-        n0, e0, n1, e1 = _pair_counts(metric, chal, champ)
+        n0, e0, n1, e1 = pair_counts(metric, chal, champ)
         pairs = GaussianState(
             n0=(pairs.n0 if pairs else 0) + n0,
             x0=(pairs.x0 if pairs else 0) + e0,
@@ -277,10 +277,10 @@ def update_sequential(
                 diff or GaussianState(),
                 (champ.total, champ.errors),
                 (chal.total, chal.errors),
-                _difference_margin(metric),
+                difference_margin(metric),
             )
         else:
-            e1, e0, n1, n0, r0 = _comparison_batch(metric, chal, champ)
+            e1, e0, n1, n0, r0 = batch_comparison(metric, chal, champ)
             if n1 > 0 and n0 > 0 and e0 + e1 > 0:
                 p0 = r0 * n1 / (r0 * n1 + n0)
                 comp = _MIXTURE.update(comp or _MIXTURE.start(), e1, e0 + e1, p0)
@@ -331,22 +331,22 @@ def evaluate_sequential(
     if state.clustered is not None:
         evidence = unit_evidence(metric, state.clustered)
     if state.slo is not None:
-        evidence.append((_slo_words(metric, state.slo), OddsMixture.p_value(state.slo)))
+        evidence.append((slo_words(metric, state.slo), OddsMixture.p_value(state.slo)))
     if state.difference is not None:
         diff = state.difference
         words = (
-            f"error-rate difference > {fmt(_difference_margin(metric))} vs champion "
+            f"error-rate difference > {fmt(difference_margin(metric))} vs champion "
             f"({diff.x1}/{diff.n1} vs {diff.x0}/{diff.n0}, Gaussian mSPRT)"
         )
         evidence.append((words, diff.min_p_value))
     if state.champion is not None:
         evidence.append(
-            (_comparison_words(metric, state.champion), OddsMixture.p_value(state.champion))
+            (comparison_words(metric, state.champion), OddsMixture.p_value(state.champion))
         )
     # the tests from the first look spend FIRST_WEIGHT of alpha, the restarts the rest
     evidence = [(words, p / restart_weight(0)) for words, p in evidence]
     for kind, index, test, p in restart_p_values(state.restarts):
-        words = _slo_words(metric, test) if kind == "slo" else _comparison_words(metric, test)
+        words = slo_words(metric, test) if kind == "slo" else comparison_words(metric, test)
         evidence.append((f"{words}, since restart {index} (a fresh test from a later interval)", p))
     if not evidence:
         return None
@@ -358,7 +358,7 @@ def evaluate_sequential(
 def sequential_tests(metric: MetricSpec) -> int:
     """How many tests share the metric's ``alpha`` (Bonferroni): the champion comparison,
     plus the SLO test when the metric has an absolute range."""
-    return 2 if metric.relative_to is None and _slo_null(metric) is not None else 1
+    return 2 if metric.relative_to is None and slo_null(metric) is not None else 1
 
 
 def comparison_alpha(metric: MetricSpec, alpha: float) -> float:

@@ -67,9 +67,9 @@ def minimum_samples(metric: MetricSpec) -> int | None:
         return math.ceil(1.0 / (1.0 - LATENCY_QUANTILES[name]) - 1e-9)
     if name in RATE_METRICS and metric.relative_to == "champion":
         if metric.comparison == "difference":
-            from ._sequential_events import _difference_margin
+            from ._sequential_events import difference_margin
 
-            width = abs(_difference_margin(metric))
+            width = abs(difference_margin(metric))
             return math.ceil(1.0 / width - 1e-9) if 0 < width < 1 else None
         return MIN_RELATIVE_TRIALS
     bound = bad_fraction_bound(metric)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ._measurements import FloatArray
 
 
-def _raw(metric: MetricSpec, side: VersionData) -> Counts | FloatArray | None:
+def raw_values(metric: MetricSpec, side: VersionData) -> Counts | FloatArray | None:
     """Per-request data the sequential tests use: counts for rates; latency samples, or
     an exact histogram's bucketed latencies (:mod:`modelcanary.analysis._histogram`)."""
     from ._histogram import latency_evidence
@@ -35,7 +35,7 @@ def _raw(metric: MetricSpec, side: VersionData) -> Counts | FloatArray | None:
     return None
 
 
-def _no_requests(metric: MetricSpec, side: VersionData) -> bool:
+def no_requests(metric: MetricSpec, side: VersionData) -> bool:
     """True when the side served no request in the window (per-request data that is empty),
     as opposed to a provider gap: low traffic, not missing data."""
     field = side.latencies if metric.name in LATENCY_METRICS else side.counts
@@ -46,7 +46,7 @@ def _no_requests(metric: MetricSpec, side: VersionData) -> bool:
     return isinstance(field, NoData) and field.reason in ("no requests", "no latencies")
 
 
-def _slo_null(metric: MetricSpec) -> float | None:
+def slo_null(metric: MetricSpec) -> float | None:
     """Null bad-event probability of the SLO test, or None when it cannot be tested."""
     rng = metric.effective_range()
     if rng is None:
@@ -62,7 +62,7 @@ def _slo_null(metric: MetricSpec) -> float | None:
     return p0 if 0 < p0 < 1 else None
 
 
-def _bad_events(metric: MetricSpec, data: Counts | FloatArray) -> tuple[int, int]:
+def bad_events(metric: MetricSpec, data: Counts | FloatArray) -> tuple[int, int]:
     """(bad events, trials): errors per request, or requests slower than the SLO max (on
     bucketed latencies: whole buckets above the largest bound <= max, conservatively)."""
     from ._histogram import slow_requests
@@ -74,7 +74,7 @@ def _bad_events(metric: MetricSpec, data: Counts | FloatArray) -> tuple[int, int
     return slow_requests(data, rng.max)
 
 
-def _champion_breaches(metric: MetricSpec, champ: Counts | FloatArray, p0: float) -> bool:
+def champion_breaches(metric: MetricSpec, champ: Counts | FloatArray, p0: float) -> bool:
     """The champion's own rate of SLO-bad events in this batch is above the SLO's null.
 
     Such a batch is an environment incident (an upstream outage hits both versions), so the
@@ -83,11 +83,11 @@ def _champion_breaches(metric: MetricSpec, champ: Counts | FloatArray, p0: float
     H0 ("the challenger meets the SLO outside incidents") and keeps its ``alpha``; the
     champion comparison still sees the batch (it is time-matched by construction).
     """
-    events, trials = _bad_events(metric, champ)
+    events, trials = bad_events(metric, champ)
     return trials > 0 and events / trials > p0
 
 
-def _difference_margin(metric: MetricSpec) -> float:
+def difference_margin(metric: MetricSpec) -> float:
     """Allowed error-rate difference (fraction); success-rate ranges are percents."""
     rng = metric.effective_range()
     if rng is None:
@@ -97,7 +97,7 @@ def _difference_margin(metric: MetricSpec) -> float:
     return rng.max if rng.max is not None else 0.0
 
 
-def _pair_counts(
+def pair_counts(
     metric: MetricSpec, chal: Counts | FloatArray, champ: Counts | FloatArray
 ) -> tuple[int, int, int, int]:
     """(champion n, champion bad, challenger n, challenger bad) of one batch: errors, or for
@@ -112,7 +112,7 @@ def _pair_counts(
     return len(champ), int(np.sum(champ > reference)), len(chal), int(np.sum(chal > reference))
 
 
-def _comparison_batch(
+def batch_comparison(
     metric: MetricSpec, chal: Counts | FloatArray, champ: Counts | FloatArray
 ) -> tuple[int, int, int, int, float]:
     """(challenger bad, champion bad, challenger n, champion n, null rate ratio r0)."""
@@ -148,7 +148,7 @@ def describe_bound(metric: MetricSpec) -> str:
     return f"min {fmt(rng.min, metric.name)}"
 
 
-def _slo_words(metric: MetricSpec, state: MixtureState) -> str:
+def slo_words(metric: MetricSpec, state: MixtureState) -> str:
     rng = metric.effective_range()
     assert rng is not None
     if metric.name in LATENCY_METRICS:
@@ -161,7 +161,7 @@ def _slo_words(metric: MetricSpec, state: MixtureState) -> str:
     return f"{metric.name} outside {bound} ({state.events} errors in {state.trials} requests)"
 
 
-def _comparison_words(metric: MetricSpec, state: MixtureState) -> str:
+def comparison_words(metric: MetricSpec, state: MixtureState) -> str:
     what = "slow requests" if metric.name in LATENCY_METRICS else "errors"
     return (
         f"challenger has more {what} than the champion "
