@@ -152,12 +152,13 @@ def make_rollout(**analysis: Any) -> ModelRollout:
 def make_engine(
     store: MemoryStatusStore, world: World, clock: ManualClock, **options: Any
 ) -> Engine:
+    """An engine on ``world``'s fakes; ``options`` go to :class:`Engine` (``metrics``: another
+    metrics port than :class:`Metrics`)."""
     return Engine(
         store=store,
         workloads=Workloads(world),
         router=Router(world),
-        metrics=Metrics(world),
         webhooks=Hooks(world),
         clock=clock,
-        **options,
+        **{"metrics": Metrics(world), **options},
     )

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from engine_fakes import Hooks, Router, Workloads, World, make_rollout
+from engine_fakes import World, make_engine, make_rollout
 
 from modelcanary.analysis import IntervalData, NoData, Scalar, Window, version_data
 from modelcanary.engine import Engine, ManualClock, MemoryStatusStore
@@ -107,15 +107,8 @@ def _engine(
     look: float = 5.0,
     save_looks: bool = True,
 ) -> Engine:
-    return Engine(
-        store=store,
-        workloads=Workloads(world),
-        router=Router(world),
-        metrics=metrics,
-        webhooks=Hooks(world),
-        clock=clock,
-        look_interval=look,
-        save_looks=save_looks,
+    return make_engine(
+        store, world, clock, metrics=metrics, look_interval=look, save_looks=save_looks
     )
 
 

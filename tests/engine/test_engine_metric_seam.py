@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from engine_fakes import Hooks, Metrics, Router, Workloads, World, make_rollout
+from engine_fakes import Metrics, World, make_engine, make_rollout
 
 from modelcanary.engine import Engine, ManualClock, MemoryStatusStore, run_until_done
 from modelcanary.ports import MetricProvider
@@ -88,14 +88,7 @@ def _rollout(address: str) -> Any:
 
 
 def _engine(store: MemoryStatusStore, world: World, metrics: MetricProvider) -> Engine:
-    return Engine(
-        store=store,
-        workloads=Workloads(world),
-        router=Router(world),
-        metrics=metrics,
-        webhooks=Hooks(world),
-        clock=ManualClock(),
-    )
+    return make_engine(store, world, ManualClock(), metrics=metrics)
 
 
 def _status(store: MemoryStatusStore) -> RolloutStatus:

@@ -88,6 +88,17 @@ def fraud(prom_url: str, name: str = "fraud", challenger: str = "models:/fraud/4
     )
 
 
+def history_record(weight: int, second: int, errors: float = 0.0) -> dict[str, Any]:
+    """One passing interval of ``status.history`` at ``weight`` % (an ``errors`` check)."""
+    return {
+        "time": f"2026-01-01T00:00:{second:02d}Z",
+        "phase": "Progressing",
+        "canaryWeight": weight,
+        "verdict": "pass",
+        "checks": [{"metric": "errors", "value": errors, "max": 0.05, "verdict": "pass"}],
+    }
+
+
 def stored(kube: KubeApi, name: str) -> dict[str, Any] | None:
     return kube.get(ROLLOUT_API, "ModelRollout", NS, name)
 

@@ -13,13 +13,12 @@ shown with.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import ipykernel  # noqa: F401 - the kernel the notebook runs on
 import nbclient
 import nbformat
 import pytest
-from cluster_fixtures import NS, ROLLOUT_API, fraud
+from cluster_fixtures import NS, ROLLOUT_API, fraud, history_record
 from kube_fixtures import KubeApi
 
 from modelcanary.controller._cluster import resource
@@ -27,22 +26,12 @@ from modelcanary.controller._cluster import resource
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-def _record(weight: int, second: int) -> dict[str, Any]:
-    return {
-        "time": f"2026-01-01T00:00:{second:02d}Z",
-        "phase": "Progressing",
-        "canaryWeight": weight,
-        "verdict": "pass",
-        "checks": [{"metric": "errors", "value": 0.01, "max": 0.05, "verdict": "pass"}],
-    }
-
-
 def test_cluster_wait_updates_the_displayed_output_to_the_final_html(
     ml_kube: KubeApi, kubeconfig: str, clean_ml: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     ml_kube.create(resource(fraud("http://prometheus.monitoring:9090").build(), NS))
-    history = [_record(30, 1)]
+    history = [history_record(30, 1, errors=0.01)]
     ml_kube.patch(
         ROLLOUT_API,
         "ModelRollout",
@@ -72,7 +61,7 @@ def test_cluster_wait_updates_the_displayed_output_to_the_final_html(
         "canaryWeight": 0,
         "outcome": "promoted",
         "message": "challenger promoted",
-        "history": [*history, _record(60, 2)],
+        "history": [*history, history_record(60, 2, errors=0.01)],
     }
     with client.setup_kernel():
         client.execute_cell(book.cells[0], 0)

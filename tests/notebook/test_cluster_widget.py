@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cluster_fixtures import NS, ROLLOUT_API, fraud
+from cluster_fixtures import NS, ROLLOUT_API, fraud, history_record
 from kube_fixtures import KubeApi
 from polling import until
 
@@ -23,16 +23,6 @@ from modelcanary.notebook._widget import RunWidget
 
 def _until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
     return until(check, what, timeout, interval=0.02)
-
-
-def _record(weight: int, second: int) -> dict[str, Any]:
-    return {
-        "time": f"2026-01-01T00:00:{second:02d}Z",
-        "phase": "Progressing",
-        "canaryWeight": weight,
-        "verdict": "pass",
-        "checks": [{"metric": "errors", "value": 0.0, "max": 0.05, "verdict": "pass"}],
-    }
 
 
 def _urls(kube: KubeApi) -> list[tuple[str, str]]:
@@ -59,7 +49,7 @@ def test_the_widget_draws_each_version_from_the_watch_without_polling(
     history: list[dict[str, Any]] = []
     weights = [10, 20, 30, 40, 50, 60, 70, 80]
     for i, weight in enumerate(weights):
-        history.append(_record(weight, i))
+        history.append(history_record(weight, i))
         status = {"phase": "Progressing", "canaryWeight": weight, "history": history}
         ml_kube.patch(ROLLOUT_API, "ModelRollout", NS, "fraud", {"status": status})
         _until(lambda w=weight: f"<b>{w}%</b>" in widget.summary.value, f"weight {weight}")
