@@ -63,7 +63,15 @@ class Executing(WebhookCalls):
 
         With ``tick_id``, a one-shot effect this engine already delivered for that tick (its
         id is remembered until the status no longer lists it) is skipped.
+
+        The router is handed the rollout with ``status``, the status these commands realise
+        (written before them): a decision recorded in it (the knative router's champion
+        revision) is what the router writes, never something it reads later. The workloads
+        get the rollout as it was read (their initialisation keys on the phase before).
         """
+        routed = (
+            rollout if rollout.status is status else rollout.model_copy(update={"status": status})
+        )
         problems: list[str] = []
         shots = 0
         for command in commands:
@@ -73,16 +81,16 @@ class Executing(WebhookCalls):
                 if ident in self._delivered:
                     continue
             if isinstance(command, SetRoutes):
-                self.router.set_routes(rollout, command.routes)
+                self.router.set_routes(routed, command.routes)
             elif isinstance(command, EnsureChallenger):
                 self.workloads.ensure(rollout)
-                self.router.reconcile(rollout)
+                self.router.reconcile(routed)
             elif isinstance(command, ScaleChallenger):
                 self.workloads.scale_challenger(rollout, command.replicas)
             elif isinstance(command, PromoteChallenger):
                 self.workloads.promote(rollout)
             elif isinstance(command, Finalize):
-                self.router.finalize(rollout)
+                self.router.finalize(routed)
             elif isinstance(command, RunWebhooks):
                 results = self.run_webhooks(rollout, status, command.type)
                 problems += [

@@ -13,6 +13,12 @@ readiness comes from the Service's status:
   is ready (``ConfigurationsReady``) and, when the Service's ``status.traffic`` is of its
   current generation, the ``latestRevision`` target there resolves to that revision (Knative
   routes the new revision, not still the previous one).
+
+The readiness also names the champion revision the Service pins now (its pin annotation, else
+``latestReadyRevisionName``: :func:`~modelcanary.routers._knative.service_champion`): a rollout
+that initialises records it as ``status.lastPromotedSpec`` before any traffic is written, and
+the knative router pins exactly that revision. A revision still starting at initialisation is
+then a challenger like any other, never taken for the champion.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..ports import KubeObject
+from ..rollout._observations import Readiness
+from ..routers._knative import service_champion
 from ..spec import TargetRef
 
 GROUP = "serving.knative.dev"
@@ -48,6 +56,19 @@ def _says(condition: dict[str, Any] | None) -> str:
     text = str(condition.get("status", "Unknown"))
     detail = condition.get("message") or condition.get("reason")
     return f"{text}: {detail}" if detail else text
+
+
+def ksvc_readiness(svc: KubeObject) -> Readiness:
+    """Both versions' readiness (:func:`ksvc_ready`), the challenger revision
+    (:func:`ksvc_revision`) and the champion revision the Service pins now."""
+    champion, challenger, why = ksvc_ready(svc)
+    return Readiness(
+        champion,
+        challenger,
+        ksvc_revision(svc),
+        why,
+        champion_revision=service_champion(svc),
+    )
 
 
 def ksvc_ready(svc: KubeObject) -> tuple[bool, bool, str]:

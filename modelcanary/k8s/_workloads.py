@@ -53,7 +53,7 @@ from ._deployments import (
     template_hash,
 )
 from ._hpa import KubeAutoscalers
-from ._knative import is_knative_ref, ksvc_ready, ksvc_revision
+from ._knative import is_knative_ref, ksvc_readiness
 from ._kserve import KIND as ISVC_KIND
 from ._kserve import isvc_ready, isvc_revision
 from ._objects import ROLLOUT_LABEL, KubeObjectStore
@@ -100,8 +100,7 @@ class KubeWorkloads:
         if _is_isvc(rollout):
             isvc = self._target(rollout)
             if is_knative_ref(rollout.spec.target_ref):  # Knative: revisions by name
-                old_ok, new_ok, why = ksvc_ready(isvc)
-                return Readiness(old_ok, new_ok, ksvc_revision(isvc), why)
+                return ksvc_readiness(isvc)
             old_ok, new_ok, why = isvc_ready(isvc)
             return Readiness(old_ok, new_ok, isvc_revision(isvc), why)
         primary = self._deployment(n.namespace, n.primary_workload)

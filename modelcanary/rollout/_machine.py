@@ -93,7 +93,9 @@ def _initializing(tick: Tick) -> None:
         update: dict[str, object] = {"waiting_since": None}
         if tick.rollout.spec.target_ref is not None:
             # Flagger: the target's current revision becomes the primary; no analysis for it
-            rev = revision(tick.rollout, ready)
+            # (Knative: the revision the Service pins, recorded before any traffic is written;
+            # a newer revision still starting is then rolled out as the challenger)
+            rev = ready.champion_revision or revision(tick.rollout, ready)
             update |= {"last_applied_spec": rev, "last_promoted_spec": rev}
         tick.update(**update)
         tick.phase(Phase.INITIALIZED, "champion ready")

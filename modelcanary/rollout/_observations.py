@@ -48,6 +48,10 @@ class Readiness:
     """Why the challenger failed after it was ready (its process exited, nothing listens any
     more, or it hangs: its health check timed out again and again for at least an analysis
     interval): a failure, not a start-up wait, so an analysing rollout rolls back at once."""
+    champion_revision: str | None = None
+    """Identity of the version serving as champion, when the workloads know it apart from the
+    challenger's (Knative: the revision the Service pins now, while a newer one may still be
+    starting); a rollout that initialises records it as the promoted revision."""
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,21 @@ template stays the user's), as Flagger's knative router does, plus tags:
   challenger is reachable on its own at ``canary-<service>.<namespace>.<domain>`` at any
   weight (Knative's tag URLs), as Flagger's ``-canary`` Service is.
 
-The champion revision is recorded on the Service (``modelcanary.io/champion-revision``). The
-first write pins ``status.latestReadyRevisionName`` (or Flagger's
-``flagger.app/primary-revision`` of a Service Flagger managed); once the rollout is promoted
-(``status.promoted``) the pin moves to the challenger revision (``status.lastAppliedSpec``,
-the Knative workloads' revision name), so traffic shifts back onto the promoted revision.
+The champion revision is decided once, in the rollout's status, before any traffic is written
+(the engine writes a tick's status, then hands the router the rollout with that status): the
+Knative workloads report the Service's pin when the rollout initialises
+(:func:`service_champion`: the ``modelcanary.io/champion-revision`` annotation, Flagger's
+``flagger.app/primary-revision``, else ``status.latestReadyRevisionName``), ``step`` records it
+as ``status.lastPromotedSpec``, and this router pins exactly the recorded revision; once the
+rollout is promoted (``status.promoted``) the pin is the challenger revision
+(``status.lastAppliedSpec``), so traffic shifts back onto the promoted revision. The router
+never pins a revision it reads from the Service at write time: a revision that becomes ready
+between the status write and the route write (or while a crashed operator restarts) is the
+challenger, never the champion. The pin is also written on the Service
+(``modelcanary.io/champion-revision``). A status that records no champion yet (initialising,
+the Service not Ready) pins the annotation if there is one, else writes nothing: Knative keeps
+the traffic its owner gave it. Without a status (``modelcanary render``, a direct call) the
+router pins what the Service says now (:func:`service_champion`).
 
 The routes in force are read from ``status.traffic`` once Knative has reconciled the
 Service's generation (``status.observedGeneration``), else from ``spec.traffic``. Finalize
@@ -30,7 +40,7 @@ from typing import Any
 
 from ..errors import RouterError
 from ..ports import KubeObject
-from ..spec import ModelRollout
+from ..spec import ModelRollout, RolloutStatus
 from ..spec._traffic import Routes
 from ._base import ObjectRouter, disown, require_input, weighted_routes
 from ._memory import Key
@@ -70,6 +80,10 @@ class KnativeRouter(ObjectRouter):
         """The same Service (adopted: never deleted)."""
         return [self._svc_key(rollout)]
 
+    def _delete_created(self, key: Key) -> None:
+        """Nothing: the Service is the user's, whatever labels it carries (a write that
+        renders nothing, before a champion is recorded, must not remove it either)."""
+
     def render_objects(
         self, rollout: ModelRollout, routes: Routes, inputs: Mapping[Key, KubeObject | None]
     ) -> list[KubeObject]:
@@ -79,6 +93,14 @@ class KnativeRouter(ObjectRouter):
         key = self._svc_key(rollout)
         svc = require_input(self, inputs, key)
         champion = champion_revision(rollout, svc)
+        if champion is None:  # no champion decided yet: leave the Service's traffic as it is
+            if routes.challenger_weight or routes.mirror_weight:
+                raise RouterError(
+                    f"knative: Service {key[2]}/{key[3]}: the rollout's status records no "
+                    "champion revision yet (status.lastPromotedSpec), so the challenger "
+                    "cannot get traffic; it is recorded when the rollout initialises"
+                )
+            return []
         spec: KubeObject = {}
         spec["traffic"] = [
             {
@@ -148,30 +170,55 @@ def served_traffic(svc: KubeObject) -> list[dict[str, Any]] | None:
     return list(traffic)
 
 
-def champion_revision(rollout: ModelRollout, svc: KubeObject) -> str:
-    """The revision the champion target pins (see the module docstring), or a RouterError
-    when the Service has none ready yet."""
+def champion_revision(rollout: ModelRollout, svc: KubeObject) -> str | None:
+    """The revision the champion target pins (see the module docstring): the one the rollout's
+    status records, else the Service's annotation; with no status at all, what the Service
+    says now (a RouterError when it has no ready revision). None: the status records none
+    and the Service names none, so nothing may be pinned yet."""
     meta = svc.get("metadata") or {}
     name = str(meta.get("name", "?"))
-    status = svc.get("status") or {}
-    state = rollout.status
-    if state is not None and state.promoted:
-        promoted = state.last_applied_spec
-        if promoted and promoted.startswith(f"{name}-"):
-            return promoted  # a Knative revision name (they are prefixed by the Service's)
-        ready = status.get("latestReadyRevisionName")
-        if ready:
-            return str(ready)
-    annotations = _annotations(svc)
-    pinned = annotations.get(CHAMPION_ANNOTATION) or annotations.get(FLAGGER_ANNOTATION)
-    if pinned:
-        return str(pinned)
-    ready = status.get("latestReadyRevisionName")
-    if not ready:
+    recorded = recorded_champion(rollout.status, name)
+    if recorded is not None:
+        return recorded
+    pinned = _pinned(svc)
+    if pinned is not None:
+        return pinned
+    if rollout.status is not None:
+        return None
+    ready = service_champion(svc)
+    if ready is None:
         raise RouterError(
             f"knative: Service {meta.get('namespace', '?')}/{name} has no ready revision yet "
             "(status.latestReadyRevisionName is empty): the champion revision to pin is "
             "unknown; wait until Knative reports the Service Ready, or name it in the "
             f"annotation {CHAMPION_ANNOTATION} on the Service"
         )
-    return str(ready)
+    return ready
+
+
+def recorded_champion(status: RolloutStatus | None, service: str) -> str | None:
+    """The champion revision ``status`` records: the challenger (``lastAppliedSpec``) once it
+    is promoted, else ``lastPromotedSpec``; None when neither names a revision of Service
+    ``service`` (Knative prefixes every revision name with its Service's)."""
+    if status is None:
+        return None
+    recorded = [status.last_applied_spec] if status.promoted else []
+    for revision in [*recorded, status.last_promoted_spec]:
+        if revision and revision.startswith(f"{service}-"):
+            return revision
+    return None
+
+
+def service_champion(svc: KubeObject) -> str | None:
+    """The revision a rollout initialising now takes as its champion: the pin named on the
+    Service (``modelcanary.io/champion-revision``, else Flagger's), else
+    ``status.latestReadyRevisionName`` (None: no revision is ready). The Knative workloads
+    report it at initialisation, so the status records it before any traffic is written."""
+    ready = (svc.get("status") or {}).get("latestReadyRevisionName")
+    return _pinned(svc) or (str(ready) if ready else None)
+
+
+def _pinned(svc: KubeObject) -> str | None:
+    annotations = _annotations(svc)
+    pinned = annotations.get(CHAMPION_ANNOTATION) or annotations.get(FLAGGER_ANNOTATION)
+    return str(pinned) if pinned else None
