@@ -11,7 +11,8 @@
    widget button in the page as a person would (a real DOM click, sent to the kernel over the
    widget comm) and wait for the widget to show the outcome.
 3. Screenshot the widget's output (``Page.captureScreenshot``) and write what the page shows
-   (``--facts``, JSON): plotly charts drawn, button labels, the widget's text, fallbacks seen,
+   (``--facts``, JSON): plotly figures and charts (their panels) drawn, button labels, the
+   widget's text, fallbacks seen, the bytes received over the kernel's websocket,
    every URL the page requested and the console errors.
 
 Usage::
@@ -22,7 +23,8 @@ Usage::
 
 Prints the PNG path; exit 0 when the widget rendered (charts and buttons), 1 when it did not,
 2 on bad usage (no chromium). Needs ``jupyterlab`` (the dev extra) and ``/usr/bin/chromium``
-(Debian package ``chromium``).
+(Debian package ``chromium``). The JavaScript it runs in the page is in ``_page_scripts.py``,
+the DevTools client and the browser's process in ``_cdp.py`` (beside this file).
 """
 
 from __future__ import annotations
@@ -45,23 +47,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import websocket  # websocket-client (a dependency of jupyter_server)
+from _cdp import HEIGHT, WIDTH, Cdp, chromium, stop, wait_for
+from _page_scripts import (
+    JS_BUTTON,
+    JS_FACTS,
+    JS_PAINTED,
+    JS_PROGRESS,
+    JS_READY,
+    WIDGET_OUTPUT,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "notebooks" / "01-quickstart.ipynb"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
-WIDTH, HEIGHT = 1400, 3000
-
 # JupyterLab user settings: no news or update checks (no internet), no autosave surprises
 LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
@@ -71,99 +68,12 @@ LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
 }
 
-# JavaScript run in the page (JupyterLab started with expose_app_in_browser)
-JS_PANEL = """(() => {
-  const app = window.jupyterapp;
-  if (!app || !app.shell) { return null; }
-  const w = [...app.shell.widgets('main')].find(w => w.content && w.sessionContext);
-  if (w && app.shell.currentWidget !== w) { app.shell.activateById(w.id); }
-  return w || null;
-})()"""
-
-JS_READY = f"""(() => {{
-  const w = {JS_PANEL};
-  if (!w || !w.context.isReady) {{ return 'loading'; }}
-  const k = w.sessionContext.session && w.sessionContext.session.kernel;
-  return k ? k.status : 'no kernel';
-}})()"""
-
-JS_PROGRESS = f"""(() => {{
-  const w = {JS_PANEL};
-  const cells = w.content.widgets.filter(c => c.model.type === 'code');
-  const errors = [];
-  for (const c of cells) {{
-    for (let i = 0; i < c.model.outputs.length; i++) {{
-      const o = c.model.outputs.get(i).toJSON();
-      if (o.output_type === 'error') {{
-        errors.push(o.ename + ': ' + o.evalue + '\\n' + (o.traceback || []).join('\\n'));
-      }}
-    }}
-  }}
-  const k = w.sessionContext.session && w.sessionContext.session.kernel;
-  return {{
-    cells: cells.length,
-    executed: cells.filter(c => c.model.executionCount !== null).length,
-    running: cells.filter(c => c.node.querySelector('.jp-InputPrompt') &&
-                                c.node.querySelector('.jp-InputPrompt').textContent.includes('*'))
-                  .length,
-    kernel: k ? k.status : 'none',
-    errors: errors,
-  }};
-}})()"""
-
-JS_FACTS = """(() => {
-  const roots = [...document.querySelectorAll('.jp-OutputArea-output')]
-    .filter(o => o.querySelector('.jupyter-widgets'));
-  const root = roots.length ? roots[0] : null;
-  const text = root ? root.innerText : '';
-  const all = document.body.innerText;
-  return {
-    widget_outputs: roots.length,
-    plots: root ? root.querySelectorAll('.js-plotly-plot').length : 0,
-    main_svg: root ? root.querySelectorAll('.main-svg').length : 0,
-    traces: root ? root.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length : 0,
-    buttons: root ? [...root.querySelectorAll('button.widget-button')].map(b => ({
-      label: b.innerText.trim(), disabled: b.disabled,
-      color: getComputedStyle(b).backgroundColor})) : [],
-    text: text,
-    loading_widget: all.includes('Loading widget'),
-    error_displaying: all.includes('Error displaying widget'),
-    text_fallback: all.includes('<NotebookRun '),
-    output_width: root ? Math.round(root.getBoundingClientRect().width) : 0,
-    plot_widths: root ? [...root.querySelectorAll('.js-plotly-plot')]
-      .map(p => p.querySelector('.main-svg'))  // none yet: a chart still being made
-      .map(svg => svg ? Math.round(svg.getBoundingClientRect().width) : 0) : [],
-  };
-})()"""
-
 
 def free_port() -> int:
     """A free TCP port on 127.0.0.1."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def wait_for(check: Any, timeout: float, what: str, step: float = 0.5) -> Any:
-    """Call ``check()`` until it returns something truthy; TimeoutError naming ``what``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(step)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Terminate ``proc``; kill it if it has not exited 20 s later."""
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @contextlib.contextmanager
@@ -217,82 +127,6 @@ def jupyterlab(root: Path, log: Path) -> Iterator[str]:
         stop(proc)
 
 
-class Cdp:
-    """A minimal Chrome DevTools Protocol client over one page target's websocket."""
-
-    def __init__(self, url: str) -> None:
-        self.ws = websocket.create_connection(url, timeout=120, suppress_origin=True)
-        self.next_id = 0
-        self.events: list[dict[str, Any]] = []
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        """Send one command and return its result (events that arrive meanwhile are kept)."""
-        self.next_id += 1
-        ident = self.next_id
-        self.ws.send(json.dumps({"id": ident, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == ident:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                result: dict[str, Any] = msg.get("result", {})
-                return result
-            self.events.append(msg)
-
-    def js(self, expression: str, *, await_promise: bool = False) -> Any:
-        """Evaluate JavaScript in the page; return its JSON value (raises on exceptions)."""
-        out = self.call(
-            "Runtime.evaluate",
-            expression=expression,
-            returnByValue=True,
-            awaitPromise=await_promise,
-        )
-        if "exceptionDetails" in out:
-            raise RuntimeError(f"page script failed: {out['exceptionDetails']}")
-        return out["result"].get("value")
-
-    def close(self) -> None:
-        """Close the websocket."""
-        with contextlib.suppress(Exception):
-            self.ws.close()
-
-
-@contextlib.contextmanager
-def chromium(binary: str, profile: Path) -> Iterator[Cdp]:
-    """Headless Chromium with a DevTools port; yields a CDP client on its first page."""
-    proc = subprocess.Popen(
-        [
-            binary,
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={profile}",
-            f"--window-size={WIDTH},{HEIGHT}",
-            "--remote-debugging-address=127.0.0.1",
-            "--remote-debugging-port=0",
-            "about:blank",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    cdp: Cdp | None = None
-    try:
-        port_file = profile / "DevToolsActivePort"
-        wait_for(lambda: port_file.exists() and port_file.read_text().strip(), 60, "Chromium")
-        port = int(port_file.read_text().split()[0])
-
-        def page() -> str | None:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as r:
-                targets = json.load(r)
-            urls = [t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page"]
-            return urls[0] if urls else None
-
-        cdp = Cdp(wait_for(page, 30, "a Chromium page target"))
-        yield cdp
-    finally:
-        if cdp is not None:
-            cdp.close()
-        stop(proc)
-
-
 def run_notebook(cdp: Cdp, url: str, timeout: float) -> dict[str, Any]:
     """Open the notebook, run all cells, wait until they ran; returns the last progress."""
     cdp.call("Network.enable")
@@ -322,21 +156,6 @@ def run_notebook(cdp: Cdp, url: str, timeout: float) -> dict[str, Any]:
 
     result: dict[str, Any] = wait_for(finished, timeout, "every cell to run", 1.0)
     return result
-
-
-JS_BUTTON = """(label => {
-  const b = [...document.querySelectorAll('.jp-OutputArea-output button.widget-button')]
-    .find(b => b.innerText.trim() === label);
-  if (!b) { return null; }
-  b.scrollIntoView({block: 'center'});
-  const r = b.getBoundingClientRect();
-  const x = r.x + r.width / 2, y = r.y + r.height / 2;
-  const hit = document.elementFromPoint(x, y);
-  return {x: x, y: y, disabled: b.disabled, on_target: !!hit && b.contains(hit)};
-})"""
-
-JS_PAINTED = "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
-"""Resolves once the page has painted a frame after the call (layout and plotly done)."""
 
 
 def _frames_sent(cdp: Cdp) -> Iterator[bytes]:
@@ -415,10 +234,7 @@ def full_width(facts: dict[str, Any]) -> bool:
 
 def capture(cdp: Cdp, png: Path) -> None:
     """Screenshot the widget's output area (or the whole page when there is none)."""
-    find = (
-        "[...document.querySelectorAll('.jp-OutputArea-output')]"
-        ".find(o => o.querySelector('.jupyter-widgets'))"
-    )
+    find = WIDGET_OUTPUT
     cdp.js(f"(() => {{ const o = {find}; if (o) {{ o.scrollIntoView({{block: 'start'}}); }} }})()")
     cdp.js(JS_PAINTED, await_promise=True)  # laid out and drawn after the scroll
     # a chart redrawn at plotly's 700 px default is widened by the widget's resize event a
@@ -462,10 +278,22 @@ def page_log(cdp: Cdp, origin: str) -> tuple[list[str], list[str], list[str]]:
     return urls, [u for u in urls if not u.startswith(local)], errors
 
 
-def shows(facts: dict[str, Any], pattern: str | None, plots: int) -> bool:
-    """True when the widget's text matches ``pattern`` and ``plots`` charts are drawn."""
-    drawn = sum(1 for width in facts["plot_widths"] if width > 0)
-    return bool(re.search(pattern or "", facts["text"] or "")) and drawn >= plots
+def shows(facts: dict[str, Any], pattern: str | None, charts: int) -> bool:
+    """True when the widget's text matches ``pattern`` and ``charts`` charts (the panels of
+    the widget's figure) are drawn."""
+    drawn = facts["charts"] if any(width > 0 for width in facts["plot_widths"]) else 0
+    return bool(re.search(pattern or "", facts["text"] or "")) and drawn >= charts
+
+
+def websocket_received(cdp: Cdp) -> int:
+    """Bytes the page received over websockets (the kernel's: widget state and updates)."""
+    total = 0
+    for event in cdp.events:
+        if event.get("method") == "Network.webSocketFrameReceived":
+            frame = event["params"]["response"]
+            data = frame.get("payloadData", "")
+            total += len(base64.b64decode(data)) if frame.get("opcode") == 2 else len(data)
+    return total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -479,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         "--wait-text", default=None, help="regex the widget's text must match (before --click)"
     )
     parser.add_argument(
-        "--wait-plots", type=int, default=0, help="charts drawn in the widget (before --click)"
+        "--wait-plots", type=int, default=0, help="charts (panels) drawn (before --click)"
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds for each wait")
     args = parser.parse_args(argv)
@@ -514,12 +342,14 @@ def main(argv: list[str] | None = None) -> int:
                 capture(cdp, args.out.resolve())
                 facts = cdp.js(JS_FACTS)
                 urls, foreign, errors = page_log(cdp, base)
+                received = websocket_received(cdp)
         except Exception:
             sys.stderr.write(
                 lab_log.read_text(errors="replace")[-4000:] if lab_log.exists() else ""
             )
             raise
     facts |= {"requests": len(urls), "foreign_requests": foreign, "console_errors": errors}
+    facts["websocket_bytes_received"] = received
     if args.facts is not None:
         args.facts.write_text(json.dumps(facts, indent=2), encoding="utf-8")
     print(args.out.resolve())

@@ -78,7 +78,9 @@ def llm_inputs(run: Any, status: RolloutStatus) -> LLMSummary | None:
 
 
 class LLMView:
-    """The LLM part of the widget: ``box`` (empty until the rollout shows LLM data)."""
+    """The LLM part of the widget: three panels of the widget's one figure (``figure`` makes
+    one: a :class:`~modelcanary.notebook._panels.Panel`) and ``box``, the text line (empty
+    until the rollout shows LLM data)."""
 
     def __init__(
         self, widgets: Any, go: Any, figure: Callable[..., Any], sync: Callable[[Any], None]
@@ -103,7 +105,7 @@ class LLMView:
             showlegend=False,  # the band, the dot and the lines are named by their hover text
             xaxis={"range": [0, 1], "tickformat": ".0%", "title": "win rate (ties count half)"},
         )
-        self.box.children = (self.ttft, self.tpot, self.win_rate, self.text)
+        self.box.children = (self.text,)
 
     def _latency_figure(self, title: str) -> Any:
         fig = self._figure(
@@ -215,8 +217,8 @@ class LLMView:
             for x, text in ((0.5, "even"), (view.floor, f"floor {view.floor:.0%}"))
         ]
         with fig.batch_update():
-            fig.layout.shapes = shapes
-            fig.layout.annotations = notes
+            fig.set_shapes(shapes)
+            fig.set_annotations(notes)
             for view in views:
                 assert view.band is not None
                 low, high = view.band
@@ -227,5 +229,5 @@ class LLMView:
                 rate.x, rate.y = [view.rate], [view.metric]
                 rate.marker.color = color
                 rate.text = [f"{view.pairs} pairs, band [{low:.1%}, {high:.1%}]"]
-            fig.layout.yaxis = {"type": "category"}
+            fig.yaxis.type = "category"
         self._sync(fig)

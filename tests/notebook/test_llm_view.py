@@ -207,7 +207,8 @@ def test_widget_draws_latency_by_bucket_win_rate_band_and_spend() -> None:
     widget = RunWidget(run)
     view = widget.llm
     assert view.box in widget.view.children
-    assert view.box.children == (view.ttft, view.tpot, view.win_rate, view.text)
+    assert view.box.children == (view.text,)  # the charts: panels of the one figure
+    assert widget.charts.panels[-3:] == [view.ttft, view.tpot, view.win_rate]
     champion, challenger = view.ttft.data
     assert list(champion.x) == ["<128", "512-2047"]
     assert list(champion.y) == pytest.approx([104.5, 400.0])
@@ -220,7 +221,7 @@ def test_widget_draws_latency_by_bucket_win_rate_band_and_spend() -> None:
     band, rate = view.win_rate.data
     assert band.x[0] < 0.35 < band.x[1] < 0.4 and list(rate.x) == pytest.approx([0.35])
     # the even line and the metric's own floor, 0.5 - margin 0.1
-    assert sorted(s.x0 for s in view.win_rate.layout.shapes) == pytest.approx([0.4, 0.5])
+    assert sorted(s.x0 for s in view.win_rate.shapes) == pytest.approx([0.4, 0.5])
     assert "fail" in view.text.value and "2,000 judged pairs" in view.text.value
     assert "floor 40%" in view.text.value
     # the band at the alpha the judge used (the rollout's 0.01 shared by its sequential
@@ -231,7 +232,8 @@ def test_widget_draws_latency_by_bucket_win_rate_band_and_spend() -> None:
     assert f"{level_text(alpha)}% band" in view.text.value
     assert "spend so far: 10 of 100 mirrored prompts, 600 tokens, cost 0.5" in view.text.value
     # the view's traces were synced: a view created later starts from the drawn figure
-    assert list(view.ttft._widget_data[0]["y"]) == list(champion.y)
+    synced = [t for t in widget.figure._widget_data if t.get("xaxis") == view.ttft.xref]
+    assert list(synced[0]["y"]) == list(champion.y)
 
 
 def test_widget_keeps_the_last_charts_once_the_exchanges_are_gone() -> None:

@@ -106,9 +106,9 @@ def test_no_champion_legend_entry_without_a_champion_series() -> None:
     widget = _widget(_rolled_back())
     absolute = widget.metrics["latency-p99"]
     _value, champion = absolute.data
-    assert champion.visible is False and absolute.layout.showlegend is False
+    assert champion.visible is False and absolute.showlegend is False
     relative = widget.metrics["latency-p99@champion"]
-    assert relative.data[1].visible is True and relative.layout.showlegend is True
+    assert relative.data[1].visible is True and relative.showlegend is True
     assert list(relative.data[1].y) == [110.0, 110.0]
 
     figures = {f.layout.title.text: f for f in report.metric_figures(traffic_data(_rolled_back()))}
@@ -129,7 +129,7 @@ def test_metric_labels_are_distinct_and_say_what_is_compared() -> None:
         "latency-p99 vs champion (ratio)",
     ]
     widget = _widget(status)
-    titles = [fig.layout.title.text for fig in widget.metrics.values()]
+    titles = [panel.title for panel in widget.metrics.values()]
     assert titles == labels  # the widget's chart titles
     assert [f.layout.title.text for f in report.metric_figures(data)] == labels
     # the band chart and the p-value lines use the same names
@@ -167,13 +167,20 @@ def test_charts_take_the_full_width_with_readable_date_ticks(which: str) -> None
     if which == "widget":
         widget = _widget(status)
         assert widget.view.layout.width == "100%"
-        figures = [widget.weights, *widget.metrics.values(), widget.bands]
-        # plotly draws a widget's chart before it is in the page (at 700 px): every chart
-        # re-measures on resize, and the hidden resizer in the view sends that event once
-        # attached and again after charts were added (tick)
-        assert all(fig._config.get("responsive") is True for fig in figures)
+        # one figure, a panel per chart (plotly's bundle once): plotly draws it before it is
+        # in the page (at 700 px), so it re-measures on resize, and the hidden resizer in the
+        # view sends that event once attached and again after charts were added (tick)
+        assert widget.figure._config.get("responsive") is True
         assert widget.view.children[-1] is widget.resizer
-        assert "resize" in widget.resizer._esm and widget.resizer.tick == 2  # metrics, band
+        assert "resize" in widget.resizer._esm and widget.resizer.tick == 1  # charts added
+        assert widget.figure.layout.width is None  # sized by its container, not fixed
+        assert widget.figure.layout.margin.l >= 40
+        assert widget.bands is not None
+        for panel in [widget.weights, *widget.metrics.values(), widget.bands]:
+            assert panel.xaxis.automargin is True and list(panel.xaxis.domain) == [0, 1]
+            assert panel.bottom >= 40  # px under the plot: two-line date ticks get their room
+            assert panel.legend.y > panel.yaxis.domain[1]  # above the plot, clear of ticks
+        return
     else:
         data = chart_data(_spec().spec.analysis, status)
         band = report.band_figure(data)

@@ -60,7 +60,7 @@ def test_report_and_widget_draw_the_same_chart_data(tiny: TinyModels) -> None:
     # the passing band: the latest bounds (the range the checks apply now), in both
     (metric,) = data.metrics
     assert metric.passing == pytest.approx((0.0, 0.01))
-    shown = widget.metrics["error-rate"].layout.shapes[0]
+    shown = widget.metrics["error-rate"].shapes[0]
     (drawn,) = report.metric_figures(data)
     rect = drawn.layout.shapes[0]
     assert (shown.y0, shown.y1) == (rect.y0, rect.y1) == pytest.approx(metric.passing)

@@ -42,7 +42,7 @@ def test_widget_follows_a_running_rollout_to_promotion(tiny: TinyModels, tmp_pat
         assert set(widget.metrics) == {"error-rate", "latency-p99"}
         err = widget.metrics["error-rate"]
         assert list(err.data[0].y) == [0.0]
-        assert err.layout.shapes[0].y1 == pytest.approx(0.01)  # the passing band
+        assert err.shapes[0].y1 == pytest.approx(0.01)  # the passing band
         assert "p = " in widget.pvalues.value  # the sequential judge's p-value readout
         assert "Outcome: promoted" in widget.verdict.value
         assert all(b.disabled for b in widget.buttons.values())
@@ -106,7 +106,7 @@ def test_widget_draws_the_sequential_confidence_band(tiny: TinyModels) -> None:
         assert len(series) >= 2  # one point per look at new data
         assert all(b.low <= b.estimate <= b.high for _, b in series)
         assert last.low <= 0 <= last.high  # same models: no difference shown
-        assert widget.band_box.children == (widget.bands,)
+        assert widget.bands is not None and widget.bands in widget.charts.panels
         high, low, estimate = widget.bands.data
         assert low.fill == "tonexty" and list(estimate.y) == [b.estimate * 100 for _, b in series]
         assert list(low.y) == [b.low * 100 for _, b in series]
@@ -114,7 +114,8 @@ def test_widget_draws_the_sequential_confidence_band(tiny: TinyModels) -> None:
         assert (
             "band [" in widget.pvalues.value and "no difference shown yet" in widget.pvalues.value
         )
-        assert widget.bands._widget_data  # synced: a saved notebook keeps the band
+        synced = widget.figure._widget_data  # synced: a saved notebook keeps the band
+        assert [t["y"] for t in synced if t.get("legendgroup") == key][2] == list(estimate.y)
 
 
 def test_buttons_are_off_as_soon_as_the_status_is_decided(tiny: TinyModels) -> None:
