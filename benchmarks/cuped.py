@@ -18,8 +18,18 @@ reject. ``variance_ratio``: the judge's adjusted over unadjusted variance at the
 (``1 - rho^2`` as realised), against ``1 - rho^2`` the sample plan reads from the pre-period log
 (:func:`modelcanary.analysis.pre_period`).
 
+``mirror_*`` scenarios: a mirror phase first (``MIRROR_LOOKS`` looks: the champion serves
+every request, the challenger answers a copy), which is the pre-period (each user's
+covariate is its error rate on the champion in it), then the canary. The comparison's plan
+is then ``split`` (:mod:`modelcanary.analysis._cuped_split`): ``split`` is the shipped
+comparison (each statistic's running minimum at half the share), ``single`` the rule before
+it (one running minimum, the unadjusted statistic's in the mirror phase, the adjusted one's
+after: a union of two tests at the full share each), ``unadjusted`` the unadjusted statistic
+alone at the full share. Requests to detect count the challenger's served requests (0: caught
+on the copies of the mirror phase).
+
 Run: ``python benchmarks/cuped.py [--runs N] [--json FILE]`` (default 300 runs per scenario,
-about 2.5 minutes on one idle core).
+about 6 minutes on a shared core).
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ import numpy as np
 
 from modelcanary.analysis import IntervalData, UnitRequests, Window, pre_period
 from modelcanary.analysis._clustered import comparison_p, rate_and_variance
-from modelcanary.analysis._cuped import adjusted, variance_ratio
+from modelcanary.analysis._cuped import adjusted, cuped_comparison_p, variance_ratio
 from modelcanary.analysis._judge_units import update_units
 from modelcanary.analysis._judges import SequentialState
 from modelcanary.analysis._measurements import VersionData
@@ -47,6 +57,10 @@ PRE_REQUESTS = 40_000
 BATCH = 2000
 """Requests (both versions) per look."""
 LOOKS = 60
+MIRROR_LOOKS = 3
+"""Looks of the mirror phase in the ``mirror_*`` scenarios (6,000 requests: copies are
+paired, so a long one catches most faults before the canary; its covariates are weaker
+than the 40,000-request pre-period of the others)."""
 METRIC = MetricSpec.model_validate({"name": "error-rate", "threshold_range": {"max": 0.2}})
 """Absolute SLO far away: the champion comparison tests H0 ``p1 <= p0``."""
 RATIO = MetricSpec.model_validate(
@@ -135,14 +149,90 @@ def run(
     return {**stops, "ratio": ratio, "z": (z_adj, z_raw)}
 
 
-def side(name: Any, rows: tuple[Any, Any, Any], mask: Any) -> VersionData:
-    """One version's unit rows of a batch (no latencies), covariates attached."""
+def side(name: Any, rows: tuple[Any, Any, Any | None], mask: Any) -> VersionData:
+    """One version's unit rows of a batch (no latencies), covariates attached if any."""
     keys, err, covariate = rows
     count = int(mask.sum())
-    units = UnitRequests(
-        tuple(keys[mask]), err[mask], np.full(count, np.nan), name, covariate[mask]
-    )
+    x = None if covariate is None else covariate[mask]
+    units = UnitRequests(tuple(keys[mask]), err[mask], np.full(count, np.nan), name, x)
     return VersionData(name, units=units)
+
+
+def run_mirror(
+    rng: np.random.Generator, share: float, effect: float, level: float, late: bool
+) -> dict[str, Any]:
+    """A mirror phase (the pre-period), then the canary: challenger requests served at
+    rejection per rule (None: not rejected; 0: on the mirror phase's copies). ``late``: the
+    fault shows only once the challenger serves (its copies are healthy)."""
+    pop = Population.draw(rng)
+    users = len(pop.rate)
+    pinned = rng.random(users) < share
+    keys = np.array([f"user-{u}" for u in range(users)])
+    everyone = np.ones(BATCH, dtype=bool)
+    state, pre_n, pre_b = SequentialState(), np.zeros(users), np.zeros(users)
+    mins = {"raw": 1.0, "single": 1.0}
+    stops: dict[str, int | None] = {"split": None, "single": None, "unadjusted": None}
+    served = 0
+    for look in range(MIRROR_LOOKS + LOOKS):
+        who = rng.choice(users, size=BATCH, p=pop.activity)
+        if look < MIRROR_LOOKS:  # copies of every request: paired users, no covariate
+            err0 = rng.random(BATCH) < pop.rate[who]
+            err1 = rng.random(BATCH) < np.minimum(pop.rate[who] * (1 if late else effect), 1)
+            pre_n += np.bincount(who, minlength=users)
+            pre_b += np.bincount(who, weights=err0, minlength=users)
+            data = IntervalData(
+                Window(look, look + 1),
+                side("challenger", (keys[who], err1, None), everyone),
+                side("champion", (keys[who], err0, None), everyone),
+                mirrored=True,
+            )
+        else:
+            mean = pre_b.sum() / pre_n.sum()
+            covariate = np.where(pre_n > 0, pre_b / np.maximum(pre_n, 1), mean)
+            to_chal = pinned[who]
+            rate = pop.rate[who] * np.where(to_chal, effect, 1.0)
+            err = rng.random(BATCH) < np.minimum(rate, 1.0)
+            rows = (keys[who], err, covariate[who])
+            data = IntervalData(
+                Window(look, look + 1),
+                side("challenger", rows, to_chal),
+                side("champion", rows, ~to_chal),
+                mirrored=False,
+            )
+            served += int(to_chal.sum())
+        state = update_units(METRIC, data, state)
+        clustered = state.clustered
+        assert clustered is not None
+        raw = comparison_p(clustered, 1.0, 0.0)
+        cuped = cuped_comparison_p(clustered, 1.0, 0.0)
+        mins["raw"] = min(mins["raw"], raw)
+        mins["single"] = min(mins["single"], raw if cuped is None else cuped)
+        for test, p in (("split", clustered.comparison_p), ("single", mins["single"]),
+                        ("unadjusted", mins["raw"])):  # fmt: skip
+            if stops[test] is None and p <= level:
+                stops[test] = served
+        if all(v is not None for v in stops.values()):
+            break
+    return stops
+
+
+def mirror_scenario(
+    runs: int, effect: float, level: float, seed: int, late: bool = False
+) -> dict[str, Any]:
+    """A mirror phase then a canary (30 % of users): each rule's rejections."""
+    rng = np.random.default_rng(seed)
+    results = [run_mirror(rng, 0.3, effect, level, late) for _ in range(runs)]
+    out: dict[str, Any] = {"runs": runs, "effect": effect, "level": level, "late": late}
+    for test in ("split", "single", "unadjusted"):
+        stops = [r[test] if r[test] is not None else np.inf for r in results]
+        rate = float(np.isfinite(stops).mean())
+        key = "false_rejection_rate" if effect == 1.0 else "detection_rate"
+        out[test] = {key: rate, "mc_se": (rate * (1 - rate) / runs) ** 0.5}
+        if effect != 1.0:
+            median = np.quantile(stops, 0.5, method="inverted_cdf")
+            out[test]["median_requests"] = float(median) if np.isfinite(median) else None
+            out[test]["in_mirror_phase"] = float(np.mean([s == 0 for s in stops]))
+    return out
 
 
 def scenario(
@@ -193,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
         "faulty_2x": scenario(args.runs, 0.3, 2.0, 0.01, 4),
         "healthy_few_users": scenario(args.runs, 0.3, 1.0, 0.05, 6, users=60),
         "healthy_ratio_boundary": scenario(args.runs, 0.3, 1.5, 0.05, 7, metric=RATIO),
+        "mirror_healthy_5pct": mirror_scenario(args.runs, 1.0, 0.05, 8),
+        "mirror_faulty_1.5x": mirror_scenario(args.runs, 1.5, 0.01, 9),
+        "mirror_late_1.5x": mirror_scenario(args.runs, 1.5, 0.01, 10, late=True),
+        "mirror_late_2x": mirror_scenario(args.runs, 2.0, 0.01, 11, late=True),
         "plan": planned(5),
     }
     figures["seconds"] = round(time.perf_counter() - started, 1)

@@ -146,10 +146,13 @@ def backtest(spec: Any, log: Any, *, max_windows: int = MAX_WINDOWS) -> Backtest
         window = Window(lo, hi)
         stage = plan.stage_after(passes)
         assert stage is not None
+        # mirrored as the recorder says it too (a window with a mirror copy): the CUPED
+        # comparison's plan reads it (modelcanary/analysis/_cuped_split.py)
+        copies = any(r.version == "challenger" and r.request_id in champion_ids for r in rows)
         data = interval_data(
             window,
             rows,
-            mirrored=stage.mirror_weight > 0,
+            mirrored=stage.mirror_weight > 0 or copies,
             keyed=first_keyed < hi or (k == n_windows - 1 and first_keyed < math.inf),
             covariates=covariates,
         )

@@ -44,6 +44,7 @@ import math
 from typing import TYPE_CHECKING
 
 from ..spec._base import Model
+from ._cuped_split import CupedSplit
 
 if TYPE_CHECKING:
     from ._measurements import BoolArray, FloatArray, IntArray
@@ -92,11 +93,16 @@ class ClusteredState(Model):
     slo_b: list[int] = [0] * BUCKETS
     """Challenger SLO-bad events per bucket in those batches."""
     comparison_p: float = 1.0
-    """Always-valid p-value of the champion comparison (running minimum of 1/Lambda)."""
+    """Always-valid p-value of the champion comparison (running minimum of 1/Lambda; in a
+    ``split`` plan the weighted Bonferroni p of two running minima, see ``split``)."""
     slo_p: float = 1.0
     """Always-valid p-value of the SLO test."""
     cuped: CupedSums | None = None
     """Pre-period covariate sums (None: no request had a covariate, no adjustment)."""
+    split: CupedSplit | None = None
+    """How the comparison spends its share between the unadjusted and the CUPED-adjusted
+    statistic (:mod:`modelcanary.analysis._cuped_split`; None: no challenger request yet,
+    or a status written before plans existed)."""
 
 
 def buckets(keys: tuple[str, ...]) -> IntArray:

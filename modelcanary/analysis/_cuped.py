@@ -28,7 +28,9 @@ Bounded state (:class:`CupedSums`): per bucket and version the requests with a c
 and the sum of their covariates, and per version three request-level moments. Without a
 varying covariate (none given, or every unit unseen in the pre-period) ``theta`` is 0 and
 the test is exactly the unadjusted one. Only the champion comparison of ``error-rate`` is
-adjusted (see :mod:`modelcanary.analysis._judge_units`).
+adjusted (see :mod:`modelcanary.analysis._judge_units`). Which statistic the comparison's
+running minimum follows, and with what part of its share, is one plan per rollout
+(:func:`compared`, :mod:`modelcanary.analysis._cuped_split`).
 """
 
 from __future__ import annotations
@@ -43,8 +45,10 @@ from ._clustered import (
     CupedSums,
     _binomial,
     _few_buckets,
+    comparison_p,
     msprt_p,
 )
+from ._cuped_split import CupedSplit, plan_of, split_p
 
 if TYPE_CHECKING:
     from ._measurements import BoolArray, FloatArray, IntArray
@@ -160,6 +164,49 @@ def cuped_comparison_p(state: ClusteredState, r0: float, margin: float) -> float
     if sum(1 for v in state.n1 if v) < MIN_UNITS or sum(1 for v in state.n0 if v) < MIN_UNITS:
         return 1.0
     return msprt_p(*result)
+
+
+def compared(
+    state: ClusteredState, r0: float, margin: float, *, mirrored: bool | None, challenger: bool
+) -> ClusteredState:
+    """``state`` (a batch already fed) with the comparison's running minima updated.
+
+    ``mirrored``: the batch's window was mirrored; ``challenger``: the challenger served (or
+    answered copies of) requests in it. The plan is chosen at the first such batch and kept
+    (:mod:`modelcanary.analysis._cuped_split`); ``comparison_p`` is then the running
+    minimum of the one statistic the plan runs, or the weighted Bonferroni p of both.
+    """
+    split = state.split
+    if split is None and challenger:
+        covered = state.cuped is not None and sum(state.cuped.m0) + sum(state.cuped.m1) > 0
+        # an older status carried one running minimum: without a covariate, the unadjusted one
+        split = CupedSplit(plan=plan_of(covered, mirrored), unadjusted_p=state.comparison_p)
+    raw = comparison_p(state, r0, margin)
+    if split is not None and split.plan == "unadjusted":
+        return state.model_copy(
+            update={"split": split, "comparison_p": min(state.comparison_p, raw)}
+        )
+    p_cuped = cuped_comparison_p(state, r0, margin)
+    if split is None or split.plan == "adjusted":
+        # one statistic: theta = 0 (raw) until a covariate varies; no plan yet: no challenger
+        # bucket (p = 1), or an older status without a challenger request in this batch
+        p_now = raw if p_cuped is None else p_cuped
+        return state.model_copy(
+            update={"split": split, "comparison_p": min(state.comparison_p, p_now)}
+        )
+    split = split.model_copy(
+        update={
+            "unadjusted_p": min(split.unadjusted_p, raw),
+            "adjusted_p": min(split.adjusted_p, 1.0 if p_cuped is None else p_cuped),
+        }
+    )
+    return state.model_copy(update={"split": split, "comparison_p": split_p(split)})
+
+
+def adjusts(state: ClusteredState) -> bool:
+    """True when the comparison's p may come from the CUPED-adjusted statistic (its reason
+    then names ``rho``): every plan but ``unadjusted`` (a status without a plan: as before)."""
+    return state.split is None or state.split.plan != "unadjusted"
 
 
 def variance_ratio(state: ClusteredState, r0: float = 1.0, margin: float = 0.0) -> float | None:

@@ -24,11 +24,10 @@ from ._clustered import (
     added,
     bucket_sums,
     buckets,
-    comparison_p,
     rate_and_variance,
     slo_p,
 )
-from ._cuped import covariate_sums, cuped_comparison_p, fed, variance_ratio
+from ._cuped import adjusts, compared, covariate_sums, fed, variance_ratio
 from ._sequential import GaussianState
 from ._sequential_events import describe_bound, difference_margin, slo_null
 
@@ -77,11 +76,9 @@ def update_units(metric: MetricSpec, data: IntervalData, state: SequentialState)
             clustered = clustered.model_copy(
                 update={"cuped": fed(clustered.cuped, cuped[0], cuped[1])}
             )
-        p_cuped = cuped_comparison_p(clustered, r0, margin)
-        p_now = comparison_p(clustered, r0, margin) if p_cuped is None else p_cuped
-        clustered = clustered.model_copy(
-            update={"comparison_p": min(clustered.comparison_p, p_now)}
-        )
+        # a latency comparison is never adjusted: nothing to split its share with
+        mirrored = data.mirrored and metric.name not in LATENCY_METRICS
+        clustered = compared(clustered, r0, margin, mirrored=mirrored, challenger=len(chal[0]) > 0)
     p_slo = slo_null(metric) if metric.relative_to is None else None
     if p_slo is not None and chal is not None and len(chal[0]):
         if champ is not None and len(champ[0]) and _slo_bad(metric, champ).mean() > p_slo:
@@ -112,8 +109,10 @@ def unit_evidence(metric: MetricSpec, state: ClusteredState) -> list[tuple[str, 
     if sum(state.n1) and sum(state.n0):
         p1, _, k1 = rate_and_variance(state.n1, state.b1)
         p0, _, k0 = rate_and_variance(state.n0, state.b0)
-        ratio = variance_ratio(state, *_null(metric))
+        ratio = variance_ratio(state, *_null(metric)) if adjusts(state) else None
         how = "" if ratio is None else f", CUPED rho = {(1 - ratio) ** 0.5:.2f}"
+        if state.split is not None and state.split.plan == "split":
+            how += ", alpha split with the unadjusted test"
         out.append(
             (
                 f"challenger has more {what} than the champion per user ({p1:.3%} vs "
