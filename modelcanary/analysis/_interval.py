@@ -35,6 +35,7 @@ from ..spec._analysis import Analysis
 from ..spec._base import Model, parse_duration
 from ..spec._catalogue import SEQUENTIAL_METRICS
 from ..spec._metric_spec import MetricSpec
+from ..spec._plan import serves_challenger
 from ..spec._status import AnalysisRecord, Phase
 from ._checks import CheckResult, Verdict, metric_key, threshold_check
 from ._drift_pool import PredictionPool, drift_check
@@ -157,6 +158,7 @@ def analyse_interval(
                 analysis.no_data,
                 metric.alpha or shared_alpha(analysis),
                 update=not batches_checked,
+                serves=serves_challenger(analysis),
             )
             seq_state[key] = open_restart(seq_state[key])  # fresh tests from the next interval
             checks.append(result)
@@ -302,7 +304,9 @@ def check_batch(
         if metric.judge not in (None, "sequential") or select_judge(metric, batch) != "sequential":
             continue
         key = metric_key(metric)
-        seq_state[key] = update_sequential(metric, batch, seq_state.get(key))
+        seq_state[key] = update_sequential(
+            metric, batch, seq_state.get(key), serves=serves_challenger(analysis)
+        )
         alpha = metric.alpha or shared_alpha(analysis)
         verdict = evaluate_sequential(metric, seq_state[key], alpha)
         if verdict is not None and verdict[0]:

@@ -44,8 +44,14 @@ def has_units(data: IntervalData) -> bool:
     return data.challenger.units is not None or data.champion.units is not None
 
 
-def update_units(metric: MetricSpec, data: IntervalData, state: SequentialState) -> SequentialState:
-    """Feed one batch to the metric's unit-level tests (and the band's request counts)."""
+def update_units(
+    metric: MetricSpec, data: IntervalData, state: SequentialState, *, serves: bool = True
+) -> SequentialState:
+    """Feed one batch to the metric's unit-level tests (and the band's request counts).
+
+    ``serves``: the rollout's plan sends the challenger client requests at some stage (a
+    mirror-only plan never does, so its covariates never arrive and CUPED has nothing to
+    split a mirror phase's share with: :mod:`modelcanary.analysis._cuped_split`)."""
     chal = _rows(metric, data.challenger.units)
     champ = _rows(metric, data.champion.units)
     if chal is None and champ is None:
@@ -76,8 +82,9 @@ def update_units(metric: MetricSpec, data: IntervalData, state: SequentialState)
             clustered = clustered.model_copy(
                 update={"cuped": fed(clustered.cuped, cuped[0], cuped[1])}
             )
-        # a latency comparison is never adjusted: nothing to split its share with
-        mirrored = data.mirrored and metric.name not in LATENCY_METRICS
+        # a latency comparison is never adjusted, nor one whose plan never serves the
+        # challenger: nothing to split its share with
+        mirrored = data.mirrored and serves and metric.name not in LATENCY_METRICS
         clustered = compared(clustered, r0, margin, mirrored=mirrored, challenger=len(chal[0]) > 0)
     p_slo = slo_null(metric) if metric.relative_to is None else None
     if p_slo is not None and chal is not None and len(chal[0]):

@@ -131,6 +131,7 @@ def sequential_check(
     alpha: float | None = None,
     *,
     update: bool = True,
+    serves: bool = True,
 ) -> tuple[CheckResult, SequentialState]:
     """The interval check plus the anytime-valid tests (fed this window unless ``update`` is
     False, i.e. when its batches were already fed by :func:`update_sequential`).
@@ -154,7 +155,11 @@ def sequential_check(
         if raw_values(metric, data.champion) is not None and no_requests(metric, data.challenger):
             point = _waiting(metric, "no challenger requests in this window yet", None)
         return point, state or SequentialState()
-    new_state = update_sequential(metric, data, state) if update else state or SequentialState()
+    new_state = (
+        update_sequential(metric, data, state, serves=serves)
+        if update
+        else state or SequentialState()
+    )
     verdict = evaluate_sequential(metric, new_state, alpha)
     p_adj = verdict[2] if verdict is not None else 1.0
     if verdict is not None and verdict[0]:
@@ -232,9 +237,10 @@ def _shared_breach(metric: MetricSpec, data: IntervalData) -> str | None:
 
 
 def update_sequential(
-    metric: MetricSpec, data: IntervalData, state: SequentialState | None
+    metric: MetricSpec, data: IntervalData, state: SequentialState | None, *, serves: bool = True
 ) -> SequentialState:
-    """Feed one batch (an interval, or a few seconds of it) to the metric's tests."""
+    """Feed one batch (an interval, or a few seconds of it) to the metric's tests
+    (``serves``: the plan sends the challenger client requests at some stage)."""
     from ._judge_units import has_units, update_units
 
     state = state or SequentialState()
@@ -246,7 +252,7 @@ def update_sequential(
         win_rate = feed_judged(state.win_rate or WinRateState(), judged, margin)
         return state.model_copy(update={"win_rate": win_rate})
     if state.clustered is not None or has_units(data):
-        return update_units(metric, data, state)
+        return update_units(metric, data, state, serves=serves)
     chal = raw_values(metric, data.challenger)
     if chal is None:
         return state

@@ -122,6 +122,12 @@ def stages(analysis: Analysis) -> list[Stage]:
     return plan
 
 
+def serves_challenger(analysis: Analysis) -> bool:
+    """Whether some stage of ``analysis`` sends the challenger client requests (a weight, or an
+    A/B match) before the decision; a mirror-only plan (shadow, blue/green) never does."""
+    return any(stage.weight > 0 or stage.match for stage in stages(analysis))
+
+
 def promotion_weights(analysis: Analysis, current: int) -> list[int]:
     """Challenger weights while traffic moves back to the (promoted) champion.
 

@@ -218,3 +218,43 @@ def test_a_status_written_before_plans_resumes_and_chooses_at_its_next_batch() -
     assert resumed.clustered is not None and resumed.clustered.split is not None
     assert resumed.clustered.split.plan == "split"
     assert resumed.clustered.split.unadjusted_p <= old.clustered.comparison_p
+
+
+MIRROR_ONLY = {
+    "bluegreen+mirror": {"iterations": 3, "mirror": True},
+    "steps: shadow only": {
+        "steps": [{"mirror_weight": 100, "iterations": 3}, {"mirror_weight": 50, "iterations": 5}]
+    },
+}
+SERVING = {
+    "canary+mirror": {"step_weights": [10, 50], "mirror": True},
+    "ab+mirror": {"iterations": 2, "mirror": True, "match": [{"headers": {"x": {"exact": "1"}}}]},
+    "steps: shadow then canary": {
+        "steps": [{"mirror_weight": 100, "iterations": 8}, {"weight": 20, "iterations": 2}]
+    },
+}
+
+
+def test_only_plans_that_serve_the_challenger_split_a_mirror_phases_share() -> None:
+    from modelcanary.analysis import analyse_interval
+    from modelcanary.analysis._checks import metric_key
+    from modelcanary.spec import Analysis
+
+    for name, fields in {**MIRROR_ONLY, **SERVING}.items():
+        analysis = Analysis.model_validate(
+            {"interval": "1m", "threshold": 1, **fields, "metrics": [RELATIVE.to_dict()]}
+        )
+        rollout, state, raw_min = Rollout(9), AnalysisState(), 1.0
+        for look in range(6):
+            state = analyse_interval(analysis, rollout.mirror(look, 2.0), state).state
+            clustered = state.sequential[metric_key(RELATIVE)].clustered
+            assert clustered is not None and clustered.split is not None
+            raw_min = min(raw_min, comparison_p(clustered, 1.0, 0.0))
+            if name in MIRROR_ONLY:
+                # no covariate can ever come: the unadjusted statistic at the full share
+                assert clustered.split.plan == "unadjusted", name
+                assert clustered.comparison_p == raw_min, name
+            else:
+                assert clustered.split.plan == "split", name
+                assert math.isclose(clustered.comparison_p, min(1.0, raw_min / W)), name
+        assert raw_min < W, (name, raw_min)  # evidence the two rules tell apart
