@@ -2,8 +2,9 @@
 
 The log is what was recorded: one row per request with ``timestamp`` (seconds),
 ``version`` (champion|challenger), ``latency_ms``, ``status`` (HTTP code; >= 500 is an
-error), optional ``prediction`` and optional ``request_id`` (a request id seen by both
-versions is a mirrored pair). It is cut into analysis intervals from its first timestamp;
+error), optional ``prediction``, ``request_id`` (a request id seen by both versions is a
+mirrored pair) and ``mirrored`` (1: a challenger row answering a mirror copy; without the
+column, the pairs say it). It is cut into analysis intervals from its first timestamp;
 each interval runs :func:`~modelcanary.analysis._interval.analyse_interval` with the state of
 the previous one, and the plan advances on passing intervals. The result says whether the
 challenger would have been promoted, rolled back or left inconclusive, when, and why.
@@ -39,7 +40,7 @@ from ._measurements import (
     as_predictions,
     version_data,
 )
-from ._requestlog import MAX_WINDOWS, Request, parse_log, window_count
+from ._requestlog import MAX_WINDOWS, Request, mirror_copies, parse_log, window_count
 
 BacktestVerdict = Literal["promoted", "rolled_back", "inconclusive"]
 SERIES_BUCKETS = 10
@@ -121,7 +122,7 @@ def backtest(spec: Any, log: Any, *, max_windows: int = MAX_WINDOWS) -> Backtest
     start = min(r.timestamp for r in requests)
     end = max(r.timestamp for r in requests)
     n_windows = window_count(requests, plan.interval_s, max_windows)
-    champion_ids = {r.request_id for r in requests if r.version == "champion" and r.request_id}
+    copy_rows = {id(r) for r, copy in zip(requests, mirror_copies(requests), strict=True) if copy}
     # the runtime judges per unit from the first keyed request it recorded on
     first_keyed = min((r.timestamp for r in requests if r.unit), default=math.inf)
     covariates = log_covariates(requests)
@@ -148,7 +149,7 @@ def backtest(spec: Any, log: Any, *, max_windows: int = MAX_WINDOWS) -> Backtest
         assert stage is not None
         # mirrored as the recorder says it too (a window with a mirror copy): the CUPED
         # comparison's plan reads it (modelcanary/analysis/_cuped_split.py)
-        copies = any(r.version == "challenger" and r.request_id in champion_ids for r in rows)
+        copies = any(id(r) in copy_rows for r in rows)
         data = interval_data(
             window,
             rows,
@@ -191,7 +192,7 @@ def backtest(spec: Any, log: Any, *, max_windows: int = MAX_WINDOWS) -> Backtest
         )
     cutoff = decided if decided is not None else math.inf
     seen = [r for r in requests if r.version == "challenger" and r.timestamp < cutoff]
-    served = [r for r in seen if not (r.request_id and r.request_id in champion_ids)]
+    served = [r for r in seen if id(r) not in copy_rows]
     return BacktestResult(
         verdict,
         decided,

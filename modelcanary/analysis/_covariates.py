@@ -22,6 +22,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._requestlog import mirror_copies
+
 if TYPE_CHECKING:
     from ._measurements import BoolArray
     from ._requestlog import Request
@@ -82,19 +84,18 @@ def log_covariates(requests: Sequence[Request], cap: int | None = None) -> Covar
     """The covariates of a keyed request log, as the recorder that wrote it computed them
     (None: no unit keys, no served challenger request, or no champion request before it).
 
-    A log has no mirror flag: a challenger row whose ``request_id`` a champion row also
-    carries is a mirror copy (the router gives both the request's id), as the backtest
-    counts served requests.
+    Mirror copies are the rows :func:`~modelcanary.analysis._requestlog.mirror_copies`
+    names (the ``mirrored`` column, else a challenger row whose ``request_id`` a champion row
+    also carries), as the backtest counts served requests.
     """
     import numpy as np
 
     if not any(r.unit for r in requests):
         return None
-    champion_ids = {r.request_id for r in requests if r.version == "champion" and r.request_id}
     end = pre_period_end(
         [r.timestamp for r in requests],
         [r.version == "challenger" for r in requests],
-        [bool(r.request_id) and r.request_id in champion_ids for r in requests],
+        mirror_copies(requests),
     )
     if end is None:
         return None

@@ -1,8 +1,11 @@
 """Request logs for the backtest: rows checked one by one, and the span they may cover.
 
 A log is one row per request: ``timestamp`` (seconds), ``version`` (champion|challenger),
-``latency_ms``, ``status`` (HTTP code), optional ``prediction``, ``request_id`` and ``unit``
-(the user or session key: with it the backtest judges per user, as the runtime does). Every
+``latency_ms``, ``status`` (HTTP code), optional ``prediction``, ``request_id``, ``unit``
+(the user or session key: with it the backtest judges per user, as the runtime does) and
+``mirrored`` (1 on a challenger row that answered a mirror copy: users got the champion's
+answer; without the column a challenger row whose ``request_id`` a champion row carries is
+taken as a copy, :func:`mirror_copies`). Every
 value is checked as it is read, so bad data is a :class:`~modelcanary.errors.SpecError`
 naming the row, the column and the fix - never a crash or a silent NaN later. The span of
 the timestamps is bounded too (:func:`window_count`): one millisecond value among seconds
@@ -32,7 +35,7 @@ MAX_ISSUES = 10
 """Bad rows listed in one error; the rest are counted."""
 HINT = (
     "columns: timestamp (s), version (champion|challenger), latency_ms, status, "
-    "[prediction], [request_id], [unit]"
+    "[prediction], [request_id], [unit], [mirrored]"
 )
 MAX_UNIT_CHARS = 200
 """Longest accepted unit key (a user or session id)."""
@@ -59,6 +62,22 @@ class Request:
     unit: str | None = None
     """The user or session the request belongs to (``unit`` column: the affinity cookie's
     value, or the header ``analysis.unitKey`` names): with it the judges test per unit."""
+    mirrored: bool | None = None
+    """A challenger row that answered a mirror copy (``mirrored`` column; None: no column or
+    blank, then :func:`mirror_copies` infers it from the request ids)."""
+
+
+def mirror_copies(requests: Iterable[Request]) -> list[bool]:
+    """Per request, whether it is a mirror copy the challenger answered: its ``mirrored``
+    flag where the log has one, else a challenger row whose ``request_id`` a champion row
+    also carries (the router gives both versions the request's id)."""
+    rows = list(requests)
+    champion_ids = {r.request_id for r in rows if r.version == "champion" and r.request_id}
+    return [
+        r.version == "challenger"
+        and (r.mirrored if r.mirrored is not None else r.request_id in champion_ids)
+        for r in rows
+    ]
 
 
 class BadValue(ValueError):
@@ -189,7 +208,36 @@ def _request(row: Any, index: int) -> Request:
         None if _blank(row.get("request_id")) else str(row["request_id"]),
         index,
         _unit(row.get("unit")),
+        _mirrored(row.get("mirrored"), version),
     )
+
+
+_FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def _mirrored(raw: Any, version: Side) -> bool | None:
+    """The ``mirrored`` flag (1/0, true/false, yes/no) or None when blank."""
+    if _blank(raw):
+        return None
+    if isinstance(raw, str):
+        flag = _FLAGS.get(raw.strip().lower())
+    else:  # bool, int, float (numpy's too, from a DataFrame)
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            number = math.nan
+        flag = {0.0: False, 1.0: True}.get(number)
+    if flag is None:
+        raise BadValue(
+            f"mirrored {_show(raw)} is not 0 or 1",
+            "give 1 on a challenger row that answered a mirror copy, 0 (or blank) otherwise",
+        )
+    if flag and version == "champion":
+        raise BadValue(
+            "mirrored is 1 on a champion row",
+            "only the challenger answers mirror copies: give 0 (or blank) on champion rows",
+        )
+    return flag
 
 
 def _unit(raw: Any) -> str | None:

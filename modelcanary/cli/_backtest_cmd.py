@@ -117,7 +117,10 @@ def backtest(
         ...,
         "--data",
         "-d",
-        help="CSV request log: timestamp, version, latency_ms, status[, prediction, request_id].",
+        help=(
+            "CSV request log: timestamp, version, latency_ms, status"
+            "[, prediction, request_id, unit, mirrored]."
+        ),
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     max_intervals: int | None = typer.Option(

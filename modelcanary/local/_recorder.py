@@ -246,8 +246,12 @@ class Recorder:
         yield from tail
 
     def rows(self, start: float = float("-inf"), end: float = float("inf")) -> list[Request]:
-        """Records with ``start <= timestamp < end``, oldest first (with their unit keys)."""
-        return [Request(*row[:6], unit=row[7] or None) for row in self._rows(start, end)]
+        """Records with ``start <= timestamp < end``, oldest first (with their unit keys and
+        mirror-copy flags)."""
+        return [
+            Request(*row[:6], unit=row[7] or None, mirrored=bool(row[6]))
+            for row in self._rows(start, end)
+        ]
 
     def interval_data(self, window: Window) -> IntervalData:
         """Measurements of both versions in ``window`` (mirrored pairs matched by request id;
@@ -310,9 +314,13 @@ class Recorder:
         """Write a request log ``modelcanary backtest --data`` reads; returns the row count.
 
         Requests keyed by user (session affinity, ``analysis.unitKey``) carry their key in the
-        ``unit`` column, so the backtest judges them per user as the runtime did."""
+        ``unit`` column, so the backtest judges them per user as the runtime did; the
+        ``mirrored`` column marks the challenger's answers to mirror copies (1), so the backtest
+        never has to infer them from request ids a client may reuse."""
         selected = list(self.rows() if rows is None else rows)
-        columns = ["timestamp", "version", "latency_ms", "status", "prediction", "request_id"]
+        columns = [
+            "timestamp", "version", "latency_ms", "status", "prediction", "request_id", "mirrored"
+        ]  # fmt: skip
         keyed = any(r.unit for r in selected)
         with Path(path).open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
@@ -325,6 +333,7 @@ class Recorder:
                     r.status,
                     "" if r.prediction is None else r.prediction,
                     r.request_id or "",
+                    "" if r.mirrored is None else int(r.mirrored),
                 ]
                 writer.writerow([*line, r.unit or ""] if keyed else line)
         return len(selected)
