@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
+from polling import until
 from typer.testing import CliRunner
 
 import modelcanary as mc
@@ -318,13 +319,16 @@ def test_generator_sends_each_cohort_on_its_share_of_requests(upstream: Upstream
         [{"inputs": [1]}],
         rps=200,
         concurrency=16,
-        duration=1.5,
         headers={"Cookie": "session=1", "x-team": "ml"},
         cohorts=cohorts,
     )
-    stats = gen.start().wait()
+    # stopped once 150 requests arrived, not after a wall-clock duration (a loaded machine
+    # may send fewer in 1.5 s); stop() waits for the requests in flight
+    gen.start()
+    until(lambda: len(upstream.seen) >= 150, "150 requests at the upstream", 120)
+    stats = gen.stop()
     seen = upstream.seen
-    assert len(seen) == stats.sent > 100
+    assert len(seen) == stats.sent >= 150
     beta = [h for h, _ in seen if h.get("x-cohort") == "beta"]
     gold = [(h, q) for h, q in seen if "tier=gold" in h.get("cookie", "")]
     # exactly the requests the draw put in each cohort (its share: the next test)

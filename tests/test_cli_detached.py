@@ -17,7 +17,10 @@ from polling import until
 
 from modelcanary.cli._run_cmd import Runner, read_runner
 
-LONG = list(range(20, 80, 4))  # 15 one-second steps, >= 8 challenger requests each
+LONG = list(range(20, 100))
+"""80 one-second steps, >= 8 challenger requests each: a run that outlasts the status polls,
+CLI calls and signals the tests send it (each a Python process start, slow on a loaded
+machine) by minutes, so it is still Progressing when they arrive."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,15 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "providers"))
-from prom_fixtures import Exporter, Prometheus, free_port, running_prometheus, wait_until
+from prom_fixtures import (
+    Exporter,
+    Prometheus,
+    fence,
+    free_port,
+    running_prometheus,
+    seed_router,
+    wait_until,
+)
 from scripted_model import scripted_model
 
 from modelcanary.analysis import analyse_interval
@@ -121,6 +129,7 @@ def traffic() -> Iterator[Traffic]:
 
 def _traffic(port: int, champion: str, challenger: str, failing: EveryNth) -> Iterator[Traffic]:
     router = LocalRouter(champion, challenger, rollout=NAME, recorder=Recorder(), port=port)
+    seed_router(router, 5)  # the same 50/50 split every run: each window has errors per side
     router.start()
     exporter = Exporter()
     jobs = {
@@ -140,14 +149,13 @@ def _traffic(port: int, champion: str, challenger: str, failing: EveryNth) -> It
                     i += CHAMPION_FAILS
                 sent = sum(warm.values())
                 wait_until(lambda: scraped_at(prometheus, sent), 30, "warm-up scraped")
-                time.sleep(2.3)  # two more scrapes; the window starts between two
-                start = time.time()
+                time.sleep(1.3)  # another scrape of the warm-up counts
+                start = fence(prometheus, "router")  # the window starts between two scrapes
                 failing.failing = True
                 one, two = Tally(), Tally()
                 send(client, i, BATCH[0], one)
-                seen = wait_until(lambda: scraped_at(prometheus, sent + BATCH[0]), 30, "one")
-                mid = seen + 0.5  # between two scrapes
-                time.sleep(max(0.0, mid - time.time()) + 0.1)
+                wait_until(lambda: scraped_at(prometheus, sent + BATCH[0]), 30, "one")
+                mid = fence(prometheus, "router")  # between two scrapes
                 send(client, i + BATCH[0], BATCH[1], two)
                 wait_until(lambda: scraped_at(prometheus, sent + sum(BATCH)), 30, "two")
             end = time.time() + 0.5  # past the last scrape
@@ -235,17 +243,20 @@ def test_a_restart_inside_the_window_counts_the_events_before_and_after_it(
     """A router restart resets its counters to 0 mid-window: the window counts the events
     up to the restart plus those after it, never a negative or the new value alone."""
     prometheus, exporter = traffic.prometheus, traffic.exporter
-    _set(exporter, "200", 500.0)  # a long-lived router: lifetime counts before the window
-    _set(exporter, "503", 40.0)
+    with exporter.batch():  # each pair of counters changes between two scrapes
+        _set(exporter, "200", 500.0)  # a long-lived router: lifetime counts before the window
+        _set(exporter, "503", 40.0)
     wait_until(lambda: _sample(prometheus, 500.0), 30, "lifetime scraped")
     time.sleep(1.3)
-    start = time.time()
-    _set(exporter, "200", 530.0)  # 30 requests, 4 errors, then the restart
-    _set(exporter, "503", 44.0)
+    start = fence(prometheus, "synthetic")  # the samples up to here read the lifetime counts
+    with exporter.batch():
+        _set(exporter, "200", 530.0)  # 30 requests, 4 errors, then the restart
+        _set(exporter, "503", 44.0)
     wait_until(lambda: _sample(prometheus, 530.0), 30, "before the restart")
     time.sleep(1.2)
-    _set(exporter, "200", 12.0)  # restarted from 0: 12 requests, 2 errors since
-    _set(exporter, "503", 2.0)
+    with exporter.batch():
+        _set(exporter, "200", 12.0)  # restarted from 0: 12 requests, 2 errors since
+        _set(exporter, "503", 2.0)
     wait_until(lambda: _sample(prometheus, 12.0), 30, "after the restart")
     end = time.time() + 0.5
     spec = parse_rollout(

@@ -28,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "providers"))
 from prom_fixtures import (
     Exporter,
     Prometheus,
+    fence,
     free_port,
     running_prometheus,
+    seed_router,
     wait_until,
 )
 
@@ -150,12 +152,12 @@ def served(stack: tuple[Prometheus, int]) -> Iterator[Served]:
     router = LocalRouter(
         champion.url, challenger.url, rollout="hist", recorder=Recorder(), port=port
     )
+    seed_router(router, 3)  # the same split on every run
     router.start()
     try:
         router.set_routes(rollout(), Routes(50, 50))
         wait_until(lambda: prometheus.query('up{job="router"} == 1'), 30, "router scraped")
-        time.sleep(1.5)  # a scrape before the traffic: the window's start edge
-        start = time.time()
+        start = fence(prometheus, "router")  # a scrape before the traffic: the start edge
         served = Counter[str]()
         with httpx.Client(base_url=router.url, timeout=10) as client:
             for i in range(REQUESTS):
@@ -256,16 +258,17 @@ def test_bucket_counts_are_whole_requests_and_windows_tile(
     les = ("0.005", "0.025", "0.1", "+Inf")
     _set(exporter, "champion", dict.fromkeys(les, 100.0))  # older than the windows
     first = wait_until(lambda: _scraped(prometheus, "champion", 100.0), 30, "first scrape")
-    time.sleep(2.2)  # two more scrapes at 100
-    a = time.time()
-    _set(exporter, "champion", dict(zip(les, (103.0, 110.0, 117.0, 120.0), strict=True)))
-    _set(exporter, "challenger", dict(zip(les, (2.0, 5.0, 9.0, 10.0), strict=True)))  # born
-    mid_seen = wait_until(lambda: _scraped(prometheus, "champion", 120.0), 30, "second batch")
-    b = mid_seen + 0.5  # between two scrapes
-    time.sleep(max(0.0, b - time.time()) + 0.1)
-    # a restart: the challenger's counters start again from 0, then count 4 more requests
-    _set(exporter, "challenger", dict(zip(les, (1.0, 2.0, 4.0, 4.0), strict=True)))
-    _set(exporter, "champion", dict(zip(les, (103.0, 111.0, 120.0, 125.0), strict=True)))
+    time.sleep(1.2)  # another scrape at 100
+    a = fence(prometheus, "synthetic")  # the samples up to here read the values before
+    with exporter.batch():  # both versions change between two scrapes
+        _set(exporter, "champion", dict(zip(les, (103.0, 110.0, 117.0, 120.0), strict=True)))
+        _set(exporter, "challenger", dict(zip(les, (2.0, 5.0, 9.0, 10.0), strict=True)))  # born
+    wait_until(lambda: _scraped(prometheus, "champion", 120.0), 30, "second batch")
+    b = fence(prometheus, "synthetic")  # between two scrapes
+    with exporter.batch():
+        # a restart: the challenger's counters start again from 0, then count 4 more requests
+        _set(exporter, "challenger", dict(zip(les, (1.0, 2.0, 4.0, 4.0), strict=True)))
+        _set(exporter, "champion", dict(zip(les, (103.0, 111.0, 120.0, 125.0), strict=True)))
     wait_until(lambda: _scraped(prometheus, "champion", 125.0), 30, "third batch")
     c = time.time() + 0.4  # past the last scrape
     assert first < a
@@ -297,7 +300,7 @@ def test_a_failed_scrape_at_the_window_start_does_not_count_the_counters_lifetim
     flaky.down = True  # the next scrapes fail: the series are marked stale
     wait_until(lambda: prometheus.query('up{job="flaky"} == 0'), 30, "a failed scrape")
     wait_until(lambda: not prometheus.query(count), 30, "series stale")
-    start = time.time()
+    start = fence(prometheus, "flaky")  # every scrape up to here failed or read the lifetime
     flaky.latency("flaky", "challenger", 0.2, 7)  # the window's traffic
     flaky.down = False
     wait_until(lambda: prometheus.query(f"{count} == 107"), 30, "traffic scraped")

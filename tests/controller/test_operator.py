@@ -155,7 +155,10 @@ def test_a_restarted_operator_continues_from_the_status(
     kube: KubeApi, prom: PromAPI, kubelet: Kubelet
 ) -> None:
     prom.values["rollout='restart'"] = 0.0
-    _start(kube, prom, "restart", weights=(20, 40, 60, 80))
+    # 2 s intervals: after its first interval the rollout stays Progressing for three more
+    # (6 s), so the first operator stops before it moves on to Promoting even on a loaded
+    # machine (500 ms intervals left 1.5 s for the check below to see it and stop it)
+    _start(kube, prom, "restart", weights=(20, 40, 60, 80), interval="2s")
     first = OperatorThread(kube.api_client).start()
     try:
         wait_for(lambda: _phase(kube, "restart") == "Initialized", "Initialized")
@@ -169,7 +172,7 @@ def test_a_restarted_operator_continues_from_the_status(
     assert before["phase"] == "Progressing"
 
     with OperatorThread(kube.api_client):
-        wait_for(lambda: _phase(kube, "restart") == "Succeeded", "Succeeded", timeout=60)
+        wait_for(lambda: _phase(kube, "restart") == "Succeeded", "Succeeded", timeout=90)
     after = rollout_status(kube, "restart")
     # the new operator went on from the stored status: the old records are kept as they were
     assert after["history"][: len(before["history"])] == before["history"]

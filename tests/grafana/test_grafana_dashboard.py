@@ -151,7 +151,8 @@ def test_every_panel_query_returns_data_from_a_real_rollout(endpoints: tuple[str
         .canary(steps=[20, 40, 60, 80], interval="2s")
         .slo(
             mc.sli.error_rate() < "1%",
-            mc.sli.latency(p=99).relative_to_champion() <= 3.0,  # a champion value
+            # a champion value; 10x: identical servers on a loaded machine never reject it
+            mc.sli.latency(p=99).relative_to_champion() <= 10.0,
             mc.sli.throughput() >= 1,  # a lower bound
         )
         .load(rps=40, concurrency=4)

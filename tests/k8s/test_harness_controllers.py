@@ -14,7 +14,7 @@ from kube_fixtures import KubeApi
 RBAC = "rbac.authorization.k8s.io/v1"
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     """Poll ``check`` (the controller runs in the API's loop); a generous bound, no timing."""
     deadline = time.monotonic() + timeout
     while not check():

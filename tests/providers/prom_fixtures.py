@@ -9,6 +9,7 @@ with counters the test sets (``batch()`` changes several atomically between two 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -86,30 +87,74 @@ def wait_until(check: Callable[[], Any], timeout: float = 20.0, what: str = "con
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
 
 
+def fence(prometheus: Prometheus, job: str, timeout: float = 30.0) -> float:
+    """A window edge: the time now, returned once a scrape of ``job`` that started after it
+    is stored. Change the counters only after this returns.
+
+    Scrapes of one target run one after another, so every scrape stamped at or before the
+    edge has read the target by then: its sample holds the state before the change. An edge
+    read from the wall clock just before the change (``start = time.time()``, then change)
+    races a scrape stamped just before it that reads the target just after the change: its
+    sample lands before the window yet counts the window's first events."""
+    edge = time.time()
+
+    def scraped_after() -> bool:
+        rows = prometheus.query(f'up{{job="{job}"}}[1m]')
+        return any(float(t) > edge for row in rows for t, _ in row["values"])
+
+    wait_until(scraped_after, timeout, f"a scrape of {job} after {edge:.3f}")
+    return edge
+
+
+def seed_router(router: Any, seed: int) -> None:
+    """Seed a LocalRouter's weighted draws (champion/challenger, mirror): requests sent one
+    at a time then split the same way on every run. ``LocalRouter`` draws from a fresh
+    unseeded generator; a test asserting on which version served what must not."""
+    router._state.draw = random.Random(seed).random
+
+
 class Prometheus:
     """A Prometheus process with a config the test controls."""
 
     def __init__(self, workdir: Path, jobs: Jobs | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.workdir = workdir
         self.config = workdir / "prometheus.yml"
         self.log = (workdir / "prometheus.log").open("wb")
         self.jobs: Jobs = dict(jobs or {})
         self._write_config()
-        self.process = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={self.config}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--web.enable-lifecycle",
-                f"--web.console.templates={workdir}",
-                f"--web.console.libraries={workdir}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_until(self._ready, 30, "Prometheus /-/ready")
+        for attempt in range(3):
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.process = subprocess.Popen(
+                [
+                    PROMETHEUS,
+                    f"--config.file={self.config}",
+                    f"--storage.tsdb.path={workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--web.enable-lifecycle",
+                    f"--web.console.templates={workdir}",
+                    f"--web.console.libraries={workdir}",
+                ],
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                wait_until(self._ready, 30, "Prometheus /-/ready")
+                return
+            except AssertionError:
+                # the free port was taken by another process before Prometheus bound it
+                # (the kernel hands ports out at random; other test workers bind too): a
+                # harness problem, not the test's, so start again on another port
+                if attempt == 2 or not self._port_taken():
+                    raise
+
+    def _port_taken(self) -> bool:
+        """Prometheus exited because its listen address was in use."""
+        if self.process.poll() is None:
+            return False
+        self.log.flush()
+        text = (self.workdir / "prometheus.log").read_text(errors="replace")
+        return "address already in use" in text
 
     def _ready(self) -> bool:
         if self.process.poll() is not None:

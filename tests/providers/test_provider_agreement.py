@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from prom_fixtures import Prometheus, wait_until
+from prom_fixtures import Prometheus, fence, wait_until
 
 from modelcanary.analysis._measurements import (
     Counts,
@@ -103,7 +103,7 @@ def traffic(prometheus: Prometheus, router_port: int) -> Iterator[tuple[Any, Win
     try:
         router.set_routes(rollout(), Routes(50, 50, mirror_weight=100))
         wait_until(lambda: prometheus.query('up{job="router"} == 1'), what="router scraped")
-        start = time.time()
+        start = fence(prometheus, "router")  # every sample up to here read the router idle
         served = Counter[str]()
         with httpx.Client(base_url=router.url, timeout=10) as client:
             for i in range(REQUESTS):

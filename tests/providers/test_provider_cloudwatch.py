@@ -271,7 +271,7 @@ def test_error_classes(status: int, code: str, error: type[Exception]) -> None:
     thread.start()
     try:
         fake = CloudWatchProvider(
-            REGION, endpoint=server.url, credentials=CREDS, timeout=2.0, max_attempts=1
+            REGION, endpoint=server.url, credentials=CREDS, timeout=10.0, max_attempts=1
         )
         with pytest.raises(error, match=code) as info:
             query(fake, metric("requests", [stat("m1", "RequestCount")]))

@@ -37,7 +37,7 @@ def fake() -> Iterator[FakeDatadog]:
 def datadog(fake: FakeDatadog) -> Iterator[DatadogProvider]:
     fake.reset()
     fake.series.clear()
-    provider = DatadogProvider(API_KEY, APP_KEY, address=fake.url, timeout=2.0)
+    provider = DatadogProvider(API_KEY, APP_KEY, address=fake.url, timeout=10.0)
     yield provider
     provider.close()
 

@@ -126,7 +126,7 @@ def test_client_errors_are_permanent(stub: Stub, status: int, hint: str) -> None
 
 
 def test_timeout_is_transient(stub: Stub) -> None:
-    stub.delay = 0.5
+    stub.delay = 5.0  # far past the 0.1 s timeout: a client stalled 0.4 s would read an answer
     with pytest.raises(TransientProviderError, match=r"within 0\.1s"):
         PrometheusProvider(stub.url, timeout=0.1).query(METRIC, ROLLOUT, WINDOW)
 

@@ -129,8 +129,8 @@ def test_factory(server: Graphite) -> None:
     spec = MetricProviderSpec(
         type="graphite", address=f"{server.url}/", secret_ref=SecretRef(env="GRAPHITE_CREDS")
     )
-    p = provider_for(spec, env={"GRAPHITE_CREDS": SECRET}, timeout=2.0)
-    assert isinstance(p, GraphiteProvider) and p.is_online() and p.endpoint.timeout == 2.0
+    p = provider_for(spec, env={"GRAPHITE_CREDS": SECRET}, timeout=10.0)
+    assert isinstance(p, GraphiteProvider) and p.is_online() and p.endpoint.timeout == 10.0
     got = p.query(metric("app.{{ name }}.latency"), CONTRACT_ROLLOUT, Window(T0, T0 + 10))
     assert got == Scalar(1.0)
     with pytest.raises(SpecError, match=r"provider\.address"):

@@ -220,7 +220,7 @@ def test_factory_and_secret_ref(influx: InfluxDB) -> None:
         address=f"{influx.url}?db={INFLUX_DB}",
         secret_ref=SecretRef(env="INFLUX_CREDS"),
     )
-    p = provider_for(spec, env={"INFLUX_CREDS": SECRET}, timeout=3.0)
+    p = provider_for(spec, env={"INFLUX_CREDS": SECRET}, timeout=10.0)
     assert isinstance(p, InfluxDBProvider) and p.is_online()
     assert p.query(
         metric('SELECT max("value") FROM "latency_ms"'), CONTRACT_ROLLOUT, WINDOW

@@ -42,7 +42,7 @@ def kayenta(fake: FakeKayenta) -> Iterator[KayentaProvider]:
     fake.configs.clear()
     sleeps: list[float] = []
     provider = KayentaProvider(
-        fake.url, secret=TOKEN, timeout=2.0, wait=5.0, poll_interval=0.01, sleep=sleeps.append
+        fake.url, secret=TOKEN, timeout=10.0, wait=5.0, poll_interval=0.01, sleep=sleeps.append
     )
     yield provider
     provider.close()

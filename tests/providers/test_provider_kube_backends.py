@@ -141,7 +141,7 @@ def _keptn_operator(kube: KubeApi, passed: bool, stop: threading.Event) -> None:
 def test_keptn_analysis_verdict_and_cleanup(
     kube: KubeApi, cluster: KubeClusterObjects, passed: bool
 ) -> None:
-    provider = KeptnProvider(cluster, wait=10, poll_interval=0.1)
+    provider = KeptnProvider(cluster, wait=60, poll_interval=0.1)
     metric = _metric("keptn", "analysis/{{ namespace }}/slo-gate/5m/service=fraud;env=prod")
     created: list[dict[str, Any]] = []
     stop = threading.Event()

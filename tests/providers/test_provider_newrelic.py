@@ -37,7 +37,7 @@ def fake() -> Iterator[FakeNerdGraph]:
 def newrelic(fake: FakeNerdGraph) -> Iterator[NewRelicProvider]:
     fake.reset()
     fake.results.clear()
-    provider = NewRelicProvider(API_KEY, account_id=ACCOUNT, address=fake.url, timeout=2.0)
+    provider = NewRelicProvider(API_KEY, account_id=ACCOUNT, address=fake.url, timeout=10.0)
     yield provider
     provider.close()
 

@@ -409,7 +409,7 @@ def test_otlp_serve_command() -> None:
         assert remote.collect(CONTRACT_ROLLOUT, WINDOW).challenger.counts == Counts(65, 5)
     finally:
         proc.terminate()
-        assert proc.wait(10) == 0
+        assert proc.wait(60) == 0  # a bound: a loaded machine's interpreter exit is slow
 
 
 def test_otlp_serve_rejects_a_bad_listen_address() -> None:

@@ -48,7 +48,7 @@ def fake() -> Iterator[FakeGoogleMonitoring]:
 def google(fake: FakeGoogleMonitoring) -> Iterator[StackdriverProvider]:
     fake.reset()
     fake.mql.clear()
-    provider = StackdriverProvider(PROJECT, token=TOKEN, address=fake.url, timeout=2.0)
+    provider = StackdriverProvider(PROJECT, token=TOKEN, address=fake.url, timeout=10.0)
     yield provider
     provider.close()
 
@@ -200,7 +200,7 @@ def test_metadata_server_token_is_fetched_once_and_refreshed(
     fake: FakeGoogleMonitoring,
 ) -> None:
     fake.reset()
-    source = MetadataToken(fake.host, timeout=2.0)
+    source = MetadataToken(fake.host, timeout=10.0)
     provider = StackdriverProvider(PROJECT, token=source, address=fake.url)
     assert provider.is_online() is True
     assert provider.is_online() is True
