@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests draw the same examples on every run (derandomize: a seed per test), with no
+# per-example deadline: one unlucky draw or a slow example on a loaded CI machine must not fail
+# a run that the previous one passed. MODELCANARY_HYPOTHESIS=explore draws fresh examples
+# each run (for hunting bugs locally; a find there becomes an @example).
+settings.register_profile(
+    "modelcanary", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+settings.register_profile(
+    "explore", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=False
+)
+settings.load_profile(
+    "explore" if os.environ.get("MODELCANARY_HYPOTHESIS") == "explore" else "modelcanary"
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"  # vendored, with provenance headers
