@@ -33,7 +33,10 @@ summary (``--json FILE`` too): ``scenarios`` (name, kind, in_slo, runs, per judg
 ``false_rollback_rate``/``promoted_rate``/``held_rate`` or ``detection_rate``,
 ``detect_s_median``, ``promote_s_median``; ``verdict_agreement``; ``bucket_trials``: the
 challenger's requests in the tiled windows' bucket counts, ``served_trials``: the requests
-the router recorded up to the last scrape, which they must equal) and ``goals``.
+the router recorded up to the last scrape's timestamp, ``served_trials_high``: up to the end
+of that scrape (its timestamp plus ``scrape_duration_seconds``: the scrape read the router
+somewhere in between, so the bucket counts lie in ``[served_trials, served_trials_high]``)
+and ``goals``.
 """
 
 from __future__ import annotations
@@ -234,6 +237,10 @@ def wait_scraped(provider: PrometheusProvider, since: float, timeout: float = 90
     raise RuntimeError("prometheus did not scrape the router")
 
 
+SCRAPE_TOLERANCE_S = 0.002
+"""Prometheus may move a scrape's timestamp by up to 2 ms onto its schedule."""
+
+
 def served_until_last_scrape(
     provider: PrometheusProvider,
     embedded: EmbeddedProvider,
@@ -241,16 +248,27 @@ def served_until_last_scrape(
     name: str,
     t0: float,
     end: float,
-) -> int:
-    """Challenger requests the router recorded up to the last scrape at or before ``end``:
-    what the tiled windows' bucket counts must add up to."""
+) -> tuple[int, int]:
+    """Challenger requests the router recorded by the last scrape at or before ``end``, as
+    (up to its timestamp, up to its timestamp plus its duration): the scrape read the router
+    somewhere in between, so the tiled windows' bucket counts must lie in that range (a
+    request finishing while the scrape was on its way in may be on either side)."""
     series = f'modelcanary_router_request_duration_seconds_count{{rollout="{name}"}}'
     rows = provider.api.vector(f"max(timestamp({series}))", end)
     if not rows:
-        return 0
-    data = embedded.collect(spec, Window(t0 - 60.0, rows[0][1] + 1e-3))
-    lat = data.challenger.latencies
-    return len(lat.values) if isinstance(lat, Samples) else 0
+        return 0, 0
+    stamp = rows[0][1]
+    took = provider.api.vector('max(scrape_duration_seconds{job="router"})', stamp)
+    duration = took[0][1] if took else 0.0
+
+    def recorded(until: float) -> int:
+        lat = embedded.collect(spec, Window(t0 - 60.0, until)).challenger.latencies
+        return len(lat.values) if isinstance(lat, Samples) else 0
+
+    return (
+        recorded(stamp - SCRAPE_TOLERANCE_S),
+        recorded(stamp + duration + SCRAPE_TOLERANCE_S),
+    )
 
 
 def run(
@@ -316,7 +334,8 @@ def run(
         "prometheus": {"end": prom_path.end, "at_s": prom_path.at_s},
         "embedded": {"end": shadow.end, "at_s": shadow.at_s},
         "bucket_trials": bucket_trials,
-        "served_trials": served,
+        "served_trials": served[0],
+        "served_trials_high": served[1],
         "reasons": prom_path.reasons[-2:],
         "embedded_reasons": shadow.reasons[-2:],
     }
@@ -349,6 +368,10 @@ def summarise(scenario: Scenario, runs: list[dict[str, Any]]) -> dict[str, Any]:
     ) / len(runs)
     out["bucket_trials"] = sum(r["bucket_trials"] for r in runs)
     out["served_trials"] = sum(r["served_trials"] for r in runs)
+    out["served_trials_high"] = sum(r["served_trials_high"] for r in runs)
+    out["bucket_counts_within_scrape"] = all(
+        r["served_trials"] <= r["bucket_trials"] <= r["served_trials_high"] for r in runs
+    )
     return out
 
 
@@ -384,8 +407,8 @@ def main() -> None:
                         f"{scenario.name:12} seed {seed}: prometheus {r['prometheus']['end']} "
                         f"@{r['prometheus']['at_s']}s, embedded {r['embedded']['end']} "
                         f"@{r['embedded']['at_s']}s; challenger latencies: "
-                        f"{r['bucket_trials']} in tiled bucket counts, {r['served_trials']} served "
-                        "up to the last scrape",
+                        f"{r['bucket_trials']} in tiled bucket counts, {r['served_trials']}-"
+                        f"{r['served_trials_high']} served by the last scrape",
                         flush=True,
                     )
                     if a.verbose:
@@ -403,7 +426,7 @@ def main() -> None:
         ),
         "verdicts_agree_with_exact_data": all(s["verdict_agreement"] == 1.0 for s in results),
         "bucket_counts_equal_served_requests": all(
-            abs(s["bucket_trials"] - s["served_trials"]) <= s["runs"] for s in results
+            s["bucket_counts_within_scrape"] for s in results
         ),
     }
     summary: dict[str, Any] = {
