@@ -29,6 +29,11 @@ from ._faults import Faults
 
 READY_LINE = re.compile(r"^serving (?P<model>.+) on (?P<url>http://\S+)$", re.MULTILINE)
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+READY_SECONDS = 120.0
+"""How long :func:`start_server_process` waits for ``/ping`` by default. A child imports
+mlflow and the model's flavor, then loads the model: ~3-5 s on an idle machine, but 30 s (the
+bound before) was not enough with two rollouts' servers starting on a busy 2-core machine, or
+with a cold import cache; a real model may take longer still."""
 T = TypeVar("T")
 
 
@@ -96,7 +101,7 @@ def start_server_process(
     env: Mapping[str, str] | None = None,
     faults: Faults | None = None,
     tracking_uri: str | None = None,
-    ready_timeout: float = 30.0,
+    ready_timeout: float = READY_SECONDS,
     host: str = "127.0.0.1",
     model_name: str | None = None,
     model_version: str | None = None,

@@ -268,7 +268,7 @@ def test_fuzzing_left_no_connection_no_buffer_and_bounded_memory(
             statuses, _ = _answers(sock)
             assert statuses in ([413], [])  # [] only if the reset beat the answer
     assert _rss() - before < 32 * 1024 * 1024
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # a bound on a leak, not a speed target (it was 10 s)
     while fuzz_router.open_connections or fuzz_router.buffered_bytes:
         assert time.monotonic() < deadline, (
             fuzz_router.open_connections,

@@ -125,8 +125,8 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def wait_until(condition: object, timeout: float = 5.0) -> bool:
-    """Poll ``condition()`` every 20 ms until true or ``timeout``."""
+def wait_until(condition: object, timeout: float = 60.0) -> bool:
+    """Poll ``condition()`` every 20 ms until true or ``timeout`` (a bound on a hung run)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():  # type: ignore[operator]

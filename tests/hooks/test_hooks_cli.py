@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hooks_helpers import free_port, wait_until
+from hooks_helpers import wait_until
+from ports import reserved_port
 from typer.testing import CliRunner
 
 from modelcanary.cli._main import app
@@ -31,7 +32,9 @@ def _healthy(url: str) -> bool:
 def test_gate_serve_runs_until_signalled_and_exits_0(
     repo_dir: Path, tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
-    port = free_port()
+    # held for the service (a free port closed again may be handed to another server while
+    # the CLI starts); the service binds it with SO_REUSEADDR as every _httpd server does
+    port = reserved_port()
     url = f"http://127.0.0.1:{port}"
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
@@ -44,7 +47,7 @@ def test_gate_serve_runs_until_signalled_and_exits_0(
         text=True,
     )
     try:
-        assert wait_until(lambda: _healthy(url), timeout=15), "the service never answered"
+        assert wait_until(lambda: _healthy(url), timeout=120), "the service never answered"
         body = {"name": "podinfo", "namespace": "test"}
         assert httpx.post(f"{url}/gate/check", json=body).status_code == 403
         assert httpx.post(f"{url}/gate/open", json=body).status_code == 401, "no token"
@@ -55,7 +58,7 @@ def test_gate_serve_runs_until_signalled_and_exits_0(
         off = httpx.post(url, json=task, headers=AUTH)
         assert (off.status_code, "--allow-commands" in off.text) == (403, True)
         proc.send_signal(stop_signal)
-        _, err = proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()

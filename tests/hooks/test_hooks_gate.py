@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from hooks_helpers import alive, fast_runner, hook, wait_until
+from ports import reserved_port
 
 from modelcanary.hooks import GateServer, HttpWebhookRunner
 from modelcanary.ports import WebhookPayload, WebhookResult
@@ -112,10 +113,12 @@ def test_bash_task_blocks_and_reports(gate: GateServer, runner: HttpWebhookRunne
 
 def test_bash_task_timeout_kills_it(gate: GateServer, runner: HttpWebhookRunner) -> None:
     start = time.monotonic()
-    result = call(runner, f"{gate.url}/", payload(type="bash", cmd="sleep 10"))
+    result = call(runner, f"{gate.url}/", payload(type="bash", cmd="sleep 120"))
     assert (result.passed, result.status_code) == (False, 500)
     assert "timed out" in result.message
-    assert time.monotonic() - start < 3
+    # killed at its 0.5 s timeout, far from the 120 s it asked for (before: "sleep 10" and
+    # "< 3 s", a timed assertion a loaded machine could fail)
+    assert time.monotonic() - start < 30
 
 
 def test_cmd_task_runs_in_background_and_is_not_started_twice(
@@ -126,7 +129,10 @@ def test_cmd_task_runs_in_background_and_is_not_started_twice(
 
 
 def _dedupe_scenario(gate: GateServer, runner: HttpWebhookRunner, out: Path) -> None:
-    cmd = f"sleep 0.5; echo run >> {out}"
+    # the task runs until the test lets it end (it slept 0.5 s before: a loaded machine could
+    # see it finished at the "still running" check, and the repeated call start it again)
+    release = out.with_name("release")
+    cmd = f"while [ ! -e {release} ]; do sleep 0.02; done; echo run >> {out}"
     first = call(runner, f"{gate.url}/", payload(type="cmd", cmd=cmd))
     assert (first.passed, first.status_code) == (True, 202), "Flagger answers 202 at once"
     assert gate.tasks.is_running("fraud.ml", cmd)
@@ -134,11 +140,12 @@ def _dedupe_scenario(gate: GateServer, runner: HttpWebhookRunner, out: Path) -> 
     assert again.status_code == 202
     other = call(runner, f"{gate.url}/", payload("other", cmd=cmd))  # another rollout: runs
     assert other.status_code == 202
-    assert gate.tasks.wait_idle(5)
+    release.touch()
+    assert gate.tasks.wait_idle(60)
     assert gate.tasks.total_execs == 2
     assert out.read_text() == "run\n" * 2
     call(runner, f"{gate.url}/", payload(cmd=cmd))  # finished: a new call starts it again
-    assert gate.tasks.wait_idle(5) and gate.tasks.total_execs == 3
+    assert gate.tasks.wait_idle(60) and gate.tasks.total_execs == 3
 
 
 def test_cmd_task_failure_and_timeout_are_recorded(
@@ -146,14 +153,14 @@ def test_cmd_task_failure_and_timeout_are_recorded(
 ) -> None:
     assert call(runner, f"{gate.url}/", payload(cmd="echo nope; exit 3")).status_code == 202
     pid_file = tmp_path / "pid"
-    slow = f"sleep 30 & echo $! > {pid_file}; wait"
+    slow = f"sleep 120 & echo $! > {pid_file}; wait"
     assert call(runner, f"{gate.url}/", payload(cmd=slow)).status_code == 202
-    assert gate.tasks.wait_idle(5)
+    assert gate.tasks.wait_idle(60)
     results = {r.command: r for r in gate.tasks.results()}
     failed, killed = results["echo nope; exit 3"], results[slow]
     assert (failed.ok, failed.exit_code, failed.output) == (False, 3, "nope\n")
     assert (killed.ok, killed.exit_code, killed.timed_out) == (False, None, True)
-    assert killed.seconds < 3
+    assert killed.seconds < 30  # killed at its 0.5 s timeout, not after its 120 s
     child = int(pid_file.read_text())
     assert wait_until(lambda: not alive(child)), "the task's children are killed too"
 
@@ -178,19 +185,21 @@ def test_log_cmd_output_is_opt_in(
     caplog.set_level(logging.INFO, logger="modelcanary.hooks")
     call(runner, f"{gate.url}/", payload(cmd="echo quiet-output"))
     call(runner, f"{gate.url}/", payload(cmd="echo loud-output", logCmdOutput="true"))
-    assert gate.tasks.wait_idle(5)
+    assert gate.tasks.wait_idle(60)
     assert "loud-output" in caplog.text
     assert "quiet-output" not in caplog.text and "echo loud" not in caplog.text
 
 
 def test_stop_kills_running_tasks_and_frees_the_port(runner: HttpWebhookRunner) -> None:
-    gate = GateServer("127.0.0.1", 0, allow_commands=True)
+    # a port held for this test: released by the stopped service, it could be handed to any
+    # other server (bind(0) ports are random) before the service binds it again below
+    gate = GateServer("127.0.0.1", reserved_port(), allow_commands=True)
     gate.start()
     url = gate.url
-    assert call(runner, f"{url}/", payload(cmd="sleep 30")).status_code == 202
+    assert call(runner, f"{url}/", payload(cmd="sleep 120")).status_code == 202
     start = time.monotonic()
     gate.stop()
-    assert time.monotonic() - start < 3
+    assert time.monotonic() - start < 30  # the task was killed, not waited for (before: < 3 s)
     [result] = gate.tasks.results()
     assert not result.ok and result.exit_code is None
     assert gate.tasks.submit("a.b", "true") is False, "a stopped service starts nothing"

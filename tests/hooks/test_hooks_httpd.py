@@ -29,11 +29,14 @@ class Echo(Handler):
 
 @pytest.fixture
 def small() -> Iterator[BackgroundServer]:
+    # read_timeout 2 s (it was 0.5 s): the trickling client's 0.2 s pauses and the 5 requests
+    # sent while 3 slow connections must still be open both had to fit in it on a loaded
+    # machine; the request deadline stays twice the read timeout
     limits = Limits(
         max_body=1000,
         max_header_bytes=4096,
-        read_timeout=0.5,
-        request_timeout=1.5,
+        read_timeout=2.0,
+        request_timeout=4.0,
         max_connections=3,
     )
     server = BackgroundServer(

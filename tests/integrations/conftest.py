@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from mlflow_launch import start_mlflow, stop_mlflow
 
 TEMPLATE = """\
 apiVersion: modelcanary.io/v1alpha1
@@ -37,17 +33,10 @@ spec:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``http://127.0.0.1:PORT`` of a real ``mlflow server`` that may call loopback webhooks."""
     root = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
     env = dict(
         os.environ,
         MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https",
@@ -55,46 +44,14 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         MLFLOW_WEBHOOK_CACHE_TTL="1",
         MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false",
     )
-    command = [
-        str(Path(sys.executable).parent / "mlflow"),
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination",
-        str(root / "artifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    log = (root / "server.log").open("wb")
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_mlflow(root, env)
     try:
-        deadline = time.monotonic() + 180  # ~12 s idle; slower while the suite loads the CPUs
-        while True:
-            assert server.poll() is None, (root / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "mlflow server did not become healthy"
-            time.sleep(0.3)
         import mlflow
 
         mlflow.set_tracking_uri(url)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
-        log.close()
+        stop_mlflow(server)
 
 
 @dataclass(frozen=True)

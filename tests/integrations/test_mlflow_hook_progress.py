@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TEMPLATE
 
 from modelcanary.integrations._mlflow_hook import RegistryHook
 from modelcanary.spec import AnalysisRecord, CheckRecord, Phase, RolloutStatus
@@ -38,13 +37,25 @@ def _until(check: Callable[[], Any], what: str, timeout: float = 120.0) -> Any:
 
 
 def test_the_hook_logs_each_stage_interval_and_the_verdict_of_a_local_rollout(
-    trained: Any, register_versions: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    trained: Any,
+    register_versions: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    template: Path,
 ) -> None:
     from mlflow import MlflowClient
 
     caplog.set_level(logging.INFO, logger="modelcanary.mlflow")
+    # the shared template, read from its fixture: "from conftest import TEMPLATE" imported
+    # whichever conftest.py was loaded last under that name (tests/notify's, when pytest is
+    # given several directories), so the module failed to import
+    base = template.read_text(encoding="utf-8")
     template = tmp_path / "rollout.yaml"
-    template.write_text(TEMPLATE.replace("[50]", "[20, 50]"), encoding="utf-8")
+    # 3 s intervals: GET /status, polled every 50 ms by this thread, must see the 20 % and
+    # the 50 % stage while each lasts (with 1 s a stall of this thread could miss a stage)
+    text = base.replace("[50]", "[20, 50]").replace("interval: 1s", "interval: 3s")
+    assert "interval: 3s" in text
+    template.write_text(text, encoding="utf-8")
     model = f"progress-{uuid.uuid4().hex[:6]}"
     versions = register_versions(model, "champion", "healthy")
     hook = RegistryHook(

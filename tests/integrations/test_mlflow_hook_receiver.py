@@ -213,7 +213,9 @@ def test_an_unbounded_body_is_refused_before_it_is_read(
 def test_slow_clients_are_timed_out_and_capped() -> None:
     from modelcanary._httpd import Limits
 
-    limits = Limits(max_body=MAX_BODY, read_timeout=0.5, request_timeout=1.0, max_connections=4)
+    # read_timeout 3 s (it was 0.5 s): the 40 connections must all be opened and sent to
+    # before the first 4 time out and free their slots, or more than 4 get a 408
+    limits = Limits(max_body=MAX_BODY, read_timeout=3.0, request_timeout=6.0, max_connections=4)
     events: list[RegistryEvent] = []
     receiver = WebhookReceiver(DeliveryVerifier(SECRET), events.append, limits=limits).start()
     threads = threading.active_count()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -23,7 +24,7 @@ def client(uri: str) -> Any:
     return MlflowClient(uri)
 
 
-def until(check: Callable[[], bool], timeout: float = 90.0) -> None:
+def until(check: Callable[[], bool], timeout: float = 240.0) -> None:
     end = time.monotonic() + timeout
     while not check():
         assert time.monotonic() < end, "timed out"
@@ -36,6 +37,18 @@ def tags(uri: str, name: str, version: str) -> dict[str, str]:
 
 def champion(uri: str, name: str) -> str:
     return str(client(uri).get_model_version_by_alias(name, "champion").version)
+
+
+class _FirstPollSeen(RegistryHook):
+    """The real hook; ``first_poll`` is set once its first registry poll has ended."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.first_poll = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def poll_once(self) -> None:
+        super().poll_once()
+        self.first_poll.set()
 
 
 def test_webhooks_promote_the_healthy_and_roll_back_the_faulty_challenger(
@@ -91,7 +104,7 @@ def test_forged_and_duplicate_deliveries_start_nothing(
 ) -> None:
     uri = trained.uri
     versions = register_versions("hook-forged", "champion", "healthy")
-    hook = RegistryHook(
+    hook = _FirstPollSeen(
         uri,
         secret=SECRET,
         template=template,
@@ -119,7 +132,9 @@ def test_forged_and_duplicate_deliveries_start_nothing(
         return httpx.post(hook.url, content=body, headers=head, timeout=10)
 
     with hook:
-        time.sleep(0.5)  # the first poll found no challenger
+        # the first poll found no challenger (a fixed 0.5 s sleep raced it on a loaded machine:
+        # a poll after the alias below starts the rollout the forged delivery must not start)
+        assert hook.first_poll.wait(120), "the hook's first registry poll did not end"
         client(uri).set_registered_model_alias("hook-forged", "challenger", versions[1])
         forged = post("not-the-secret", "d-1")
         time.sleep(1)

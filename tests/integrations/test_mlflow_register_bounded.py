@@ -8,17 +8,15 @@ no longer read the webhook it stored and answers 500: the cause the message poin
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
+from mlflow_launch import start_mlflow, stop_mlflow
 
 from modelcanary.integrations._mlflow_hook_receiver import DeliveryVerifier, WebhookReceiver
 
@@ -83,64 +81,32 @@ def test_a_server_answering_500_fails_fast_with_one_message(failing_server: str)
     assert "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY" in done.stderr  # the likely cause, named
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _mlflow(root: Path, port: int) -> subprocess.Popen[bytes]:
-    """``mlflow server`` as the docs start it: sqlite, no encryption key."""
+def _mlflow(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``mlflow server`` as the docs start it (sqlite, no encryption key), and its URL."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"}
     env |= {
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
-    command = [str(Path(sys.executable).parent / "mlflow"), "server", "--workers", "1"]
-    command += ["--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"]
-    command += ["--artifacts-destination", str(root / "artifacts")]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
-    log = (root / "server.log").open("ab")
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-    deadline = time.monotonic() + 180
-    while True:
-        assert server.poll() is None, (root / "server.log").read_text()[-3000:]
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "mlflow server did not become healthy"
-        time.sleep(0.3)
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    try:
-        server.wait(20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(5)
+    return start_mlflow(root, env)
 
 
 def test_mlflow_restarted_without_an_encryption_key(tmp_path: Path) -> None:
     """Registered and tested fine; after a restart (a new random key) the server cannot read
     its webhooks back: `register` says so in one message, naming the key, within seconds."""
-    port = _free_port()
-    uri = f"http://127.0.0.1:{port}"
     receiver = WebhookReceiver(DeliveryVerifier(SECRET), lambda event: None).start()
-    server = _mlflow(tmp_path, port)
+    server, uri = _mlflow(tmp_path)
     try:
         first = _register(uri, receiver.url)
         assert first.returncode == 0, first.stderr
         assert receiver.accepted == 3  # the test deliveries arrived
-        _stop(server)
-        server = _mlflow(tmp_path, port)
+        stop_mlflow(server)
+        server, uri = _mlflow(tmp_path)  # the same store; a port of its own (none reserved)
         again = _register(uri, receiver.url)
         _one_message(again, "--tracking-uri")
         assert "answered HTTP 500" in again.stderr
         assert "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY" in again.stderr
     finally:
-        _stop(server)
+        stop_mlflow(server)
         receiver.close()

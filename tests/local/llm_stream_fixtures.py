@@ -49,7 +49,7 @@ def sim_finished(server: LLMSimServer) -> int:
     return total
 
 
-def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
+def wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> bool:
     """Poll ``condition`` until true or ``seconds`` passed (a bound, not a timing)."""
     deadline = time.monotonic() + seconds
     while not condition():

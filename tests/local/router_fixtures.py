@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ports import closed_url
+
 from modelcanary.local._proxy.server import LocalRouter
 from modelcanary.local._recorder import Recorder
 from modelcanary.rollout._commands import Routes
@@ -44,6 +46,8 @@ class Upstream:
     """Answer as HTTP/1.0 without Content-Length (body ends when the connection closes)."""
     hang_up: bool = False
     """Close the connection after each answer without saying so (a stale keep-alive)."""
+    gate: threading.Event | None = None
+    """Hold every answer until this is set (bounded: 120 s), after any ``delay``."""
     seen: list[Seen] = field(default_factory=list)
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -70,6 +74,8 @@ def _handler(up: Upstream) -> type[BaseHTTPRequestHandler]:
                 up.seen.append(seen)
             if up.delay:
                 time.sleep(up.delay)
+            if up.gate is not None:
+                up.gate.wait(120)
             if up.drop:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -153,11 +159,9 @@ def upstream(name: str, **options: Any) -> Iterator[Upstream]:
 
 
 def dead_url() -> str:
-    """A loopback URL where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    """A loopback URL where nothing listens (:func:`ports.closed_url`: held closed, never
+    handed to another server during the test)."""
+    return closed_url()
 
 
 def rollout(name: str = "fraud") -> ModelRollout:

@@ -14,6 +14,7 @@ from collections import Counter
 
 import httpx
 from dead_challenger_endpoint import endpoint
+from ports import reserved_port
 from router_fixtures import dead_url, metric, router, settle, upstream
 
 from modelcanary.local._proxy.limits import RouterLimits
@@ -52,16 +53,19 @@ def test_a_challenger_that_dies_mid_traffic_never_fails_a_client_request() -> No
 
 def test_the_breaker_probes_a_challenger_that_comes_back_and_closes() -> None:
     limits = RouterLimits(breaker_cooldown=0.1, breaker_max_cooldown=0.2)
+    # held for the challenger between its death and its return: a port released by the dead
+    # process could be handed to any other server bind(0) (random ports) before it came back
+    port = reserved_port()
     with (
         upstream("champion") as champion,
-        endpoint("challenger", after=3) as first,
+        endpoint("challenger", after=3, port=port) as first,
         router(champion.url, first.url, Routes(0, 100), limits=limits) as r,
         httpx.Client() as client,
     ):
         servers = [client.post(f"{r.url}/invocations", json={}).json()["server"] for _ in range(20)]
         assert servers[:3] == ["challenger"] * 3 and set(servers[3:]) == {"champion"}
         assert r.breaker_open("challenger")
-        with endpoint("challenger", port=first.port):  # restarted on the same port
+        with endpoint("challenger", port=port):  # restarted on the same port
             deadline = time.monotonic() + 30
             server = ""
             while server != "challenger":

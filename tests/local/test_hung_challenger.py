@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from dead_challenger_endpoint import endpoint
 from hung_challenger_server import hung_endpoint
+from polling import until
 
 import modelcanary as mc
 from modelcanary.local._runtime import LocalRun
 from modelcanary.local._workloads import HUNG_PROBES, LocalWorkloads
+from modelcanary.rollout._observations import Readiness
 from modelcanary.spec import ModelRollout, Phase
 
 PAYLOAD = b'{"inputs": [[1.0, 2.0]]}'
@@ -59,10 +61,17 @@ def test_a_challenger_that_hangs_mid_rollout_is_rolled_back_before_the_deadline(
 def test_workloads_fail_a_hung_challenger_after_consecutive_timed_out_pings() -> None:
     with endpoint("champion") as champion, hung_endpoint(after=1) as challenger:
         rollout = _rollout(champion.url, challenger.url, interval="1s")
-        workloads = LocalWorkloads(probe_timeout=0.5)
+        # 2 s probes (0.5 s before: a loaded machine could make the champion's or the fresh
+        # challenger's first /ping miss it); the first answer is waited for, not assumed
+        workloads = LocalWorkloads(probe_timeout=2.0)
         workloads.ensure(rollout)
-        first = workloads.readiness(rollout)
-        assert first.challenger_ready and not first.challenger_failed
+
+        def answered() -> Readiness | None:
+            state = workloads.readiness(rollout)
+            return state if state.challenger_ready else None
+
+        first = until(answered, "the challenger's first /ping answer", 60, 0.05)
+        assert not first.challenger_failed
         # one answer, then it hangs
         _post(challenger.url)
         seen = [workloads.readiness(rollout) for _ in range(HUNG_PROBES + 1)]
@@ -72,7 +81,7 @@ def test_workloads_fail_a_hung_challenger_after_consecutive_timed_out_pings() ->
     assert [bool(r.challenger_failed) for r in seen[: HUNG_PROBES - 1]] == [False] * (
         HUNG_PROBES - 1
     )
-    assert seen[HUNG_PROBES - 1].challenger_failed  # the third one in a row (1.5 s >= 1 s)
+    assert seen[HUNG_PROBES - 1].challenger_failed  # the third one in a row (6 s >= 1 s)
     failed = seen[-1].challenger_failed
     assert failed.startswith("it stopped answering while taking traffic (/ping timed out for ")
     assert f"{HUNG_PROBES + 1} probes in a row" in failed

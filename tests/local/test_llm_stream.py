@@ -40,7 +40,7 @@ def test_the_first_event_reaches_the_client_before_the_upstream_sent_the_rest() 
 
     def script(conn: socket.socket, _request: bytes) -> None:
         conn.sendall(SSE_HEAD + event(delta("Hello")))
-        got_first.wait(10)  # the client has the first event by now, or never gets it early
+        got_first.wait(60)  # the client has the first event by now, or never gets it early
         conn.sendall(event(delta(" world", "stop")) + b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n")
         finished.set()
 
@@ -79,8 +79,12 @@ def test_the_simulator_is_still_generating_when_the_client_gets_its_first_token(
 
 def test_recorded_ttft_tpot_and_tokens_match_the_simulator() -> None:
     ttft, speed = 80.0, 50.0  # ms; tokens per second: 20 ms per output token
+    # Seed 49: a 56-token answer. The simulator paces each token from the request's start, so
+    # a first token that reaches the router X ms late shortens the measured TPOT by
+    # X / (tokens - 1): with 56 tokens X must pass 275 ms to fail "tpot >= 15". With the
+    # default seed (7), a 4-token answer: 15 ms of lateness, one stall on a loaded machine.
     with (
-        sim(ttft_ms=ttft, ttft_sigma=0, tokens_per_second=speed) as model,
+        sim(ttft_ms=ttft, ttft_sigma=0, tokens_per_second=speed, seed=49) as model,
         router(model.url, model.url) as r,
         httpx.Client(timeout=30) as client,
     ):
@@ -91,7 +95,7 @@ def test_recorded_ttft_tpot_and_tokens_match_the_simulator() -> None:
         text = "".join(_content(x) for x in lines)
         settle(r)
         (record,) = exchanges(r)
-        assert record.tokens_exact and record.output_tokens == usage["completion_tokens"]
+        assert record.tokens_exact and record.output_tokens == usage["completion_tokens"] == 56
         assert record.prompt_tokens == usage["prompt_tokens"]
         assert record.answer == text and record.finish_reason == "stop"
         assert record.ttft_ms is not None and ttft <= record.ttft_ms < ttft + 400

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import httpx
 from dead_challenger_endpoint import endpoint
+from ports import reserved_port
 from router_fixtures import dead_url, metric, router, settle, upstream
 
 import modelcanary as mc
@@ -67,9 +70,12 @@ def test_copies_to_a_dead_challenger_are_dropped_unsent_once_the_breaker_opens()
 
 def test_mirroring_resumes_when_the_challenger_comes_back() -> None:
     limits = RouterLimits(breaker_cooldown=0.1, breaker_max_cooldown=0.2)
+    # held for the challenger between its death and its return: a port released by the dead
+    # process could be handed to any other server bind(0) (random ports) before it came back
+    port = reserved_port()
     with (
         upstream("champion") as champion,
-        endpoint("challenger", after=3) as first,
+        endpoint("challenger", after=3, port=port) as first,
         router(champion.url, first.url, Routes(100, 0, 100), limits=limits) as r,
         httpx.Client() as client,
     ):
@@ -81,7 +87,7 @@ def test_mirroring_resumes_when_the_challenger_comes_back() -> None:
 
         send(30)
         _wait(lambda: r.breaker_open("challenger"))
-        with endpoint("challenger", port=first.port):  # restarted on the same port
+        with endpoint("challenger", port=port):  # restarted on the same port
             _wait(lambda: send() and not r.breaker_open("challenger"))  # a probe got through
             before = r.mirror_dropped
             send(20)
@@ -95,15 +101,30 @@ def test_mirroring_resumes_when_the_challenger_comes_back() -> None:
             assert r.mirror_dropped == before  # every later copy was sent
 
 
+@contextmanager
+def _released(gate: threading.Event) -> Iterator[None]:
+    """Set ``gate`` when the block ends (before the servers it holds are stopped)."""
+    try:
+        yield
+    finally:
+        gate.set()
+
+
 def test_a_challenger_that_cannot_keep_up_shows_as_low_coverage_with_its_reason() -> None:
+    # The challenger holds every answer until the end: 2 copies in flight and 2 queued, the
+    # rest dropped. Before, it answered after 0.5 s: 4 copies a second got through, and 100
+    # requests that took a loaded machine more than 2.5 s to send broke the bound below.
+    hold = threading.Event()
     with (
         upstream("champion") as champion,
-        upstream("challenger", delay=0.5) as slow,
+        upstream("challenger", gate=hold) as slow,
         router(
-            champion.url, slow.url, Routes(100, 0, 100), mirror_concurrency=2, mirror_queue=2
+            champion.url, slow.url, Routes(100, 0, 100), mirror_concurrency=2, mirror_queue=2,
+            mirror_timeout=300,
         ) as r,
         httpx.Client() as client,
-    ):
+        _released(hold),
+    ):  # fmt: skip
         for _ in range(100):
             assert client.post(f"{r.url}/invocations", json={}).status_code == 200
         _wait(lambda: r.recorder.mirror_coverage(EVERYTHING).eligible == 100)  # type: ignore[attr-defined]
@@ -115,11 +136,13 @@ def test_a_challenger_that_cannot_keep_up_shows_as_low_coverage_with_its_reason(
 
 
 def test_a_local_run_reports_a_challenger_that_cannot_keep_up() -> None:
-    # 100 requests/s mirrored to a challenger that answers 20/s: its queue fills, copies are
-    # dropped, and the run says so (its SLIs then describe only the copies it answered)
+    # 100 requests/s mirrored to a challenger that answers 5/s: its queue fills, copies are
+    # dropped, and the run says so (its SLIs then describe only the copies it answered). It
+    # answered 20/s before: a loaded machine whose load generator sent ~22/s could let the
+    # challenger keep up (no finding); 5/s leaves a 20-fold margin.
     with (
         endpoint("champion") as champion,
-        endpoint("challenger", delay=0.05) as challenger,
+        endpoint("challenger", delay=0.2) as challenger,
     ):
         rollout = (
             mc.Rollout("slow")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -232,7 +233,8 @@ def test_the_embedded_provider_fills_mirror_coverage_from_the_router() -> None:
         for _ in range(60):
             client.post(f"{r.url}/invocations", json={})
         rec: Recorder = r.recorder  # type: ignore[assignment]
-        for _ in range(250):  # the router hands its counts over every timer tick
+        deadline = time.monotonic() + 60  # a bound (it was 250 tries, ~5 s on an idle machine)
+        while time.monotonic() < deadline:  # the router hands its counts over every timer tick
             if rec.mirror_coverage(EVERYTHING).eligible >= 60:
                 break
             settle(r)

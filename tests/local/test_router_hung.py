@@ -113,7 +113,7 @@ def _status(answer: Answer | None) -> int:
     return 0 if answer is None else answer.status
 
 
-def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+def _wait_for(condition: Callable[[], bool], seconds: float = 60.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"

@@ -23,7 +23,7 @@ from modelcanary.notebook._run import HISTORY_COLUMNS
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
-def _until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
+def _until(check: Callable[[], Any], what: str, timeout: float = 180) -> Any:
     return until(check, what, timeout, interval=0.05)
 
 
@@ -47,7 +47,7 @@ def test_submit_then_wait_in_the_notebook_cell(
     rollout = fraud(ml_prom.url)
 
     run = mc.cluster(namespace="ml").submit(rollout)
-    status = run.wait(60)
+    status = run.wait(180)
 
     assert isinstance(run, ClusterRun) and run.done
     assert status.phase == "Succeeded" and status.outcome == "promoted", status.message
@@ -96,7 +96,7 @@ def test_abort_from_the_widget_rolls_back(
     assert notes["modelcanary.io/action"] == "abort"
     assert notes["modelcanary.io/action-reason"] == "abort from the notebook widget"
 
-    status = run.wait(60)
+    status = run.wait(180)
     assert status.phase == "Failed" and status.outcome == "aborted", status.message
     _until(lambda: not widget.polling, "the widget to stop following")
     assert widget.phase == "Failed" and "aborted" in widget.badge.value
@@ -113,7 +113,7 @@ def test_a_resubmitted_rollout_is_not_done_with_the_old_decision(
     ml_prom.values["rollout='fraud'"] = 0.0
     cluster = mc.cluster(kubeconfig=kubeconfig)
     first = cluster.submit(fraud(ml_prom.url))
-    assert first.wait(60).outcome == "promoted"
+    assert first.wait(180).outcome == "promoted"
 
     # a slower plan for version 5: the abort must land while it runs, whatever the load
     slow = fraud(ml_prom.url, challenger="models:/fraud/5").canary(steps=[30, 60], interval="20s")
@@ -121,7 +121,7 @@ def test_a_resubmitted_rollout_is_not_done_with_the_old_decision(
     assert second.generation is not None and second.generation > (first.generation or 0)
     assert not second.done  # the stored "promoted" is the decision about version 4
     second.abort("v5 looks wrong")  # applied to version 5, not swallowed by the old decision
-    status = second.wait(60)
+    status = second.wait(180)
     assert status.outcome == "aborted", status.message
     assert status.challenger is None or "5" in str(status.challenger)
     assert "v5 looks wrong" in status.message

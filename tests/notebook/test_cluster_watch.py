@@ -70,6 +70,11 @@ def test_yields_now_then_each_version_once_and_ends_on_deletion(
 ) -> None:
     _create(ml_kube)
     _create(ml_kube, "other")  # same namespace: its events must not show up
+    watch = rollouts.watch("fraud", NS, timeout=60)
+    # the writes start once the watch has yielded the rollout as stored now (they started
+    # 0.3 s after the watch was created before: a first read later than that on a loaded
+    # machine saw weight 30 first); each stream resumes from the last version it saw
+    first = next(iter(watch))
     writer = _later(
         lambda: _set(ml_kube, "fraud", 30),
         lambda: _set(ml_kube, "other", 99),
@@ -82,8 +87,7 @@ def test_yields_now_then_each_version_once_and_ends_on_deletion(
             ROLLOUT_API, "ModelRollout", NS, "fraud", {"metadata": {"finalizers": None}}
         ),
     )
-    watch = rollouts.watch("fraud", NS, timeout=60)
-    seen = [(s.rollout.name, _weight(s.rollout.status), s.deleted) for s in watch]
+    seen = [(s.rollout.name, _weight(s.rollout.status), s.deleted) for s in [first, *watch]]
     writer.join(10)
     assert [w for _, w, _ in seen][:3] == [None, 30, 60]
     assert {n for n, _, _ in seen} == {"fraud"}
@@ -109,7 +113,9 @@ def test_a_silent_stream_is_reopened_from_the_last_version_without_repeats(
     watch = ObjectWatch(
         client,
         Ref(ROLLOUT_API, "ModelRollout", NS, "fraud"),
-        timeout=6,
+        # the watch ends at its timeout; the two changes come at ~1.5 s and ~3 s: 10 s leaves
+        # a loaded machine 7 s of slack (it was 6 s: 3 s)
+        timeout=10,
         read_timeout=0.5,  # kmock never ends a stream: silence for 0.5 s re-opens it
     )
     writer = _later(
@@ -173,8 +179,11 @@ def test_close_from_another_thread_wakes_a_blocked_watch(
     seen: list[Any] = []
     reader = threading.Thread(target=lambda: seen.extend(watch), daemon=True)
     reader.start()
-    time.sleep(1.0)  # the reader is now blocked on a quiet stream
-    assert reader.is_alive()
+    deadline = time.monotonic() + 60  # until the reader has the rollout as stored now: then
+    while not seen and time.monotonic() < deadline:  # it blocks on the quiet stream (a fixed
+        time.sleep(0.05)  # 1 s sleep could close the watch before the first item was read)
+    time.sleep(0.3)  # into the stream's wait
+    assert reader.is_alive() and len(seen) == 1
     watch.close()
     reader.join(20)  # a bound far below the watch's 300 s: close() woke it
     assert not reader.is_alive()

@@ -55,8 +55,10 @@ def test_a_failing_alert_is_returned_not_raised(
     three: NotificationDelivery, receiver: Any, make: Any
 ) -> None:
     receiver.reply("/warn", status=500, body="down")
-    receiver.reply("/info", delay=1.0)
-    three.timeout = 0.2
+    # /info answers after 60 s, past the 3 s timeout; the others get 3 s to answer (it was
+    # 1 s and 0.2 s: one slow local answer on a loaded machine failed the error alert too)
+    receiver.reply("/info", delay=60.0)
+    three.timeout = 3.0
     deliveries = three.send(make(severity="error"))
     by_alert = {d.alert: d for d in deliveries}
     assert by_alert["error-alert"].ok

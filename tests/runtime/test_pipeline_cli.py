@@ -29,7 +29,9 @@ def _rollout_file(tmp_path: Path, models: Models, name: str, weights: list[int])
 def test_abort_from_another_process_stops_the_run_with_exit_3(
     tmp_path: Path, models: Models
 ) -> None:
-    rollout = _rollout_file(tmp_path, models, "long", [5, 10, 15, 20, 25, 30, 35, 40, 45, 50])
+    # 45 steps of two 1 s intervals (it had 10, ~20 s): the run must still be in progress
+    # after three CLI calls, which a loaded machine can stretch to 15 s; an abort ends it
+    rollout = _rollout_file(tmp_path, models, "long", list(range(10, 100, 2)))
     workdir = tmp_path / "w"
     run = subprocess.Popen(
         [EXE, "run", str(rollout), "--quiet", "--workdir", str(workdir)],
@@ -39,7 +41,7 @@ def test_abort_from_another_process_stops_the_run_with_exit_3(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a bound: the model servers start first
         seen: dict[str, Any] = {}
         while time.monotonic() < deadline:
             assert run.poll() is None, run.communicate()

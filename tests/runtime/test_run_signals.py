@@ -7,7 +7,6 @@ model servers; every wait below is a generous bound, not a timing."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 from cli_runs import EXE, cli, waiting_rollout_file
+from ports import closed_url
 from runtime_fixtures import Models, serving_children
 
 from modelcanary.cli._run_cmd import read_runner
@@ -134,17 +134,10 @@ def test_sigterm_while_the_servers_start_records_an_abort(
     _assert_aborted(tmp_path, proc)
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port  # nothing listens there any more
-
-
 def test_a_metrics_backend_down_at_start_fails_the_run_at_the_deadline(
     tmp_path: Path, models: Models, running: list[subprocess.Popen[bytes]]
 ) -> None:
-    backend = {"type": "prometheus", "address": f"http://127.0.0.1:{_closed_port()}"}
+    backend = {"type": "prometheus", "address": closed_url()}
     rollout = _rollout(tmp_path, models, metricsProvider=backend, progressDeadlineSeconds=3)
     proc = _run(tmp_path, rollout, running)
     try:

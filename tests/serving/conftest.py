@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from serving_helpers import PIP, Models, Tracking, free_port
+from mlflow_launch import start_mlflow, stop_mlflow
+from serving_helpers import PIP, Models, Tracking
 
 from modelcanary.serving import ServerProcess, start_server_process
 
@@ -75,37 +73,11 @@ def client() -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session")
 def mlflow_tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tracking]:
-    """A real ``mlflow server`` (sqlite backend, served artifacts) on a free loopback port."""
+    """A real ``mlflow server`` (sqlite backend, served artifacts) on a port it binds itself."""
     root = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [
-        sys.executable, "-m", "mlflow", "server",
-        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination", str(root / "artifacts"),
-        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-    ]  # fmt: skip
-    log = (root / "server.log").open("wb")
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no 8 huey workers
-    process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process, url = start_mlflow(root, env)
     try:
-        # ~12 s on an idle machine; much more while the rest of the suite loads both CPUs
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, (root / "server.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "mlflow server not healthy within 180 s"
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
         yield Tracking(url, root)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        stop_mlflow(process)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -17,6 +18,7 @@ from serving_helpers import Models, free_port, wait_gone
 
 from modelcanary.errors import SpecError
 from modelcanary.serving import Faults, ModelServer, start_server_process
+from modelcanary.serving._process import READY_SECONDS
 
 HELPER = """
 import sys
@@ -135,3 +137,12 @@ def test_stop_lets_requests_in_flight_finish(models: Models) -> None:
     assert replies[0].json() == {"predictions": [0.25]}
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.url}/ping", timeout=2)
+
+
+def test_a_model_server_gets_two_minutes_to_become_ready() -> None:
+    """The default bound on a child's start, which the local runtime (``LocalRun``,
+    ``modelcanary run``) uses for every model server. It was 30 s: with two rollouts' servers
+    importing mlflow at once on a busy 2-core machine, a healthy champion was declared "not
+    ready in time" (seen in tests/runtime/test_local_e2e.py)."""
+    default = inspect.signature(start_server_process).parameters["ready_timeout"].default
+    assert default == READY_SECONDS >= 120
