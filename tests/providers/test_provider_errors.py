@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from prom_fixtures import free_port, running_prometheus
+from ports import closed_port
+from prom_fixtures import running_prometheus
 
 from modelcanary.analysis._measurements import Scalar, Window
 from modelcanary.errors import PermanentProviderError, SpecError, TransientProviderError
@@ -82,7 +83,7 @@ def stub() -> Iterator[Stub]:
 
 
 def test_closed_port_is_transient_and_offline() -> None:
-    provider = PrometheusProvider(f"http://127.0.0.1:{free_port()}", timeout=1)
+    provider = PrometheusProvider(f"http://127.0.0.1:{closed_port()}", timeout=1)
     assert isinstance(provider, MetricProvider)
     assert not provider.is_online()
     assert "unreachable" in provider.last_error
@@ -171,7 +172,7 @@ def test_credentials_and_headers_are_sent(stub: Stub, secret: str, header: str) 
 
 
 def test_address_credentials_never_appear_in_errors() -> None:
-    provider = PrometheusProvider(f"http://bob:hunter2@127.0.0.1:{free_port()}", timeout=1)
+    provider = PrometheusProvider(f"http://bob:hunter2@127.0.0.1:{closed_port()}", timeout=1)
     with pytest.raises(TransientProviderError) as info:
         provider.collect(ROLLOUT, WINDOW)
     assert "hunter2" not in str(info.value) and "hunter2" not in repr(provider)
