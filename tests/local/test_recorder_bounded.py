@@ -54,11 +54,24 @@ def test_at_its_cap_it_keeps_exactly_the_newest_rows_in_order() -> None:
     for i in range(12_345):
         label = None if i % 11 == 0 else ("fraud" if i % 2 else "ok")
         prediction: float | str | None = label if i % 5 else float(i)
+        copy = i % 2 == 0 and i % 3 == 0  # some challenger rows are mirror copies
         row = Request(
-            100.0 + i, "champion" if i % 2 else "challenger", i * 0.5, 200, prediction, f"id-{i}"
+            100.0 + i,
+            "champion" if i % 2 else "challenger",
+            i * 0.5,
+            200,
+            prediction,
+            f"id-{i}",
+            mirrored=copy,
         )
         rec.record(
-            row.timestamp, row.version, row.latency_ms, row.status, row.prediction, row.request_id
+            row.timestamp,
+            row.version,
+            row.latency_ms,
+            row.status,
+            row.prediction,
+            row.request_id,
+            mirrored=copy,
         )
         expected.append(row)
     kept = rec.rows()
