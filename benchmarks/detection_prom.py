@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import socket
 import statistics
@@ -100,9 +101,25 @@ class JudgePath:
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 free right now (for Prometheus, which retries if it is taken)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_HELD: list[socket.socket] = []
+
+
+def reserved_port() -> int:
+    """A TCP port on 127.0.0.1 for the routers of every run (one after another on it, as
+    Prometheus scrapes it): held bound with ``SO_REUSEADDR``, never listening, until the
+    process exits, so ``bind(port 0)`` never hands it to anyone else in between, while a
+    router binding it with ``SO_REUSEADDR`` (asyncio does) succeeds."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    _HELD.append(sock)
+    return int(sock.getsockname()[1])
 
 
 def save_model(root: Path) -> tuple[Path, str]:
@@ -122,12 +139,27 @@ def save_model(root: Path) -> tuple[Path, str]:
     return path, json.dumps({"dataframe_split": row})
 
 
+def _listens(pid: int, port: int) -> bool:
+    """Process ``pid`` holds the socket listening on TCP ``port`` (Linux /proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for row in Path(table).read_text().splitlines()[1:]:
+                f = row.split()
+                if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{f[9]}]")
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in inodes:
+                    return True
+    return False
+
+
 class Prometheus:
     """/usr/bin/prometheus scraping the router's port every ``scrape_s``."""
 
     def __init__(self, workdir: Path, router_port: int, scrape_s: float) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         config = workdir / "prometheus.yml"
         config.write_text(
             f"global:\n  scrape_interval: {scrape_s:g}s\n  evaluation_interval: {scrape_s:g}s\n"
@@ -135,26 +167,45 @@ class Prometheus:
             f"    metrics_path: {ROUTER_PATH}\n"
             f"    static_configs:\n      - targets: ['127.0.0.1:{router_port}']\n"
         )
-        self.log = (workdir / "prometheus.log").open("wb")
-        self.process = subprocess.Popen(
-            [
-                shutil.which("prometheus") or "/usr/bin/prometheus",
-                f"--config.file={config}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        # the picked port may be taken by another process before Prometheus binds it: it
+        # then exits with "address already in use" and starts again on another port
+        for attempt in range(1, 6):
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            log_path = workdir / f"prometheus-{attempt}.log"
+            self.log = log_path.open("wb")
+            self.process = subprocess.Popen(
+                [
+                    shutil.which("prometheus") or "/usr/bin/prometheus",
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+            )
+            if self._wait_ready():
+                return
+            self.stop()
+            if "address already in use" not in log_path.read_text(errors="replace") or attempt == 5:
+                raise RuntimeError(f"prometheus did not become ready (log: {log_path})")
+
+    def _wait_ready(self) -> bool:
+        """True once Prometheus itself listens on its port and /-/ready answers 200 (an
+        answer from whoever took the port is not its answer); False if it exits or 60 s
+        pass."""
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if not _listens(self.process.pid, self.port):
+                time.sleep(0.2)
+                continue
             try:
                 if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return
+                    return True
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError("prometheus did not become ready")
+        return False
 
     def stop(self) -> None:
         self.process.terminate()
@@ -394,7 +445,7 @@ def main() -> None:
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="bench-detection-prom-") as tmp:
         model, body = save_model(Path(tmp))
-        port = free_port()
+        port = reserved_port()
         prom = Prometheus(Path(tmp), port, a.scrape)
         try:
             results = []

@@ -14,7 +14,8 @@ from argparse import Namespace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from detection_prom import SCENARIOS, Prometheus, free_port, run, save_model
+from detection_prom import SCENARIOS, Prometheus, run, save_model
+from ports import reserved_port
 
 
 def test_prometheus_in_the_loop_counts_every_request_and_rolls_back_a_slow_challenger() -> None:
@@ -22,7 +23,7 @@ def test_prometheus_in_the_loop_counts_every_request_and_rolls_back_a_slow_chall
     options = Namespace(base_ms=50.0, interval=4.0, rps=30.0, max_ticks=6)
     with tempfile.TemporaryDirectory(prefix="mc-detection-prom-") as tmp:
         model, body = save_model(Path(tmp))
-        port = free_port()
+        port = reserved_port()  # in Prometheus's config before the router binds it
         prometheus = Prometheus(Path(tmp), port, 1.0)
         try:
             result = run(scenario, 0, model, body, prometheus, port, options)

@@ -27,7 +27,6 @@ from prom_fixtures import (
     Exporter,
     Prometheus,
     fence,
-    free_port,
     running_prometheus,
     seed_router,
     wait_until,
@@ -118,19 +117,19 @@ class Traffic:
 
 @pytest.fixture(scope="module")
 def traffic() -> Iterator[Traffic]:
-    port = free_port()
     failing = EveryNth(CHALLENGER_FAILS, failing=False)
     with (
         scripted_model(EveryNth(CHAMPION_FAILS, failing=True)) as champion,
         scripted_model(failing) as challenger,
     ):
-        yield from _traffic(port, champion.url, challenger.url, failing)
+        yield from _traffic(champion.url, challenger.url, failing)
 
 
-def _traffic(port: int, champion: str, challenger: str, failing: EveryNth) -> Iterator[Traffic]:
-    router = LocalRouter(champion, challenger, rollout=NAME, recorder=Recorder(), port=port)
+def _traffic(champion: str, challenger: str, failing: EveryNth) -> Iterator[Traffic]:
+    router = LocalRouter(champion, challenger, rollout=NAME, recorder=Recorder(), port=0)
     seed_router(router, 5)  # the same 50/50 split every run: each window has errors per side
-    router.start()
+    router.start()  # on a port the kernel picks as it binds (Prometheus starts after it)
+    port = router.port
     exporter = Exporter()
     jobs = {
         "router": ([f"127.0.0.1:{port}"], ROUTER_PATH),

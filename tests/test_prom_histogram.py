@@ -25,11 +25,11 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "providers"))
+from ports import reserved_port
 from prom_fixtures import (
     Exporter,
     Prometheus,
     fence,
-    free_port,
     running_prometheus,
     seed_router,
     wait_until,
@@ -135,7 +135,7 @@ def flaky() -> Iterator[FlakyExporter]:
 
 @pytest.fixture(scope="module")
 def stack(exporter: Exporter, flaky: FlakyExporter) -> Iterator[tuple[Prometheus, int]]:
-    port = free_port()
+    port = reserved_port()  # scraped from Prometheus's start, bound by the router later
     jobs = {
         "synthetic": ([exporter.target], "/metrics"),
         "flaky": ([flaky.target], "/metrics"),

@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT / "tests" / "providers"))
 sys.path.insert(0, str(ROOT / "tests" / "operator"))
 
 from bundle_objects import helm_render  # noqa: E402
-from prom_fixtures import free_port, running_prometheus, wait_until  # noqa: E402
+from ports import reserved_port  # noqa: E402
+from prom_fixtures import running_prometheus, wait_until  # noqa: E402
 
 import modelcanary as mc  # noqa: E402
 from modelcanary.local import LocalRun  # noqa: E402
@@ -140,7 +141,7 @@ def _grafana_to_promql(expr: str) -> str:
 
 
 def test_every_panel_query_returns_data_from_a_real_rollout(endpoints: tuple[str, str]) -> None:
-    port = free_port()
+    port = reserved_port()  # scraped from Prometheus's start, bound by the run's router later
     champion, challenger = endpoints
     rollout = (
         mc.Rollout("dash")

@@ -11,18 +11,20 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import port_retry
 import pytest
 from bundle_objects import OPERATOR, Obj, helm_render, kustomize, one, operator_container
 from kube_fixtures import KubeApi, kube_api
+from port_retry import PortTaken, owns_port, says_port_taken, start_retrying
 from rbac_authz import Guard
 from typer.testing import CliRunner
 
@@ -45,13 +47,6 @@ def kube() -> Iterator[KubeApi]:
     with kube_api(namespaces=("default", POD_NAMESPACE)) as api:
         api.declare_crd_file(OPERATOR / "crds" / "kopf-peerings.yaml")
         yield api
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _env(container: Obj) -> dict[str, str]:
@@ -77,22 +72,59 @@ def _expand(args: list[str], env: dict[str, str]) -> list[str]:
 def _wait_for(
     url: str, process: subprocess.Popen[str], log: Path, attempts: int = 480
 ) -> httpx.Response:
-    """GET ``url`` until it answers (the operator is starting); bounded, never timed."""
+    """GET ``url`` until the operator itself listens there and answers 200 (it is starting);
+    bounded, never timed.
+
+    Raises :class:`PortTaken` when the operator's log says a port picked for it was taken
+    meanwhile (it exits, or kopf runs on without its health endpoint; an answer from
+    whatever took the port is no answer from the operator)."""
+    response: httpx.Response | None = None
+    port = httpx.URL(url).port
+    assert port is not None, url
     for _ in range(attempts):
-        assert process.poll() is None, f"operator exited: {log.read_text()[-3000:]}"
-        try:
-            return httpx.get(url, timeout=2.0)
-        except httpx.TransportError:
+        text = log.read_text(errors="replace")
+        if says_port_taken(text):
+            raise PortTaken(f"the operator could not bind its port: {text[-3000:]}")
+        assert process.poll() is None, f"operator exited: {text[-3000:]}"
+        if not owns_port(process.pid, port):
             time.sleep(0.25)
+            continue
+        try:
+            response = httpx.get(url, timeout=2.0)
+            if response.status_code == 200:
+                return response
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    if response is not None:
+        return response
     raise AssertionError(f"{url} never answered")
 
 
-def test_chart_command_runs_the_operator(kube: KubeApi, tmp_path: Path) -> None:
-    """The default install (scope namespace: the release namespace, its KopfPeering); one
-    real operator process, as its start is slow (imports), the other scopes' command lines
-    are checked below. Its every API call goes through the install's own RBAC (a Guard:
-    refused with 403 when not granted), kopf's start-up included: none may be refused."""
-    health, metrics = _free_port(), _free_port()
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@dataclass
+class Running:
+    """An operator process started with the chart's command, env and RBAC."""
+
+    process: subprocess.Popen[str]
+    log: Path
+    metrics: int
+    key: tuple[str, str, str, str]
+    guard: Guard
+
+
+def _start_operator(kube: KubeApi, tmp_path: Path) -> Running:
+    """The chart's operator on newly picked health/metrics ports, answering its liveness
+    probe; :class:`PortTaken` (process stopped) if one of them was taken before it bound."""
+    health, metrics = port_retry.pick_port(), port_retry.pick_port()
     objects = helm_render(
         {
             "health": {"port": health},
@@ -109,7 +141,7 @@ def test_chart_command_runs_the_operator(kube: KubeApi, tmp_path: Path) -> None:
     env = _env(container)
     assert env["MODELCANARY_METRICS_PORT"] == str(metrics)
     command = [str(Path(sys.executable).parent / "modelcanary"), *_expand(container["args"], env)]
-    log = tmp_path / "operator.log"
+    log = tmp_path / f"operator-{health}.log"
     guard = Guard(kube, objects, token="kmock")  # the kubeconfig's token
     with log.open("w") as sink:
         process = subprocess.Popen(
@@ -122,7 +154,23 @@ def test_chart_command_runs_the_operator(kube: KubeApi, tmp_path: Path) -> None:
     try:
         probe = container["livenessProbe"]["httpGet"]["path"]
         assert _wait_for(f"http://127.0.0.1:{health}{probe}", process, log).status_code == 200
-        scraped = _wait_for(f"http://127.0.0.1:{metrics}/metrics", process, log)
+    except BaseException:
+        _stop(process)
+        guard.close()
+        raise
+    return Running(process, log, metrics, key, guard)
+
+
+def test_chart_command_runs_the_operator(kube: KubeApi, tmp_path: Path) -> None:
+    """The default install (scope namespace: the release namespace, its KopfPeering); one
+    real operator process, as its start is slow (imports), the other scopes' command lines
+    are checked below. Its every API call goes through the install's own RBAC (a Guard:
+    refused with 403 when not granted), kopf's start-up included: none may be refused.
+    Its ports are in its command line: started again on new ones if one was taken."""
+    running = start_retrying(lambda: _start_operator(kube, tmp_path))
+    process, log, key, guard = running.process, running.log, running.key, running.guard
+    try:
+        scraped = _wait_for(f"http://127.0.0.1:{running.metrics}/metrics", process, log)
         assert scraped.status_code == 200
         assert scraped.headers["content-type"].startswith("text/plain")
         stored = kube.get(*key)
@@ -137,12 +185,7 @@ def test_chart_command_runs_the_operator(kube: KubeApi, tmp_path: Path) -> None:
                 break
             time.sleep(0.25)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
         guard.close()
     kube.reset()
     assert guard.refused() == [], guard.refused()

@@ -1,4 +1,4 @@
-"""moto's CloudWatch in server mode on a free loopback port, and known series written into it.
+"""moto's CloudWatch in server mode on a loopback port, and known series written into it.
 
 ``running_moto()`` starts ``moto.server.ThreadedMotoServer`` on 127.0.0.1 (real HTTP, the
 same botocore wire protocol as AWS); ``MotoCloudWatch.put`` writes datapoints with boto3
@@ -8,7 +8,6 @@ same botocore wire protocol as AWS); ``MotoCloudWatch.put`` writes datapoints wi
 from __future__ import annotations
 
 import datetime as dt
-import socket
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,13 +20,6 @@ REGION = "eu-west-1"
 ACCESS_KEY_ID = "AKIAMODELCANARYTEST"
 SECRET_ACCESS_KEY = "moto-s3cret-key-never-shown"
 NAMESPACE = "ModelCanary/Test"
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -65,10 +57,11 @@ class MotoCloudWatch:
 @contextmanager
 def running_moto() -> Iterator[MotoCloudWatch]:
     """moto in server mode on a free loopback port (stopped on exit)."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    # port 0: the kernel picks the port as the server binds it (a port picked beforehand may
+    # be handed to another socket before the server binds it); read back once it listens
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = f"http://127.0.0.1:{server.get_host_and_port()[1]}"
     client = boto3.session.Session().client(
         "cloudwatch",
         region_name=REGION,

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from prom_fixtures import Exporter, Prometheus, free_port, running_prometheus
+from ports import reserved_port
+from prom_fixtures import Exporter, Prometheus, running_prometheus
 
 ROUTER_METRICS_PATH = "/_modelcanary/metrics"
 
@@ -23,8 +24,9 @@ def exporter() -> Iterator[Exporter]:
 
 @pytest.fixture(scope="session")
 def router_port() -> int:
-    """A free port reserved for the LocalRouter of the agreement test (scraped from the start)."""
-    return free_port()
+    """A port reserved for the LocalRouter of the agreement test: in Prometheus's config from
+    its start, bound by the router later; held meanwhile so no other socket is handed it."""
+    return reserved_port()
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+from port_retry import owns_port
 
 PROMETHEUS = (
     os.environ.get("MODELCANARY_PROMETHEUS") or shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -159,7 +160,10 @@ class Prometheus:
     def _ready(self) -> bool:
         if self.process.poll() is not None:
             raise AssertionError(f"prometheus exited with {self.process.returncode}")
-        return httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200
+        if httpx.get(f"{self.url}/-/ready", timeout=1).status_code != 200:
+            return False
+        # the answer may come from another worker's Prometheus that took the port first
+        return owns_port(self.process.pid, self.port)
 
     def scrape(self, targets: list[str], job: str = "synthetic", path: str = "/metrics") -> None:
         """Scrape ``targets`` at ``path`` every second as ``job`` (other jobs kept).

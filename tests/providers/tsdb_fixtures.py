@@ -1,7 +1,8 @@
 """Real InfluxDB 1.x, Graphite (carbon-cache + graphite-web) and VictoriaMetrics on loopback.
 
 Each is started once per test session (``scope="session"``) on free 127.0.0.1 ports in a
-temporary directory, from the Debian packages ``influxdb``, ``graphite-carbon`` +
+temporary directory (started again on new ports if a picked port was taken meanwhile:
+``port_retry``), from the Debian packages ``influxdb``, ``graphite-carbon`` +
 ``graphite-web`` and ``victoria-metrics`` (a missing binary is a failure with the install
 hint, never a skip). Test modules import the fixture they need by name::
 
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import port_retry
 import pytest
+from port_retry import PortTaken, says_port_taken, start_retrying
 from prom_fixtures import free_port, wait_until
 
 INFLUXD = os.environ.get("MODELCANARY_INFLUXD") or shutil.which("influxd") or "/usr/bin/influxd"
@@ -48,15 +51,26 @@ class Process:
     """A server process with its log in the work directory; ``stop()`` ends it by pid."""
 
     def __init__(self, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
-        self.log_path = log
+        self.name, self.log_path = args[0], log
         self._log = log.open("wb")
         self.popen = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def alive(self) -> bool:
-        if self.popen.poll() is not None:
+        """True while it runs; :class:`PortTaken` if its log reports a failed bind (it may
+        exit, or run on without that listener), else AssertionError if it exited."""
+        exited = self.popen.poll() is not None
+        if exited or self.log_path.stat().st_size:
+            self._log.flush()
             tail = self.log_path.read_text(errors="replace")[-2000:]
-            raise AssertionError(f"{self.popen.args[0]} exited ({self.popen.returncode}):\n{tail}")
+            if says_port_taken(tail):
+                raise PortTaken(f"{self.name} could not bind its port:\n{tail}")
+            if exited:
+                raise AssertionError(f"{self.name} exited ({self.popen.returncode}):\n{tail}")
         return True
+
+    def owns(self, port: int) -> bool:
+        """It listens on ``port`` itself (not whoever took the port, if it was taken)."""
+        return port_retry.owns_port(self.popen.pid, port)
 
     def stop(self) -> None:
         if self._log.closed:
@@ -75,14 +89,14 @@ class InfluxDB:
     """``influxd`` 1.x with auth enabled, an admin user and a ``telegraf`` database."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
+        self.port = port_retry.pick_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = workdir / "influxdb.conf"
         config.write_text(
             textwrap.dedent(
                 f"""\
                 reporting-disabled = true
-                bind-address = "127.0.0.1:{free_port()}"
+                bind-address = "127.0.0.1:{port_retry.pick_port()}"
                 [meta]
                   dir = "{workdir / "meta"}"
                 [data]
@@ -115,7 +129,9 @@ class InfluxDB:
             raise
 
     def _ready(self) -> bool:
-        return self.process.alive() and httpx.get(f"{self.url}/ping", timeout=1).status_code == 204
+        if not (self.process.alive() and self.process.owns(self.port)):
+            return False
+        return httpx.get(f"{self.url}/ping", timeout=1).status_code == 204
 
     def query(self, q: str, db: str = "", auth: bool = True) -> dict[str, Any]:
         params = {"q": q, **({"db": db} if db else {})}
@@ -150,7 +166,7 @@ def influxdb() -> Iterator[InfluxDB]:
     """A real InfluxDB 1.x for the session (auth on; user ``INFLUX_USER``)."""
     _require(INFLUXD, "influxdb")
     with tempfile.TemporaryDirectory(prefix="mc-influx-") as tmp:
-        server = InfluxDB(Path(tmp))
+        server = start_retrying(lambda: InfluxDB(Path(tempfile.mkdtemp(dir=tmp))))
         try:
             yield server
         finally:
@@ -205,7 +221,8 @@ class Graphite:
         whisper, logs, conf = workdir / "whisper", workdir / "log", workdir / "conf"
         for directory in (whisper, logs, conf):
             directory.mkdir()
-        self.line_port, cache_port = free_port(), free_port()
+        self.line_port, cache_port = port_retry.pick_port(), port_retry.pick_port()
+        self._carbon_ports = (self.line_port, cache_port, port_retry.pick_port())
         (conf / "storage-schemas.conf").write_text("[default]\npattern = .*\nretentions = 10s:1d\n")
         (conf / "carbon.conf").write_text(
             textwrap.dedent(
@@ -225,7 +242,7 @@ class Graphite:
                 LINE_RECEIVER_PORT = {self.line_port}
                 ENABLE_UDP_LISTENER = False
                 PICKLE_RECEIVER_INTERFACE = 127.0.0.1
-                PICKLE_RECEIVER_PORT = {free_port()}
+                PICKLE_RECEIVER_PORT = {self._carbon_ports[2]}
                 CACHE_QUERY_INTERFACE = 127.0.0.1
                 CACHE_QUERY_PORT = {cache_port}
                 ENABLE_TAGS = False
@@ -255,7 +272,7 @@ class Graphite:
             "GRAPHITE_SETTINGS_MODULE": "mc_graphite_settings",
             "DJANGO_SETTINGS_MODULE": "graphite.settings",
         }
-        self.port = free_port()
+        self.port = port_retry.pick_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.web = Process(
             [SYSTEM_PYTHON, str(workdir / "mc_graphite_wsgi.py"), str(self.port)],
@@ -271,6 +288,10 @@ class Graphite:
     def _ready(self) -> bool:
         self.carbon.alive()
         self.web.alive()
+        if not all(self.carbon.owns(port) for port in self._carbon_ports):
+            return False
+        if not self.web.owns(self.port):
+            return False
         with socket.create_connection(("127.0.0.1", self.line_port), timeout=1):
             pass
         params = {"target": "constantLine(1)", "format": "json"}
@@ -301,7 +322,7 @@ def graphite() -> Iterator[Graphite]:
     _require(GRAPHITE_WEB, "graphite-web")
     _require(SYSTEM_PYTHON, "python3")
     with tempfile.TemporaryDirectory(prefix="mc-graphite-") as tmp:
-        server = Graphite(Path(tmp))
+        server = start_retrying(lambda: Graphite(Path(tempfile.mkdtemp(dir=tmp))))
         try:
             yield server
         finally:
@@ -313,7 +334,7 @@ class VictoriaMetrics:
     """Single-node ``victoria-metrics`` with a temporary storage directory."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
+        self.port = port_retry.pick_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = Process(
             [
@@ -332,7 +353,9 @@ class VictoriaMetrics:
             raise
 
     def _ready(self) -> bool:
-        return self.process.alive() and httpx.get(f"{self.url}/health", timeout=1).text == "OK"
+        if not (self.process.alive() and self.process.owns(self.port)):
+            return False
+        return httpx.get(f"{self.url}/health", timeout=1).text == "OK"
 
     def import_prometheus(self, text: str) -> None:
         """Import Prometheus text-format samples (with ms timestamps) and make them visible."""
@@ -351,7 +374,7 @@ def victoriametrics() -> Iterator[VictoriaMetrics]:
     """A real VictoriaMetrics for the session."""
     _require(VICTORIA, "victoria-metrics")
     with tempfile.TemporaryDirectory(prefix="mc-vm-") as tmp:
-        server = VictoriaMetrics(Path(tmp))
+        server = start_retrying(lambda: VictoriaMetrics(Path(tempfile.mkdtemp(dir=tmp))))
         try:
             yield server
         finally:

@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 from polling import until
-from serving_helpers import Models, free_port, wait_gone
+from ports import reserved_port
+from serving_helpers import Models, wait_gone
 
 from modelcanary.errors import SpecError
 from modelcanary.serving import Faults, ModelServer, start_server_process
@@ -92,7 +93,7 @@ def test_cli_bad_input_exits_2_with_a_message(tmp_path: Path) -> None:
 
 
 def test_in_process_server_errors_release_the_port(models: Models) -> None:
-    port = free_port()
+    port = reserved_port()  # every server of this test binds this one port in turn
     with pytest.raises(SpecError, match="has no MLmodel file"):
         ModelServer(str(models.echo_dir / "code"), port=port).start()
     busy = ModelServer(str(models.echo_dir), port=port).start()  # the failed start let go
