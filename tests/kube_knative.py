@@ -202,3 +202,30 @@ def new_image(kube: KubeApi, image: str, name: str = "podinfo") -> None:
     template = svc["spec"]["template"]
     template["spec"]["containers"][0]["image"] = image
     kube.patch(API, KIND, "default", name, {"spec": {"template": template}})
+
+
+MR = ("modelcanary.io/v1alpha1", "ModelRollout")
+
+
+def served(svc: dict[str, Any]) -> dict[str, int]:
+    """Revision -> percent Knative serves (``status.traffic``)."""
+    out: dict[str, int] = {}
+    for target in (svc.get("status") or {}).get("traffic") or []:
+        out[target["revisionName"]] = out.get(target["revisionName"], 0) + target["percent"]
+    return out
+
+
+class PodinfoView:
+    """Reads of the ``podinfo`` Knative Service and its ModelRollout in namespace default."""
+
+    kube: KubeApi
+
+    def svc(self) -> dict[str, Any]:
+        obj = self.kube.get(API, KIND, "default", "podinfo")
+        assert obj is not None
+        return obj
+
+    def status(self) -> dict[str, Any]:
+        obj = self.kube.get(*MR, "default", "podinfo")
+        assert obj is not None
+        return dict(obj["status"])

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from modelcanary.analysis import IntervalData, Window, version_data
-from modelcanary.spec import Analysis, MetricSpec
+from modelcanary.spec import Analysis, MetricSpec, ModelRollout, parse_rollout
 
 
 def metric(name: str, **kw: Any) -> MetricSpec:
@@ -129,3 +129,23 @@ def plan_log(
                     }
                 )
     return rows
+
+
+def fraud_rollout_1s() -> ModelRollout:
+    """ModelRollout ``ml/fraud``: 1 s intervals, 2 % weight steps up to 98 %, an error-rate
+    check that always passes on its own (max 0.9): the replay tests' sequential judge."""
+    return parse_rollout(
+        {
+            "metadata": {"name": "fraud", "namespace": "ml"},
+            "spec": {
+                "champion": {"modelUri": "models:/fraud@champion"},
+                "challenger": {"modelUri": "models:/fraud/2"},
+                "analysis": {
+                    "interval": "1s",
+                    "threshold": 1,
+                    "stepWeights": list(range(2, 100, 2)),
+                    "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.9}}],
+                },
+            },
+        }
+    )

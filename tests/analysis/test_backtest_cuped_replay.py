@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+from analysis_helpers import fraud_rollout_1s
 from scripted_model import scripted_model
 
 from modelcanary.analysis import AnalysisState, Window, analyse_interval
@@ -30,7 +31,7 @@ from modelcanary.local._proxy.server import LocalRouter
 from modelcanary.local._recorder import Recorder
 from modelcanary.providers._embedded import EmbeddedProvider
 from modelcanary.rollout._commands import Routes
-from modelcanary.spec import ModelRollout, SessionAffinity, parse_rollout
+from modelcanary.spec import SessionAffinity
 
 AFFINITY = SessionAffinity.model_validate(
     {"cookieName": "mc-canary", "primaryCookieName": "mc-primary", "path": "/"}
@@ -64,24 +65,6 @@ class UserRates:
             n = self.seen[user]
             self.seen[user] += 1
         return 500 if math.floor((n + 1) * rate) > math.floor(n * rate) else 200
-
-
-def _rollout() -> ModelRollout:
-    return parse_rollout(
-        {
-            "metadata": {"name": "fraud", "namespace": "ml"},
-            "spec": {
-                "champion": {"modelUri": "models:/fraud@champion"},
-                "challenger": {"modelUri": "models:/fraud/2"},
-                "analysis": {
-                    "interval": "1s",
-                    "threshold": 1,
-                    "stepWeights": list(range(2, 100, 2)),
-                    "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.9}}],
-                },
-            },
-        }
-    )
 
 
 def _wait_for(rec: Recorder, rows: int) -> None:
@@ -120,7 +103,7 @@ class Client:
 
 def _recorded_run(tmp_path: Path) -> tuple[Recorder, Path]:
     """Drive the mirror phase and the canary through the real router; write the log."""
-    rollout, rec = _rollout(), Recorder()
+    rollout, rec = fraud_rollout_1s(), Recorder()
     challenger_rates = UserRates()
     with scripted_model(UserRates()) as champion, scripted_model(challenger_rates) as challenger:
         router = LocalRouter(champion.url, challenger.url, rollout="fraud", recorder=rec).start()
@@ -176,7 +159,7 @@ def test_a_recorded_router_run_backtests_with_the_runtimes_covariates_and_verdic
     assert len(known) == CANARY * len(USERS) // 2 and set(known.tolist()) == pinned
 
     # the runtime: the embedded provider's windows of the recorder, judged one by one
-    rollout = _rollout()
+    rollout = fraud_rollout_1s()
     result = backtest(rollout, _csv_rows(path))
     provider, state = EmbeddedProvider(rec), AnalysisState()
     runtime = []

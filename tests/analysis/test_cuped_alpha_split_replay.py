@@ -14,37 +14,19 @@ import csv
 from pathlib import Path
 
 import numpy as np
+from analysis_helpers import fraud_rollout_1s
 
 from modelcanary.analysis import AnalysisState, Window, analyse_interval
 from modelcanary.analysis._backtest import backtest
 from modelcanary.analysis._measurements import Side
 from modelcanary.local._recorder import Recorder
 from modelcanary.providers._embedded import EmbeddedProvider
-from modelcanary.spec import ModelRollout, parse_rollout
 
 USERS = 120
 MIRROR_S, CANARY_S = 3, 12
 """Seconds (1 s analysis intervals) of the mirror phase and of the canary."""
 PER_S = 240
 """Requests a second."""
-
-
-def _rollout() -> ModelRollout:
-    return parse_rollout(
-        {
-            "metadata": {"name": "fraud", "namespace": "ml"},
-            "spec": {
-                "champion": {"modelUri": "models:/fraud@champion"},
-                "challenger": {"modelUri": "models:/fraud/2"},
-                "analysis": {
-                    "interval": "1s",
-                    "threshold": 1,
-                    "stepWeights": list(range(2, 100, 2)),
-                    "metrics": [{"name": "error-rate", "thresholdRange": {"max": 0.9}}],
-                },
-            },
-        }
-    )
 
 
 def _recorded(seed: int, path: Path) -> Recorder:
@@ -79,7 +61,7 @@ def test_the_runtime_and_the_backtest_split_the_share_alike(tmp_path: Path) -> N
     rec = _recorded(3, path)
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    rollout = _rollout()
+    rollout = fraud_rollout_1s()
     result = backtest(rollout, rows)
     provider, state = EmbeddedProvider(rec), AnalysisState()
     runtime = []

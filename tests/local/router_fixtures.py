@@ -232,3 +232,13 @@ def _split_labels(text: str) -> list[str]:
         else:
             current += ch
     return [*parts, current] if current else parts
+
+
+@contextmanager
+def released(gate: threading.Event) -> Iterator[None]:
+    """Set ``gate`` when the block ends (before the servers it holds are stopped): an
+    upstream held on ``gate`` answers then, so a test never waits on a timer."""
+    try:
+        yield
+    finally:
+        gate.set()

@@ -14,13 +14,12 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import httpx
 from dead_challenger_endpoint import endpoint
 from ports import reserved_port
-from router_fixtures import dead_url, metric, router, settle, upstream
+from router_fixtures import dead_url, metric, released, router, settle, upstream
 
 import modelcanary as mc
 from modelcanary.analysis import Window
@@ -101,15 +100,6 @@ def test_mirroring_resumes_when_the_challenger_comes_back() -> None:
             assert r.mirror_dropped == before  # every later copy was sent
 
 
-@contextmanager
-def _released(gate: threading.Event) -> Iterator[None]:
-    """Set ``gate`` when the block ends (before the servers it holds are stopped)."""
-    try:
-        yield
-    finally:
-        gate.set()
-
-
 def test_a_challenger_that_cannot_keep_up_shows_as_low_coverage_with_its_reason() -> None:
     # The challenger holds every answer until the end: 2 copies in flight and 2 queued, the
     # rest dropped. Before, it answered after 0.5 s: 4 copies a second got through, and 100
@@ -123,7 +113,7 @@ def test_a_challenger_that_cannot_keep_up_shows_as_low_coverage_with_its_reason(
             mirror_timeout=300,
         ) as r,
         httpx.Client() as client,
-        _released(hold),
+        released(hold),
     ):  # fmt: skip
         for _ in range(100):
             assert client.post(f"{r.url}/invocations", json={}).status_code == 200

@@ -6,11 +6,9 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
-from router_fixtures import dead_url, metric, router, upstream
+from router_fixtures import dead_url, metric, released, router, upstream
 
 from modelcanary.rollout._commands import Routes
 
@@ -80,15 +78,6 @@ SLOW = 1.0
 above a loaded machine's stalls; a held copy would make it wait until the test ends)."""
 
 
-@contextmanager
-def _released(gate: threading.Event) -> Iterator[None]:
-    """Set ``gate`` when the block ends (before the servers it holds are stopped)."""
-    try:
-        yield
-    finally:
-        gate.set()
-
-
 def _p99(latencies: list[float]) -> float:
     return sorted(latencies)[int(len(latencies) * 0.99) - 1]
 
@@ -106,7 +95,7 @@ def test_a_slow_mirror_neither_slows_nor_fails_the_primary_path() -> None:
             a.url, b.url, Routes(100, 0, 100), mirror_concurrency=8, mirror_queue=8,
             mirror_timeout=300,
         ) as r,
-        _released(hold),
+        released(hold),
     ):  # fmt: skip
         latencies = []
         with httpx.Client() as c:

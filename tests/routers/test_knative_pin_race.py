@@ -16,7 +16,15 @@ from typing import Any
 
 import pytest
 from kube_fixtures import KubeApi, kube
-from kube_knative import API, KIND, KnativeController, knative_service, new_image
+from kube_knative import (
+    API,
+    KIND,
+    KnativeController,
+    PodinfoView,
+    knative_service,
+    new_image,
+    served,
+)
 from kube_rollout_fixtures import RouteMetrics, client, kube_engine, stored_rollout
 
 from modelcanary.engine import Engine, ManualClock
@@ -30,7 +38,6 @@ from modelcanary.spec import ModelRollout, RolloutStatus, parse_rollout
 
 __all__ = ["client", "kube"]
 
-MR = ("modelcanary.io/v1alpha1", "ModelRollout")
 NEW_IMAGE = "ghcr.io/stefanprodan/podinfo:6.0.1"
 
 
@@ -56,7 +63,7 @@ class RaceAfterRecord(KubeStatusStore):
         return version
 
 
-class Cluster:
+class Cluster(PodinfoView):
     """Knative Service ``podinfo`` with revision podinfo-00001 ready, a knative rollout of it,
     and engines on the kmock API server (each with its own caches, as a restarted operator)."""
 
@@ -99,16 +106,6 @@ class Cluster:
             self.clock.advance(30)
         raise AssertionError(f"never reached {until}: {phases}")
 
-    def svc(self) -> dict[str, Any]:
-        obj = self.kube.get(API, KIND, "default", "podinfo")
-        assert obj is not None
-        return obj
-
-    def status(self) -> dict[str, Any]:
-        obj = self.kube.get(*MR, "default", "podinfo")
-        assert obj is not None
-        return dict(obj["status"])
-
     def pinned(self) -> str:
         """The revision the champion target of ``spec.traffic`` pins (and the annotation)."""
         svc = self.svc()
@@ -119,14 +116,6 @@ class Cluster:
             == (champion["revisionName"])
         )
         return str(champion["revisionName"])
-
-
-def served(svc: dict[str, Any]) -> dict[str, int]:
-    """Revision -> percent Knative serves (``status.traffic``)."""
-    out: dict[str, int] = {}
-    for target in (svc.get("status") or {}).get("traffic") or []:
-        out[target["revisionName"]] = out.get(target["revisionName"], 0) + target["percent"]
-    return out
 
 
 def assert_rolled_out_as_challenger(cluster: Cluster, engine: Engine) -> None:

@@ -8,7 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from kube_fixtures import KubeApi, kube
-from kube_knative import API, KIND, KnativeController, knative_service, new_image
+from kube_knative import (
+    API,
+    KIND,
+    KnativeController,
+    PodinfoView,
+    knative_service,
+    new_image,
+    served,
+)
 from kube_rollout_fixtures import RouteMetrics, client, kube_engine, stored_rollout
 from router_schemas import assert_valid
 
@@ -21,8 +29,6 @@ from modelcanary.spec import parse_rollout
 
 __all__ = ["client", "kube"]
 
-MR = ("modelcanary.io/v1alpha1", "ModelRollout")
-
 
 def rollout_doc(**spec: Any) -> dict[str, Any]:
     router, service = {"provider": "knative"}, {"port": 80}
@@ -31,7 +37,7 @@ def rollout_doc(**spec: Any) -> dict[str, Any]:
     return parse_rollout(doc).to_dict()
 
 
-class Run:
+class Run(PodinfoView):
     """The engine, the emulated Knative controller and a manual clock, tick by tick."""
 
     def __init__(self, kube: KubeApi, client: KubeClient, error_rate: float, **spec: Any) -> None:
@@ -60,24 +66,6 @@ class Run:
                 return phases
             self.clock.advance(30)
         raise AssertionError(f"never reached {until}: {phases}")
-
-    def svc(self) -> dict[str, Any]:
-        obj = self.kube.get(API, KIND, "default", "podinfo")
-        assert obj is not None
-        return obj
-
-    def status(self) -> dict[str, Any]:
-        obj = self.kube.get(*MR, "default", "podinfo")
-        assert obj is not None
-        return dict(obj["status"])
-
-
-def served(svc: dict[str, Any]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for target in (svc.get("status") or {}).get("traffic") or []:
-        name = target["revisionName"]
-        out[name] = out.get(name, 0) + target["percent"]
-    return out
 
 
 def pinned(svc: dict[str, Any], champion: str, challenger_weight: int) -> list[dict[str, Any]]:
