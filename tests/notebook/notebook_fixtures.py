@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import modelcanary as mc
-from modelcanary.spec._status import RolloutStatus
+from modelcanary.analysis._sequential import GaussianState, OddsMixture
+from modelcanary.spec._status import AnalysisRecord, CheckRecord, RolloutStatus
 
 
 @dataclass(frozen=True)
@@ -62,3 +64,31 @@ class FixedRun:
 
     def act(self, kind: str, reason: str = "") -> None:
         raise AssertionError(f"no button may act here (pressed {kind})")
+
+
+def rolled_back_status(checks: Callable[[int], list[CheckRecord]], **extra: Any) -> RolloutStatus:
+    """Two intervals at 25 % (``checks(second)`` each), a sequential error-rate band stored,
+    then the analysis failed: the challenger is back at 0 %."""
+    history = [
+        AnalysisRecord(
+            time=f"2026-01-01T00:00:0{s}Z",
+            phase="Progressing",
+            canary_weight=25,
+            verdict="pass",
+            checks=checks(s),
+        )
+        for s in (1, 2)
+    ]
+    pairs = GaussianState(n0=3000, x0=30, n1=1000, x1=9)
+    slo = OddsMixture().update(OddsMixture().start(), 9, 1000, 0.01)
+    stored = {"slo": slo.model_dump(mode="json"), "pairs": pairs.model_dump(mode="json")}
+    return RolloutStatus(
+        phase="Failed",
+        outcome="rolled_back",
+        canary_weight=0,
+        history=history,
+        analysis_state={"iterations": 2, "sequential": {"error-rate": stored}},
+        last_analysis_time="2026-01-01T00:00:02Z",
+        last_transition_time="2026-01-01T00:00:03Z",
+        **extra,
+    )

@@ -8,14 +8,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from notebook_fixtures import FixedRun
+from notebook_fixtures import FixedRun, rolled_back_status
 
 import modelcanary as mc
 import modelcanary._report as report
 from modelcanary.analysis._chartdata import chart_data
-from modelcanary.analysis._sequential import GaussianState, OddsMixture
 from modelcanary.notebook._widget import RunWidget
-from modelcanary.spec._status import AnalysisRecord, CheckRecord, RolloutStatus
+from modelcanary.spec._status import CheckRecord, RolloutStatus
 
 
 def _spec() -> mc.ModelRollout:
@@ -50,29 +49,7 @@ def _checks(second: int) -> list[CheckRecord]:
 
 def _rolled_back() -> RolloutStatus:
     """Two intervals at 25 %, then the analysis failed: the challenger is back at 0 %."""
-    history = [
-        AnalysisRecord(
-            time=f"2026-01-01T00:00:0{s}Z",
-            phase="Progressing",
-            canary_weight=25,
-            verdict="pass",
-            checks=_checks(s),
-        )
-        for s in (1, 2)
-    ]
-    pairs = GaussianState(n0=3000, x0=30, n1=1000, x1=9)
-    slo = OddsMixture().update(OddsMixture().start(), 9, 1000, 0.01)
-    stored = {"slo": slo.model_dump(mode="json"), "pairs": pairs.model_dump(mode="json")}
-    return RolloutStatus(
-        phase="Failed",
-        outcome="rolled_back",
-        canary_weight=0,
-        history=history,
-        analysis_state={"iterations": 2, "sequential": {"error-rate": stored}},
-        last_analysis_time="2026-01-01T00:00:02Z",
-        last_transition_time="2026-01-01T00:00:03Z",
-        message="rolled back",
-    )
+    return rolled_back_status(_checks, message="rolled back")
 
 
 def _widget(status: RolloutStatus) -> RunWidget:

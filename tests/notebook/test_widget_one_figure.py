@@ -14,13 +14,12 @@ from typing import Any
 
 import ipywidgets
 import pytest
-from notebook_fixtures import FixedRun
+from notebook_fixtures import FixedRun, rolled_back_status
 from plotly.basewidget import BaseFigureWidget
 
 import modelcanary as mc
-from modelcanary.analysis._sequential import GaussianState, OddsMixture
 from modelcanary.notebook._widget import RunWidget
-from modelcanary.spec._status import AnalysisRecord, CheckRecord, RolloutStatus
+from modelcanary.spec._status import CheckRecord, RolloutStatus
 
 MB = 1_000_000
 
@@ -46,32 +45,13 @@ def _spec(llm: bool) -> mc.ModelRollout:
 
 def _status() -> RolloutStatus:
     """Two analysed intervals with a sequential error-rate band, then rolled back."""
-    history = [
-        AnalysisRecord(
-            time=f"2026-01-01T00:00:0{s}Z",
-            phase="Progressing",
-            canary_weight=25,
-            verdict="pass",
-            checks=[
-                CheckRecord(
-                    metric="error-rate", value=0.002, max=0.01, judge="sequential", verdict="pass"
-                ),
-                CheckRecord(metric="latency-p99", value=120.0 + s, max=500.0, verdict="pass"),
-            ],
-        )
-        for s in (1, 2)
-    ]
-    pairs = GaussianState(n0=3000, x0=30, n1=1000, x1=9)
-    slo = OddsMixture().update(OddsMixture().start(), 9, 1000, 0.01)
-    stored = {"slo": slo.model_dump(mode="json"), "pairs": pairs.model_dump(mode="json")}
-    return RolloutStatus(
-        phase="Failed",
-        outcome="rolled_back",
-        canary_weight=0,
-        history=history,
-        analysis_state={"iterations": 2, "sequential": {"error-rate": stored}},
-        last_analysis_time="2026-01-01T00:00:02Z",
-        last_transition_time="2026-01-01T00:00:03Z",
+    return rolled_back_status(
+        lambda s: [
+            CheckRecord(
+                metric="error-rate", value=0.002, max=0.01, judge="sequential", verdict="pass"
+            ),
+            CheckRecord(metric="latency-p99", value=120.0 + s, max=500.0, verdict="pass"),
+        ]
     )
 
 
