@@ -10,10 +10,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ sys.path.insert(0, str(ROOT / "tests" / "operator"))
 from bundle_objects import helm_render  # noqa: E402
 from ports import reserved_port  # noqa: E402
 from prom_fixtures import running_prometheus, wait_until  # noqa: E402
+from scripted_model import scripted_model  # noqa: E402
 
 import modelcanary as mc  # noqa: E402
 from modelcanary.local import LocalRun  # noqa: E402
@@ -93,44 +92,14 @@ def test_the_chart_ships_it_as_a_configmap_for_the_grafana_sidecar() -> None:
     ]
 
 
-class _Model(BaseHTTPRequestHandler):
-    """A model endpoint: /ping, and /invocations answering one prediction per call."""
-
-    def do_GET(self) -> None:
-        self._answer(200, b"{}")
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        self._answer(200, b'{"predictions": [0]}')
-
-    def _answer(self, code: int, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def _model_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Model)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
 def endpoints() -> Iterator[tuple[str, str]]:
-    champion, challenger = _model_server(), _model_server()
-    yield next(champion), next(challenger)
-    for gen in (champion, challenger):
-        next(gen, None)
+    """Two model endpoints answering every call 200 with one prediction."""
+    with (
+        scripted_model(lambda _h, _b: 200, predictions=(0,)) as champion,
+        scripted_model(lambda _h, _b: 200, predictions=(0,)) as challenger,
+    ):
+        yield champion.url, challenger.url
 
 
 def _grafana_to_promql(expr: str) -> str:
