@@ -143,6 +143,7 @@ def analyse_interval(
         return IntervalResult("inconclusive", "hold", warmup_checks(analysis, data), warm, message)
     checks: list[CheckResult] = []
     seq_state = dict(state.sequential)
+    serves = serves_challenger(analysis)  # the plan's, not the metric's: once per call
     pools = dict(state.pools)
     kayenta_metrics = []
     for metric in analysis.metrics:
@@ -158,7 +159,7 @@ def analyse_interval(
                 analysis.no_data,
                 metric.alpha or shared_alpha(analysis),
                 update=not batches_checked,
-                serves=serves_challenger(analysis),
+                serves=serves,
             )
             seq_state[key] = open_restart(seq_state[key])  # fresh tests from the next interval
             checks.append(result)
@@ -299,14 +300,13 @@ def check_batch(
         warm = state.model_copy(update={"started": started})
         return IntervalResult("pass", "hold", [], warm, warmup_message(analysis, left))
     seq_state = dict(state.sequential)
+    serves = serves_challenger(analysis)  # the plan's, not the metric's: once per call
     checks: list[CheckResult] = []
     for metric in analysis.metrics:
         if metric.judge not in (None, "sequential") or select_judge(metric, batch) != "sequential":
             continue
         key = metric_key(metric)
-        seq_state[key] = update_sequential(
-            metric, batch, seq_state.get(key), serves=serves_challenger(analysis)
-        )
+        seq_state[key] = update_sequential(metric, batch, seq_state.get(key), serves=serves)
         alpha = metric.alpha or shared_alpha(analysis)
         verdict = evaluate_sequential(metric, seq_state[key], alpha)
         if verdict is not None and verdict[0]:
